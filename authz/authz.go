@@ -1,0 +1,93 @@
+package authz
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// ErrUnreachable marks the D8 "unreachable" class: no HTTP response at all
+// (DNS, refused, connect/TLS-handshake timeout, response timeout) or HTTP
+// 502/503/504. Only errors wrapping it may ever be bypassed (--unsafe-bypass).
+var ErrUnreachable = errors.New("sigil sign unreachable")
+
+// Authorizer decides whether one tool call may reach its upstream.
+//
+// Authorize returns a non-nil error only for the unreachable class (wrapping
+// ErrUnreachable) or when ctx ends (ctx.Err()). Every other outcome,
+// including local input denials, 401s and invalid responses, is a Decision.
+// Implementations are safe for concurrent use.
+type Authorizer interface {
+	Authorize(ctx context.Context, req Request) (Decision, error)
+}
+
+// Request is one tools/call to authorize.
+type Request struct {
+	// ServerID is the upstream's serverId (sigil-protocol.md D1), used verbatim.
+	ServerID string
+	// Tool is the upstream's own tool name (never the namespaced one).
+	Tool string
+	// Arguments are the tool arguments exactly as the client sent them.
+	// Nil or empty means the call carried no arguments ({} is used).
+	Arguments json.RawMessage
+	// TaskID is the intent's task_id (D13); it must match ^[A-Za-z0-9_-]{1,128}$.
+	TaskID string
+	// AgentID is the request's agentId (D2). If empty, "sigil-hub" is used.
+	AgentID string
+	// Extract, if non-nil, maps typed intent fields to argument paths (D4).
+	Extract *Extractor
+	// OnHold, if non-nil, is called when the call is held for approval
+	// (PENDING) and again at each poll while it waits. It must not block.
+	OnHold func(holdID string, waited time.Duration)
+}
+
+// Extractor maps typed intent fields to argument paths for one tool (D4).
+type Extractor struct {
+	// Action, if non-empty, overrides the typed action the fields imply.
+	Action string
+	// Fields maps an intent field (url, path, command, method, to) to a
+	// dot-separated path into the tool arguments.
+	Fields map[string]string
+}
+
+// Verdict is the outcome class of a Decision.
+type Verdict int
+
+const (
+	// Denied: the call must not be forwarded (-32001).
+	Denied Verdict = iota
+	// Approved: the call may be forwarded with the decision's attestation.
+	Approved
+	// AuthFailed: Sign rejected the API key (-32002). Never bypassed.
+	AuthFailed
+)
+
+func (v Verdict) String() string {
+	switch v {
+	case Approved:
+		return "APPROVED"
+	case AuthFailed:
+		return "AUTH_FAILED"
+	default:
+		return "DENIED"
+	}
+}
+
+// Decision is what the policy service decided for one Request.
+// The zero Decision denies.
+type Decision struct {
+	Verdict Verdict
+	// ErrorCode is the SIGIL_* (or LEX_*) code of a non-approval.
+	ErrorCode string
+	// Message is a plain-words reason, safe to show a person (no secrets).
+	Message string
+	// HoldID is set when the call was held for approval at some point.
+	HoldID string
+	// PolicyHash is the policy hash the service reported, if any.
+	PolicyHash string
+	// Attestation is the compact JWS intent attestation of an approval, if any.
+	Attestation string
+	// TxCommit is the txCommit that was authorized (D3), when an intent was built.
+	TxCommit string
+}

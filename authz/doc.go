@@ -1,0 +1,23 @@
+// Package authz is sigil-hub's client for the remote policy service, Sigil
+// Sign (POST /v1/authorize). It decides, per tools/call, whether the call may
+// reach its upstream, and it fails closed.
+//
+// It owns, in the order a call goes through them:
+//   - building the intent for a call (intent.go: D2, D4, D5) and its
+//     verifiable txCommit, the pg-commit-v1 canonicalization (pgcommit.go: D3,
+//     sigil-protocol.md §4.3), with local denials for malformed or oversized
+//     input that is never sent;
+//   - sending the authorize request and classifying what comes back:
+//     unreachable (an error wrapping ErrUnreachable) versus a Decision
+//     (sign.go, response.go: D6–D10);
+//   - waiting out held calls (holds.go: D11) and verifying intent
+//     attestations (attest.go: D12).
+//
+// Its API to the rest of the hub is the Authorizer interface and the plain
+// Request and Decision types. Tool arguments travel as json.RawMessage and
+// are embedded byte for byte, so the bytes authorized are the bytes forwarded.
+//
+// authz is a leaf: it imports only the standard library and sigil-hub's
+// internal helpers (internal/strictjson). It must not import hub, router,
+// upstreams, cmd or mcp-go, and it never writes to stdout.
+package authz

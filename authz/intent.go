@@ -1,0 +1,340 @@
+package authz
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/sigilcore/sigil-hub/internal/strictjson"
+)
+
+// Input limits and codes (D4, D5, D13).
+const (
+	// MaxArgumentsBytes is the largest tool-arguments document sent for
+	// authorization (D5: the server's 100 kB body limit). Larger arguments
+	// are denied locally with SIGIL_INPUT_TOO_LARGE, never truncated.
+	MaxArgumentsBytes = 100_000
+	// MaxArgumentsDepth is the deepest nesting allowed in tool arguments
+	// (objects and arrays; the arguments object itself is depth 1).
+	MaxArgumentsDepth = 32
+
+	// CodeInputMalformed denies a call whose input cannot be expressed as
+	// a valid intent.
+	CodeInputMalformed = "SIGIL_INPUT_MALFORMED"
+	// CodeInputTooLarge denies a call whose arguments exceed MaxArgumentsBytes.
+	CodeInputTooLarge = "SIGIL_INPUT_TOO_LARGE"
+
+	// Framework is the authorize request's framework value (D2).
+	Framework = "mcp-proxy"
+	// DefaultAgentID is the agentId used when none is configured or known (D2).
+	DefaultAgentID = "sigil-hub"
+)
+
+// Intent is the D2 intent for one tool call, ready to send.
+type Intent struct {
+	// JSON is the intent object exactly as sent on the wire; the raw tool
+	// arguments are embedded byte for byte as metadata.arguments.
+	JSON []byte
+	// TxCommit is the lowercase hex SHA-256 of the pg-commit-v1
+	// canonicalization of JSON (D3).
+	TxCommit string
+	// Action is the intent's action (mcp.<serverId>.<tool> or a typed one, D4).
+	Action string
+}
+
+// InputError is a local denial of a call's input (D4, D5): the call is
+// denied with Code and never sent to the policy service.
+type InputError struct {
+	Code    string // e.g. SIGIL_INPUT_MALFORMED, SIGIL_INPUT_TOO_LARGE
+	Message string
+}
+
+func (e *InputError) Error() string { return e.Message }
+
+// errIntentExtractor marks an Extractor that cannot be applied to any call.
+var errIntentExtractor = errors.New("invalid extractor")
+
+// intentFieldOrder lists the intent fields an Extractor may map (D4), in
+// the order they appear on the wire.
+func intentFieldOrder() [5]string {
+	return [5]string{"command", "url", "method", "path", "to"}
+}
+
+// intentValidMethod reports whether m makes a url extraction an "http"
+// action (sigil-protocol.md §1.2: uppercase only, never normalised).
+func intentValidMethod(m string) bool {
+	switch m {
+	case "GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE":
+		return true
+	}
+	return false
+}
+
+// ValidateExtractor reports whether x can be used with NewIntent: Action is
+// valid UTF-8, every field is one of url, path, command, method and to, and
+// every path is a non-empty dot-separated list of non-empty keys. A nil x is valid. Config
+// loading should call it so that a typo fails at startup rather than on
+// every call. It is safe for concurrent use.
+func ValidateExtractor(x *Extractor) error {
+	if x == nil {
+		return nil
+	}
+	if !utf8.ValidString(x.Action) {
+		return fmt.Errorf("%w: action %q is not valid utf-8", errIntentExtractor, x.Action)
+	}
+	for field, path := range x.Fields {
+		known := false
+		for _, f := range intentFieldOrder() {
+			known = known || f == field
+		}
+		if !known {
+			return fmt.Errorf("%w: unknown intent field %q (want url, path, command, method or to)", errIntentExtractor, field)
+		}
+		if path == "" || strings.HasPrefix(path, ".") || strings.HasSuffix(path, ".") || strings.Contains(path, "..") {
+			return fmt.Errorf("%w: field %q: argument path %q is not a dot-separated list of keys", errIntentExtractor, field, path)
+		}
+	}
+	return nil
+}
+
+// NewIntent builds the intent for req (D2, D4, D5) and its txCommit (D3).
+//
+// The intent's members appear in the order action, command, url, method,
+// path, to, task_id, metadata; absent ones are omitted, never null.
+// metadata is {"serverId","toolName","arguments"} with the arguments' bytes
+// embedded verbatim (only whitespace around the object is dropped), so the
+// bytes that are authorized are the bytes that are forwarded (D5).
+//
+// The action is "mcp.<ServerID>.<Tool>", unless req.Extract maps a field
+// that implies a typed action (D4): url gives web_fetch (http when a valid
+// uppercase method is extracted too), else path gives file_write, else
+// command gives bash. Extract.Action, when set, overrides all of these.
+// method is emitted only when the action is http and the method is valid.
+//
+// A local input denial is returned as *InputError with Code
+// CodeInputMalformed (empty ServerID or Tool, invalid UTF-8 in them, a bad
+// TaskID, arguments that are not one strictly valid JSON object nested at
+// most MaxArgumentsDepth deep, an extracted argument missing or not a
+// string) or CodeInputTooLarge (arguments over MaxArgumentsBytes). An
+// invalid req.Extract (see ValidateExtractor) is returned as a plain error:
+// it is a configuration fault, and the call must be denied all the same.
+//
+// NewIntent is safe for concurrent use; it does not retain req.Arguments.
+func NewIntent(req Request) (Intent, error) {
+	malformed := func(format string, args ...any) (Intent, error) {
+		return Intent{}, &InputError{Code: CodeInputMalformed, Message: fmt.Sprintf(format, args...)}
+	}
+	if req.ServerID == "" || req.Tool == "" {
+		return malformed("tool call has an empty server id or tool name")
+	}
+	if !utf8.ValidString(req.ServerID) || !utf8.ValidString(req.Tool) {
+		return malformed("server id or tool name of %q is not valid utf-8", req.Tool)
+	}
+	if !intentValidTaskID(req.TaskID) {
+		return malformed("task id %q must be 1-128 characters of A-Z a-z 0-9 _ -", intentShorten(req.TaskID))
+	}
+	if err := ValidateExtractor(req.Extract); err != nil {
+		return Intent{}, fmt.Errorf("tool %q: %w", req.Tool, err)
+	}
+
+	args := []byte(req.Arguments)
+	if len(args) > MaxArgumentsBytes {
+		return Intent{}, &InputError{Code: CodeInputTooLarge, Message: fmt.Sprintf(
+			"arguments of tool %q are %d bytes, over the %d-byte limit", req.Tool, len(args), MaxArgumentsBytes)}
+	}
+	if len(args) == 0 {
+		args = []byte("{}")
+	}
+	members, err := strictjson.Object(args, MaxArgumentsDepth)
+	if err != nil {
+		return malformed("arguments of tool %q are not a valid JSON object: %v", req.Tool, err)
+	}
+	args = bytes.Trim(args, " \t\r\n")
+
+	// D4: extracted fields, as the raw JSON string tokens from the
+	// arguments, so the typed field is exactly the value the tool receives.
+	extracted := make(map[string][]byte, 5)
+	if req.Extract != nil {
+		for field, path := range req.Extract.Fields {
+			tok, err := intentLookup(members, path)
+			if err != nil {
+				return malformed("tool %q: argument %q for intent field %q %v", req.Tool, path, field, err)
+			}
+			extracted[field] = tok
+		}
+	}
+	method := ""
+	if tok, ok := extracted["method"]; ok {
+		var m string
+		if json.Unmarshal(tok, &m) == nil && intentValidMethod(m) {
+			method = m
+		}
+	}
+
+	action := "mcp." + req.ServerID + "." + req.Tool
+	switch {
+	case req.Extract != nil && req.Extract.Action != "":
+		action = req.Extract.Action
+	case extracted["url"] != nil && method != "":
+		action = "http"
+	case extracted["url"] != nil:
+		action = "web_fetch"
+	case extracted["path"] != nil:
+		action = "file_write"
+	case extracted["command"] != nil:
+		action = "bash"
+	}
+
+	b := make([]byte, 0, len(args)+256)
+	b = append(b, `{"action":`...)
+	b = intentAppendString(b, action)
+	for _, field := range intentFieldOrder() {
+		tok := extracted[field]
+		if field == "method" {
+			if action != "http" || method == "" {
+				continue
+			}
+			tok = []byte(`"` + method + `"`)
+		}
+		if tok == nil {
+			continue
+		}
+		b = append(b, ',', '"')
+		b = append(b, field...)
+		b = append(b, '"', ':')
+		b = append(b, tok...)
+	}
+	b = append(b, `,"task_id":`...)
+	b = intentAppendString(b, req.TaskID)
+	b = append(b, `,"metadata":{"serverId":`...)
+	b = intentAppendString(b, req.ServerID)
+	b = append(b, `,"toolName":`...)
+	b = intentAppendString(b, req.Tool)
+	b = append(b, `,"arguments":`...)
+	b = append(b, args...)
+	b = append(b, '}', '}')
+
+	commit, err := TxCommit(b)
+	if err != nil {
+		// Arguments are strictly valid and bounded, so only a number that
+		// overflows float64 (e.g. 1e400) gets here: JS would see Infinity.
+		return malformed("arguments of tool %q cannot be committed: %v", req.Tool, err)
+	}
+	return Intent{JSON: b, TxCommit: commit, Action: action}, nil
+}
+
+// AuthorizeBody returns the /v1/authorize request body for in (D2, D3):
+// {"framework":"mcp-proxy","agentId":…,"txCommit":…,"request_nonce":…,"intent":…}
+// with in.JSON embedded verbatim. An empty agentID means DefaultAgentID.
+// The nonce must be fresh for every request (NewNonce). It is safe for
+// concurrent use.
+func AuthorizeBody(in Intent, agentID, nonce string) []byte {
+	if agentID == "" {
+		agentID = DefaultAgentID
+	}
+	b := make([]byte, 0, len(in.JSON)+len(agentID)+192)
+	b = append(b, `{"framework":`...)
+	b = intentAppendString(b, Framework)
+	b = append(b, `,"agentId":`...)
+	b = intentAppendString(b, agentID)
+	b = append(b, `,"txCommit":`...)
+	b = intentAppendString(b, in.TxCommit)
+	b = append(b, `,"request_nonce":`...)
+	b = intentAppendString(b, nonce)
+	b = append(b, `,"intent":`...)
+	b = append(b, in.JSON...)
+	return append(b, '}')
+}
+
+// NewNonce returns a fresh random UUIDv4 (RFC 9562) in lowercase, for the
+// request_nonce of every authorize request (D3). It is safe for concurrent use.
+func NewNonce() string {
+	var u [16]byte
+	// crypto/rand.Read never returns an error (it crashes the program if the
+	// system's randomness is unavailable), so there is nothing to handle.
+	rand.Read(u[:])
+	u[6] = u[6]&0x0f | 0x40 // version 4
+	u[8] = u[8]&0x3f | 0x80 // variant 10
+	var s [36]byte
+	hex.Encode(s[0:8], u[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], u[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], u[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], u[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:], u[10:])
+	return string(s[:])
+}
+
+// intentLookup follows a dot-separated path of object keys from the
+// arguments' members and returns the raw JSON string token found there.
+func intentLookup(members map[string]json.RawMessage, path string) ([]byte, error) {
+	keys := strings.Split(path, ".")
+	for i, key := range keys {
+		v, ok := members[key]
+		if !ok {
+			return nil, errors.New("is missing")
+		}
+		if i == len(keys)-1 {
+			if len(v) == 0 || v[0] != '"' {
+				return nil, errors.New("is not a string")
+			}
+			return v, nil
+		}
+		if len(v) == 0 || v[0] != '{' {
+			return nil, errors.New("is missing (a parent is not an object)")
+		}
+		var err error
+		// Already validated as part of the arguments; this only splits it.
+		if members, err = strictjson.Object(v, MaxArgumentsDepth); err != nil {
+			return nil, err
+		}
+	}
+	return nil, errors.New("is missing")
+}
+
+func intentValidTaskID(id string) bool {
+	if len(id) == 0 || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// intentShorten caps a string quoted in an error message.
+func intentShorten(s string) string {
+	const max = 40
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
+}
+
+// intentAppendString appends s as a JSON string with a standard encoder
+// that does not escape '<', '>' and '&'. s must be valid UTF-8.
+func intentAppendString(dst []byte, s string) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(s); err != nil {
+		// Encoding a string cannot fail.
+		panic("authz: encoding a string: " + err.Error())
+	}
+	return append(dst, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
+}

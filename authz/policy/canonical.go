@@ -1,0 +1,176 @@
+package policy
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf16"
+
+	"golang.org/x/text/collate"
+	"golang.org/x/text/language"
+)
+
+// canonicalEncoder serialises a canonical policy tree the way warrant-core's
+// canonical.ts does (protocol §4.4): compact JSON, object keys ordered by
+// ICU en-US collation (JS localeCompare) with UTF-16 order breaking ties,
+// strings and numbers as JS JSON.stringify writes them. A collator is not
+// safe for concurrent use, so each encoder owns one.
+type canonicalEncoder struct {
+	coll *collate.Collator
+	buf  strings.Builder
+}
+
+func newCanonicalEncoder() *canonicalEncoder {
+	return &canonicalEncoder{coll: collate.New(language.AmericanEnglish)}
+}
+
+// canonicalize returns the canonical JSON and its policyHash for v, a tree
+// of map[string]any, []any, []string, string, bool, int, int64, float64 and
+// json.Number.
+func canonicalize(v any) ([]byte, string, error) {
+	e := newCanonicalEncoder()
+	if err := e.encode(v); err != nil {
+		return nil, "", err
+	}
+	out := []byte(e.buf.String())
+	sum := sha256.Sum256(out)
+	return out, hex.EncodeToString(sum[:]), nil
+}
+
+func (e *canonicalEncoder) less(a, b string) int {
+	if c := e.coll.CompareString(a, b); c != 0 {
+		return c
+	}
+	return slices.Compare(utf16.Encode([]rune(a)), utf16.Encode([]rune(b)))
+}
+
+func (e *canonicalEncoder) encode(v any) error {
+	switch x := v.(type) {
+	case nil:
+		e.buf.WriteString("null")
+	case bool:
+		e.buf.WriteString(strconv.FormatBool(x))
+	case string:
+		writeJSString(&e.buf, x)
+	case int:
+		e.buf.WriteString(strconv.Itoa(x))
+	case int64:
+		e.buf.WriteString(strconv.FormatInt(x, 10))
+	case float64:
+		e.buf.WriteString(jsNumber(x))
+	case json.Number:
+		f, err := x.Float64()
+		if err != nil {
+			return fmt.Errorf("canonical json: number %q: %v", x, err)
+		}
+		e.buf.WriteString(jsNumber(f))
+	case []string:
+		e.buf.WriteByte('[')
+		for i, s := range x {
+			if i > 0 {
+				e.buf.WriteByte(',')
+			}
+			writeJSString(&e.buf, s)
+		}
+		e.buf.WriteByte(']')
+	case []any:
+		e.buf.WriteByte('[')
+		for i, el := range x {
+			if i > 0 {
+				e.buf.WriteByte(',')
+			}
+			if err := e.encode(el); err != nil {
+				return err
+			}
+		}
+		e.buf.WriteByte(']')
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		slices.SortFunc(keys, e.less)
+		e.buf.WriteByte('{')
+		for i, k := range keys {
+			if i > 0 {
+				e.buf.WriteByte(',')
+			}
+			writeJSString(&e.buf, k)
+			e.buf.WriteByte(':')
+			if err := e.encode(x[k]); err != nil {
+				return err
+			}
+		}
+		e.buf.WriteByte('}')
+	default:
+		return fmt.Errorf("canonical json: unsupported type %T", v)
+	}
+	return nil
+}
+
+// jsNumber formats f as ECMAScript Number::toString does; non-finite
+// numbers become null as in JSON.stringify.
+func jsNumber(f float64) string {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return "null"
+	}
+	if f == 0 {
+		return "0"
+	}
+	abs := math.Abs(f)
+	if abs >= 1e-6 && abs < 1e21 {
+		return strconv.FormatFloat(f, 'f', -1, 64)
+	}
+	s := strconv.FormatFloat(f, 'e', -1, 64) // e.g. 1e+21, 1.5e-07
+	mant, exp, _ := strings.Cut(s, "e")
+	if exp[0] == '+' {
+		exp = exp[1:]
+	}
+	exp = strings.TrimLeft(exp, "0")
+	if strings.HasPrefix(exp, "-") {
+		exp = "-" + strings.TrimLeft(exp[1:], "0")
+		return mant + "e" + exp
+	}
+	return mant + "e+" + exp
+}
+
+// writeJSString writes s as JSON.stringify does: escapes for '"', '\\',
+// \b \f \n \r \t, other C0 controls as lowercase \u00xx, everything else
+// (U+2028, '<', '&', non-ASCII) raw.
+func writeJSString(b *strings.Builder, s string) {
+	const hexd = "0123456789abcdef"
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch c {
+		case '"':
+			b.WriteString(`\"`)
+		case '\\':
+			b.WriteString(`\\`)
+		case '\b':
+			b.WriteString(`\b`)
+		case '\f':
+			b.WriteString(`\f`)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\r':
+			b.WriteString(`\r`)
+		case '\t':
+			b.WriteString(`\t`)
+		default:
+			if c < 0x20 {
+				b.WriteString(`\u00`)
+				b.WriteByte(hexd[c>>4])
+				b.WriteByte(hexd[c&0xf])
+			} else {
+				b.WriteByte(c)
+			}
+		}
+	}
+	b.WriteByte('"')
+}

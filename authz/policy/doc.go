@@ -1,0 +1,17 @@
+// Package policy is sigil-hub's embedded warranty.md engine: it parses an
+// operator's markdown policy offline, computes the same policyHash Sigil Sign
+// computes (protocol §4.4), verifies the optional Ed25519 signature block
+// (strict CC-1 framing, §5.1) and evaluates wire intents (§1.2, §1.4) in the
+// documented order (§5.3) with the documented LEX_* / SIGIL_* codes (§2.4).
+//
+// It owns: the warranty.md grammar for the sections it implements (## mcp,
+// ## tool_calls, ## custom, ## execution_limits, the root version line and
+// ## signature), the canonical policy JSON and its hash, the evaluator and
+// the in-memory execution-limit counter. Every section it does not implement
+// (## evm, ## soft_limits, ## repository, ## filesystem, ## git,
+// ## database) is rejected at parse time, never silently ignored.
+//
+// It must import only the standard library and golang.org/x/text (for the
+// ICU-compatible key collation of the policy hash). It must not import
+// mcp-go, any other sigil-hub package, or do I/O; it starts no goroutines.
+package policy

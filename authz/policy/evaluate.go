@@ -1,0 +1,546 @@
+package policy
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"path"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Decision statuses.
+const (
+	StatusAllowed = "ALLOWED"
+	StatusDenied  = "DENIED"
+	StatusPending = "PENDING"
+)
+
+// Engine (Sigil Lex) codes used in Decision.Code, as the SOF conformance
+// vectors name them (protocol §2.4). Limit failures carry the public SIGIL_*
+// code directly because no LEX_* name for them is published.
+const (
+	CodeValidation         = "LEX_VALIDATION_ERROR"
+	CodeNotAllowed         = "LEX_TOOL_CALL_NOT_ALLOWED"
+	CodeRequiresApproval   = "LEX_TOOL_CALL_REQUIRES_APPROVAL"
+	CodeProvenanceRequired = "LEX_PROVENANCE_REQUIRED"
+	CodeCustomRule         = "LEX_CUSTOM_RULE_VIOLATION"
+	CodeBlockedRecipient   = "LEX_TOOL_CALL_BLOCKED_RECIPIENT"
+	CodeRecipientNotAllow  = "LEX_TOOL_CALL_RECIPIENT_NOT_ALLOWED"
+	CodeLoopLimit          = "SIGIL_LOOP_LIMIT_EXCEEDED"
+	CodeLimitStore         = "SIGIL_LIMIT_STORE_UNAVAILABLE"
+)
+
+// Decision is the outcome of evaluating one intent. It is a plain value,
+// safe to copy and share.
+type Decision struct {
+	Status  string // StatusAllowed, StatusDenied or StatusPending
+	Code    string // LEX_* (or SIGIL_* for limits); "" when allowed
+	Message string // plain-words reason
+	Rule    string // the rule that decided, e.g. "deny_if.path.contains:.env"; "" when allowed
+}
+
+// PublicCode maps Code to the SIGIL_* error code the hosted Sign API returns
+// for the same rule (launch-scenarios.json pairs expected.errorCode with
+// observedEvaluator.lexErrorCode). It returns "" for an allowed decision.
+// Mappings not pinned by a vector (validation, provenance, blocked bash
+// command) use the nearest documented code (protocol §2.4).
+func (d Decision) PublicCode() string {
+	switch d.Code {
+	case "":
+		return ""
+	case CodeCustomRule:
+		return "SIGIL_POLICY_VIOLATION_CUSTOM_RULE"
+	case CodeRequiresApproval:
+		return "SIGIL_POLICY_HOLD_APPROVAL_REQUIRED"
+	case CodeBlockedRecipient:
+		return "SIGIL_POLICY_VIOLATION_BLOCKED_RECIPIENT"
+	case CodeRecipientNotAllow:
+		return "SIGIL_POLICY_VIOLATION_RECIPIENT_NOT_ALLOWED"
+	case "LEX_AMOUNT_EXCEEDS_TOKEN_LIMIT":
+		return "SIGIL_POLICY_VIOLATION_TOKEN_AMOUNT_EXCEEDED"
+	case "LEX_POLICY_VIOLATION_EXECUTION_BOUNDARY_REQUIRED":
+		return "SIGIL_POLICY_VIOLATION_EXECUTION_BOUNDARY_REQUIRED"
+	case CodeValidation:
+		return "SIGIL_VALIDATION_ERROR"
+	case CodeNotAllowed:
+		switch {
+		case strings.HasPrefix(d.Rule, "allow_only"):
+			return "SIGIL_POLICY_VIOLATION_NOT_ON_ALLOWLIST"
+		case strings.HasPrefix(d.Rule, "tool_calls.bashBlockedCommands"):
+			return "SIGIL_BASH_BLOCKED"
+		}
+		return "SIGIL_POLICY_VIOLATION"
+	case CodeProvenanceRequired:
+		return "SIGIL_POLICY_VIOLATION"
+	}
+	if strings.HasPrefix(d.Code, "SIGIL_") {
+		return d.Code
+	}
+	return "SIGIL_POLICY_VIOLATION"
+}
+
+func deny(code, rule, format string, args ...any) Decision {
+	return Decision{Status: StatusDenied, Code: code, Rule: rule, Message: fmt.Sprintf(format, args...)}
+}
+
+// intent is the evaluated view of a wire intent object.
+type intent struct {
+	obj    map[string]any
+	action string
+	shim   bool // provenance == "shim": metadata came through a trusted shim
+	isMCP  bool
+	server string
+	tool   string
+}
+
+// Evaluate decides one intent (the wire `intent` object, protocol §1.2) in
+// the documented order (§5.3): validation; ## custom deny_string/deny_if;
+// ## custom allow_only; require_shim controls; the typed section (## mcp for
+// mcp.* actions, else ## tool_calls); approval holds; execution limits.
+// Anything no section allows is denied. c may be nil only when the policy
+// has no numeric ## execution_limits (otherwise the call is denied
+// SIGIL_LIMIT_STORE_UNAVAILABLE, fail closed). Evaluate is safe for
+// concurrent use.
+func (p *Policy) Evaluate(raw []byte, c Counter, now time.Time) Decision {
+	in, d, ok := decodeIntent(raw)
+	if !ok {
+		return d
+	}
+	if d, ok := p.evalCustom(in); !ok {
+		return d
+	}
+	// Provenance controls that apply to every intent.
+	if p.custom != nil && p.custom.requireShim != nil && *p.custom.requireShim && !in.shim {
+		return deny(CodeProvenanceRequired, "custom.requireShim", "the policy requires intents to arrive through a trusted shim")
+	}
+	if p.limits != nil && p.limits.requireShim != nil && *p.limits.requireShim && !in.shim {
+		return deny(CodeProvenanceRequired, "execution_limits.requireShim", "the policy requires intents to arrive through a trusted shim")
+	}
+	var hold string
+	switch {
+	case in.isMCP && p.mcp != nil:
+		if d, ok := p.mcp.eval(in); !ok {
+			return d
+		}
+		for _, pat := range p.mcp.requireApproval {
+			if mcpMatch(pat, in.server, in.tool) {
+				hold = "mcp.requireApproval: " + pat
+				break
+			}
+		}
+	case p.tools != nil:
+		var ok bool
+		if hold, d, ok = p.tools.eval(in); !ok {
+			return d
+		}
+	default:
+		return deny(CodeNotAllowed, "default.deny", "no policy block allows action %q", in.action)
+	}
+	if hold == "" && p.custom != nil {
+		hold = firstAction("custom.requireApproval: ", p.custom.requireApproval, in.action)
+	}
+	if hold == "" && p.limits != nil {
+		hold = firstAction("execution_limits.requireApproval: ", p.limits.requireApproval, in.action)
+	}
+	if hold != "" {
+		return Decision{Status: StatusPending, Code: CodeRequiresApproval, Rule: hold, Message: fmt.Sprintf("action %q requires human approval", in.action)}
+	}
+	if l := p.limits; l != nil && (l.perTask > 0 || l.perHour > 0) {
+		if c == nil {
+			return deny(CodeLimitStore, "execution_limits", "execution limits are configured but no counter is available")
+		}
+		task, _ := in.obj["task_id"].(string)
+		perTask, perHour := c.Add(task, now)
+		if l.perTask > 0 && int64(perTask) > l.perTask {
+			return deny(CodeLoopLimit, "execution_limits.maxToolCallsPerTask", "task %q exceeded %d tool calls", task, l.perTask)
+		}
+		if l.perHour > 0 && int64(perHour) > l.perHour {
+			return deny(CodeLoopLimit, "execution_limits.maxToolCallsPerHour", "more than %d tool calls in the last hour", l.perHour)
+		}
+	}
+	return Decision{Status: StatusAllowed}
+}
+
+func decodeIntent(raw []byte) (intent, Decision, bool) {
+	var in intent
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&in.obj); err != nil || in.obj == nil || dec.More() {
+		return in, deny(CodeValidation, "intent", "intent is not a JSON object"), false
+	}
+	in.action, _ = in.obj["action"].(string)
+	if in.action == "" {
+		return in, deny(CodeValidation, "intent.action", "intent.action must be a non-empty string"), false
+	}
+	prov, _ := in.obj["provenance"].(string)
+	in.shim = prov == "shim"
+	if strings.HasPrefix(in.action, "mcp.") {
+		in.isMCP = true
+		md, _ := in.obj["metadata"].(map[string]any)
+		in.server, _ = md["serverId"].(string)
+		in.tool, _ = md["toolName"].(string)
+		switch {
+		case in.tool == "":
+			return in, deny(CodeValidation, "mcp.metadata", "mcp intent lacks metadata.toolName"), false
+		case in.server == "":
+			return in, deny(CodeValidation, "mcp.metadata", "mcp intent lacks metadata.serverId"), false
+		case in.action != "mcp."+in.server+"."+in.tool:
+			return in, deny(CodeValidation, "mcp.metadata", "action %q does not match metadata serverId %q and toolName %q", in.action, in.server, in.tool), false
+		}
+	}
+	return in, Decision{}, true
+}
+
+// --- ## custom ---
+
+func (p *Policy) evalCustom(in intent) (Decision, bool) {
+	c := p.custom
+	if c == nil {
+		return Decision{}, true
+	}
+	for _, r := range c.deny {
+		if r.kind == ruleDenyString {
+			if containsString(in.obj, r.value) {
+				return deny(CodeCustomRule, r.name, "intent contains the denied string %q", r.value), false
+			}
+			continue
+		}
+		v, ok := lookup(in.obj, r.path)
+		if r.denyIfMatches(v, ok) {
+			return deny(CodeCustomRule, r.name, "intent field %s %s %q", strings.Join(r.path, "."), r.op, r.value), false
+		}
+	}
+	for _, r := range c.allow {
+		if r.actionScope != "" && !wild(r.actionScope, in.action) {
+			continue
+		}
+		if r.attested && !in.shim {
+			return deny(CodeProvenanceRequired, r.name, "intent field %s must be attested by a trusted shim", strings.Join(r.path, ".")), false
+		}
+		v, ok := lookup(in.obj, r.path)
+		s, isStr := v.(string)
+		if !ok || !isStr || !r.allowMatches(s) {
+			return deny(CodeNotAllowed, r.name, "intent field %s is missing or not on the allowlist", strings.Join(r.path, ".")), false
+		}
+	}
+	return Decision{}, true
+}
+
+// scalarText returns the text of a JSON scalar (strings as is, numbers as
+// written, booleans as true/false); ok is false for null, objects, arrays.
+func scalarText(v any) (string, bool) {
+	switch x := v.(type) {
+	case string:
+		return x, true
+	case json.Number:
+		return string(x), true
+	case bool:
+		if x {
+			return "true", true
+		}
+		return "false", true
+	}
+	return "", false
+}
+
+func (r *customRule) denyIfMatches(v any, present bool) bool {
+	s, ok := scalarText(v)
+	if !present || !ok {
+		// A missing field satisfies only not_equals (fail closed).
+		return r.op == "not_equals"
+	}
+	switch r.op {
+	case "contains":
+		return strings.Contains(s, r.value)
+	case "starts_with":
+		return strings.HasPrefix(s, r.value)
+	case "ends_with":
+		return strings.HasSuffix(s, r.value)
+	case "equals":
+		return s == r.value
+	case "not_equals":
+		return s != r.value
+	case "matches":
+		return r.re.MatchString(s)
+	}
+	return true
+}
+
+func (r *customRule) allowMatches(s string) bool {
+	for i, v := range r.values {
+		var ok bool
+		switch r.op {
+		case "equals":
+			ok = s == v
+		case "contains":
+			ok = strings.Contains(s, v)
+		case "starts_with":
+			ok = strings.HasPrefix(s, v)
+		case "ends_with":
+			ok = strings.HasSuffix(s, v)
+		case "matches":
+			ok = r.res[i].MatchString(s)
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+func lookup(obj map[string]any, path []string) (any, bool) {
+	var cur any = obj
+	for _, seg := range path {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if cur, ok = m[seg]; !ok {
+			return nil, false
+		}
+	}
+	return cur, true
+}
+
+// containsString reports whether needle occurs in any key, string value or
+// number literal of v (deny_string: "anywhere in the intent").
+func containsString(v any, needle string) bool {
+	switch x := v.(type) {
+	case string:
+		return strings.Contains(x, needle)
+	case json.Number:
+		return strings.Contains(string(x), needle)
+	case bool:
+		return strings.Contains(fmt.Sprint(x), needle)
+	case []any:
+		return slices.ContainsFunc(x, func(e any) bool { return containsString(e, needle) })
+	case map[string]any:
+		for k, e := range x {
+			if strings.Contains(k, needle) || containsString(e, needle) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// wild matches an exact value or a pattern with one trailing "*".
+func wild(pat, s string) bool {
+	if prefix, ok := strings.CutSuffix(pat, "*"); ok {
+		return strings.HasPrefix(s, prefix)
+	}
+	return pat == s
+}
+
+func firstAction(prefix string, pats []string, action string) string {
+	for _, pat := range pats {
+		if wild(pat, action) {
+			return prefix + pat
+		}
+	}
+	return ""
+}
+
+// --- ## mcp ---
+
+// mcpMatch matches a ## mcp tool pattern: "server.tool" (or "server.*")
+// against server.tool; a pattern without a dot ("delete_*") names a tool on
+// any server.
+func mcpMatch(pat, server, tool string) bool {
+	if !strings.Contains(pat, ".") {
+		return wild(pat, tool)
+	}
+	prefix, wildcard := strings.CutSuffix(pat, "*")
+	if len(prefix) < len(server)+1 {
+		// "git*" style pattern spanning the server name.
+		return wildcard && strings.HasPrefix(server+"."+tool, prefix)
+	}
+	if prefix[:len(server)] != server || prefix[len(server)] != '.' {
+		return false
+	}
+	rest := prefix[len(server)+1:]
+	if wildcard {
+		return strings.HasPrefix(tool, rest)
+	}
+	return tool == rest
+}
+
+func (m *mcpRules) eval(in intent) (Decision, bool) {
+	for _, pat := range m.blockedTools {
+		if mcpMatch(pat, in.server, in.tool) {
+			return deny(CodeNotAllowed, "mcp.blockedTools: "+pat, "tool %q on server %q is blocked", in.tool, in.server), false
+		}
+	}
+	if m.allowedServers != nil && !slices.ContainsFunc(m.allowedServers, func(p string) bool { return wild(p, in.server) }) {
+		return deny(CodeNotAllowed, "mcp.allowedServers", "server %q is not on the allowed_servers list", in.server), false
+	}
+	if m.allowedTools != nil && !slices.ContainsFunc(m.allowedTools, func(p string) bool { return mcpMatch(p, in.server, in.tool) }) {
+		return deny(CodeNotAllowed, "mcp.allowedTools", "tool %q on server %q is not on the allowed_tools list", in.tool, in.server), false
+	}
+	if m.requireShim && !in.shim {
+		return deny(CodeProvenanceRequired, "mcp.requireShim", "the policy requires MCP intents to arrive through a trusted shim"), false
+	}
+	return Decision{}, true
+}
+
+// --- ## tool_calls ---
+
+// eval applies ## tool_calls to a non-MCP action (or an MCP action when the
+// policy has no ## mcp block). It returns the hold rule, if any.
+func (t *toolRules) eval(in intent) (string, Decision, bool) {
+	a := in.action
+	if !slices.Contains(t.allowed, a) {
+		return "", deny(CodeNotAllowed, "tool_calls.allowed", "action %q is not on the tool_calls allowed list", a), false
+	}
+	if t.requireShim != nil && *t.requireShim && !in.shim {
+		return "", deny(CodeProvenanceRequired, "tool_calls.requireShim", "the policy requires intents to arrive through a trusted shim"), false
+	}
+	str := func(k string) (string, bool) {
+		s, ok := in.obj[k].(string)
+		return s, ok && s != ""
+	}
+	switch a {
+	case "bash":
+		if len(t.bashBlocked) > 0 {
+			cmd, ok := str("command")
+			if !ok {
+				return "", deny(CodeValidation, "tool_calls.bashBlockedCommands", "bash intent lacks a command"), false
+			}
+			for _, b := range t.bashBlocked {
+				if strings.Contains(cmd, b) {
+					return "", deny(CodeNotAllowed, "tool_calls.bashBlockedCommands: "+b, "command contains the blocked text %q", b), false
+				}
+			}
+		}
+	case "web_fetch":
+		if len(t.webBlockedDomains) > 0 {
+			host, ok := hostOf(in.obj["url"])
+			if !ok {
+				return "", deny(CodeValidation, "tool_calls.webFetchBlockedDomains", "web_fetch intent lacks a valid url"), false
+			}
+			for _, d := range t.webBlockedDomains {
+				d = strings.TrimSuffix(strings.ToLower(d), ".")
+				if host == d || strings.HasSuffix(host, "."+d) {
+					return "", deny(CodeNotAllowed, "tool_calls.webFetchBlockedDomains: "+d, "host %q is blocked", host), false
+				}
+			}
+		}
+	case "file_write":
+		if len(t.fileBlockedPaths) > 0 {
+			p, ok := str("path")
+			if !ok {
+				return "", deny(CodeValidation, "tool_calls.fileWriteBlockedPaths", "file_write intent lacks a path"), false
+			}
+			clean := path.Clean(p)
+			for _, b := range t.fileBlockedPaths {
+				if strings.HasPrefix(p, b) || strings.HasPrefix(clean, b) {
+					return "", deny(CodeNotAllowed, "tool_calls.fileWriteBlockedPaths: "+b, "path %q is under the blocked path %q", p, b), false
+				}
+			}
+		}
+	case "http":
+		method, _ := str("method")
+		if !validMethod(method) {
+			return "", deny(CodeValidation, "tool_calls.http", "http intent needs an uppercase method (GET, HEAD, OPTIONS, POST, PUT, PATCH, DELETE)"), false
+		}
+		host, ok := hostOf(in.obj["url"])
+		if !ok {
+			return "", deny(CodeValidation, "tool_calls.http", "http intent lacks a valid url"), false
+		}
+		if slices.Contains(t.httpBlockedMethods, method) {
+			return "", deny(CodeNotAllowed, "tool_calls.httpBlockedMethods: "+method, "HTTP method %s is blocked", method), false
+		}
+		if t.httpAllowedMethods != nil && !slices.Contains(t.httpAllowedMethods, method) {
+			return "", deny(CodeNotAllowed, "tool_calls.httpAllowedMethods", "HTTP method %s is not allowed", method), false
+		}
+		if t.httpAllowedHosts != nil && !slices.ContainsFunc(t.httpAllowedHosts, func(h string) bool {
+			if sub, ok := strings.CutPrefix(h, "*."); ok {
+				return strings.HasSuffix(host, "."+sub)
+			}
+			return host == h
+		}) {
+			return "", deny(CodeNotAllowed, "tool_calls.httpAllowedHosts", "host %q is not on the allowed hosts list", host), false
+		}
+	case "email.send":
+		if t.emailBlocked != nil || t.emailAllowed != nil {
+			rcpts, ok := recipients(in.obj["to"])
+			if !ok {
+				return "", deny(CodeValidation, "tool_calls.emailRecipientRequired", "email.send intent lacks recipients in to"), false
+			}
+			for _, r := range rcpts {
+				for _, b := range t.emailBlocked {
+					if recipientMatch(b, r) {
+						return "", deny(CodeBlockedRecipient, "tool_calls.emailBlockedRecipients: "+b, "recipient %q is blocked", r), false
+					}
+				}
+			}
+			if t.emailAllowed != nil {
+				for _, r := range rcpts {
+					if !slices.ContainsFunc(t.emailAllowed, func(a string) bool { return recipientMatch(a, r) }) {
+						return "", deny(CodeRecipientNotAllow, "tool_calls.emailAllowedRecipients", "recipient %q is not on the allowed recipients list", r), false
+					}
+				}
+			}
+		}
+		if t.emailRequireApproval {
+			return "tool_calls.emailRequireApproval", Decision{}, true
+		}
+	}
+	return firstAction("tool_calls.requireApproval: ", t.requireApproval, a), Decision{}, true
+}
+
+// hostOf returns the lowercase host name (no port, no trailing dot) of an
+// absolute http(s) URL value.
+func hostOf(v any) (string, bool) {
+	s, ok := v.(string)
+	if !ok {
+		return "", false
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+		return "", false
+	}
+	return strings.TrimSuffix(strings.ToLower(u.Hostname()), "."), true
+}
+
+// recipients returns the lowercase recipients of intent.to (a string or an
+// array of strings); ok is false when missing, empty or malformed.
+func recipients(v any) ([]string, bool) {
+	var out []string
+	switch x := v.(type) {
+	case string:
+		out = []string{x}
+	case []any:
+		for _, e := range x {
+			s, ok := e.(string)
+			if !ok {
+				return nil, false
+			}
+			out = append(out, s)
+		}
+	}
+	if len(out) == 0 {
+		return nil, false
+	}
+	for i, r := range out {
+		r = strings.ToLower(strings.TrimSpace(r))
+		if r == "" {
+			return nil, false
+		}
+		out[i] = r
+	}
+	return out, true
+}
+
+// recipientMatch: "*@domain" matches exactly that domain (no subdomains);
+// anything else is an exact, case-insensitive address.
+func recipientMatch(entry, rcpt string) bool {
+	if d, ok := strings.CutPrefix(entry, "*@"); ok {
+		at := strings.LastIndexByte(rcpt, '@')
+		return at >= 0 && rcpt[at+1:] == d
+	}
+	return entry == rcpt
+}

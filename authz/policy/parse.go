@@ -1,0 +1,681 @@
+package policy
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Sections the grammar knows. The embedded engine implements only the
+// first four; the rest are rejected with a clear "not supported" error
+// rather than being ignored (an ignored ## evm cap or ## repository boundary
+// would silently weaken the operator's policy).
+const (
+	secCustom    = "custom"
+	secToolCalls = "tool_calls"
+	secMCP       = "mcp"
+	secLimits    = "execution_limits"
+)
+
+func unsupportedSection(name string) bool {
+	switch name {
+	case "evm", "soft_limits", "repository", "filesystem", "git", "database":
+		return true
+	}
+	return false
+}
+
+// grammar holds the compiled regular expressions of one Parse call (no
+// package-level state, house style §10.10).
+type grammar struct {
+	indentedHeading *regexp.Regexp
+	heading         *regexp.Regexp
+	version         *regexp.Regexp
+	versionDecl     *regexp.Regexp
+	versionPunct    *regexp.Regexp
+	versionGlued    *regexp.Regexp
+	rootKey         *regexp.Regexp
+	rootSyntaxKey   *regexp.Regexp
+	rootSyntax      []*regexp.Regexp
+	v2Only          *regexp.Regexp
+	keyValue        *regexp.Regexp
+	generic         *regexp.Regexp
+	allowOnly       *regexp.Regexp
+	denyIf          *regexp.Regexp
+	denyString      *regexp.Regexp
+	semver          *regexp.Regexp
+	hostLabel       *regexp.Regexp
+	positiveInt     *regexp.Regexp
+}
+
+func newGrammar() *grammar {
+	m := regexp.MustCompile
+	return &grammar{
+		indentedHeading: m(`^ {1,3}##\s+\S`),
+		heading:         m(`^##\s+(.+?)\s*$`),
+		version:         m(`(?i)^\s*version:\s*(.+?)\r?$`),
+		versionDecl:     m(`(?i)^version(?:\s*[:=]|\s*$|\s+\d)`),
+		versionPunct:    m(`(?i)^version\s+[^A-Za-z0-9\s:=]+(?:\s*(?::|=)|\s+\d+\.\d+\.\d+(?:\s|$))`),
+		versionGlued:    m(`(?i)^version[^A-Za-z0-9\s:=]+(?:\s*(?::|=)|\s+\d+\.\d+\.\d+(?:\s|$))`),
+		rootKey:         m(`^([A-Za-z][\w-]*)(?:\s*[:=]|\s+\d+\.\d+\.\d+(?:\s|$))`),
+		rootSyntaxKey:   m(`^([A-Za-z_][\w.]*)\s*:`),
+		rootSyntax: []*regexp.Regexp{
+			m(`^token\.[A-Za-z0-9_]+\.(?:max_transaction|consensus_threshold|decimals|addresses)\s*:`),
+			m(`^cap\.[A-Za-z0-9_-]+\.(?:max_count|max_sum_usd|window|action|group_by|amount_field)\s*:`),
+			m(`^allow_only(?:\[action=[^\]]*\])?\.[^\s:]+(?:\s+attested)?(?:\s+(?:contains|starts_with|prefix|ends_with|matches|equals))?\s*:`),
+			m(`^deny_if\.\S+\s+(?:contains|starts_with|ends_with|matches|equals|not_equals)\s+.+$`),
+		},
+		v2Only:      m(`^(?:\s*allow_only(?:\[action=[^\]]+\])?\.[^\s:]+\s+(?:attested\s+)?(?:contains|starts_with|prefix|ends_with|matches|equals)\s*:|\s*http\.(?:allowed_methods|allowed_hosts|blocked_methods):|\s*cap\.[A-Za-z0-9_-]+\.)`),
+		keyValue:    m(`^([\w.]+):\s*(.+)$`),
+		generic:     m(`^(require_approval|require_shim):\s*(.+)$`),
+		allowOnly:   m(`^allow_only(?:\[action=([^\]]*)\])?\.([^\s:]+)(?:\s+(attested))?(?:\s+(contains|starts_with|prefix|ends_with|matches|equals))?\s*:\s*(.*)$`),
+		denyIf:      m(`^deny_if\.(\S+)\s+(contains|starts_with|ends_with|matches|equals|not_equals)\s+(.+)$`),
+		denyString:  m(`^deny_string:\s*(.+)$`),
+		semver:      m(`^\d+\.\d+\.\d+$`),
+		hostLabel:   m(`^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$`),
+		positiveInt: m(`^\d+$`),
+	}
+}
+
+// srcLine is one cleaned policy line with its 1-based line number.
+type srcLine struct {
+	n    int
+	text string
+}
+
+// parser carries the state of one parseText call.
+type parser struct {
+	g       *grammar
+	version string
+	isV2    bool
+	section string
+}
+
+func (p *parser) errf(line int, key, format string, args ...any) error {
+	return &ParseError{Line: line, Section: p.section, Key: key, Code: "POLICY_SYNTAX", Msg: fmt.Sprintf(format, args...)}
+}
+
+// parseText parses the unsigned policy text (signature block already
+// removed) into a Policy.
+func parseText(text string) (*Policy, error) {
+	structural, err := maskHTMLComments(text)
+	if err != nil {
+		return nil, err
+	}
+	g := newGrammar()
+	p := &parser{g: g}
+	lines := strings.Split(structural, "\n")
+	for i, l := range lines {
+		if g.indentedHeading.MatchString(l) {
+			return nil, &ParseError{Line: i + 1, Code: "POLICY_SYNTAX", Msg: "indented policy headings are not supported"}
+		}
+	}
+
+	// Root: everything before the first "## " heading.
+	type section struct {
+		name  string
+		line  int
+		lines []srcLine
+	}
+	var sections []*section
+	rootEnd := len(lines)
+	seen := map[string]bool{}
+	for i, l := range lines {
+		m := g.heading.FindStringSubmatch(l)
+		if m == nil {
+			if len(sections) > 0 {
+				cur := sections[len(sections)-1]
+				if t := strings.TrimSpace(l); t != "" && !strings.HasPrefix(t, "#") {
+					cur.lines = append(cur.lines, srcLine{n: i + 1, text: t})
+				}
+			}
+			continue
+		}
+		if len(sections) == 0 {
+			rootEnd = i
+		}
+		name := strings.ToLower(strings.TrimSpace(m[1]))
+		switch {
+		case unsupportedSection(name):
+			return nil, &ParseError{Line: i + 1, Section: name, Code: "POLICY_UNSUPPORTED_SECTION", Msg: fmt.Sprintf("section ## %s is not supported by the embedded engine", name)}
+		case name != secCustom && name != secToolCalls && name != secMCP && name != secLimits:
+			return nil, &ParseError{Line: i + 1, Section: name, Code: "POLICY_UNKNOWN_SECTION", Msg: fmt.Sprintf("unknown policy block ## %s", name)}
+		case seen[name]:
+			return nil, &ParseError{Line: i + 1, Section: name, Code: "POLICY_DUPLICATE_SECTION", Msg: fmt.Sprintf("duplicate policy block ## %s", name)}
+		}
+		seen[name] = true
+		sections = append(sections, &section{name: name, line: i + 1})
+	}
+	if err := p.parseVersion(lines[:rootEnd]); err != nil {
+		return nil, err
+	}
+	if !p.isV2 {
+		for i, l := range lines {
+			if g.v2Only.MatchString(l) {
+				return nil, &ParseError{Line: i + 1, Code: "POLICY_VERSION", Msg: "policy syntax requires version 2.0.0"}
+			}
+		}
+	}
+
+	pol := &Policy{version: p.version}
+	canon := map[string]any{"version": p.version}
+	enforceable := false
+	for _, s := range sections {
+		p.section = s.name
+		switch s.name {
+		case secCustom:
+			c, cj, err := p.parseCustom(s.lines)
+			if err != nil {
+				return nil, err
+			}
+			if c != nil {
+				pol.custom, canon["custom"], enforceable = c, cj, true
+			}
+		case secToolCalls:
+			t, tj, err := p.parseToolCalls(s.lines, s.line)
+			if err != nil {
+				return nil, err
+			}
+			pol.tools, canon["tool_calls"], enforceable = t, tj, true
+		case secMCP:
+			mc, mj, err := p.parseMCP(s.lines, s.line)
+			if err != nil {
+				return nil, err
+			}
+			pol.mcp, canon["mcp"], enforceable = mc, mj, true
+		case secLimits:
+			l, lj, err := p.parseLimits(s.lines)
+			if err != nil {
+				return nil, err
+			}
+			if len(lj) > 0 {
+				canon["execution_limits"] = lj
+				pol.limits = l
+				if l.enforceable() {
+					enforceable = true
+				}
+			}
+		}
+	}
+	p.section = ""
+	if !enforceable {
+		return nil, &ParseError{Code: "POLICY_EMPTY", Msg: "warranty.md must contain an enforceable policy block (## mcp, ## tool_calls, ## custom or ## execution_limits)"}
+	}
+	pol.canonJSON, pol.hash, err = canonicalize(canon)
+	if err != nil {
+		return nil, err
+	}
+	return pol, nil
+}
+
+// parseVersion reads the root version line and rejects root lines that look
+// like a mistyped version or a policy key outside any block.
+func (p *parser) parseVersion(root []string) error {
+	g := p.g
+	var values []string
+	for i, line := range root {
+		t := strings.TrimSpace(line)
+		if t == "" || strings.HasPrefix(t, "#") {
+			continue
+		}
+		if m := g.version.FindStringSubmatch(line); m != nil {
+			values = append(values, strings.TrimSpace(m[1]))
+			if len(values) > 1 {
+				return &ParseError{Line: i + 1, Key: "version", Code: "POLICY_VERSION", Msg: "duplicate version fields are not allowed"}
+			}
+			continue
+		}
+		if g.isRootPolicySyntax(t) {
+			return &ParseError{Line: i + 1, Code: "POLICY_SYNTAX", Msg: fmt.Sprintf("policy field must be inside a policy block: %s", t)}
+		}
+		u := strings.TrimLeft(t, "-*+> \t")
+		if g.versionDecl.MatchString(u) || g.versionPunct.MatchString(u) {
+			return &ParseError{Line: i + 1, Key: "version", Code: "POLICY_VERSION", Msg: fmt.Sprintf("invalid root version declaration: %s", t)}
+		}
+		if g.versionGlued.MatchString(u) {
+			return &ParseError{Line: i + 1, Code: "POLICY_VERSION", Msg: fmt.Sprintf("unrecognized root policy field: %s", t)}
+		}
+		if m := g.rootKey.FindStringSubmatch(u); m != nil && isVersionTypo(m[1]) {
+			return &ParseError{Line: i + 1, Code: "POLICY_VERSION", Msg: fmt.Sprintf("unrecognized root policy field: %s (did you mean version?)", t)}
+		}
+	}
+	v := "0.0.0"
+	if len(values) == 1 {
+		v = values[0]
+	}
+	if !g.semver.MatchString(v) {
+		return &ParseError{Key: "version", Code: "POLICY_VERSION", Msg: fmt.Sprintf("invalid policy version %q; expected semver X.Y.Z", v)}
+	}
+	major, _ := strconv.Atoi(strings.SplitN(v, ".", 2)[0])
+	if (major == 0 && v != "0.0.0") || (major == 2 && v != "2.0.0" && v != "2.1.0") || major > 2 {
+		return &ParseError{Key: "version", Code: "POLICY_VERSION", Msg: fmt.Sprintf("policy version %s is not supported by this engine", v)}
+	}
+	p.version = v
+	p.isV2 = v == "2.0.0" || v == "2.1.0"
+	return nil
+}
+
+func (g *grammar) isRootPolicySyntax(line string) bool {
+	if m := g.rootSyntaxKey.FindStringSubmatch(line); m != nil && rootPolicyKey(m[1]) {
+		return true
+	}
+	for _, re := range g.rootSyntax {
+		if re.MatchString(line) {
+			return true
+		}
+	}
+	return false
+}
+
+func rootPolicyKey(k string) bool {
+	switch k {
+	case "require_approval", "require_shim",
+		"max_transaction_eth", "allowed_actions", "allowed_chains", "chain_actions", "consensus_threshold_eth", "consensus_require_hold",
+		"allowed", "bash.blocked_commands", "web_fetch.blocked_domains", "file_write.blocked_paths", "email.require_approval", "email.allowed_recipients", "email.blocked_recipients",
+		"http.allowed_methods", "http.allowed_hosts", "http.blocked_methods",
+		"deny_string", "allowed_servers", "allowed_tools", "blocked_tools",
+		"daily_tool_calls", "daily_evm_limit_eth",
+		"max_tool_calls_per_task", "max_tool_calls_per_hour", "max_model_spend_usd_per_task", "max_model_tokens_per_task",
+		"roots", "block_outside_writes", "protect_git_history", "protect_sensitive_files", "git_providers",
+		"actions", "write_roots", "read_roots", "allowed_effects", "blocked_paths", "protected_file_classes", "protected_class_catalog",
+		"protected_effects", "max_files_per_action", "max_bytes_written_per_task", "max_bytes_deleted_per_task", "max_destructive_effects_per_task",
+		"filesystem_actions", "providers", "allowed_remote_schemes", "allowed_operations", "blocked_operations", "protected_refs", "max_ref_changes_per_task",
+		"protected_environments", "allowed_resources", "routine_catalog", "require_read_only_for_select", "deny_unreviewed_indirect_effects",
+		"max_schema_changes_per_task", "statement_timeout_ms", "lock_timeout_ms":
+		return true
+	}
+	return false
+}
+
+// isVersionTypo reports whether key is one edit (deletion, insertion,
+// substitution or adjacent transposition) away from "version".
+func isVersionTypo(key string) bool {
+	s, t := strings.ToLower(key), "version"
+	if s == t {
+		return false
+	}
+	oneDeletion := func(short, long string) bool {
+		if len(short)+1 != len(long) {
+			return false
+		}
+		for i := range long {
+			if long[:i]+long[i+1:] == short {
+				return true
+			}
+		}
+		return false
+	}
+	if len(s) == len(t) {
+		var mis []int
+		for i := range s {
+			if s[i] != t[i] {
+				mis = append(mis, i)
+			}
+		}
+		return len(mis) == 1 || (len(mis) == 2 && mis[1] == mis[0]+1 && s[mis[0]] == t[mis[1]] && s[mis[1]] == t[mis[0]])
+	}
+	if len(s) < len(t) {
+		return oneDeletion(s, t)
+	}
+	return oneDeletion(t, s)
+}
+
+// --- value helpers (warrant-core policy.ts semantics) ---
+
+func unquote(v string) string {
+	if len(v) >= 1 && ((v[0] == '"' && v[len(v)-1] == '"') || (v[0] == '\'' && v[len(v)-1] == '\'')) {
+		if len(v) == 1 {
+			return ""
+		}
+		return v[1 : len(v)-1]
+	}
+	return v
+}
+
+// list splits a comma-separated inline list, trimming and unquoting entries
+// and dropping empty ones.
+func list(v string) []string {
+	var out []string
+	for e := range strings.SplitSeq(v, ",") {
+		if e = unquote(strings.TrimSpace(e)); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func uniq(v []string) []string {
+	out := make([]string, 0, len(v))
+	for _, e := range v {
+		if !slices.Contains(out, e) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// validPattern: an exact value, or one trailing "*" wildcard.
+func validPattern(v string) bool {
+	i := strings.IndexByte(v, '*')
+	return v != "" && (i < 0 || i == len(v)-1)
+}
+
+func (p *parser) patternList(l srcLine, key, value string) ([]string, error) {
+	vals := list(value)
+	if len(vals) == 0 || slices.ContainsFunc(vals, func(e string) bool { return !validPattern(e) }) {
+		return nil, p.errf(l.n, key, "must contain exact values or one trailing * wildcard")
+	}
+	return uniq(vals), nil
+}
+
+func (p *parser) boolean(l srcLine, key, value string, strict bool) (bool, error) {
+	n := strings.ToLower(strings.TrimSpace(value))
+	if strict && n != "true" && n != "false" {
+		return false, p.errf(l.n, key, "must be true or false, got %q", value)
+	}
+	return n == "true", nil
+}
+
+func (p *parser) positiveInt(l srcLine, key, value string) (int64, error) {
+	raw := strings.TrimSpace(value)
+	if !p.g.positiveInt.MatchString(raw) {
+		return 0, p.errf(l.n, key, "must be a positive integer, got %q", value)
+	}
+	n, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil || n < 1 || n > 1<<53-1 {
+		return 0, p.errf(l.n, key, "must be a positive integer no larger than 2^53-1, got %q", value)
+	}
+	return n, nil
+}
+
+// keyValues splits section lines into key/value pairs, rejecting lines that
+// are not "key: value" (block lists included) and duplicate keys.
+func (p *parser) keyValues(lines []srcLine) ([]srcLine, [][2]string, error) {
+	seen := map[string]bool{}
+	pairs := make([][2]string, 0, len(lines))
+	for _, l := range lines {
+		m := p.g.keyValue.FindStringSubmatch(l.text)
+		if m == nil {
+			return nil, nil, p.errf(l.n, "", "unrecognized line %q (expected key: value; lists are inline and comma-separated)", l.text)
+		}
+		if seen[m[1]] {
+			return nil, nil, p.errf(l.n, m[1], "duplicate key")
+		}
+		seen[m[1]] = true
+		pairs = append(pairs, [2]string{m[1], m[2]})
+	}
+	return lines, pairs, nil
+}
+
+// controls holds the generic require_approval / require_shim keys shared by
+// every section.
+type controls struct {
+	requireApproval []string
+	requireShim     *bool
+}
+
+func (p *parser) generic(c *controls, canon map[string]any, l srcLine, key, value string) (bool, error) {
+	if key != "require_approval" && key != "require_shim" {
+		return false, nil
+	}
+	if !p.isV2 {
+		return true, p.errf(l.n, key, "requires version 2.0.0")
+	}
+	if key == "require_approval" {
+		if c.requireApproval != nil {
+			return true, p.errf(l.n, key, "duplicate key")
+		}
+		v, err := p.patternList(l, key, value)
+		if err != nil {
+			return true, err
+		}
+		c.requireApproval, canon["requireApproval"] = v, v
+		return true, nil
+	}
+	if c.requireShim != nil {
+		return true, p.errf(l.n, key, "duplicate key")
+	}
+	b, err := p.boolean(l, key, value, true)
+	if err != nil {
+		return true, err
+	}
+	c.requireShim, canon["requireShim"] = &b, b
+	return true, nil
+}
+
+// --- ## mcp ---
+
+type mcpRules struct {
+	allowedServers  []string // nil: not declared
+	allowedTools    []string
+	blockedTools    []string
+	requireApproval []string
+	requireShim     bool
+}
+
+func (p *parser) parseMCP(lines []srcLine, header int) (*mcpRules, map[string]any, error) {
+	if !p.isV2 {
+		return nil, nil, p.errf(header, "", "policy block ## mcp requires version 2.0.0")
+	}
+	lines, pairs, err := p.keyValues(lines)
+	if err != nil {
+		return nil, nil, err
+	}
+	r := &mcpRules{}
+	canon := map[string]any{}
+	for i, kv := range pairs {
+		l, key, value := lines[i], kv[0], kv[1]
+		var dst *[]string
+		var ck string
+		switch key {
+		case "allowed_servers":
+			dst, ck = &r.allowedServers, "allowedServers"
+		case "allowed_tools":
+			dst, ck = &r.allowedTools, "allowedTools"
+		case "blocked_tools":
+			dst, ck = &r.blockedTools, "blockedTools"
+		case "require_approval":
+			dst, ck = &r.requireApproval, "requireApproval"
+		case "require_shim":
+			b, err := p.boolean(l, key, value, true)
+			if err != nil {
+				return nil, nil, err
+			}
+			r.requireShim, canon["requireShim"] = b, b
+			continue
+		default:
+			return nil, nil, p.errf(l.n, key, "unknown key (## mcp supports allowed_servers, allowed_tools, blocked_tools, require_approval, require_shim)")
+		}
+		v, err := p.patternList(l, key, value)
+		if err != nil {
+			return nil, nil, err
+		}
+		*dst, canon[ck] = v, v
+	}
+	if r.allowedServers == nil && r.allowedTools == nil && r.blockedTools == nil {
+		return nil, nil, p.errf(header, "", "must declare at least one of allowed_servers, allowed_tools or blocked_tools")
+	}
+	var overlap []string
+	for _, t := range r.allowedTools {
+		if slices.Contains(r.blockedTools, t) {
+			overlap = append(overlap, t)
+		}
+	}
+	if len(overlap) > 0 {
+		return nil, nil, p.errf(header, "allowed_tools", "lists the same tool in both allowed_tools and blocked_tools: %s", strings.Join(overlap, ", "))
+	}
+	return r, canon, nil
+}
+
+// --- ## tool_calls ---
+
+type toolRules struct {
+	allowed              []string
+	bashBlocked          []string
+	webBlockedDomains    []string
+	fileBlockedPaths     []string
+	emailRequireApproval bool
+	emailAllowed         []string // nil: not declared
+	emailBlocked         []string
+	httpAllowedMethods   []string
+	httpBlockedMethods   []string
+	httpAllowedHosts     []string
+	controls
+}
+
+func (p *parser) parseToolCalls(lines []srcLine, header int) (*toolRules, map[string]any, error) {
+	lines, pairs, err := p.keyValues(lines)
+	if err != nil {
+		return nil, nil, err
+	}
+	r := &toolRules{}
+	canon := map[string]any{}
+	for i, kv := range pairs {
+		l, key, value := lines[i], kv[0], kv[1]
+		if ok, err := p.generic(&r.controls, canon, l, key, value); ok {
+			if err != nil {
+				return nil, nil, err
+			}
+			continue
+		}
+		switch key {
+		case "allowed":
+			r.allowed = list(value)
+			canon["allowed"] = r.allowed
+		case "bash.blocked_commands":
+			r.bashBlocked = list(value)
+			canon["bashBlockedCommands"] = r.bashBlocked
+		case "web_fetch.blocked_domains":
+			r.webBlockedDomains = list(value)
+			canon["webFetchBlockedDomains"] = r.webBlockedDomains
+		case "file_write.blocked_paths":
+			r.fileBlockedPaths = list(value)
+			canon["fileWriteBlockedPaths"] = r.fileBlockedPaths
+		case "email.require_approval":
+			b, err := p.boolean(l, key, value, p.isV2)
+			if err != nil {
+				return nil, nil, err
+			}
+			r.emailRequireApproval, canon["emailRequireApproval"] = b, b
+		case "email.allowed_recipients", "email.blocked_recipients":
+			v := list(value)
+			for j := range v {
+				v[j] = strings.ToLower(v[j])
+			}
+			if v == nil {
+				v = []string{}
+			}
+			if key == "email.allowed_recipients" {
+				r.emailAllowed, canon["emailAllowedRecipients"] = v, v
+			} else {
+				r.emailBlocked, canon["emailBlockedRecipients"] = v, v
+			}
+		case "http.allowed_methods", "http.blocked_methods":
+			if !p.isV2 {
+				return nil, nil, p.errf(l.n, key, "http policy keys require version 2.0.0")
+			}
+			v := list(value)
+			if len(v) == 0 || slices.ContainsFunc(v, func(m string) bool { return !validMethod(m) }) {
+				return nil, nil, p.errf(l.n, key, "must contain only uppercase HTTP methods (GET, HEAD, OPTIONS, POST, PUT, PATCH, DELETE)")
+			}
+			v = uniq(v)
+			if key == "http.allowed_methods" {
+				r.httpAllowedMethods, canon["httpAllowedMethods"] = v, v
+			} else {
+				r.httpBlockedMethods, canon["httpBlockedMethods"] = v, v
+			}
+		case "http.allowed_hosts":
+			if !p.isV2 {
+				return nil, nil, p.errf(l.n, key, "http policy keys require version 2.0.0")
+			}
+			v := list(value)
+			for j := range v {
+				v[j] = strings.TrimSuffix(strings.ToLower(v[j]), ".")
+			}
+			if len(v) == 0 || slices.ContainsFunc(v, func(h string) bool { return !p.validHost(h) }) {
+				return nil, nil, p.errf(l.n, key, "must contain valid host names (use *.example.com for subdomains)")
+			}
+			v = uniq(v)
+			r.httpAllowedHosts, canon["httpAllowedHosts"] = v, v
+		default:
+			return nil, nil, p.errf(l.n, key, "unknown key")
+		}
+	}
+	if len(r.allowed) == 0 {
+		return nil, nil, p.errf(header, "allowed", "## tool_calls requires at least one allowed tool")
+	}
+	return r, canon, nil
+}
+
+func validMethod(m string) bool {
+	switch m {
+	case "GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE":
+		return true
+	}
+	return false
+}
+
+func (p *parser) validHost(v string) bool {
+	h := strings.TrimPrefix(v, "*.")
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(h, ".") {
+		if label == "" || len(label) > 63 || !p.g.hostLabel.MatchString(label) {
+			return false
+		}
+	}
+	return true
+}
+
+// --- ## execution_limits ---
+
+type execLimits struct {
+	perTask int64 // 0: not declared
+	perHour int64
+	controls
+}
+
+func (l *execLimits) enforceable() bool {
+	return l.perTask > 0 || l.perHour > 0 || l.requireApproval != nil || (l.requireShim != nil && *l.requireShim)
+}
+
+func (p *parser) parseLimits(lines []srcLine) (*execLimits, map[string]any, error) {
+	lines, pairs, err := p.keyValues(lines)
+	if err != nil {
+		return nil, nil, err
+	}
+	r := &execLimits{}
+	canon := map[string]any{}
+	for i, kv := range pairs {
+		l, key, value := lines[i], kv[0], kv[1]
+		if ok, err := p.generic(&r.controls, canon, l, key, value); ok {
+			if err != nil {
+				return nil, nil, err
+			}
+			continue
+		}
+		switch key {
+		case "max_tool_calls_per_task":
+			if r.perTask, err = p.positiveInt(l, key, value); err != nil {
+				return nil, nil, err
+			}
+			canon["maxToolCallsPerTask"] = r.perTask
+		case "max_tool_calls_per_hour":
+			if r.perHour, err = p.positiveInt(l, key, value); err != nil {
+				return nil, nil, err
+			}
+			canon["maxToolCallsPerHour"] = r.perHour
+		case "max_model_spend_usd_per_task", "max_model_tokens_per_task":
+			return nil, nil, &ParseError{Line: l.n, Section: p.section, Key: key, Code: "POLICY_UNSUPPORTED_KEY", Msg: "key is not supported by the embedded engine"}
+		default:
+			return nil, nil, p.errf(l.n, key, "unknown key")
+		}
+	}
+	if len(canon) > 0 && !r.enforceable() {
+		return nil, nil, p.errf(lines[0].n, "", "## execution_limits must declare at least one enforceable control")
+	}
+	return r, canon, nil
+}

@@ -1,0 +1,261 @@
+package authz
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/sigilcore/sigil-hub/internal/strictjson"
+)
+
+// Strict response reading and parsing (sigil-protocol.md §2, D6, D7).
+//
+// Every body Sign sends is read under a size cap and a deadline and parsed
+// with strictjson (duplicate keys, invalid UTF-8 and deep nesting reject).
+// An approval is schema-closed: "ignoring unknown fields on the one status
+// that means proceed is how a future server field silently becomes a bypass"
+// (agent-hooks strictResponse, §2.2).
+
+const (
+	// respMaxBody caps every Sign response body (D7).
+	respMaxBody = 64 << 10
+	// respMaxDepth is the JSON nesting limit of a Sign response (D7).
+	respMaxDepth = 32
+	// respBodyTimeout is the default body-read deadline (D7).
+	respBodyTimeout = 1500 * time.Millisecond
+)
+
+// respKind is the class of a parsed /v1/authorize body.
+type respKind int
+
+const (
+	respApproved respKind = iota + 1
+	respDenied
+	respPending
+)
+
+// respBody is a strictly validated /v1/authorize body.
+type respBody struct {
+	kind           respKind
+	errorCode      string // DENIED
+	message        string
+	nextSteps      string // DENIED
+	policyHash     string
+	taskID         string
+	holdID         string // PENDING
+	attestation    string // APPROVED, "" when absent or null
+	decisionRecord string
+}
+
+// respReadBody reads resp.Body under the size cap and the body-read deadline
+// (bodyTimeout from when the headers arrived). cancel aborts the request
+// (it is the request's context cancel func). It returns ctx.Err() when the
+// caller's ctx ended; any other failure is an invalid response.
+func respReadBody(ctx context.Context, resp *http.Response, cancel context.CancelFunc, bodyTimeout time.Duration) ([]byte, error) {
+	defer resp.Body.Close()
+	t := time.AfterFunc(bodyTimeout, cancel)
+	defer t.Stop()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, respMaxBody+1))
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if err != nil {
+		if !t.Stop() {
+			return nil, fmt.Errorf("response body not received within %v", bodyTimeout)
+		}
+		return nil, fmt.Errorf("reading response body: %v", err)
+	}
+	if len(b) > respMaxBody {
+		return nil, fmt.Errorf("response body larger than %d bytes", respMaxBody)
+	}
+	return b, nil
+}
+
+// respMembers is the strictly parsed root object of a response body.
+type respMembers map[string]json.RawMessage
+
+func respObject(body []byte) (respMembers, error) {
+	m, err := strictjson.Object(body, respMaxDepth)
+	if err != nil {
+		return nil, fmt.Errorf("response body is not a strict JSON object: %v", err)
+	}
+	return m, nil
+}
+
+// str returns the string member key (or its alias), "" when absent.
+// A present member that is not a JSON string (null included) is an error,
+// as is a body carrying both spellings.
+func (m respMembers) str(key, alias string) (string, bool, error) {
+	raw, ok := m[key]
+	name := key
+	if alias != "" {
+		if araw, aok := m[alias]; aok {
+			if ok {
+				return "", false, fmt.Errorf("both %q and %q present", key, alias)
+			}
+			raw, ok, name = araw, true, alias
+		}
+	}
+	if !ok {
+		return "", false, nil
+	}
+	if len(raw) == 0 || raw[0] != '"' {
+		return "", false, fmt.Errorf("member %q is not a string", name)
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", false, fmt.Errorf("member %q: %v", name, err)
+	}
+	return s, true, nil
+}
+
+// nullableStr is str but also accepts null (reported as absent).
+func (m respMembers) nullableStr(key, alias string) (string, error) {
+	_, hasKey := m[key]
+	_, hasAlias := m[alias]
+	if hasKey && hasAlias {
+		return "", fmt.Errorf("both %q and %q present", key, alias)
+	}
+	if string(m[key]) == "null" || string(m[alias]) == "null" {
+		return "", nil
+	}
+	s, _, err := m.str(key, alias)
+	return s, err
+}
+
+// respMemberAllowed reports whether a body with the given literal may carry
+// member name (D7). Aliases are listed too; str rejects a body that carries
+// both spellings. DENIED and PENDING may carry intent_attestation only as
+// null (Sign sends null there, §2.2).
+func respMemberAllowed(kind respKind, name string) bool {
+	switch name {
+	case "status", "message", "policy_hash", "policyHash", "task_id", "decision_record",
+		"intent_attestation", "intentAttestation":
+		return true
+	}
+	switch kind {
+	case respDenied:
+		return name == "error_code" || name == "errorCode" || name == "next_steps"
+	case respPending:
+		return name == "hold_id" || name == "holdId"
+	}
+	return false
+}
+
+// respParse validates a /v1/authorize body (D6, D7). Any error means the body
+// is invalid (SIGIL_RESPONSE_INVALID).
+func respParse(body []byte) (respBody, error) {
+	m, err := respObject(body)
+	if err != nil {
+		return respBody{}, err
+	}
+	status, ok, err := m.str("status", "")
+	if err != nil {
+		return respBody{}, err
+	}
+	if !ok {
+		return respBody{}, errors.New(`response has no "status"`)
+	}
+	var r respBody
+	switch status {
+	case "APPROVED", "ALLOWED":
+		r.kind = respApproved
+	case "DENIED":
+		r.kind = respDenied
+	case "PENDING":
+		r.kind = respPending
+	default:
+		return respBody{}, fmt.Errorf("unknown decision literal %.40q", status)
+	}
+	for name := range m {
+		if !respMemberAllowed(r.kind, name) {
+			return respBody{}, fmt.Errorf("unexpected member %.40q on %s", name, status)
+		}
+	}
+	if r.message, _, err = m.str("message", ""); err != nil {
+		return respBody{}, err
+	}
+	if r.policyHash, _, err = m.str("policy_hash", "policyHash"); err != nil {
+		return respBody{}, err
+	}
+	if r.taskID, _, err = m.str("task_id", ""); err != nil {
+		return respBody{}, err
+	}
+	if r.decisionRecord, _, err = m.str("decision_record", ""); err != nil {
+		return respBody{}, err
+	}
+	if r.attestation, err = m.nullableStr("intent_attestation", "intentAttestation"); err != nil {
+		return respBody{}, err
+	}
+	switch r.kind {
+	case respDenied:
+		if r.errorCode, _, err = m.str("error_code", "errorCode"); err != nil {
+			return respBody{}, err
+		}
+		if r.errorCode == "" {
+			return respBody{}, errors.New(`DENIED without a non-empty "error_code"`)
+		}
+		if r.nextSteps, _, err = m.str("next_steps", ""); err != nil {
+			return respBody{}, err
+		}
+		if r.attestation != "" {
+			return respBody{}, errors.New("DENIED carries an intent attestation")
+		}
+	case respPending:
+		if r.holdID, _, err = m.str("hold_id", "holdId"); err != nil {
+			return respBody{}, err
+		}
+		if r.holdID == "" {
+			return respBody{}, errors.New(`PENDING without a non-empty "hold_id"`)
+		}
+		if r.attestation != "" {
+			return respBody{}, errors.New("PENDING carries an intent attestation")
+		}
+	}
+	return r, nil
+}
+
+// holdState is the state of a hold lookup (GET /v1/holds/{id}).
+type holdState string
+
+const (
+	holdPending  holdState = "PENDING"
+	holdApproved holdState = "APPROVED"
+	holdDenied   holdState = "DENIED"
+	holdExpired  holdState = "EXPIRED"
+)
+
+// respParseHold validates a hold lookup body: a strict JSON object whose
+// "status" (or "state") is one of the four hold states. Other members are
+// allowed (the schema is unspecified, §2.5) but must be strict JSON too.
+func respParseHold(body []byte) (holdState, error) {
+	m, err := respObject(body)
+	if err != nil {
+		return "", err
+	}
+	st, ok1, err := m.str("status", "")
+	if err != nil {
+		return "", err
+	}
+	alt, ok2, err := m.str("state", "")
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case ok1 && ok2 && st != alt:
+		return "", fmt.Errorf("hold status %.20q and state %.20q disagree", st, alt)
+	case !ok1 && !ok2:
+		return "", errors.New(`hold has no "status"`)
+	case !ok1:
+		st = alt
+	}
+	switch s := holdState(st); s {
+	case holdPending, holdApproved, holdDenied, holdExpired:
+		return s, nil
+	}
+	return "", fmt.Errorf("unknown hold state %.40q", st)
+}

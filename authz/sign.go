@@ -1,0 +1,501 @@
+package authz
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+	"unicode/utf8"
+)
+
+// The Sigil Sign client (sigil-protocol.md §1–3; decisions D3, D6–D12, D14).
+
+// DefaultSignURL is the hosted Sigil Sign service.
+const DefaultSignURL = "https://sign.sigilcore.com"
+
+// Attestation verification modes (D12), for SignOptions.Verify.
+const (
+	VerifyOff     = "off"
+	VerifyWarn    = "warn"
+	VerifyEnforce = "enforce"
+)
+
+// SignOptions configures a Sign client. NewSign copies it.
+type SignOptions struct {
+	// URL is the Sign base URL (scheme and host, optionally a path prefix;
+	// no user info, query or fragment). If empty, DefaultSignURL is used.
+	URL string
+	// APIKey is the bearer token sent to Sign. Required: it never appears in
+	// any error, log line or Decision message.
+	APIKey string
+	// RequestTimeout bounds each /v1/authorize attempt and each hold lookup
+	// and JWKS fetch (also bounded by the caller's ctx). If zero, 10s is used.
+	RequestTimeout time.Duration
+	// PendingTimeout is how long a held (PENDING) call waits for its hold to
+	// be resolved (D11). If zero, 30s is used.
+	PendingTimeout time.Duration
+	// Verify is the intent attestation mode (D12): "off", "warn" (verify, log
+	// failures, approve anyway) or "enforce" (a missing or failing
+	// attestation denies). If empty, "warn" is used.
+	Verify string
+	// PolicyHash, if non-empty, is the operator's pinned policy hash (64
+	// lowercase hex); attestations must carry it. If empty, any policy hash
+	// is accepted.
+	PolicyHash string
+	// Transport carries every request to Sign. If nil, a dedicated
+	// *http.Transport with keep-alive is used (never http.DefaultTransport).
+	Transport http.RoundTripper
+	// Logger receives warnings (attestation failures in warn mode, failed
+	// hold lookups) and info lines about holds. If nil, logs are discarded.
+	Logger *slog.Logger
+}
+
+// Validate reports the first problem with o that would make NewSign panic.
+// Safe for concurrent use.
+func (o SignOptions) Validate() error {
+	if o.APIKey == "" {
+		return errors.New("sign api key is empty")
+	}
+	for _, r := range o.APIKey {
+		if r < 0x21 || r > 0x7e {
+			return errors.New("sign api key contains a space, control or non-ASCII character")
+		}
+	}
+	if o.URL != "" {
+		u, err := url.Parse(o.URL)
+		if err != nil {
+			return fmt.Errorf("sign url: %v", err)
+		}
+		if u.Scheme != "https" && u.Scheme != "http" {
+			return fmt.Errorf("sign url %q: scheme must be https or http", u.Redacted())
+		}
+		if u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+			return fmt.Errorf("sign url %q: want scheme://host[:port][/path] without user info, query or fragment", u.Redacted())
+		}
+	}
+	if o.RequestTimeout < 0 || o.PendingTimeout < 0 {
+		return errors.New("sign timeouts must not be negative")
+	}
+	switch o.Verify {
+	case "", VerifyOff, VerifyWarn, VerifyEnforce:
+	default:
+		return fmt.Errorf("sign verify mode %q: want off, warn or enforce", o.Verify)
+	}
+	if o.PolicyHash != "" && !signIsHex64(o.PolicyHash) {
+		return errors.New("pinned policy hash must be 64 lowercase hex characters")
+	}
+	return nil
+}
+
+func signIsHex64(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// Sign is the Sigil Sign client: an Authorizer that asks POST
+// {URL}/v1/authorize for every call, waits out PENDING holds and verifies
+// intent attestations. It keeps no decision cache.
+//
+// A Sign is safe for concurrent use. Close it when done.
+type Sign struct {
+	apiKey         string
+	authorizeURL   string
+	holdsURL       string // ends in "/"
+	requestTimeout time.Duration
+	pendingTimeout time.Duration
+	verify         string
+	pin            string
+	client         *http.Client
+	log            *slog.Logger
+	att            *attVerifier
+	holds          *holdLimiter
+
+	// Test knobs (set only before first use, from tests in this package).
+	clock       signClock
+	holdFirst   time.Duration // first hold lookup this long after the hold
+	bodyTimeout time.Duration // response body-read deadline
+	retryDelay  time.Duration // pause before the single not-sent retry
+
+	closeCtx    context.Context // cancelled by Close
+	closeCancel context.CancelFunc
+	mu          sync.Mutex     // guards closed
+	closed      bool           // set by Close
+	inflight    sync.WaitGroup // Authorize calls in progress
+}
+
+// NewSign returns a Sign client for o. It panics when o.Validate fails:
+// callers validate user configuration first.
+func NewSign(o SignOptions) *Sign {
+	if err := o.Validate(); err != nil {
+		panic("authz: NewSign: " + err.Error())
+	}
+	base := strings.TrimRight(o.URL, "/")
+	if base == "" {
+		base = DefaultSignURL
+	}
+	u, _ := url.Parse(base)
+	origin := (&url.URL{Scheme: u.Scheme, Host: u.Host}).String()
+	if o.RequestTimeout == 0 {
+		o.RequestTimeout = 10 * time.Second
+	}
+	if o.PendingTimeout == 0 {
+		o.PendingTimeout = 30 * time.Second
+	}
+	if o.Verify == "" {
+		o.Verify = VerifyWarn
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	rt := o.Transport
+	if rt == nil {
+		rt = signTransport()
+	}
+	client := &http.Client{
+		Transport: rt,
+		// Redirects are never followed (D9): a 3xx is an invalid response,
+		// and the key is never sent to a redirect target.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	s := &Sign{
+		apiKey:         o.APIKey,
+		authorizeURL:   base + "/v1/authorize",
+		holdsURL:       base + "/v1/holds/",
+		requestTimeout: o.RequestTimeout,
+		pendingTimeout: o.PendingTimeout,
+		verify:         o.Verify,
+		pin:            o.PolicyHash,
+		client:         client,
+		log:            o.Logger,
+		holds:          &holdLimiter{interval: holdInterval},
+		clock:          holdRealClock{},
+		holdFirst:      holdFirstDelay,
+		bodyTimeout:    respBodyTimeout,
+		retryDelay:     100 * time.Millisecond,
+	}
+	s.att = &attVerifier{
+		jwksURL:     origin + "/.well-known/jwks.json",
+		client:      client,
+		timeout:     o.RequestTimeout,
+		bodyTimeout: respBodyTimeout,
+		now:         func() time.Time { return s.clock.Now() },
+	}
+	s.closeCtx, s.closeCancel = context.WithCancel(context.Background())
+	return s
+}
+
+// signTransport is the dedicated keep-alive transport of one Sign client.
+func signTransport() *http.Transport {
+	d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           d.DialContext,
+		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
+		TLSHandshakeTimeout:   5 * time.Second,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          32,
+		MaxIdleConnsPerHost:   32,
+		IdleConnTimeout:       90 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// Close makes later Authorize calls fail, cancels the waits of calls in
+// progress (they return an error wrapping context.Canceled, never
+// ErrUnreachable), waits for them to return and releases idle connections.
+// Close is safe to call more than once and concurrently with Authorize.
+func (s *Sign) Close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.closeCancel()
+	s.inflight.Wait()
+	s.client.CloseIdleConnections()
+}
+
+// Authorize asks Sign whether req may be forwarded. It implements
+// Authorizer: a non-nil error wraps ErrUnreachable (no HTTP response, or
+// HTTP 502/503/504) or is ctx.Err(); every other outcome is a Decision.
+// OnHold is called from the calling goroutine. Safe for concurrent use.
+func (s *Sign) Authorize(ctx context.Context, req Request) (Decision, error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return Decision{}, fmt.Errorf("sigil sign client closed: %w", context.Canceled)
+	}
+	s.inflight.Add(1)
+	s.mu.Unlock()
+	defer s.inflight.Done()
+
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(s.closeCtx, cancel)
+	defer stop()
+
+	d, err := s.authorize(cctx, req)
+	if err != nil && !errors.Is(err, ErrUnreachable) {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		} else if s.closeCtx.Err() != nil {
+			err = fmt.Errorf("sigil sign client closed: %w", context.Canceled)
+		}
+	}
+	d.Message = s.scrub(d.Message)
+	if s.apiKey != "" && strings.Contains(d.Attestation, s.apiKey) {
+		d.Attestation = ""
+	}
+	return d, err
+}
+
+func (s *Sign) authorize(ctx context.Context, req Request) (Decision, error) {
+	in, err := NewIntent(req)
+	if err != nil {
+		var ie *InputError
+		if errors.As(err, &ie) {
+			return Decision{Verdict: Denied, ErrorCode: ie.Code, Message: ie.Message}, nil
+		}
+		return Decision{Verdict: Denied, ErrorCode: "SIGIL_INPUT_MALFORMED", Message: "cannot build the intent: " + err.Error()}, nil
+	}
+	d, holdID, err := s.send(ctx, in, req.AgentID)
+	if err == nil && holdID != "" {
+		d, err = s.holdWait(ctx, in, req, holdID)
+	}
+	d.TxCommit = in.TxCommit
+	return d, err
+}
+
+// send POSTs the intent once (plus at most one not-sent retry) with a fresh
+// nonce. It returns a final decision, or the hold id of a PENDING answer, or
+// an error (ctx.Err() or wrapping ErrUnreachable).
+func (s *Sign) send(ctx context.Context, in Intent, agentID string) (Decision, string, error) {
+	body := AuthorizeBody(in, agentID, NewNonce())
+	resp, cancel, tlsd, err := s.post(ctx, body)
+	if err != nil {
+		return Decision{}, "", err
+	}
+	if tlsd != nil {
+		return *tlsd, "", nil
+	}
+	defer cancel()
+	code := resp.StatusCode
+	switch {
+	case code == http.StatusBadGateway || code == http.StatusServiceUnavailable || code == http.StatusGatewayTimeout:
+		resp.Body.Close()
+		return Decision{}, "", fmt.Errorf("%w: POST %s: HTTP %d", ErrUnreachable, s.authorizeURL, code)
+	case code == http.StatusUnauthorized:
+		resp.Body.Close()
+		return s.authFailed(code), "", nil
+	case code == http.StatusConflict:
+		resp.Body.Close()
+		return Decision{Verdict: Denied, ErrorCode: "SIGIL_NO_POLICY",
+			Message: "no policy is deployed for this API key (HTTP 409); deploy a warranty policy for it in Sigil Command"}, "", nil
+	case code == http.StatusTooManyRequests:
+		resp.Body.Close()
+		return Decision{Verdict: Denied, ErrorCode: "SIGIL_RATE_LIMITED",
+			Message: "sigil sign rate-limited this call (HTTP 429); it was not retried"}, "", nil
+	case code == http.StatusForbidden:
+		b, err := respReadBody(ctx, resp, cancel, s.bodyTimeout)
+		if err != nil && ctx.Err() != nil {
+			return Decision{}, "", ctx.Err()
+		}
+		if err == nil {
+			if r, perr := respParse(b); perr == nil && r.kind == respDenied {
+				return s.denied(r), "", nil
+			}
+		}
+		return s.authFailed(code), "", nil
+	case code == http.StatusOK || code == http.StatusAccepted:
+		b, err := respReadBody(ctx, resp, cancel, s.bodyTimeout)
+		if err != nil {
+			if ctx.Err() != nil {
+				return Decision{}, "", ctx.Err()
+			}
+			return signInvalid("%v", err), "", nil
+		}
+		r, err := respParse(b)
+		if err != nil {
+			return signInvalid("%v", err), "", nil
+		}
+		if code == http.StatusAccepted && r.kind != respPending {
+			return signInvalid("HTTP 202 with a non-PENDING decision"), "", nil
+		}
+		switch r.kind {
+		case respPending:
+			return Decision{}, r.holdID, nil
+		case respDenied:
+			return s.denied(r), "", nil
+		}
+		d, err := s.approved(ctx, r, in.TxCommit)
+		return d, "", err
+	case code >= 300 && code < 400:
+		resp.Body.Close()
+		return signInvalid("redirect (HTTP %d) not followed", code), "", nil
+	default:
+		resp.Body.Close()
+		return signInvalid("unexpected HTTP %d", code), "", nil
+	}
+}
+
+// post sends body to /v1/authorize. On success the caller owns resp and
+// must call cancel after reading it. A TLS verification failure is a
+// decision (never unreachable). The single retry happens only when the
+// request provably never left (D10).
+func (s *Sign) post(ctx context.Context, body []byte) (*http.Response, context.CancelFunc, *Decision, error) {
+	for attempt := 0; ; attempt++ {
+		rctx, cancel := context.WithTimeout(ctx, s.requestTimeout)
+		req, err := http.NewRequestWithContext(rctx, http.MethodPost, s.authorizeURL, bytes.NewReader(body))
+		if err != nil {
+			cancel()
+			return nil, nil, nil, fmt.Errorf("%w: POST %s: %v", ErrUnreachable, s.authorizeURL, err)
+		}
+		req.Header.Set("Authorization", "Bearer "+s.apiKey)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json")
+		resp, err := s.client.Do(req)
+		if err == nil {
+			return resp, cancel, nil, nil
+		}
+		timedOut := rctx.Err() != nil
+		cancel()
+		if ctx.Err() != nil {
+			return nil, nil, nil, ctx.Err()
+		}
+		if signIsTLSVerify(err) {
+			return nil, nil, &Decision{Verdict: Denied, ErrorCode: "SIGIL_TLS_VERIFICATION_FAILED",
+				Message: fmt.Sprintf("the TLS certificate of %s failed verification: %v", s.authorizeURL, signErrText(err))}, nil
+		}
+		if attempt == 0 && signNotSent(err) {
+			s.log.Warn("sigil sign not reached; retrying once", "url", s.authorizeURL, "err", signErrText(err))
+			if err := s.clock.SleepUntil(ctx, s.clock.Now().Add(s.retryDelay)); err != nil {
+				return nil, nil, nil, err
+			}
+			continue
+		}
+		reason := signErrText(err)
+		if timedOut {
+			reason = fmt.Sprintf("no response within %v", s.requestTimeout)
+		}
+		retried := ""
+		if attempt > 0 {
+			retried = " (after one retry)"
+		}
+		return nil, nil, nil, fmt.Errorf("%w: POST %s: %s%s", ErrUnreachable, s.authorizeURL, reason, retried)
+	}
+}
+
+// approved turns a valid approval body into a decision, verifying its
+// intent attestation per the Verify mode (D12).
+func (s *Sign) approved(ctx context.Context, r respBody, txCommit string) (Decision, error) {
+	d := Decision{Verdict: Approved, PolicyHash: r.policyHash, Attestation: r.attestation, Message: r.message}
+	if s.verify == VerifyOff {
+		return d, nil
+	}
+	err := s.att.verify(ctx, r.attestation, txCommit, s.pin, r.policyHash)
+	if err == nil {
+		return d, nil
+	}
+	var ae *attError
+	if !errors.As(err, &ae) {
+		return Decision{}, err // ctx ended
+	}
+	if s.verify == VerifyEnforce {
+		return Decision{Verdict: Denied, ErrorCode: "SIGIL_DECISION_VERIFICATION_FAILED",
+			Message: fmt.Sprintf("sigil sign approved the call but its intent attestation failed verification (%s: %s)", ae.Reason, ae.Detail)}, nil
+	}
+	s.log.Warn("intent attestation not verified; approving because verify=warn",
+		"reason", ae.Reason, "detail", ae.Detail, "tx_commit", txCommit)
+	d.Attestation = "" // only verified attestations travel with the call
+	return d, nil
+}
+
+func (s *Sign) denied(r respBody) Decision {
+	msg := r.message
+	if msg == "" {
+		msg = "denied by sigil policy (" + r.errorCode + ")"
+	}
+	if r.nextSteps != "" {
+		msg += "; " + r.nextSteps
+	}
+	return Decision{Verdict: Denied, ErrorCode: r.errorCode, Message: signClip(msg), PolicyHash: r.policyHash}
+}
+
+func (s *Sign) authFailed(code int) Decision {
+	return Decision{Verdict: AuthFailed, ErrorCode: "SIGIL_AUTH_FAILURE", Message: fmt.Sprintf(
+		"sigil sign rejected the API key (HTTP %d); check SIGIL_API_KEY or --key (the key must be valid for %s)",
+		code, s.authorizeURL)}
+}
+
+func signInvalid(format string, args ...any) Decision {
+	return Decision{Verdict: Denied, ErrorCode: "SIGIL_RESPONSE_INVALID",
+		Message: "invalid response from sigil sign: " + fmt.Sprintf(format, args...)}
+}
+
+// scrub removes the API key from text that reaches a person (defence in
+// depth: Sign-provided messages are copied into decisions).
+func (s *Sign) scrub(text string) string {
+	if s.apiKey == "" || !strings.Contains(text, s.apiKey) {
+		return text
+	}
+	return strings.ReplaceAll(text, s.apiKey, "[redacted]")
+}
+
+// signClip bounds a Sign-provided message to 1 KiB at a rune boundary.
+func signClip(s string) string {
+	const max = 1024
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// signIsTLSVerify reports whether err is a certificate verification failure
+// (possible interception: never unreachable, never bypassed).
+func signIsTLSVerify(err error) bool {
+	var cv *tls.CertificateVerificationError
+	var ua x509.UnknownAuthorityError
+	var he x509.HostnameError
+	var ci x509.CertificateInvalidError
+	return errors.As(err, &cv) || errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci)
+}
+
+// signNotSent reports whether the request provably never left: a DNS
+// failure or a refused connection (D10).
+func signNotSent(err error) bool {
+	var dns *net.DNSError
+	return errors.As(err, &dns) || errors.Is(err, syscall.ECONNREFUSED)
+}
+
+// signErrText describes a transport error without the request URL (which
+// callers add) and without anything from the request headers.
+func signErrText(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return "connection closed without a response"
+	}
+	return err.Error()
+}

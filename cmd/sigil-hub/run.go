@@ -1,0 +1,361 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/lmittmann/tint"
+	"github.com/oklog/run"
+
+	"github.com/sigilcore/sigil-hub/hub"
+)
+
+const version = "0.1.0-dev"
+
+// errUsage marks a command-line mistake (exit code 2); the message was
+// already printed.
+var errUsage = errors.New("usage")
+
+const usageText = `sigil-hub: one MCP server in front of many, every tool call authorized by Sigil Sign.
+
+Usage:
+  sigil-hub [flags] -- COMMAND [ARGS...]   wrap one stdio MCP server (names unchanged)
+  sigil-hub [flags] --remote URL            wrap one remote MCP server (Streamable HTTP, falling back to SSE)
+  sigil-hub [flags] --config FILE           serve every server in FILE as <name>__<tool>
+  sigil-hub [flags] --config FILE --only N  serve just server N from FILE (names unchanged)
+  sigil-hub --init                          write a commented starter sigil-hub.toml and exit
+
+The MCP client talks to sigil-hub over stdin/stdout. Logs go to stderr.
+
+Flags (precedence: flag > environment > config file > default):
+`
+
+// cliFlags are the parsed command-line flags.
+type cliFlags struct {
+	key, signURL, logLevel, serverID, serverName, remote, config, only, policy string
+	pendingTimeout                                                             int
+	bypass, init, help                                                         bool
+	set                                                                        map[string]bool
+}
+
+func parseFlags(args []string, stderr io.Writer) (cliFlags, []string, error) {
+	var f cliFlags
+	fs := flag.NewFlagSet("sigil-hub", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.key, "key", "", "Sigil API key (env SIGIL_API_KEY; never in a file)")
+	fs.StringVar(&f.signURL, "sign-url", "", "Sigil Sign base URL (env SIGIL_SIGN_URL, config sign_url; default https://sign.sigilcore.com)")
+	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (env SIGIL_LOG_LEVEL, config log_level; default info)")
+	fs.StringVar(&f.serverID, "server-id", "", "serverId of the wrapped server (default: derived from the package, image or URL)")
+	fs.StringVar(&f.serverName, "server-name", "", "display name of the wrapped server (default: the serverId)")
+	fs.IntVar(&f.pendingTimeout, "pending-timeout", 0, "how long a held call waits for approval, in ms (env SIGIL_PENDING_TIMEOUT, config pending_timeout; default 30000)")
+	fs.BoolVar(&f.bypass, "unsafe-bypass", false, "forward calls when Sigil Sign is unreachable (never on 401/403/invalid answers); CLI only")
+	fs.StringVar(&f.remote, "remote", "", "wrap the remote MCP server at this URL (Authorization header from env SIGIL_UPSTREAM_AUTH)")
+	fs.StringVar(&f.config, "config", "", "hub config file (env SIGIL_HUB_CONFIG; default ./sigil-hub.toml if present)")
+	fs.StringVar(&f.policy, "policy", "", "decide calls offline with this warranty.md policy (config policy); no key or network needed")
+	fs.StringVar(&f.only, "only", "", "with --config: serve only this server, names unchanged")
+	fs.BoolVar(&f.init, "init", false, "write a commented starter sigil-hub.toml in the current folder and exit")
+	fs.BoolVar(&f.help, "help", false, "show this help")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usageText)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return f, nil, flag.ErrHelp
+		}
+		return f, nil, errUsage
+	}
+	if f.help {
+		fs.Usage()
+		return f, nil, flag.ErrHelp
+	}
+	f.set = map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
+	return f, fs.Args(), nil
+}
+
+// runMain is the whole command; tests drive it in-process.
+func runMain(ctx context.Context, args, environ []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	getenv := envLookup(environ)
+	f, command, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if f.init {
+		return writeStarter(stderr)
+	}
+	if getenv("SIGIL_UNSAFE_BYPASS") != "" {
+		return errors.New("SIGIL_UNSAFE_BYPASS is not honoured: the bypass is a CLI-only flag (--unsafe-bypass); unset the variable")
+	}
+
+	cfg, single, err := loadConfig(f, command, environ, getenv)
+	if err != nil {
+		return err
+	}
+	level, err := parseLevel(cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(tint.NewHandler(stderr, &tint.Options{Level: level, TimeFormat: time.TimeOnly, NoColor: !isTerminal(stderr)}))
+
+	key := f.key
+	if key == "" {
+		key = getenv("SIGIL_API_KEY")
+	}
+	h, err := hub.New(hub.Options{
+		Config:  cfg,
+		APIKey:  key,
+		Bypass:  f.bypass,
+		Single:  single,
+		Environ: environ,
+		Logger:  logger,
+		Version: version,
+	})
+	if err != nil {
+		return err
+	}
+	if f.bypass {
+		logger.Warn("--unsafe-bypass is set: calls are forwarded UNGOVERNED whenever Sigil Sign is unreachable")
+	}
+
+	var g run.Group
+	g.Add(run.SignalHandler(ctx, os.Interrupt, syscall.SIGTERM))
+	hctx, hcancel := context.WithCancel(ctx)
+	g.Add(func() error { return h.Run(hctx) }, func(error) { hcancel() })
+	sctx, scancel := context.WithCancel(ctx)
+	g.Add(func() error {
+		err := h.ServeStdio(sctx, stdin, stdout)
+		logger.Debug("client disconnected; shutting down")
+		return err
+	}, func(error) { scancel() })
+	return g.Run()
+}
+
+// loadConfig builds the hub config from the file and the CLI (flag > env >
+// file > defaults). It reports whether names stay unchanged (single-wrap).
+func loadConfig(f cliFlags, command, environ []string, getenv func(string) string) (hub.Config, bool, error) {
+	cwd, err := os.Getwd()
+	if err != nil {
+		return hub.Config{}, false, err
+	}
+	path := f.config
+	if path == "" {
+		path = getenv("SIGIL_HUB_CONFIG")
+	}
+	wrapping := len(command) > 0 || f.remote != ""
+	if wrapping && path != "" && f.set["config"] {
+		return hub.Config{}, false, errors.New("--config and a wrapped server (-- COMMAND or --remote) exclude each other: use --config FILE --only NAME to serve one server from a file")
+	}
+	if path == "" && !wrapping {
+		if _, err := os.Stat("sigil-hub.toml"); err == nil {
+			path = "sigil-hub.toml"
+		}
+	}
+	if wrapping {
+		path = "" // wrapping ignores an implicit ./sigil-hub.toml and SIGIL_HUB_CONFIG
+	}
+	if path == "" && !wrapping {
+		return hub.Config{}, false, errors.New("nothing to serve: run `sigil-hub -- COMMAND [ARGS...]` to wrap one MCP server, " +
+			"`sigil-hub --remote URL`, or `sigil-hub --config FILE` (create one with `sigil-hub --init`)")
+	}
+
+	var cfg hub.Config
+	if path != "" {
+		file, err := os.Open(path)
+		if err != nil {
+			return hub.Config{}, false, fmt.Errorf("open config: %w", err)
+		}
+		abs, _ := filepath.Abs(path)
+		cfg, err = hub.ParseConfig(file, filepath.Dir(abs), getenv)
+		file.Close()
+		if err != nil {
+			return hub.Config{}, false, fmt.Errorf("config %s: %w", path, err)
+		}
+	} else {
+		cfg, err = hub.ParseConfig(strings.NewReader(""), cwd, getenv)
+		if err != nil {
+			return hub.Config{}, false, err
+		}
+	}
+
+	// Global overrides: flag > env > file.
+	if v := pick(f.signURL, getenv("SIGIL_SIGN_URL")); v != "" {
+		cfg.SignURL = v
+	}
+	if v := pick(f.logLevel, getenv("SIGIL_LOG_LEVEL")); v != "" {
+		cfg.LogLevel = v
+	}
+	if f.policy != "" {
+		abs, err := filepath.Abs(f.policy)
+		if err != nil {
+			return hub.Config{}, false, err
+		}
+		cfg.Policy = abs
+	}
+	if f.pendingTimeout > 0 {
+		cfg.PendingTimeout = time.Duration(f.pendingTimeout) * time.Millisecond
+	} else if v := getenv("SIGIL_PENDING_TIMEOUT"); v != "" {
+		ms, err := strconv.Atoi(v)
+		if err != nil || ms <= 0 {
+			return hub.Config{}, false, fmt.Errorf("SIGIL_PENDING_TIMEOUT=%q: want a positive number of milliseconds", v)
+		}
+		cfg.PendingTimeout = time.Duration(ms) * time.Millisecond
+	}
+
+	single := false
+	switch {
+	case len(command) > 0:
+		id := pick(f.serverID, hub.DeriveServerID(command[0], command[1:]))
+		cfg.Servers = []hub.Server{{
+			Name: namespaceFor(id), Command: command[0], Args: command[1:], Cwd: cwd,
+			Env:      wrappedEnv(environ),
+			ServerID: id, ServerName: pick(f.serverName, id), Attestation: true,
+		}}
+		single = true
+	case f.remote != "":
+		derived, err := hub.DeriveServerIDFromURL(f.remote)
+		if err != nil {
+			return hub.Config{}, false, fmt.Errorf("--remote: %w", err)
+		}
+		id := pick(f.serverID, derived)
+		s := hub.Server{Name: namespaceFor(id), URL: f.remote, Transport: "auto", ServerID: id,
+			ServerName: pick(f.serverName, id), Attestation: true, Headers: map[string]string{}}
+		if auth := getenv("SIGIL_UPSTREAM_AUTH"); auth != "" {
+			s.Headers["Authorization"] = auth
+		}
+		cfg.Servers = []hub.Server{s}
+		single = true
+	case f.only != "":
+		var keep []hub.Server
+		for _, s := range cfg.Servers {
+			if s.Name == f.only {
+				s.Disabled = false
+				if f.serverID != "" {
+					s.ServerID = f.serverID
+				}
+				if f.serverName != "" {
+					s.ServerName = f.serverName
+				}
+				keep = append(keep, s)
+			}
+		}
+		if len(keep) == 0 {
+			var names []string
+			for _, s := range cfg.Servers {
+				names = append(names, s.Name)
+			}
+			return hub.Config{}, false, fmt.Errorf("--only %q: no such server in %s (servers: %s)", f.only, path, strings.Join(names, ", "))
+		}
+		cfg.Servers = keep
+		single = true
+	default:
+		if f.serverID != "" || f.serverName != "" {
+			return hub.Config{}, false, errors.New("--server-id and --server-name apply to one wrapped server: set server_id per server in the config file instead")
+		}
+	}
+	return cfg, single, nil
+}
+
+var nonName = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
+
+// namespaceFor makes an upstream name from a serverId (single-wrap modes,
+// where the name only labels logs).
+func namespaceFor(id string) string {
+	n := strings.Trim(nonName.ReplaceAllString(id, "_"), "_")
+	if n == "" {
+		n = "upstream"
+	}
+	if len(n) > 32 {
+		n = n[:32]
+	}
+	return n
+}
+
+// hubVariables are the hub's own settings and secrets: never passed on.
+var hubVariables = map[string]bool{
+	"SIGIL_API_KEY": true, "SIGIL_SIGN_URL": true, "SIGIL_LOG_LEVEL": true, "SIGIL_PENDING_TIMEOUT": true,
+	"SIGIL_HUB_CONFIG": true, "SIGIL_UPSTREAM_AUTH": true, "SIGIL_UNSAFE_BYPASS": true,
+}
+
+// wrappedEnv is the environment of a server wrapped with `--`: the client's
+// mcpServers entry sets env for that server, so it gets the hub's
+// environment minus the hub's own variables (the API key above all).
+func wrappedEnv(environ []string) map[string]string {
+	out := map[string]string{}
+	for _, kv := range environ {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" || hubVariables[strings.ToUpper(k)] {
+			continue
+		}
+		out[k] = v
+	}
+	return out
+}
+
+func pick(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func envLookup(environ []string) func(string) string {
+	m := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return func(k string) string { return m[k] }
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(s) {
+	case "", "info":
+		return slog.LevelInfo, nil
+	case "debug":
+		return slog.LevelDebug, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("log level %q: want debug, info, warn or error", s)
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func writeStarter(stderr io.Writer) error {
+	const name = "sigil-hub.toml"
+	if _, err := os.Stat(name); err == nil {
+		return fmt.Errorf("%s already exists: not overwritten", name)
+	}
+	if err := os.WriteFile(name, []byte(hub.StarterConfig()), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "wrote %s: edit its [servers.*] tables, then run `sigil-hub --config %s`\n", name, name)
+	return nil
+}

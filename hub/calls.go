@@ -1,0 +1,367 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/sigilcore/sigil-hub/authz"
+	"github.com/sigilcore/sigil-hub/internal/strictjson"
+	"github.com/sigilcore/sigil-hub/router"
+)
+
+// attestationMetaKey carries the intent attestation with a forwarded call
+// (sigil-protocol.md D12).
+const attestationMetaKey = "sigilcore.com/attestation"
+
+// callTool is the tools/call pipeline, in its fixed order:
+//  1. resolve the exposed name (router);
+//  2. authorize the exact argument bytes (authz);
+//  3. forward those same bytes (upstreams);
+//  4. map the result or error for the client (errors.go).
+//
+// Nothing is sent upstream unless step 2 approved (or, with --unsafe-bypass,
+// Sign was unreachable in the D8 sense).
+func (s *session) callTool(ctx context.Context, params json.RawMessage) (json.RawMessage, error) {
+	h := s.h
+	begin := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, h.opts.CallTimeout)
+	defer cancel()
+
+	// Parse: name, arguments (raw, verbatim), _meta.
+	members, err := strictjson.Object(params, maxMessageDepth)
+	if err != nil {
+		return nil, newRPCError(codeInvalidParams, "invalid tools/call params: %v", err)
+	}
+	if k := caseVariant(members); k != "" {
+		return nil, newRPCError(codeInvalidParams, "invalid tools/call params: member %q appears with different letter case", k)
+	}
+	var exposed string
+	if err := json.Unmarshal(members["name"], &exposed); err != nil || exposed == "" {
+		return nil, newRPCError(codeInvalidParams, "invalid tools/call params: name must be a non-empty string")
+	}
+	args, hasArgs := members["arguments"]
+	if hasArgs && (len(args) == 0 || args[0] != '{') {
+		return nil, newRPCError(codeInvalidParams, "invalid arguments for tool %q: arguments must be a JSON object", exposed)
+	}
+
+	// 1. Resolve.
+	route, ok := h.view.Load().table.Tool(exposed)
+	if !ok {
+		// A call that races start-up (a client that does not list first)
+		// waits for the upstreams like the first tools/list does.
+		h.waitStartup(ctx)
+		route, ok = h.view.Load().table.Tool(exposed)
+	}
+	if !ok {
+		return nil, &rpcError{Code: codeInvalidParams, Message: "unknown tool " + strconv.Quote(exposed) + ": call tools/list to see the tools this hub offers",
+			Data: map[string]any{"reason": "unknown_tool", "tool": exposed}}
+	}
+	u := h.byName[route.Upstream]
+	if st := u.conn.Snapshot(); st.State.String() != "ready" {
+		return nil, upstreamUnavailable(u, exposed, st.Err)
+	}
+
+	// 2. Authorize.
+	var meta map[string]json.RawMessage
+	if raw, ok := members["_meta"]; ok {
+		if meta, err = strictjson.Object(raw, maxMessageDepth); err != nil {
+			return nil, newRPCError(codeInvalidParams, "invalid tools/call _meta: %v", err)
+		}
+	}
+	clientToken := meta["progressToken"]
+	var progressN float64
+	onHold := func(holdID string, waited time.Duration) {
+		h.log.Info("tool call held for approval", "exposed_tool", exposed, "upstream", u.name, "hold_id", holdID, "waited_ms", waited.Milliseconds())
+		if clientToken == nil {
+			return
+		}
+		progressN++
+		s.progress(clientToken, progressN, "waiting for approval of "+exposed+" (hold "+holdID+")")
+	}
+	agentID := h.opts.Config.AgentID
+	if agentID == "" {
+		if n := s.agentID.Load(); n != nil {
+			agentID = *n
+		}
+	}
+	areq := authz.Request{
+		ServerID:  u.serverID,
+		Tool:      route.Name,
+		Arguments: args,
+		TaskID:    s.taskID,
+		AgentID:   agentID,
+		Extract:   u.extractors[route.Name],
+		OnHold:    onHold,
+	}
+	decision, aerr := h.authorizer.Authorize(ctx, areq)
+	authzLatency := time.Since(begin)
+	bypassed := false
+	switch {
+	case aerr != nil && context.Cause(ctx) == errClientCancelled:
+		h.logDecision(exposed, u, "CANCELLED", "", authzLatency)
+		return nil, errNoResponse
+	case aerr != nil && errors.Is(aerr, authz.ErrUnreachable) && h.opts.Bypass:
+		bypassed = true
+		h.log.Error("ungoverned_tool_call: Sigil Sign unreachable, forwarding because --unsafe-bypass is set",
+			"exposed_tool", exposed, "upstream", u.name, "server_id", u.serverID, "err", aerr)
+	case aerr != nil:
+		h.logDecision(exposed, u, "UNREACHABLE", "SIGIL_UNREACHABLE", authzLatency)
+		return nil, unreachableError(u, route, exposed, aerr)
+	case decision.Verdict != authz.Approved:
+		h.logDecision(exposed, u, decision.Verdict.String(), decision.ErrorCode, authzLatency)
+		return nil, decisionError(u, route, exposed, decision)
+	}
+	if ctx.Err() != nil { // never forward after the budget or a cancel
+		if context.Cause(ctx) == errClientCancelled {
+			return nil, errNoResponse
+		}
+		return nil, timeoutError(u, exposed)
+	}
+	if !bypassed {
+		h.logDecision(exposed, u, "APPROVED", "", authzLatency)
+	}
+
+	// 3. Forward the authorized bytes.
+	upMeta := make(map[string]json.RawMessage, len(meta)+2)
+	for k, v := range meta {
+		if k != "progressToken" && k != attestationMetaKey {
+			upMeta[k] = v
+		}
+	}
+	if clientToken != nil {
+		tok := "sigil-hub-" + strconv.FormatUint(h.tokenSeq.Add(1), 10)
+		h.progress.Store(tok, progressTarget{sess: s, token: clientToken})
+		defer h.progress.Delete(tok)
+		upMeta["progressToken"] = quote(tok)
+	}
+	if u.attest && decision.Attestation != "" {
+		upMeta[attestationMetaKey] = quote(decision.Attestation)
+	}
+	out := map[string]json.RawMessage{}
+	for k, v := range members {
+		if k != "_meta" {
+			out[k] = v
+		}
+	}
+	out["name"] = quote(route.Name)
+	if len(upMeta) > 0 {
+		out["_meta"] = encodeObject(upMeta)
+	}
+	upParams := encodeObject(out)
+	callStart := time.Now()
+	result, err := u.conn.Call(ctx, "tools/call", upParams)
+	h.log.Debug("tool call finished", "exposed_tool", exposed, "upstream", u.name, "upstream_ms", time.Since(callStart).Milliseconds(), "err", err)
+	if err != nil {
+		if context.Cause(ctx) == errClientCancelled {
+			return nil, errNoResponse
+		}
+		return nil, upstreamError(u, exposed, err, ctx)
+	}
+	// 4. The upstream's result (tool errors included) passes through untouched.
+	return result, nil
+}
+
+func (h *Hub) logDecision(exposed string, u *upstream, decision, code string, latency time.Duration) {
+	attrs := []any{"exposed_tool", exposed, "upstream", u.name, "server_id", u.serverID, "decision", decision, "latency_ms", latency.Milliseconds()}
+	if code != "" {
+		attrs = append(attrs, "error_code", code)
+	}
+	h.log.Info("tool call decision", attrs...)
+}
+
+// progress sends a progress notification for the client's own token.
+func (s *session) progress(token json.RawMessage, n float64, message string) {
+	p := map[string]any{"progressToken": token, "progress": n, "message": message}
+	b, err := marshalNoEscape(p)
+	if err == nil {
+		s.send(encodeNotification("notifications/progress", b))
+	}
+}
+
+// getPrompt routes prompts/get to the owning upstream with its own name.
+func (s *session) getPrompt(ctx context.Context, params json.RawMessage) (json.RawMessage, error) {
+	members, err := strictjson.Object(params, maxMessageDepth)
+	if err != nil {
+		return nil, newRPCError(codeInvalidParams, "invalid prompts/get params: %v", err)
+	}
+	var exposed string
+	if err := json.Unmarshal(members["name"], &exposed); err != nil || exposed == "" {
+		return nil, newRPCError(codeInvalidParams, "invalid prompts/get params: name must be a non-empty string")
+	}
+	route, ok := s.h.view.Load().table.Prompt(exposed)
+	if !ok {
+		return nil, newRPCError(codeInvalidParams, "unknown prompt %q: call prompts/list to see the prompts this hub offers", exposed)
+	}
+	members["name"] = quote(route.Name)
+	return s.forward(ctx, s.h.byName[route.Upstream], "prompts/get", members, exposed)
+}
+
+// resourceRequest routes resources/read, subscribe and unsubscribe by URI.
+func (s *session) resourceRequest(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
+	members, err := strictjson.Object(params, maxMessageDepth)
+	if err != nil {
+		return nil, newRPCError(codeInvalidParams, "invalid %s params: %v", method, err)
+	}
+	var uri string
+	if err := json.Unmarshal(members["uri"], &uri); err != nil || uri == "" {
+		return nil, newRPCError(codeInvalidParams, "invalid %s params: uri must be a non-empty string", method)
+	}
+	owner, ok := s.h.view.Load().table.Resource(uri)
+	if !ok {
+		return nil, &rpcError{Code: codeInvalidParams, Message: "resource not found: no upstream serves " + strconv.Quote(uri),
+			Data: map[string]any{"uri": uri}}
+	}
+	res, err := s.forward(ctx, s.h.byName[owner], method, members, uri)
+	if err == nil {
+		s.mu.Lock()
+		switch method {
+		case "resources/subscribe":
+			s.subs[uri] = struct{}{}
+		case "resources/unsubscribe":
+			delete(s.subs, uri)
+		}
+		s.mu.Unlock()
+	}
+	return res, err
+}
+
+// complete routes completion/complete by its prompt name or resource URI.
+func (s *session) complete(ctx context.Context, params json.RawMessage) (json.RawMessage, error) {
+	members, err := strictjson.Object(params, maxMessageDepth)
+	if err != nil {
+		return nil, newRPCError(codeInvalidParams, "invalid completion/complete params: %v", err)
+	}
+	ref, err := strictjson.Object(members["ref"], maxMessageDepth)
+	if err != nil {
+		return nil, newRPCError(codeInvalidParams, "invalid completion/complete ref: %v", err)
+	}
+	var typ, name, uri string
+	_ = json.Unmarshal(ref["type"], &typ)
+	v := s.h.view.Load()
+	switch typ {
+	case "ref/prompt":
+		_ = json.Unmarshal(ref["name"], &name)
+		route, ok := v.table.Prompt(name)
+		if !ok {
+			return nil, newRPCError(codeInvalidParams, "unknown prompt %q", name)
+		}
+		ref["name"] = quote(route.Name)
+		members["ref"] = encodeObject(ref)
+		return s.forward(ctx, s.h.byName[route.Upstream], "completion/complete", members, name)
+	case "ref/resource":
+		_ = json.Unmarshal(ref["uri"], &uri)
+		owner, ok := v.table.Resource(uri)
+		if !ok {
+			return nil, newRPCError(codeInvalidParams, "resource not found: no upstream serves %q", uri)
+		}
+		return s.forward(ctx, s.h.byName[owner], "completion/complete", members, uri)
+	}
+	return nil, newRPCError(codeInvalidParams, "invalid completion/complete ref type %q", typ)
+}
+
+// setLevel sends logging/setLevel to every ready upstream that logs.
+func (s *session) setLevel(ctx context.Context, params json.RawMessage) (json.RawMessage, error) {
+	var p struct {
+		Level string `json:"level"`
+	}
+	if err := json.Unmarshal(params, &p); err != nil || p.Level == "" {
+		return nil, newRPCError(codeInvalidParams, "invalid logging/setLevel params: level is required")
+	}
+	for _, u := range s.h.ups {
+		snap := u.conn.Snapshot()
+		if snap.State.String() != "ready" || !hasCapability(snap.Capabilities, "logging") {
+			continue
+		}
+		if _, err := u.conn.Call(ctx, "logging/setLevel", params); err != nil {
+			s.h.log.Warn("logging/setLevel failed", "upstream", u.name, "err", err)
+		}
+	}
+	return json.RawMessage(`{}`), nil
+}
+
+func hasCapability(caps json.RawMessage, name string) bool {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(caps, &m) != nil {
+		return false
+	}
+	_, ok := m[name]
+	return ok
+}
+
+// forward sends a non-tool request to its upstream and passes the result
+// through. These requests are not tool calls and are not authorized.
+func (s *session) forward(ctx context.Context, u *upstream, method string, members map[string]json.RawMessage, what string) (json.RawMessage, error) {
+	if u == nil {
+		return nil, newRPCError(codeInternal, "internal error: no upstream for %q", what)
+	}
+	if st := u.conn.Snapshot(); st.State.String() != "ready" {
+		return nil, upstreamUnavailable(u, what, st.Err)
+	}
+	res, err := u.conn.Call(ctx, method, encodeObject(members))
+	if err != nil {
+		if context.Cause(ctx) == errClientCancelled {
+			return nil, errNoResponse
+		}
+		return nil, upstreamError(u, what, err, ctx)
+	}
+	return res, nil
+}
+
+// upstreamNotification handles one notification from an upstream.
+func (h *Hub) upstreamNotification(upstreamName, method string, params json.RawMessage) {
+	switch method {
+	case "notifications/progress":
+		m, err := strictjson.Object(params, maxMessageDepth)
+		if err != nil {
+			return
+		}
+		var tok string
+		if json.Unmarshal(m["progressToken"], &tok) != nil {
+			return
+		}
+		t, ok := h.progress.Load(tok)
+		if !ok {
+			return // a token this hub did not hand out: dropped
+		}
+		target := t.(progressTarget)
+		m["progressToken"] = target.token
+		target.sess.send(encodeNotification(method, encodeObject(m)))
+	case "notifications/message":
+		m, err := strictjson.Object(params, maxMessageDepth)
+		if err != nil {
+			return
+		}
+		logger := upstreamName
+		var inner string
+		if json.Unmarshal(m["logger"], &inner) == nil && inner != "" {
+			logger += "/" + inner
+		}
+		m["logger"] = quote(logger)
+		h.broadcast(encodeNotification(method, encodeObject(m)))
+	case "notifications/resources/updated":
+		var p struct {
+			URI string `json:"uri"`
+		}
+		if json.Unmarshal(params, &p) != nil {
+			return
+		}
+		if owner, ok := h.view.Load().table.Resource(p.URI); !ok || owner != upstreamName {
+			return // only the owner of a URI speaks for it
+		}
+		for _, s := range h.liveSessions() {
+			s.mu.Lock()
+			_, sub := s.subs[p.URI]
+			s.mu.Unlock()
+			if sub {
+				s.send(encodeNotification(method, params))
+			}
+		}
+	default:
+		h.log.Debug("upstream notification not forwarded", "upstream", upstreamName, "method", method)
+	}
+}
+
+var _ = router.Route{}

@@ -1,0 +1,121 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/sigilcore/sigil-hub/authz"
+	"github.com/sigilcore/sigil-hub/router"
+	"github.com/sigilcore/sigil-hub/upstreams"
+)
+
+// This file is the one place that decides what a client sees when a call
+// does not produce an upstream result (house style §10.18). Policy outcomes
+// are JSON-RPC errors -32001/-32002 with the D14 data shape; upstream
+// failures are -32603 with data.reason; an upstream's own JSON-RPC error and
+// its tool error results pass through untouched.
+
+// blockData is error.data for -32001/-32002 (sigil-protocol.md D14).
+type blockData struct {
+	Decision    string `json:"decision"`
+	ErrorCode   string `json:"error_code"`
+	Message     string `json:"message"`
+	ServerID    string `json:"server_id"`
+	Tool        string `json:"tool"`
+	ExposedTool string `json:"exposed_tool"`
+	HoldID      string `json:"hold_id,omitempty"`
+	Reason      string `json:"reason"`
+}
+
+// decisionError maps a non-approval to the client's error.
+func decisionError(u *upstream, route router.Route, exposed string, d authz.Decision) *rpcError {
+	reason := "denied"
+	switch d.ErrorCode {
+	case "SIGIL_PENDING_TIMEOUT":
+		reason = "pending_timeout"
+	case "SIGIL_HOLD_DENIED", "SIGIL_HOLD_EXPIRED":
+		reason = "pending_rejected"
+	case "SIGIL_RESPONSE_INVALID", "SIGIL_TLS_VERIFICATION_FAILED", "SIGIL_DECISION_VERIFICATION_FAILED":
+		reason = "invalid_decision"
+	case "SIGIL_RATE_LIMITED":
+		reason = "rate_limited"
+	case "SIGIL_INPUT_TOO_LARGE":
+		reason = "oversize"
+	case "SIGIL_INPUT_MALFORMED":
+		reason = "malformed_input"
+	}
+	data := blockData{
+		Decision:    "DENIED",
+		ErrorCode:   d.ErrorCode,
+		Message:     d.Message,
+		ServerID:    u.serverID,
+		Tool:        route.Name,
+		ExposedTool: exposed,
+		HoldID:      d.HoldID,
+		Reason:      reason,
+	}
+	why := d.Message
+	if why == "" {
+		why = d.ErrorCode
+	}
+	if d.Verdict == authz.AuthFailed {
+		data.Reason = "auth_failure"
+		return &rpcError{Code: codeAuthFailure, Data: data, Message: fmt.Sprintf(
+			"tool %q was not called: Sigil Sign rejected the API key (%s). Check SIGIL_API_KEY or --key", exposed, why)}
+	}
+	msg := fmt.Sprintf("tool %q was blocked by policy (%s): %s", exposed, d.ErrorCode, why)
+	if d.HoldID != "" {
+		msg += fmt.Sprintf(" [hold %s]", d.HoldID)
+	}
+	return &rpcError{Code: codeBlocked, Message: msg, Data: data}
+}
+
+// unreachableError is the fail-closed answer when Sign could not be asked (D8).
+func unreachableError(u *upstream, route router.Route, exposed string, err error) *rpcError {
+	return &rpcError{Code: codeBlocked,
+		Message: fmt.Sprintf("tool %q was blocked: Sigil Sign could not be reached (%v), and sigil-hub fails closed. Check the network or --sign-url, then retry", exposed, err),
+		Data: blockData{Decision: "DENIED", ErrorCode: "SIGIL_UNREACHABLE", Message: "Sigil Sign unreachable",
+			ServerID: u.serverID, Tool: route.Name, ExposedTool: exposed, Reason: "unreachable"}}
+}
+
+// upstreamUnavailable answers a call to an upstream that is not serving.
+func upstreamUnavailable(u *upstream, what string, cause error) *rpcError {
+	msg := fmt.Sprintf("%q is not available: upstream %q is not running", what, u.name)
+	if cause != nil {
+		msg += fmt.Sprintf(" (%v)", cause)
+	}
+	msg += "; it is restarted automatically, retry in a few seconds"
+	return &rpcError{Code: codeInternal, Message: msg, Data: map[string]any{"reason": "upstream_unavailable", "upstream": u.name}}
+}
+
+// timeoutError answers a call whose budget ran out.
+func timeoutError(u *upstream, exposed string) *rpcError {
+	return &rpcError{Code: codeInternal,
+		Message: fmt.Sprintf("%q timed out: upstream %q did not answer within the call budget", exposed, u.name),
+		Data:    map[string]any{"reason": "upstream_timeout", "upstream": u.name}}
+}
+
+// upstreamError maps a failed upstream request.
+func upstreamError(u *upstream, what string, err error, ctx context.Context) error {
+	var re *upstreams.RPCError
+	if errors.As(err, &re) {
+		out := &rpcError{Code: re.Code, Message: re.Message}
+		if len(re.Data) > 0 {
+			out.Data = re.Data
+		}
+		return out
+	}
+	switch {
+	case ctx.Err() != nil:
+		return timeoutError(u, what)
+	case errors.Is(err, upstreams.ErrLost):
+		return &rpcError{Code: codeInternal,
+			Message: fmt.Sprintf("%q failed: upstream %q exited or disconnected during the call; the call was not retried", what, u.name),
+			Data:    map[string]any{"reason": "upstream_exited", "upstream": u.name}}
+	case errors.Is(err, upstreams.ErrUnavailable):
+		return upstreamUnavailable(u, what, err)
+	}
+	return &rpcError{Code: codeInternal, Message: fmt.Sprintf("%q failed in upstream %q: %v", what, u.name, err),
+		Data: map[string]any{"reason": "upstream_error", "upstream": u.name}}
+}

@@ -1,0 +1,351 @@
+package hub
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sigilcore/sigil-hub/authz"
+	"github.com/sigilcore/sigil-hub/authz/policy"
+	"github.com/sigilcore/sigil-hub/router"
+	"github.com/sigilcore/sigil-hub/upstreams"
+)
+
+// Options configure a Hub. New copies them.
+type Options struct {
+	// Config is the parsed hub configuration (ParseConfig, or built by the
+	// CLI for single-wrap mode). Servers must not be empty.
+	Config Config
+	// APIKey is the Sigil Sign API key. Required unless Config.Policy is set
+	// (D15): without either, New fails and says how to get one.
+	APIKey string
+	// Bypass forwards calls whose authorization failed in the unreachable
+	// class only (D8), each with an error-level log line. CLI-only.
+	Bypass bool
+	// Single selects single-wrap mode: exposed names are the upstream's own.
+	// If false, names are <server><separator><name>.
+	Single bool
+	// Environ is the hub's own environment ("K=V"); upstream children get
+	// only its allow-listed part plus their declared env.
+	Environ []string
+	// Logger receives the hub's logs. Nil discards them.
+	Logger *slog.Logger
+	// Version is reported as serverInfo.version. "" → "dev".
+	Version string
+	// CallTimeout is the budget of one tools/call: authorization, any hold
+	// and the upstream call all draw from it. Zero means 120s.
+	CallTimeout time.Duration
+}
+
+// Hub is one MCP server in front of many upstream servers. It owns the
+// request pipeline: resolve (router) → authorize (authz) → forward
+// (upstreams) → map the result for the client. Nothing reaches an upstream
+// before authz approves. Methods are safe for concurrent use.
+type Hub struct {
+	opts       Options
+	log        *slog.Logger
+	authorizer authz.Authorizer
+	closeAuthz func()
+	ups        []*upstream          // in config order; immutable after New
+	byName     map[string]*upstream // immutable after New
+	started    time.Time
+	pageSize   int // list page size (test knob)
+
+	view atomic.Pointer[view] // the routing view, swapped whole on change
+
+	changed chan struct{} // cap 1: an upstream's surface changed
+
+	mu       sync.Mutex            // guards sessions
+	sessions map[*session]struct{} // live client sessions
+
+	progress sync.Map // hub progress token (string) → progressTarget
+	tokenSeq atomic.Uint64
+}
+
+// upstream is the hub's record of one configured server.
+type upstream struct {
+	name       string
+	serverID   string
+	attest     bool
+	extractors map[string]*authz.Extractor // by upstream tool name
+	conn       *upstreams.Upstream
+}
+
+// progressTarget is where an upstream's progress for a hub token goes.
+type progressTarget struct {
+	sess  *session
+	token json.RawMessage // the client's own progressToken
+}
+
+// New builds a hub from opts. It starts nothing: call Run.
+func New(opts Options) (*Hub, error) {
+	if len(opts.Config.Servers) == 0 {
+		return nil, errors.New("no upstream servers configured: add a [servers.NAME] table to the config file, or run `sigil-hub -- <command> [args...]` to wrap one server")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Version == "" {
+		opts.Version = "dev"
+	}
+	if opts.CallTimeout <= 0 {
+		opts.CallTimeout = 120 * time.Second
+	}
+	h := &Hub{
+		opts:     opts,
+		log:      opts.Logger,
+		byName:   make(map[string]*upstream),
+		changed:  make(chan struct{}, 1),
+		sessions: make(map[*session]struct{}),
+		pageSize: 1000,
+	}
+	az, closeAz, err := newAuthorizer(opts)
+	if err != nil {
+		return nil, err
+	}
+	h.authorizer, h.closeAuthz = az, closeAz
+	for _, s := range opts.Config.Servers {
+		if s.Disabled {
+			continue
+		}
+		u := &upstream{name: s.Name, serverID: s.ServerID, attest: s.Attestation, extractors: map[string]*authz.Extractor{}}
+		for tool, ex := range s.Extractors {
+			u.extractors[tool] = &authz.Extractor{Action: ex.Action, Fields: ex.Fields}
+		}
+		name := s.Name
+		u.conn = upstreams.New(upstreams.Spec{
+			Name:          s.Name,
+			Command:       s.Command,
+			Args:          s.Args,
+			Dir:           s.Cwd,
+			Environ:       opts.Environ,
+			Env:           envList(s.Env),
+			URL:           s.URL,
+			Transport:     s.Transport,
+			Headers:       s.Headers,
+			ClientName:    "sigil-hub",
+			ClientVersion: opts.Version,
+			InitTimeout:   opts.Config.StartupTimeout,
+			Logger:        opts.Logger,
+			OnChange:      h.markChanged,
+			OnNotification: func(method string, params json.RawMessage) {
+				h.upstreamNotification(name, method, params)
+			},
+		})
+		h.ups = append(h.ups, u)
+		h.byName[s.Name] = u
+	}
+	if len(h.ups) == 0 {
+		return nil, errors.New("every configured server is disabled: enable at least one")
+	}
+	h.rebuild()
+	return h, nil
+}
+
+// newAuthorizer picks the decision point (D15: never an allow-all): the
+// embedded policy engine when a policy file is configured, else Sigil Sign.
+func newAuthorizer(opts Options) (authz.Authorizer, func(), error) {
+	if opts.Config.Policy != "" {
+		src, err := os.ReadFile(opts.Config.Policy)
+		if err != nil {
+			return nil, nil, fmt.Errorf("policy: %w", err)
+		}
+		p, err := policy.Parse(src, policy.Options{})
+		if err != nil {
+			return nil, nil, fmt.Errorf("policy %s: %w", opts.Config.Policy, err)
+		}
+		opts.Logger.Info("using the embedded policy engine (offline)", "policy", opts.Config.Policy, "policy_hash", p.Hash())
+		l := authz.NewLocal(authz.LocalOptions{Policy: p, PendingTimeout: opts.Config.PendingTimeout, Logger: opts.Logger.With("component", "authz")})
+		return l, func() {}, nil
+	}
+	if opts.APIKey == "" {
+		return nil, nil, errors.New("no Sigil API key: set SIGIL_API_KEY (or pass --key); get a key at https://sigilcore.com, " +
+			"or decide calls offline with a local policy (policy = \"warranty.md\" in the config file). sigil-hub never runs ungoverned")
+	}
+	s := authz.NewSign(authz.SignOptions{
+		URL:            opts.Config.SignURL,
+		APIKey:         opts.APIKey,
+		PendingTimeout: opts.Config.PendingTimeout,
+		Verify:         opts.Config.Verify,
+		PolicyHash:     opts.Config.PolicyHash,
+		Logger:         opts.Logger.With("component", "authz"),
+	})
+	return s, s.Close, nil
+}
+
+func envList(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k, v := range m {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
+
+// Run supervises every upstream and keeps the routing view current until
+// ctx ends; it returns after every upstream (and its child processes) is gone.
+func (h *Hub) Run(ctx context.Context) error {
+	h.started = time.Now()
+	defer h.closeAuthz()
+	g, gctx := errgroup.WithContext(ctx)
+	for _, u := range h.ups {
+		g.Go(func() error {
+			if err := u.conn.Run(gctx); err != nil && gctx.Err() == nil {
+				return fmt.Errorf("upstream %q: %w", u.name, err)
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		for {
+			select {
+			case <-gctx.Done():
+				return nil
+			case <-h.changed:
+			}
+			// Coalesce a burst (several upstreams becoming ready at once,
+			// a list_changed storm) into one rebuild and one notification.
+			t := time.NewTimer(20 * time.Millisecond)
+			select {
+			case <-gctx.Done():
+				t.Stop()
+				return nil
+			case <-t.C:
+			}
+			h.publish()
+		}
+	})
+	return g.Wait()
+}
+
+// markChanged records that an upstream's surface changed; must not block.
+func (h *Hub) markChanged() {
+	select {
+	case h.changed <- struct{}{}:
+	default:
+	}
+}
+
+// publish rebuilds the view and tells every session what changed.
+func (h *Hub) publish() {
+	old := h.view.Load()
+	nv := h.rebuild()
+	var methods []string
+	if !equalItems(old.tools, nv.tools) {
+		methods = append(methods, "notifications/tools/list_changed")
+	}
+	if !equalItems(old.prompts, nv.prompts) {
+		methods = append(methods, "notifications/prompts/list_changed")
+	}
+	if !equalItems(old.resources, nv.resources) || !equalItems(old.templates, nv.templates) {
+		methods = append(methods, "notifications/resources/list_changed")
+	}
+	for _, m := range methods {
+		h.broadcast(encodeNotification(m, nil))
+	}
+}
+
+func (h *Hub) broadcast(msg []byte) {
+	for _, s := range h.liveSessions() {
+		s.send(msg)
+	}
+}
+
+func (h *Hub) liveSessions() []*session {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]*session, 0, len(h.sessions))
+	for s := range h.sessions {
+		if s.initialized.Load() {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// waitStartup holds the first listings until every upstream finished its
+// first start attempt, bounded by the startup timeout (several clients
+// ignore list_changed, so a partial first list would stick).
+func (h *Hub) waitStartup(ctx context.Context) {
+	limit := h.opts.Config.StartupTimeout
+	if limit <= 0 {
+		limit = 30 * time.Second
+	}
+	deadline := h.started.Add(limit)
+	if h.started.IsZero() {
+		deadline = time.Now().Add(limit)
+	}
+	wctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	settled := true
+	for _, u := range h.ups {
+		if err := u.conn.WaitSettled(wctx); err != nil {
+			settled = false
+		}
+	}
+	if settled {
+		h.publishIfStale()
+	}
+}
+
+// publishIfStale makes sure a list answered right after start-up reflects
+// the snapshots even if the coalescing timer has not fired yet.
+func (h *Hub) publishIfStale() {
+	v := h.view.Load()
+	for _, u := range h.ups {
+		if u.conn.Snapshot().Generation != v.generations[u.name] {
+			h.publish()
+			return
+		}
+	}
+}
+
+// ServeStdio serves one client session over r/w (newline-delimited
+// JSON-RPC, the MCP stdio transport) until r reaches EOF or ctx ends. It
+// returns after every request of the session has finished.
+func (h *Hub) ServeStdio(ctx context.Context, r io.Reader, w io.Writer) error {
+	s := h.newSession(w)
+	return s.serve(ctx, r)
+}
+
+// newTaskID returns a random D13 task id.
+func newTaskID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "hub-" + hex.EncodeToString(b[:])
+}
+
+// Addr-free helpers for the router view.
+
+// view is an immutable routing snapshot: the router table plus the rendered
+// list items the client sees.
+type view struct {
+	table       *router.Table
+	tools       []json.RawMessage // rendered, exposed names, table order
+	prompts     []json.RawMessage
+	resources   []json.RawMessage
+	templates   []json.RawMessage
+	generations map[string]uint64 // snapshot generation per upstream used
+}
+
+func equalItems(a, b []json.RawMessage) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if string(a[i]) != string(b[i]) {
+			return false
+		}
+	}
+	return true
+}

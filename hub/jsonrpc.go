@@ -1,0 +1,333 @@
+package hub
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/sigilcore/sigil-hub/internal/strictjson"
+)
+
+// JSON-RPC error codes the hub answers with (../shared/faults.md §2.4,
+// sigil-protocol.md D14).
+const (
+	codeParseError     = -32700
+	codeInvalidRequest = -32600
+	codeMethodNotFound = -32601
+	codeInvalidParams  = -32602
+	codeInternal       = -32603
+	codeBlocked        = -32001 // every non-approval (D14)
+	codeAuthFailure    = -32002 // Sign rejected the API key (D9)
+)
+
+// maxMessageDepth bounds JSON nesting in client messages.
+const maxMessageDepth = 64
+
+// rpcError is a JSON-RPC error object to send to the client.
+type rpcError struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+	Data    any    `json:"data,omitempty"`
+}
+
+func (e *rpcError) Error() string { return fmt.Sprintf("json-rpc error %d: %s", e.Code, e.Message) }
+
+func newRPCError(code int, format string, args ...any) *rpcError {
+	return &rpcError{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// message is one JSON-RPC message as received, with every value kept as the
+// raw bytes the peer sent (ids are echoed byte for byte, faults.md A16).
+type message struct {
+	ID     json.RawMessage // nil for a notification
+	Method string          // "" for a response
+	Params json.RawMessage
+	Result json.RawMessage
+	Error  json.RawMessage
+}
+
+func (m *message) isRequest() bool      { return m.Method != "" && m.ID != nil }
+func (m *message) isNotification() bool { return m.Method != "" && m.ID == nil }
+
+// nullID is the id of an answer to a message whose id could not be read.
+var nullID = json.RawMessage("null")
+
+// parseMessage decodes and strictly validates one client line
+// (faults.md §4 A1–A10). On failure it returns the error to answer with and
+// the id to answer to (null when the id itself is unusable).
+func parseMessage(line []byte) (message, json.RawMessage, *rpcError) {
+	if !utf8.Valid(line) {
+		return message{}, nullID, newRPCError(codeParseError, "parse error: message is not valid UTF-8")
+	}
+	if !json.Valid(line) {
+		return message{}, nullID, newRPCError(codeParseError, "parse error: message is not valid JSON")
+	}
+	members, err := strictjson.Object(line, maxMessageDepth)
+	if err != nil {
+		return message{}, nullID, newRPCError(codeInvalidRequest, "invalid request: %v", err)
+	}
+	id := nullID
+	if raw, ok := members["id"]; ok {
+		if validID(raw) {
+			id = raw
+		}
+	}
+	if k := caseVariant(members); k != "" {
+		return message{}, id, newRPCError(codeInvalidRequest, "invalid request: member %q appears with different letter case", k)
+	}
+	if v, ok := members["jsonrpc"]; !ok || string(v) != `"2.0"` {
+		return message{}, id, newRPCError(codeInvalidRequest, `invalid request: "jsonrpc" must be "2.0"`)
+	}
+	var m message
+	if raw, ok := members["id"]; ok {
+		if !validID(raw) {
+			return message{}, nullID, newRPCError(codeInvalidRequest, "invalid request: id must be a string or an integer")
+		}
+		m.ID = raw
+	}
+	if raw, ok := members["method"]; ok {
+		var method string
+		if err := json.Unmarshal(raw, &method); err != nil || method == "" {
+			return message{}, id, newRPCError(codeInvalidRequest, "invalid request: method must be a non-empty string")
+		}
+		m.Method = method
+	}
+	m.Params = members["params"]
+	m.Result = members["result"]
+	m.Error = members["error"]
+	switch {
+	case m.Method != "":
+		if m.Params != nil && m.Params[0] != '{' {
+			return message{}, id, newRPCError(codeInvalidRequest, "invalid request: params must be an object")
+		}
+	case m.ID == nil:
+		return message{}, id, newRPCError(codeInvalidRequest, "invalid request: method must be a non-empty string")
+	case (m.Result == nil) == (m.Error == nil):
+		return message{}, id, newRPCError(codeInvalidRequest, "invalid response: exactly one of result and error is required")
+	}
+	return m, id, nil
+}
+
+// validID reports whether raw is a JSON-RPC id MCP allows: a string or an
+// integer (MCP forbids null ids; fractions and exponents are not integers).
+func validID(raw json.RawMessage) bool {
+	if len(raw) == 0 {
+		return false
+	}
+	switch c := raw[0]; {
+	case c == '"':
+		return true
+	case c == '-' || (c >= '0' && c <= '9'):
+		return !bytes.ContainsAny(raw, ".eE")
+	}
+	return false
+}
+
+// caseVariant returns a member name that appears twice when letter case is
+// ignored, or "" (faults.md A9: "name" and "NAME" are a parser differential).
+func caseVariant(members map[string]json.RawMessage) string {
+	if len(members) < 2 {
+		return ""
+	}
+	seen := make(map[string]struct{}, len(members))
+	for k := range members {
+		l := strings.ToLower(k)
+		if _, dup := seen[l]; dup {
+			return k
+		}
+		seen[l] = struct{}{}
+	}
+	return ""
+}
+
+// lineReader reads newline-delimited messages with a size cap
+// (faults.md A11–A13).
+type lineReader struct {
+	r     *bufio.Reader
+	max   int
+	first bool
+}
+
+func newLineReader(r io.Reader, max int) *lineReader {
+	return &lineReader{r: bufio.NewReaderSize(r, 64<<10), max: max, first: true}
+}
+
+// errTooLarge reports a line over the cap; the reader has skipped it.
+var errTooLarge = errors.New("message too large")
+
+// next returns the next non-empty line without its terminator. A line over
+// the cap is skipped up to its newline and reported as errTooLarge, so the
+// stream resynchronises and memory stays bounded.
+func (lr *lineReader) next() ([]byte, error) {
+	for {
+		var buf []byte
+		tooLarge := false
+		for {
+			chunk, err := lr.r.ReadSlice('\n')
+			if !tooLarge {
+				if len(buf)+len(chunk) > lr.max+2 {
+					tooLarge, buf = true, nil
+				} else {
+					buf = append(buf, chunk...)
+				}
+			}
+			if err == bufio.ErrBufferFull {
+				continue
+			}
+			if err != nil {
+				if tooLarge {
+					return nil, errTooLarge
+				}
+				if len(bytes.TrimSpace(buf)) > 0 && err == io.EOF {
+					// A last line without a newline still counts.
+					return bytes.TrimSpace(buf), nil
+				}
+				return nil, err
+			}
+			break
+		}
+		if tooLarge {
+			return nil, errTooLarge
+		}
+		if lr.first {
+			lr.first = false
+			buf = bytes.TrimPrefix(buf, []byte("\xef\xbb\xbf")) // a UTF-8 BOM at stream start is stripped
+		}
+		line := bytes.TrimRight(buf, "\r\n \t")
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		return line, nil
+	}
+}
+
+// lineWriter writes one message per line; safe for concurrent use.
+type lineWriter struct {
+	mu  sync.Mutex
+	w   io.Writer
+	err error
+}
+
+// write sends msg followed by a newline. Raw JSON from upstreams may contain
+// insignificant newlines (pretty-printed HTTP bodies): they are compacted
+// first so that a message is always exactly one line.
+func (lw *lineWriter) write(msg []byte) error {
+	if bytes.ContainsAny(msg, "\r\n") {
+		var b bytes.Buffer
+		if err := json.Compact(&b, msg); err != nil {
+			return fmt.Errorf("compact outgoing message: %w", err)
+		}
+		msg = b.Bytes()
+	}
+	lw.mu.Lock()
+	defer lw.mu.Unlock()
+	if lw.err != nil {
+		return lw.err
+	}
+	buf := make([]byte, 0, len(msg)+1)
+	buf = append(append(buf, msg...), '\n')
+	_, lw.err = lw.w.Write(buf)
+	return lw.err
+}
+
+// encodeResult builds a response carrying a raw result.
+func encodeResult(id, result json.RawMessage) []byte {
+	b := make([]byte, 0, len(id)+len(result)+40)
+	b = append(b, `{"jsonrpc":"2.0","id":`...)
+	b = append(b, id...)
+	b = append(b, `,"result":`...)
+	b = append(b, result...)
+	return append(b, '}')
+}
+
+// encodeError builds an error response.
+func encodeError(id json.RawMessage, e *rpcError) []byte {
+	body, err := marshalNoEscape(e)
+	if err != nil {
+		body, _ = marshalNoEscape(&rpcError{Code: codeInternal, Message: "internal error: cannot encode error"})
+	}
+	b := make([]byte, 0, len(id)+len(body)+40)
+	b = append(b, `{"jsonrpc":"2.0","id":`...)
+	b = append(b, id...)
+	b = append(b, `,"error":`...)
+	b = append(b, body...)
+	return append(b, '}')
+}
+
+// encodeNotification builds a notification with raw params (nil: none).
+func encodeNotification(method string, params json.RawMessage) []byte {
+	m, _ := marshalNoEscape(method)
+	b := make([]byte, 0, len(method)+len(params)+48)
+	b = append(b, `{"jsonrpc":"2.0","method":`...)
+	b = append(b, m...)
+	if params != nil {
+		b = append(b, `,"params":`...)
+		b = append(b, params...)
+	}
+	return append(b, '}')
+}
+
+// encodeRequest builds a server→client request with raw params.
+func encodeRequest(id json.RawMessage, method string, params json.RawMessage) []byte {
+	m, _ := marshalNoEscape(method)
+	b := make([]byte, 0, len(method)+len(params)+64)
+	b = append(b, `{"jsonrpc":"2.0","id":`...)
+	b = append(b, id...)
+	b = append(b, `,"method":`...)
+	b = append(b, m...)
+	if params != nil {
+		b = append(b, `,"params":`...)
+		b = append(b, params...)
+	}
+	return append(b, '}')
+}
+
+// marshalNoEscape is json.Marshal without HTML escaping and without the
+// trailing newline.
+func marshalNoEscape(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(b.Bytes(), "\n"), nil
+}
+
+// encodeObject builds a JSON object from raw members, every value byte for
+// byte (encoding/json would compact and re-escape json.RawMessage values).
+// Keys are sorted so the output is deterministic.
+func encodeObject(members map[string]json.RawMessage) []byte {
+	keys := make([]string, 0, len(members))
+	n := 2
+	for k, v := range members {
+		keys = append(keys, k)
+		n += len(k) + len(v) + 4
+	}
+	sort.Strings(keys)
+	b := make([]byte, 0, n)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		kb, _ := marshalNoEscape(k)
+		b = append(b, kb...)
+		b = append(b, ':')
+		b = append(b, members[k]...)
+	}
+	return append(b, '}')
+}
+
+// quote encodes s as a JSON string without HTML escaping.
+func quote(s string) json.RawMessage {
+	b, _ := marshalNoEscape(s)
+	return b
+}

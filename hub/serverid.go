@@ -1,0 +1,303 @@
+package hub
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// DeriveServerID returns the serverId of a stdio upstream that has no
+// explicit server_id (sigil-protocol.md D1): the package the command runs,
+// without its version, for
+//
+//	npx [flags] PKG[@ver]        (also -p/--package PKG; @scope/pkg@1.2 → @scope/pkg)
+//	bunx [flags] PKG[@ver]
+//	pnpm dlx [flags] PKG[@ver]
+//	uvx [flags] PKG[==ver|@ver]  (also --from PKG)
+//	pipx run [flags] PKG         (also --spec PKG)
+//	docker run [flags] IMAGE[:tag][@digest] → IMAGE (also docker container run)
+//
+// and otherwise the base name of the executable without a ".exe" suffix.
+// The result is not validated; ParseConfig checks it. Pure; safe for
+// concurrent use.
+func DeriveServerID(command string, args []string) string {
+	base := command
+	if i := strings.LastIndexAny(base, `/\`); i >= 0 {
+		base = base[i+1:]
+	}
+	if strings.HasSuffix(strings.ToLower(base), ".exe") {
+		base = base[:len(base)-len(".exe")]
+	}
+	kind := strings.ToLower(base)
+	kind = strings.TrimSuffix(kind, ".cmd") // npx.cmd on Windows
+	var pkg string
+	switch kind {
+	case "npx":
+		pkg = cfgNodePackage(cfgPackageArg(args, cfgNpxValueFlags, "-p", "--package"))
+	case "bunx":
+		pkg = cfgNodePackage(cfgPackageArg(args, cfgBunxValueFlags, "-p", "--package"))
+	case "pnpm":
+		if rest, ok := cfgAfterSubcommand(args, cfgPnpmGlobalValueFlags, "dlx"); ok {
+			pkg = cfgNodePackage(cfgPackageArg(rest, cfgPnpmDlxValueFlags, "--package"))
+		}
+	case "uvx":
+		pkg = cfgPythonPackage(cfgPackageArg(args, cfgUvxValueFlags, "--from"))
+	case "pipx":
+		if rest, ok := cfgAfterSubcommand(args, cfgPipxGlobalValueFlags, "run"); ok {
+			pkg = cfgPythonPackage(cfgPackageArg(rest, cfgPipxRunValueFlags, "--spec"))
+		}
+	case "docker":
+		if rest, ok := cfgAfterSubcommand(args, cfgDockerGlobalValueFlags, "run"); ok {
+			pkg = cfgImageName(cfgPackageArg(rest, cfgDockerRunValueFlags))
+		} else if rest, ok := cfgAfterSubcommand(args, cfgDockerGlobalValueFlags, "container"); ok && len(rest) > 0 && rest[0] == "run" {
+			pkg = cfgImageName(cfgPackageArg(rest[1:], cfgDockerRunValueFlags))
+		}
+	}
+	if pkg != "" {
+		return pkg
+	}
+	return base
+}
+
+// DeriveServerIDFromURL returns the serverId of a remote upstream that has
+// no explicit server_id (D1): scheme://host[:port]/path, with scheme and
+// host lowercased, the port and path as written, and no userinfo, query or
+// fragment. Errors never contain the URL (it may hold credentials). Pure;
+// safe for concurrent use.
+func DeriveServerIDFromURL(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", errors.New("not a valid URL")
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", errors.New("the URL scheme must be http or https")
+	}
+	if u.Host == "" || u.Opaque != "" {
+		return "", errors.New("the URL has no host")
+	}
+	return u.Scheme + "://" + strings.ToLower(u.Host) + u.EscapedPath(), nil
+}
+
+// Flags (of the tools D1 knows) that take a separate value. Flags written
+// as --flag=value never consume the next argument; unknown flags are taken
+// to be booleans. They are functions, not package variables (house style
+// §10 bullet 10).
+func cfgNpxValueFlags(f string) bool {
+	switch f {
+	case "-p", "--package", "-c", "--call", "--registry", "--cache", "--userconfig",
+		"--prefix", "-w", "--workspace", "--loglevel", "--node-options", "--script-shell":
+		return true
+	}
+	return false
+}
+
+func cfgBunxValueFlags(f string) bool {
+	switch f {
+	case "-p", "--package", "--cwd", "--config", "-c", "--registry":
+		return true
+	}
+	return false
+}
+
+func cfgPnpmGlobalValueFlags(f string) bool {
+	switch f {
+	case "-C", "--dir", "--filter", "-F", "--loglevel", "--workspace-root", "--reporter":
+		return true
+	}
+	return false
+}
+
+func cfgPnpmDlxValueFlags(f string) bool {
+	switch f {
+	case "--package", "--allow-build", "-C", "--dir", "--reporter", "--loglevel":
+		return true
+	}
+	return false
+}
+
+func cfgUvxValueFlags(f string) bool {
+	switch f {
+	case "--from", "--with", "--with-editable", "--with-requirements", "-w",
+		"--python", "-p", "--index", "--default-index", "--index-url", "-i",
+		"--extra-index-url", "--find-links", "-f", "--cache-dir", "--directory",
+		"--project", "--config-file", "--python-preference", "--color",
+		"--constraints", "-c", "--overrides", "--build-constraints", "-b",
+		"--refresh-package", "--upgrade-package", "-P", "--reinstall-package",
+		"--no-binary-package", "--no-build-package", "--keyring-provider",
+		"--resolution", "--prerelease", "--exclude-newer", "--index-strategy",
+		"--link-mode", "--env-file", "--allow-insecure-host", "--config-setting", "-C":
+		return true
+	}
+	return false
+}
+
+func cfgPipxGlobalValueFlags(string) bool { return false }
+
+func cfgPipxRunValueFlags(f string) bool {
+	switch f {
+	case "--spec", "--python", "--pip-args", "--index-url", "-i", "--fetch-python":
+		return true
+	}
+	return false
+}
+
+func cfgDockerGlobalValueFlags(f string) bool {
+	switch f {
+	case "--context", "-c", "--host", "-H", "--config", "--log-level", "-l",
+		"--tlscacert", "--tlscert", "--tlskey":
+		return true
+	}
+	return false
+}
+
+func cfgDockerRunValueFlags(f string) bool {
+	switch f {
+	case "-e", "--env", "--env-file", "-v", "--volume", "--name", "-p", "--publish",
+		"--network", "--net", "--network-alias", "-w", "--workdir", "-u", "--user",
+		"--entrypoint", "--mount", "-l", "--label", "--label-file", "-h", "--hostname",
+		"--add-host", "--cap-add", "--cap-drop", "--cpus", "-m", "--memory",
+		"--memory-swap", "--memory-reservation", "--platform", "--pull", "--restart",
+		"--runtime", "--security-opt", "--tmpfs", "--ulimit", "--device", "--dns",
+		"--dns-search", "--dns-option", "--ipc", "--pid", "--uts", "--userns",
+		"--shm-size", "--stop-signal", "--stop-timeout", "--log-driver", "--log-opt",
+		"--gpus", "--cidfile", "-a", "--attach", "--cgroupns", "--cgroup-parent",
+		"--group-add", "--health-cmd", "--health-interval", "--health-retries",
+		"--health-timeout", "--health-start-period", "--expose", "--link",
+		"--volumes-from", "--volume-driver", "--mac-address", "--ip", "--ip6",
+		"--isolation", "--sysctl", "--storage-opt", "--domainname", "--oom-score-adj",
+		"--cpuset-cpus", "--cpuset-mems", "--cpu-shares", "-c", "--cpu-period",
+		"--cpu-quota", "--blkio-weight", "--pids-limit", "--kernel-memory",
+		"--annotation", "--detach-keys", "--device-cgroup-rule", "--link-local-ip":
+		return true
+	}
+	return false
+}
+
+// cfgSkipFlag reports how many arguments the flag at args[0] occupies
+// (1 or 2) following pflag/getopt conventions: "--f=v" and "-fVALUE" carry
+// their value, "-abc" is a cluster of short flags in which the first one
+// that takes a value takes the rest of the cluster or the next argument.
+func cfgSkipFlag(args []string, takesValue func(string) bool) int {
+	a := args[0]
+	if strings.HasPrefix(a, "--") {
+		if strings.Contains(a, "=") || !takesValue(a) {
+			return 1
+		}
+		return min(2, len(args))
+	}
+	for i := 1; i < len(a); i++ {
+		if takesValue("-" + a[i:i+1]) {
+			if i+1 < len(a) {
+				return 1 // value attached: -eFOO=bar
+			}
+			return min(2, len(args))
+		}
+	}
+	return 1
+}
+
+// cfgPackageArg returns the package a runner would fetch: the value of the
+// first of valueOf (e.g. --package) if given, else the first positional
+// argument. "--" ends the flags.
+func cfgPackageArg(args []string, takesValue func(string) bool, valueOf ...string) string {
+	for i := 0; i < len(args); {
+		a := args[i]
+		if a == "--" {
+			if i+1 < len(args) {
+				return args[i+1]
+			}
+			return ""
+		}
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			return a
+		}
+		for _, f := range valueOf {
+			if v, ok := strings.CutPrefix(a, f+"="); ok {
+				return v
+			}
+			if a == f && i+1 < len(args) {
+				return args[i+1]
+			}
+		}
+		i += cfgSkipFlag(args[i:], takesValue)
+	}
+	return ""
+}
+
+// cfgAfterSubcommand skips global flags and returns the arguments after
+// the first positional argument if it equals sub.
+func cfgAfterSubcommand(args []string, takesValue func(string) bool, sub string) ([]string, bool) {
+	for i := 0; i < len(args); {
+		a := args[i]
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			if a == sub {
+				return args[i+1:], true
+			}
+			return nil, false
+		}
+		i += cfgSkipFlag(args[i:], takesValue)
+	}
+	return nil, false
+}
+
+// cfgNodePackage strips the version from an npm package spec:
+// "@scope/pkg@1.2" → "@scope/pkg", "pkg@latest" → "pkg". Specs with a
+// protocol (github:, https://, file:) are returned unchanged.
+func cfgNodePackage(spec string) string {
+	if spec == "" || strings.Contains(spec, ":") {
+		return spec
+	}
+	from := 0
+	if strings.HasPrefix(spec, "@") {
+		from = 1
+	}
+	if i := strings.IndexByte(spec[from:], '@'); i >= 0 {
+		return spec[:from+i]
+	}
+	return spec
+}
+
+// cfgPythonPackage strips extras, version specifiers and markers from a
+// Python requirement: "pkg[cli]==1.0" → "pkg", "pkg@1.0" → "pkg". URLs
+// (git+https://…) are returned unchanged.
+func cfgPythonPackage(spec string) string {
+	if strings.Contains(spec, "://") {
+		return spec
+	}
+	if i := strings.IndexAny(spec, "[=<>!~@; "); i >= 0 {
+		return spec[:i]
+	}
+	return spec
+}
+
+// cfgImageName strips the tag and digest from a container image reference:
+// "ghcr.io/o/img:1.2@sha256:…" → "ghcr.io/o/img"; a registry port
+// ("localhost:5000/img") is kept.
+func cfgImageName(ref string) string {
+	if i := strings.IndexByte(ref, '@'); i >= 0 {
+		ref = ref[:i]
+	}
+	if i := strings.LastIndexByte(ref, ':'); i >= 0 && i > strings.LastIndexByte(ref, '/') {
+		ref = ref[:i]
+	}
+	return ref
+}
+
+// cfgCheckServerID validates a serverId, explicit or derived: 1–256
+// printable ASCII characters without spaces (faults.md case 70). D1 keeps
+// it verbatim, so nothing is rewritten.
+func cfgCheckServerID(id string) error {
+	if id == "" {
+		return errors.New("must not be empty")
+	}
+	if len(id) > 256 {
+		return fmt.Errorf("is %d bytes long; at most 256 are allowed", len(id))
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] <= ' ' || id[i] > '~' {
+			return errors.New("may contain only printable ASCII characters without spaces")
+		}
+	}
+	return nil
+}

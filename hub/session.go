@@ -1,0 +1,330 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"strconv"
+	"sync"
+	"sync/atomic"
+)
+
+// Limits of one client session.
+const (
+	maxClientMessage = 4 << 20 // bytes per message (faults.md A11)
+	maxInFlight      = 1024    // concurrent requests per session
+)
+
+// Protocol versions the hub speaks with clients (initialize handshake).
+var supportedVersions = []string{"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"}
+
+// errNoResponse ends a request without an answer: the client cancelled it
+// (MCP: the receiver SHOULD NOT respond to a cancelled request).
+var errNoResponse = errors.New("no response")
+
+// errClientCancelled is the cancel cause of a request the client cancelled.
+var errClientCancelled = errors.New("cancelled by the client")
+
+// session is one client connection.
+type session struct {
+	h      *Hub
+	w      *lineWriter
+	taskID string
+
+	initialized atomic.Bool
+	agentID     atomic.Pointer[string] // clientInfo.name from initialize (D2)
+
+	mu       sync.Mutex                         // guards the fields below
+	inflight map[string]context.CancelCauseFunc // client request id (raw) → cancel
+	subs     map[string]struct{}                // subscribed resource URIs
+	pending  map[string]chan *message           // hub→client request id → answer
+	reqSeq   uint64                             // hub→client request ids
+}
+
+func (h *Hub) newSession(w io.Writer) *session {
+	s := &session{
+		h:        h,
+		w:        &lineWriter{w: w},
+		taskID:   h.opts.Config.TaskID,
+		inflight: make(map[string]context.CancelCauseFunc),
+		subs:     make(map[string]struct{}),
+		pending:  make(map[string]chan *message),
+	}
+	if s.taskID == "" {
+		s.taskID = newTaskID()
+	}
+	return s
+}
+
+// send writes one message to the client; a write failure ends nothing here
+// (the read side sees EOF and ends the session).
+func (s *session) send(msg []byte) {
+	if err := s.w.write(msg); err != nil {
+		s.h.log.Debug("write to client failed", "err", err)
+	}
+}
+
+// serve reads client messages until EOF or ctx ends, then cancels what is
+// still running and waits for it.
+func (s *session) serve(ctx context.Context, r io.Reader) error {
+	s.h.mu.Lock()
+	s.h.sessions[s] = struct{}{}
+	s.h.mu.Unlock()
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+		s.h.mu.Lock()
+		delete(s.h.sessions, s)
+		s.h.mu.Unlock()
+	}()
+
+	lines := make(chan []byte)
+	readErr := make(chan error, 1)
+	go func() {
+		lr := newLineReader(r, maxClientMessage)
+		for {
+			line, err := lr.next()
+			if errors.Is(err, errTooLarge) {
+				s.send(encodeError(nullID, newRPCError(codeParseError, "parse error: message too large (limit %d bytes)", maxClientMessage)))
+				continue
+			}
+			if err != nil {
+				readErr <- err
+				close(lines)
+				return
+			}
+			select {
+			case lines <- line:
+			case <-ctx.Done():
+				readErr <- ctx.Err()
+				close(lines)
+				return
+			}
+		}
+	}()
+
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case line, ok := <-lines:
+			if !ok {
+				if err := <-readErr; err != nil && !errors.Is(err, io.EOF) && ctx.Err() == nil {
+					return err
+				}
+				return nil
+			}
+			s.dispatch(ctx, line, &wg)
+		}
+	}
+}
+
+// dispatch handles one line. Requests run on their own goroutine; responses
+// and notifications are handled inline, in order.
+func (s *session) dispatch(ctx context.Context, line []byte, wg *sync.WaitGroup) {
+	m, id, rerr := parseMessage(line)
+	if rerr != nil {
+		s.send(encodeError(id, rerr))
+		return
+	}
+	switch {
+	case m.isNotification():
+		s.notification(m)
+	case m.Method == "initialize":
+		// Handled inline so that requests pipelined right behind it (without
+		// waiting for its answer) see an initialized session.
+		result, err := s.initialize(m.Params)
+		if err != nil {
+			s.send(encodeError(m.ID, err))
+			return
+		}
+		s.send(encodeResult(m.ID, result))
+	case m.isRequest():
+		key := string(m.ID)
+		rctx, cancel := context.WithCancelCause(ctx)
+		s.mu.Lock()
+		if _, dup := s.inflight[key]; dup {
+			s.mu.Unlock()
+			cancel(nil)
+			s.send(encodeError(m.ID, newRPCError(codeInvalidRequest, "duplicate request id %s: an earlier request with this id is still running", key)))
+			return
+		}
+		if len(s.inflight) >= maxInFlight {
+			s.mu.Unlock()
+			cancel(nil)
+			s.send(encodeError(m.ID, newRPCError(codeInternal, "too many requests in flight (limit %d): wait for some to finish", maxInFlight)))
+			return
+		}
+		s.inflight[key] = cancel
+		s.mu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				s.mu.Lock()
+				delete(s.inflight, key)
+				s.mu.Unlock()
+				cancel(nil)
+			}()
+			result, err := s.request(rctx, &m)
+			switch {
+			case errors.Is(err, errNoResponse):
+			case err != nil:
+				var re *rpcError
+				if !errors.As(err, &re) {
+					re = newRPCError(codeInternal, "internal error: %v", err)
+				}
+				s.send(encodeError(m.ID, re))
+			default:
+				s.send(encodeResult(m.ID, result))
+			}
+		}()
+	default: // a response to a hub→client request
+		s.mu.Lock()
+		ch, ok := s.pending[string(m.ID)]
+		delete(s.pending, string(m.ID))
+		s.mu.Unlock()
+		if ok {
+			ch <- &m
+		}
+	}
+}
+
+// notification handles a client notification.
+func (s *session) notification(m message) {
+	switch m.Method {
+	case "notifications/initialized":
+	case "notifications/cancelled":
+		var p struct {
+			RequestID json.RawMessage `json:"requestId"`
+		}
+		if json.Unmarshal(m.Params, &p) == nil && p.RequestID != nil {
+			s.mu.Lock()
+			cancel := s.inflight[string(p.RequestID)]
+			s.mu.Unlock()
+			if cancel != nil {
+				cancel(errClientCancelled)
+			}
+		}
+	case "notifications/roots/list_changed":
+		for _, u := range s.h.ups {
+			_ = u.conn.Notify(context.Background(), m.Method, nil)
+		}
+	default:
+		s.h.log.Debug("client notification ignored", "method", m.Method)
+	}
+}
+
+// request answers one client request: a raw result, or an error (an
+// *rpcError, or errNoResponse).
+func (s *session) request(ctx context.Context, m *message) (json.RawMessage, error) {
+	if m.Method == "ping" {
+		return json.RawMessage(`{}`), nil
+	}
+	if !s.initialized.Load() {
+		return nil, newRPCError(codeInvalidRequest, "session not initialized: send initialize first")
+	}
+	switch m.Method {
+	case "tools/list":
+		return s.list(ctx, m.Params, "tools", func(v *view) []json.RawMessage { return v.tools })
+	case "prompts/list":
+		return s.list(ctx, m.Params, "prompts", func(v *view) []json.RawMessage { return v.prompts })
+	case "resources/list":
+		return s.list(ctx, m.Params, "resources", func(v *view) []json.RawMessage { return v.resources })
+	case "resources/templates/list":
+		return s.list(ctx, m.Params, "resourceTemplates", func(v *view) []json.RawMessage { return v.templates })
+	case "tools/call":
+		return s.callTool(ctx, m.Params)
+	case "prompts/get":
+		return s.getPrompt(ctx, m.Params)
+	case "resources/read", "resources/subscribe", "resources/unsubscribe":
+		return s.resourceRequest(ctx, m.Method, m.Params)
+	case "completion/complete":
+		return s.complete(ctx, m.Params)
+	case "logging/setLevel":
+		return s.setLevel(ctx, m.Params)
+	}
+	return nil, newRPCError(codeMethodNotFound, "method %q is not supported by sigil-hub", m.Method)
+}
+
+// initialize answers the handshake with the hub's merged capabilities.
+func (s *session) initialize(params json.RawMessage) (json.RawMessage, *rpcError) {
+	var p struct {
+		ProtocolVersion string `json:"protocolVersion"`
+		ClientInfo      struct {
+			Name string `json:"name"`
+		} `json:"clientInfo"`
+	}
+	if err := json.Unmarshal(params, &p); err != nil {
+		return nil, newRPCError(codeInvalidParams, "invalid initialize params: %v", err)
+	}
+	version := supportedVersions[0]
+	for _, v := range supportedVersions {
+		if v == p.ProtocolVersion {
+			version = v
+		}
+	}
+	if p.ClientInfo.Name != "" {
+		name := p.ClientInfo.Name
+		s.agentID.Store(&name)
+	}
+	s.initialized.Store(true)
+	result := map[string]any{
+		"protocolVersion": version,
+		"capabilities": map[string]any{
+			"tools":       map[string]any{"listChanged": true},
+			"prompts":     map[string]any{"listChanged": true},
+			"resources":   map[string]any{"subscribe": true, "listChanged": true},
+			"logging":     map[string]any{},
+			"completions": map[string]any{},
+		},
+		"serverInfo": map[string]any{"name": "sigil-hub", "version": s.h.opts.Version},
+	}
+	if s.h.opts.Single && len(s.h.ups) == 1 {
+		if ins := s.h.ups[0].conn.Snapshot().Instructions; ins != "" {
+			result["instructions"] = ins
+		}
+	}
+	b, err := marshalNoEscape(result)
+	if err != nil {
+		return nil, newRPCError(codeInternal, "internal error: %v", err)
+	}
+	return b, nil
+}
+
+// list serves one paginated merged list.
+func (s *session) list(ctx context.Context, params json.RawMessage, key string, items func(*view) []json.RawMessage) (json.RawMessage, error) {
+	var p struct {
+		Cursor string `json:"cursor"`
+	}
+	if params != nil {
+		if err := json.Unmarshal(params, &p); err != nil {
+			return nil, newRPCError(codeInvalidParams, "invalid params: %v", err)
+		}
+	}
+	s.h.waitStartup(ctx)
+	all := items(s.h.view.Load())
+	pg, next, err := page(all, p.Cursor, s.h.pageSize)
+	if err != nil {
+		return nil, newRPCError(codeInvalidParams, "%v", err)
+	}
+	b := make([]byte, 0, 256)
+	b = append(b, '{')
+	b = strconv.AppendQuote(b, key)
+	b = append(b, ":["...)
+	for i, it := range pg {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, it...)
+	}
+	b = append(b, ']')
+	if next != "" {
+		b = append(b, `,"nextCursor":`...)
+		b = strconv.AppendQuote(b, next)
+	}
+	return append(b, '}'), nil
+}

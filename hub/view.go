@@ -1,0 +1,163 @@
+package hub
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+
+	"github.com/sigilcore/sigil-hub/router"
+	"github.com/sigilcore/sigil-hub/upstreams"
+)
+
+// rebuild builds a new routing view from every upstream's current snapshot
+// and swaps it in. An upstream that is restarting keeps its last listed
+// surface (its calls fail as unavailable) so that a crash does not make
+// clients re-list twice.
+func (h *Hub) rebuild() *view {
+	srcs := make([]router.Source, 0, len(h.ups))
+	snaps := make(map[string]*upstreams.Snapshot, len(h.ups))
+	gens := make(map[string]uint64, len(h.ups))
+	cfg := make(map[string]Server, len(h.opts.Config.Servers))
+	for _, s := range h.opts.Config.Servers {
+		cfg[s.Name] = s
+	}
+	for _, u := range h.ups {
+		snap := u.conn.Snapshot()
+		snaps[u.name] = snap
+		gens[u.name] = snap.Generation
+		src := router.Source{Upstream: u.name, Allow: cfg[u.name].Allow, Deny: cfg[u.name].Deny}
+		for _, it := range snap.Tools {
+			src.Tools = append(src.Tools, it.Name)
+		}
+		for _, it := range snap.Prompts {
+			src.Prompts = append(src.Prompts, it.Name)
+		}
+		for _, it := range snap.Resources {
+			src.Resources = append(src.Resources, it.Name)
+		}
+		for _, it := range snap.Templates {
+			src.Templates = append(src.Templates, it.Name)
+		}
+		srcs = append(srcs, src)
+	}
+	table, problems := router.Build(router.Rules{Separator: h.opts.Config.Separator, Namespace: !h.opts.Single}, srcs)
+	for _, p := range problems {
+		switch p.Kind {
+		case router.Filtered:
+			h.log.Debug("tool filtered by config", "exposed_tool", p.Exposed, "detail", p.Message)
+		case router.Collision:
+			h.log.Warn("name collision: name withheld", "exposed_tool", p.Exposed, "detail", p.Message)
+		default:
+			h.log.Info("tool renamed", "exposed_tool", p.Exposed, "detail", p.Message)
+		}
+	}
+	v := &view{table: table, generations: gens}
+	for _, e := range table.Tools() {
+		if raw, ok := findItem(snaps[e.Route.Upstream].Tools, e.Route.Name); ok {
+			v.tools = append(v.tools, renamed(raw, e.Exposed, e.Route.Name))
+		}
+	}
+	for _, e := range table.Prompts() {
+		if raw, ok := findItem(snaps[e.Route.Upstream].Prompts, e.Route.Name); ok {
+			v.prompts = append(v.prompts, renamed(raw, e.Exposed, e.Route.Name))
+		}
+	}
+	// Resources keep their URIs: they are listed when the router gives the
+	// URI (or template) to exactly one upstream.
+	for _, u := range h.ups {
+		for _, it := range snaps[u.name].Resources {
+			if owner, ok := table.Resource(it.Name); ok && owner == u.name {
+				v.resources = append(v.resources, it.Raw)
+			}
+		}
+		for _, it := range snaps[u.name].Templates {
+			v.templates = append(v.templates, it.Raw)
+		}
+	}
+	h.view.Store(v)
+	return v
+}
+
+func findItem(items []upstreams.Item, name string) (json.RawMessage, bool) {
+	for _, it := range items {
+		if it.Name == name {
+			return it.Raw, true
+		}
+	}
+	return nil, false
+}
+
+// renamed returns raw with its top-level "name" member set to exposed,
+// every other byte unchanged (schemas, _meta, icons and unknown fields
+// reach the client as the upstream sent them).
+func renamed(raw json.RawMessage, exposed, original string) json.RawMessage {
+	if exposed == original {
+		return raw
+	}
+	start, end, ok := memberSpan(raw, "name")
+	if !ok {
+		return raw
+	}
+	name, _ := marshalNoEscape(exposed)
+	out := make([]byte, 0, len(raw)+len(name))
+	out = append(out, raw[:start]...)
+	out = append(out, name...)
+	return append(out, raw[end:]...)
+}
+
+// memberSpan finds the byte span of the value of top-level member key in the
+// JSON object raw.
+func memberSpan(raw json.RawMessage, key string) (start, end int, ok bool) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return 0, 0, false
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return 0, 0, false
+		}
+		k, _ := t.(string)
+		off := int(dec.InputOffset())
+		// Skip whitespace and the colon to the value's first byte.
+		for off < len(raw) && (raw[off] == ' ' || raw[off] == '\t' || raw[off] == '\n' || raw[off] == '\r' || raw[off] == ':') {
+			off++
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return 0, 0, false
+		}
+		if k == key {
+			return off, int(dec.InputOffset()), true
+		}
+	}
+	return 0, 0, false
+}
+
+// page cuts a list into pages with an opaque cursor (MCP pagination).
+func page(items []json.RawMessage, cursor string, size int) ([]json.RawMessage, string, error) {
+	off := 0
+	if cursor != "" {
+		n, err := fmt.Sscanf(decodeCursor(cursor), "o%d", &off)
+		if err != nil || n != 1 || off < 0 || off > len(items) {
+			return nil, "", fmt.Errorf("invalid cursor %q: list again from the start", cursor)
+		}
+	}
+	end := min(off+size, len(items))
+	next := ""
+	if end < len(items) {
+		next = encodeCursor(fmt.Sprintf("o%d", end))
+	}
+	return items[off:end], next, nil
+}
+
+func encodeCursor(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+func decodeCursor(c string) string {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}

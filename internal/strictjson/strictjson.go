@@ -1,0 +1,594 @@
+package strictjson
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"unicode/utf8"
+	"unsafe"
+)
+
+// DefaultMaxDepth is the nesting limit used when a caller passes maxDepth <= 0.
+const DefaultMaxDepth = 64
+
+// The kinds of rejection. Every error returned by this package is an *Error
+// whose Kind is one of these, so callers can match with errors.Is.
+var (
+	// ErrSyntax: the input is not exactly one JSON value.
+	ErrSyntax = errors.New("invalid json")
+	// ErrInvalidUTF8: the input contains bytes that are not valid UTF-8.
+	ErrInvalidUTF8 = errors.New("invalid utf-8")
+	// ErrDuplicateKey: an object has the same key twice (compared after
+	// unescaping; keys that differ only by case are distinct).
+	ErrDuplicateKey = errors.New("duplicate key")
+	// ErrTooDeep: objects and arrays are nested deeper than allowed.
+	ErrTooDeep = errors.New("nesting too deep")
+	// ErrNotObject: Object was given a valid value that is not an object.
+	ErrNotObject = errors.New("not an object")
+)
+
+// Error describes why and where a document was rejected.
+type Error struct {
+	// Kind is one of ErrSyntax, ErrInvalidUTF8, ErrDuplicateKey, ErrTooDeep
+	// and ErrNotObject.
+	Kind error
+	// Offset is the byte offset in the input where the problem was found.
+	Offset int
+	// Path locates the problem as a JSONPath-like string: "$" is the root,
+	// ".name" or ["odd name"] an object member, "[3]" an array element.
+	// For a duplicate key it is the path of the object holding it.
+	Path string
+	// Detail says what is wrong, e.g. `duplicate key "a"`.
+	Detail string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s at %s (offset %d)", e.Detail, e.Path, e.Offset)
+}
+
+// Unwrap returns e.Kind.
+func (e *Error) Unwrap() error { return e.Kind }
+
+// Validate reports whether data is exactly one JSON value (whitespace around
+// it allowed) that is valid UTF-8 throughout, has no duplicate object keys at
+// any level and nests objects and arrays at most maxDepth deep (a root object
+// or array is depth 1; maxDepth <= 0 means DefaultMaxDepth). Escaped lone
+// surrogates such as "\ud800" are legal JSON and are accepted.
+//
+// The returned error, if any, is an *Error. Validate is safe for concurrent
+// use and does not retain data.
+func Validate(data []byte, maxDepth int) error {
+	s := newScanner(data, maxDepth)
+	return s.document()
+}
+
+// Object validates data like Validate, requires the root value to be an
+// object and returns its members. Each value is the byte-exact slice of data
+// holding that member's value (without surrounding whitespace, capacity
+// limited so that appending to it never writes into data). Keys are
+// unescaped; an escaped lone surrogate is kept as its 3-byte generalized
+// UTF-8 form so that distinct keys stay distinct.
+//
+// The returned error, if any, is an *Error. Object is safe for concurrent use;
+// the returned values alias data.
+func Object(data []byte, maxDepth int) (map[string]json.RawMessage, error) {
+	s := newScanner(data, maxDepth)
+	s.members = make(map[string]json.RawMessage)
+	if err := s.document(); err != nil {
+		return nil, err
+	}
+	if !s.rootObject {
+		return nil, &Error{Kind: ErrNotObject, Offset: s.rootStart, Path: "$",
+			Detail: "root value is not an object"}
+	}
+	return s.members, nil
+}
+
+// setThreshold is the member count above which an object's keys are also
+// kept in a map, so that duplicate detection stays linear for huge objects
+// while small ones (the common case) allocate nothing.
+const setThreshold = 16
+
+// frame is one open object or array, kept for error paths and duplicate
+// detection.
+type frame struct {
+	object    bool
+	index     int    // current array index
+	key       []byte // current object key (unescaped)
+	keysStart int    // start of this object's keys in scanner.keys
+	useSet    bool   // this object's keys are also in scanner.sets[depth]
+}
+
+type scanner struct {
+	data       []byte
+	pos        int
+	maxDepth   int
+	frames     []frame
+	keys       [][]byte                   // keys of all open objects, innermost last
+	sets       []map[string]struct{}      // per depth, for objects over setThreshold
+	members    map[string]json.RawMessage // root members, only for Object
+	rootObject bool                       // the root value is an object
+	rootStart  int
+}
+
+func newScanner(data []byte, maxDepth int) *scanner {
+	if maxDepth <= 0 {
+		maxDepth = DefaultMaxDepth
+	}
+	return &scanner{
+		data:     data,
+		maxDepth: maxDepth,
+		frames:   make([]frame, 0, 16),
+		keys:     make([][]byte, 0, 32),
+	}
+}
+
+func (s *scanner) document() error {
+	s.skipSpace()
+	s.rootStart = s.pos
+	if err := s.value(); err != nil {
+		return err
+	}
+	s.skipSpace()
+	if s.pos != len(s.data) {
+		return s.fail(ErrSyntax, "unexpected data after the top-level value")
+	}
+	return nil
+}
+
+func (s *scanner) skipSpace() {
+	for s.pos < len(s.data) {
+		switch s.data[s.pos] {
+		case ' ', '\t', '\n', '\r':
+			s.pos++
+		default:
+			return
+		}
+	}
+}
+
+func (s *scanner) value() error {
+	if s.pos >= len(s.data) {
+		return s.fail(ErrSyntax, "unexpected end of input")
+	}
+	switch c := s.data[s.pos]; {
+	case c == '{':
+		if len(s.frames) == 0 {
+			s.rootObject = true
+		}
+		return s.object()
+	case c == '[':
+		return s.array()
+	case c == '"':
+		_, err := s.str(false)
+		return err
+	case c == '-' || ('0' <= c && c <= '9'):
+		return s.number()
+	case c == 't':
+		return s.literal("true")
+	case c == 'f':
+		return s.literal("false")
+	case c == 'n':
+		return s.literal("null")
+	default:
+		return s.unexpected()
+	}
+}
+
+func (s *scanner) push(object bool) error {
+	if len(s.frames) >= s.maxDepth {
+		return s.fail(ErrTooDeep, fmt.Sprintf("nesting deeper than %d", s.maxDepth))
+	}
+	s.frames = append(s.frames, frame{object: object, keysStart: len(s.keys)})
+	s.pos++ // the opening bracket
+	return nil
+}
+
+func (s *scanner) pop() {
+	f := &s.frames[len(s.frames)-1]
+	if f.object {
+		clear(s.keys[f.keysStart:]) // drop references to unescaped copies
+		s.keys = s.keys[:f.keysStart]
+	}
+	s.frames = s.frames[:len(s.frames)-1]
+	s.pos++ // the closing bracket
+}
+
+func (s *scanner) object() error {
+	if err := s.push(true); err != nil {
+		return err
+	}
+	s.skipSpace()
+	if s.pos < len(s.data) && s.data[s.pos] == '}' {
+		s.pop()
+		return nil
+	}
+	for {
+		if s.pos >= len(s.data) {
+			return s.fail(ErrSyntax, "unexpected end of input")
+		}
+		if s.data[s.pos] != '"' {
+			return s.unexpected()
+		}
+		keyStart := s.pos
+		key, err := s.str(true)
+		if err != nil {
+			return err
+		}
+		if err := s.addKey(key, keyStart); err != nil {
+			return err
+		}
+		s.skipSpace()
+		if s.pos >= len(s.data) {
+			return s.fail(ErrSyntax, "unexpected end of input")
+		}
+		if s.data[s.pos] != ':' {
+			return s.unexpected()
+		}
+		s.pos++
+		s.skipSpace()
+		valStart := s.pos
+		if err := s.value(); err != nil {
+			return err
+		}
+		if s.members != nil && len(s.frames) == 1 {
+			s.members[string(key)] = s.data[valStart:s.pos:s.pos]
+		}
+		s.skipSpace()
+		if s.pos >= len(s.data) {
+			return s.fail(ErrSyntax, "unexpected end of input")
+		}
+		switch s.data[s.pos] {
+		case ',':
+			s.pos++
+			s.skipSpace()
+		case '}':
+			s.pop()
+			return nil
+		default:
+			return s.unexpected()
+		}
+	}
+}
+
+// addKey records key for the innermost object, rejecting a duplicate.
+func (s *scanner) addKey(key []byte, offset int) error {
+	depth := len(s.frames) - 1
+	f := &s.frames[depth]
+	f.key = nil // a duplicate is reported at the object's own path
+	own := s.keys[f.keysStart:]
+	dup := false
+	if f.useSet {
+		_, dup = s.sets[depth][aliasString(key)]
+	} else {
+		for _, k := range own {
+			if string(k) == string(key) {
+				dup = true
+				break
+			}
+		}
+	}
+	if dup {
+		s.pos = offset
+		return s.fail(ErrDuplicateKey, "duplicate key "+quoteShort(key))
+	}
+	f.key = key
+	s.keys = append(s.keys, key)
+	if f.useSet {
+		s.sets[depth][aliasString(key)] = struct{}{}
+	} else if len(own)+1 > setThreshold {
+		for len(s.sets) <= depth {
+			s.sets = append(s.sets, nil)
+		}
+		if s.sets[depth] == nil {
+			s.sets[depth] = make(map[string]struct{}, 2*setThreshold)
+		} else {
+			clear(s.sets[depth])
+		}
+		for _, k := range s.keys[f.keysStart:] {
+			s.sets[depth][aliasString(k)] = struct{}{}
+		}
+		f.useSet = true
+	}
+	return nil
+}
+
+func (s *scanner) array() error {
+	if err := s.push(false); err != nil {
+		return err
+	}
+	s.skipSpace()
+	if s.pos < len(s.data) && s.data[s.pos] == ']' {
+		s.pop()
+		return nil
+	}
+	for {
+		if err := s.value(); err != nil {
+			return err
+		}
+		s.skipSpace()
+		if s.pos >= len(s.data) {
+			return s.fail(ErrSyntax, "unexpected end of input")
+		}
+		switch s.data[s.pos] {
+		case ',':
+			s.pos++
+			s.frames[len(s.frames)-1].index++
+			s.skipSpace()
+		case ']':
+			s.pop()
+			return nil
+		default:
+			return s.unexpected()
+		}
+	}
+}
+
+// str scans a string starting at the opening quote. When wantKey is set it
+// returns the unescaped contents: a slice of the input when there are no
+// escapes, else a fresh copy in generalized UTF-8 (an escaped lone surrogate
+// becomes its 3-byte form, which valid UTF-8 never contains, so equal byte
+// strings mean equal UTF-16 strings).
+func (s *scanner) str(wantKey bool) ([]byte, error) {
+	s.pos++ // opening quote
+	start := s.pos
+	escaped := false
+	for {
+		// Fast path: plain printable ASCII.
+		for s.pos < len(s.data) {
+			c := s.data[s.pos]
+			if c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
+				break
+			}
+			s.pos++
+		}
+		if s.pos >= len(s.data) {
+			return nil, s.fail(ErrSyntax, "unterminated string")
+		}
+		switch c := s.data[s.pos]; {
+		case c == '"':
+			end := s.pos
+			s.pos++
+			if !wantKey {
+				return nil, nil
+			}
+			if !escaped {
+				return s.data[start:end:end], nil
+			}
+			return unescape(s.data[start:end]), nil
+		case c == '\\':
+			escaped = true
+			if err := s.escape(); err != nil {
+				return nil, err
+			}
+		case c < 0x20:
+			return nil, s.fail(ErrSyntax, "control character in string")
+		default:
+			r, size := utf8.DecodeRune(s.data[s.pos:])
+			if r == utf8.RuneError && size == 1 {
+				return nil, s.fail(ErrInvalidUTF8, "invalid utf-8 in string")
+			}
+			s.pos += size
+		}
+	}
+}
+
+func (s *scanner) escape() error {
+	if s.pos+1 >= len(s.data) {
+		s.pos = len(s.data)
+		return s.fail(ErrSyntax, "unterminated string")
+	}
+	switch s.data[s.pos+1] {
+	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+		s.pos += 2
+		return nil
+	case 'u':
+		if s.pos+6 > len(s.data) {
+			return s.fail(ErrSyntax, "truncated \\u escape")
+		}
+		for _, c := range s.data[s.pos+2 : s.pos+6] {
+			if hexVal(c) < 0 {
+				return s.fail(ErrSyntax, "invalid \\u escape")
+			}
+		}
+		s.pos += 6
+		return nil
+	default:
+		return s.fail(ErrSyntax, "invalid escape in string")
+	}
+}
+
+func (s *scanner) number() error {
+	d := s.data
+	p := s.pos
+	if d[p] == '-' {
+		p++
+	}
+	switch {
+	case p < len(d) && d[p] == '0':
+		p++
+	case p < len(d) && '1' <= d[p] && d[p] <= '9':
+		for p < len(d) && '0' <= d[p] && d[p] <= '9' {
+			p++
+		}
+	default:
+		s.pos = p
+		return s.fail(ErrSyntax, "invalid number")
+	}
+	if p < len(d) && d[p] == '.' {
+		p++
+		if p >= len(d) || d[p] < '0' || d[p] > '9' {
+			s.pos = p
+			return s.fail(ErrSyntax, "invalid number")
+		}
+		for p < len(d) && '0' <= d[p] && d[p] <= '9' {
+			p++
+		}
+	}
+	if p < len(d) && (d[p] == 'e' || d[p] == 'E') {
+		p++
+		if p < len(d) && (d[p] == '+' || d[p] == '-') {
+			p++
+		}
+		if p >= len(d) || d[p] < '0' || d[p] > '9' {
+			s.pos = p
+			return s.fail(ErrSyntax, "invalid number")
+		}
+		for p < len(d) && '0' <= d[p] && d[p] <= '9' {
+			p++
+		}
+	}
+	s.pos = p
+	return nil
+}
+
+func (s *scanner) literal(lit string) error {
+	if len(s.data)-s.pos < len(lit) || string(s.data[s.pos:s.pos+len(lit)]) != lit {
+		return s.unexpected()
+	}
+	s.pos += len(lit)
+	return nil
+}
+
+func (s *scanner) unexpected() error {
+	if s.pos >= len(s.data) {
+		return s.fail(ErrSyntax, "unexpected end of input")
+	}
+	c := s.data[s.pos]
+	if c >= utf8.RuneSelf {
+		if r, size := utf8.DecodeRune(s.data[s.pos:]); r == utf8.RuneError && size == 1 {
+			return s.fail(ErrInvalidUTF8, "invalid utf-8")
+		}
+		return s.fail(ErrSyntax, "unexpected non-ascii character")
+	}
+	return s.fail(ErrSyntax, "unexpected character "+strconv.QuoteRune(rune(c)))
+}
+
+func (s *scanner) fail(kind error, detail string) *Error {
+	return &Error{Kind: kind, Offset: s.pos, Path: s.path(), Detail: detail}
+}
+
+// path renders the location of the current value. Only called on error.
+func (s *scanner) path() string {
+	b := []byte{'$'}
+	for _, f := range s.frames {
+		switch {
+		case !f.object:
+			b = append(b, '[')
+			b = strconv.AppendInt(b, int64(f.index), 10)
+			b = append(b, ']')
+		case f.key == nil:
+			// Before the first key, or reporting a duplicate: stop at the object.
+			return string(b)
+		case isIdent(f.key):
+			b = append(b, '.')
+			b = append(b, f.key...)
+		default:
+			b = append(b, '[')
+			b = append(b, quoteShort(f.key)...)
+			b = append(b, ']')
+		}
+	}
+	return string(b)
+}
+
+// aliasString views a key as a string without copying it. Keys are slices
+// of the input or fresh unescaped copies; neither is written while the
+// scanner lives, and the maps holding these strings die with the scanner
+// (they are cleared before reuse), so the usual string immutability holds.
+// It saves one allocation per key of every large object.
+func aliasString(b []byte) string {
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+func isIdent(k []byte) bool {
+	if len(k) == 0 || len(k) > 64 {
+		return false
+	}
+	for i, c := range k {
+		letter := c == '_' || c == '$' || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z')
+		if !letter && (i == 0 || c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// quoteShort quotes a key for an error message, shortened so that a huge
+// key cannot blow up messages and logs.
+func quoteShort(k []byte) string {
+	const max = 64
+	if len(k) > max {
+		cut := max
+		for cut > 0 && !utf8.RuneStart(k[cut]) {
+			cut--
+		}
+		return strconv.Quote(string(k[:cut])) + "..."
+	}
+	return strconv.Quote(string(k))
+}
+
+func hexVal(c byte) int {
+	switch {
+	case '0' <= c && c <= '9':
+		return int(c - '0')
+	case 'a' <= c && c <= 'f':
+		return int(c-'a') + 10
+	case 'A' <= c && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
+}
+
+// unescape decodes the body of an already validated string. Surrogate
+// pairs written as two escapes combine into one code point; a lone
+// surrogate is written in its 3-byte generalized UTF-8 form.
+func unescape(b []byte) []byte {
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c != '\\' {
+			out = append(out, c)
+			i++
+			continue
+		}
+		switch b[i+1] {
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			u := hex4(b[i+2:])
+			i += 6
+			if 0xD800 <= u && u < 0xDC00 && i+6 <= len(b) && b[i] == '\\' && b[i+1] == 'u' {
+				if lo := hex4(b[i+2:]); 0xDC00 <= lo && lo < 0xE000 {
+					out = utf8.AppendRune(out, 0x10000+(u-0xD800)<<10+(lo-0xDC00))
+					i += 6
+					continue
+				}
+			}
+			if 0xD800 <= u && u < 0xE000 {
+				// utf8.AppendRune refuses surrogates; write the 3 bytes directly.
+				out = append(out, 0xE0|byte(u>>12), 0x80|byte(u>>6)&0x3F, 0x80|byte(u)&0x3F)
+			} else {
+				out = utf8.AppendRune(out, u)
+			}
+			continue
+		default: // '"', '\\', '/'
+			out = append(out, b[i+1])
+		}
+		i += 2
+	}
+	return out
+}
+
+func hex4(b []byte) rune {
+	return rune(hexVal(b[0])<<12 | hexVal(b[1])<<8 | hexVal(b[2])<<4 | hexVal(b[3]))
+}

@@ -1,0 +1,17 @@
+// Package upstreams owns every connection to an upstream MCP server: spawning
+// stdio children (explicit environment, own process group, staged shutdown),
+// connecting to remote Streamable HTTP / legacy SSE servers, the initialize
+// handshake (pinned to protocol version 2025-11-25), paginated listing of
+// tools, prompts, resources and resource templates, list_changed re-listing,
+// ping of remote servers, and restart with backoff.
+//
+// It forwards raw JSON-RPC: listed items and call results are kept as the
+// exact bytes the upstream sent, and call params are sent as the exact bytes
+// the caller gave (compacted only when they contain newlines, which stdio's
+// line framing cannot carry). It never decodes schemas or results into mcp-go
+// types, which would be lossy. It uses mcp-go's client transports
+// (github.com/mark3labs/mcp-go/client/transport) with its own request ids.
+//
+// It knows nothing about namespacing, policy or the front-side client. It must
+// not import hub, router, authz or any front-side (mcp-go server) code.
+package upstreams

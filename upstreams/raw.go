@@ -1,0 +1,148 @@
+package upstreams
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+)
+
+// rawParams makes params reach the upstream byte for byte.
+//
+// mcp-go's transports json.Marshal the whole request, and encoding/json
+// compacts and HTML-escapes ("<" → "\u003c") the output of a
+// json.RawMessage. So the request carries a unique placeholder string token
+// instead, and the final frame (stdio: the stdin writer; HTTP: the
+// RoundTripper) swaps the token for the caller's bytes. Tokens carry a random
+// per-upstream nonce and the request's own id, so nothing else can match.
+// Safe for concurrent use.
+type rawParams struct {
+	prefix []byte // `"sigil-raw-<nonce>-`
+
+	mu   sync.Mutex
+	next uint64
+	m    map[uint64][]byte // token id → bytes; guarded by mu
+}
+
+func newRawParams(nonce string) *rawParams {
+	return &rawParams{prefix: []byte(`"sigil-raw-` + nonce + `-`), m: map[uint64][]byte{}}
+}
+
+// add registers raw and returns the token's JSON string literal and a release
+// func to call once the frame has been sent (or not).
+func (r *rawParams) add(raw []byte) (token []byte, release func()) {
+	r.mu.Lock()
+	r.next++
+	id := r.next
+	r.m[id] = raw
+	r.mu.Unlock()
+	tok := make([]byte, 0, len(r.prefix)+22)
+	tok = append(tok, r.prefix...)
+	tok = strconv.AppendUint(tok, id, 10)
+	tok = append(tok, '"')
+	return tok, func() {
+		r.mu.Lock()
+		delete(r.m, id)
+		r.mu.Unlock()
+	}
+}
+
+func (r *rawParams) pending() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.m) > 0
+}
+
+// substitute replaces the first token in frame by its bytes. A request
+// carries the token as its params string (`"TOKEN"`); a notification, whose
+// params mcp-go encodes from a map, as `{"TOKEN":true}`.
+func (r *rawParams) substitute(frame []byte) []byte {
+	i := bytes.Index(frame, r.prefix)
+	if i < 0 {
+		return frame
+	}
+	j := i + len(r.prefix)
+	k := j
+	for k < len(frame) && frame[k] >= '0' && frame[k] <= '9' {
+		k++
+	}
+	if k == j || k >= len(frame) || frame[k] != '"' {
+		return frame
+	}
+	id, err := strconv.ParseUint(string(frame[j:k]), 10, 64)
+	if err != nil {
+		return frame
+	}
+	r.mu.Lock()
+	raw, ok := r.m[id]
+	r.mu.Unlock()
+	if !ok {
+		return frame
+	}
+	start, end := i, k+1
+	const notifSuffix = `:true}`
+	if i > 0 && frame[i-1] == '{' && bytes.HasPrefix(frame[end:], []byte(notifSuffix)) {
+		start, end = i-1, end+len(notifSuffix)
+	}
+	out := make([]byte, 0, len(frame)-(end-start)+len(raw))
+	out = append(out, frame[:start]...)
+	out = append(out, raw...)
+	out = append(out, frame[end:]...)
+	return out
+}
+
+// frameWriter is the stdin of a stdio upstream as given to mcp-go: each Write
+// is one whole frame (mcp-go writes under its stdin mutex).
+type frameWriter struct {
+	w   io.WriteCloser
+	raw *rawParams
+}
+
+func (f *frameWriter) Write(p []byte) (int, error) {
+	if _, err := f.w.Write(f.raw.substitute(p)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func (f *frameWriter) Close() error { return f.w.Close() }
+
+// rawRoundTripper substitutes tokens in POST bodies of remote upstreams.
+type rawRoundTripper struct {
+	base http.RoundTripper
+	raw  *rawParams
+}
+
+func (rt *rawRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body == nil || req.Method != http.MethodPost || !rt.raw.pending() {
+		return rt.base.RoundTrip(req)
+	}
+	body, err := io.ReadAll(req.Body)
+	_ = req.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	body = rt.raw.substitute(body)
+	r2 := req.Clone(req.Context())
+	r2.Body = io.NopCloser(bytes.NewReader(body))
+	r2.ContentLength = int64(len(body))
+	r2.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	return rt.base.RoundTrip(r2)
+}
+
+// compactLine removes insignificant whitespace from raw when it contains a
+// line break, which newline-delimited stdio framing cannot carry. JSON strings
+// cannot hold raw line breaks, so only whitespace is removed; escapes and
+// number literals are kept as they are.
+func compactLine(raw []byte) []byte {
+	if !bytes.ContainsAny(raw, "\r\n") {
+		return raw
+	}
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		return raw
+	}
+	return b.Bytes()
+}

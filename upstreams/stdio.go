@@ -1,0 +1,256 @@
+package upstreams
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/mark3labs/mcp-go/client/transport"
+)
+
+// stderrTail is how much of a child's stderr is kept for error messages.
+const stderrTail = 4096
+
+// dialStdio spawns the child and starts mcp-go's stdio transport over pipes
+// we own.
+//
+// Why transport.NewIO and not NewStdioWithOptions+WithCommandFunc: mcp-go's
+// Stdio.Close calls cmd.Wait itself and only signals the direct child, so an
+// exit watcher of our own (prompt death detection even when a grandchild
+// holds stdout open) and our staged process-group stop would race with it on
+// the same exec.Cmd. With NewIO the transport only frames JSON-RPC, and the
+// process (env, Dir, group, Wait, stop) is entirely ours.
+func (u *Upstream) dialStdio(ctx context.Context) (*session, error) {
+	p, err := startProcess(&u.spec, u.log)
+	if err != nil {
+		return nil, err
+	}
+	s := newSession(u)
+	s.proc = p
+	s.lineFramed = true
+	t := transport.NewIO(&eofReader{r: p.stdout, s: s}, &frameWriter{w: p.stdin, raw: u.raw}, nil)
+	transport.WithCommandLogger(u.log)(t)
+	s.attach(t)
+	if err := t.Start(ctx); err != nil {
+		s.close()
+		return nil, fmt.Errorf("start transport: %w", err)
+	}
+	return s, nil
+}
+
+// eofReader is the child's stdout as read by the transport; the end of the
+// stream marks the session lost at once.
+type eofReader struct {
+	r io.Reader
+	s *session
+}
+
+func (e *eofReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil {
+		e.s.markLost(fmt.Errorf("stdout closed: %w", err))
+	}
+	return n, err
+}
+
+// process is one child with its own process group.
+type process struct {
+	cmd    *exec.Cmd
+	pid    int
+	stdin  *os.File // parent's write end
+	stdout *os.File // parent's read end
+
+	exited  chan struct{} // closed after cmd.Wait returned
+	waitErr error         // written before exited is closed
+
+	stderr     *os.File      // parent's read end
+	stderrDone chan struct{} // closed when the stderr reader ended
+	tail       tailBuffer
+}
+
+// startProcess builds and starts the child: explicit environment, Dir, its
+// own process group, and pipes whose parent ends we own (so cmd.Wait never
+// closes them under the transport's reader).
+func startProcess(spec *Spec, log *slog.Logger) (*process, error) {
+	cmd := exec.Command(spec.Command, spec.Args...)
+	cmd.Env = childEnv(spec.Environ, spec.Env)
+	cmd.Dir = spec.Dir
+	setProcessGroup(cmd)
+
+	var files []*os.File
+	closeAll := func() {
+		for _, f := range files {
+			_ = f.Close()
+		}
+	}
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("stdin pipe: %w", err)
+	}
+	files = append(files, inR, inW)
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		closeAll()
+		return nil, fmt.Errorf("stdout pipe: %w", err)
+	}
+	files = append(files, outR, outW)
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		closeAll()
+		return nil, fmt.Errorf("stderr pipe: %w", err)
+	}
+	files = append(files, errR, errW)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
+
+	if err := cmd.Start(); err != nil {
+		closeAll()
+		return nil, fmt.Errorf("start %q: %w", spec.Command, err)
+	}
+	// The child has its copies; ours would keep EOF from ever arriving.
+	_ = inR.Close()
+	_ = outW.Close()
+	_ = errW.Close()
+
+	p := &process{
+		cmd:        cmd,
+		pid:        cmd.Process.Pid,
+		stdin:      inW,
+		stdout:     outR,
+		stderr:     errR,
+		exited:     make(chan struct{}),
+		stderrDone: make(chan struct{}),
+	}
+	log.Debug("upstream process started", "pid", p.pid, "command", spec.Command)
+	go func() { // joined by stop (waits for exited)
+		p.waitErr = cmd.Wait()
+		close(p.exited)
+	}()
+	go p.readStderr(log) // joined by stop (waits for stderrDone)
+	return p, nil
+}
+
+// readStderr drains the child's stderr (a full pipe would block the child),
+// logging lines at debug and keeping the tail.
+func (p *process) readStderr(log *slog.Logger) {
+	defer close(p.stderrDone)
+	br := bufio.NewReaderSize(p.stderr, 4096)
+	debug := log.Enabled(context.Background(), slog.LevelDebug)
+	for {
+		line, err := br.ReadSlice('\n')
+		if len(line) > 0 {
+			p.tail.Write(line)
+			if debug {
+				log.Debug("upstream stderr", "pid", p.pid, "line", strings.TrimRight(string(line), "\r\n"))
+			}
+		}
+		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+			return
+		}
+	}
+}
+
+// stop ends the child in stages, for the whole process group: close stdin →
+// wait grace → terminate the group → wait term → kill the group → reap. Then
+// it kills what is left of the group (a grandchild may outlive the leader
+// and hold stdout open), closes our pipe ends and joins the stderr reader.
+// Safe to call more than once.
+func (p *process) stop(grace, term time.Duration, log *slog.Logger) {
+	_ = p.stdin.Close()
+	if !waitChan(p.exited, grace) {
+		log.Debug("upstream did not exit after stdin closed; terminating its process group", "pid", p.pid)
+		terminateGroup(p)
+		if !waitChan(p.exited, term) {
+			log.Warn("upstream did not exit after terminate; killing its process group", "pid", p.pid)
+			killGroup(p)
+			if !waitChan(p.exited, term) {
+				log.Error("upstream process did not exit after kill", "pid", p.pid)
+			}
+		}
+	}
+	killGroup(p)
+	waitGroupGone(p, time.Second)
+	_ = p.stdout.Close()
+	if !waitChan(p.stderrDone, time.Second) {
+		_ = p.stderr.Close() // a process outside the group still holds it
+		<-p.stderrDone
+	}
+}
+
+// describe returns the exit status and the stderr tail, for error messages.
+// Call after stop.
+func (p *process) describe() string {
+	var b strings.Builder
+	select {
+	case <-p.exited:
+		if p.waitErr != nil {
+			b.WriteString(p.waitErr.Error())
+		} else {
+			b.WriteString("exit status 0")
+		}
+	default:
+		b.WriteString("still running")
+	}
+	if t := p.tail.String(); t != "" {
+		b.WriteString("; stderr: ")
+		b.WriteString(t)
+	}
+	return b.String()
+}
+
+func waitChan(c <-chan struct{}, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-c:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// tailBuffer keeps the last stderrTail bytes written. Safe for concurrent use.
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (t *tailBuffer) Write(p []byte) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if over := len(t.buf) - stderrTail; over > 0 {
+		t.buf = append(t.buf[:0], t.buf[over:]...)
+	}
+}
+
+// String returns the tail trimmed, as valid UTF-8.
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := strings.TrimSpace(string(t.buf))
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	return s
+}
+
+// childEnv returns the allow-listed part of environ plus extra.
+func childEnv(environ, extra []string) []string {
+	env := make([]string, 0, len(environ)+len(extra))
+	for _, kv := range environ {
+		k, _, ok := strings.Cut(kv, "=")
+		if ok && k != "" && envAllowed(k) {
+			env = append(env, kv)
+		}
+	}
+	return append(env, extra...)
+}
