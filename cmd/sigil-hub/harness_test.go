@@ -402,3 +402,12 @@ func (rc *rawClient) await(id string) map[string]json.RawMessage {
 		}
 	}
 }
+
+func scanLines(r interface{ Read([]byte) (int, error) }, out chan<- []byte) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	for sc.Scan() {
+		out <- append([]byte(nil), sc.Bytes()...)
+	}
+	close(out)
+}
