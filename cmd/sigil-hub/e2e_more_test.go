@@ -368,3 +368,73 @@ func TestBypassEnvRejected(t *testing.T) {
 		t.Fatalf("SIGIL_UNSAFE_BYPASS accepted: %v\n%s", err, out)
 	}
 }
+
+// TestSIGTERMStopsEverything: SIGTERM to the hub stops it and its children.
+func TestSIGTERMStopsEverything(t *testing.T) {
+	sign := signtest.New(t, signtest.Options{APIKey: testKey})
+	cmd := exec.Command(hubBin, "--config", writeConfig(t, fakeServer(t, "files", newUpstreamLog(t), "")))
+	cmd.Env = baseEnv(signEnv(sign)...)
+	stdin, _ := cmd.StdinPipe()
+	defer stdin.Close()
+	stdout, _ := cmd.StdoutPipe()
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := &rawClient{t: t, stdin: stdin, lines: make(chan []byte, 64), stderr: stderr}
+	go scanLines(stdout, c.lines)
+	c.send(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`)
+	c.await("1")
+	c.send(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"files__pid","arguments":{}}}`)
+	m := c.await("2")
+	var res struct {
+		Content []struct{ Text string } `json:"content"`
+	}
+	var p struct{ Pid int }
+	if json.Unmarshal(m["result"], &res) != nil || len(res.Content) == 0 || json.Unmarshal([]byte(res.Content[0].Text), &p) != nil {
+		t.Fatalf("pid: %s", m["result"])
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	select {
+	case <-waited:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("hub ignored SIGTERM\n%s", stderr.String())
+	}
+	if alive(p.Pid) {
+		t.Fatalf("child %d survived SIGTERM to the hub", p.Pid)
+	}
+}
+
+// TestInitAndHelp: --init writes a starter file that the hub accepts, never
+// overwrites one, and --help documents every flag.
+func TestInitAndHelp(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command(hubBin, "--init")
+	cmd.Dir = dir
+	cmd.Env = baseEnv()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("--init: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "sigil-hub.toml")); err != nil {
+		t.Fatal(err)
+	}
+	cmd = exec.Command(hubBin, "--init")
+	cmd.Dir = dir
+	cmd.Env = baseEnv()
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "already exists") {
+		t.Fatalf("second --init overwrote or said nothing: %v\n%s", err, out)
+	}
+	out, _ := exec.Command(hubBin, "--help").CombinedOutput()
+	for _, flag := range []string{"-key", "-sign-url", "-log-level", "-server-id", "-server-name", "-pending-timeout",
+		"-unsafe-bypass", "-remote", "-config", "-only", "-policy", "-init", "SIGIL_API_KEY", "SIGIL_UPSTREAM_AUTH"} {
+		if !strings.Contains(string(out), flag) {
+			t.Errorf("--help does not mention %s", flag)
+		}
+	}
+}

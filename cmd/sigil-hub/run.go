@@ -35,6 +35,8 @@ Usage:
   sigil-hub [flags] --config FILE           serve every server in FILE as <name>__<tool>
   sigil-hub [flags] --config FILE --only N  serve just server N from FILE (names unchanged)
   sigil-hub --init                          write a commented starter sigil-hub.toml and exit
+  sigil-hub sign --policy warranty.md       run a local Sigil signer with an approval page (see: sigil-hub sign -h)
+  sigil-hub holds list|approve ID|deny ID   decide held calls from a terminal (see: sigil-hub holds -h)
 
 The MCP client talks to sigil-hub over stdin/stdout. Logs go to stderr.
 
@@ -87,6 +89,14 @@ func parseFlags(args []string, stderr io.Writer) (cliFlags, []string, error) {
 
 // runMain is the whole command; tests drive it in-process.
 func runMain(ctx context.Context, args, environ []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "sign":
+			return runSign(ctx, args[1:], environ, stdout, stderr)
+		case "holds":
+			return runHolds(ctx, args[1:], environ, stdout, stderr)
+		}
+	}
 	getenv := envLookup(environ)
 	f, command, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {

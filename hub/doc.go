@@ -1,0 +1,25 @@
+// Package hub is sigil-hub's composition root: it turns a Config into one
+// MCP server in front of many upstream servers and owns the request
+// pipeline.
+//
+// Every tools/call goes through the same fixed stages (calls.go):
+//
+//  1. resolve the exposed name with the router table (never by splitting on
+//     the separator);
+//  2. authorize the exact argument bytes with authz (Sigil Sign or the
+//     embedded policy engine), with the upstream's own serverId;
+//  3. forward those same bytes with upstreams;
+//  4. map the outcome for the client (errors.go, the one place that decides
+//     what a client sees).
+//
+// Nothing reaches an upstream before stage 2 approves.
+//
+// The hub frames the client side of JSON-RPC itself (jsonrpc.go,
+// session.go) instead of using mcp-go's server: a proxy must answer with
+// -32001/-32002 and forward results byte for byte, which mcp-go's tool
+// handlers cannot do (../shared/mcp-go-notes.md §1.4, §2.4).
+//
+// hub imports the leaves (router, upstreams, authz) and BurntSushi/toml;
+// it must not import cmd/, tint or oklog/run, and it never reads the process
+// environment: values come through Options and ParseConfig's getenv.
+package hub

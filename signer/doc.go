@@ -1,0 +1,22 @@
+// Package signer is a local, conforming Sigil Sign: the production
+// counterpart of internal/signtest, served by `sigil-hub sign` so that
+// sigil-hub (or any Sigil client) can run offline against a warranty.md.
+//
+// It owns:
+//   - POST /v1/authorize (sigil-protocol.md §1.2, §2): strict request
+//     parsing, txCommit recomputation (pg-commit-v1, D3), evaluation with the
+//     embedded policy engine (authz/policy) and the exact Sign answers
+//     (APPROVED 200 with an intent attestation, DENIED 200, PENDING 202);
+//   - Ed25519 intent attestations (§3.1, D12) and the JWKS that verifies
+//     them (GET /.well-known/jwks.json), plus key storage (LoadOrCreateKey);
+//   - approval holds (GET /v1/holds/{id}, D11), kept in memory only: a
+//     restarted signer forgets them, so a waiting client gets 404 and denies;
+//   - the admin surface for people on this machine: the approval page (GET /)
+//     and its JSON API (/admin/...), reachable only over loopback and guarded
+//     against other origins (DNS rebinding, CSRF, framing) by a per-process
+//     admin token.
+//
+// signer imports only the standard library, authz (TxCommit), authz/policy
+// and internal/strictjson. It must not import hub, router, upstreams, cmd or
+// mcp-go, and it never writes to stdout.
+package signer

@@ -1,0 +1,197 @@
+package signer
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sigilcore/sigil-hub/authz/policy"
+)
+
+// Wire constants (sigil-protocol.md §1.1, §3.1).
+const (
+	// SOFVersion is the X-SOF-Version header sent on decision responses.
+	SOFVersion = "sigil-attestations-v1"
+	// DefaultIssuer is the attestation iss claim (Sign's default trusted issuer).
+	DefaultIssuer = "sigil-core"
+	// Audience is the attestation aud claim.
+	Audience = "sigil-sign"
+	// AttestationLifetime is exp - iat of every intent attestation.
+	AttestationLifetime = 60 * time.Second
+	// DefaultHoldTTL is how long a hold can be decided (and an approval
+	// consumed) before it expires (sigil-protocol.md §2.5: 24 h).
+	DefaultHoldTTL = 24 * time.Hour
+	// MaxBodyBytes caps a POST /v1/authorize body: 100 KiB, Sign's 100 kB
+	// limit rounded up so that every intent the hub sends (arguments of at
+	// most 100 000 bytes, D5, plus the envelope) fits. Larger bodies get 413.
+	MaxBodyBytes = 100 << 10
+	// maxDepth bounds request JSON nesting (pg-commit-v1's verifier cap).
+	maxDepth = 64
+)
+
+// Options configures a Server. New copies it.
+type Options struct {
+	// Policy is the parsed warranty.md every intent is evaluated with.
+	// Required (New panics without it).
+	Policy *policy.Policy
+	// Key signs intent attestations. Required (New panics when it is not an
+	// Ed25519 private key).
+	Key ed25519.PrivateKey
+	// Kid is the key id in the JWS header, the kid claim and the JWKS.
+	// If empty, the RFC 7638 thumbprint of Key's public key is used
+	// (what LoadOrCreateKey returns).
+	Kid string
+	// APIKey, if set, is the only bearer token /v1/* accepts (compared in
+	// constant time). If empty, any non-empty bearer token is accepted: the
+	// signer is then as open as its listener (loopback by default).
+	APIKey string
+	// Issuer is the attestation iss claim. If empty, DefaultIssuer.
+	Issuer string
+	// HoldTTL is how long a hold stays decidable. If zero, DefaultHoldTTL.
+	HoldTTL time.Duration
+	// AdminToken authenticates people and the `holds` CLI on the admin
+	// surface. If empty, New draws a random one (see Server.AdminToken).
+	AdminToken string
+	// Now returns the current time. If nil, time.Now.
+	Now func() time.Time
+	// Logger receives one info line per decision (never arguments or keys).
+	// If nil, logs are discarded.
+	Logger *slog.Logger
+	// DecisionLog, if non-nil, receives one JSON line per decision record
+	// (authorize decisions and hold resolutions). Writes are serialized.
+	DecisionLog io.Writer
+}
+
+// Server is a local Sigil Sign. Its handler is safe for concurrent use;
+// every method of Server is safe for concurrent use.
+type Server struct {
+	o       Options
+	pub     ed25519.PublicKey
+	counter policy.MemoryCounter // execution_limits counts
+
+	mu      sync.Mutex       // guards holds and recent
+	holds   map[string]*hold // every retained hold by id
+	recent  []Record         // the last recentMax decision records, oldest first
+	logMu   sync.Mutex       // serializes DecisionLog writes
+	handler http.Handler
+}
+
+// New returns a Server for o. It panics when o.Policy is nil or o.Key is
+// not a valid Ed25519 private key (programmer errors: callers load both
+// first).
+func New(o Options) *Server {
+	if o.Policy == nil {
+		panic("signer: New needs a policy")
+	}
+	if len(o.Key) != ed25519.PrivateKeySize {
+		panic("signer: New needs an Ed25519 private key")
+	}
+	pub := o.Key.Public().(ed25519.PublicKey)
+	if o.Kid == "" {
+		o.Kid = Thumbprint(pub)
+	}
+	if o.Issuer == "" {
+		o.Issuer = DefaultIssuer
+	}
+	if o.HoldTTL <= 0 {
+		o.HoldTTL = DefaultHoldTTL
+	}
+	if o.AdminToken == "" {
+		o.AdminToken = randomHex(32)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{o: o, pub: pub, holds: map[string]*hold{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/authorize", s.v1(s.handleAuthorize))
+	mux.HandleFunc("GET /v1/holds/{id}", s.v1(s.handleHoldLookup))
+	mux.HandleFunc("GET /.well-known/jwks.json", s.handleJWKS)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /{$}", s.admin(s.handlePage))
+	mux.HandleFunc("GET /admin/holds", s.admin(s.handleAdminList))
+	mux.HandleFunc("POST /admin/holds/{id}/{verb}", s.admin(s.handleAdminResolve))
+	s.handler = mux
+	return s
+}
+
+// Handler returns the HTTP handler serving every endpoint. Safe for
+// concurrent use.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// AdminToken is the token the admin surface accepts (Authorization: Bearer,
+// the page's forms, or ?token= on the approval page URL). Safe for
+// concurrent use.
+func (s *Server) AdminToken() string { return s.o.AdminToken }
+
+// Kid is the key id attestations are signed under. Safe for concurrent use.
+func (s *Server) Kid() string { return s.o.Kid }
+
+// PolicyHash is the loaded policy's hash. Safe for concurrent use.
+func (s *Server) PolicyHash() string { return s.o.Policy.Hash() }
+
+// v1 guards a /v1 endpoint with the bearer API key.
+func (s *Server) v1(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := bearer(r)
+		if !ok || (s.o.APIKey != "" && !equalSecret(tok, s.o.APIKey)) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="sigil-sign"`)
+			writeJSON(w, http.StatusUnauthorized, map[string]string{
+				"status": "ERROR", "error_code": "SIGIL_AUTH_INVALID_KEY",
+				"message": "missing or invalid API key (Authorization: Bearer <key>)"})
+			return
+		}
+		next(w, r)
+	}
+}
+
+// bearer returns the non-empty token of an "Authorization: Bearer" header.
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	tok = strings.TrimSpace(tok)
+	return tok, tok != ""
+}
+
+// equalSecret compares two secrets in constant time (hashing first, so
+// that not even the length leaks).
+func equalSecret(a, b string) bool {
+	ha, hb := sha256.Sum256([]byte(a)), sha256.Sum256([]byte(b))
+	return subtle.ConstantTimeCompare(ha[:], hb[:]) == 1
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b) // never fails (crypto/rand crashes the program instead)
+	return hex.EncodeToString(b)
+}
+
+// writeJSON sends v as JSON with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(b)
+}
