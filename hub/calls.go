@@ -72,6 +72,7 @@ func (s *session) callTool(ctx context.Context, params json.RawMessage) (json.Ra
 		}
 	}
 	clientToken := meta["progressToken"]
+	rel := relatedID(ctx)
 	var progressN float64
 	onHold := func(holdID string, waited time.Duration) {
 		h.log.Info("tool call held for approval", "exposed_tool", exposed, "upstream", u.name, "hold_id", holdID, "waited_ms", waited.Milliseconds())
@@ -79,9 +80,14 @@ func (s *session) callTool(ctx context.Context, params json.RawMessage) (json.Ra
 			return
 		}
 		progressN++
-		s.progress(clientToken, progressN, "waiting for approval of "+exposed+" (hold "+holdID+")")
+		s.progress(rel, clientToken, progressN, "waiting for approval of "+exposed+" (hold "+holdID+")")
 	}
-	agentID := h.opts.Config.AgentID
+	// agentId (D2): an HTTP session's token holder, else the configured
+	// agent_id, else the client's own name.
+	agentID := s.label
+	if agentID == "" || agentID == "anonymous" {
+		agentID = h.opts.Config.AgentID
+	}
 	if agentID == "" {
 		if n := s.agentID.Load(); n != nil {
 			agentID = *n
@@ -133,7 +139,7 @@ func (s *session) callTool(ctx context.Context, params json.RawMessage) (json.Ra
 	}
 	if clientToken != nil {
 		tok := "sigil-hub-" + strconv.FormatUint(h.tokenSeq.Add(1), 10)
-		h.progress.Store(tok, progressTarget{sess: s, token: clientToken})
+		h.progress.Store(tok, progressTarget{sess: s, token: clientToken, rel: rel})
 		defer h.progress.Delete(tok)
 		upMeta["progressToken"] = quote(tok)
 	}
@@ -151,8 +157,10 @@ func (s *session) callTool(ctx context.Context, params json.RawMessage) (json.Ra
 		out["_meta"] = encodeObject(upMeta)
 	}
 	upParams := encodeObject(out)
+	untrack := h.track(u.name, s, rel)
 	callStart := time.Now()
 	result, err := u.conn.Call(ctx, "tools/call", upParams)
+	untrack()
 	h.log.Debug("tool call finished", "exposed_tool", exposed, "upstream", u.name, "upstream_ms", time.Since(callStart).Milliseconds(), "err", err)
 	if err != nil {
 		if context.Cause(ctx) == errClientCancelled {
@@ -173,11 +181,11 @@ func (h *Hub) logDecision(exposed string, u *upstream, decision, code string, la
 }
 
 // progress sends a progress notification for the client's own token.
-func (s *session) progress(token json.RawMessage, n float64, message string) {
+func (s *session) progress(rel, token json.RawMessage, n float64, message string) {
 	p := map[string]any{"progressToken": token, "progress": n, "message": message}
 	b, err := marshalNoEscape(p)
 	if err == nil {
-		s.send(encodeNotification("notifications/progress", b))
+		s.sendRelated(rel, encodeNotification("notifications/progress", b))
 	}
 }
 
@@ -328,7 +336,7 @@ func (h *Hub) upstreamNotification(upstreamName, method string, params json.RawM
 		}
 		target := t.(progressTarget)
 		m["progressToken"] = target.token
-		target.sess.send(encodeNotification(method, encodeObject(m)))
+		target.sess.sendRelated(target.rel, encodeNotification(method, encodeObject(m)))
 	case "notifications/message":
 		m, err := strictjson.Object(params, maxMessageDepth)
 		if err != nil {

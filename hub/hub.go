@@ -66,11 +66,21 @@ type Hub struct {
 
 	changed chan struct{} // cap 1: an upstream's surface changed
 
-	mu       sync.Mutex            // guards sessions
-	sessions map[*session]struct{} // live client sessions
+	mu           sync.Mutex              // guards sessions and httpSessions
+	sessions     map[*session]struct{}   // live, initialized-or-not client sessions
+	httpSessions map[string]*httpSession // HTTP sessions by Mcp-Session-Id
 
 	progress sync.Map // hub progress token (string) → progressTarget
 	tokenSeq atomic.Uint64
+
+	callsMu sync.Mutex                      // guards calls
+	calls   map[string]map[callRef]struct{} // upstream → forwarded calls in flight
+}
+
+// callRef names one forwarded client call.
+type callRef struct {
+	sess *session
+	rel  string // raw client request id
 }
 
 // upstream is the hub's record of one configured server.
@@ -86,6 +96,7 @@ type upstream struct {
 type progressTarget struct {
 	sess  *session
 	token json.RawMessage // the client's own progressToken
+	rel   json.RawMessage // the client request the progress belongs to
 }
 
 // New builds a hub from opts. It starts nothing: call Run.
@@ -108,6 +119,7 @@ func New(opts Options) (*Hub, error) {
 		byName:   make(map[string]*upstream),
 		changed:  make(chan struct{}, 1),
 		sessions: make(map[*session]struct{}),
+		calls:    make(map[string]map[callRef]struct{}),
 		pageSize: 1000,
 	}
 	az, closeAz, err := newAuthorizer(opts)
@@ -142,6 +154,10 @@ func New(opts Options) (*Hub, error) {
 			OnNotification: func(method string, params json.RawMessage) {
 				h.upstreamNotification(name, method, params)
 			},
+			OnRequest: func(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
+				return h.upstreamRequest(ctx, name, method, params)
+			},
+			Capabilities: upstreamCapabilities,
 		})
 		h.ups = append(h.ups, u)
 		h.byName[s.Name] = u
@@ -314,7 +330,9 @@ func (h *Hub) publishIfStale() {
 // JSON-RPC, the MCP stdio transport) until r reaches EOF or ctx ends. It
 // returns after every request of the session has finished.
 func (h *Hub) ServeStdio(ctx context.Context, r io.Reader, w io.Writer) error {
-	s := h.newSession(w)
+	lw := &lineWriter{w: w}
+	s := h.newSession(&stdioOutbox{w: lw, log: func(err error) { h.log.Debug("write to client failed", "err", err) }})
+	s.id = "stdio"
 	return s.serve(ctx, r)
 }
 

@@ -26,14 +26,53 @@ var errNoResponse = errors.New("no response")
 // errClientCancelled is the cancel cause of a request the client cancelled.
 var errClientCancelled = errors.New("cancelled by the client")
 
+// outbox carries messages to one client. Implementations are safe for
+// concurrent use and must not block for long.
+type outbox interface {
+	// deliver sends msg to the client. rel is the raw id of the client
+	// request msg belongs to (its response, or a notification or request
+	// that request caused), or nil. final marks the request's response (or,
+	// with a nil msg, that the request ends without one).
+	deliver(rel json.RawMessage, msg []byte, final bool)
+}
+
+// stdioOutbox writes every message as one line; stdio has one stream.
+type stdioOutbox struct {
+	w   *lineWriter
+	log func(error)
+}
+
+func (o *stdioOutbox) deliver(_ json.RawMessage, msg []byte, _ bool) {
+	if msg == nil {
+		return
+	}
+	if err := o.w.write(msg); err != nil {
+		o.log(err)
+	}
+}
+
+// ctxKey types the request-scoped values the session keeps in contexts.
+type ctxKey int
+
+const relKey ctxKey = iota // the raw id of the client request being served
+
+// relatedID returns the client request a context serves, or nil.
+func relatedID(ctx context.Context) json.RawMessage {
+	v, _ := ctx.Value(relKey).(json.RawMessage)
+	return v
+}
+
 // session is one client connection.
 type session struct {
 	h      *Hub
-	w      *lineWriter
+	out    outbox
+	id     string // session id (HTTP) or "stdio"
+	label  string // who is connected, for logs (HTTP token name)
 	taskID string
 
 	initialized atomic.Bool
-	agentID     atomic.Pointer[string] // clientInfo.name from initialize (D2)
+	agentID     atomic.Pointer[string]          // clientInfo.name from initialize (D2)
+	clientCaps  atomic.Pointer[json.RawMessage] // capabilities from initialize
 
 	mu       sync.Mutex                         // guards the fields below
 	inflight map[string]context.CancelCauseFunc // client request id (raw) → cancel
@@ -42,10 +81,10 @@ type session struct {
 	reqSeq   uint64                             // hub→client request ids
 }
 
-func (h *Hub) newSession(w io.Writer) *session {
+func (h *Hub) newSession(out outbox) *session {
 	s := &session{
 		h:        h,
-		w:        &lineWriter{w: w},
+		out:      out,
 		taskID:   h.opts.Config.TaskID,
 		inflight: make(map[string]context.CancelCauseFunc),
 		subs:     make(map[string]struct{}),
@@ -57,28 +96,35 @@ func (h *Hub) newSession(w io.Writer) *session {
 	return s
 }
 
-// send writes one message to the client; a write failure ends nothing here
-// (the read side sees EOF and ends the session).
-func (s *session) send(msg []byte) {
-	if err := s.w.write(msg); err != nil {
-		s.h.log.Debug("write to client failed", "err", err)
+// send delivers a message that belongs to no particular request.
+func (s *session) send(msg []byte) { s.out.deliver(nil, msg, false) }
+
+// sendRelated delivers a message caused by the client request rel.
+func (s *session) sendRelated(rel json.RawMessage, msg []byte) { s.out.deliver(rel, msg, false) }
+
+// register adds the session to the hub's live set; the returned func
+// removes it.
+func (s *session) register() func() {
+	s.h.mu.Lock()
+	s.h.sessions[s] = struct{}{}
+	s.h.mu.Unlock()
+	return func() {
+		s.h.mu.Lock()
+		delete(s.h.sessions, s)
+		s.h.mu.Unlock()
 	}
 }
 
 // serve reads client messages until EOF or ctx ends, then cancels what is
 // still running and waits for it.
 func (s *session) serve(ctx context.Context, r io.Reader) error {
-	s.h.mu.Lock()
-	s.h.sessions[s] = struct{}{}
-	s.h.mu.Unlock()
+	unregister := s.register()
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() {
 		cancel()
 		wg.Wait()
-		s.h.mu.Lock()
-		delete(s.h.sessions, s)
-		s.h.mu.Unlock()
+		unregister()
 	}()
 
 	lines := make(chan []byte)
@@ -127,9 +173,16 @@ func (s *session) serve(ctx context.Context, r io.Reader) error {
 func (s *session) dispatch(ctx context.Context, line []byte, wg *sync.WaitGroup) {
 	m, id, rerr := parseMessage(line)
 	if rerr != nil {
-		s.send(encodeError(id, rerr))
+		s.out.deliver(nil, encodeError(id, rerr), false)
 		return
 	}
+	s.handle(ctx, &m, wg)
+}
+
+// handle processes one parsed message. Requests run on their own goroutine
+// (joined through wg); responses and notifications are handled inline.
+func (s *session) handle(ctx context.Context, mp *message, wg *sync.WaitGroup) {
+	m := *mp
 	switch {
 	case m.isNotification():
 		s.notification(m)
@@ -138,10 +191,10 @@ func (s *session) dispatch(ctx context.Context, line []byte, wg *sync.WaitGroup)
 		// waiting for its answer) see an initialized session.
 		result, err := s.initialize(m.Params)
 		if err != nil {
-			s.send(encodeError(m.ID, err))
+			s.out.deliver(m.ID, encodeError(m.ID, err), true)
 			return
 		}
-		s.send(encodeResult(m.ID, result))
+		s.out.deliver(m.ID, encodeResult(m.ID, result), true)
 	case m.isRequest():
 		key := string(m.ID)
 		rctx, cancel := context.WithCancelCause(ctx)
@@ -149,13 +202,13 @@ func (s *session) dispatch(ctx context.Context, line []byte, wg *sync.WaitGroup)
 		if _, dup := s.inflight[key]; dup {
 			s.mu.Unlock()
 			cancel(nil)
-			s.send(encodeError(m.ID, newRPCError(codeInvalidRequest, "duplicate request id %s: an earlier request with this id is still running", key)))
+			s.out.deliver(nil, encodeError(m.ID, newRPCError(codeInvalidRequest, "duplicate request id %s: an earlier request with this id is still running", key)), false)
 			return
 		}
 		if len(s.inflight) >= maxInFlight {
 			s.mu.Unlock()
 			cancel(nil)
-			s.send(encodeError(m.ID, newRPCError(codeInternal, "too many requests in flight (limit %d): wait for some to finish", maxInFlight)))
+			s.out.deliver(m.ID, encodeError(m.ID, newRPCError(codeInternal, "too many requests in flight (limit %d): wait for some to finish", maxInFlight)), true)
 			return
 		}
 		s.inflight[key] = cancel
@@ -169,17 +222,18 @@ func (s *session) dispatch(ctx context.Context, line []byte, wg *sync.WaitGroup)
 				s.mu.Unlock()
 				cancel(nil)
 			}()
-			result, err := s.request(rctx, &m)
+			result, err := s.request(context.WithValue(rctx, relKey, m.ID), &m)
 			switch {
 			case errors.Is(err, errNoResponse):
+				s.out.deliver(m.ID, nil, true)
 			case err != nil:
 				var re *rpcError
 				if !errors.As(err, &re) {
 					re = newRPCError(codeInternal, "internal error: %v", err)
 				}
-				s.send(encodeError(m.ID, re))
+				s.out.deliver(m.ID, encodeError(m.ID, re), true)
 			default:
-				s.send(encodeResult(m.ID, result))
+				s.out.deliver(m.ID, encodeResult(m.ID, result), true)
 			}
 		}()
 	default: // a response to a hub→client request
@@ -253,7 +307,8 @@ func (s *session) request(ctx context.Context, m *message) (json.RawMessage, err
 // initialize answers the handshake with the hub's merged capabilities.
 func (s *session) initialize(params json.RawMessage) (json.RawMessage, *rpcError) {
 	var p struct {
-		ProtocolVersion string `json:"protocolVersion"`
+		ProtocolVersion string          `json:"protocolVersion"`
+		Capabilities    json.RawMessage `json:"capabilities"`
 		ClientInfo      struct {
 			Name string `json:"name"`
 		} `json:"clientInfo"`
@@ -270,6 +325,9 @@ func (s *session) initialize(params json.RawMessage) (json.RawMessage, *rpcError
 	if p.ClientInfo.Name != "" {
 		name := p.ClientInfo.Name
 		s.agentID.Store(&name)
+	}
+	if p.Capabilities != nil {
+		s.clientCaps.Store(&p.Capabilities)
 	}
 	s.initialized.Store(true)
 	result := map[string]any{

@@ -101,6 +101,13 @@ func baseEnv(env ...string) []string {
 // startHub runs the binary with args and env and initializes a client.
 func startHub(t *testing.T, env []string, args ...string) *hubProc {
 	t.Helper()
+	return startHubWith(t, nil, env, args...)
+}
+
+// startHubWith is startHub with client options (sampling, elicitation and
+// roots handlers declare those capabilities).
+func startHubWith(t *testing.T, opts []client.ClientOption, env []string, args ...string) *hubProc {
+	t.Helper()
 	h := &hubProc{t: t, stderr: &syncBuffer{}}
 	tr := transport.NewStdioWithOptions(hubBin, nil, args,
 		transport.WithCommandStderrWriter(h.stderr),
@@ -110,7 +117,7 @@ func startHub(t *testing.T, env []string, args ...string) *hubProc {
 			cmd.Dir = t.TempDir()
 			return cmd, nil
 		}))
-	c := client.NewClient(tr)
+	c := client.NewClient(tr, opts...)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := c.Start(context.Background()); err != nil {

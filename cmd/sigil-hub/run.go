@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -34,6 +36,7 @@ Usage:
   sigil-hub [flags] --remote URL            wrap one remote MCP server (Streamable HTTP, falling back to SSE)
   sigil-hub [flags] --config FILE           serve every server in FILE as <name>__<tool>
   sigil-hub [flags] --config FILE --only N  serve just server N from FILE (names unchanged)
+  sigil-hub --config FILE --listen ADDR     serve a team over Streamable HTTP at http://ADDR/mcp (no stdio)
   sigil-hub --init                          write a commented starter sigil-hub.toml and exit
   sigil-hub sign --policy warranty.md       run a local Sigil signer with an approval page (see: sigil-hub sign -h)
   sigil-hub holds list|approve ID|deny ID   decide held calls from a terminal (see: sigil-hub holds -h)
@@ -45,7 +48,7 @@ Flags (precedence: flag > environment > config file > default):
 
 // cliFlags are the parsed command-line flags.
 type cliFlags struct {
-	key, signURL, logLevel, serverID, serverName, remote, config, only, policy string
+	key, signURL, logLevel, serverID, serverName, remote, config, only, policy, listen string
 	pendingTimeout                                                             int
 	bypass, init, help                                                         bool
 	set                                                                        map[string]bool
@@ -66,6 +69,7 @@ func parseFlags(args []string, stderr io.Writer) (cliFlags, []string, error) {
 	fs.StringVar(&f.config, "config", "", "hub config file (env SIGIL_HUB_CONFIG; default ./sigil-hub.toml if present)")
 	fs.StringVar(&f.policy, "policy", "", "decide calls offline with this warranty.md policy (config policy); no key or network needed")
 	fs.StringVar(&f.only, "only", "", "with --config: serve only this server, names unchanged")
+	fs.StringVar(&f.listen, "listen", "", "serve Streamable HTTP at http://ADDR/mcp instead of stdio (bearer tokens from env SIGIL_HUB_TOKEN_<NAME>)")
 	fs.BoolVar(&f.init, "init", false, "write a commented starter sigil-hub.toml in the current folder and exit")
 	fs.BoolVar(&f.help, "help", false, "show this help")
 	fs.Usage = func() {
@@ -146,6 +150,24 @@ func runMain(ctx context.Context, args, environ []string, stdin io.Reader, stdou
 	g.Add(run.SignalHandler(ctx, os.Interrupt, syscall.SIGTERM))
 	hctx, hcancel := context.WithCancel(ctx)
 	g.Add(func() error { return h.Run(hctx) }, func(error) { hcancel() })
+	if f.listen != "" {
+		srv, ln, err := listenHTTP(f.listen, environ, h, logger)
+		if err != nil {
+			return err
+		}
+		g.Add(func() error {
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		}, func(error) {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+			h.CloseSessions()
+		})
+		return g.Run()
+	}
 	sctx, scancel := context.WithCancel(ctx)
 	g.Add(func() error {
 		err := h.ServeStdio(sctx, stdin, stdout)
@@ -153,6 +175,42 @@ func runMain(ctx context.Context, args, environ []string, stdin io.Reader, stdou
 		return err
 	}, func(error) { scancel() })
 	return g.Run()
+}
+
+// listenHTTP prepares the Streamable HTTP front. Bearer tokens come from
+// SIGIL_HUB_TOKEN_<NAME> variables (the name labels the client in logs and
+// becomes Sign's agentId). A non-loopback address needs at least one token.
+func listenHTTP(addr string, environ []string, h *hub.Hub, logger *slog.Logger) (*http.Server, net.Listener, error) {
+	tokens := map[string]string{}
+	for _, kv := range environ {
+		k, v, ok := strings.Cut(kv, "=")
+		if name, found := strings.CutPrefix(k, "SIGIL_HUB_TOKEN_"); ok && found && name != "" && v != "" {
+			tokens[v] = strings.ToLower(name)
+		}
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--listen %q: want HOST:PORT, e.g. 127.0.0.1:8080", addr)
+	}
+	ip := net.ParseIP(host)
+	loopback := host == "localhost" || (ip != nil && ip.IsLoopback())
+	if !loopback && len(tokens) == 0 {
+		return nil, nil, fmt.Errorf("--listen %s is not a loopback address: set at least one SIGIL_HUB_TOKEN_<NAME> bearer token first", addr)
+	}
+	opts := hub.HTTPOptions{Tokens: tokens}
+	if !loopback {
+		opts.AllowedHosts = []string{"*"} // authenticated by token; DNS rebinding targets loopback binds
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--listen: %w", err)
+	}
+	if len(tokens) == 0 {
+		logger.Warn("serving HTTP without bearer tokens: any local process can use this hub (set SIGIL_HUB_TOKEN_<NAME> to require one)")
+	}
+	logger.Info("serving MCP over Streamable HTTP", "url", "http://"+ln.Addr().String()+"/mcp", "tokens", len(tokens))
+	srv := &http.Server{Handler: h.HTTPHandler(opts), ReadHeaderTimeout: 10 * time.Second}
+	return srv, ln, nil
 }
 
 // loadConfig builds the hub config from the file and the CLI (flag > env >

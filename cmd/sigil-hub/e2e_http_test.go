@@ -1,0 +1,228 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/sigilcore/sigil-hub/internal/signtest"
+)
+
+// startHTTPHub runs the binary with --listen 127.0.0.1:0 and returns the /mcp URL.
+func startHTTPHub(t *testing.T, env []string, args ...string) (string, *syncBuffer) {
+	t.Helper()
+	cmd := exec.Command(hubBin, append([]string{"--listen", "127.0.0.1:0"}, args...)...)
+	cmd.Env = baseEnv(env...)
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(interruptSignal())
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("hub stderr:\n%s", stderr.String())
+		}
+	})
+	re := regexp.MustCompile(`url=(http://127\.0\.0\.1:\d+/mcp)`)
+	var url string
+	eventually(t, "the HTTP listener", func() bool {
+		if m := re.FindStringSubmatch(stderr.String()); m != nil {
+			url = m[1]
+			return true
+		}
+		return false
+	})
+	return url, stderr
+}
+
+func httpClient(t *testing.T, url string, headers map[string]string) (*client.Client, *[]mcp.JSONRPCNotification, *sync.Mutex) {
+	t.Helper()
+	c, err := client.NewStreamableHttpClient(url, transport.WithHTTPHeaders(headers))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var notes []mcp.JSONRPCNotification
+	c.OnNotification(func(n mcp.JSONRPCNotification) {
+		mu.Lock()
+		notes = append(notes, n)
+		mu.Unlock()
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	req := mcp.InitializeRequest{}
+	req.Params.ProtocolVersion = mcp.LATEST_LEGACY_PROTOCOL_VERSION
+	req.Params.ClientInfo = mcp.Implementation{Name: "http-client", Version: "1"}
+	if _, err := c.Initialize(ctx, req); err != nil {
+		t.Fatalf("initialize over HTTP: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, &notes, &mu
+}
+
+// TestHTTPSessionsAreIsolated: two HTTP sessions calling the same upstream
+// with identical request ids (each client counts from the same start) get
+// only their own responses and progress notifications, and each is
+// authorized as its token holder.
+func TestHTTPSessionsAreIsolated(t *testing.T) {
+	sign := signtest.New(t, signtest.Options{APIKey: testKey})
+	env := append(signEnv(sign), "SIGIL_HUB_TOKEN_ALICE=tok-alice-1", "SIGIL_HUB_TOKEN_BOB=tok-bob-2")
+	url, stderr := startHTTPHub(t, env, "--config", writeConfig(t, fakeServer(t, "files", newUpstreamLog(t), "")))
+
+	type who struct {
+		name  string
+		token string
+	}
+	var wg sync.WaitGroup
+	for _, w := range []who{{"alice", "tok-alice-1"}, {"bob", "tok-bob-2"}} {
+		c, notes, mu := httpClient(t, url, map[string]string{"Authorization": "Bearer " + w.token})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			for i := range 20 {
+				args := map[string]any{"who": w.name, "i": i}
+				res, err := c.CallTool(ctx, mcp.CallToolRequest{Params: mcp.CallToolParams{Name: "files__echo", Arguments: args}})
+				if err != nil {
+					t.Errorf("%s call %d: %v", w.name, i, err)
+					return
+				}
+				text := res.Content[0].(mcp.TextContent).Text
+				want, _ := json.Marshal(args)
+				if text != string(want) {
+					t.Errorf("%s got another session's answer: %s (want %s)", w.name, text, want)
+				}
+			}
+			req := mcp.CallToolRequest{Params: mcp.CallToolParams{Name: "files__progress", Arguments: map[string]any{"n": 3}}}
+			req.Params.Meta = &mcp.Meta{ProgressToken: "tok-" + w.name}
+			if _, err := c.CallTool(ctx, req); err != nil {
+				t.Errorf("%s progress: %v", w.name, err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			got := 0
+			for _, n := range *notes {
+				if n.Method != "notifications/progress" {
+					continue
+				}
+				tok := fmt.Sprint(n.Params.AdditionalFields["progressToken"])
+				if tok != "tok-"+w.name {
+					t.Errorf("%s received a progress notification for %q", w.name, tok)
+				}
+				got++
+			}
+			if got != 3 {
+				t.Errorf("%s received %d progress notifications, want 3", w.name, got)
+			}
+		}()
+	}
+	wg.Wait()
+	agents := map[string]int{}
+	for _, r := range sign.Requests() {
+		var b struct {
+			AgentID string `json:"agentId"`
+		}
+		_ = json.Unmarshal(r.Body, &b)
+		agents[b.AgentID]++
+	}
+	if agents["alice"] != 21 || agents["bob"] != 21 {
+		t.Fatalf("agentIds seen by Sign = %v, want alice and bob 21 each (the token names)", agents)
+	}
+	if strings.Contains(stderr.String(), "tok-alice-1") || strings.Contains(stderr.String(), "tok-bob-2") {
+		t.Fatal("a bearer token appears in the logs")
+	}
+}
+
+// TestHTTPGuards: no token → 401; another token's session → 404; a foreign
+// Origin or Host → 403; an oversized body → 413.
+func TestHTTPGuards(t *testing.T) {
+	sign := signtest.New(t, signtest.Options{APIKey: testKey})
+	env := append(signEnv(sign), "SIGIL_HUB_TOKEN_ALICE=tok-a", "SIGIL_HUB_TOKEN_BOB=tok-b")
+	url, _ := startHTTPHub(t, env, "--config", writeConfig(t, fakeServer(t, "files", newUpstreamLog(t), "")))
+	initBody := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"g","version":"1"}}}`
+	post := func(body string, hdr map[string]string) *http.Response {
+		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		for k, v := range hdr {
+			if k == "Host" {
+				req.Host = v
+				continue
+			}
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	if r := post(initBody, nil); r.StatusCode != 401 {
+		t.Fatalf("no token: %d, want 401", r.StatusCode)
+	}
+	if r := post(initBody, map[string]string{"Authorization": "Bearer wrong"}); r.StatusCode != 401 {
+		t.Fatalf("wrong token: %d, want 401", r.StatusCode)
+	}
+	r := post(initBody, map[string]string{"Authorization": "Bearer tok-a"})
+	sid := r.Header.Get("Mcp-Session-Id")
+	if r.StatusCode != 200 || len(sid) < 32 {
+		t.Fatalf("initialize: %d, session id %q", r.StatusCode, sid)
+	}
+	list := `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`
+	if r := post(list, map[string]string{"Authorization": "Bearer tok-b", "Mcp-Session-Id": sid}); r.StatusCode != 404 {
+		t.Fatalf("bob using alice's session: %d, want 404", r.StatusCode)
+	}
+	if r := post(list, map[string]string{"Authorization": "Bearer tok-a", "Mcp-Session-Id": sid, "Origin": "https://evil.example"}); r.StatusCode != 403 {
+		t.Fatalf("foreign origin: %d, want 403", r.StatusCode)
+	}
+	if r := post(list, map[string]string{"Authorization": "Bearer tok-a", "Mcp-Session-Id": sid, "Host": "evil.example:80"}); r.StatusCode != 403 {
+		t.Fatalf("foreign host (DNS rebinding): %d, want 403", r.StatusCode)
+	}
+	big := `{"jsonrpc":"2.0","id":3,"method":"ping","params":{"x":"` + strings.Repeat("a", 5<<20) + `"}}`
+	if r := post(big, map[string]string{"Authorization": "Bearer tok-a", "Mcp-Session-Id": sid}); r.StatusCode != 413 {
+		t.Fatalf("5 MiB body: %d, want 413", r.StatusCode)
+	}
+	r = post(list, map[string]string{"Authorization": "Bearer tok-a", "Mcp-Session-Id": sid, "Origin": "http://localhost:3000"})
+	var buf bytes.Buffer
+	buf.ReadFrom(r.Body)
+	if r.StatusCode != 200 || !strings.Contains(buf.String(), "files__echo") {
+		t.Fatalf("own session: %d %s", r.StatusCode, buf.String())
+	}
+}
+
+// TestHTTPPublicNeedsToken: a non-loopback --listen without tokens refuses.
+func TestHTTPPublicNeedsToken(t *testing.T) {
+	cmd := exec.Command(hubBin, "--listen", "0.0.0.0:0", "--config", writeConfig(t, fakeServer(t, "files", newUpstreamLog(t), "")))
+	cmd.Env = baseEnv("SIGIL_API_KEY=k")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "SIGIL_HUB_TOKEN_") {
+		t.Fatalf("public listen without a token: %v\n%s", err, out)
+	}
+}

@@ -1,0 +1,474 @@
+package hub
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+)
+
+// HTTPOptions configure the Streamable HTTP front (MCP 2025-11-25
+// "Streamable HTTP" transport). The zero value serves loopback clients
+// without authentication.
+type HTTPOptions struct {
+	// Tokens maps a bearer token to the name of whoever holds it. The name
+	// labels the session in logs and is sent as Sign's agentId. If empty,
+	// requests need no token (only sensible on a loopback address).
+	Tokens map[string]string
+	// AllowedHosts are extra Host header values accepted besides localhost,
+	// 127.0.0.1 and [::1] (DNS-rebinding protection). "*" accepts any.
+	AllowedHosts []string
+	// AllowedOrigins are extra Origin values accepted besides loopback ones.
+	AllowedOrigins []string
+	// MaxBody bounds a POST body in bytes. Zero means 4 MiB.
+	MaxBody int64
+}
+
+// httpSession is one client session on the HTTP front.
+type httpSession struct {
+	s      *session
+	out    *httpOutbox
+	owner  string // token name that created it; other tokens cannot use it
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// HTTPHandler returns the Streamable HTTP handler serving the hub at /mcp.
+// Each session has an unguessable id, its own task_id and its own routing:
+// no response or notification ever reaches another session.
+func (h *Hub) HTTPHandler(o HTTPOptions) http.Handler {
+	if o.MaxBody <= 0 {
+		o.MaxBody = maxClientMessage
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/mcp", func(w http.ResponseWriter, r *http.Request) { h.serveMCP(w, r, &o) })
+	return mux
+}
+
+func (h *Hub) serveMCP(w http.ResponseWriter, r *http.Request, o *HTTPOptions) {
+	if !hostAllowed(r.Host, o.AllowedHosts) {
+		http.Error(w, "forbidden host", http.StatusForbidden)
+		return
+	}
+	if origin := r.Header.Get("Origin"); origin != "" && !originAllowed(origin, o.AllowedOrigins) {
+		http.Error(w, "forbidden origin", http.StatusForbidden)
+		return
+	}
+	who, ok := authenticate(r, o.Tokens)
+	if !ok {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="sigil-hub"`)
+		http.Error(w, "a valid bearer token is required", http.StatusUnauthorized)
+		return
+	}
+	if v := r.Header.Get("MCP-Protocol-Version"); v != "" && !supportedVersion(v) {
+		http.Error(w, "unsupported MCP-Protocol-Version "+v, http.StatusBadRequest)
+		return
+	}
+	switch r.Method {
+	case http.MethodPost:
+		h.servePost(w, r, o, who)
+	case http.MethodGet:
+		h.serveGet(w, r, who)
+	case http.MethodDelete:
+		hs := h.httpSessionFor(r, who)
+		if hs == nil {
+			http.Error(w, "unknown session", http.StatusNotFound)
+			return
+		}
+		h.closeHTTPSession(r.Header.Get("Mcp-Session-Id"), hs)
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		w.Header().Set("Allow", "GET, POST, DELETE")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	}
+}
+
+func supportedVersion(v string) bool {
+	for _, s := range supportedVersions {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *Hub) servePost(w http.ResponseWriter, r *http.Request, o *HTTPOptions, who string) {
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(strings.ToLower(ct), "application/json") {
+		http.Error(w, "Content-Type must be application/json", http.StatusUnsupportedMediaType)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, o.MaxBody))
+	if err != nil {
+		writeJSONError(w, http.StatusRequestEntityTooLarge, nullID, newRPCError(codeParseError, "parse error: message too large (limit %d bytes)", o.MaxBody))
+		return
+	}
+	m, id, rerr := parseMessage(body)
+	if rerr != nil {
+		writeJSONError(w, http.StatusBadRequest, id, rerr)
+		return
+	}
+	if m.Method == "initialize" {
+		h.initializeHTTP(w, &m, who)
+		return
+	}
+	hs := h.httpSessionFor(r, who)
+	if hs == nil {
+		if r.Header.Get("Mcp-Session-Id") == "" {
+			writeJSONError(w, http.StatusBadRequest, id, newRPCError(codeInvalidRequest, "missing Mcp-Session-Id header: send initialize first"))
+			return
+		}
+		writeJSONError(w, http.StatusNotFound, id, newRPCError(codeInvalidRequest, "unknown or expired session: initialize a new one"))
+		return
+	}
+	if !m.isRequest() {
+		hs.s.handle(hs.ctx, &m, &hs.wg)
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+	st, ok := hs.out.open(m.ID)
+	if !ok {
+		writeJSONError(w, http.StatusOK, m.ID, newRPCError(codeInvalidRequest, "duplicate request id %s: an earlier request with this id is still running", m.ID))
+		return
+	}
+	hs.s.handle(hs.ctx, &m, &hs.wg)
+	if acceptsSSE(r) {
+		streamEvents(w, r, st)
+		return
+	}
+	// A JSON-only client gets the response alone; messages the request
+	// caused meanwhile have nowhere to go and are dropped.
+	select {
+	case final := <-st.final:
+		if final == nil {
+			w.WriteHeader(http.StatusAccepted)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(final)
+	case <-r.Context().Done():
+	}
+}
+
+// initializeHTTP starts a new session.
+func (h *Hub) initializeHTTP(w http.ResponseWriter, m *message, who string) {
+	var b [24]byte
+	_, _ = rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
+	out := &httpOutbox{streams: make(map[string]*postStream)}
+	hs := &httpSession{s: h.newSession(out), out: out, owner: who}
+	hs.s.id = id
+	hs.s.label = who
+	hs.ctx, hs.cancel = context.WithCancel(context.Background())
+	result, rerr := hs.s.initialize(m.Params)
+	if rerr != nil {
+		hs.cancel()
+		writeJSONError(w, http.StatusOK, m.ID, rerr)
+		return
+	}
+	unregister := hs.s.register()
+	go func() {
+		<-hs.ctx.Done()
+		unregister()
+	}()
+	h.mu.Lock()
+	if h.httpSessions == nil {
+		h.httpSessions = make(map[string]*httpSession)
+	}
+	h.httpSessions[id] = hs
+	h.mu.Unlock()
+	h.log.Info("client session started", "session", id[:8], "client", who)
+	w.Header().Set("Mcp-Session-Id", id)
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(encodeResult(m.ID, result))
+}
+
+// httpSessionFor finds the request's session, if it belongs to who.
+func (h *Hub) httpSessionFor(r *http.Request, who string) *httpSession {
+	id := r.Header.Get("Mcp-Session-Id")
+	if id == "" {
+		return nil
+	}
+	h.mu.Lock()
+	hs := h.httpSessions[id]
+	h.mu.Unlock()
+	if hs == nil || hs.owner != who {
+		return nil
+	}
+	return hs
+}
+
+// closeHTTPSession ends a session: its requests are cancelled and waited for.
+func (h *Hub) closeHTTPSession(id string, hs *httpSession) {
+	h.mu.Lock()
+	delete(h.httpSessions, id)
+	h.mu.Unlock()
+	hs.cancel()
+	hs.wg.Wait()
+}
+
+// CloseSessions ends every HTTP session (at shutdown).
+func (h *Hub) CloseSessions() {
+	h.mu.Lock()
+	all := h.httpSessions
+	h.httpSessions = nil
+	h.mu.Unlock()
+	for _, hs := range all {
+		hs.cancel()
+		hs.wg.Wait()
+	}
+}
+
+// serveGet holds the session's standalone SSE stream: messages that belong
+// to no request (list_changed, logs, resource updates) go there.
+func (h *Hub) serveGet(w http.ResponseWriter, r *http.Request, who string) {
+	if !acceptsSSE(r) {
+		w.Header().Set("Allow", "POST, DELETE")
+		http.Error(w, "GET needs Accept: text/event-stream", http.StatusMethodNotAllowed)
+		return
+	}
+	hs := h.httpSessionFor(r, who)
+	if hs == nil {
+		http.Error(w, "unknown session", http.StatusNotFound)
+		return
+	}
+	events, ok := hs.out.openGet()
+	if !ok {
+		http.Error(w, "this session already has a GET stream", http.StatusConflict)
+		return
+	}
+	defer hs.out.closeGet(events)
+	flusher, _ := w.(http.Flusher)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	if flusher != nil {
+		flusher.Flush()
+	}
+	for {
+		select {
+		case msg := <-events:
+			if writeEvent(w, msg) != nil {
+				return
+			}
+			if flusher != nil {
+				flusher.Flush()
+			}
+		case <-r.Context().Done():
+			return
+		case <-hs.ctx.Done():
+			return
+		}
+	}
+}
+
+// streamEvents answers a POST as an SSE stream: the messages the request
+// causes (progress, server→client requests), then its response.
+func streamEvents(w http.ResponseWriter, r *http.Request, st *postStream) {
+	flusher, _ := w.(http.Flusher)
+	started := false
+	start := func() {
+		if !started {
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.Header().Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusOK)
+			started = true
+		}
+	}
+	for {
+		select {
+		case msg := <-st.events:
+			start()
+			if writeEvent(w, msg) != nil {
+				return
+			}
+			if flusher != nil {
+				flusher.Flush()
+			}
+		case final := <-st.final:
+			// Drain what the request caused before its response.
+			for {
+				select {
+				case msg := <-st.events:
+					start()
+					_ = writeEvent(w, msg)
+					continue
+				default:
+				}
+				break
+			}
+			if final == nil {
+				if !started {
+					w.WriteHeader(http.StatusAccepted)
+				}
+				return
+			}
+			start()
+			_ = writeEvent(w, final)
+			if flusher != nil {
+				flusher.Flush()
+			}
+			return
+		case <-r.Context().Done():
+			return
+		}
+	}
+}
+
+func writeEvent(w io.Writer, msg []byte) error {
+	_, err := fmt.Fprintf(w, "event: message\ndata: %s\n\n", compactOneLine(msg))
+	return err
+}
+
+// compactOneLine makes msg a single line (an SSE data field cannot hold a
+// newline).
+func compactOneLine(msg []byte) []byte {
+	if !strings.ContainsAny(string(msg), "\r\n") {
+		return msg
+	}
+	var b strings.Builder
+	lw := &lineWriter{w: &b}
+	if lw.write(msg) != nil {
+		return msg
+	}
+	return []byte(strings.TrimRight(b.String(), "\n"))
+}
+
+func writeJSONError(w http.ResponseWriter, status int, id json.RawMessage, e *rpcError) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(encodeError(id, e))
+}
+
+func acceptsSSE(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), "text/event-stream")
+}
+
+// authenticate returns the token holder's name. With no tokens configured
+// every request is accepted as "anonymous".
+func authenticate(r *http.Request, tokens map[string]string) (string, bool) {
+	if len(tokens) == 0 {
+		return "anonymous", true
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || got == "" {
+		return "", false
+	}
+	name, found := "", false
+	for tok, n := range tokens { // compare with every token, in constant time each
+		if subtle.ConstantTimeCompare([]byte(tok), []byte(got)) == 1 {
+			name, found = n, true
+		}
+	}
+	return name, found
+}
+
+func hostAllowed(host string, extra []string) bool {
+	h := host
+	if hh, _, err := net.SplitHostPort(host); err == nil {
+		h = hh
+	}
+	h = strings.Trim(h, "[]")
+	if h == "localhost" || h == "127.0.0.1" || h == "::1" {
+		return true
+	}
+	for _, e := range extra {
+		if e == "*" || strings.EqualFold(e, h) || strings.EqualFold(e, host) {
+			return true
+		}
+	}
+	return false
+}
+
+func originAllowed(origin string, extra []string) bool {
+	for _, e := range extra {
+		if e == "*" || strings.EqualFold(e, origin) {
+			return true
+		}
+	}
+	u, err := url.Parse(origin)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return false
+	}
+	h := u.Hostname()
+	return h == "localhost" || h == "127.0.0.1" || h == "::1"
+}
+
+// httpOutbox routes one HTTP session's messages: a request's own messages
+// to its POST stream, everything else to the GET stream (if one is open).
+type httpOutbox struct {
+	mu      sync.Mutex
+	streams map[string]*postStream // open POST streams by raw request id
+	get     chan []byte            // the standalone stream, or nil
+}
+
+// postStream carries one request's messages to its POST response.
+type postStream struct {
+	events chan []byte // caused by the request; dropped when full
+	final  chan []byte // the response (nil: no response); cap 1
+}
+
+const streamBuffer = 256
+
+func (o *httpOutbox) open(id json.RawMessage) (*postStream, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if _, dup := o.streams[string(id)]; dup {
+		return nil, false
+	}
+	st := &postStream{events: make(chan []byte, streamBuffer), final: make(chan []byte, 1)}
+	o.streams[string(id)] = st
+	return st, true
+}
+
+func (o *httpOutbox) openGet() (chan []byte, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.get != nil {
+		return nil, false
+	}
+	o.get = make(chan []byte, streamBuffer)
+	return o.get, true
+}
+
+func (o *httpOutbox) closeGet(ch chan []byte) {
+	o.mu.Lock()
+	if o.get == ch {
+		o.get = nil
+	}
+	o.mu.Unlock()
+}
+
+func (o *httpOutbox) deliver(rel json.RawMessage, msg []byte, final bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if rel != nil {
+		if st, ok := o.streams[string(rel)]; ok {
+			if final {
+				delete(o.streams, string(rel))
+				st.final <- msg
+				return
+			}
+			select {
+			case st.events <- msg:
+			default: // a stalled client loses progress, never a response
+			}
+			return
+		}
+	}
+	if msg == nil || o.get == nil {
+		return
+	}
+	select {
+	case o.get <- msg:
+	default:
+	}
+}

@@ -1,0 +1,168 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+
+	"github.com/sigilcore/sigil-hub/upstreams"
+)
+
+// Server→client requests (sampling, elicitation, roots) from an upstream are
+// forwarded to the client whose call caused them, and only when that client
+// declared the capability (../shared/faults.md T8: an upstream must not
+// reach a user or model the client did not offer).
+
+// upstreamCapabilities is what the hub declares to every upstream: it can
+// relay these requests, and answers them with an error when no client can.
+var upstreamCapabilities = json.RawMessage(`{"roots":{"listChanged":true},"sampling":{},"elicitation":{"form":{},"url":{}}}`)
+
+// track records a call forwarded to upstream; the returned func forgets it.
+func (h *Hub) track(upstream string, s *session, rel json.RawMessage) func() {
+	ref := callRef{sess: s, rel: string(rel)}
+	h.callsMu.Lock()
+	m := h.calls[upstream]
+	if m == nil {
+		m = make(map[callRef]struct{})
+		h.calls[upstream] = m
+	}
+	m[ref] = struct{}{}
+	h.callsMu.Unlock()
+	return func() {
+		h.callsMu.Lock()
+		delete(h.calls[upstream], ref)
+		h.callsMu.Unlock()
+	}
+}
+
+// routeRequest picks the client for a request from upstream: the session
+// with calls in flight on that upstream when it is the only one (and the
+// call, when it is the only one), else the only live session. It returns
+// nil when the client cannot be told apart: the request is refused rather
+// than shown to the wrong person.
+func (h *Hub) routeRequest(upstream string) (*session, json.RawMessage) {
+	h.callsMu.Lock()
+	var sess *session
+	var rel json.RawMessage
+	calls := 0
+	for ref := range h.calls[upstream] {
+		if sess != nil && ref.sess != sess {
+			h.callsMu.Unlock()
+			return nil, nil
+		}
+		sess = ref.sess
+		rel = json.RawMessage(ref.rel)
+		calls++
+	}
+	h.callsMu.Unlock()
+	if sess != nil {
+		if calls > 1 {
+			rel = nil
+		}
+		return sess, rel
+	}
+	if live := h.liveSessions(); len(live) == 1 {
+		return live[0], nil
+	}
+	return nil, nil
+}
+
+// capabilityFor names the client capability a server→client method needs.
+func capabilityFor(method string, params json.RawMessage) (string, string) {
+	switch method {
+	case "sampling/createMessage":
+		return "sampling", ""
+	case "roots/list":
+		return "roots", ""
+	case "elicitation/create":
+		var p struct {
+			Mode string `json:"mode"`
+		}
+		_ = json.Unmarshal(params, &p)
+		if p.Mode == "url" {
+			return "elicitation", "url"
+		}
+		return "elicitation", ""
+	}
+	return "", ""
+}
+
+// upstreamRequest answers one server→client request from upstream name.
+func (h *Hub) upstreamRequest(ctx context.Context, name, method string, params json.RawMessage) (json.RawMessage, error) {
+	capName, sub := capabilityFor(method, params)
+	if capName == "" {
+		return nil, &upstreams.RPCError{Code: codeMethodNotFound, Message: "method " + strconv.Quote(method) + " is not relayed by sigil-hub"}
+	}
+	s, rel := h.routeRequest(name)
+	if s == nil {
+		h.log.Warn("server request refused: no unique client to ask", "upstream", name, "method", method)
+		return nil, &upstreams.RPCError{Code: codeInternal, Message: "sigil-hub cannot tell which client this " + method + " is for; it was not relayed"}
+	}
+	if !s.declared(capName, sub) {
+		return nil, &upstreams.RPCError{Code: codeMethodNotFound, Message: "the client connected to sigil-hub does not support " + method}
+	}
+	h.log.Debug("relaying server request to the client", "upstream", name, "method", method)
+	return s.clientRequest(ctx, rel, method, params)
+}
+
+// declared reports whether the client declared capability name (and, when
+// sub is set, its sub-capability, e.g. elicitation.url).
+func (s *session) declared(name, sub string) bool {
+	p := s.clientCaps.Load()
+	if p == nil {
+		return false
+	}
+	var caps map[string]json.RawMessage
+	if json.Unmarshal(*p, &caps) != nil {
+		return false
+	}
+	c, ok := caps[name]
+	if !ok {
+		return false
+	}
+	if sub == "" {
+		return true
+	}
+	var subs map[string]json.RawMessage
+	if json.Unmarshal(c, &subs) != nil {
+		return false
+	}
+	_, ok = subs[sub]
+	return ok
+}
+
+// clientRequest sends a request to the client and waits for its answer as
+// long as ctx allows (no fixed cap: a person may take minutes to answer an
+// elicitation). If ctx ends first, the client is told the request is
+// cancelled.
+func (s *session) clientRequest(ctx context.Context, rel json.RawMessage, method string, params json.RawMessage) (json.RawMessage, error) {
+	s.mu.Lock()
+	s.reqSeq++
+	id := quote("sigil-hub-" + strconv.FormatUint(s.reqSeq, 10))
+	ch := make(chan *message, 1)
+	s.pending[string(id)] = ch
+	s.mu.Unlock()
+	s.sendRelated(rel, encodeRequest(id, method, params))
+	select {
+	case m := <-ch:
+		if m.Error != nil {
+			var e struct {
+				Code    int             `json:"code"`
+				Message string          `json:"message"`
+				Data    json.RawMessage `json:"data"`
+			}
+			if err := json.Unmarshal(m.Error, &e); err != nil {
+				return nil, &upstreams.RPCError{Code: codeInternal, Message: "the client answered with an invalid error"}
+			}
+			return nil, &upstreams.RPCError{Code: e.Code, Message: e.Message, Data: e.Data}
+		}
+		return m.Result, nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		delete(s.pending, string(id))
+		s.mu.Unlock()
+		p, _ := marshalNoEscape(map[string]any{"requestId": id, "reason": "the upstream no longer needs the answer"})
+		s.sendRelated(rel, encodeNotification("notifications/cancelled", p))
+		return nil, ctx.Err()
+	}
+}
