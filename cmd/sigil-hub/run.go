@@ -49,9 +49,9 @@ Flags (precedence: flag > environment > config file > default):
 // cliFlags are the parsed command-line flags.
 type cliFlags struct {
 	key, signURL, logLevel, serverID, serverName, remote, config, only, policy, listen string
-	pendingTimeout                                                             int
-	bypass, init, help                                                         bool
-	set                                                                        map[string]bool
+	pendingTimeout                                                                     int
+	bypass, init, help                                                                 bool
+	set                                                                                map[string]bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (cliFlags, []string, error) {
