@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/sigilcore/sigil-hub/audit"
 	"github.com/sigilcore/sigil-hub/authz"
 	"github.com/sigilcore/sigil-hub/internal/strictjson"
 	"github.com/sigilcore/sigil-hub/router"
@@ -16,6 +17,10 @@ import (
 // (sigil-protocol.md D12).
 const attestationMetaKey = "sigilcore.com/attestation"
 
+// progressGrace is how long a call's progress token stays mapped after the
+// call ended.
+const progressGrace = 2 * time.Second
+
 // callTool is the tools/call pipeline, in its fixed order:
 //  1. resolve the exposed name (router);
 //  2. authorize the exact argument bytes (authz);
@@ -24,7 +29,7 @@ const attestationMetaKey = "sigilcore.com/attestation"
 //
 // Nothing is sent upstream unless step 2 approved (or, with --unsafe-bypass,
 // Sign was unreachable in the D8 sense).
-func (s *session) callTool(ctx context.Context, params json.RawMessage) (json.RawMessage, error) {
+func (s *session) callToolInner(ctx context.Context, params json.RawMessage, rec *audit.Record) (json.RawMessage, error) {
 	h := s.h
 	begin := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, h.opts.CallTimeout)
@@ -42,7 +47,9 @@ func (s *session) callTool(ctx context.Context, params json.RawMessage) (json.Ra
 	if err := json.Unmarshal(members["name"], &exposed); err != nil || exposed == "" {
 		return nil, newRPCError(codeInvalidParams, "invalid tools/call params: name must be a non-empty string")
 	}
+	rec.ExposedTool = exposed
 	args, hasArgs := members["arguments"]
+	rec.ArgsSHA256 = argumentsDigest(args)
 	if hasArgs && (len(args) == 0 || args[0] != '{') {
 		return nil, newRPCError(codeInvalidParams, "invalid arguments for tool %q: arguments must be a JSON object", exposed)
 	}
@@ -60,6 +67,7 @@ func (s *session) callTool(ctx context.Context, params json.RawMessage) (json.Ra
 			Data: map[string]any{"reason": "unknown_tool", "tool": exposed}}
 	}
 	u := h.byName[route.Upstream]
+	rec.Upstream, rec.ServerID, rec.Tool = u.name, u.serverID, route.Name
 	if st := u.conn.Snapshot(); st.State.String() != "ready" {
 		return nil, upstreamUnavailable(u, exposed, st.Err)
 	}
@@ -102,23 +110,32 @@ func (s *session) callTool(ctx context.Context, params json.RawMessage) (json.Ra
 		Extract:   u.extractors[route.Name],
 		OnHold:    onHold,
 	}
+	authzStart := time.Now()
 	decision, aerr := h.authorizer.Authorize(ctx, areq)
 	authzLatency := time.Since(begin)
+	rec.AuthzMillis = millis(time.Since(authzStart))
+	rec.HoldID, rec.PolicyHash, rec.ErrorCode = decision.HoldID, decision.PolicyHash, decision.ErrorCode
 	bypassed := false
 	switch {
 	case aerr != nil && context.Cause(ctx) == errClientCancelled:
+		rec.Decision = "CANCELLED"
 		h.logDecision(exposed, u, "CANCELLED", "", authzLatency)
 		return nil, errNoResponse
 	case aerr != nil && errors.Is(aerr, authz.ErrUnreachable) && h.opts.Bypass:
 		bypassed = true
+		rec.Decision, rec.Bypassed, rec.ErrorCode, rec.Reason = "UNREACHABLE", true, "SIGIL_UNREACHABLE", "bypassed"
 		h.log.Error("ungoverned_tool_call: Sigil Sign unreachable, forwarding because --unsafe-bypass is set",
 			"exposed_tool", exposed, "upstream", u.name, "server_id", u.serverID, "err", aerr)
 	case aerr != nil:
+		rec.Decision, rec.ErrorCode = "UNREACHABLE", "SIGIL_UNREACHABLE"
 		h.logDecision(exposed, u, "UNREACHABLE", "SIGIL_UNREACHABLE", authzLatency)
 		return nil, unreachableError(u, route, exposed, aerr)
 	case decision.Verdict != authz.Approved:
+		rec.Decision = decision.Verdict.String()
 		h.logDecision(exposed, u, decision.Verdict.String(), decision.ErrorCode, authzLatency)
 		return nil, decisionError(u, route, exposed, decision)
+	default:
+		rec.Decision = "APPROVED"
 	}
 	if ctx.Err() != nil { // never forward after the budget or a cancel
 		if context.Cause(ctx) == errClientCancelled {
@@ -140,7 +157,10 @@ func (s *session) callTool(ctx context.Context, params json.RawMessage) (json.Ra
 	if clientToken != nil {
 		tok := "sigil-hub-" + strconv.FormatUint(h.tokenSeq.Add(1), 10)
 		h.progress.Store(tok, progressTarget{sess: s, token: clientToken, rel: rel})
-		defer h.progress.Delete(tok)
+		// Some servers (mcp-go's among them) queue notifications separately
+		// from responses, so progress can trail the result by a moment: the
+		// token stays mapped briefly so that it still reaches the client.
+		defer time.AfterFunc(progressGrace, func() { h.progress.Delete(tok) })
 		upMeta["progressToken"] = quote(tok)
 	}
 	if u.attest && decision.Attestation != "" {
@@ -161,6 +181,7 @@ func (s *session) callTool(ctx context.Context, params json.RawMessage) (json.Ra
 	callStart := time.Now()
 	result, err := u.conn.Call(ctx, "tools/call", upParams)
 	untrack()
+	rec.UpstreamMillis = millis(time.Since(callStart))
 	h.log.Debug("tool call finished", "exposed_tool", exposed, "upstream", u.name, "upstream_ms", time.Since(callStart).Milliseconds(), "err", err)
 	if err != nil {
 		if context.Cause(ctx) == errClientCancelled {
@@ -217,7 +238,7 @@ func (s *session) resourceRequest(ctx context.Context, method string, params jso
 	if err := json.Unmarshal(members["uri"], &uri); err != nil || uri == "" {
 		return nil, newRPCError(codeInvalidParams, "invalid %s params: uri must be a non-empty string", method)
 	}
-	owner, ok := s.h.view.Load().table.Resource(uri)
+	owner, ok := s.resourceOwner(s.h.view.Load(), uri)
 	if !ok {
 		return nil, &rpcError{Code: codeInvalidParams, Message: "resource not found: no upstream serves " + strconv.Quote(uri),
 			Data: map[string]any{"uri": uri}}
@@ -234,6 +255,19 @@ func (s *session) resourceRequest(ctx context.Context, method string, params jso
 		s.mu.Unlock()
 	}
 	return res, err
+}
+
+// resourceOwner names the upstream that serves uri: the one whose listed
+// resource or template matches it, or, in single-wrap mode, the one upstream
+// (a server may serve, and accept subscriptions to, URIs it does not list).
+func (s *session) resourceOwner(v *view, uri string) (string, bool) {
+	if owner, ok := v.table.Resource(uri); ok {
+		return owner, true
+	}
+	if s.h.opts.Single && len(s.h.ups) == 1 {
+		return s.h.ups[0].name, true
+	}
+	return "", false
 }
 
 // complete routes completion/complete by its prompt name or resource URI.
@@ -261,7 +295,7 @@ func (s *session) complete(ctx context.Context, params json.RawMessage) (json.Ra
 		return s.forward(ctx, s.h.byName[route.Upstream], "completion/complete", members, name)
 	case "ref/resource":
 		_ = json.Unmarshal(ref["uri"], &uri)
-		owner, ok := v.table.Resource(uri)
+		owner, ok := s.resourceOwner(v, uri)
 		if !ok {
 			return nil, newRPCError(codeInvalidParams, "resource not found: no upstream serves %q", uri)
 		}
@@ -342,12 +376,16 @@ func (h *Hub) upstreamNotification(upstreamName, method string, params json.RawM
 		if err != nil {
 			return
 		}
-		logger := upstreamName
-		var inner string
-		if json.Unmarshal(m["logger"], &inner) == nil && inner != "" {
-			logger += "/" + inner
+		// In hub mode the logger names its upstream; single-wrap keeps the
+		// upstream's own names, loggers included.
+		if !h.opts.Single {
+			logger := upstreamName
+			var inner string
+			if json.Unmarshal(m["logger"], &inner) == nil && inner != "" {
+				logger += "/" + inner
+			}
+			m["logger"] = quote(logger)
 		}
-		m["logger"] = quote(logger)
 		h.broadcast(encodeNotification(method, encodeObject(m)))
 	case "notifications/resources/updated":
 		var p struct {

@@ -51,6 +51,10 @@ type Config struct {
 	// absolute against the config file's folder. Empty = none. ParseConfig
 	// does not read it.
 	Policy string
+	// Audit is audit: an optional path of the audit log (one JSON line per
+	// tool call attempt), made absolute against the config file's folder.
+	// Empty = no audit log.
+	Audit string
 	// Servers are the [servers.NAME] tables in file order, disabled ones
 	// included (with Disabled set).
 	Servers []Server
@@ -136,6 +140,7 @@ type cfgRawFile struct {
 	Verify         toml.Primitive `toml:"verify"`
 	PolicyHash     toml.Primitive `toml:"policy_hash"`
 	Policy         toml.Primitive `toml:"policy"`
+	Audit          toml.Primitive `toml:"audit"`
 	Servers        toml.Primitive `toml:"servers"`
 }
 
@@ -351,6 +356,13 @@ func (p *cfgParser) file(raw *cfgRawFile) Config {
 			cfg.Policy = p.resolve(cfg.Policy)
 		}
 	}
+	if p.str(raw.Audit, []string{"audit"}, &cfg.Audit) {
+		if cfg.Audit == "" {
+			p.errorf([]string{"audit"}, "must not be empty (leave it out for no audit log)")
+		} else {
+			cfg.Audit = p.resolve(cfg.Audit)
+		}
+	}
 	cfg.Servers = p.servers(raw.Servers, serverOrder)
 	return cfg
 }
@@ -415,7 +427,7 @@ func cfgKnownKey(k toml.Key) string {
 	switch {
 	case len(k) == 1:
 		known = []string{"sign_url", "log_level", "pending_timeout", "startup_timeout", "separator",
-			"agent_id", "task_id", "verify", "policy_hash", "policy", "servers"}
+			"agent_id", "task_id", "verify", "policy_hash", "policy", "audit", "servers"}
 	case len(k) == 3 && k[0] == "servers":
 		known = []string{"command", "args", "env", "cwd", "url", "transport", "headers", "server_id",
 			"server_name", "tools", "extractors", "attach_attestation", "disabled"}

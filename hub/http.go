@@ -13,6 +13,8 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // HTTPOptions configure the Streamable HTTP front (MCP 2025-11-25
@@ -30,6 +32,11 @@ type HTTPOptions struct {
 	AllowedOrigins []string
 	// MaxBody bounds a POST body in bytes. Zero means 4 MiB.
 	MaxBody int64
+	// IdleTimeout ends a session unused for this long. Zero means 1 hour.
+	IdleTimeout time.Duration
+	// MaxSessions bounds live sessions; a new one beyond it is refused
+	// (503) after idle ones were swept. Zero means 1000.
+	MaxSessions int
 }
 
 // httpSession is one client session on the HTTP front.
@@ -40,6 +47,7 @@ type httpSession struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	used   atomic.Int64 // UnixNano of the last request
 }
 
 // HTTPHandler returns the Streamable HTTP handler serving the hub at /mcp.
@@ -48,6 +56,12 @@ type httpSession struct {
 func (h *Hub) HTTPHandler(o HTTPOptions) http.Handler {
 	if o.MaxBody <= 0 {
 		o.MaxBody = maxClientMessage
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = time.Hour
+	}
+	if o.MaxSessions <= 0 {
+		o.MaxSessions = 1000
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/mcp", func(w http.ResponseWriter, r *http.Request) { h.serveMCP(w, r, &o) })
@@ -117,6 +131,10 @@ func (h *Hub) servePost(w http.ResponseWriter, r *http.Request, o *HTTPOptions, 
 		return
 	}
 	if m.Method == "initialize" {
+		if !h.sweepSessions(o) {
+			writeJSONError(w, http.StatusServiceUnavailable, m.ID, newRPCError(codeInternal, "too many client sessions (limit %d): end unused ones (DELETE) or retry later", o.MaxSessions))
+			return
+		}
 		h.initializeHTTP(w, &m, who)
 		return
 	}
@@ -168,6 +186,7 @@ func (h *Hub) initializeHTTP(w http.ResponseWriter, m *message, who string) {
 	hs.s.id = id
 	hs.s.label = who
 	hs.ctx, hs.cancel = context.WithCancel(context.Background())
+	hs.used.Store(time.Now().UnixNano())
 	result, rerr := hs.s.initialize(m.Params)
 	if rerr != nil {
 		hs.cancel()
@@ -203,7 +222,30 @@ func (h *Hub) httpSessionFor(r *http.Request, who string) *httpSession {
 	if hs == nil || hs.owner != who {
 		return nil
 	}
+	hs.used.Store(time.Now().UnixNano())
 	return hs
+}
+
+// sweepSessions ends sessions idle past the timeout and reports whether
+// there is room for one more.
+func (h *Hub) sweepSessions(o *HTTPOptions) bool {
+	cutoff := time.Now().Add(-o.IdleTimeout).UnixNano()
+	h.mu.Lock()
+	var idle []*httpSession
+	for id, hs := range h.httpSessions {
+		if hs.used.Load() < cutoff {
+			delete(h.httpSessions, id)
+			idle = append(idle, hs)
+		}
+	}
+	room := len(h.httpSessions) < o.MaxSessions
+	h.mu.Unlock()
+	for _, hs := range idle {
+		h.log.Info("client session ended: idle", "session", hs.s.id[:8], "client", hs.owner)
+		hs.cancel()
+		hs.wg.Wait()
+	}
+	return room
 }
 
 // closeHTTPSession ends a session: its requests are cancelled and waited for.

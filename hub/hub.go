@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/sigilcore/sigil-hub/audit"
 	"github.com/sigilcore/sigil-hub/authz"
 	"github.com/sigilcore/sigil-hub/authz/policy"
 	"github.com/sigilcore/sigil-hub/router"
@@ -59,7 +60,8 @@ type Hub struct {
 	closeAuthz func()
 	ups        []*upstream          // in config order; immutable after New
 	byName     map[string]*upstream // immutable after New
-	started    time.Time
+	started    atomic.Int64 // UnixNano when Run started; 0 before
+	settled    atomic.Bool  // every upstream finished its first start attempt
 	pageSize   int // list page size (test knob)
 
 	view atomic.Pointer[view] // the routing view, swapped whole on change
@@ -72,6 +74,9 @@ type Hub struct {
 
 	progress sync.Map // hub progress token (string) → progressTarget
 	tokenSeq atomic.Uint64
+
+	audit       *audit.Log  // nil without an audit log
+	auditBroken atomic.Bool // the last audit write failed: calls are blocked
 
 	callsMu sync.Mutex                      // guards calls
 	calls   map[string]map[callRef]struct{} // upstream → forwarded calls in flight
@@ -127,6 +132,14 @@ func New(opts Options) (*Hub, error) {
 		return nil, err
 	}
 	h.authorizer, h.closeAuthz = az, closeAz
+	if opts.Config.Audit != "" {
+		l, err := audit.Open(opts.Config.Audit, audit.Options{Logger: opts.Logger.With("component", "audit")})
+		if err != nil {
+			closeAz()
+			return nil, fmt.Errorf("audit log: %w", err)
+		}
+		h.audit = l
+	}
 	for _, s := range opts.Config.Servers {
 		if s.Disabled {
 			continue
@@ -211,8 +224,15 @@ func envList(m map[string]string) []string {
 // Run supervises every upstream and keeps the routing view current until
 // ctx ends; it returns after every upstream (and its child processes) is gone.
 func (h *Hub) Run(ctx context.Context) error {
-	h.started = time.Now()
+	h.started.Store(time.Now().UnixNano())
 	defer h.closeAuthz()
+	if h.audit != nil {
+		defer func() {
+			if err := h.audit.Close(); err != nil {
+				h.log.Error("audit log: close", "err", err)
+			}
+		}()
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, u := range h.ups {
 		g.Go(func() error {
@@ -293,13 +313,16 @@ func (h *Hub) liveSessions() []*session {
 // first start attempt, bounded by the startup timeout (several clients
 // ignore list_changed, so a partial first list would stick).
 func (h *Hub) waitStartup(ctx context.Context) {
+	if h.settled.Load() {
+		return
+	}
 	limit := h.opts.Config.StartupTimeout
 	if limit <= 0 {
 		limit = 30 * time.Second
 	}
-	deadline := h.started.Add(limit)
-	if h.started.IsZero() {
-		deadline = time.Now().Add(limit)
+	deadline := time.Now().Add(limit)
+	if st := h.started.Load(); st != 0 {
+		deadline = time.Unix(0, st).Add(limit)
 	}
 	wctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
@@ -311,6 +334,7 @@ func (h *Hub) waitStartup(ctx context.Context) {
 	}
 	if settled {
 		h.publishIfStale()
+		h.settled.Store(true)
 	}
 }
 

@@ -159,6 +159,16 @@ func newLineReader(r io.Reader, max int) *lineReader {
 	return &lineReader{r: bufio.NewReaderSize(r, 64<<10), max: max, first: true}
 }
 
+// stripBOM removes a UTF-8 byte order mark at the very start of the stream
+// (some Windows tools write one); anywhere else it is left to fail parsing.
+func (lr *lineReader) stripBOM(b []byte) []byte {
+	if !lr.first {
+		return b
+	}
+	lr.first = false
+	return bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))
+}
+
 // errTooLarge reports a line over the cap; the reader has skipped it.
 var errTooLarge = errors.New("message too large")
 
@@ -185,9 +195,12 @@ func (lr *lineReader) next() ([]byte, error) {
 				if tooLarge {
 					return nil, errTooLarge
 				}
-				if len(bytes.TrimSpace(buf)) > 0 && err == io.EOF {
+				if line := bytes.TrimSpace(lr.stripBOM(buf)); len(line) > 0 && err == io.EOF {
 					// A last line without a newline still counts.
-					return bytes.TrimSpace(buf), nil
+					if len(line) > lr.max {
+						return nil, errTooLarge
+					}
+					return line, nil
 				}
 				return nil, err
 			}
@@ -196,13 +209,12 @@ func (lr *lineReader) next() ([]byte, error) {
 		if tooLarge {
 			return nil, errTooLarge
 		}
-		if lr.first {
-			lr.first = false
-			buf = bytes.TrimPrefix(buf, []byte("\xef\xbb\xbf")) // a UTF-8 BOM at stream start is stripped
-		}
-		line := bytes.TrimRight(buf, "\r\n \t")
+		line := bytes.TrimRight(lr.stripBOM(buf), "\r\n \t")
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
+		}
+		if len(line) > lr.max {
+			return nil, errTooLarge
 		}
 		return line, nil
 	}

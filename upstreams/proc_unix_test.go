@@ -39,9 +39,12 @@ func TestShutdownKillsProcessTree(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- u.Run(ctx) }()
+	runDone := false
 	defer func() {
 		cancel()
-		<-done
+		if !runDone {
+			<-done
+		}
 	}()
 	waitState(t, u, Ready)
 	res, err := callTool(t.Context(), u, "pid", `{}`)
@@ -58,6 +61,7 @@ func TestShutdownKillsProcessTree(t *testing.T) {
 	cancel()
 	select {
 	case err := <-done:
+		runDone = true
 		if err != nil {
 			t.Fatalf("Run: %v", err)
 		}
@@ -69,5 +73,14 @@ func TestShutdownKillsProcessTree(t *testing.T) {
 	}
 	// Run returned after the group was killed; the grandchild is reaped by
 	// init asynchronously, so allow it to finish dying.
-	waitFor(t, "no surviving process", func() bool { return !alive(pids.Pid) && !alive(pids.Grandchild) })
+	waitFor(t, "no surviving process", func() bool {
+		if alive(pids.Pid) || alive(pids.Grandchild) {
+			for _, p := range []int{pids.Pid, pids.Grandchild} {
+				b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
+				t.Logf("pid %d alive=%v stat=%s", p, alive(p), b)
+			}
+			return false
+		}
+		return true
+	})
 }

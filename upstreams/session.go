@@ -46,6 +46,16 @@ type session struct {
 
 	quit  chan struct{} // closed by close: workers stop
 	notes chan mcp.JSONRPCNotification
+
+	// Notification ordering: a response must not overtake the notifications
+	// the upstream sent before it (progress first, then the result). queued
+	// counts notifications put on notes (read loop); handled, guarded by
+	// handledMu, counts those given to OnNotification, and handledWake is
+	// closed and replaced at each step.
+	queued      atomic.Uint64
+	handledMu   sync.Mutex
+	handled     uint64
+	handledWake chan struct{}
 	// relist is signalled (cap 1) when list_changed arrives; pending holds
 	// the kinds to re-list.
 	relist  chan struct{}
@@ -72,6 +82,8 @@ func newSession(u *Upstream) *session {
 		lost:   make(chan struct{}),
 		quit:   make(chan struct{}),
 		notes:  make(chan mcp.JSONRPCNotification, notificationQueue),
+
+		handledWake: make(chan struct{}),
 		relist: make(chan struct{}, 1),
 	}
 }
@@ -162,6 +174,7 @@ func (s *session) request(ctx context.Context, method string, params json.RawMes
 		}
 		return nil, s.classify(err)
 	}
+	s.awaitNotifications(ctx, s.queued.Load())
 	if resp == nil {
 		return nil, fmt.Errorf("%w: no response", ErrLost)
 	}
@@ -256,6 +269,7 @@ func (s *session) onNotification(n mcp.JSONRPCNotification) {
 	}
 	select {
 	case s.notes <- n:
+		s.queued.Add(1)
 	default:
 		s.u.log.Warn("notification queue full; notification dropped", "method", n.Method)
 	}
@@ -268,25 +282,55 @@ func (s *session) dispatchNotifications() {
 		case <-s.quit:
 			return
 		case n := <-s.notes:
-			if s.u.spec.OnNotification == nil {
-				continue
-			}
-			p := n.Params
-			if len(p.Meta) == 0 {
-				p.Meta = nil
-			}
-			var raw json.RawMessage
-			if p.Meta != nil || len(p.AdditionalFields) > 0 {
-				b, err := json.Marshal(p)
-				if err != nil {
-					s.u.log.Warn("re-encode notification params", "method", n.Method, "err", err)
-					continue
-				}
-				raw = b
-			}
-			s.u.spec.OnNotification(n.Method, raw)
+			s.dispatchOne(n)
+			s.handledMu.Lock()
+			s.handled++
+			close(s.handledWake)
+			s.handledWake = make(chan struct{})
+			s.handledMu.Unlock()
 		}
 	}
+}
+
+// awaitNotifications waits (bounded by ctx and the session's life) until
+// the first n queued notifications were handed to OnNotification.
+func (s *session) awaitNotifications(ctx context.Context, n uint64) {
+	for {
+		s.handledMu.Lock()
+		done, wake := s.handled >= n, s.handledWake
+		s.handledMu.Unlock()
+		if done {
+			return
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return
+		case <-s.quit:
+			return
+		}
+	}
+}
+
+// dispatchOne hands one notification to OnNotification.
+func (s *session) dispatchOne(n mcp.JSONRPCNotification) {
+	if s.u.spec.OnNotification == nil {
+		return
+	}
+	p := n.Params
+	if len(p.Meta) == 0 {
+		p.Meta = nil
+	}
+	var raw json.RawMessage
+	if p.Meta != nil || len(p.AdditionalFields) > 0 {
+		b, err := json.Marshal(p)
+		if err != nil {
+			s.u.log.Warn("re-encode notification params", "method", n.Method, "err", err)
+			return
+		}
+		raw = b
+	}
+	s.u.spec.OnNotification(n.Method, raw)
 }
 
 // onRequest answers a server→client request.

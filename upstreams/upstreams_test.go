@@ -151,7 +151,7 @@ func TestStartAndList(t *testing.T) {
 				t.Fatal(err)
 			}
 			s := waitState(t, u, Ready)
-			wantTools := []string{"add_tool", "barrier", "crash", "echo", "env", "pid", "progress", "remove_tool", "rich", "slow", "x1", "x2", "x3"}
+			wantTools := []string{"add_tool", "barrier", "crash", "echo", "env", "pid", "progress", "remove_tool", "rich", "roots", "slow", "x1", "x2", "x3"}
 			if got := strings.Join(names(s.Tools), ","); got != strings.Join(wantTools, ",") {
 				t.Errorf("tools = %s, want %s", got, strings.Join(wantTools, ","))
 			}
@@ -253,6 +253,54 @@ func TestEchoVerbatim(t *testing.T) {
 	}
 }
 
+func TestNotifyVerbatim(t *testing.T) {
+	logPath := filepath.Join(t.TempDir(), "log")
+	u := start(t, fakeSpec(t, testupstream.EnvLog+"="+logPath), nil)
+	waitState(t, u, Ready)
+	params := `{"x":"<&>\u00e9","n":123456789012345678901234567890}`
+	if err := u.Notify(t.Context(), "notifications/roots/list_changed", json.RawMessage(params)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "notification in the child's log", func() bool {
+		return strings.Contains(readLog(t, logPath), `"method":"notifications/roots/list_changed","params":`+params)
+	})
+}
+
+func TestServerToClientRequest(t *testing.T) {
+	tests := []struct {
+		name      string
+		onRequest func(context.Context, string, json.RawMessage) (json.RawMessage, error)
+		want      string
+	}{
+		{"answered", func(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
+			if method != "roots/list" {
+				return nil, fmt.Errorf("unexpected %s", method)
+			}
+			return json.RawMessage(`{"roots":[{"uri":"file:///r","name":"r"}]}`), nil
+		}, `[{"uri":"file:///r","name":"r"}]`},
+		{"rpc error", func(context.Context, string, json.RawMessage) (json.RawMessage, error) {
+			return nil, &RPCError{Code: -32042, Message: "nope"}
+		}, "roots/list failed"},
+		{"no handler", nil, "roots/list failed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			spec := fakeSpec(t)
+			spec.OnRequest = tt.onRequest
+			spec.Capabilities = json.RawMessage(`{"roots":{"listChanged":true}}`)
+			u := start(t, spec, nil)
+			waitState(t, u, Ready)
+			res, err := callTool(t.Context(), u, "roots", `{}`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(res), strings.ReplaceAll(tt.want, `"`, `\"`)) {
+				t.Errorf("result %s lacks %s", res, tt.want)
+			}
+		})
+	}
+}
+
 func TestConcurrentCalls(t *testing.T) {
 	const n = 64
 	u := start(t, fakeSpec(t), nil)
@@ -313,7 +361,8 @@ func TestListChangedOneChangePerBurst(t *testing.T) {
 }
 
 func TestCrashMidCallThenRestart(t *testing.T) {
-	u := start(t, fakeSpec(t), nil)
+	logPath := filepath.Join(t.TempDir(), "log")
+	u := start(t, fakeSpec(t, testupstream.EnvLog+"="+logPath), nil)
 	waitState(t, u, Ready)
 	ctx, cancel := context.WithTimeout(t.Context(), testDeadline)
 	defer cancel()
@@ -322,6 +371,9 @@ func TestCrashMidCallThenRestart(t *testing.T) {
 		_, err := callTool(ctx, u, "slow", `{"ms":600000}`)
 		slowErr <- err
 	}()
+	waitFor(t, "slow call to reach the child", func() bool {
+		return strings.Contains(readLog(t, logPath), `"name":"slow"`)
+	})
 	if _, err := callTool(ctx, u, "crash", `{}`); !errors.Is(err, ErrLost) {
 		t.Fatalf("crash call: err = %v, want ErrLost", err)
 	}

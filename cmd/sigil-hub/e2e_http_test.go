@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -99,7 +100,7 @@ func TestHTTPSessionsAreIsolated(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	for _, w := range []who{{"alice", "tok-alice-1"}, {"bob", "tok-bob-2"}} {
-		c, notes, mu := httpClient(t, url, map[string]string{"Authorization": "Bearer " + w.token})
+		c, _, _ := httpClient(t, url, map[string]string{"Authorization": "Bearer " + w.token})
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -118,27 +119,18 @@ func TestHTTPSessionsAreIsolated(t *testing.T) {
 					t.Errorf("%s got another session's answer: %s (want %s)", w.name, text, want)
 				}
 			}
-			req := mcp.CallToolRequest{Params: mcp.CallToolParams{Name: "files__progress", Arguments: map[string]any{"n": 3}}}
-			req.Params.Meta = &mcp.Meta{ProgressToken: "tok-" + w.name}
-			if _, err := c.CallTool(ctx, req); err != nil {
-				t.Errorf("%s progress: %v", w.name, err)
-				return
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			got := 0
-			for _, n := range *notes {
-				if n.Method != "notifications/progress" {
-					continue
-				}
-				tok := fmt.Sprint(n.Params.AdditionalFields["progressToken"])
+			// Progress over raw HTTP, reading both the POST stream and the
+			// session's GET stream: mcp-go's server (the fake upstream) queues
+			// notifications apart from responses, so progress may trail the
+			// result, and the hub then delivers it on the GET stream.
+			toks := rawProgress(t, url, w.token, "tok-"+w.name)
+			for _, tok := range toks {
 				if tok != "tok-"+w.name {
 					t.Errorf("%s received a progress notification for %q", w.name, tok)
 				}
-				got++
 			}
-			if got != 3 {
-				t.Errorf("%s received %d progress notifications, want 3", w.name, got)
+			if len(toks) != 3 {
+				t.Errorf("%s received %d progress notifications, want 3", w.name, len(toks))
 			}
 		}()
 	}
@@ -225,4 +217,73 @@ func TestHTTPPublicNeedsToken(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "SIGIL_HUB_TOKEN_") {
 		t.Fatalf("public listen without a token: %v\n%s", err, out)
 	}
+}
+
+// rawProgress opens its own session with token, holds its GET stream, calls
+// files__progress (n=3) with progressToken tok, and returns the progress
+// tokens seen on the POST and GET streams until three arrived or 30 s passed.
+func rawProgress(t *testing.T, url, token, tok string) []string {
+	do := func(method, body, sid, accept string) *http.Response {
+		req, _ := http.NewRequest(method, url, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", accept)
+		if sid != "" {
+			req.Header.Set("Mcp-Session-Id", sid)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Errorf("%s: %v", method, err)
+			return nil
+		}
+		return resp
+	}
+	init := do(http.MethodPost, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`, "", "application/json, text/event-stream")
+	if init == nil {
+		return nil
+	}
+	init.Body.Close()
+	sid := init.Header.Get("Mcp-Session-Id")
+	found := make(chan string, 16)
+	read := func(r *http.Response) {
+		defer r.Body.Close()
+		sc := bufio.NewScanner(r.Body)
+		for sc.Scan() {
+			line, ok := strings.CutPrefix(sc.Text(), "data: ")
+			if !ok {
+				continue
+			}
+			var m struct {
+				Method string `json:"method"`
+				Params struct {
+					ProgressToken any `json:"progressToken"`
+				} `json:"params"`
+			}
+			if json.Unmarshal([]byte(line), &m) == nil && m.Method == "notifications/progress" {
+				found <- fmt.Sprint(m.Params.ProgressToken)
+			}
+		}
+	}
+	get := do(http.MethodGet, "", sid, "text/event-stream")
+	if get == nil {
+		return nil
+	}
+	go read(get)
+	post := do(http.MethodPost, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"files__progress","arguments":{"n":3},"_meta":{"progressToken":`+quoteJSON(tok)+`}}}`, sid, "application/json, text/event-stream")
+	if post == nil {
+		return nil
+	}
+	go read(post)
+	var toks []string
+	timeout := time.After(30 * time.Second)
+	for len(toks) < 3 {
+		select {
+		case tk := <-found:
+			toks = append(toks, tk)
+		case <-timeout:
+			return toks
+		}
+	}
+	get.Body.Close()
+	return toks
 }

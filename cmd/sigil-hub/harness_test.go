@@ -108,8 +108,15 @@ func startHub(t *testing.T, env []string, args ...string) *hubProc {
 // roots handlers declare those capabilities).
 func startHubWith(t *testing.T, opts []client.ClientOption, env []string, args ...string) *hubProc {
 	t.Helper()
+	return startHubCmd(t, hubBin, opts, env, args...)
+}
+
+// startHubCmd is startHubWith for another command that runs the hub (a
+// wrapper script).
+func startHubCmd(t *testing.T, bin string, opts []client.ClientOption, env []string, args ...string) *hubProc {
+	t.Helper()
 	h := &hubProc{t: t, stderr: &syncBuffer{}}
-	tr := transport.NewStdioWithOptions(hubBin, nil, args,
+	tr := transport.NewStdioWithOptions(bin, nil, args,
 		transport.WithCommandStderrWriter(h.stderr),
 		transport.WithCommandFunc(func(ctx context.Context, command string, _ []string, args []string) (*exec.Cmd, error) {
 			cmd := exec.Command(command, args...)

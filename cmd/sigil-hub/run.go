@@ -38,6 +38,8 @@ Usage:
   sigil-hub [flags] --config FILE --only N  serve just server N from FILE (names unchanged)
   sigil-hub --config FILE --listen ADDR     serve a team over Streamable HTTP at http://ADDR/mcp (no stdio)
   sigil-hub --init                          write a commented starter sigil-hub.toml and exit
+  sigil-hub init                            the same as --init
+  sigil-hub import [FILE...] [--write]      write sigil-hub.toml from your clients' MCP servers (see: sigil-hub import -h)
   sigil-hub sign --policy warranty.md       run a local Sigil signer with an approval page (see: sigil-hub sign -h)
   sigil-hub holds list|approve ID|deny ID   decide held calls from a terminal (see: sigil-hub holds -h)
 
@@ -48,10 +50,10 @@ Flags (precedence: flag > environment > config file > default):
 
 // cliFlags are the parsed command-line flags.
 type cliFlags struct {
-	key, signURL, logLevel, serverID, serverName, remote, config, only, policy, listen string
-	pendingTimeout                                                                     int
-	bypass, init, help                                                                 bool
-	set                                                                                map[string]bool
+	key, signURL, logLevel, serverID, serverName, remote, config, only, policy, listen, audit string
+	pendingTimeout                                                                            int
+	bypass, init, help                                                                        bool
+	set                                                                                       map[string]bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (cliFlags, []string, error) {
@@ -70,6 +72,7 @@ func parseFlags(args []string, stderr io.Writer) (cliFlags, []string, error) {
 	fs.StringVar(&f.policy, "policy", "", "decide calls offline with this warranty.md policy (config policy); no key or network needed")
 	fs.StringVar(&f.only, "only", "", "with --config: serve only this server, names unchanged")
 	fs.StringVar(&f.listen, "listen", "", "serve Streamable HTTP at http://ADDR/mcp instead of stdio (bearer tokens from env SIGIL_HUB_TOKEN_<NAME>)")
+	fs.StringVar(&f.audit, "audit", "", "append one JSON line per tool call attempt to this file (config audit)")
 	fs.BoolVar(&f.init, "init", false, "write a commented starter sigil-hub.toml in the current folder and exit")
 	fs.BoolVar(&f.help, "help", false, "show this help")
 	fs.Usage = func() {
@@ -99,6 +102,10 @@ func runMain(ctx context.Context, args, environ []string, stdin io.Reader, stdou
 			return runSign(ctx, args[1:], environ, stdout, stderr)
 		case "holds":
 			return runHolds(ctx, args[1:], environ, stdout, stderr)
+		case "import":
+			return runImport(ctx, args[1:], environ, stdin, stdout, stderr)
+		case "init":
+			return writeStarter(stderr)
 		}
 	}
 	getenv := envLookup(environ)
@@ -273,6 +280,13 @@ func loadConfig(f cliFlags, command, environ []string, getenv func(string) strin
 			return hub.Config{}, false, err
 		}
 		cfg.Policy = abs
+	}
+	if f.audit != "" {
+		abs, err := filepath.Abs(f.audit)
+		if err != nil {
+			return hub.Config{}, false, err
+		}
+		cfg.Audit = abs
 	}
 	if f.pendingTimeout > 0 {
 		cfg.PendingTimeout = time.Duration(f.pendingTimeout) * time.Millisecond

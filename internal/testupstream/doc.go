@@ -33,7 +33,8 @@
 // calls run in parallel without timing), crash (exits mid-call), progress {n}
 // (sends n notifications/progress with the request's progressToken), add_tool
 // {name, count} (emits one tools/list_changed per added tool), remove_tool
-// {name}, pid (its pid and its grandchild's), env (its environment), rich (a
+// {name}, pid (its pid and its grandchild's), env (its environment), roots
+// (asks the client roots/list and answers the roots as JSON), rich (a
 // tool with a rich raw schema: see RichInputSchema). Prompt greet {name};
 // resource test://static; template test://items/{id}.
 //

@@ -381,6 +381,14 @@ func (f *fake) newServer() *server.MCPServer {
 		b, _ := json.Marshal(map[string]int{"pid": os.Getpid(), "grandchild": gc})
 		return text(string(b)), nil
 	})
+	s.AddTool(mcp.NewTool("roots"), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		res, err := s.RequestRoots(ctx, mcp.ListRootsRequest{})
+		if err != nil {
+			return mcp.NewToolResultError("roots/list failed: " + err.Error()), nil
+		}
+		b, _ := json.Marshal(res.Roots)
+		return text(string(b)), nil
+	})
 	s.AddTool(mcp.NewTool("env"), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		b, _ := json.Marshal(os.Environ())
 		return text(string(b)), nil

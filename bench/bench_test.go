@@ -1,0 +1,463 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// warmup is how many calls each side makes before measuring.
+const warmup = 200
+
+// hubTool is the exposed name of the echo tool of upstream i.
+func hubTool(i int) string { return "up" + strconv.Itoa(i) + "__echo" }
+
+// BenchmarkLatency measures one tools/call at a time through the hub and
+// directly, interleaved call by call, against the same fake upstream binary.
+// Metrics (µs): direct-p50/p99, hub-p50/p99, added-p50/p99 (hub percentile
+// minus direct percentile) and ratio (mean hub / mean direct). ns/op is one
+// direct plus one hub call.
+//
+// Cases: policy (embedded engine, in process), sign (Sign double on
+// loopback, in process), policy-binary (the real binary over OS pipes, with
+// its default info logging to stderr).
+func BenchmarkLatency(b *testing.B) {
+	direct := startDirect(b)
+	b.Run("policy", func(b *testing.B) {
+		measureLatency(b, direct, readyHub(b, hubSetup{mode: authPolicy, upstreams: upstreamNames(1, 0, 0)}))
+	})
+	b.Run("sign", func(b *testing.B) {
+		sd := startSign(b)
+		measureLatency(b, direct, readyHub(b, hubSetup{mode: authSign, signURL: sd.URL, upstreams: upstreamNames(1, 0, 0)}))
+	})
+	b.Run("policy-binary", func(b *testing.B) {
+		bin := buildHub(b, b.TempDir())
+		conn := startBinary(b, bin, hubSetup{mode: authPolicy, upstreams: upstreamNames(1, 0, 0)}).conn
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		if _, err := conn.listTools(ctx); err != nil {
+			b.Fatal(err)
+		}
+		measureLatency(b, direct, conn)
+	})
+}
+
+func measureLatency(b *testing.B, direct, via *rpcConn) {
+	ctx := context.Background()
+	for range warmup {
+		if err := direct.callTool(ctx, "echo", echoArgs); err != nil {
+			b.Fatal(err)
+		}
+		if err := via.callTool(ctx, hubTool(0), echoArgs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	dd := make([]time.Duration, 0, b.N)
+	hd := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		// Alternate which side goes first so neither always runs on a
+		// cache or scheduler state the other left behind.
+		for k := range 2 {
+			if (i+k)%2 == 0 {
+				t := time.Now()
+				if err := direct.callTool(ctx, "echo", echoArgs); err != nil {
+					b.Fatal(err)
+				}
+				dd = append(dd, time.Since(t))
+			} else {
+				t := time.Now()
+				if err := via.callTool(ctx, hubTool(0), echoArgs); err != nil {
+					b.Fatal(err)
+				}
+				hd = append(hd, time.Since(t))
+			}
+		}
+	}
+	b.StopTimer()
+	reportLatency(b, dd, hd)
+}
+
+func reportLatency(b *testing.B, dd, hd []time.Duration) {
+	md, mh := mean(dd), mean(hd)
+	sortDurations(dd)
+	sortDurations(hd)
+	b.ReportMetric(us(percentile(dd, 50)), "direct-p50-µs")
+	b.ReportMetric(us(percentile(dd, 99)), "direct-p99-µs")
+	b.ReportMetric(us(percentile(hd, 50)), "hub-p50-µs")
+	b.ReportMetric(us(percentile(hd, 99)), "hub-p99-µs")
+	b.ReportMetric(us(percentile(hd, 50)-percentile(dd, 50)), "added-p50-µs")
+	b.ReportMetric(us(percentile(hd, 99)-percentile(dd, 99)), "added-p99-µs")
+	if md > 0 {
+		b.ReportMetric(float64(mh)/float64(md), "ratio")
+	}
+}
+
+// BenchmarkAuthz runs calls through the hub only, to isolate what the
+// authorization step costs: allocs/op and B/op (b.ReportAllocs, the whole
+// process: client plus hub), hub-allocs/call and hub-B/call (the same minus
+// what the client alone allocates on a direct call), and for Sign
+// new-conns/call: TCP connections the double accepted per call after
+// warm-up (target 0: keep-alive reuse). sign-c64 runs 64 concurrent
+// callers, more than the Sign client's idle pool.
+func BenchmarkAuthz(b *testing.B) {
+	direct := startDirect(b)
+	clientAllocs, clientBytes := allocsPerCall(b, func() error { return direct.callTool(context.Background(), "echo", echoArgs) }, 500)
+	b.Run("policy", func(b *testing.B) {
+		conn := readyHub(b, hubSetup{mode: authPolicy, upstreams: upstreamNames(1, 0, 0)})
+		measureAuthz(b, conn, nil, 1, clientAllocs, clientBytes)
+	})
+	b.Run("sign", func(b *testing.B) {
+		sd := startSign(b)
+		conn := readyHub(b, hubSetup{mode: authSign, signURL: sd.URL, upstreams: upstreamNames(1, 0, 0)})
+		measureAuthz(b, conn, sd, 1, clientAllocs, clientBytes)
+	})
+	b.Run("sign-c64", func(b *testing.B) {
+		sd := startSign(b)
+		conn := readyHub(b, hubSetup{mode: authSign, signURL: sd.URL, upstreams: upstreamNames(1, 0, 0)})
+		measureAuthz(b, conn, sd, 64, clientAllocs, clientBytes)
+	})
+}
+
+// allocsPerCall returns the mallocs and bytes per call of f over n calls.
+func allocsPerCall(b *testing.B, f func() error, n int) (float64, float64) {
+	for range 50 {
+		if err := f(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	for range n {
+		if err := f(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	runtime.ReadMemStats(&m1)
+	return float64(m1.Mallocs-m0.Mallocs) / float64(n), float64(m1.TotalAlloc-m0.TotalAlloc) / float64(n)
+}
+
+func measureAuthz(b *testing.B, conn *rpcConn, sd *signDouble, workers int, clientAllocs, clientBytes float64) {
+	ctx := context.Background()
+	call := func() error { return conn.callTool(ctx, hubTool(0), echoArgs) }
+	// Warm up with the same concurrency so the connection pool is filled.
+	if err := parallel(workers, warmup+10*workers, func(int) error { return call() }); err != nil {
+		b.Fatal(err)
+	}
+	var conns0 int64
+	if sd != nil {
+		conns0 = sd.ln.accepted.Load()
+	}
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	b.ReportAllocs()
+	b.ResetTimer()
+	if err := parallel(workers, b.N, func(int) error { return call() }); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	runtime.ReadMemStats(&m1)
+	n := float64(b.N)
+	b.ReportMetric(float64(m1.Mallocs-m0.Mallocs)/n-clientAllocs, "hub-allocs/call")
+	b.ReportMetric(float64(m1.TotalAlloc-m0.TotalAlloc)/n-clientBytes, "hub-B/call")
+	if sd != nil {
+		b.ReportMetric(float64(sd.ln.accepted.Load()-conns0)/n, "new-conns/call")
+		b.ReportMetric(float64(sd.ln.accepted.Load()), "sign-conns-total")
+	}
+}
+
+// parallel runs n calls of f on workers goroutines and returns the first
+// error.
+func parallel(workers, n int, f func(i int) error) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(n) {
+					return
+				}
+				if err := f(int(i)); err != nil {
+					once.Do(func() { first = err })
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}
+
+// BenchmarkThroughput measures calls/s with c concurrent callers, through
+// the hub and directly, for one upstream and for 8 (calls spread round
+// robin). Each iteration is one direct call and one hub call (b.N of each,
+// run as two phases). Metrics: direct-calls/s, hub-calls/s, ratio (hub /
+// direct; the target is ≥ 0.8 at c = 64).
+func BenchmarkThroughput(b *testing.B) {
+	for _, ups := range []int{1, 8} {
+		b.Run(fmt.Sprintf("up%d", ups), func(b *testing.B) {
+			directs := make([]*rpcConn, ups)
+			for i := range directs {
+				directs[i] = startDirect(b)
+			}
+			for _, mode := range []authMode{authPolicy, authSign} {
+				b.Run(string(mode), func(b *testing.B) {
+					s := hubSetup{mode: mode, upstreams: upstreamNames(ups, 0, 0)}
+					if mode == authSign {
+						s.signURL = startSign(b).URL
+					}
+					conn := readyHub(b, s)
+					for _, c := range []int{1, 16, 64} {
+						b.Run(fmt.Sprintf("c%d", c), func(b *testing.B) {
+							measureThroughput(b, directs, conn, c)
+						})
+					}
+				})
+			}
+		})
+	}
+}
+
+func measureThroughput(b *testing.B, directs []*rpcConn, conn *rpcConn, workers int) {
+	ctx := context.Background()
+	ups := len(directs)
+	directCall := func(i int) error { return directs[i%ups].callTool(ctx, "echo", echoArgs) }
+	hubCall := func(i int) error { return conn.callTool(ctx, hubTool(i%ups), echoArgs) }
+	for _, f := range []func(int) error{directCall, hubCall} {
+		if err := parallel(workers, warmup, f); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	c0, t := cpuTime(), time.Now()
+	if err := parallel(workers, b.N, directCall); err != nil {
+		b.Fatal(err)
+	}
+	c1, dt := cpuTime(), time.Since(t)
+	t = time.Now()
+	if err := parallel(workers, b.N, hubCall); err != nil {
+		b.Fatal(err)
+	}
+	c2, ht := cpuTime(), time.Since(t)
+	b.StopTimer()
+	dr := float64(b.N) / dt.Seconds()
+	hr := float64(b.N) / ht.Seconds()
+	b.ReportMetric(dr, "direct-calls/s")
+	b.ReportMetric(hr, "hub-calls/s")
+	b.ReportMetric(hr/dr, "ratio")
+	// This process is the client in both phases, plus the hub in the
+	// second: the difference is the hub's own CPU per call.
+	b.ReportMetric(us((c2-c1)-(c1-c0))/float64(b.N), "hub-cpu-µs/call")
+}
+
+// cpuTime is the user+system CPU time this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// startupDelays gives upstream i of n a start delay of base + i×step, so the
+// last one is the slowest.
+const (
+	startupBase = 100 * time.Millisecond
+	startupStep = 10 * time.Millisecond
+	startupN    = 20
+)
+
+// BenchmarkStartup measures the time from hub.New until the first
+// tools/list answers with every upstream's tools, for 20 stdio upstreams
+// that each sleep before exec'ing the fake (100 ms + 10 ms × i, the slowest
+// 290 ms), against the same hub with only the slowest upstream and against
+// spawning, initializing and listing the slowest one directly. Metrics (ms):
+// all-20, slowest-alone (through the hub), slowest-direct; ratio = all-20 /
+// slowest-alone (target ≤ 1.2) and ratio-vs-direct.
+func BenchmarkStartup(b *testing.B) {
+	all := make([]upstreamSpec, startupN)
+	for i := range all {
+		all[i] = upstreamSpec{name: "up" + strconv.Itoa(i), delay: startupBase + time.Duration(i)*startupStep}
+	}
+	slowest := all[len(all)-1:]
+	var tAll, tOne, tDirect time.Duration
+	for range b.N {
+		tAll += hubStartup(b, hubSetup{mode: authPolicy, upstreams: all}, startupN)
+		tOne += hubStartup(b, hubSetup{mode: authPolicy, upstreams: slowest}, 1)
+		tDirect += directStartup(b, slowest[0].delay)
+	}
+	n := time.Duration(b.N)
+	ms := func(d time.Duration) float64 { return float64(d/n) / float64(time.Millisecond) }
+	b.ReportMetric(ms(tAll), "all-20-ms")
+	b.ReportMetric(ms(tOne), "slowest-alone-ms")
+	b.ReportMetric(ms(tDirect), "slowest-direct-ms")
+	b.ReportMetric(float64(tAll)/float64(tOne), "ratio")
+	b.ReportMetric(float64(tAll)/float64(tDirect), "ratio-vs-direct")
+}
+
+// hubStartup starts an in-process hub and returns the time until tools/list
+// shows the echo tool of all n upstreams; it stops the hub before returning.
+func hubStartup(b *testing.B, s hubSetup, n int) time.Duration {
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	t := time.Now()
+	ih := startHub(b, s)
+	defer ih.stop()
+	if err := ih.conn.initialize(ctx); err != nil {
+		b.Fatal(err)
+	}
+	names, err := ih.conn.toolNames(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := time.Since(t)
+	echo := 0
+	for _, name := range names {
+		if bytes.HasSuffix([]byte(name), []byte("__echo")) {
+			echo++
+		}
+	}
+	if echo != n {
+		b.Fatalf("first tools/list shows %d upstreams, want %d", echo, n)
+	}
+	return d
+}
+
+// directStartup spawns the fake upstream behind the same sleep, initializes
+// and lists it.
+func directStartup(b *testing.B, delay time.Duration) time.Duration {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	t := time.Now()
+	cmd := exec.Command("sh", "-c", fmt.Sprintf("sleep %.3f; exec %s", delay.Seconds(), shQuote(selfExe(b))))
+	cmd.Env = cleanEnv("SIGIL_HUB_TEST_UPSTREAM=1")
+	c := startChild(b, cmd)
+	if _, err := c.conn.listTools(ctx); err != nil {
+		b.Fatal(err)
+	}
+	return time.Since(t)
+}
+
+// listUpstreams × listTools is the tools/list case of issue 7.
+const (
+	listUpstreams = 50
+	listTools     = 100
+)
+
+// BenchmarkToolsList measures one complete merged tools/list (every page,
+// the hub pages at 1,000) over 50 upstreams × 100 tools = 5,000 tools, in
+// process. ns/op is one full list; metrics: ms/list, pages, KB/list.
+func BenchmarkToolsList(b *testing.B) {
+	conn := readyHub(b, hubSetup{mode: authPolicy, upstreams: upstreamNames(listUpstreams, 0, listTools)})
+	ctx := context.Background()
+	n, err := conn.listTools(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if n != listUpstreams*listTools {
+		b.Fatalf("tools/list: %d tools, want %d", n, listUpstreams*listTools)
+	}
+	var pages, size int
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		pages, size = 0, 0
+		cursor := ""
+		for {
+			params := `{}`
+			if cursor != "" {
+				params = `{"cursor":` + strconv.Quote(cursor) + `}`
+			}
+			line, err := conn.call(ctx, "tools/list", params)
+			if err != nil {
+				b.Fatal(err)
+			}
+			pages++
+			size += len(line)
+			cursor = nextCursor(line)
+			if cursor == "" {
+				break
+			}
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed())/float64(b.N)/float64(time.Millisecond), "ms/list")
+	b.ReportMetric(float64(pages), "pages")
+	b.ReportMetric(float64(size)/1024, "KB/list")
+}
+
+// nextCursor finds the nextCursor of a tools/list response without decoding
+// the page (the hub writes it after the tools array).
+func nextCursor(line []byte) string {
+	const key = `"nextCursor":`
+	i := bytes.LastIndex(line, []byte(key))
+	if i < 0 {
+		return ""
+	}
+	rest := line[i+len(key):]
+	end := bytes.IndexByte(rest[1:], '"')
+	if len(rest) == 0 || rest[0] != '"' || end < 0 {
+		return ""
+	}
+	s, err := strconv.Unquote(string(rest[:end+2]))
+	if err != nil {
+		return ""
+	}
+	return s
+}
+
+// BenchmarkRSS starts the real binary (embedded policy) with 1, 10 and 50
+// upstreams, lists the tools, and reads VmRSS from /proc/<pid>/status.
+// Metrics (MB): rss-1, rss-10, rss-50, per-upstream ((rss-50 − rss-1) / 49),
+// and rss-50x100tools (50 upstreams with 100 extra tools each). Target:
+// ≤ 30 MB + 1 MB per upstream. Linux only (0 elsewhere).
+func BenchmarkRSS(b *testing.B) {
+	bin := buildHub(b, b.TempDir())
+	rss := func(s hubSetup) float64 {
+		var total int64
+		for range b.N {
+			func() {
+				c := startBinary(b, bin, s)
+				defer c.stop()
+				ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+				defer cancel()
+				if _, err := c.conn.listTools(ctx); err != nil {
+					b.Fatal(err)
+				}
+				// A few calls, as a live session would make (the echo
+				// tool is filtered out when extra tools are exposed).
+				for i := range 20 {
+					if s.upstreams[0].tools == 0 {
+						if err := c.conn.callTool(ctx, hubTool(i%len(s.upstreams)), echoArgs); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				total += vmRSS(strconv.Itoa(c.cmd.Process.Pid))
+			}()
+		}
+		return float64(total) / float64(b.N) / (1 << 20)
+	}
+	r1 := rss(hubSetup{mode: authPolicy, upstreams: upstreamNames(1, 0, 0)})
+	r10 := rss(hubSetup{mode: authPolicy, upstreams: upstreamNames(10, 0, 0)})
+	r50 := rss(hubSetup{mode: authPolicy, upstreams: upstreamNames(50, 0, 0)})
+	r50t := rss(hubSetup{mode: authPolicy, upstreams: upstreamNames(50, 0, listTools)})
+	b.ReportMetric(r1, "rss-1-MB")
+	b.ReportMetric(r10, "rss-10-MB")
+	b.ReportMetric(r50, "rss-50-MB")
+	b.ReportMetric((r50-r1)/49, "per-upstream-MB")
+	b.ReportMetric(r50t, "rss-50x100tools-MB")
+}

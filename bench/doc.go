@@ -1,0 +1,24 @@
+// Package bench measures what sigil-hub costs on top of a direct connection
+// to an upstream MCP server (issue 7): per-call latency and its added p50/p99,
+// throughput at several concurrencies, authorization cost (allocations and new
+// connections to Sigil Sign per call), start-up with many upstreams, merged
+// tools/list of 5,000 tools, and the resident memory of the real binary.
+//
+// Everything lives in _test.go files: run it with
+//
+//	go test -run '^$' -bench . ./bench/
+//
+// or scripts/bench.sh (make bench), which also prints a summary table. Every
+// benchmark measures the direct connection in the same run and reports the
+// hub's figures next to it with b.ReportMetric; none passes or fails on wall
+// time. Without -bench, `go test ./bench/` runs one quick test that drives each
+// harness once so that it cannot rot.
+//
+// The fake upstream is internal/testupstream, re-executed from the test
+// binary (TestMain). The hub runs in process (hub.New, Run, ServeStdio over
+// OS pipes) so that -cpuprofile and -memprofile see it; one latency case and
+// the memory benchmark drive the real binary.
+//
+// This package imports hub, authz and internal/testupstream; nothing may
+// import it.
+package bench

@@ -1,0 +1,6 @@
+//go:build race
+
+package bench
+
+// raceEnabled reports a -race build (see startHub).
+const raceEnabled = true
