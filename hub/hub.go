@@ -60,9 +60,9 @@ type Hub struct {
 	closeAuthz func()
 	ups        []*upstream          // in config order; immutable after New
 	byName     map[string]*upstream // immutable after New
-	started    atomic.Int64 // UnixNano when Run started; 0 before
-	settled    atomic.Bool  // every upstream finished its first start attempt
-	pageSize   int // list page size (test knob)
+	started    atomic.Int64         // UnixNano when Run started; 0 before
+	settled    atomic.Bool          // every upstream finished its first start attempt
+	pageSize   int                  // list page size (test knob)
 
 	view atomic.Pointer[view] // the routing view, swapped whole on change
 

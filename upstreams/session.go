@@ -78,13 +78,13 @@ type session struct {
 
 func newSession(u *Upstream) *session {
 	return &session{
-		u:      u,
-		lost:   make(chan struct{}),
-		quit:   make(chan struct{}),
-		notes:  make(chan mcp.JSONRPCNotification, notificationQueue),
+		u:     u,
+		lost:  make(chan struct{}),
+		quit:  make(chan struct{}),
+		notes: make(chan mcp.JSONRPCNotification, notificationQueue),
 
 		handledWake: make(chan struct{}),
-		relist: make(chan struct{}, 1),
+		relist:      make(chan struct{}, 1),
 	}
 }
 
