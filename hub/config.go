@@ -101,6 +101,11 @@ type Server struct {
 	// Attestation is attach_attestation: attach the Sign attestation to
 	// forwarded calls (D12). Default true.
 	Attestation bool
+	// ServerRequests is server_requests: relay this server's sampling,
+	// elicitation and roots requests to the client (when the client declared
+	// the capability). Default true; false declares none of them to the
+	// server and refuses them.
+	ServerRequests bool
 	// Disabled is disabled: the hub skips this server. A disabled server is
 	// validated like the others, except that its variables are not expanded
 	// (they need not be set) and its serverId may repeat another's.
@@ -157,6 +162,7 @@ type cfgRawServer struct {
 	Tools             toml.Primitive `toml:"tools"`
 	Extractors        toml.Primitive `toml:"extractors"`
 	AttachAttestation toml.Primitive `toml:"attach_attestation"`
+	ServerRequests    toml.Primitive `toml:"server_requests"`
 	Disabled          toml.Primitive `toml:"disabled"`
 }
 
@@ -430,7 +436,7 @@ func cfgKnownKey(k toml.Key) string {
 			"agent_id", "task_id", "verify", "policy_hash", "policy", "audit", "servers"}
 	case len(k) == 3 && k[0] == "servers":
 		known = []string{"command", "args", "env", "cwd", "url", "transport", "headers", "server_id",
-			"server_name", "tools", "extractors", "attach_attestation", "disabled"}
+			"server_name", "tools", "extractors", "attach_attestation", "server_requests", "disabled"}
 	case len(k) == 4 && k[0] == "servers" && k[2] == "tools":
 		known = []string{"allow", "deny"}
 	case len(k) == 5 && k[0] == "servers" && k[2] == "extractors":
@@ -569,12 +575,13 @@ func (p *cfgParser) server(name string, prim toml.Primitive) (s Server, idKey []
 	if !p.table(prim, base, &raw, "a table") {
 		return Server{}, nil, false
 	}
-	s = Server{Name: name, Attestation: true}
+	s = Server{Name: name, Attestation: true, ServerRequests: true}
 	if !cfgNameLike(name, 32) {
 		p.errorf(base, "server names must match ^[A-Za-z0-9_-]{1,32}$ (the name prefixes every exposed tool)")
 	}
 	p.decode(raw.Disabled, key("disabled"), &s.Disabled, "true or false")
 	p.decode(raw.AttachAttestation, key("attach_attestation"), &s.Attestation, "true or false")
+	p.decode(raw.ServerRequests, key("server_requests"), &s.ServerRequests, "true or false")
 
 	hasCmd := p.str(raw.Command, key("command"), &s.Command)
 	hasURL := p.str(raw.URL, key("url"), &s.URL)

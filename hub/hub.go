@@ -149,7 +149,7 @@ func New(opts Options) (*Hub, error) {
 			u.extractors[tool] = &authz.Extractor{Action: ex.Action, Fields: ex.Fields}
 		}
 		name := s.Name
-		u.conn = upstreams.New(upstreams.Spec{
+		spec := upstreams.Spec{
 			Name:          s.Name,
 			Command:       s.Command,
 			Args:          s.Args,
@@ -167,11 +167,14 @@ func New(opts Options) (*Hub, error) {
 			OnNotification: func(method string, params json.RawMessage) {
 				h.upstreamNotification(name, method, params)
 			},
-			OnRequest: func(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
+		}
+		if s.ServerRequests {
+			spec.OnRequest = func(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
 				return h.upstreamRequest(ctx, name, method, params)
-			},
-			Capabilities: upstreamCapabilities,
-		})
+			}
+			spec.Capabilities = upstreamCapabilities
+		}
+		u.conn = upstreams.New(spec)
 		h.ups = append(h.ups, u)
 		h.byName[s.Name] = u
 	}
