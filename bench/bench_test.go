@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -263,14 +262,6 @@ func measureThroughput(b *testing.B, directs []*rpcConn, conn *rpcConn, workers 
 	b.ReportMetric(us((c2-c1)-(c1-c0))/float64(b.N), "hub-cpu-µs/call")
 }
 
-// cpuTime is the user+system CPU time this process has used.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // startupDelays gives upstream i of n a start delay of base + i×step, so the
 // last one is the slowest.

@@ -300,20 +300,6 @@ func TestShutdownLeavesNoProcess(t *testing.T) {
 	}
 }
 
-func alive(pid int) bool {
-	if err := syscall.Kill(pid, 0); err != nil {
-		return false
-	}
-	// A zombie (exited, not reaped by its parent) is not a running process.
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-	if err == nil {
-		f := strings.Fields(string(b))
-		if len(f) > 2 && f[2] == "Z" {
-			return false
-		}
-	}
-	return true
-}
 
 // TestEnvIsolation: the child sees its declared env and the allow-list, never
 // the hub's API key or other variables.
