@@ -262,7 +262,6 @@ func measureThroughput(b *testing.B, directs []*rpcConn, conn *rpcConn, workers 
 	b.ReportMetric(us((c2-c1)-(c1-c0))/float64(b.N), "hub-cpu-µs/call")
 }
 
-
 // startupDelays gives upstream i of n a start delay of base + i×step, so the
 // last one is the slowest.
 const (

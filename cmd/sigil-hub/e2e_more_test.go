@@ -300,7 +300,6 @@ func TestShutdownLeavesNoProcess(t *testing.T) {
 	}
 }
 
-
 // TestEnvIsolation: the child sees its declared env and the allow-list, never
 // the hub's API key or other variables.
 func TestEnvIsolation(t *testing.T) {
