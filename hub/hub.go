@@ -66,6 +66,9 @@ type Hub struct {
 
 	view atomic.Pointer[view] // the routing view, swapped whole on change
 
+	rebuildMu sync.Mutex              // serializes rebuilds; guards renders
+	renders   map[string]*renderCache // per upstream
+
 	changed chan struct{} // cap 1: an upstream's surface changed
 
 	mu           sync.Mutex              // guards sessions and httpSessions
@@ -125,6 +128,7 @@ func New(opts Options) (*Hub, error) {
 		changed:  make(chan struct{}, 1),
 		sessions: make(map[*session]struct{}),
 		calls:    make(map[string]map[callRef]struct{}),
+		renders:  make(map[string]*renderCache),
 		pageSize: 1000,
 	}
 	az, closeAz, err := newAuthorizer(opts)

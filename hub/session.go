@@ -369,7 +369,11 @@ func (s *session) list(ctx context.Context, params json.RawMessage, key string, 
 	if err != nil {
 		return nil, newRPCError(codeInvalidParams, "%v", err)
 	}
-	b := make([]byte, 0, 256)
+	n := 64
+	for _, it := range pg {
+		n += len(it) + 1
+	}
+	b := make([]byte, 0, n)
 	b = append(b, '{')
 	b = strconv.AppendQuote(b, key)
 	b = append(b, ":["...)

@@ -15,6 +15,8 @@ import (
 // surface (its calls fail as unavailable) so that a crash does not make
 // clients re-list twice.
 func (h *Hub) rebuild() *view {
+	h.rebuildMu.Lock()
+	defer h.rebuildMu.Unlock()
 	srcs := make([]router.Source, 0, len(h.ups))
 	snaps := make(map[string]*upstreams.Snapshot, len(h.ups))
 	gens := make(map[string]uint64, len(h.ups))
@@ -54,13 +56,13 @@ func (h *Hub) rebuild() *view {
 	}
 	v := &view{table: table, generations: gens}
 	for _, e := range table.Tools() {
-		if raw, ok := findItem(snaps[e.Route.Upstream].Tools, e.Route.Name); ok {
-			v.tools = append(v.tools, renamed(raw, e.Exposed, e.Route.Name))
+		if raw, ok := h.rendered(snaps[e.Route.Upstream], e, false); ok {
+			v.tools = append(v.tools, raw)
 		}
 	}
 	for _, e := range table.Prompts() {
-		if raw, ok := findItem(snaps[e.Route.Upstream].Prompts, e.Route.Name); ok {
-			v.prompts = append(v.prompts, renamed(raw, e.Exposed, e.Route.Name))
+		if raw, ok := h.rendered(snaps[e.Route.Upstream], e, true); ok {
+			v.prompts = append(v.prompts, raw)
 		}
 	}
 	// Resources keep their URIs: they are listed when the router gives the
@@ -79,13 +81,45 @@ func (h *Hub) rebuild() *view {
 	return v
 }
 
-func findItem(items []upstreams.Item, name string) (json.RawMessage, bool) {
-	for _, it := range items {
-		if it.Name == name {
-			return it.Raw, true
-		}
+// renderCache holds one upstream's list items as the client sees them, for
+// one snapshot generation: a rebuild re-renders only upstreams that changed
+// (a start-up of N upstreams is not N full re-renders).
+type renderCache struct {
+	gen             uint64
+	tools, prompts  map[string]json.RawMessage // by upstream name → raw
+	rTools, rPrompt map[string]json.RawMessage // by exposed name → renamed
+}
+
+// rendered returns e's item renamed for the client. Callers hold rebuildMu.
+func (h *Hub) rendered(snap *upstreams.Snapshot, e router.Entry, prompt bool) (json.RawMessage, bool) {
+	c := h.renders[e.Route.Upstream]
+	if c == nil || c.gen != snap.Generation {
+		c = &renderCache{gen: snap.Generation, tools: index(snap.Tools), prompts: index(snap.Prompts),
+			rTools: map[string]json.RawMessage{}, rPrompt: map[string]json.RawMessage{}}
+		h.renders[e.Route.Upstream] = c
 	}
-	return nil, false
+	src, done := c.tools, c.rTools
+	if prompt {
+		src, done = c.prompts, c.rPrompt
+	}
+	if raw, ok := done[e.Exposed]; ok {
+		return raw, true
+	}
+	raw, ok := src[e.Route.Name]
+	if !ok {
+		return nil, false
+	}
+	raw = renamed(raw, e.Exposed, e.Route.Name)
+	done[e.Exposed] = raw
+	return raw, true
+}
+
+func index(items []upstreams.Item) map[string]json.RawMessage {
+	m := make(map[string]json.RawMessage, len(items))
+	for _, it := range items {
+		m[it.Name] = it.Raw
+	}
+	return m
 }
 
 // renamed returns raw with its top-level "name" member set to exposed,
