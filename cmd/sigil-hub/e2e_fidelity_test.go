@@ -110,3 +110,20 @@ func TestServerRequestsOptOut(t *testing.T) {
 		t.Fatal("the opted-out upstream was told the hub relays roots or sampling")
 	}
 }
+
+// TestSingleWrapRelaysServerRequests: a server wrapped with `--` (or
+// --remote) may ask the client for roots, sampling and elicitation.
+func TestSingleWrapRelaysServerRequests(t *testing.T) {
+	sign := signtest.New(t, signtest.Options{APIKey: testKey})
+	called := false
+	opts := []client.ClientOption{client.WithRootsHandler(rootsFunc(func(ctx context.Context, r mcp.ListRootsRequest) (*mcp.ListRootsResult, error) {
+		called = true
+		return &mcp.ListRootsResult{Roots: []mcp.Root{{URI: "file:///wrapped-root"}}}, nil
+	}))}
+	env := append(signEnv(sign), "SIGIL_HUB_TEST_UPSTREAM=1")
+	h := startHubWith(t, opts, env, "--server-id", "files", "--", selfExe(t))
+	got := resultText(t, h.call("roots", `{}`))
+	if !called || !strings.Contains(got, "file:///wrapped-root") {
+		t.Fatalf("roots request not relayed in single-wrap mode: handler called %v, result %q", called, got)
+	}
+}

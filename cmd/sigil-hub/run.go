@@ -42,6 +42,8 @@ Usage:
   sigil-hub import [FILE...] [--write]      write sigil-hub.toml from your clients' MCP servers (see: sigil-hub import -h)
   sigil-hub sign --policy warranty.md       run a local Sigil signer with an approval page (see: sigil-hub sign -h)
   sigil-hub holds list|approve ID|deny ID   decide held calls from a terminal (see: sigil-hub holds -h)
+  sigil-hub check [--config FILE] [--print] validate the config, Sign or the policy, and every upstream (see: sigil-hub check -h)
+  sigil-hub tools [--config FILE] [--json]  list the exposed tools with upstream, serverId and intent action
 
 The MCP client talks to sigil-hub over stdin/stdout. Logs go to stderr.
 
@@ -50,10 +52,10 @@ Flags (precedence: flag > environment > config file > default):
 
 // cliFlags are the parsed command-line flags.
 type cliFlags struct {
-	key, signURL, logLevel, serverID, serverName, remote, config, only, policy, listen, audit string
-	pendingTimeout                                                                            int
-	bypass, init, help                                                                        bool
-	set                                                                                       map[string]bool
+	key, signURL, logLevel, serverID, serverName, remote, config, only, policy, listen, audit, approvals string
+	pendingTimeout                                                                                       int
+	bypass, init, help                                                                                   bool
+	set                                                                                                  map[string]bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (cliFlags, []string, error) {
@@ -73,6 +75,7 @@ func parseFlags(args []string, stderr io.Writer) (cliFlags, []string, error) {
 	fs.StringVar(&f.only, "only", "", "with --config: serve only this server, names unchanged")
 	fs.StringVar(&f.listen, "listen", "", "serve Streamable HTTP at http://ADDR/mcp instead of stdio (bearer tokens from env SIGIL_HUB_TOKEN_<NAME>)")
 	fs.StringVar(&f.audit, "audit", "", "append one JSON line per tool call attempt to this file (config audit)")
+	fs.StringVar(&f.approvals, "approvals", "", "with a local policy: serve the approval page for held calls at this loopback ADDR (default 127.0.0.1:0, URL logged; off disables)")
 	fs.BoolVar(&f.init, "init", false, "write a commented starter sigil-hub.toml in the current folder and exit")
 	fs.BoolVar(&f.help, "help", false, "show this help")
 	fs.Usage = func() {
@@ -106,6 +109,10 @@ func runMain(ctx context.Context, args, environ []string, stdin io.Reader, stdou
 			return runImport(ctx, args[1:], environ, stdin, stdout, stderr)
 		case "init":
 			return writeStarter(stderr)
+		case "check":
+			return runCheck(ctx, args[1:], environ, stdout, stderr)
+		case "tools":
+			return runTools(ctx, args[1:], environ, stdout, stderr)
 		}
 	}
 	getenv := envLookup(environ)
@@ -128,6 +135,10 @@ func runMain(ctx context.Context, args, environ []string, stdin io.Reader, stdou
 		return err
 	}
 	level, err := parseLevel(cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	apprAddr, err := approvalsAddr(f.approvals, cfg.Policy != "")
 	if err != nil {
 		return err
 	}
@@ -157,6 +168,13 @@ func runMain(ctx context.Context, args, environ []string, stdin io.Reader, stdou
 	g.Add(run.SignalHandler(ctx, os.Interrupt, syscall.SIGTERM))
 	hctx, hcancel := context.WithCancel(ctx)
 	g.Add(func() error { return h.Run(hctx) }, func(error) { hcancel() })
+	if apprAddr != "" {
+		appr, err := newApprovals(apprAddr, h, getenv, logger)
+		if err != nil {
+			return err
+		}
+		g.Add(appr.serve, appr.stop)
+	}
 	if f.listen != "" {
 		srv, ln, err := listenHTTP(f.listen, environ, h, logger)
 		if err != nil {
@@ -305,7 +323,7 @@ func loadConfig(f cliFlags, command, environ []string, getenv func(string) strin
 		cfg.Servers = []hub.Server{{
 			Name: namespaceFor(id), Command: command[0], Args: command[1:], Cwd: cwd,
 			Env:      wrappedEnv(environ),
-			ServerID: id, ServerName: pick(f.serverName, id), Attestation: true,
+			ServerID: id, ServerName: pick(f.serverName, id), Attestation: true, ServerRequests: true,
 		}}
 		single = true
 	case f.remote != "":
@@ -315,7 +333,7 @@ func loadConfig(f cliFlags, command, environ []string, getenv func(string) strin
 		}
 		id := pick(f.serverID, derived)
 		s := hub.Server{Name: namespaceFor(id), URL: f.remote, Transport: "auto", ServerID: id,
-			ServerName: pick(f.serverName, id), Attestation: true, Headers: map[string]string{}}
+			ServerName: pick(f.serverName, id), Attestation: true, ServerRequests: true, Headers: map[string]string{}}
 		if auth := getenv("SIGIL_UPSTREAM_AUTH"); auth != "" {
 			s.Headers["Authorization"] = auth
 		}
