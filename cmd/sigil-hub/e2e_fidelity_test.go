@@ -127,3 +127,56 @@ func TestSingleWrapRelaysServerRequests(t *testing.T) {
 		t.Fatalf("roots request not relayed in single-wrap mode: handler called %v, result %q", called, got)
 	}
 }
+
+// TestListPagination: a list longer than a page comes in pages with an
+// opaque cursor, and following the cursors yields every tool exactly once.
+func TestListPagination(t *testing.T) {
+	sign := signtest.New(t, signtest.Options{APIKey: testKey})
+	var extra []string
+	for i := range 1500 {
+		extra = append(extra, fmt.Sprintf("t%04d", i))
+	}
+	cfg := strings.Replace(fakeServer(t, "many", newUpstreamLog(t), ""), `TESTUPSTREAM_NAME = "many"`,
+		`TESTUPSTREAM_NAME = "many", TESTUPSTREAM_TOOLS = "`+strings.Join(extra, ",")+`", TESTUPSTREAM_PAGE_SIZE = "400"`, 1)
+	h := startHub(t, signEnv(sign), "--config", writeConfig(t, cfg))
+	seen := map[string]int{}
+	cursor, pages := "", 0
+	for {
+		params := map[string]any{}
+		if cursor != "" {
+			params["cursor"] = cursor
+		}
+		resp := h.rpc("tools/list", params)
+		if resp.Error != nil {
+			t.Fatalf("page %d: %+v", pages, resp.Error)
+		}
+		var r struct {
+			Tools []struct {
+				Name string `json:"name"`
+			} `json:"tools"`
+			NextCursor string `json:"nextCursor"`
+		}
+		if err := json.Unmarshal(resp.Result, &r); err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		for _, tl := range r.Tools {
+			seen[tl.Name]++
+		}
+		if r.NextCursor == "" {
+			break
+		}
+		cursor = r.NextCursor
+	}
+	if pages < 2 {
+		t.Fatalf("%d tools came in %d page(s), want several", len(seen), pages)
+	}
+	for _, n := range extra {
+		if seen["many__"+n] != 1 {
+			t.Fatalf("tool many__%s listed %d times", n, seen["many__"+n])
+		}
+	}
+	if resp := h.rpc("tools/list", map[string]any{"cursor": "not-a-cursor"}); resp.Error == nil || resp.Error.Code != -32602 {
+		t.Fatalf("an invalid cursor: %+v, want -32602", resp.Error)
+	}
+}
