@@ -1,0 +1,526 @@
+package hub
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/sigilcore/sigil-hub/authz"
+	"github.com/sigilcore/sigil-hub/router"
+	"github.com/sigilcore/sigil-hub/upstreams"
+)
+
+// What `sigil-hub check` and `sigil-hub tools` need from a started hub: the
+// state of every upstream after its first start attempt, the exposed tools
+// with the intent action each one produces, and the warnings a person
+// should see before pointing a client at the hub.
+
+// Inventory is a point-in-time report of a started hub (see Hub.Inventory).
+// It is a plain value: nothing in it is shared with the hub.
+type Inventory struct {
+	// Single is true in single-wrap mode (exposed names are the upstream's own).
+	Single bool
+	// Upstreams are the enabled servers, in config order.
+	Upstreams []UpstreamInfo
+	// Tools are the exposed tools in tools/list order.
+	Tools []ToolInfo
+	// Warnings are problems worth a person's attention that do not stop the
+	// hub: router renames and collisions, serverIds the ## mcp policy
+	// grammar cannot express, tool counts over client limits, long names,
+	// extractors for tools no upstream lists. Nil when there are none.
+	Warnings []Warning
+}
+
+// UpstreamInfo is one upstream in an Inventory. A plain value.
+type UpstreamInfo struct {
+	// Name is the config name (the namespace) and ServerID its serverId (D1).
+	Name, ServerID string
+	// Target is what the hub starts or connects to: the command line of a
+	// stdio upstream, or a remote upstream's URL without userinfo or query.
+	Target string
+	// State is the connection state when the report was taken:
+	// "starting", "ready", "backoff" or "stopped" (upstreams.State).
+	State string
+	// Ready is State == "ready": the upstream serves.
+	Ready bool
+	// Settled is true when the first start attempt finished (Ready or
+	// failed) before the startup timeout; false means still starting.
+	Settled bool
+	// StartTime is how long the first start attempt took, measured from
+	// Hub.Run's start to when Inventory saw it finish. Zero if !Settled.
+	StartTime time.Duration
+	// Err is the last failure (for a stdio upstream that failed to start it
+	// includes the exit status and the stderr tail); "" when Ready.
+	Err string
+	// Tools, Prompts, Resources and Templates count what the upstream
+	// listed (before the router's filters).
+	Tools, Prompts, Resources, Templates int
+	// Exposed counts this upstream's tools in Inventory.Tools.
+	Exposed int
+	// ServerInfo is the upstream's serverInfo "name version", "" if unknown.
+	ServerInfo string
+	// ProtocolVersion is the negotiated MCP protocol version, "" if unknown.
+	ProtocolVersion string
+}
+
+// ToolInfo is one exposed tool. A plain value.
+type ToolInfo struct {
+	// Exposed is the name clients see and call.
+	Exposed string
+	// Upstream, ServerID and Name are the route: the upstream's config name,
+	// its serverId and the upstream's own tool name.
+	Upstream, ServerID, Name string
+	// Action is the intent action a call produces, exactly as the hub builds
+	// it (authz.NewIntent, extractor included). Empty only if ActionNote
+	// says why the action cannot be known before a call.
+	Action string
+	// ActionNote qualifies Action: how an extracted method can change it,
+	// or why every call of this tool is denied locally. "" when none.
+	ActionNote string
+	// Extract is the tool's D4 extractor fields (intent field → argument
+	// path); nil when the tool has no extractor.
+	Extract map[string]string
+}
+
+// Warning kinds (Warning.Kind).
+const (
+	// WarnServerID: a serverId the ## mcp policy grammar cannot express.
+	WarnServerID = "server_id"
+	// WarnToolCount: more exposed tools than a common client shows.
+	WarnToolCount = "tool_count"
+	// WarnNameLength: an exposed name at or near the 64-character limit.
+	WarnNameLength = "name_length"
+	// WarnRenamed: the router rewrote a name (router.Renamed).
+	WarnRenamed = "renamed"
+	// WarnCollision: a name was withheld because two routes wanted it.
+	WarnCollision = "collision"
+	// WarnInvalidName: the router could not use a listed name as given.
+	WarnInvalidName = "invalid_name"
+	// WarnExtractor: an extractor names a tool its upstream does not list,
+	// or can never apply.
+	WarnExtractor = "extractor"
+)
+
+// Warning is one warning in an Inventory. A plain value.
+type Warning struct {
+	// Kind is one of the Warn* constants.
+	Kind string
+	// Upstream is the upstream concerned, "" when the warning is global.
+	Upstream string
+	// Subject is the serverId, exposed name or tool concerned, "" if none.
+	Subject string
+	// Message says what is wrong and what it means, in plain words.
+	Message string
+}
+
+// ClientToolLimit is the number of tools one MCP client is known to use.
+type ClientToolLimit struct {
+	Client string
+	Limit  int
+}
+
+// ClientToolLimits returns the tool limits of common clients that the
+// inventory warns about, lowest first. Pure.
+func ClientToolLimits() []ClientToolLimit {
+	return []ClientToolLimit{
+		{"Cursor (older versions)", 40},
+		{"Windsurf", 50},
+		{"Cursor", 80},
+		{"GitHub Copilot", 128},
+	}
+}
+
+// NameWarnLength is the exposed-name length from which Inventory warns:
+// close to router.MaxNameLen, the 64-character limit several clients and
+// model APIs enforce on tool names.
+const NameWarnLength = 60
+
+// Inventory waits, like the first tools/list does, until every upstream has
+// finished its first start attempt (bounded by the startup timeout and ctx)
+// and reports the hub's state. Run must be running (or about to run) in
+// another goroutine; Inventory neither starts nor stops anything, sends no
+// request to the policy service and never calls a tool. It is safe for
+// concurrent use.
+func (h *Hub) Inventory(ctx context.Context) Inventory {
+	limit := h.opts.Config.StartupTimeout
+	if limit <= 0 {
+		limit = 30 * time.Second
+	}
+	start := time.Now()
+	if st := h.started.Load(); st != 0 {
+		start = time.Unix(0, st)
+	}
+	wctx, cancel := context.WithDeadline(ctx, start.Add(limit))
+	defer cancel()
+	took := make([]time.Duration, len(h.ups))
+	settled := make([]bool, len(h.ups))
+	var wg sync.WaitGroup
+	for i, u := range h.ups {
+		wg.Go(func() {
+			if u.conn.WaitSettled(wctx) == nil {
+				settled[i], took[i] = true, time.Since(start)
+			}
+		})
+	}
+	wg.Wait()
+
+	cfg := make(map[string]Server, len(h.opts.Config.Servers))
+	for _, s := range h.opts.Config.Servers {
+		cfg[s.Name] = s
+	}
+	inv := Inventory{Single: h.opts.Single}
+	snaps := make(map[string]*upstreams.Snapshot, len(h.ups))
+	srcs := make([]router.Source, 0, len(h.ups))
+	for i, u := range h.ups {
+		snap := u.conn.Snapshot()
+		snaps[u.name] = snap
+		info := UpstreamInfo{
+			Name: u.name, ServerID: u.serverID, Target: inventoryTarget(cfg[u.name]),
+			State: snap.State.String(), Ready: snap.State == upstreams.Ready, Settled: settled[i], StartTime: took[i],
+			Tools: len(snap.Tools), Prompts: len(snap.Prompts), Resources: len(snap.Resources), Templates: len(snap.Templates),
+			ServerInfo: inventoryServerInfo(snap.ServerInfo), ProtocolVersion: snap.ProtocolVersion,
+		}
+		if snap.Err != nil && snap.State != upstreams.Ready {
+			info.Err = snap.Err.Error()
+		}
+		inv.Upstreams = append(inv.Upstreams, info)
+		// The same sources rebuild gives the router, so the table below is
+		// the one tools/list serves for these snapshots.
+		src := router.Source{Upstream: u.name, Allow: cfg[u.name].Allow, Deny: cfg[u.name].Deny}
+		for _, it := range snap.Tools {
+			src.Tools = append(src.Tools, it.Name)
+		}
+		for _, it := range snap.Prompts {
+			src.Prompts = append(src.Prompts, it.Name)
+		}
+		for _, it := range snap.Resources {
+			src.Resources = append(src.Resources, it.Name)
+		}
+		for _, it := range snap.Templates {
+			src.Templates = append(src.Templates, it.Name)
+		}
+		srcs = append(srcs, src)
+	}
+	table, problems := router.Build(router.Rules{Separator: h.opts.Config.Separator, Namespace: !h.opts.Single}, srcs)
+
+	exposed := map[string]int{}
+	for _, e := range table.Tools() {
+		u := h.byName[e.Route.Upstream]
+		if u == nil {
+			continue
+		}
+		if !inventoryHas(snaps[u.name].Tools, e.Route.Name) {
+			continue
+		}
+		t := ToolInfo{Exposed: e.Exposed, Upstream: u.name, ServerID: u.serverID, Name: e.Route.Name}
+		x := u.extractors[e.Route.Name]
+		t.Action, t.ActionNote = IntentAction(u.serverID, e.Route.Name, x)
+		if x != nil {
+			t.Extract = maps.Clone(x.Fields)
+		}
+		inv.Tools = append(inv.Tools, t)
+		exposed[u.name]++
+	}
+	for i := range inv.Upstreams {
+		inv.Upstreams[i].Exposed = exposed[inv.Upstreams[i].Name]
+	}
+	inv.Warnings = h.inventoryWarnings(inv, problems, snaps)
+	return inv
+}
+
+// inventoryWarnings collects Inventory.Warnings.
+func (h *Hub) inventoryWarnings(inv Inventory, problems []router.Problem, snaps map[string]*upstreams.Snapshot) []Warning {
+	var ws []Warning
+	for _, u := range h.ups {
+		for _, msg := range ServerIDProblems(u.serverID) {
+			ws = append(ws, Warning{Kind: WarnServerID, Upstream: u.name, Subject: u.serverID, Message: msg})
+		}
+	}
+	for _, p := range problems {
+		w := Warning{Subject: p.Exposed, Message: p.Message}
+		if len(p.Routes) == 1 {
+			w.Upstream = p.Routes[0].Upstream
+		}
+		switch p.Kind {
+		case router.Renamed:
+			w.Kind = WarnRenamed
+		case router.Collision:
+			w.Kind = WarnCollision
+		case router.InvalidName:
+			w.Kind = WarnInvalidName
+		default:
+			continue // filtered by config: intended
+		}
+		ws = append(ws, w)
+	}
+	for _, t := range inv.Tools {
+		switch n := len(t.Exposed); {
+		case n > router.MaxNameLen:
+			ws = append(ws, Warning{Kind: WarnNameLength, Upstream: t.Upstream, Subject: t.Exposed,
+				Message: fmt.Sprintf("the name is %d characters, over the %d-character limit many clients and model APIs enforce: the tool may be refused or hidden", n, router.MaxNameLen)})
+		case n >= NameWarnLength:
+			ws = append(ws, Warning{Kind: WarnNameLength, Upstream: t.Upstream, Subject: t.Exposed,
+				Message: fmt.Sprintf("the name is %d characters, close to the %d-character limit: a client that adds its own prefix may cut or refuse it", n, router.MaxNameLen)})
+		}
+	}
+	var over []string
+	for _, l := range ClientToolLimits() {
+		if len(inv.Tools) > l.Limit {
+			over = append(over, fmt.Sprintf("%s %d", l.Client, l.Limit))
+		}
+	}
+	if len(over) > 0 {
+		ws = append(ws, Warning{Kind: WarnToolCount, Subject: fmt.Sprint(len(inv.Tools)),
+			Message: fmt.Sprintf("%d tools are exposed, more than some clients use (%s): narrow them with tools = { allow = [...] } or --only", len(inv.Tools), strings.Join(over, ", "))})
+	}
+	for _, u := range h.ups {
+		snap := snaps[u.name]
+		if snap.State != upstreams.Ready && len(snap.Tools) == 0 {
+			continue // nothing listed: cannot tell
+		}
+		for _, tool := range slices.Sorted(maps.Keys(u.extractors)) {
+			if !inventoryHas(snap.Tools, tool) {
+				ws = append(ws, Warning{Kind: WarnExtractor, Upstream: u.name, Subject: tool,
+					Message: fmt.Sprintf("an extractor is configured for tool %q but the upstream lists no such tool (tool names are the upstream's own, not the exposed ones)", tool)})
+			}
+		}
+	}
+	return ws
+}
+
+// IntentAction returns the intent action a call of the upstream's tool
+// produces (D2, D4), computed with authz.NewIntent exactly as the hub does:
+// "mcp.<serverID>.<tool>", or the typed action an extractor implies or
+// names. Because an extracted method only yields "http" when the call's
+// method argument is a valid uppercase HTTP method, note then says the
+// action falls back to web_fetch otherwise; when no call can ever be
+// authorized (an invalid extractor, empty or non-UTF-8 names) action is ""
+// and note says why. Pure; safe for concurrent use.
+func IntentAction(serverID, tool string, x *authz.Extractor) (action, note string) {
+	args := []byte("{}")
+	if x != nil && len(x.Fields) > 0 {
+		sample := map[string]any{}
+		for _, field := range slices.Sorted(maps.Keys(x.Fields)) {
+			v := "x"
+			if field == "method" {
+				v = "POST"
+			}
+			if !inventorySet(sample, strings.Split(x.Fields[field], "."), v) {
+				return "", fmt.Sprintf("every call is denied: the extractor's argument paths overlap (%s = %q)", field, x.Fields[field])
+			}
+		}
+		var err error
+		if args, err = json.Marshal(sample); err != nil {
+			return "", fmt.Sprintf("every call is denied: %v", err)
+		}
+	}
+	in, err := authz.NewIntent(authz.Request{ServerID: serverID, Tool: tool, Arguments: args, TaskID: "sigil-hub-check", Extract: x})
+	if err != nil {
+		return "", "every call is denied: " + err.Error()
+	}
+	if x != nil && x.Action == "" && x.Fields["url"] != "" && x.Fields["method"] != "" {
+		note = fmt.Sprintf("web_fetch when argument %q is not GET, HEAD, OPTIONS, POST, PUT, PATCH or DELETE", x.Fields["method"])
+	}
+	return in.Action, note
+}
+
+// inventoryHas reports whether items lists name.
+func inventoryHas(items []upstreams.Item, name string) bool {
+	return slices.ContainsFunc(items, func(it upstreams.Item) bool { return it.Name == name })
+}
+
+// inventorySet sets m[path...] = v, creating objects on the way; false if
+// the path runs into a value another path set.
+func inventorySet(m map[string]any, path []string, v string) bool {
+	for i, k := range path {
+		if i == len(path)-1 {
+			if _, taken := m[k]; taken {
+				return false
+			}
+			m[k] = v
+			return true
+		}
+		next, ok := m[k]
+		if !ok {
+			child := map[string]any{}
+			m[k] = child
+			m = child
+			continue
+		}
+		child, ok := next.(map[string]any)
+		if !ok {
+			return false
+		}
+		m = child
+	}
+	return false
+}
+
+// ServerIDProblems says why serverID cannot be written unambiguously in a
+// warranty.md ## mcp block (sigil-protocol.md §1.4): its lists are
+// comma-separated, trimmed and unquoted; a pattern is an exact value or
+// ends in one '*'; tool patterns are <server>.<tool>; the scoped
+// allow_only[action=...] form ends at ']'. Nil when the id is fine. Pure;
+// safe for concurrent use.
+func ServerIDProblems(serverID string) []string {
+	var out []string
+	if strings.Contains(serverID, ",") {
+		out = append(out, "contains ',': ## mcp lists are comma-separated, so it cannot be written in allowed_servers, allowed_tools, blocked_tools or require_approval; set server_id to a name without ','")
+	}
+	if i := strings.IndexByte(serverID, '*'); i >= 0 {
+		out = append(out, "contains '*': a ## mcp pattern may only end in one '*' wildcard, so this serverId cannot be matched exactly; set server_id to a name without '*'")
+	}
+	if strings.Contains(serverID, ".") {
+		out = append(out, "contains '.': ## mcp tool patterns are <server>.<tool>, so allowed_tools / blocked_tools entries for it are ambiguous (the policy service may split at the first '.'); allowed_servers still works; set server_id (e.g. \"github\") for clean patterns")
+	}
+	if strings.TrimSpace(serverID) != serverID {
+		out = append(out, "starts or ends with white space, which policy lists trim away; set server_id without it")
+	}
+	if len(serverID) >= 2 && (serverID[0] == '"' || serverID[0] == '\'') && serverID[len(serverID)-1] == serverID[0] {
+		out = append(out, "is wrapped in quotes, which policy lists strip; set server_id without them")
+	}
+	if strings.ContainsFunc(serverID, cfgIsControl) {
+		out = append(out, "contains a control character or line break, which a warranty.md line cannot hold")
+	}
+	if strings.Contains(serverID, "]") {
+		out = append(out, "contains ']': it cannot appear in a ## custom allow_only[action=...] scope")
+	}
+	if strings.Contains(serverID, "<!--") {
+		out = append(out, "contains '<!--', which starts an HTML comment in warranty.md")
+	}
+	return out
+}
+
+// inventoryTarget describes what the hub starts or connects to, without
+// secrets: a remote URL loses its userinfo and query.
+func inventoryTarget(s Server) string {
+	if s.URL != "" {
+		return RedactURL(s.URL)
+	}
+	return strings.Join(append([]string{s.Command}, s.Args...), " ")
+}
+
+// RedactURL returns raw with any userinfo replaced by "***" and the query
+// and fragment removed (a "?***" marks a removed query), for display. A URL
+// that does not parse is shown as "***". Pure.
+func RedactURL(raw string) string {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return "***"
+	}
+	rest, _, _ = strings.Cut(rest, "#")
+	rest, q, hasQuery := strings.Cut(rest, "?")
+	host, path, hasPath := strings.Cut(rest, "/")
+	if at := strings.LastIndexByte(host, '@'); at >= 0 {
+		host = "***@" + host[at+1:]
+	}
+	out := scheme + "://" + host
+	if hasPath {
+		out += "/" + path
+	}
+	if hasQuery && q != "" {
+		out += "?***"
+	}
+	return out
+}
+
+// inventoryServerInfo formats a raw serverInfo as "name version".
+func inventoryServerInfo(raw json.RawMessage) string {
+	var si struct{ Name, Version string }
+	if len(raw) == 0 || json.Unmarshal(raw, &si) != nil {
+		return ""
+	}
+	return strings.TrimSpace(si.Name + " " + si.Version)
+}
+
+// MaskedValues reads a config file and returns the env and headers value of
+// every server as written, never expanded: each value that references
+// variables keeps its text with every reference shown as ${NAME} (a
+// ${NAME:-default} default becomes ***), and a value without any reference
+// is "***" (a literal in the file may be a secret too). Keys are
+// "<server>.env.<KEY>" and "<server>.headers.<Header>". It is what
+// `sigil-hub check --print` shows instead of the expanded values; the
+// result never contains a variable's value. Only TOML syntax is checked
+// here (ParseConfig validates). Pure; safe for concurrent use.
+func MaskedValues(src []byte) (map[string]string, error) {
+	var raw struct {
+		Servers map[string]struct {
+			Env     map[string]any `toml:"env"`
+			Headers map[string]any `toml:"headers"`
+		} `toml:"servers"`
+	}
+	if _, err := toml.NewDecoder(bytes.NewReader(src)).Decode(&raw); err != nil {
+		return nil, fmt.Errorf("config: %v", cfgSyntaxError(err))
+	}
+	out := map[string]string{}
+	for name, s := range raw.Servers {
+		for k, v := range s.Env {
+			out[name+".env."+k] = maskTemplate(v)
+		}
+		for k, v := range s.Headers {
+			out[name+".headers."+k] = maskTemplate(v)
+		}
+	}
+	return out, nil
+}
+
+// maskTemplate renders one raw env/headers value for display (MaskedValues).
+func maskTemplate(v any) string {
+	s, ok := v.(string)
+	if !ok {
+		return "***"
+	}
+	var b strings.Builder
+	refs := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c != '$' {
+			b.WriteByte(c)
+			i++
+			continue
+		}
+		if i+1 < len(s) && s[i+1] == '$' {
+			b.WriteString("$$")
+			i += 2
+			continue
+		}
+		var name string
+		hasDef := false
+		if i+1 < len(s) && s[i+1] == '{' {
+			end := strings.IndexByte(s[i+2:], '}')
+			if end < 0 {
+				return "***"
+			}
+			name, _, hasDef = strings.Cut(s[i+2:i+2+end], ":-")
+			i += 2 + end + 1
+		} else {
+			j := i + 1
+			for j < len(s) && cfgVarByte(s[j], j == i+1) {
+				j++
+			}
+			name = s[i+1 : j]
+			i = j
+		}
+		if !cfgVarName(name) {
+			return "***"
+		}
+		refs++
+		if hasDef {
+			b.WriteString("${" + name + ":-***}")
+		} else {
+			b.WriteString("${" + name + "}")
+		}
+	}
+	if refs == 0 {
+		return "***"
+	}
+	return b.String()
+}
