@@ -14,13 +14,15 @@ import (
 	"time"
 )
 
-// The admin surface (GET /, /admin/...): for people on this machine.
+// The admin surface (GET /, /admin/...): for people on this machine. It
+// serves any HoldDesk: the signer's own holds, or the embedded engine's
+// (LocalDesk) when the hub runs with --policy.
 //
 // Every admin request must come over loopback (the peer address) and name a
 // loopback Host with the listener's own port, so a web page elsewhere
 // cannot reach it even by DNS rebinding, and a --listen-public signer does
 // not expose it. A person authenticates with the admin token: the approval
-// page URL the signer logs carries it once (?token=…), which sets an
+// page URL the signer (or hub) logs carries it once (?token=…), which sets an
 // HttpOnly SameSite=Strict cookie and redirects to the bare page; the CLI
 // sends it as Authorization: Bearer. State-changing requests (POST) must in
 // addition carry the token in the form (the page embeds it) or the bearer
@@ -82,22 +84,22 @@ func sameOrigin(r *http.Request) bool {
 	return false
 }
 
-func (s *Server) authenticate(r *http.Request) adminAuth {
+func (a *Admin) authenticate(r *http.Request) adminAuth {
 	if tok, ok := bearer(r); ok {
-		if equalSecret(tok, s.o.AdminToken) {
+		if equalSecret(tok, a.o.Token) {
 			return authBearer
 		}
 		return authNone
 	}
-	if c, err := r.Cookie(cookieName(r)); err == nil && equalSecret(c.Value, s.o.AdminToken) {
+	if c, err := r.Cookie(cookieName(r)); err == nil && equalSecret(c.Value, a.o.Token) {
 		return authCookie
 	}
 	return authNone
 }
 
-// admin guards an admin endpoint: loopback only, authenticated, and for
+// guard guards an admin endpoint: loopback only, authenticated, and for
 // POSTs same-origin with the token in the form or header.
-func (s *Server) admin(next func(http.ResponseWriter, *http.Request, adminAuth)) http.HandlerFunc {
+func (a *Admin) guard(next func(http.ResponseWriter, *http.Request, adminAuth)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("X-Frame-Options", "DENY")
@@ -105,7 +107,7 @@ func (s *Server) admin(next func(http.ResponseWriter, *http.Request, adminAuth))
 		h.Set("Referrer-Policy", "same-origin") // "no-referrer" makes browsers send Origin: null on form posts
 		h.Set("Cache-Control", "no-store")
 		if !loopbackRequest(r) {
-			http.Error(w, "the signer's admin surface answers only loopback requests addressed to its own loopback address", http.StatusForbidden)
+			http.Error(w, "the admin surface answers only loopback requests addressed to its own loopback address", http.StatusForbidden)
 			return
 		}
 		if !sameOrigin(r) {
@@ -114,21 +116,21 @@ func (s *Server) admin(next func(http.ResponseWriter, *http.Request, adminAuth))
 		}
 		if r.Method == http.MethodGet && r.URL.Path == "/" && r.URL.Query().Has("token") {
 			// The logged approval page URL: trade the token for a cookie.
-			if !equalSecret(r.URL.Query().Get("token"), s.o.AdminToken) {
-				http.Error(w, "wrong admin token: open the approval page URL that `sigil-hub sign` printed", http.StatusForbidden)
+			if !equalSecret(r.URL.Query().Get("token"), a.o.Token) {
+				http.Error(w, "wrong admin token: open the approval page URL that "+a.o.Name+" logged", http.StatusForbidden)
 				return
 			}
-			http.SetCookie(w, &http.Cookie{Name: cookieName(r), Value: s.o.AdminToken, Path: "/",
+			http.SetCookie(w, &http.Cookie{Name: cookieName(r), Value: a.o.Token, Path: "/",
 				HttpOnly: true, SameSite: http.SameSiteStrictMode})
 			http.Redirect(w, r, "/", http.StatusSeeOther)
 			return
 		}
-		auth := s.authenticate(r)
+		auth := a.authenticate(r)
 		if auth == authNone {
 			if r.URL.Path == "/" {
 				h.Set("Content-Type", "text/plain; charset=utf-8")
 				w.WriteHeader(http.StatusUnauthorized)
-				w.Write([]byte("sigil-hub signer: open the approval page URL that `sigil-hub sign` printed (it carries the admin token)\n"))
+				w.Write([]byte(a.o.Name + ": open the approval page URL it logged (it carries the admin token)\n"))
 				return
 			}
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or wrong admin token"})
@@ -137,7 +139,7 @@ func (s *Server) admin(next func(http.ResponseWriter, *http.Request, adminAuth))
 		if r.Method == http.MethodPost && auth == authCookie {
 			// A browser form: the cookie alone is not enough (CSRF); the
 			// page embeds the token in every form.
-			if err := r.ParseForm(); err != nil || !equalSecret(r.PostForm.Get("token"), s.o.AdminToken) {
+			if err := r.ParseForm(); err != nil || !equalSecret(r.PostForm.Get("token"), a.o.Token) {
 				http.Error(w, "missing or wrong form token", http.StatusForbidden)
 				return
 			}
@@ -146,17 +148,17 @@ func (s *Server) admin(next func(http.ResponseWriter, *http.Request, adminAuth))
 	}
 }
 
-func (s *Server) handleAdminList(w http.ResponseWriter, r *http.Request, _ adminAuth) {
-	writeJSON(w, http.StatusOK, map[string]any{"holds": s.Holds()})
+func (a *Admin) handleAdminList(w http.ResponseWriter, r *http.Request, _ adminAuth) {
+	writeJSON(w, http.StatusOK, map[string]any{"holds": a.o.Desk.Holds()})
 }
 
-func (s *Server) handleAdminResolve(w http.ResponseWriter, r *http.Request, auth adminAuth) {
+func (a *Admin) handleAdminResolve(w http.ResponseWriter, r *http.Request, auth adminAuth) {
 	verb := r.PathValue("verb")
 	if verb != "approve" && verb != "deny" {
 		http.NotFound(w, r)
 		return
 	}
-	info, err := s.Resolve(r.PathValue("id"), verb == "approve")
+	info, err := a.o.Desk.Resolve(r.PathValue("id"), verb == "approve")
 	form := auth == authCookie
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/json" {
 		form = false
@@ -191,9 +193,9 @@ type pageHold struct {
 }
 
 type pageData struct {
-	Nonce, Token, PolicyHash, Kid, Notice string
-	Pending                               []pageHold
-	Recent                                []pageRecord
+	Nonce, Token, Name, PolicyHash, Kid, Notice string
+	Pending                                     []pageHold
+	Recent                                      []pageRecord
 }
 
 type pageRecord struct {
@@ -201,10 +203,10 @@ type pageRecord struct {
 	When string
 }
 
-func (s *Server) handlePage(w http.ResponseWriter, r *http.Request, _ adminAuth) {
-	d := pageData{Nonce: randomHex(16), Token: s.o.AdminToken, PolicyHash: s.o.Policy.Hash(), Kid: s.o.Kid,
+func (a *Admin) handlePage(w http.ResponseWriter, r *http.Request, _ adminAuth) {
+	d := pageData{Nonce: randomHex(16), Token: a.o.Token, Name: a.o.Name, PolicyHash: a.o.PolicyHash, Kid: a.o.Kid,
 		Notice: r.URL.Query().Get("notice")}
-	for _, h := range s.Holds() {
+	for _, h := range a.o.Desk.Holds() {
 		if h.State != HoldPending {
 			continue
 		}
@@ -216,7 +218,7 @@ func (s *Server) handlePage(w http.ResponseWriter, r *http.Request, _ adminAuth)
 		d.Pending = append(d.Pending, pageHold{HoldInfo: h, Pretty: pretty, Created: h.Created.Unix(),
 			Since: h.Created.Local().Format(time.TimeOnly)})
 	}
-	for _, rec := range s.Recent() {
+	for _, rec := range a.o.Desk.Recent() {
 		d.Recent = append(d.Recent, pageRecord{Record: rec, When: rec.Time.Local().Format(time.DateTime)})
 	}
 	var b bytes.Buffer
@@ -244,7 +246,7 @@ const pageHTML = `
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>sigil-hub signer: approvals</title>
+<title>{{.Name}}: approvals</title>
 <style nonce="{{.Nonce}}">
 body{font-family:system-ui,sans-serif;margin:2rem;max-width:60rem;color:#222}
 h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:2rem}
@@ -261,14 +263,14 @@ td,th{text-align:left;padding:.2rem .5rem;border-bottom:1px solid #eee}
 </style>
 </head>
 <body>
-<h1>sigil-hub signer: calls waiting for approval</h1>
-<p class="meta">policy hash <code>{{.PolicyHash}}</code> · key <code>{{.Kid}}</code></p>
+<h1>{{.Name}}: calls waiting for approval</h1>
+<p class="meta">{{if .PolicyHash}}policy hash <code>{{.PolicyHash}}</code>{{end}}{{if .Kid}} · key <code>{{.Kid}}</code>{{end}}</p>
 {{if .Notice}}<p class="notice">{{.Notice}}</p>{{end}}
 <div id="live">
 <h2>Pending ({{len .Pending}})</h2>
 {{range .Pending}}
 <div class="hold" id="{{.ID}}">
-<div><strong>{{if .ServerID}}{{.ServerID}}{{else}}{{.Action}}{{end}}</strong>{{if .Tool}} · tool <code>{{.Tool}}</code>{{end}} · agent <code>{{.AgentID}}</code> · <span class="age" data-created="{{.Created}}">since {{.Since}}</span></div>
+<div><strong>{{if .ServerID}}{{.ServerID}}{{else}}{{.Action}}{{end}}</strong>{{if .Tool}} · tool <code>{{.Tool}}</code>{{end}}{{if .AgentID}} · agent <code>{{.AgentID}}</code>{{end}} · <span class="age" data-created="{{.Created}}">since {{.Since}}</span></div>
 <div class="meta">hold <code>{{.ID}}</code> · action <code>{{.Action}}</code>{{if .Rule}} · rule <code>{{.Rule}}</code>{{end}}</div>
 <pre>{{.Pretty}}</pre>
 <form method="post" action="/admin/holds/{{.ID}}/approve"><input type="hidden" name="token" value="{{$.Token}}"><button class="approve" type="submit" data-hold="{{.ID}}">Approve</button></form>

@@ -14,9 +14,11 @@
 //   - the admin surface for people on this machine: the approval page (GET /)
 //     and its JSON API (/admin/...), reachable only over loopback and guarded
 //     against other origins (DNS rebinding, CSRF, framing) by a per-process
-//     admin token.
+//     admin token. The same surface (Admin, over a HoldDesk) serves the hub's
+//     own holds in --policy mode through LocalDesk, an adapter over
+//     authz.Local, so both approval pages share one set of protections.
 //
-// signer imports only the standard library, authz (TxCommit), authz/policy
-// and internal/strictjson. It must not import hub, router, upstreams, cmd or
-// mcp-go, and it never writes to stdout.
+// signer imports only the standard library, authz (TxCommit, and Local for
+// LocalDesk), authz/policy and internal/strictjson. It must not import hub,
+// router, upstreams, cmd or mcp-go, and it never writes to stdout.
 package signer

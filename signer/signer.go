@@ -82,6 +82,7 @@ type Server struct {
 	holds   map[string]*hold // every retained hold by id
 	recent  []Record         // the last recentMax decision records, oldest first
 	logMu   sync.Mutex       // serializes DecisionLog writes
+	admin   *Admin           // the approval page and admin API over s
 	handler http.Handler
 }
 
@@ -122,9 +123,8 @@ func New(o Options) *Server {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	mux.HandleFunc("GET /{$}", s.admin(s.handlePage))
-	mux.HandleFunc("GET /admin/holds", s.admin(s.handleAdminList))
-	mux.HandleFunc("POST /admin/holds/{id}/{verb}", s.admin(s.handleAdminResolve))
+	s.admin = NewAdmin(AdminOptions{Desk: s, Token: o.AdminToken, Name: "sigil-hub signer", PolicyHash: o.Policy.Hash(), Kid: o.Kid})
+	s.admin.register(mux)
 	s.handler = mux
 	return s
 }

@@ -43,7 +43,9 @@ only that bearer key; otherwise any non-empty bearer key.
 Flags:
 `
 
-const holdsUsage = `sigil-hub holds: list, approve or deny the calls a local signer holds.
+const holdsUsage = `sigil-hub holds: list, approve or deny the calls a local signer, or a hub
+running with --policy, holds. --sign-url is the signer's URL or the hub's
+approval page URL (both are logged at start).
 
 Usage:
   sigil-hub holds list          [--sign-url URL] [--token-file PATH]
@@ -207,6 +209,20 @@ func runSign(ctx context.Context, args, environ []string, stdout, stderr io.Writ
 		return fmt.Errorf("sign: admin token file: %w", err)
 	}
 	defer removeIfOurs(*tokenFile, srv.AdminToken()+"\n")
+	// Also by port, so that `sigil-hub holds --sign-url` finds this
+	// signer's token even when a --policy hub or another signer runs too.
+	if cfgDir == "" {
+		cfgDir, _ = signerConfigDir(getenv)
+	}
+	if cfgDir != "" {
+		if p, err := adminTokenPath(cfgDir, addr); err == nil {
+			if err := writePrivateFile(p, []byte(srv.AdminToken()+"\n")); err != nil {
+				logger.Warn("writing the per-port admin token file failed", "err", err)
+			} else {
+				defer removeIfOurs(p, srv.AdminToken()+"\n")
+			}
+		}
+	}
 	if *addrFile != "" {
 		if err := writePrivateFile(*addrFile, []byte(addr)); err != nil {
 			return fmt.Errorf("sign: addr file: %w", err)
@@ -220,8 +236,7 @@ func runSign(ctx context.Context, args, environ []string, stdout, stderr io.Writ
 		pageHost = net.JoinHostPort("127.0.0.1", port)
 	}
 	logger.Info("sigil signer listening", "url", base, "policy", *policyPath, "policy_hash", pol.Hash(), "kid", kid, "key_file", *keyFile)
-	logger.Info("approval page (keep this URL private: it carries the admin token)",
-		"url", "http://"+pageHost+"/?token="+url.QueryEscape(srv.AdminToken()))
+	logApprovalPage(logger, pageHost, srv.AdminToken())
 	logger.Info("point the hub at this signer", "flag", "--sign-url "+base, "holds", "sigil-hub holds list --sign-url "+base)
 	if apiKey == "" {
 		logger.Info("SIGIL_API_KEY is not set: /v1 accepts any non-empty bearer key")
@@ -263,8 +278,8 @@ func runHolds(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 	getenv := envLookup(environ)
 	fs := flag.NewFlagSet("sigil-hub holds", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	signURL := fs.String("sign-url", "http://"+defaultSignListen, "the local signer's URL")
-	tokenFile := fs.String("token-file", "", "the admin token `sigil-hub sign` wrote (default <config dir>/sigil-hub/signer-admin-token)")
+	signURL := fs.String("sign-url", "http://"+defaultSignListen, "the local signer's URL, or the approval page URL of a hub running with --policy")
+	tokenFile := fs.String("token-file", "", "the admin token file (default: the one `sigil-hub sign` or the hub wrote for that port in <config dir>/sigil-hub/admin-tokens/, else <config dir>/sigil-hub/signer-admin-token)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, holdsUsage)
 		fs.PrintDefaults()
@@ -296,18 +311,18 @@ func runHolds(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 		fs.Usage()
 		return errUsage
 	}
+	base := strings.TrimRight(*signURL, "/")
 	if *tokenFile == "" {
 		dir, err := signerConfigDir(getenv)
 		if err != nil {
 			return fmt.Errorf("holds: %w (pass --token-file)", err)
 		}
-		*tokenFile = filepath.Join(dir, "signer-admin-token")
+		*tokenFile = holdsTokenFile(dir, base)
 	}
 	tok, err := os.ReadFile(*tokenFile)
 	if err != nil {
-		return fmt.Errorf("holds: cannot read the admin token (%v): is `sigil-hub sign` running? it writes the token there", err)
+		return fmt.Errorf("holds: cannot read the admin token (%v): is `sigil-hub sign` (or a hub with --policy) running at %s? it writes the token there", err, base)
 	}
-	base := strings.TrimRight(*signURL, "/")
 	c := adminClient{base: base, token: strings.TrimSpace(string(tok)),
 		http: &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 	if verb == "list" {
