@@ -65,6 +65,25 @@ func intentFieldOrder() [5]string {
 	return [5]string{"command", "url", "method", "path", "to"}
 }
 
+// Indexes into intentFieldOrder.
+const (
+	intentFieldCommand = iota
+	intentFieldURL
+	intentFieldMethod
+	intentFieldPath
+	intentFieldTo
+)
+
+// intentFieldIndex returns field's index in intentFieldOrder, or -1.
+func intentFieldIndex(field string) int {
+	for i, f := range intentFieldOrder() {
+		if f == field {
+			return i
+		}
+	}
+	return -1
+}
+
 // intentValidMethod reports whether m makes a url extraction an "http"
 // action (sigil-protocol.md §1.2: uppercase only, never normalised).
 func intentValidMethod(m string) bool {
@@ -150,7 +169,15 @@ func NewIntent(req Request) (Intent, error) {
 	if len(args) == 0 {
 		args = []byte("{}")
 	}
-	members, err := strictjson.Object(args, MaxArgumentsDepth)
+	// Only an Extractor needs the members; everything else needs just the
+	// check, which allocates nothing (issue 7).
+	var members map[string]json.RawMessage
+	var err error
+	if req.Extract != nil && len(req.Extract.Fields) > 0 {
+		members, err = strictjson.Object(args, MaxArgumentsDepth)
+	} else {
+		err = strictjson.ValidateObject(args, MaxArgumentsDepth)
+	}
 	if err != nil {
 		return malformed("arguments of tool %q are not a valid JSON object: %v", req.Tool, err)
 	}
@@ -158,18 +185,19 @@ func NewIntent(req Request) (Intent, error) {
 
 	// D4: extracted fields, as the raw JSON string tokens from the
 	// arguments, so the typed field is exactly the value the tool receives.
-	extracted := make(map[string][]byte, 5)
+	// extracted[i] belongs to intentFieldOrder()[i].
+	var extracted [5][]byte
 	if req.Extract != nil {
 		for field, path := range req.Extract.Fields {
 			tok, err := intentLookup(members, path)
 			if err != nil {
 				return malformed("tool %q: argument %q for intent field %q %v", req.Tool, path, field, err)
 			}
-			extracted[field] = tok
+			extracted[intentFieldIndex(field)] = tok
 		}
 	}
 	method := ""
-	if tok, ok := extracted["method"]; ok {
+	if tok := extracted[intentFieldMethod]; tok != nil {
 		var m string
 		if json.Unmarshal(tok, &m) == nil && intentValidMethod(m) {
 			method = m
@@ -180,34 +208,30 @@ func NewIntent(req Request) (Intent, error) {
 	switch {
 	case req.Extract != nil && req.Extract.Action != "":
 		action = req.Extract.Action
-	case extracted["url"] != nil && method != "":
+	case extracted[intentFieldURL] != nil && method != "":
 		action = "http"
-	case extracted["url"] != nil:
+	case extracted[intentFieldURL] != nil:
 		action = "web_fetch"
-	case extracted["path"] != nil:
+	case extracted[intentFieldPath] != nil:
 		action = "file_write"
-	case extracted["command"] != nil:
+	case extracted[intentFieldCommand] != nil:
 		action = "bash"
 	}
 
 	b := make([]byte, 0, len(args)+256)
 	b = append(b, `{"action":`...)
 	b = intentAppendString(b, action)
-	for _, field := range intentFieldOrder() {
-		tok := extracted[field]
-		if field == "method" {
-			if action != "http" || method == "" {
-				continue
-			}
-			tok = []byte(`"` + method + `"`)
+	for i, field := range intentFieldOrder() {
+		switch {
+		case i == intentFieldMethod && action == "http" && method != "":
+			b = append(b, `,"method":`...)
+			b = intentAppendString(b, method)
+		case i != intentFieldMethod && extracted[i] != nil:
+			b = append(b, ',', '"')
+			b = append(b, field...)
+			b = append(b, '"', ':')
+			b = append(b, extracted[i]...)
 		}
-		if tok == nil {
-			continue
-		}
-		b = append(b, ',', '"')
-		b = append(b, field...)
-		b = append(b, '"', ':')
-		b = append(b, tok...)
 	}
 	b = append(b, `,"task_id":`...)
 	b = intentAppendString(b, req.TaskID)
@@ -219,7 +243,10 @@ func NewIntent(req Request) (Intent, error) {
 	b = append(b, args...)
 	b = append(b, '}', '}')
 
-	commit, err := TxCommit(b)
+	// b is strictly valid by construction (validated arguments, tokens cut
+	// from them, strings encoded here, depth at most MaxArgumentsDepth+2), so
+	// the commit skips a second validation pass (issue 7).
+	commit, err := pgcTxCommit(b)
 	if err != nil {
 		// Arguments are strictly valid and bounded, so only a number that
 		// overflows float64 (e.g. 1e400) gets here: JS would see Infinity.
@@ -329,6 +356,17 @@ func intentShorten(s string) string {
 // intentAppendString appends s as a JSON string with a standard encoder
 // that does not escape '<', '>' and '&'. s must be valid UTF-8.
 func intentAppendString(dst []byte, s string) []byte {
+	// Fast path: printable ASCII other than '"' and '\\' (and DEL), which
+	// encoding/json writes unescaped, as every id and name usually is.
+	plain := true
+	for i := 0; i < len(s) && plain; i++ {
+		plain = s[i] >= 0x20 && s[i] < utf8.RuneSelf && s[i] != '"' && s[i] != '\\'
+	}
+	if plain {
+		dst = append(dst, '"')
+		dst = append(dst, s...)
+		return append(dst, '"')
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)

@@ -36,41 +36,73 @@ func CanonicalPgCommitV1(raw []byte) ([]byte, error) {
 	if err := strictjson.Validate(raw, pgcMaxDepth); err != nil {
 		return nil, fmt.Errorf("pg-commit-v1: %w", err)
 	}
-	e := pgcEncoder{data: raw, out: make([]byte, 0, len(raw))}
-	e.skipSpace()
-	if err := e.value(); err != nil {
-		return nil, fmt.Errorf("pg-commit-v1: %w", err)
-	}
-	return e.out, nil
+	return pgcCanonical(raw)
 }
 
 // TxCommit returns the lowercase hex SHA-256 of CanonicalPgCommitV1(raw):
 // the txCommit for an intent (D3). It is safe for concurrent use.
 func TxCommit(raw []byte) (string, error) {
-	c, err := CanonicalPgCommitV1(raw)
+	if err := strictjson.Validate(raw, pgcMaxDepth); err != nil {
+		return "", fmt.Errorf("pg-commit-v1: %w", err)
+	}
+	return pgcTxCommit(raw)
+}
+
+// pgcTxCommit is TxCommit for a document already known to be strictly
+// valid: NewIntent builds the intent from arguments it has just validated
+// and strings it encoded itself, so validating the whole intent again would
+// only repeat work (issue 7). The encoder still checks the structure it
+// relies on, and rejects duplicate keys and non-finite numbers itself.
+func pgcTxCommit(raw []byte) (string, error) {
+	c, err := pgcCanonical(raw)
 	if err != nil {
 		return "", err
 	}
 	sum := sha256.Sum256(c)
-	return hex.EncodeToString(sum[:]), nil
+	var h [2 * sha256.Size]byte
+	hex.Encode(h[:], sum[:])
+	return string(h[:]), nil
+}
+
+// pgcCanonical encodes a strictly valid document.
+func pgcCanonical(raw []byte) ([]byte, error) {
+	// Sized so that a typical document never grows them.
+	e := pgcEncoder{data: raw, out: make([]byte, 0, len(raw)+len(raw)/8),
+		keys: make([]uint16, 0, 256), members: make([]pgcMember, 0, 32)}
+	e.skipSpace()
+	if err := e.value(); err != nil {
+		return nil, fmt.Errorf("pg-commit-v1: %w", err)
+	}
+	if e.skipSpace(); e.pos != len(e.data) {
+		return nil, fmt.Errorf("pg-commit-v1: %w", errPgcInternal)
+	}
+	return e.out, nil
 }
 
 // pgcEncoder writes the canonical form of a document that strictjson has
 // already accepted. It still checks what it relies on and reports, rather
 // than panics on, anything unexpected.
+//
+// Its scratch space is shared by all objects of the document and used as
+// stacks (an inner object is finished before its parent is rewritten), so
+// a document costs a handful of allocations however many objects it has.
 type pgcEncoder struct {
-	data  []byte
-	pos   int
-	out   []byte
-	units []uint16 // scratch for string values
+	data    []byte
+	pos     int
+	out     []byte
+	units   []uint16    // scratch for escaped string values
+	keys    []uint16    // the keys of every open object, as UTF-16 code units
+	members []pgcMember // the members of every open object
+	tmp     []byte      // scratch for reordering an object's members
 }
 
 var errPgcInternal = errors.New("malformed input after validation")
 
 // pgcMember is one object member: its key as UTF-16 code units (what JS
-// compares) and where its canonical value sits in the output.
+// compares; keys[k0:k1] of the encoder) and where the canonical member,
+// "key":value, sits in the output.
 type pgcMember struct {
-	key      []uint16
+	k0, k1   int
 	from, to int
 }
 
@@ -95,6 +127,9 @@ func (e *pgcEncoder) value() error {
 	case c == '[':
 		return e.array()
 	case c == '"':
+		if e.plainString() {
+			return nil
+		}
 		units, err := e.str(e.units[:0])
 		if err != nil {
 			return err
@@ -113,6 +148,28 @@ func (e *pgcEncoder) value() error {
 	}
 }
 
+// plainString copies the string at e.pos verbatim when it has no escapes
+// and reports whether it did. Such a string is already canonical: it holds
+// no control characters (strict JSON), no '"' or '\\', and no lone
+// surrogates (valid UTF-8 cannot encode them), which are the only things
+// JSON.stringify escapes; every other character it writes raw as UTF-8, as
+// the input has it.
+func (e *pgcEncoder) plainString() bool {
+	i := e.pos + 1
+	for i < len(e.data) {
+		switch c := e.data[i]; {
+		case c == '"':
+			e.out = append(e.out, e.data[e.pos:i+1]...)
+			e.pos = i + 1
+			return true
+		case c == '\\' || c < 0x20:
+			return false
+		}
+		i++
+	}
+	return false
+}
+
 func (e *pgcEncoder) literal(lit string) error {
 	if len(e.data)-e.pos < len(lit) || string(e.data[e.pos:e.pos+len(lit)]) != lit {
 		return errPgcInternal
@@ -124,16 +181,37 @@ func (e *pgcEncoder) literal(lit string) error {
 
 func (e *pgcEncoder) number() error {
 	start := e.pos
+	plainInt := true // -?[0-9]+, which strict JSON writes without leading zeros
 	for e.pos < len(e.data) {
 		c := e.data[e.pos]
-		if !('0' <= c && c <= '9' || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E') {
+		if '0' <= c && c <= '9' || c == '-' && e.pos == start {
+			e.pos++
+			continue
+		}
+		if !(c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E') {
 			break
 		}
+		plainInt = false
 		e.pos++
 	}
-	f, err := strconv.ParseFloat(string(e.data[start:e.pos]), 64)
+	lit := e.data[start:e.pos]
+	digits := lit
+	if len(digits) > 0 && digits[0] == '-' {
+		digits = digits[1:]
+	}
+	// Up to 15 digits is below 2^53, so float64 holds the integer exactly
+	// and Number::toString writes the same digits; only -0 changes.
+	if plainInt && 0 < len(digits) && len(digits) <= 15 && (len(digits) == 1 || digits[0] != '0') {
+		if string(lit) == "-0" {
+			e.out = append(e.out, '0')
+		} else {
+			e.out = append(e.out, lit...)
+		}
+		return nil
+	}
+	f, err := strconv.ParseFloat(string(lit), 64)
 	if math.IsInf(f, 0) || math.IsNaN(f) {
-		return fmt.Errorf("non-finite number %s at offset %d", e.data[start:e.pos], start)
+		return fmt.Errorf("non-finite number %s at offset %d", lit, start)
 	}
 	if err != nil {
 		return errPgcInternal
@@ -174,32 +252,43 @@ func (e *pgcEncoder) array() error {
 	}
 }
 
-// object writes each member's canonical value to the output as it goes,
-// then rewrites that region with the members in UTF-16 key order.
+// object writes each member, "key":value, to the output as it goes; when
+// the keys did not arrive in UTF-16 order it then rewrites that region with
+// the members sorted.
 func (e *pgcEncoder) object() error {
 	e.pos++
+	e.out = append(e.out, '{')
 	start := len(e.out)
-	var members []pgcMember
+	mbase, kbase := len(e.members), len(e.keys)
 	e.skipSpace()
 	for e.pos < len(e.data) && e.data[e.pos] != '}' {
 		if e.data[e.pos] != '"' {
 			return errPgcInternal
 		}
-		key, err := e.str(nil)
+		if len(e.members) > mbase {
+			e.out = append(e.out, ',')
+		}
+		from, k0 := len(e.out), len(e.keys)
+		keyStart := e.pos
+		keys, err := e.str(e.keys)
 		if err != nil {
 			return err
 		}
+		e.keys = keys
+		if !e.writeRawKey(keyStart) {
+			e.out = pgcAppendString(e.out, e.keys[k0:])
+		}
+		e.out = append(e.out, ':')
 		e.skipSpace()
 		if e.pos >= len(e.data) || e.data[e.pos] != ':' {
 			return errPgcInternal
 		}
 		e.pos++
 		e.skipSpace()
-		from := len(e.out)
 		if err := e.value(); err != nil {
 			return err
 		}
-		members = append(members, pgcMember{key: key, from: from, to: len(e.out)})
+		e.members = append(e.members, pgcMember{k0: k0, k1: len(e.keys), from: from, to: len(e.out)})
 		e.skipSpace()
 		if e.pos < len(e.data) && e.data[e.pos] == ',' {
 			e.pos++
@@ -211,24 +300,42 @@ func (e *pgcEncoder) object() error {
 	}
 	e.pos++ // '}'
 
-	slices.SortFunc(members, func(a, b pgcMember) int { return slices.Compare(a.key, b.key) })
+	members := e.members[mbase:]
+	key := func(m pgcMember) []uint16 { return e.keys[m.k0:m.k1] }
+	cmp := func(a, b pgcMember) int { return slices.Compare(key(a), key(b)) }
+	sorted := slices.IsSortedFunc(members, cmp)
+	if !sorted {
+		slices.SortFunc(members, cmp)
+	}
 	for i := 1; i < len(members); i++ {
-		if slices.Equal(members[i-1].key, members[i].key) {
-			return fmt.Errorf("duplicate key %q", string(utf16.Decode(members[i].key)))
+		if slices.Equal(key(members[i-1]), key(members[i])) {
+			return fmt.Errorf("duplicate key %q", string(utf16.Decode(key(members[i]))))
 		}
 	}
-	values := slices.Clone(e.out[start:])
-	e.out = append(e.out[:start], '{')
-	for i, m := range members {
-		if i > 0 {
-			e.out = append(e.out, ',')
+	if !sorted {
+		e.tmp = append(e.tmp[:0], e.out[start:]...)
+		e.out = e.out[:start]
+		for i, m := range members {
+			if i > 0 {
+				e.out = append(e.out, ',')
+			}
+			e.out = append(e.out, e.tmp[m.from-start:m.to-start]...)
 		}
-		e.out = pgcAppendString(e.out, m.key)
-		e.out = append(e.out, ':')
-		e.out = append(e.out, values[m.from-start:m.to-start]...)
 	}
 	e.out = append(e.out, '}')
+	e.members, e.keys = e.members[:mbase], e.keys[:kbase]
 	return nil
+}
+
+// writeRawKey copies the key token that starts at from verbatim when it has
+// no escapes (already canonical, see plainString) and reports whether it did.
+func (e *pgcEncoder) writeRawKey(from int) bool {
+	tok := e.data[from:e.pos]
+	if len(tok) < 2 || slices.Contains(tok, '\\') {
+		return false
+	}
+	e.out = append(e.out, tok...)
+	return true
 }
 
 // str decodes the string at e.pos into UTF-16 code units appended to dst,

@@ -88,7 +88,10 @@ func deny(code, rule, format string, args ...any) Decision {
 
 // intent is the evaluated view of a wire intent object.
 type intent struct {
+	// obj is the whole intent, decoded by decodeIntent; nil when
+	// scanIntent read it, and then tok holds the members that are read.
 	obj    map[string]any
+	tok    intentTokens
 	action string
 	shim   bool // provenance == "shim": metadata came through a trusted shim
 	isMCP  bool
@@ -105,10 +108,15 @@ type intent struct {
 // SIGIL_LIMIT_STORE_UNAVAILABLE, fail closed). Evaluate is safe for
 // concurrent use.
 func (p *Policy) Evaluate(raw []byte, c Counter, now time.Time) Decision {
-	in, d, ok := decodeIntent(raw)
+	in, d, ok := p.decode(raw)
 	if !ok {
 		return d
 	}
+	return p.evaluateIntent(in, c, now)
+}
+
+// evaluateIntent is Evaluate after the intent was read.
+func (p *Policy) evaluateIntent(in intent, c Counter, now time.Time) Decision {
 	if d, ok := p.evalCustom(in); !ok {
 		return d
 	}
@@ -132,6 +140,7 @@ func (p *Policy) Evaluate(raw []byte, c Counter, now time.Time) Decision {
 			}
 		}
 	case p.tools != nil:
+		var d Decision
 		var ok bool
 		if hold, d, ok = p.tools.eval(in); !ok {
 			return d
@@ -152,7 +161,7 @@ func (p *Policy) Evaluate(raw []byte, c Counter, now time.Time) Decision {
 		if c == nil {
 			return deny(CodeLimitStore, "execution_limits", "execution limits are configured but no counter is available")
 		}
-		task, _ := in.obj["task_id"].(string)
+		task, _ := in.str("task_id")
 		perTask, perHour := c.Add(task, now)
 		if l.perTask > 0 && int64(perTask) > l.perTask {
 			return deny(CodeLoopLimit, "execution_limits.maxToolCallsPerTask", "task %q exceeded %d tool calls", task, l.perTask)
@@ -164,6 +173,20 @@ func (p *Policy) Evaluate(raw []byte, c Counter, now time.Time) Decision {
 	return Decision{Status: StatusAllowed}
 }
 
+// decode reads an intent for p. Only ## custom deny and allow rules look at
+// arbitrary members (deny_string: anywhere), so without them the intent is
+// read by scanIntent, which builds nothing; whenever it declines, and for
+// every policy with such rules, decodeIntent decodes the whole intent.
+// Both give the same intent, hence the same decision (issue 7).
+func (p *Policy) decode(raw []byte) (intent, Decision, bool) {
+	if p.custom == nil || len(p.custom.deny)+len(p.custom.allow) == 0 {
+		if t, ok := scanIntent(raw); ok {
+			return readIntent(intent{tok: t})
+		}
+	}
+	return decodeIntent(raw)
+}
+
 func decodeIntent(raw []byte) (intent, Decision, bool) {
 	var in intent
 	dec := json.NewDecoder(bytes.NewReader(raw))
@@ -171,17 +194,20 @@ func decodeIntent(raw []byte) (intent, Decision, bool) {
 	if err := dec.Decode(&in.obj); err != nil || in.obj == nil || dec.More() {
 		return in, deny(CodeValidation, "intent", "intent is not a JSON object"), false
 	}
-	in.action, _ = in.obj["action"].(string)
+	return readIntent(in)
+}
+
+// readIntent fills in the fields every evaluation uses and checks them.
+func readIntent(in intent) (intent, Decision, bool) {
+	in.action, _ = in.str("action")
 	if in.action == "" {
 		return in, deny(CodeValidation, "intent.action", "intent.action must be a non-empty string"), false
 	}
-	prov, _ := in.obj["provenance"].(string)
+	prov, _ := in.str("provenance")
 	in.shim = prov == "shim"
 	if strings.HasPrefix(in.action, "mcp.") {
 		in.isMCP = true
-		md, _ := in.obj["metadata"].(map[string]any)
-		in.server, _ = md["serverId"].(string)
-		in.tool, _ = md["toolName"].(string)
+		in.server, in.tool = in.metadataNames()
 		switch {
 		case in.tool == "":
 			return in, deny(CodeValidation, "mcp.metadata", "mcp intent lacks metadata.toolName"), false
@@ -192,6 +218,46 @@ func decodeIntent(raw []byte) (intent, Decision, bool) {
 		}
 	}
 	return in, Decision{}, true
+}
+
+// member returns the intent's top-level member k (nil when absent), decoded
+// as encoding/json decodes it with UseNumber.
+func (in *intent) member(k string) any {
+	if in.obj != nil {
+		return in.obj[k]
+	}
+	tok, ok := in.tok.member(k)
+	if !ok {
+		panic("policy: member " + k + " is not kept by scanIntent") // a programming error
+	}
+	return tokenValue(tok)
+}
+
+// str returns the top-level member k if it is a string.
+func (in *intent) str(k string) (string, bool) {
+	if in.obj != nil {
+		s, ok := in.obj[k].(string)
+		return s, ok
+	}
+	tok, ok := in.tok.member(k)
+	if !ok {
+		panic("policy: member " + k + " is not kept by scanIntent") // a programming error
+	}
+	return tokenString(tok)
+}
+
+// metadataNames returns metadata.serverId and metadata.toolName when they
+// are strings ("" otherwise).
+func (in *intent) metadataNames() (server, tool string) {
+	if in.obj != nil {
+		md, _ := in.obj["metadata"].(map[string]any)
+		server, _ = md["serverId"].(string)
+		tool, _ = md["toolName"].(string)
+		return server, tool
+	}
+	server, _ = tokenString(in.tok.serverID)
+	tool, _ = tokenString(in.tok.toolName)
+	return server, tool
 }
 
 // --- ## custom ---
@@ -399,7 +465,7 @@ func (t *toolRules) eval(in intent) (string, Decision, bool) {
 		return "", deny(CodeProvenanceRequired, "tool_calls.requireShim", "the policy requires intents to arrive through a trusted shim"), false
 	}
 	str := func(k string) (string, bool) {
-		s, ok := in.obj[k].(string)
+		s, ok := in.str(k)
 		return s, ok && s != ""
 	}
 	switch a {
@@ -417,7 +483,7 @@ func (t *toolRules) eval(in intent) (string, Decision, bool) {
 		}
 	case "web_fetch":
 		if len(t.webBlockedDomains) > 0 {
-			host, ok := hostOf(in.obj["url"])
+			host, ok := hostOf(in.member("url"))
 			if !ok {
 				return "", deny(CodeValidation, "tool_calls.webFetchBlockedDomains", "web_fetch intent lacks a valid url"), false
 			}
@@ -446,7 +512,7 @@ func (t *toolRules) eval(in intent) (string, Decision, bool) {
 		if !validMethod(method) {
 			return "", deny(CodeValidation, "tool_calls.http", "http intent needs an uppercase method (GET, HEAD, OPTIONS, POST, PUT, PATCH, DELETE)"), false
 		}
-		host, ok := hostOf(in.obj["url"])
+		host, ok := hostOf(in.member("url"))
 		if !ok {
 			return "", deny(CodeValidation, "tool_calls.http", "http intent lacks a valid url"), false
 		}
@@ -466,7 +532,7 @@ func (t *toolRules) eval(in intent) (string, Decision, bool) {
 		}
 	case "email.send":
 		if t.emailBlocked != nil || t.emailAllowed != nil {
-			rcpts, ok := recipients(in.obj["to"])
+			rcpts, ok := recipients(in.member("to"))
 			if !ok {
 				return "", deny(CodeValidation, "tool_calls.emailRecipientRequired", "email.send intent lacks recipients in to"), false
 			}

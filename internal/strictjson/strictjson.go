@@ -1,6 +1,7 @@
 package strictjson
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -59,7 +60,11 @@ func (e *Error) Unwrap() error { return e.Kind }
 // The returned error, if any, is an *Error. Validate is safe for concurrent
 // use and does not retain data.
 func Validate(data []byte, maxDepth int) error {
-	s := newScanner(data, maxDepth)
+	// The scanner lives on the stack: its first frames and keys sit in
+	// fixed arrays inside it, so a typical document allocates nothing
+	// (issue 7: this runs several times on every tool call).
+	var s scanner
+	s.init(data, maxDepth)
 	return s.document()
 }
 
@@ -73,7 +78,8 @@ func Validate(data []byte, maxDepth int) error {
 // The returned error, if any, is an *Error. Object is safe for concurrent use;
 // the returned values alias data.
 func Object(data []byte, maxDepth int) (map[string]json.RawMessage, error) {
-	s := newScanner(data, maxDepth)
+	var s scanner
+	s.init(data, maxDepth)
 	s.members = make(map[string]json.RawMessage)
 	if err := s.document(); err != nil {
 		return nil, err
@@ -83,6 +89,24 @@ func Object(data []byte, maxDepth int) (map[string]json.RawMessage, error) {
 			Detail: "root value is not an object"}
 	}
 	return s.members, nil
+}
+
+// ValidateObject is Validate that also requires the root value to be an
+// object (ErrNotObject otherwise, as Object reports it). It is for callers
+// that need the check but not the members: unlike Object it allocates
+// nothing for a valid document. It is safe for concurrent use and does not
+// retain data.
+func ValidateObject(data []byte, maxDepth int) error {
+	var s scanner
+	s.init(data, maxDepth)
+	if err := s.document(); err != nil {
+		return err
+	}
+	if !s.rootObject {
+		return &Error{Kind: ErrNotObject, Offset: s.rootStart, Path: "$",
+			Detail: "root value is not an object"}
+	}
+	return nil
 }
 
 // setThreshold is the member count above which an object's keys are also
@@ -96,32 +120,86 @@ type frame struct {
 	object    bool
 	index     int    // current array index
 	key       []byte // current object key (unescaped)
-	keysStart int    // start of this object's keys in scanner.keys
+	keysStart int    // start of this object's keys (scanner.key index)
 	useSet    bool   // this object's keys are also in scanner.sets[depth]
 }
 
+// frameInline and keyInline size the fixed arrays that back the first
+// frames and keys. Nothing inside the scanner points into the scanner
+// itself (overflow goes to separate slices and entries are addressed by
+// index), so escape analysis keeps a scanner declared in a function on that
+// function's stack.
+const (
+	frameInline = 16
+	keyInline   = 32
+)
+
 type scanner struct {
-	data       []byte
-	pos        int
-	maxDepth   int
-	frames     []frame
-	keys       [][]byte                   // keys of all open objects, innermost last
+	data     []byte
+	pos      int
+	maxDepth int
+
+	depth     int                // open frames
+	frameBuf  [frameInline]frame // frames 0..frameInline-1
+	frameMore []frame            // frames from frameInline on
+
+	nkeys   int               // keys of all open objects, innermost last
+	keyBuf  [keyInline][]byte // keys 0..keyInline-1
+	keyMore [][]byte          // keys from keyInline on
+
 	sets       []map[string]struct{}      // per depth, for objects over setThreshold
 	members    map[string]json.RawMessage // root members, only for Object
 	rootObject bool                       // the root value is an object
 	rootStart  int
 }
 
-func newScanner(data []byte, maxDepth int) *scanner {
+func (s *scanner) init(data []byte, maxDepth int) {
 	if maxDepth <= 0 {
 		maxDepth = DefaultMaxDepth
 	}
-	return &scanner{
-		data:     data,
-		maxDepth: maxDepth,
-		frames:   make([]frame, 0, 16),
-		keys:     make([][]byte, 0, 32),
+	s.data = data
+	s.maxDepth = maxDepth
+}
+
+// frame returns open frame i (0 is the root).
+func (s *scanner) frame(i int) *frame {
+	if i < frameInline {
+		return &s.frameBuf[i]
 	}
+	return &s.frameMore[i-frameInline]
+}
+
+// key returns key i of the open objects.
+func (s *scanner) key(i int) []byte {
+	if i < keyInline {
+		return s.keyBuf[i]
+	}
+	return s.keyMore[i-keyInline]
+}
+
+func (s *scanner) pushKey(k []byte) {
+	if s.nkeys < keyInline {
+		s.keyBuf[s.nkeys] = k
+	} else {
+		if s.keyMore == nil {
+			s.keyMore = make([][]byte, 0, 4*keyInline)
+		}
+		s.keyMore = append(s.keyMore, k)
+	}
+	s.nkeys++
+}
+
+// truncateKeys drops the keys from n on, and their references to unescaped
+// copies.
+func (s *scanner) truncateKeys(n int) {
+	for i := n; i < s.nkeys && i < keyInline; i++ {
+		s.keyBuf[i] = nil
+	}
+	if m := max(n-keyInline, 0); m < len(s.keyMore) {
+		clear(s.keyMore[m:])
+		s.keyMore = s.keyMore[:m]
+	}
+	s.nkeys = n
 }
 
 func (s *scanner) document() error {
@@ -154,7 +232,7 @@ func (s *scanner) value() error {
 	}
 	switch c := s.data[s.pos]; {
 	case c == '{':
-		if len(s.frames) == 0 {
+		if s.depth == 0 {
 			s.rootObject = true
 		}
 		return s.object()
@@ -177,21 +255,27 @@ func (s *scanner) value() error {
 }
 
 func (s *scanner) push(object bool) error {
-	if len(s.frames) >= s.maxDepth {
+	if s.depth >= s.maxDepth {
 		return s.fail(ErrTooDeep, fmt.Sprintf("nesting deeper than %d", s.maxDepth))
 	}
-	s.frames = append(s.frames, frame{object: object, keysStart: len(s.keys)})
+	f := frame{object: object, keysStart: s.nkeys}
+	if s.depth < frameInline {
+		s.frameBuf[s.depth] = f
+	} else {
+		s.frameMore = append(s.frameMore[:s.depth-frameInline], f)
+	}
+	s.depth++
 	s.pos++ // the opening bracket
 	return nil
 }
 
 func (s *scanner) pop() {
-	f := &s.frames[len(s.frames)-1]
+	f := s.frame(s.depth - 1)
 	if f.object {
-		clear(s.keys[f.keysStart:]) // drop references to unescaped copies
-		s.keys = s.keys[:f.keysStart]
+		s.truncateKeys(f.keysStart)
 	}
-	s.frames = s.frames[:len(s.frames)-1]
+	*f = frame{} // drop the key reference
+	s.depth--
 	s.pos++ // the closing bracket
 }
 
@@ -232,7 +316,7 @@ func (s *scanner) object() error {
 		if err := s.value(); err != nil {
 			return err
 		}
-		if s.members != nil && len(s.frames) == 1 {
+		if s.members != nil && s.depth == 1 {
 			s.members[string(key)] = s.data[valStart:s.pos:s.pos]
 		}
 		s.skipSpace()
@@ -254,16 +338,16 @@ func (s *scanner) object() error {
 
 // addKey records key for the innermost object, rejecting a duplicate.
 func (s *scanner) addKey(key []byte, offset int) error {
-	depth := len(s.frames) - 1
-	f := &s.frames[depth]
+	depth := s.depth - 1
+	f := s.frame(depth)
 	f.key = nil // a duplicate is reported at the object's own path
-	own := s.keys[f.keysStart:]
+	own := s.nkeys - f.keysStart
 	dup := false
 	if f.useSet {
 		_, dup = s.sets[depth][aliasString(key)]
 	} else {
-		for _, k := range own {
-			if string(k) == string(key) {
+		for i := f.keysStart; i < s.nkeys; i++ {
+			if string(s.key(i)) == string(key) {
 				dup = true
 				break
 			}
@@ -274,10 +358,10 @@ func (s *scanner) addKey(key []byte, offset int) error {
 		return s.fail(ErrDuplicateKey, "duplicate key "+quoteShort(key))
 	}
 	f.key = key
-	s.keys = append(s.keys, key)
+	s.pushKey(key)
 	if f.useSet {
 		s.sets[depth][aliasString(key)] = struct{}{}
-	} else if len(own)+1 > setThreshold {
+	} else if own+1 > setThreshold {
 		for len(s.sets) <= depth {
 			s.sets = append(s.sets, nil)
 		}
@@ -286,8 +370,8 @@ func (s *scanner) addKey(key []byte, offset int) error {
 		} else {
 			clear(s.sets[depth])
 		}
-		for _, k := range s.keys[f.keysStart:] {
-			s.sets[depth][aliasString(k)] = struct{}{}
+		for i := f.keysStart; i < s.nkeys; i++ {
+			s.sets[depth][aliasString(s.key(i))] = struct{}{}
 		}
 		f.useSet = true
 	}
@@ -314,7 +398,7 @@ func (s *scanner) array() error {
 		switch s.data[s.pos] {
 		case ',':
 			s.pos++
-			s.frames[len(s.frames)-1].index++
+			s.frame(s.depth-1).index++
 			s.skipSpace()
 		case ']':
 			s.pop()
@@ -336,13 +420,7 @@ func (s *scanner) str(wantKey bool) ([]byte, error) {
 	escaped := false
 	for {
 		// Fast path: plain printable ASCII.
-		for s.pos < len(s.data) {
-			c := s.data[s.pos]
-			if c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
-				break
-			}
-			s.pos++
-		}
+		s.pos += plainRun(s.data[s.pos:])
 		if s.pos >= len(s.data) {
 			return nil, s.fail(ErrSyntax, "unterminated string")
 		}
@@ -372,6 +450,35 @@ func (s *scanner) str(wantKey bool) ([]byte, error) {
 			s.pos += size
 		}
 	}
+}
+
+// plainRun returns how many bytes at the start of b are printable ASCII
+// other than '"' and '\\' (DEL included), the bytes a string can hold that
+// need no further look. It tests eight bytes at a time: strings are most
+// of what a tool call carries (issue 7).
+func plainRun(b []byte) int {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		q := x ^ ('"' * ones)   // zero where a byte is '"'
+		bs := x ^ ('\\' * ones) // zero where a byte is '\\'
+		// Each term is non-zero exactly when some byte is >= 0x80, < 0x20,
+		// '"' or '\\' (the classic has-less and has-zero tests, exact
+		// as booleans).
+		if (x|(x-0x20*ones)&^x|(q-ones)&^q|(bs-ones)&^bs)&highs != 0 {
+			break
+		}
+	}
+	for ; i < len(b); i++ {
+		if c := b[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
+			break
+		}
+	}
+	return i
 }
 
 func (s *scanner) escape() error {
@@ -472,7 +579,8 @@ func (s *scanner) fail(kind error, detail string) *Error {
 // path renders the location of the current value. Only called on error.
 func (s *scanner) path() string {
 	b := []byte{'$'}
-	for _, f := range s.frames {
+	for i := range s.depth {
+		f := s.frame(i)
 		switch {
 		case !f.object:
 			b = append(b, '[')

@@ -23,6 +23,10 @@
 //	TESTUPSTREAM_STDERR_FLOOD=<n> write n bytes (default 1 MiB if not a number)
 //	                              of stderr lines before serving
 //	TESTUPSTREAM_PAGE_SIZE=<n>    page list results n items at a time
+//	TESTUPSTREAM_GARBAGE=<n>      write n non-JSON-RPC lines (banners, a
+//	                              truncated message, binary junk) to stdout
+//	                              before serving (stdio mode)
+//	TESTUPSTREAM_MISBEHAVE=1      also serve the misbehaving tools (below)
 //	TESTUPSTREAM_HTTP=<addr>      serve over HTTP instead of stdio (e.g.
 //	                              127.0.0.1:0): Streamable HTTP at /mcp, legacy
 //	                              SSE at /sse; the first stdout line is
@@ -37,6 +41,23 @@
 // (asks the client roots/list and answers the roots as JSON), rich (a
 // tool with a rich raw schema: see RichInputSchema). Prompt greet {name};
 // resource test://static; template test://items/{id}.
+//
+// Misbehaving tools, served only with TESTUPSTREAM_MISBEHAVE=1
+// (Config.Misbehave) so that other tests' tool lists stay as they are
+// (faults.md §4 D; the raw-output ones misbehave in stdio mode only): hang (never answers, not even after notifications/cancelled;
+// logs {"testupstream":"cancelled","tool":"hang"} when mcp-go cancels it),
+// garbage {n} (n non-JSON lines on stdout, then a normal answer), huge {mb,
+// answer} (one line of mb MiB, default 100, then an answer unless answer is
+// false), notify_flood {n, kind} (n notifications of kind message, progress
+// (a token nobody sent) or list_changed, then an answer), stderr_flood {mb}
+// (mb MiB of stderr without a newline), kill_self (SIGKILLs itself
+// mid-call), rug_pull (changes the description and schema of the tool
+// "victim" from RugPullV1 to RugPullV2 and sends tools/list_changed), sample
+// {kind} (asks the client sampling/createMessage or, with kind
+// "elicitation", elicitation/create, and answers "refused: <error>" or
+// "answered"), bad_ids (answered by the stdin reader itself: responses for
+// ids nobody sent, then "first", then a duplicate "second") and both_fields
+// (a response with both result and error).
 //
 // This package may import mcp-go's server and mcp packages and the standard
 // library; it must not import any sigil-hub package. Production code must not

@@ -35,6 +35,8 @@ const (
 	EnvStderrFlood = "TESTUPSTREAM_STDERR_FLOOD"
 	EnvPageSize    = "TESTUPSTREAM_PAGE_SIZE"
 	EnvHTTP        = "TESTUPSTREAM_HTTP"
+	EnvGarbage     = "TESTUPSTREAM_GARBAGE"
+	EnvMisbehave   = "TESTUPSTREAM_MISBEHAVE"
 	// envSleeper makes Main sleep forever: the grandchild's mode.
 	envSleeper = "TESTUPSTREAM_SLEEPER"
 )
@@ -57,6 +59,8 @@ type Config struct {
 	IgnoreTerm  bool     // ignore SIGTERM and stdin EOF (stdio mode only)
 	Grandchild  bool     // spawn a sleeping grandchild at start (stdio mode only)
 	StderrFlood int      // bytes of stderr written at start; 0 → none
+	Garbage     int      // non-JSON-RPC stdout lines written at start (stdio mode only); 0 → none
+	Misbehave   bool     // also serve the misbehaving tools (misbehave.go); false → not listed
 }
 
 // Main runs the fake server as the whole process, configured from the
@@ -79,6 +83,7 @@ func Main() {
 		LogPath:    os.Getenv(EnvLog),
 		IgnoreTerm: os.Getenv(EnvIgnoreTerm) == "1",
 		Grandchild: os.Getenv(EnvGrandchild) == "1",
+		Misbehave:  os.Getenv(EnvMisbehave) == "1",
 	}
 	if v := os.Getenv(EnvTools); v != "" {
 		for _, t := range strings.Split(v, ",") {
@@ -97,6 +102,9 @@ func Main() {
 		}
 		cfg.StderrFlood = n
 	}
+	if v := os.Getenv(EnvGarbage); v != "" {
+		cfg.Garbage, _ = strconv.Atoi(v)
+	}
 	if addr := os.Getenv(EnvHTTP); addr != "" {
 		os.Exit(mainHTTP(cfg, addr))
 	}
@@ -112,7 +120,7 @@ func mainStdio(cfg Config) int {
 		fmt.Fprintln(os.Stderr, "testupstream:", err)
 		return 1
 	}
-	f := &fake{cfg: cfg, log: lg, barriers: map[string]*barrier{}}
+	f := &fake{cfg: cfg, log: lg, barriers: map[string]*barrier{}, out: &lockedWriter{w: os.Stdout}}
 	if cfg.Grandchild {
 		if err := f.spawnGrandchild(); err != nil {
 			fmt.Fprintln(os.Stderr, "testupstream: grandchild:", err)
@@ -120,6 +128,7 @@ func mainStdio(cfg Config) int {
 		}
 	}
 	flood(cfg.StderrFlood)
+	f.raw(garbage(cfg.Garbage))
 	fmt.Fprintf(os.Stderr, "testupstream %s: serving stdio (pid %d)\n", f.name(), os.Getpid())
 
 	s := f.newServer()
@@ -130,6 +139,9 @@ func mainStdio(cfg Config) int {
 			line, err := br.ReadBytes('\n')
 			if len(line) > 0 {
 				lg.line(line)
+				if cfg.Misbehave && f.intercept(line) {
+					continue
+				}
 				if _, werr := pw.Write(line); werr != nil {
 					return
 				}
@@ -149,7 +161,7 @@ func mainStdio(cfg Config) int {
 	server.WithWorkerPoolSize(100)(ss)
 	server.WithQueueSize(1000)(ss)
 	ss.SetErrorLogger(log.New(os.Stderr, "", 0))
-	if err := ss.Listen(context.Background(), pr, os.Stdout); err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, context.Canceled) {
+	if err := ss.Listen(context.Background(), pr, f.out); err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, context.Canceled) {
 		fmt.Fprintln(os.Stderr, "testupstream:", err)
 		return 1
 	}
@@ -226,6 +238,11 @@ func (h *HTTPServer) Close() error {
 type fake struct {
 	cfg Config
 	log *logFile
+
+	// out is the stdio server's stdout: misbehaving tools write raw lines
+	// through it so that they never split one of the server's messages. nil
+	// in HTTP mode (the raw misbehaviours are stdio-only).
+	out *lockedWriter
 
 	mu         sync.Mutex
 	grandchild int                 // pid, 0 if none
@@ -402,6 +419,9 @@ func (f *fake) newServer() *server.MCPServer {
 	s.AddTool(rich, func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		return text("rich"), nil
 	})
+	if f.cfg.Misbehave {
+		f.addMisbehaviour(s)
+	}
 	for _, name := range f.cfg.Tools {
 		name := name
 		s.AddTool(mcp.NewTool(name), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
