@@ -45,6 +45,23 @@ func (s *session) callTool(ctx context.Context, params json.RawMessage) (json.Ra
 	return res, err
 }
 
+// rejected audits a tools/call request that failed envelope validation: it
+// is a call attempt too (faults.md I4), answered before any authorization.
+func (s *session) rejected(m *message, rerr *rpcError) {
+	if s.h.audit == nil || m.Method != "tools/call" || m.ID == nil || string(m.ID) == "null" {
+		return
+	}
+	rec := audit.Record{Time: time.Now(), CallID: newCallID(), Session: s.id,
+		Outcome: audit.OutcomeInvalid, Reason: "invalid_request"}
+	if n := s.agentID.Load(); n != nil {
+		rec.ClientName = *n
+	}
+	if err := s.h.audit.Write(context.Background(), rec); err != nil {
+		s.h.auditBroken.Store(true)
+		s.h.log.Error("audit record not written: tool calls are blocked until the audit log works again", "err", err)
+	}
+}
+
 // outcomeOf classifies how a call ended for its audit record.
 func outcomeOf(err error, reason string) (string, string) {
 	if err == nil {

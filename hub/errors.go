@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/sigilcore/sigil-hub/authz"
 	"github.com/sigilcore/sigil-hub/router"
@@ -83,10 +84,18 @@ func unreachableError(u *upstream, route router.Route, exposed string, err error
 func upstreamUnavailable(u *upstream, what string, cause error) *rpcError {
 	msg := fmt.Sprintf("%q is not available: upstream %q is not running", what, u.name)
 	if cause != nil {
-		msg += fmt.Sprintf(" (%v)", cause)
+		msg += fmt.Sprintf(" (%s)", u.redact(cause.Error()))
 	}
 	msg += "; it is restarted automatically, retry in a few seconds"
 	return &rpcError{Code: codeInternal, Message: msg, Data: map[string]any{"reason": "upstream_unavailable", "upstream": u.name}}
+}
+
+// redact replaces the hub's secrets in text bound for a client.
+func (u *upstream) redact(text string) string {
+	for _, s := range u.secrets {
+		text = strings.ReplaceAll(text, s, "[redacted]")
+	}
+	return text
 }
 
 // timeoutError answers a call whose budget ran out.
@@ -109,12 +118,20 @@ func upstreamError(u *upstream, what string, err error, ctx context.Context) err
 	switch {
 	case ctx.Err() != nil:
 		return timeoutError(u, what)
+	case errors.Is(err, upstreams.ErrProtocol):
+		return &rpcError{Code: codeInternal,
+			Message: fmt.Sprintf("%q failed: upstream %q broke the protocol (%v) and is being restarted", what, u.name, err),
+			Data:    map[string]any{"reason": "upstream_protocol_error", "upstream": u.name}}
 	case errors.Is(err, upstreams.ErrLost):
 		return &rpcError{Code: codeInternal,
 			Message: fmt.Sprintf("%q failed: upstream %q exited or disconnected during the call; the call was not retried", what, u.name),
 			Data:    map[string]any{"reason": "upstream_exited", "upstream": u.name}}
 	case errors.Is(err, upstreams.ErrUnavailable):
 		return upstreamUnavailable(u, what, err)
+	case errors.Is(err, upstreams.ErrInvalidResponse):
+		return &rpcError{Code: codeInternal,
+			Message: fmt.Sprintf("%q failed: upstream %q answered with a malformed response (%v)", what, u.name, err),
+			Data:    map[string]any{"reason": "invalid_upstream_response", "upstream": u.name}}
 	}
 	return &rpcError{Code: codeInternal, Message: fmt.Sprintf("%q failed in upstream %q: %v", what, u.name, err),
 		Data: map[string]any{"reason": "upstream_error", "upstream": u.name}}

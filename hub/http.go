@@ -127,6 +127,9 @@ func (h *Hub) servePost(w http.ResponseWriter, r *http.Request, o *HTTPOptions, 
 	}
 	m, id, rerr := parseMessage(body)
 	if rerr != nil {
+		if hs := h.httpSessionFor(r, who); hs != nil {
+			hs.s.rejected(&m, rerr)
+		}
 		writeJSONError(w, http.StatusBadRequest, id, rerr)
 		return
 	}

@@ -44,6 +44,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Version is reported as serverInfo.version. "" → "dev".
 	Version string
+	// Secrets are values that must never reach a client in an error message
+	// (an upstream's stderr tail may print its token). Nil means none.
+	Secrets []string
 	// CallTimeout is the budget of one tools/call: authorization, any hold
 	// and the upstream call all draw from it. Zero means 120s.
 	CallTimeout time.Duration
@@ -98,6 +101,7 @@ type upstream struct {
 	attest     bool
 	extractors map[string]*authz.Extractor // by upstream tool name
 	conn       *upstreams.Upstream
+	secrets    []string // redacted from client-visible messages
 }
 
 // progressTarget is where an upstream's progress for a hub token goes.
@@ -148,7 +152,7 @@ func New(opts Options) (*Hub, error) {
 		if s.Disabled {
 			continue
 		}
-		u := &upstream{name: s.Name, serverID: s.ServerID, attest: s.Attestation, extractors: map[string]*authz.Extractor{}}
+		u := &upstream{name: s.Name, serverID: s.ServerID, attest: s.Attestation, extractors: map[string]*authz.Extractor{}, secrets: opts.Secrets}
 		for tool, ex := range s.Extractors {
 			u.extractors[tool] = &authz.Extractor{Action: ex.Action, Fields: ex.Fields}
 		}

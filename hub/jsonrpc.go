@@ -71,7 +71,10 @@ func parseMessage(line []byte) (message, json.RawMessage, *rpcError) {
 	}
 	members, err := strictjson.Object(line, maxMessageDepth)
 	if err != nil {
-		return message{}, nullID, newRPCError(codeInvalidRequest, "invalid request: %v", err)
+		// Answer to the request's id when it can be read unambiguously (a
+		// duplicate key deep in params must not leave the request unanswered).
+		id, method := recoverEnvelope(line)
+		return message{ID: id, Method: method}, id, newRPCError(codeInvalidRequest, "invalid request: %v", err)
 	}
 	id := nullID
 	if raw, ok := members["id"]; ok {
@@ -113,6 +116,43 @@ func parseMessage(line []byte) (message, json.RawMessage, *rpcError) {
 		return message{}, id, newRPCError(codeInvalidRequest, "invalid response: exactly one of result and error is required")
 	}
 	return m, id, nil
+}
+
+// recoverEnvelope returns the top-level id (when exactly one valid id
+// member is present; else null) and method (when exactly one string method
+// is present) of a message that failed strict validation, so that the
+// rejection reaches the request it belongs to.
+func recoverEnvelope(line []byte) (json.RawMessage, string) {
+	dec := json.NewDecoder(bytes.NewReader(line))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nullID, ""
+	}
+	var id, method json.RawMessage
+	ids, methods := 0, 0
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nullID, ""
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nullID, ""
+		}
+		switch k, _ := t.(string); k {
+		case "id":
+			id, ids = v, ids+1
+		case "method":
+			method, methods = v, methods+1
+		}
+	}
+	var m string
+	if methods == 1 {
+		_ = json.Unmarshal(method, &m)
+	}
+	if ids != 1 || !validID(id) {
+		return nullID, m
+	}
+	return id, m
 }
 
 // validID reports whether raw is a JSON-RPC id MCP allows: a string or an

@@ -173,6 +173,7 @@ func (s *session) serve(ctx context.Context, r io.Reader) error {
 func (s *session) dispatch(ctx context.Context, line []byte, wg *sync.WaitGroup) {
 	m, id, rerr := parseMessage(line)
 	if rerr != nil {
+		s.rejected(&m, rerr)
 		s.out.deliver(nil, encodeError(id, rerr), false)
 		return
 	}

@@ -13,7 +13,7 @@ import (
 // setProcessGroup puts the child in a new process group led by itself, so
 // stop can signal it and every descendant at once.
 func setProcessGroup(cmd *exec.Cmd) {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = sysProcAttr()
 }
 
 // terminateGroup sends SIGTERM to the child's process group.

@@ -178,6 +178,11 @@ func (s *session) request(ctx context.Context, method string, params json.RawMes
 	if resp == nil {
 		return nil, fmt.Errorf("%w: no response", ErrLost)
 	}
+	if resp.Error != nil && len(resp.Result) > 0 {
+		// A response carrying both is malformed (JSON-RPC 2.0 §5): neither
+		// part is trusted.
+		return nil, fmt.Errorf("%w: response has both result and error", ErrInvalidResponse)
+	}
 	if resp.Error != nil {
 		rpc := &RPCError{Code: resp.Error.Code, Message: resp.Error.Message}
 		if resp.Error.Data != nil {
@@ -204,6 +209,9 @@ func (s *session) classify(err error) error {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	case errors.Is(err, transport.ErrTransportClosed), errors.Is(err, transport.ErrSessionTerminated):
 		s.markLost(err)
+		if s.lostErr != nil && errors.Is(s.lostErr, ErrProtocol) {
+			return fmt.Errorf("%w: %w", ErrLost, s.lostErr)
+		}
 	}
 	return fmt.Errorf("%w: %w", ErrLost, err)
 }

@@ -2,6 +2,7 @@ package upstreams
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -47,19 +48,48 @@ func (u *Upstream) dialStdio(ctx context.Context) (*session, error) {
 	return s, nil
 }
 
+// maxUpstreamLine bounds one message from a stdio upstream. mcp-go's
+// transport reads lines with an unbounded ReadString, so without this cap a
+// child writing one endless line could exhaust the hub's memory.
+const maxUpstreamLine = 16 << 20
+
 // eofReader is the child's stdout as read by the transport; the end of the
-// stream marks the session lost at once.
+// stream marks the session lost at once, and so does a line longer than
+// maxUpstreamLine (the upstream is broken: it is restarted).
 type eofReader struct {
-	r io.Reader
-	s *session
+	r    io.Reader
+	s    *session
+	line int // bytes since the last newline
+	max  int // 0: maxUpstreamLine
 }
 
 func (e *eofReader) Read(p []byte) (int, error) {
+	max := e.max
+	if max == 0 {
+		max = maxUpstreamLine
+	}
+	if e.line > max {
+		return 0, e.tooLong(max)
+	}
 	n, err := e.r.Read(p)
+	if i := bytes.LastIndexByte(p[:n], '\n'); i >= 0 {
+		e.line = n - i - 1
+	} else {
+		e.line += n
+	}
 	if err != nil {
 		e.s.markLost(fmt.Errorf("stdout closed: %w", err))
 	}
+	if e.line > max && err == nil {
+		return n, e.tooLong(max)
+	}
 	return n, err
+}
+
+func (e *eofReader) tooLong(max int) error {
+	err := fmt.Errorf("%w: a message longer than %d bytes", ErrProtocol, max)
+	e.s.markLost(err)
+	return err
 }
 
 // process is one child with its own process group.

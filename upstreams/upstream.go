@@ -172,6 +172,14 @@ var ErrUnavailable = errors.New("upstream unavailable")
 // before an answer arrived. Such a request must never be retried.
 var ErrLost = errors.New("upstream connection lost before the answer")
 
+// ErrProtocol means the upstream broke the framing (for example a message
+// over the size cap); its connection is dropped and it is restarted.
+var ErrProtocol = errors.New("upstream protocol error")
+
+// ErrInvalidResponse is a malformed answer from the upstream (for example
+// both result and error): the request was sent, so it is never retried.
+var ErrInvalidResponse = errors.New("invalid response from upstream")
+
 // Upstream is one supervised upstream. Create it with New, run it with Run;
 // Snapshot, WaitSettled, Call and Notify are safe for concurrent use at any
 // time (before Run they report ErrUnavailable / state Starting).

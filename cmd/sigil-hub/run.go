@@ -142,12 +142,12 @@ func runMain(ctx context.Context, args, environ []string, stdin io.Reader, stdou
 	if err != nil {
 		return err
 	}
-	logger := slog.New(tint.NewHandler(stderr, &tint.Options{Level: level, TimeFormat: time.TimeOnly, NoColor: !isTerminal(stderr)}))
-
 	key := f.key
 	if key == "" {
 		key = getenv("SIGIL_API_KEY")
 	}
+	secrets := secretsOf(key, environ, cfg)
+	logger := slog.New(tint.NewHandler(newRedactWriter(stderr, secrets), &tint.Options{Level: level, TimeFormat: time.TimeOnly, NoColor: !isTerminal(stderr)}))
 	h, err := hub.New(hub.Options{
 		Config:  cfg,
 		APIKey:  key,
@@ -156,6 +156,7 @@ func runMain(ctx context.Context, args, environ []string, stdin io.Reader, stdou
 		Environ: environ,
 		Logger:  logger,
 		Version: version,
+		Secrets: secrets,
 	})
 	if err != nil {
 		return err
