@@ -34,6 +34,10 @@ type Config struct {
 	// StartupTimeout is startup_timeout (milliseconds): how long the first
 	// tools/list waits for upstreams that are still starting. Default 30s.
 	StartupTimeout time.Duration
+	// CallTimeout is call_timeout (milliseconds): the budget of one
+	// tools/call, shared by authorization, any hold and the upstream call.
+	// Default 120000.
+	CallTimeout time.Duration
 	// Separator is separator: between upstream name and tool or prompt name
 	// in exposed names. Default "__"; 1–8 characters from [A-Za-z0-9_-].
 	Separator string
@@ -139,6 +143,7 @@ type cfgRawFile struct {
 	LogLevel       toml.Primitive `toml:"log_level"`
 	PendingTimeout toml.Primitive `toml:"pending_timeout"`
 	StartupTimeout toml.Primitive `toml:"startup_timeout"`
+	CallTimeout    toml.Primitive `toml:"call_timeout"`
 	Separator      toml.Primitive `toml:"separator"`
 	AgentID        toml.Primitive `toml:"agent_id"`
 	TaskID         toml.Primitive `toml:"task_id"`
@@ -311,6 +316,7 @@ func (p *cfgParser) file(raw *cfgRawFile) Config {
 		LogLevel:       "info",
 		PendingTimeout: 30 * time.Second,
 		StartupTimeout: 30 * time.Second,
+		CallTimeout:    120 * time.Second,
 		Separator:      "__",
 		Verify:         "warn",
 	}
@@ -328,6 +334,7 @@ func (p *cfgParser) file(raw *cfgRawFile) Config {
 	}
 	cfg.PendingTimeout = p.millis(raw.PendingTimeout, []string{"pending_timeout"}, cfg.PendingTimeout)
 	cfg.StartupTimeout = p.millis(raw.StartupTimeout, []string{"startup_timeout"}, cfg.StartupTimeout)
+	cfg.CallTimeout = p.millis(raw.CallTimeout, []string{"call_timeout"}, cfg.CallTimeout)
 	if p.str(raw.Separator, []string{"separator"}, &cfg.Separator) {
 		if !cfgNameLike(cfg.Separator, 8) {
 			p.errorf([]string{"separator"}, "must be 1 to 8 characters from A-Z, a-z, 0-9, '_' and '-'")
@@ -432,7 +439,7 @@ func cfgKnownKey(k toml.Key) string {
 	var known []string
 	switch {
 	case len(k) == 1:
-		known = []string{"sign_url", "log_level", "pending_timeout", "startup_timeout", "separator",
+		known = []string{"sign_url", "log_level", "pending_timeout", "startup_timeout", "call_timeout", "separator",
 			"agent_id", "task_id", "verify", "policy_hash", "policy", "audit", "servers"}
 	case len(k) == 3 && k[0] == "servers":
 		known = []string{"command", "args", "env", "cwd", "url", "transport", "headers", "server_id",

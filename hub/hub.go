@@ -123,6 +123,9 @@ func New(opts Options) (*Hub, error) {
 		opts.Version = "dev"
 	}
 	if opts.CallTimeout <= 0 {
+		opts.CallTimeout = opts.Config.CallTimeout
+	}
+	if opts.CallTimeout <= 0 {
 		opts.CallTimeout = 120 * time.Second
 	}
 	h := &Hub{

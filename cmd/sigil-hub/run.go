@@ -53,7 +53,7 @@ Flags (precedence: flag > environment > config file > default):
 // cliFlags are the parsed command-line flags.
 type cliFlags struct {
 	key, signURL, logLevel, serverID, serverName, remote, config, only, policy, listen, audit, approvals string
-	pendingTimeout                                                                                       int
+	pendingTimeout, callTimeout                                                                          int
 	bypass, init, help                                                                                   bool
 	set                                                                                                  map[string]bool
 }
@@ -68,6 +68,7 @@ func parseFlags(args []string, stderr io.Writer) (cliFlags, []string, error) {
 	fs.StringVar(&f.serverID, "server-id", "", "serverId of the wrapped server (default: derived from the package, image or URL)")
 	fs.StringVar(&f.serverName, "server-name", "", "display name of the wrapped server (default: the serverId)")
 	fs.IntVar(&f.pendingTimeout, "pending-timeout", 0, "how long a held call waits for approval, in ms (env SIGIL_PENDING_TIMEOUT, config pending_timeout; default 30000)")
+	fs.IntVar(&f.callTimeout, "call-timeout", 0, "budget of one tool call in ms, shared by authorization, holds and the upstream (config call_timeout; default 120000)")
 	fs.BoolVar(&f.bypass, "unsafe-bypass", false, "forward calls when Sigil Sign is unreachable (never on 401/403/invalid answers); CLI only")
 	fs.StringVar(&f.remote, "remote", "", "wrap the remote MCP server at this URL (Authorization header from env SIGIL_UPSTREAM_AUTH)")
 	fs.StringVar(&f.config, "config", "", "hub config file (env SIGIL_HUB_CONFIG; default ./sigil-hub.toml if present)")
@@ -299,6 +300,9 @@ func loadConfig(f cliFlags, command, environ []string, getenv func(string) strin
 			return hub.Config{}, false, err
 		}
 		cfg.Policy = abs
+	}
+	if f.callTimeout > 0 {
+		cfg.CallTimeout = time.Duration(f.callTimeout) * time.Millisecond
 	}
 	if f.audit != "" {
 		abs, err := filepath.Abs(f.audit)
