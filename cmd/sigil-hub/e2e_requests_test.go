@@ -81,3 +81,33 @@ func TestServerRequestsReachTheClient(t *testing.T) {
 		}
 	}
 }
+
+// TestLogMessagesNamedByUpstream: in hub mode an upstream's
+// notifications/message reaches the client with the upstream's name as the
+// logger (prefix), after logging/setLevel reached the upstream.
+func TestLogMessagesNamedByUpstream(t *testing.T) {
+	everything := npmServer(t, "server-everything", "dist/index.js")
+	cfg := "[servers.ev]\ncommand = \"node\"\nargs = [" + quoteTOML(everything) + "]\n"
+	sign := signtest.New(t, signtest.Options{APIKey: testKey})
+	h := startHub(t, signEnv(sign), "--config", writeConfig(t, cfg))
+	h.toolNames()
+	if resp := h.rpc("logging/setLevel", map[string]any{"level": "debug"}); resp.Error != nil {
+		t.Fatalf("logging/setLevel: %+v", resp.Error)
+	}
+	resultText(t, h.call("ev__toggle-simulated-logging", `{}`))
+	var logger string
+	eventually(t, "a log message from the upstream", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		for _, n := range h.notes {
+			if n.Method == "notifications/message" {
+				logger, _ = n.Params.AdditionalFields["logger"].(string)
+				return true
+			}
+		}
+		return false
+	})
+	if logger != "ev" && !strings.HasPrefix(logger, "ev/") {
+		t.Fatalf("logger = %q, want the upstream's name (ev or ev/...)", logger)
+	}
+}
