@@ -4,6 +4,7 @@ package upstreams
 
 import (
 	"errors"
+	"log/slog"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -15,6 +16,10 @@ import (
 func setProcessGroup(cmd *exec.Cmd) {
 	cmd.SysProcAttr = sysProcAttr()
 }
+
+// contain is a no-op on Unix: the process group (and on Linux Pdeathsig)
+// already holds the child's tree.
+func contain(p *process, log *slog.Logger) {}
 
 // terminateGroup sends SIGTERM to the child's process group.
 func terminateGroup(p *process) { _ = syscall.Kill(-p.pid, syscall.SIGTERM) }

@@ -105,6 +105,8 @@ type process struct {
 	stderr     *os.File      // parent's read end
 	stderrDone chan struct{} // closed when the stderr reader ended
 	tail       tailBuffer
+
+	job uintptr // Windows: the job object holding the child's tree (0 elsewhere)
 }
 
 // startProcess builds and starts the child: explicit environment, Dir, its
@@ -159,6 +161,7 @@ func startProcess(spec *Spec, log *slog.Logger) (*process, error) {
 		exited:     make(chan struct{}),
 		stderrDone: make(chan struct{}),
 	}
+	contain(p, log)
 	log.Debug("upstream process started", "pid", p.pid, "command", spec.Command)
 	go func() { // joined by stop (waits for exited)
 		p.waitErr = cmd.Wait()
