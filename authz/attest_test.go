@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"github.com/sigilcore/sigil-hub/internal/vectors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,21 +34,7 @@ type attTestVectors struct {
 
 func attTestLoad(t *testing.T) attTestVectors {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("no go.mod above the test directory; vectors unavailable")
-		}
-		dir = parent
-	}
-	path := filepath.Join(dir, "..", "shared", "vectors", "attestation", "decision-records.json")
+	path := filepath.Join(vectors.Dir(t), "attestation", "decision-records.json")
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		t.Skipf("attestation vectors not found at %s (shared vectors are not in the repo)", path)

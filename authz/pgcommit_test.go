@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"github.com/sigilcore/sigil-hub/internal/vectors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,30 +15,7 @@ import (
 	"github.com/sigilcore/sigil-hub/internal/strictjson"
 )
 
-// pgcVectorsDir returns the shared known-answer vectors directory
-// (../shared/vectors next to the module root), or skips the test.
-func pgcVectorsDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("go.mod not found above the test directory; cannot locate ../shared/vectors")
-		}
-		dir = parent
-	}
-	v := filepath.Join(dir, "..", "shared", "vectors")
-	if _, err := os.Stat(v); err != nil {
-		t.Skipf("shared vectors not available at %s: %v", v, err)
-	}
-	return v
-}
+func pgcVectorsDir(t testing.TB) string { return vectors.Dir(t) }
 
 func pgcReadJSON(t *testing.T, path string, into any) {
 	t.Helper()

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"github.com/sigilcore/sigil-hub/internal/vectors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,30 +16,7 @@ import (
 	"time"
 )
 
-// vectorsDir returns /work/shared/vectors (../shared/vectors from the
-// directory holding go.mod) or skips the test when it is absent.
-func vectorsDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("no go.mod above the test directory; cannot locate ../shared/vectors")
-		}
-		dir = parent
-	}
-	v := filepath.Join(dir, "..", "shared", "vectors")
-	if _, err := os.Stat(v); err != nil {
-		t.Skipf("shared vectors not found at %s (expected ../shared/vectors next to the repo): %v", v, err)
-	}
-	return v
-}
+func vectorsDir(t testing.TB) string { return vectors.Dir(t) }
 
 func readJSON(t testing.TB, path string, v any) {
 	t.Helper()
