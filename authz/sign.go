@@ -56,6 +56,20 @@ type SignOptions struct {
 	// Transport carries every request to Sign. If nil, a dedicated
 	// *http.Transport with keep-alive is used (never http.DefaultTransport).
 	Transport http.RoundTripper
+	// BreakerThreshold is the number of consecutive unreachable-class
+	// failures (ErrUnreachable: no HTTP response, or HTTP 502/503/504) after
+	// which the circuit breaker opens and calls fail fast without dialing
+	// (faults.md C44). Answers of any kind (approvals, denials, 401, invalid
+	// bodies) reset the count. If zero, 5 is used; a negative value disables
+	// the breaker.
+	BreakerThreshold int
+	// BreakerCooldown is how long the breaker stays open before one probe
+	// request is let through; each failed probe doubles it up to
+	// BreakerMaxCooldown. If zero, 2s is used.
+	BreakerCooldown time.Duration
+	// BreakerMaxCooldown caps the doubled cooldown. If zero, 30s is used; a
+	// value below BreakerCooldown is raised to it.
+	BreakerMaxCooldown time.Duration
 	// Logger receives warnings (attestation failures in warn mode, failed
 	// hold lookups) and info lines about holds. If nil, logs are discarded.
 	Logger *slog.Logger
@@ -86,6 +100,9 @@ func (o SignOptions) Validate() error {
 	}
 	if o.RequestTimeout < 0 || o.PendingTimeout < 0 {
 		return errors.New("sign timeouts must not be negative")
+	}
+	if o.BreakerCooldown < 0 || o.BreakerMaxCooldown < 0 {
+		return errors.New("sign breaker cooldowns must not be negative")
 	}
 	switch o.Verify {
 	case "", VerifyOff, VerifyWarn, VerifyEnforce:
@@ -127,6 +144,7 @@ type Sign struct {
 	log            *slog.Logger
 	att            *attVerifier
 	holds          *holdLimiter
+	breaker        *signBreaker // nil: disabled
 
 	// Test knobs (set only before first use, from tests in this package).
 	clock       signClock
@@ -186,6 +204,7 @@ func NewSign(o SignOptions) *Sign {
 		client:         client,
 		log:            o.Logger,
 		holds:          &holdLimiter{interval: holdInterval},
+		breaker:        newSignBreaker(o.BreakerThreshold, o.BreakerCooldown, o.BreakerMaxCooldown),
 		clock:          holdRealClock{},
 		holdFirst:      holdFirstDelay,
 		bodyTimeout:    respBodyTimeout,
@@ -284,10 +303,30 @@ func (s *Sign) authorize(ctx context.Context, req Request) (Decision, error) {
 	return d, err
 }
 
-// send POSTs the intent once (plus at most one not-sent retry) with a fresh
-// nonce. It returns a final decision, or the hold id of a PENDING answer, or
-// an error (ctx.Err() or wrapping ErrUnreachable).
+// send asks the circuit breaker, then POSTs the intent (sendOnce) and tells
+// the breaker whether Sign answered. A refusal by the open breaker wraps
+// ErrUnreachable and sends nothing.
 func (s *Sign) send(ctx context.Context, in Intent, agentID string) (Decision, string, error) {
+	probe, err := s.breaker.allow(s.clock.Now())
+	if err != nil {
+		return Decision{}, "", err
+	}
+	d, holdID, err := s.sendOnce(ctx, in, agentID)
+	o := outcomeAnswered
+	switch {
+	case errors.Is(err, ErrUnreachable):
+		o = outcomeUnreachable
+	case err != nil:
+		o = outcomeUnknown
+	}
+	s.breaker.done(probe, o, s.clock.Now())
+	return d, holdID, err
+}
+
+// sendOnce POSTs the intent once (plus at most one not-sent retry) with a
+// fresh nonce. It returns a final decision, or the hold id of a PENDING
+// answer, or an error (ctx.Err() or wrapping ErrUnreachable).
+func (s *Sign) sendOnce(ctx context.Context, in Intent, agentID string) (Decision, string, error) {
 	body := AuthorizeBody(in, agentID, NewNonce())
 	resp, cancel, tlsd, err := s.post(ctx, body)
 	if err != nil {

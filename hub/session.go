@@ -217,13 +217,13 @@ func (s *session) handle(ctx context.Context, mp *message, wg *sync.WaitGroup) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() {
-				s.mu.Lock()
-				delete(s.inflight, key)
-				s.mu.Unlock()
-				cancel(nil)
-			}()
 			result, err := s.request(context.WithValue(rctx, relKey, m.ID), &m)
+			// Release the id before answering: a client may reuse it as soon
+			// as it reads the response.
+			s.mu.Lock()
+			delete(s.inflight, key)
+			s.mu.Unlock()
+			cancel(nil)
 			switch {
 			case errors.Is(err, errNoResponse):
 				s.out.deliver(m.ID, nil, true)
@@ -365,6 +365,7 @@ func (s *session) list(ctx context.Context, params json.RawMessage, key string, 
 		}
 	}
 	s.h.waitStartup(ctx)
+	s.h.refreshPins()
 	all := items(s.h.view.Load())
 	pg, next, err := page(all, p.Cursor, s.h.pageSize)
 	if err != nil {
