@@ -1,9 +1,12 @@
 package upstreams
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"time"
 
@@ -18,7 +21,85 @@ const noResponseTimeout = 100 * 365 * 24 * time.Hour
 // POST bodies get raw params substituted.
 func (u *Upstream) httpClient() *http.Client {
 	base := http.DefaultTransport.(*http.Transport).Clone()
-	return &http.Client{Transport: &rawRoundTripper{base: base, raw: u.raw}}
+	return &http.Client{Transport: &rawRoundTripper{base: &answerRoundTripper{base: base}, raw: u.raw}}
+}
+
+// answerPostTimeout bounds the POST that carries our answer to a
+// server→client request.
+const answerPostTimeout = 30 * time.Second
+
+// answerRoundTripper lets the answer to a server→client request (sampling,
+// elicitation, roots) reach a Streamable HTTP upstream however long a person
+// took to give it. mcp-go runs such requests under a fixed 30 s context and
+// posts the answer with that same context, so an elicitation answered after
+// 30 s would be dropped; the handler's wait is detached from that deadline
+// (session.onRequest), and here the answer's POST gets a context of its own.
+type answerRoundTripper struct {
+	base http.RoundTripper
+}
+
+func (rt *answerRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method != http.MethodPost || req.Body == nil || req.Context().Err() == nil {
+		return rt.base.RoundTrip(req)
+	}
+	body, err := io.ReadAll(req.Body)
+	_ = req.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	ctx := req.Context()
+	var cancel context.CancelFunc = func() {}
+	if isJSONRPCAnswer(body) {
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), answerPostTimeout)
+	}
+	r2 := req.Clone(ctx)
+	r2.Body = io.NopCloser(bytes.NewReader(body))
+	r2.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	resp, err := rt.base.RoundTrip(r2)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
+}
+
+// isJSONRPCAnswer reports whether body is a JSON-RPC response (result or
+// error, no method) rather than a request or notification. It reads only the
+// leading members (mcp-go writes jsonrpc, id, then result or error).
+func isJSONRPCAnswer(body []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return false
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		switch t {
+		case "method":
+			return false
+		case "result", "error":
+			return true
+		}
+		var skip json.RawMessage
+		if dec.Decode(&skip) != nil {
+			return false
+		}
+	}
+	return false
 }
 
 // dialRemote connects to a remote upstream and runs the handshake (the

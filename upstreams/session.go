@@ -358,7 +358,18 @@ func (s *session) onRequest(ctx context.Context, req transport.JSONRPCRequest) (
 		}
 		params = b
 	}
-	res, err := h(ctx, req.Method, params)
+	// The request may wait for a person (an elicitation): it is bounded by
+	// this connection's life, not by the transport's 30 s (answerRoundTripper).
+	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	go func() {
+		select {
+		case <-s.quit:
+			cancel()
+		case <-hctx.Done():
+		}
+	}()
+	res, err := h(hctx, req.Method, params)
 	if err != nil {
 		var rpc *RPCError
 		if errors.As(err, &rpc) {

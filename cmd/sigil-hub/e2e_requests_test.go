@@ -5,11 +5,13 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/sigilcore/sigil-hub/internal/signtest"
+	"github.com/sigilcore/sigil-hub/internal/testupstream"
 )
 
 type samplingFunc func(context.Context, mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error)
@@ -109,5 +111,35 @@ func TestLogMessagesNamedByUpstream(t *testing.T) {
 	})
 	if logger != "ev" && !strings.HasPrefix(logger, "ev/") {
 		t.Fatalf("logger = %q, want the upstream's name (ev or ev/...)", logger)
+	}
+}
+
+// TestSlowElicitationOverHTTPUpstream: a person may take longer than 30 s to
+// answer an elicitation from a Streamable HTTP upstream (mcp-go caps such
+// requests at 30 s; the hub lifts the cap). Takes about 32 s.
+func TestSlowElicitationOverHTTPUpstream(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes over 30 s")
+	}
+	t.Parallel()
+	srv, err := testupstream.StartHTTP(testupstream.Config{Name: "remote", Misbehave: true}, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	opts := []client.ClientOption{client.WithElicitationHandler(elicitFunc(func(ctx context.Context, r mcp.ElicitationRequest) (*mcp.ElicitationResult, error) {
+		select { // a person thinking it over
+		case <-time.After(31 * time.Second):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return &mcp.ElicitationResult{ElicitationResponse: mcp.ElicitationResponse{Action: mcp.ElicitationResponseActionAccept, Content: map[string]any{"secret": "s"}}}, nil
+	}))}
+	sign := signtest.New(t, signtest.Options{APIKey: testKey})
+	cfg := "[servers.remote]\nurl = " + quoteTOML(srv.URL) + "\nserver_id = \"remote\"\n"
+	h := startHubWith(t, opts, signEnv(sign), "--config", writeConfig(t, cfg))
+	got := resultText(t, h.call("remote__sample", `{"kind":"elicitation"}`))
+	if got != "answered" {
+		t.Fatalf("an elicitation answered after 31 s: the upstream saw %q, want the answer", got)
 	}
 }

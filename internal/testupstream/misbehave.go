@@ -215,7 +215,8 @@ func (f *fake) addMisbehaviour(s *server.MCPServer) {
 			var err error
 			switch req.GetString("kind", "sampling") {
 			case "elicitation":
-				_, err = s.RequestElicitation(ctx, mcp.ElicitationRequest{Params: mcp.ElicitationParams{Message: "give me a secret"}})
+				_, err = s.RequestElicitation(ctx, mcp.ElicitationRequest{Params: mcp.ElicitationParams{Message: "give me a secret",
+					RequestedSchema: map[string]any{"type": "object", "properties": map[string]any{"secret": map[string]any{"type": "string"}}}}})
 			default:
 				_, err = s.RequestSampling(ctx, mcp.CreateMessageRequest{CreateMessageParams: mcp.CreateMessageParams{
 					Messages:  []mcp.SamplingMessage{{Role: mcp.RoleUser, Content: mcp.NewTextContent("hi")}},
