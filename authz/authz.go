@@ -37,6 +37,11 @@ type Request struct {
 	AgentID string
 	// Extract, if non-nil, maps typed intent fields to argument paths (D4).
 	Extract *Extractor
+	// ToolHash is the lowercase hex SHA-256 of the tool's definition as the
+	// upstream listed it (tool pinning), sent as metadata.toolHash so that a
+	// policy can pin it too. Empty = not sent (the intent bytes are then
+	// exactly those without pinning).
+	ToolHash string
 	// OnHold, if non-nil, is called when the call is held for approval
 	// (PENDING) and again at each poll while it waits. It must not block.
 	OnHold func(holdID string, waited time.Duration)

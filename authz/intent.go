@@ -127,7 +127,9 @@ func ValidateExtractor(x *Extractor) error {
 // path, to, task_id, metadata; absent ones are omitted, never null.
 // metadata is {"serverId","toolName","arguments"} with the arguments' bytes
 // embedded verbatim (only whitespace around the object is dropped), so the
-// bytes that are authorized are the bytes that are forwarded (D5).
+// bytes that are authorized are the bytes that are forwarded (D5). When
+// req.ToolHash is set, metadata gets a fourth member, "toolHash", after
+// arguments; without it the bytes are unchanged.
 //
 // The action is "mcp.<ServerID>.<Tool>", unless req.Extract maps a field
 // that implies a typed action (D4): url gives web_fetch (http when a valid
@@ -151,7 +153,7 @@ func NewIntent(req Request) (Intent, error) {
 	if req.ServerID == "" || req.Tool == "" {
 		return malformed("tool call has an empty server id or tool name")
 	}
-	if !utf8.ValidString(req.ServerID) || !utf8.ValidString(req.Tool) {
+	if !utf8.ValidString(req.ServerID) || !utf8.ValidString(req.Tool) || !utf8.ValidString(req.ToolHash) {
 		return malformed("server id or tool name of %q is not valid utf-8", req.Tool)
 	}
 	if !intentValidTaskID(req.TaskID) {
@@ -241,6 +243,10 @@ func NewIntent(req Request) (Intent, error) {
 	b = intentAppendString(b, req.Tool)
 	b = append(b, `,"arguments":`...)
 	b = append(b, args...)
+	if req.ToolHash != "" {
+		b = append(b, `,"toolHash":`...)
+		b = intentAppendString(b, req.ToolHash)
+	}
 	b = append(b, '}', '}')
 
 	// b is strictly valid by construction (validated arguments, tokens cut

@@ -72,6 +72,13 @@ func (s *session) callToolInner(ctx context.Context, params json.RawMessage, rec
 		return nil, upstreamUnavailable(u, exposed, st.Err)
 	}
 
+	// Tool pinning: a definition changed under strict pinning is refused
+	// here, before authorization; otherwise its hash goes in the intent.
+	toolHash, err := h.pinCheck(u, route.Name, exposed)
+	if err != nil {
+		return nil, err
+	}
+
 	// 2. Authorize.
 	var meta map[string]json.RawMessage
 	if raw, ok := members["_meta"]; ok {
@@ -108,6 +115,7 @@ func (s *session) callToolInner(ctx context.Context, params json.RawMessage, rec
 		TaskID:    s.taskID,
 		AgentID:   agentID,
 		Extract:   u.extractors[route.Name],
+		ToolHash:  toolHash,
 		OnHold:    onHold,
 	}
 	authzStart := time.Now()

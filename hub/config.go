@@ -59,6 +59,15 @@ type Config struct {
 	// tool call attempt), made absolute against the config file's folder.
 	// Empty = no audit log.
 	Audit string
+	// Pin is pin: what a changed tool definition does (tool pinning, see
+	// pins.go). "warn" (the default) serves it and logs a warning once per
+	// change; "strict" hides it until `sigil-hub pins accept`; "off"
+	// disables pinning.
+	Pin string
+	// PinFile is pin_file: the pin store, made absolute against the config
+	// file's folder. Empty = <user config dir>/sigil-hub/pins.json, chosen
+	// by the CLI (the hub keeps pins in memory only when it stays empty).
+	PinFile string
 	// Servers are the [servers.NAME] tables in file order, disabled ones
 	// included (with Disabled set).
 	Servers []Server
@@ -151,6 +160,8 @@ type cfgRawFile struct {
 	PolicyHash     toml.Primitive `toml:"policy_hash"`
 	Policy         toml.Primitive `toml:"policy"`
 	Audit          toml.Primitive `toml:"audit"`
+	Pin            toml.Primitive `toml:"pin"`
+	PinFile        toml.Primitive `toml:"pin_file"`
 	Servers        toml.Primitive `toml:"servers"`
 }
 
@@ -319,6 +330,7 @@ func (p *cfgParser) file(raw *cfgRawFile) Config {
 		CallTimeout:    120 * time.Second,
 		Separator:      "__",
 		Verify:         "warn",
+		Pin:            "warn",
 	}
 	serverOrder := p.scanKeys()
 
@@ -374,6 +386,20 @@ func (p *cfgParser) file(raw *cfgRawFile) Config {
 			p.errorf([]string{"audit"}, "must not be empty (leave it out for no audit log)")
 		} else {
 			cfg.Audit = p.resolve(cfg.Audit)
+		}
+	}
+	if p.str(raw.Pin, []string{"pin"}, &cfg.Pin) {
+		switch cfg.Pin {
+		case "off", "warn", "strict":
+		default:
+			p.errorf([]string{"pin"}, "must be off, warn or strict")
+		}
+	}
+	if p.str(raw.PinFile, []string{"pin_file"}, &cfg.PinFile) {
+		if cfg.PinFile == "" {
+			p.errorf([]string{"pin_file"}, "must not be empty (leave it out for the default pin file)")
+		} else {
+			cfg.PinFile = p.resolve(cfg.PinFile)
 		}
 	}
 	cfg.Servers = p.servers(raw.Servers, serverOrder)
@@ -440,7 +466,7 @@ func cfgKnownKey(k toml.Key) string {
 	switch {
 	case len(k) == 1:
 		known = []string{"sign_url", "log_level", "pending_timeout", "startup_timeout", "call_timeout", "separator",
-			"agent_id", "task_id", "verify", "policy_hash", "policy", "audit", "servers"}
+			"agent_id", "task_id", "verify", "policy_hash", "policy", "audit", "pin", "pin_file", "servers"}
 	case len(k) == 3 && k[0] == "servers":
 		known = []string{"command", "args", "env", "cwd", "url", "transport", "headers", "server_id",
 			"server_name", "tools", "extractors", "attach_attestation", "server_requests", "disabled"}

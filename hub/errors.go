@@ -122,6 +122,10 @@ func upstreamError(u *upstream, what string, err error, ctx context.Context) err
 		return &rpcError{Code: codeInternal,
 			Message: fmt.Sprintf("%q failed: upstream %q broke the protocol (%v) and is being restarted", what, u.name, err),
 			Data:    map[string]any{"reason": "upstream_protocol_error", "upstream": u.name}}
+	case errors.Is(err, upstreams.ErrAuth):
+		return &rpcError{Code: codeInternal,
+			Message: fmt.Sprintf("%q failed: %v at upstream %q; check the headers (or OAuth) configured for it", what, err, u.name),
+			Data:    map[string]any{"reason": "upstream_auth", "upstream": u.name}}
 	case errors.Is(err, upstreams.ErrLost):
 		return &rpcError{Code: codeInternal,
 			Message: fmt.Sprintf("%q failed: upstream %q exited or disconnected during the call; the call was not retried", what, u.name),

@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -38,6 +39,9 @@ type HTTPOptions struct {
 	// (503) after idle ones were swept. Zero means 1000.
 	MaxSessions int
 }
+
+// bodyReadTimeout bounds reading one POST body.
+const bodyReadTimeout = 10 * time.Second
 
 // httpSession is one client session on the HTTP front.
 type httpSession struct {
@@ -120,11 +124,22 @@ func (h *Hub) servePost(w http.ResponseWriter, r *http.Request, o *HTTPOptions, 
 		http.Error(w, "Content-Type must be application/json", http.StatusUnsupportedMediaType)
 		return
 	}
+	// A body that trickles must not hold a goroutine and a socket forever
+	// (faults.md #68); the server's ReadTimeout would also cut streams.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(bodyReadTimeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, o.MaxBody))
 	if err != nil {
+		// The deadline stays set: the server then drops the connection.
+		var tooBig *http.MaxBytesError
+		if !errors.As(err, &tooBig) {
+			http.Error(w, "request body not received in time", http.StatusRequestTimeout)
+			return
+		}
 		writeJSONError(w, http.StatusRequestEntityTooLarge, nullID, newRPCError(codeParseError, "parse error: message too large (limit %d bytes)", o.MaxBody))
 		return
 	}
+	_ = rc.SetReadDeadline(time.Time{})
 	m, id, rerr := parseMessage(body)
 	if rerr != nil {
 		if hs := h.httpSessionFor(r, who); hs != nil {

@@ -81,6 +81,8 @@ type Hub struct {
 	progress sync.Map // hub progress token (string) → progressTarget
 	tokenSeq atomic.Uint64
 
+	pins *pinStore // nil when pinning is off (pins.go)
+
 	audit       *audit.Log  // nil without an audit log
 	auditBroken atomic.Bool // the last audit write failed: calls are blocked
 
@@ -143,6 +145,10 @@ func New(opts Options) (*Hub, error) {
 		return nil, err
 	}
 	h.authorizer, h.closeAuthz = az, closeAz
+	if h.pins, err = newPinStore(opts.Config.Pin, opts.Config.PinFile, opts.Logger.With("component", "pins")); err != nil {
+		closeAz()
+		return nil, err
+	}
 	if opts.Config.Audit != "" {
 		l, err := audit.Open(opts.Config.Audit, audit.Options{Logger: opts.Logger.With("component", "audit")})
 		if err != nil {

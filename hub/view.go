@@ -56,9 +56,12 @@ func (h *Hub) rebuild() *view {
 	}
 	v := &view{table: table, generations: gens}
 	for _, e := range table.Tools() {
-		if raw, ok := h.rendered(snaps[e.Route.Upstream], e, false); ok {
+		if raw, ok := h.rendered(snaps[e.Route.Upstream], e, false); ok && !h.pinHidden(e) {
 			v.tools = append(v.tools, raw)
 		}
+	}
+	if h.pins != nil {
+		h.pins.flush()
 	}
 	for _, e := range table.Prompts() {
 		if raw, ok := h.rendered(snaps[e.Route.Upstream], e, true); ok {
@@ -112,6 +115,21 @@ func (h *Hub) rendered(snap *upstreams.Snapshot, e router.Entry, prompt bool) (j
 	raw = renamed(raw, e.Exposed, e.Route.Name)
 	done[e.Exposed] = raw
 	return raw, true
+}
+
+// pinHidden is the listing pin hook: it pins e's definition on first sight
+// and reports whether strict pinning hides it. Callers hold rebuildMu (after
+// rendered, so the render cache is current).
+func (h *Hub) pinHidden(e router.Entry) bool {
+	if h.pins == nil {
+		return false
+	}
+	u := h.byName[e.Route.Upstream]
+	raw, ok := h.renders[e.Route.Upstream].tools[e.Route.Name]
+	if u == nil || !ok {
+		return false
+	}
+	return h.pins.blocked(h.pins.check(u.serverID, e.Route.Name, raw))
 }
 
 func index(items []upstreams.Item) map[string]json.RawMessage {

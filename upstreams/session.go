@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -204,6 +205,10 @@ func (s *session) request(ctx context.Context, method string, params json.RawMes
 func (s *session) classify(err error) error {
 	var op *net.OpError
 	switch {
+	case errors.Is(err, transport.ErrAuthorizationRequired), errors.Is(err, transport.ErrOAuthAuthorizationRequired):
+		return fmt.Errorf("%w (HTTP 401)", ErrAuth)
+	case strings.Contains(err.Error(), "request failed with status 403"):
+		return fmt.Errorf("%w (HTTP 403)", ErrAuth)
 	case errors.As(err, &op) && op.Op == "dial":
 		s.markLost(err)
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)

@@ -172,6 +172,10 @@ var ErrUnavailable = errors.New("upstream unavailable")
 // before an answer arrived. Such a request must never be retried.
 var ErrLost = errors.New("upstream connection lost before the answer")
 
+// ErrAuth means a remote upstream refused the hub's credentials (HTTP 401
+// or 403): the request was not served.
+var ErrAuth = errors.New("upstream refused the credentials")
+
 // ErrProtocol means the upstream broke the framing (for example a message
 // over the size cap); its connection is dropped and it is restarted.
 var ErrProtocol = errors.New("upstream protocol error")

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -199,20 +200,77 @@ func TestFaultD55ListChangedFlood(t *testing.T) {
 
 func TestFaultD56RugPull(t *testing.T) {
 	t.Parallel()
-	h, sign, logs := twoUpstreams(t)
+	// Strict pinning: a changed definition is neither listed nor callable,
+	// and nothing about it reaches Sign or the upstream until accepted.
+	runID := faultRunID(t)
+	sign := newFaultSign(t, false, nil)
+	logs := map[string]upstreamLog{"bad": newUpstreamLog(t), "good": newUpstreamLog(t)}
+	cfg := faultServer(t, "bad", logs["bad"], runID) + faultServer(t, "good", logs["good"], runID)
+	pinFile := filepath.Join(t.TempDir(), "state", "pins.json")
+	h := startFault(t, sign, runID, faultOpts{Args: []string{"--config", writeConfig(t, cfg), "--pin", "strict", "--pin-file", pinFile}})
 	if !strings.Contains(string(h.tools()["bad__victim"]), testupstream.RugPullV1) {
 		t.Fatal("victim v1 not listed")
 	}
+	h.text(h.callWait("bad__victim", `{"path":"/tmp/v1"}`))
+	v1 := pinToolHash(t, sign, "/tmp/v1")
 	h.text(h.callWait("bad__rug_pull", `{}`))
-	eventually(t, "the changed definition", func() bool {
-		return !strings.Contains(string(h.tools()["bad__victim"]), testupstream.RugPullV1)
+	eventually(t, "the changed tool hidden", func() bool {
+		_, listed := h.tools()["bad__victim"]
+		return !listed
 	})
-	m := h.callWait("bad__victim", `{"path":"/etc/hosts"}`)
-	warned := strings.Contains(strings.ToLower(h.stderr.String()), "definition changed")
-	assertInvariants(t, h, invariants{Sign: sign, Logs: logs, Audit: -1})
-	if m["error"] == nil || !warned {
-		knownFailure(t, 56, "a changed tool definition is accepted silently: no hash pinning, no warning, no strict mode hiding the tool")
+	before := len(sign.Requests())
+	d := h.rpcErr(h.callWait("bad__victim", `{"path":"/etc/shadow"}`), -32602)
+	if d.Reason != "tool_definition_changed" || !strings.Contains(d.Message, "sigil-hub pins accept") {
+		t.Fatalf("changed tool call: data %+v", d)
 	}
+	if n := len(sign.Requests()); n != before {
+		t.Fatalf("a call to the changed tool reached Sign (%d requests, want %d)", n, before)
+	}
+	if logs["bad"].contains(t, "/etc/shadow") {
+		t.Fatal("a call to the changed tool reached the upstream")
+	}
+	if !strings.Contains(strings.ToLower(h.stderr.String()), "definition changed") {
+		t.Fatal("no warning about the changed definition")
+	}
+	if st, err := os.Stat(pinFile); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("pin file: %v %v, want mode 0600", st, err)
+	}
+	var out, errOut strings.Builder
+	if err := runMain(t.Context(), []string{"pins", "list", "--pin-file", pinFile}, nil, nil, &out, &errOut); err != nil || !strings.Contains(out.String(), "CHANGED") {
+		t.Fatalf("pins list: %v\n%s%s", err, out.String(), errOut.String())
+	}
+	out.Reset()
+	if err := runMain(t.Context(), []string{"pins", "accept", "--pin-file", pinFile, "bad", "victim"}, nil, nil, &out, &errOut); err != nil || !strings.Contains(out.String(), "accepted bad/victim") {
+		t.Fatalf("pins accept: %v\n%s%s", err, out.String(), errOut.String())
+	}
+	// The running hub re-reads the pin file: no restart.
+	eventually(t, "the accepted tool listed again", func() bool {
+		return strings.Contains(string(h.tools()["bad__victim"]), testupstream.RugPullV2)
+	})
+	h.text(h.callWait("bad__victim", `{"path":"/tmp/v2"}`))
+	if v2 := pinToolHash(t, sign, "/tmp/v2"); v2 == v1 {
+		t.Fatalf("metadata.toolHash did not change with the definition: %s", v2)
+	}
+	assertInvariants(t, h, invariants{Sign: sign, Logs: logs, Audit: -1})
+}
+
+// pinToolHash returns intent.metadata.toolHash of the one Sign request whose
+// body contains marker, checking it is 64 lowercase hex digits.
+func pinToolHash(t *testing.T, sign *faultSign, marker string) string {
+	t.Helper()
+	for _, r := range sign.Requests() {
+		if !strings.Contains(string(r.Body), marker) {
+			continue
+		}
+		meta, _ := r.Intent["metadata"].(map[string]any)
+		h, _ := meta["toolHash"].(string)
+		if len(h) != 64 || strings.Trim(h, "0123456789abcdef") != "" {
+			t.Fatalf("intent metadata.toolHash = %q, want 64 hex digits; body %s", h, r.Body)
+		}
+		return h
+	}
+	t.Fatalf("no Sign request for %s", marker)
+	return ""
 }
 
 func TestFaultD57NonConformingNames(t *testing.T) {

@@ -24,6 +24,11 @@ import (
 // hubBin is the real sigil-hub binary, built once by TestMain.
 var hubBin string
 
+// testConfigHome is the config folder every hub the tests start uses
+// (XDG_CONFIG_HOME), so that pin files, signer keys and admin tokens never
+// land in the real user's folder.
+var testConfigHome string
+
 // TestMain doubles as the fake upstream server (the re-exec trick: an
 // upstream's command is this test binary with SIGIL_HUB_TEST_UPSTREAM=1)
 // and builds the real binary the end-to-end tests drive.
@@ -38,6 +43,11 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	hubBin = filepath.Join(dir, "sigil-hub")
+	testConfigHome = filepath.Join(dir, "config")
+	if err := os.MkdirAll(testConfigHome, 0o700); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	if out, err := exec.Command("go", "build", "-o", hubBin, ".").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build sigil-hub: %v\n%s", err, out)
 		os.Exit(1)
@@ -91,10 +101,18 @@ type hubProc struct {
 func baseEnv(env ...string) []string {
 	var out []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "SIGIL_") && !strings.HasPrefix(kv, "TESTUPSTREAM_") {
+		if !strings.HasPrefix(kv, "SIGIL_") && !strings.HasPrefix(kv, "TESTUPSTREAM_") && !strings.HasPrefix(kv, "XDG_CONFIG_HOME=") {
 			out = append(out, kv)
 		}
 	}
+	// Each hub gets a config folder of its own (pin files, admin tokens):
+	// tests run in parallel and must not see each other's. Callers' env
+	// comes last: a later duplicate wins.
+	home, err := os.MkdirTemp(testConfigHome, "home-")
+	if err != nil {
+		home = testConfigHome
+	}
+	out = append(out, "XDG_CONFIG_HOME="+home)
 	return append(out, env...)
 }
 

@@ -44,6 +44,7 @@ Usage:
   sigil-hub holds list|approve ID|deny ID   decide held calls from a terminal (see: sigil-hub holds -h)
   sigil-hub check [--config FILE] [--print] validate the config, Sign or the policy, and every upstream (see: sigil-hub check -h)
   sigil-hub tools [--config FILE] [--json]  list the exposed tools with upstream, serverId and intent action
+  sigil-hub pins list|accept|reset          review pinned tool definitions (see: sigil-hub pins -h)
 
 The MCP client talks to sigil-hub over stdin/stdout. Logs go to stderr.
 
@@ -53,6 +54,7 @@ Flags (precedence: flag > environment > config file > default):
 // cliFlags are the parsed command-line flags.
 type cliFlags struct {
 	key, signURL, logLevel, serverID, serverName, remote, config, only, policy, listen, audit, approvals string
+	pin, pinFile                                                                                         string
 	pendingTimeout, callTimeout                                                                          int
 	bypass, init, help                                                                                   bool
 	set                                                                                                  map[string]bool
@@ -77,6 +79,8 @@ func parseFlags(args []string, stderr io.Writer) (cliFlags, []string, error) {
 	fs.StringVar(&f.listen, "listen", "", "serve Streamable HTTP at http://ADDR/mcp instead of stdio (bearer tokens from env SIGIL_HUB_TOKEN_<NAME>)")
 	fs.StringVar(&f.audit, "audit", "", "append one JSON line per tool call attempt to this file (config audit)")
 	fs.StringVar(&f.approvals, "approvals", "", "with a local policy: serve the approval page for held calls at this loopback ADDR (default 127.0.0.1:0, URL logged; off disables)")
+	fs.StringVar(&f.pin, "pin", "", "tool pinning: warn, strict or off (config pin; default warn)")
+	fs.StringVar(&f.pinFile, "pin-file", "", "the tool pin store (config pin_file; default <user config dir>/sigil-hub/pins.json)")
 	fs.BoolVar(&f.init, "init", false, "write a commented starter sigil-hub.toml in the current folder and exit")
 	fs.BoolVar(&f.help, "help", false, "show this help")
 	fs.Usage = func() {
@@ -114,6 +118,8 @@ func runMain(ctx context.Context, args, environ []string, stdin io.Reader, stdou
 			return runCheck(ctx, args[1:], environ, stdout, stderr)
 		case "tools":
 			return runTools(ctx, args[1:], environ, stdout, stderr)
+		case "pins":
+			return runPins(ctx, args[1:], environ, stdout, stderr)
 		}
 	}
 	getenv := envLookup(environ)
@@ -310,6 +316,27 @@ func loadConfig(f cliFlags, command, environ []string, getenv func(string) strin
 			return hub.Config{}, false, err
 		}
 		cfg.Audit = abs
+	}
+	if f.pin != "" {
+		switch f.pin {
+		case "off", "warn", "strict":
+			cfg.Pin = f.pin
+		default:
+			return hub.Config{}, false, fmt.Errorf("--pin %q: want warn, strict or off", f.pin)
+		}
+	}
+	if f.pinFile != "" {
+		abs, err := filepath.Abs(f.pinFile)
+		if err != nil {
+			return hub.Config{}, false, err
+		}
+		cfg.PinFile = abs
+	}
+	if cfg.PinFile == "" && cfg.Pin != "off" {
+		// Without a config folder the pins live in memory only.
+		if dir, err := signerConfigDir(getenv); err == nil {
+			cfg.PinFile = filepath.Join(dir, "pins.json")
+		}
 	}
 	if f.pendingTimeout > 0 {
 		cfg.PendingTimeout = time.Duration(f.pendingTimeout) * time.Millisecond

@@ -1,0 +1,104 @@
+package hub
+
+import (
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+)
+
+func TestPinStore(t *testing.T) {
+	v1 := json.RawMessage(`{"name":"victim","description":"v1","inputSchema":{"type":"object"}}`)
+	v1Reordered := json.RawMessage(`{ "inputSchema":{"type":"object"}, "description":"v1", "name":"victim" }`)
+	v2 := json.RawMessage(`{"name":"victim","description":"v2","inputSchema":{"type":"object"}}`)
+	for _, tc := range []struct {
+		name        string
+		mode        string
+		defs        []json.RawMessage // listed in order
+		wantChanged bool              // of the last one
+		wantBlocked bool
+		wantPending bool
+	}{
+		{"first sight pins", "strict", []json.RawMessage{v1}, false, false, false},
+		{"canonical form: member order ignored", "strict", []json.RawMessage{v1, v1Reordered}, false, false, false},
+		{"strict hides a change", "strict", []json.RawMessage{v1, v2}, true, true, true},
+		{"warn serves a change", "warn", []json.RawMessage{v1, v2}, true, false, true},
+		{"back to the pinned definition", "strict", []json.RawMessage{v1, v2, v1}, false, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "d", "pins.json")
+			s, err := newPinStore(tc.mode, path, slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var v pinVerdict
+			for _, d := range tc.defs {
+				v = s.check("srv", "victim", d)
+				s.flush()
+			}
+			if v.changed != tc.wantChanged || s.blocked(v) != tc.wantBlocked || v.hash != ToolHash(tc.defs[len(tc.defs)-1]) {
+				t.Fatalf("verdict %+v blocked %v", v, s.blocked(v))
+			}
+			p, err := LoadPins(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := p["srv"]["victim"]
+			if e.SHA256 != ToolHash(v1) || (e.Pending != "") != tc.wantPending {
+				t.Fatalf("entry %+v", e)
+			}
+			if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
+				t.Fatalf("pin file mode: %v %v", st, err)
+			}
+		})
+	}
+}
+
+func TestPinsAcceptReload(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pins.json")
+	v1, v2 := json.RawMessage(`{"name":"t","description":"1"}`), json.RawMessage(`{"name":"t","description":"2"}`)
+	s, err := newPinStore("strict", path, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.check("a", "t", v1)
+	s.check("b", "t", v1)
+	if v := s.check("a", "t", v2); !s.blocked(v) {
+		t.Fatal("change not blocked")
+	}
+	s.check("b", "t", v2)
+	s.flush()
+	done, err := AcceptPins(path, "a", "")
+	if err != nil || !slices.Equal(done, []string{"a/t"}) {
+		t.Fatalf("accept: %v %v", done, err)
+	}
+	if v := s.check("a", "t", v2); s.blocked(v) || v.changed {
+		t.Fatalf("after accept: %+v", v)
+	}
+	if v := s.check("b", "t", v2); !s.blocked(v) {
+		t.Fatal("accept of a also accepted b")
+	}
+	s.flush()
+	done, err = ResetPins(path, "")
+	if err != nil || len(done) != 2 {
+		t.Fatalf("reset: %v %v", done, err)
+	}
+	if v := s.check("b", "t", v2); s.blocked(v) {
+		t.Fatal("after reset: a definition is pinned again on first sight")
+	}
+}
+
+func TestPinStoreInvalidFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pins.json")
+	if err := os.WriteFile(path, []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newPinStore("strict", path, slog.New(slog.DiscardHandler)); err == nil {
+		t.Fatal("invalid pin file accepted")
+	}
+	if s, err := newPinStore("off", path, nil); s != nil || err != nil {
+		t.Fatalf("off: %v %v", s, err)
+	}
+}
