@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -286,4 +287,49 @@ func rawProgress(t *testing.T, url, token, tok string) []string {
 	}
 	get.Body.Close()
 	return toks
+}
+
+// TestHTTPServerRequestsReachTheCallingSession: with two HTTP sessions that
+// both support roots, an upstream's roots/list caused by one session's call
+// reaches that session only.
+func TestHTTPServerRequestsReachTheCallingSession(t *testing.T) {
+	sign := signtest.New(t, signtest.Options{APIKey: testKey})
+	url, _ := startHTTPHub(t, signEnv(sign), "--config", writeConfig(t, fakeServer(t, "files", newUpstreamLog(t), "")))
+	var asked [2]atomic.Int32
+	clients := make([]*client.Client, 2)
+	for i := range clients {
+		c, err := client.NewStreamableHttpClient(url, transport.WithContinuousListening())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// NewStreamableHttpClient takes no client options: set the handler
+		// through a fresh client on its transport.
+		c = client.NewClient(c.GetTransport(), client.WithRootsHandler(rootsFunc(func(ctx context.Context, r mcp.ListRootsRequest) (*mcp.ListRootsResult, error) {
+			asked[i].Add(1)
+			return &mcp.ListRootsResult{Roots: []mcp.Root{{URI: fmt.Sprintf("file:///session-%d", i)}}}, nil
+		})))
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if err := c.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		req := mcp.InitializeRequest{}
+		req.Params.ProtocolVersion = mcp.LATEST_LEGACY_PROTOCOL_VERSION
+		req.Params.ClientInfo = mcp.Implementation{Name: fmt.Sprintf("s%d", i), Version: "1"}
+		if _, err := c.Initialize(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		t.Cleanup(func() { c.Close() })
+		clients[i] = c
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := clients[1].CallTool(ctx, mcp.CallToolRequest{Params: mcp.CallToolParams{Name: "files__roots", Arguments: map[string]any{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := res.Content[0].(mcp.TextContent).Text
+	if !strings.Contains(text, "file:///session-1") || asked[0].Load() != 0 || asked[1].Load() != 1 {
+		t.Fatalf("roots answered %q; session 0 asked %d times, session 1 %d times (want 0 and 1)", text, asked[0].Load(), asked[1].Load())
+	}
 }
