@@ -62,3 +62,33 @@ func TestResourceUpdatesReachSubscribersOnly(t *testing.T) {
 		t.Fatalf("subscribed session got %d, other session %d; want 1 and 0", outs[0].count("resources/updated"), outs[1].count("resources/updated"))
 	}
 }
+
+// TestServerRequestCapabilities: a server request is relayed only when the
+// client declared the capability it needs; URL-mode elicitation needs
+// elicitation.url, not just elicitation.
+func TestServerRequestCapabilities(t *testing.T) {
+	tests := []struct {
+		caps, method, params string
+		want                 bool
+	}{
+		{`{"sampling":{}}`, "sampling/createMessage", `{}`, true},
+		{`{}`, "sampling/createMessage", `{}`, false},
+		{`{"roots":{"listChanged":true}}`, "roots/list", `{}`, true},
+		{`{"elicitation":{}}`, "elicitation/create", `{"mode":"form"}`, true},
+		{`{"elicitation":{"form":{}}}`, "elicitation/create", `{"mode":"url","url":"https://x"}`, false},
+		{`{"elicitation":{"url":{}}}`, "elicitation/create", `{"mode":"url","url":"https://x"}`, true},
+		{`{"sampling":{}}`, "elicitation/create", `{}`, false},
+	}
+	for _, tt := range tests {
+		s := &session{}
+		caps := json.RawMessage(tt.caps)
+		s.clientCaps.Store(&caps)
+		name, sub := capabilityFor(tt.method, json.RawMessage(tt.params))
+		if got := name != "" && s.declared(name, sub); got != tt.want {
+			t.Errorf("caps %s, %s %s: relayed=%v, want %v", tt.caps, tt.method, tt.params, got, tt.want)
+		}
+	}
+	if name, _ := capabilityFor("tools/call", nil); name != "" {
+		t.Error("an arbitrary method from an upstream must not be relayed")
+	}
+}
