@@ -137,12 +137,34 @@ func TestHTTPSessionsAreIsolated(t *testing.T) {
 	}
 	wg.Wait()
 	agents := map[string]int{}
+	tasks := map[string]map[string]bool{} // agent → task_ids
 	for _, r := range sign.Requests() {
 		var b struct {
 			AgentID string `json:"agentId"`
+			Intent  struct {
+				TaskID string `json:"task_id"`
+			} `json:"intent"`
 		}
 		_ = json.Unmarshal(r.Body, &b)
 		agents[b.AgentID]++
+		if tasks[b.AgentID] == nil {
+			tasks[b.AgentID] = map[string]bool{}
+		}
+		tasks[b.AgentID][b.Intent.TaskID] = true
+	}
+	// Each session has its own task_id (D13): alice's two sessions (the SDK
+	// client and the raw one) and bob's two give four distinct ids.
+	seen := map[string]bool{}
+	for _, ids := range tasks {
+		for id := range ids {
+			if seen[id] {
+				t.Fatalf("task_id %q used by two sessions", id)
+			}
+			seen[id] = true
+		}
+	}
+	if len(seen) != 4 {
+		t.Fatalf("%d distinct task_ids, want one per session (4): %v", len(seen), tasks)
 	}
 	if agents["alice"] != 21 || agents["bob"] != 21 {
 		t.Fatalf("agentIds seen by Sign = %v, want alice and bob 21 each (the token names)", agents)
