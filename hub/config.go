@@ -99,6 +99,9 @@ type Server struct {
 	// in the file references at least one variable, so no secret is ever
 	// written in the file. Nil for a disabled server or when empty.
 	Headers map[string]string
+	// OAuth is oauth: authorize with OAuth (remote only, see ServerOAuth).
+	// Nil = no OAuth.
+	OAuth *ServerOAuth
 	// ServerID is server_id, verbatim, or derived (D1): DeriveServerID for
 	// stdio, DeriveServerIDFromURL for remote. Unique among enabled servers.
 	ServerID string
@@ -173,6 +176,7 @@ type cfgRawServer struct {
 	URL               toml.Primitive `toml:"url"`
 	Transport         toml.Primitive `toml:"transport"`
 	Headers           toml.Primitive `toml:"headers"`
+	OAuth             toml.Primitive `toml:"oauth"`
 	ServerID          toml.Primitive `toml:"server_id"`
 	ServerName        toml.Primitive `toml:"server_name"`
 	Tools             toml.Primitive `toml:"tools"`
@@ -452,7 +456,7 @@ func cfgStructural(k toml.Key) bool {
 	case len(k) == 3:
 		return true
 	case len(k) == 4:
-		return k[2] == "tools"
+		return k[2] == "tools" || k[2] == "oauth"
 	case len(k) == 5:
 		return k[2] == "extractors"
 	}
@@ -468,10 +472,12 @@ func cfgKnownKey(k toml.Key) string {
 		known = []string{"sign_url", "log_level", "pending_timeout", "startup_timeout", "call_timeout", "separator",
 			"agent_id", "task_id", "verify", "policy_hash", "policy", "audit", "pin", "pin_file", "servers"}
 	case len(k) == 3 && k[0] == "servers":
-		known = []string{"command", "args", "env", "cwd", "url", "transport", "headers", "server_id",
+		known = []string{"command", "args", "env", "cwd", "url", "transport", "headers", "oauth", "server_id",
 			"server_name", "tools", "extractors", "attach_attestation", "server_requests", "disabled"}
 	case len(k) == 4 && k[0] == "servers" && k[2] == "tools":
 		known = []string{"allow", "deny"}
+	case len(k) == 4 && k[0] == "servers" && k[2] == "oauth":
+		known = cfgOAuthKeys()
 	case len(k) == 5 && k[0] == "servers" && k[2] == "extractors":
 		known = cfgExtractorKeys()
 	}
@@ -654,11 +660,13 @@ func (p *cfgParser) server(name string, prim toml.Primitive) (s Server, idKey []
 			}
 		}
 		s.Headers = p.expandMap(raw.Headers, key("headers"), s.Disabled, true)
+		p.oauth(raw.OAuth, key("oauth"), &s)
+		p.checkOAuth(key, &s)
 	} else {
 		for _, k := range []struct {
 			prim toml.Primitive
 			name string
-		}{{raw.Transport, "transport"}, {raw.Headers, "headers"}} {
+		}{{raw.Transport, "transport"}, {raw.Headers, "headers"}, {raw.OAuth, "oauth"}} {
 			if cfgDefined(k.prim) {
 				p.misplaced(key(k.name), "applies only to remote (url) upstreams")
 			}

@@ -50,6 +50,17 @@ type Options struct {
 	// CallTimeout is the budget of one tools/call: authorization, any hold
 	// and the upstream call all draw from it. Zero means 120s.
 	CallTimeout time.Duration
+	// OAuthDir is the folder of the OAuth token files (one per serverId,
+	// mode 0600); "" keeps tokens in memory only, so a restart needs a new
+	// authorization.
+	OAuthDir string
+	// OAuthCallback is the loopback address of the OAuth redirect listener,
+	// which runs only when a server has oauth; "" means 127.0.0.1:0 (a free
+	// port, logged).
+	OAuthCallback string
+	// OpenBrowser, if set, is called with each OAuth authorization URL (the
+	// URL is logged either way). Nil means log only.
+	OpenBrowser func(url string) error
 }
 
 // Hub is one MCP server in front of many upstream servers. It owns the
@@ -82,6 +93,8 @@ type Hub struct {
 	tokenSeq atomic.Uint64
 
 	pins *pinStore // nil when pinning is off (pins.go)
+
+	oauthCB *upstreams.OAuthCallback // nil without oauth servers; set in New
 
 	audit       *audit.Log  // nil without an audit log
 	auditBroken atomic.Bool // the last audit write failed: calls are blocked
@@ -176,6 +189,7 @@ func New(opts Options) (*Hub, error) {
 			URL:           s.URL,
 			Transport:     s.Transport,
 			Headers:       s.Headers,
+			OAuth:         h.oauthSpec(s),
 			ClientName:    "sigil-hub",
 			ClientVersion: opts.Version,
 			InitTimeout:   opts.Config.StartupTimeout,
@@ -254,6 +268,16 @@ func (h *Hub) Run(ctx context.Context) error {
 		}()
 	}
 	g, gctx := errgroup.WithContext(ctx)
+	if h.oauthCB != nil {
+		g.Go(func() error {
+			// A callback that cannot listen fails only the servers that
+			// need a new authorization (their status says why).
+			if err := h.oauthCB.Run(gctx); err != nil {
+				h.log.Error("oauth callback", "err", err)
+			}
+			return nil
+		})
+	}
 	for _, u := range h.ups {
 		g.Go(func() error {
 			if err := u.conn.Run(gctx); err != nil && gctx.Err() == nil {

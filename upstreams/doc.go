@@ -3,7 +3,9 @@
 // connecting to remote Streamable HTTP / legacy SSE servers, the initialize
 // handshake (pinned to protocol version 2025-11-25), paginated listing of
 // tools, prompts, resources and resource templates, list_changed re-listing,
-// ping of remote servers, and restart with backoff.
+// ping of remote servers, restart with backoff, and OAuth authorization of
+// remote servers (oauth.go: discovery, dynamic registration, PKCE browser
+// flow on a loopback callback, token file, refresh).
 //
 // It forwards raw JSON-RPC: listed items and call results are kept as the
 // exact bytes the upstream sent, and call params are sent as the exact bytes

@@ -19,9 +19,16 @@ const noResponseTimeout = 100 * 365 * 24 * time.Hour
 
 // httpClient returns a client of our own (never http.DefaultClient) whose
 // POST bodies get raw params substituted.
-func (u *Upstream) httpClient() *http.Client {
-	base := http.DefaultTransport.(*http.Transport).Clone()
-	return &http.Client{Transport: &rawRoundTripper{base: &answerRoundTripper{base: base}, raw: u.raw}}
+// With OAuth, the innermost round tripper retries a 401 with a refreshed
+// token (returned so that the caller can give it the transport's handler).
+func (u *Upstream) httpClient() (*http.Client, *oauthRoundTripper) {
+	var base http.RoundTripper = &challengeRoundTripper{base: http.DefaultTransport.(*http.Transport).Clone(), u: u}
+	var ort *oauthRoundTripper
+	if u.oauth != nil {
+		ort = &oauthRoundTripper{base: base, o: u.oauth}
+		base = ort
+	}
+	return &http.Client{Transport: &rawRoundTripper{base: &answerRoundTripper{base: base}, raw: u.raw}}, ort
 }
 
 // answerPostTimeout bounds the POST that carries our answer to a
@@ -124,7 +131,7 @@ func (u *Upstream) dialRemote(ctx, connCtx context.Context) (*session, error) {
 }
 
 func (u *Upstream) dialStreamable(ctx, connCtx context.Context) (*session, error) {
-	hc := u.httpClient()
+	hc, ort := u.httpClient()
 	opts := []transport.StreamableHTTPCOption{
 		transport.WithHTTPBasicClient(hc),
 		transport.WithHTTPLogger(u.log),
@@ -135,9 +142,24 @@ func (u *Upstream) dialStreamable(ctx, connCtx context.Context) (*session, error
 	if len(u.spec.Headers) > 0 {
 		opts = append(opts, transport.WithHTTPHeaders(u.spec.Headers))
 	}
+	if u.oauth != nil {
+		// Without a callback (or when it could not listen) a stored token
+		// still works; authorize reports the problem if a flow is needed.
+		redirect := ""
+		if cb := u.oauth.cfg.Callback; cb != nil {
+			redirect, _ = cb.RedirectURI(ctx)
+		}
+		opts = append(opts, transport.WithHTTPOAuth(u.oauth.config(redirect)))
+	}
 	t, err := transport.NewStreamableHTTP(u.spec.URL, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("streamable HTTP %q: %w", u.spec.URL, err)
+	}
+	if ort != nil {
+		ort.setHandler(t.GetOAuthHandler())
+	}
+	if u.oauth != nil {
+		u.oauth.setHandler(t.GetOAuthHandler())
 	}
 	s := newSession(u)
 	s.httpClient = hc
@@ -154,7 +176,10 @@ func (u *Upstream) dialStreamable(ctx, connCtx context.Context) (*session, error
 }
 
 func (u *Upstream) dialSSE(ctx, connCtx context.Context) (*session, error) {
-	hc := u.httpClient()
+	if u.oauth != nil {
+		return nil, fmt.Errorf("SSE %q: oauth is supported over Streamable HTTP only", u.spec.URL)
+	}
+	hc, _ := u.httpClient()
 	endpointWait := u.spec.InitTimeout
 	if dl, ok := ctx.Deadline(); ok {
 		endpointWait = time.Until(dl)

@@ -206,9 +206,9 @@ func (s *session) classify(err error) error {
 	var op *net.OpError
 	switch {
 	case errors.Is(err, transport.ErrAuthorizationRequired), errors.Is(err, transport.ErrOAuthAuthorizationRequired):
-		return fmt.Errorf("%w (HTTP 401)", ErrAuth)
+		return fmt.Errorf("%w (HTTP 401): %w", ErrAuth, err) // the typed cause stays in the chain (OAuth)
 	case strings.Contains(err.Error(), "request failed with status 403"):
-		return fmt.Errorf("%w (HTTP 403)", ErrAuth)
+		return fmt.Errorf("%w (HTTP 403): %w", ErrAuth, err)
 	case errors.As(err, &op) && op.Op == "dial":
 		s.markLost(err)
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)

@@ -77,6 +77,21 @@ func (u *Upstream) connect(ctx context.Context) (*session, error) {
 	if u.tun.dial != nil {
 		return u.tun.dial(ctx)
 	}
+	s, err := u.connectOnce(ctx)
+	h := u.needsAuthorization(err)
+	if h == nil {
+		return s, err
+	}
+	// No usable token: run the browser flow (Snapshot.Err says so
+	// meanwhile), then connect again with the new token.
+	if aerr := u.authorize(ctx, h); aerr != nil {
+		return nil, fmt.Errorf("upstream %q: %w", u.spec.Name, aerr)
+	}
+	return u.connectOnce(ctx)
+}
+
+// connectOnce is one connect attempt.
+func (u *Upstream) connectOnce(ctx context.Context) (*session, error) {
 	ictx, cancel := context.WithTimeout(ctx, u.spec.InitTimeout)
 	defer cancel()
 	var s *session
@@ -94,6 +109,9 @@ func (u *Upstream) connect(ctx context.Context) (*session, error) {
 		}
 	case u.spec.URL != "":
 		s, err = u.dialRemote(ictx, ctx)
+		if err != nil {
+			err = u.authHint(err)
+		}
 	default:
 		return nil, fmt.Errorf("upstream %q: neither command nor url is set", u.spec.Name)
 	}

@@ -55,6 +55,10 @@ type Spec struct {
 	// Headers are sent with every remote request (the SSE and GET streams
 	// included). nil means none.
 	Headers map[string]string
+	// OAuth, if set, authorizes a Streamable HTTP upstream with OAuth
+	// (see OAuth). nil means none: a 401 is then reported with a hint to
+	// configure it.
+	OAuth *OAuth
 
 	// ClientName and ClientVersion are the clientInfo sent in initialize;
 	// "" means "sigil-hub" and "dev".
@@ -206,6 +210,11 @@ type Upstream struct {
 
 	ids atomic.Int64 // request id source
 	raw *rawParams
+
+	oauth *oauthState // nil without Spec.OAuth; immutable after New
+	// challenge is the resource_metadata URL of the last 401 that carried
+	// one (RFC 9728), for the error hint; written by challengeRoundTripper.
+	challenge atomic.Pointer[string]
 }
 
 // tuning holds timings and hooks that tests may change (export_test.go).
@@ -270,6 +279,10 @@ func New(s Spec) *Upstream {
 		settled: make(chan struct{}),
 		raw:     newRawParams(hex.EncodeToString(nonce[:])),
 	}
+	if s.OAuth != nil && s.URL != "" {
+		u.oauth = newOAuthState(*s.OAuth, s.URL, u.log)
+	}
+	u.spec.OAuth = nil // kept in u.oauth
 	u.snap.Store(&Snapshot{State: Starting})
 	return u
 }

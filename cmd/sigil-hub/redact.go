@@ -42,6 +42,9 @@ func secretsOf(key string, environ []string, cfg hub.Config) []string {
 			}
 			add(v)
 		}
+		if s.OAuth != nil {
+			add(s.OAuth.ClientSecret)
+		}
 		for _, v := range s.Headers {
 			add(v)
 			if _, tok, found := strings.Cut(v, " "); found {

@@ -55,8 +55,8 @@ Flags (precedence: flag > environment > config file > default):
 type cliFlags struct {
 	key, signURL, logLevel, serverID, serverName, remote, config, only, policy, listen, audit, approvals string
 	pin, pinFile                                                                                         string
-	pendingTimeout, callTimeout                                                                          int
-	bypass, init, help                                                                                   bool
+	pendingTimeout, callTimeout, port                                                                    int
+	bypass, init, help, openBrowser                                                                      bool
 	set                                                                                                  map[string]bool
 }
 
@@ -81,6 +81,8 @@ func parseFlags(args []string, stderr io.Writer) (cliFlags, []string, error) {
 	fs.StringVar(&f.approvals, "approvals", "", "with a local policy: serve the approval page for held calls at this loopback ADDR (default 127.0.0.1:0, URL logged; off disables)")
 	fs.StringVar(&f.pin, "pin", "", "tool pinning: warn, strict or off (config pin; default warn)")
 	fs.StringVar(&f.pinFile, "pin-file", "", "the tool pin store (config pin_file; default <user config dir>/sigil-hub/pins.json)")
+	fs.IntVar(&f.port, "port", 0, "loopback port of the OAuth callback for servers with oauth (default 0: a free port, logged)")
+	fs.BoolVar(&f.openBrowser, "open-browser", false, "open OAuth authorization URLs in the default browser (they are logged either way)")
 	fs.BoolVar(&f.init, "init", false, "write a commented starter sigil-hub.toml in the current folder and exit")
 	fs.BoolVar(&f.help, "help", false, "show this help")
 	fs.Usage = func() {
@@ -153,6 +155,9 @@ func runMain(ctx context.Context, args, environ []string, stdin io.Reader, stdou
 	if key == "" {
 		key = getenv("SIGIL_API_KEY")
 	}
+	if f.port < 0 || f.port > 65535 {
+		return fmt.Errorf("--port %d: want 0 (a free port) to 65535", f.port)
+	}
 	secrets := secretsOf(key, environ, cfg)
 	logger := slog.New(tint.NewHandler(newRedactWriter(stderr, secrets), &tint.Options{Level: level, TimeFormat: time.TimeOnly, NoColor: !isTerminal(stderr)}))
 	h, err := hub.New(hub.Options{
@@ -164,6 +169,10 @@ func runMain(ctx context.Context, args, environ []string, stdin io.Reader, stdou
 		Logger:  logger,
 		Version: version,
 		Secrets: secrets,
+
+		OAuthDir:      oauthDir(getenv),
+		OAuthCallback: fmt.Sprintf("127.0.0.1:%d", f.port),
+		OpenBrowser:   browserOpener(f.openBrowser),
 	})
 	if err != nil {
 		return err
