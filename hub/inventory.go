@@ -194,20 +194,7 @@ func (h *Hub) Inventory(ctx context.Context) Inventory {
 		inv.Upstreams = append(inv.Upstreams, info)
 		// The same sources rebuild gives the router, so the table below is
 		// the one tools/list serves for these snapshots.
-		src := router.Source{Upstream: u.name, Allow: cfg[u.name].Allow, Deny: cfg[u.name].Deny}
-		for _, it := range snap.Tools {
-			src.Tools = append(src.Tools, it.Name)
-		}
-		for _, it := range snap.Prompts {
-			src.Prompts = append(src.Prompts, it.Name)
-		}
-		for _, it := range snap.Resources {
-			src.Resources = append(src.Resources, it.Name)
-		}
-		for _, it := range snap.Templates {
-			src.Templates = append(src.Templates, it.Name)
-		}
-		srcs = append(srcs, src)
+		srcs = append(srcs, routerSource(u.name, cfg[u.name], snap))
 	}
 	table, problems := router.Build(router.Rules{Separator: h.opts.Config.Separator, Namespace: !h.opts.Single}, srcs)
 

@@ -28,20 +28,7 @@ func (h *Hub) rebuild() *view {
 		snap := u.conn.Snapshot()
 		snaps[u.name] = snap
 		gens[u.name] = snap.Generation
-		src := router.Source{Upstream: u.name, Allow: cfg[u.name].Allow, Deny: cfg[u.name].Deny}
-		for _, it := range snap.Tools {
-			src.Tools = append(src.Tools, it.Name)
-		}
-		for _, it := range snap.Prompts {
-			src.Prompts = append(src.Prompts, it.Name)
-		}
-		for _, it := range snap.Resources {
-			src.Resources = append(src.Resources, it.Name)
-		}
-		for _, it := range snap.Templates {
-			src.Templates = append(src.Templates, it.Name)
-		}
-		srcs = append(srcs, src)
+		srcs = append(srcs, routerSource(u.name, cfg[u.name], snap))
 	}
 	table, problems := router.Build(router.Rules{Separator: h.opts.Config.Separator, Namespace: !h.opts.Single}, srcs)
 	for _, p := range problems {
@@ -82,6 +69,25 @@ func (h *Hub) rebuild() *view {
 	}
 	h.view.Store(v)
 	return v
+}
+
+// routerSource is one upstream's surface as the router sees it: the names
+// its snapshot lists, and its configured tool filters.
+func routerSource(name string, cfg Server, snap *upstreams.Snapshot) router.Source {
+	src := router.Source{Upstream: name, Allow: cfg.Allow, Deny: cfg.Deny}
+	for _, it := range snap.Tools {
+		src.Tools = append(src.Tools, it.Name)
+	}
+	for _, it := range snap.Prompts {
+		src.Prompts = append(src.Prompts, it.Name)
+	}
+	for _, it := range snap.Resources {
+		src.Resources = append(src.Resources, it.Name)
+	}
+	for _, it := range snap.Templates {
+		src.Templates = append(src.Templates, it.Name)
+	}
+	return src
 }
 
 // renderCache holds one upstream's list items as the client sees them, for
