@@ -11,13 +11,20 @@
 //     unreachable (an error wrapping ErrUnreachable) versus a Decision
 //     (sign.go, response.go: D6–D10);
 //   - waiting out held calls (holds.go: D11) and verifying intent
-//     attestations (attest.go: D12).
+//     attestations (attest.go: D12);
+//   - a circuit breaker that fails fast (still ErrUnreachable) after
+//     repeated unreachable-class failures and probes once per cooldown
+//     (breaker.go; faults.md C44).
+//
+// It also holds the offline decision point: Local (local.go) decides with
+// the embedded warranty.md engine in authz/policy, with the same intents,
+// decisions and codes, and keeps its held calls for an approval surface.
 //
 // Its API to the rest of the hub is the Authorizer interface and the plain
 // Request and Decision types. Tool arguments travel as json.RawMessage and
 // are embedded byte for byte, so the bytes authorized are the bytes forwarded.
 //
-// authz is a leaf: it imports only the standard library and sigil-hub's
-// internal helpers (internal/strictjson). It must not import hub, router,
+// authz is a leaf: it imports only the standard library, its own
+// authz/policy and sigil-hub's internal helpers (internal/strictjson). It must not import hub, router,
 // upstreams, cmd or mcp-go, and it never writes to stdout.
 package authz
