@@ -19,7 +19,14 @@
 // -32001/-32002 and forward results byte for byte, which mcp-go's tool
 // handlers cannot do (../shared/mcp-go-notes.md §1.4, §2.4).
 //
-// hub imports the leaves (router, upstreams, authz) and BurntSushi/toml;
+// Around the pipeline it owns the config file (config.go), the stdio and
+// Streamable HTTP fronts (session.go, http.go), server→client request relay
+// (requests.go), the audit record of every call (audit.go), tool pinning
+// (pins.go), the inventory behind `check` and `tools` (inventory.go) and the
+// approval surface of the embedded engine (approvals.go).
+//
+// hub imports the leaves (router, upstreams, authz, audit, and signer for the
+// approval page) and BurntSushi/toml;
 // it must not import cmd/, tint or oklog/run, and it never reads the process
 // environment: values come through Options and ParseConfig's getenv.
 package hub
