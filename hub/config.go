@@ -856,47 +856,16 @@ func (p *cfgParser) expandMap(prim toml.Primitive, key []string, disabled, heade
 // to an upstream (faults.md case 50). With lookup false, references are
 // only checked.
 func cfgExpand(s string, getenv func(string) string, lookup bool) (string, int, []string) {
+	pieces, errs, ok := cfgSplitRefs(s)
 	var b strings.Builder
-	var errs []string
 	refs := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c != '$' {
-			b.WriteByte(c)
-			i++
-			continue
-		}
-		if i+1 < len(s) && s[i+1] == '$' {
-			b.WriteByte('$')
-			i += 2
-			continue
-		}
-		var name, def string
-		hasDef := false
-		switch {
-		case i+1 < len(s) && s[i+1] == '{':
-			end := strings.IndexByte(s[i+2:], '}')
-			if end < 0 {
-				errs = append(errs, "unterminated ${...} reference")
-				return "", refs, errs
-			}
-			inner := s[i+2 : i+2+end]
-			name, def, hasDef = strings.Cut(inner, ":-")
-			i += 2 + end + 1
-		default:
-			j := i + 1
-			for j < len(s) && cfgVarByte(s[j], j == i+1) {
-				j++
-			}
-			name = s[i+1 : j]
-			i = j
-		}
-		if !cfgVarName(name) {
-			errs = append(errs, "a '$' must start a variable reference such as $NAME or ${NAME} (write $$ for a literal '$')")
+	for _, p := range pieces {
+		if !p.ref {
+			b.WriteString(p.lit)
 			continue
 		}
 		refs++
-		if name == "SIGIL_API_KEY" {
+		if p.name == "SIGIL_API_KEY" {
 			errs = append(errs, "SIGIL_API_KEY must not be passed to an upstream")
 			continue
 		}
@@ -905,18 +874,83 @@ func cfgExpand(s string, getenv func(string) string, lookup bool) (string, int, 
 		}
 		v := ""
 		if getenv != nil {
-			v = getenv(name)
+			v = getenv(p.name)
 		}
 		switch {
 		case v != "":
 			b.WriteString(v)
-		case hasDef:
-			b.WriteString(def)
+		case p.hasDef:
+			b.WriteString(p.def)
 		default:
-			errs = append(errs, fmt.Sprintf("variable %s is not set (use ${%s:-default} for a default)", name, name))
+			errs = append(errs, fmt.Sprintf("variable %s is not set (use ${%s:-default} for a default)", p.name, p.name))
 		}
 	}
+	if !ok {
+		return "", refs, errs
+	}
 	return b.String(), refs, errs
+}
+
+// cfgPiece is one piece of a value: literal text (with $$ already turned
+// into '$'), or a reference $NAME / ${NAME} / ${NAME:-def}.
+type cfgPiece struct {
+	lit       string
+	ref       bool
+	name, def string
+	hasDef    bool
+}
+
+// cfgSplitRefs splits s into literal text and variable references: the one
+// place that knows the reference syntax (cfgExpand and the masked display
+// of MaskedValues both use it). errs names malformed references; ok is false
+// when the rest of s could not be read (an unterminated ${).
+func cfgSplitRefs(s string) (pieces []cfgPiece, errs []string, ok bool) {
+	var lit strings.Builder
+	flush := func() {
+		if lit.Len() > 0 {
+			pieces = append(pieces, cfgPiece{lit: lit.String()})
+			lit.Reset()
+		}
+	}
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c != '$' {
+			lit.WriteByte(c)
+			i++
+			continue
+		}
+		if i+1 < len(s) && s[i+1] == '$' {
+			lit.WriteByte('$')
+			i += 2
+			continue
+		}
+		var p cfgPiece
+		p.ref = true
+		if i+1 < len(s) && s[i+1] == '{' {
+			end := strings.IndexByte(s[i+2:], '}')
+			if end < 0 {
+				flush()
+				return pieces, append(errs, "unterminated ${...} reference"), false
+			}
+			p.name, p.def, p.hasDef = strings.Cut(s[i+2:i+2+end], ":-")
+			i += 2 + end + 1
+		} else {
+			j := i + 1
+			for j < len(s) && cfgVarByte(s[j], j == i+1) {
+				j++
+			}
+			p.name = s[i+1 : j]
+			i = j
+		}
+		if !cfgVarName(p.name) {
+			errs = append(errs, "a '$' must start a variable reference such as $NAME or ${NAME} (write $$ for a literal '$')")
+			continue
+		}
+		flush()
+		pieces = append(pieces, p)
+	}
+	flush()
+	return pieces, errs, true
 }
 
 func cfgVarByte(c byte, first bool) bool {

@@ -465,45 +465,22 @@ func maskTemplate(v any) string {
 	if !ok {
 		return "***"
 	}
+	pieces, errs, ok := cfgSplitRefs(s)
+	if !ok || len(errs) > 0 {
+		return "***"
+	}
 	var b strings.Builder
 	refs := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c != '$' {
-			b.WriteByte(c)
-			i++
-			continue
-		}
-		if i+1 < len(s) && s[i+1] == '$' {
-			b.WriteString("$$")
-			i += 2
-			continue
-		}
-		var name string
-		hasDef := false
-		if i+1 < len(s) && s[i+1] == '{' {
-			end := strings.IndexByte(s[i+2:], '}')
-			if end < 0 {
-				return "***"
-			}
-			name, _, hasDef = strings.Cut(s[i+2:i+2+end], ":-")
-			i += 2 + end + 1
-		} else {
-			j := i + 1
-			for j < len(s) && cfgVarByte(s[j], j == i+1) {
-				j++
-			}
-			name = s[i+1 : j]
-			i = j
-		}
-		if !cfgVarName(name) {
-			return "***"
-		}
-		refs++
-		if hasDef {
-			b.WriteString("${" + name + ":-***}")
-		} else {
-			b.WriteString("${" + name + "}")
+	for _, p := range pieces {
+		switch {
+		case !p.ref:
+			b.WriteString(strings.ReplaceAll(p.lit, "$", "$$"))
+		case p.hasDef:
+			refs++
+			b.WriteString("${" + p.name + ":-***}")
+		default:
+			refs++
+			b.WriteString("${" + p.name + "}")
 		}
 	}
 	if refs == 0 {
