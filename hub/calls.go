@@ -32,7 +32,7 @@ const progressGrace = 2 * time.Second
 func (s *session) callToolInner(ctx context.Context, params json.RawMessage, rec *audit.Record) (json.RawMessage, error) {
 	h := s.h
 	begin := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, h.opts.CallTimeout)
+	ctx, cancel := context.WithTimeout(ctx, h.callTimeout())
 	defer cancel()
 
 	// Parse: name, arguments (raw, verbatim), _meta.
@@ -55,18 +55,20 @@ func (s *session) callToolInner(ctx context.Context, params json.RawMessage, rec
 	}
 
 	// 1. Resolve.
-	route, ok := h.view.Load().table.Tool(exposed)
+	v := h.view.Load()
+	route, ok := v.table.Tool(exposed)
 	if !ok {
 		// A call that races start-up (a client that does not list first)
 		// waits for the upstreams like the first tools/list does.
 		h.waitStartup(ctx)
-		route, ok = h.view.Load().table.Tool(exposed)
+		v = h.view.Load()
+		route, ok = v.table.Tool(exposed)
 	}
 	if !ok {
 		return nil, &rpcError{Code: codeInvalidParams, Message: "unknown tool " + strconv.Quote(exposed) + ": call tools/list to see the tools this hub offers",
 			Data: map[string]any{"reason": "unknown_tool", "tool": exposed}}
 	}
-	u := h.byName[route.Upstream]
+	u := v.fleet.byName[route.Upstream] // the route's own upstream, even mid-reconfiguration
 	rec.Upstream, rec.ServerID, rec.Tool = u.name, u.serverID, route.Name
 	if st := u.conn.Snapshot(); st.State.String() != "ready" {
 		return nil, upstreamUnavailable(u, exposed, st.Err)
@@ -101,7 +103,7 @@ func (s *session) callToolInner(ctx context.Context, params json.RawMessage, rec
 	// agent_id, else the client's own name.
 	agentID := s.label
 	if agentID == "" || agentID == "anonymous" {
-		agentID = h.opts.Config.AgentID
+		agentID = h.fleet.Load().cfg.AgentID
 	}
 	if agentID == "" {
 		if n := s.agentID.Load(); n != nil {
@@ -228,12 +230,13 @@ func (s *session) getPrompt(ctx context.Context, params json.RawMessage) (json.R
 	if err := json.Unmarshal(members["name"], &exposed); err != nil || exposed == "" {
 		return nil, newRPCError(codeInvalidParams, "invalid prompts/get params: name must be a non-empty string")
 	}
-	route, ok := s.h.view.Load().table.Prompt(exposed)
+	v := s.h.view.Load()
+	route, ok := v.table.Prompt(exposed)
 	if !ok {
 		return nil, newRPCError(codeInvalidParams, "unknown prompt %q: call prompts/list to see the prompts this hub offers", exposed)
 	}
 	members["name"] = quote(route.Name)
-	return s.forward(ctx, s.h.byName[route.Upstream], "prompts/get", members, exposed)
+	return s.forward(ctx, v.fleet.byName[route.Upstream], "prompts/get", members, exposed)
 }
 
 // resourceRequest routes resources/read, subscribe and unsubscribe by URI.
@@ -246,12 +249,13 @@ func (s *session) resourceRequest(ctx context.Context, method string, params jso
 	if err := json.Unmarshal(members["uri"], &uri); err != nil || uri == "" {
 		return nil, newRPCError(codeInvalidParams, "invalid %s params: uri must be a non-empty string", method)
 	}
-	owner, ok := s.resourceOwner(s.h.view.Load(), uri)
+	v := s.h.view.Load()
+	owner, ok := s.resourceOwner(v, uri)
 	if !ok {
 		return nil, &rpcError{Code: codeInvalidParams, Message: "resource not found: no upstream serves " + strconv.Quote(uri),
 			Data: map[string]any{"uri": uri}}
 	}
-	res, err := s.forward(ctx, s.h.byName[owner], method, members, uri)
+	res, err := s.forward(ctx, v.fleet.byName[owner], method, members, uri)
 	if err == nil {
 		s.mu.Lock()
 		switch method {
@@ -272,8 +276,8 @@ func (s *session) resourceOwner(v *view, uri string) (string, bool) {
 	if owner, ok := v.table.Resource(uri); ok {
 		return owner, true
 	}
-	if s.h.opts.Single && len(s.h.ups) == 1 {
-		return s.h.ups[0].name, true
+	if s.h.opts.Single && len(v.fleet.ups) == 1 {
+		return v.fleet.ups[0].name, true
 	}
 	return "", false
 }
@@ -300,14 +304,14 @@ func (s *session) complete(ctx context.Context, params json.RawMessage) (json.Ra
 		}
 		ref["name"] = quote(route.Name)
 		members["ref"] = encodeObject(ref)
-		return s.forward(ctx, s.h.byName[route.Upstream], "completion/complete", members, name)
+		return s.forward(ctx, v.fleet.byName[route.Upstream], "completion/complete", members, name)
 	case "ref/resource":
 		_ = json.Unmarshal(ref["uri"], &uri)
 		owner, ok := s.resourceOwner(v, uri)
 		if !ok {
 			return nil, newRPCError(codeInvalidParams, "resource not found: no upstream serves %q", uri)
 		}
-		return s.forward(ctx, s.h.byName[owner], "completion/complete", members, uri)
+		return s.forward(ctx, v.fleet.byName[owner], "completion/complete", members, uri)
 	}
 	return nil, newRPCError(codeInvalidParams, "invalid completion/complete ref type %q", typ)
 }
@@ -320,7 +324,7 @@ func (s *session) setLevel(ctx context.Context, params json.RawMessage) (json.Ra
 	if err := json.Unmarshal(params, &p); err != nil || p.Level == "" {
 		return nil, newRPCError(codeInvalidParams, "invalid logging/setLevel params: level is required")
 	}
-	for _, u := range s.h.ups {
+	for _, u := range s.h.fleet.Load().ups {
 		snap := u.conn.Snapshot()
 		if snap.State.String() != "ready" || !hasCapability(snap.Capabilities, "logging") {
 			continue

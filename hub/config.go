@@ -210,12 +210,18 @@ func ParseConfig(r io.Reader, dir string, getenv func(string) string) (Config, e
 	if len(data) > cfgMaxFileSize {
 		return Config{}, fmt.Errorf("config file is larger than %d bytes", cfgMaxFileSize)
 	}
+	return parseConfig(data, dir, getenv, nil)
+}
+
+// parseConfig is ParseConfig of data; a non-nil order gives the servers'
+// order (a merged file has lost it).
+func parseConfig(data []byte, dir string, getenv func(string) string, order []string) (Config, error) {
 	var raw cfgRawFile
 	md, err := toml.Decode(string(data), &raw)
 	if err != nil {
 		return Config{}, cfgSyntaxError(err)
 	}
-	p := &cfgParser{md: &md, dir: dir, getenv: getenv}
+	p := &cfgParser{md: &md, dir: dir, getenv: getenv, order: order}
 	cfg := p.file(&raw)
 	p.unknownKeys()
 	if errs := append(p.keyErrs, p.errs...); len(errs) > 0 {
@@ -251,6 +257,7 @@ type cfgParser struct {
 	keyErrs  []error         // key-level problems, in file order
 	errs     []error         // value problems
 	reported map[string]bool // key paths already reported in keyErrs
+	order    []string        // server order if not the file's
 }
 
 // cfgKeyPath formats a key path the way TOML would quote it.
@@ -337,6 +344,9 @@ func (p *cfgParser) file(raw *cfgRawFile) Config {
 		Pin:            "warn",
 	}
 	serverOrder := p.scanKeys()
+	if p.order != nil {
+		serverOrder = p.order
+	}
 
 	if p.str(raw.SignURL, []string{"sign_url"}, &cfg.SignURL) {
 		cfg.SignURL = p.signURL(cfg.SignURL)

@@ -12,7 +12,8 @@ import (
 // bounded, so clients that never end their sessions cannot grow the hub
 // without limit.
 func TestHTTPSessionLimits(t *testing.T) {
-	h := &Hub{opts: Options{Config: Config{TaskID: "t"}}, sessions: map[*session]struct{}{}, calls: map[string]map[callRef]struct{}{}}
+	h := &Hub{sessions: map[*session]struct{}{}, calls: map[string]map[callRef]struct{}{}}
+	h.fleet.Store(&fleet{cfg: Config{TaskID: "t"}})
 	h.log = discardLogger()
 	h.view.Store(&view{})
 	h.settled.Store(true)

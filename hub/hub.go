@@ -14,8 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/sigilcore/sigil-hub/audit"
 	"github.com/sigilcore/sigil-hub/authz"
 	"github.com/sigilcore/sigil-hub/authz/policy"
@@ -47,9 +45,6 @@ type Options struct {
 	// Secrets are values that must never reach a client in an error message
 	// (an upstream's stderr tail may print its token). Nil means none.
 	Secrets []string
-	// CallTimeout is the budget of one tools/call: authorization, any hold
-	// and the upstream call all draw from it. Zero means 120s.
-	CallTimeout time.Duration
 	// OAuthDir is the folder of the OAuth token files (one per serverId,
 	// mode 0600); "" keeps tokens in memory only, so a restart needs a new
 	// authorization.
@@ -72,11 +67,18 @@ type Hub struct {
 	log        *slog.Logger
 	authorizer authz.Authorizer
 	closeAuthz func()
-	ups        []*upstream          // in config order; immutable after New
-	byName     map[string]*upstream // immutable after New
-	started    atomic.Int64         // UnixNano when Run started; 0 before
-	settled    atomic.Bool          // every upstream finished its first start attempt
-	pageSize   int                  // list page size (test knob)
+	started    atomic.Int64 // UnixNano when Run started; 0 before
+	settled    atomic.Bool  // every upstream finished its first start attempt
+	pageSize   int          // list page size (test knob)
+
+	fleet atomic.Pointer[fleet] // the configured upstreams, swapped whole by Reconfigure
+
+	reconfMu sync.Mutex                   // serializes Run's start, Reconfigure and publish; guards below
+	runCtx   context.Context              // Run's context; nil before Run and after it ends
+	running  map[*upstreams.Upstream]*run // connections Run started, by connection
+	runWG    sync.WaitGroup               // every goroutine Run or Reconfigure started
+	oauthOn  bool                         // the OAuth callback listener runs
+	secrets  []string                     // Options.Secrets, then Reconfigure's
 
 	view atomic.Pointer[view] // the routing view, swapped whole on change
 
@@ -94,7 +96,7 @@ type Hub struct {
 
 	pins *pinStore // nil when pinning is off (pins.go)
 
-	oauthCB *upstreams.OAuthCallback // nil without oauth servers; set in New
+	oauthCB *upstreams.OAuthCallback // nil without oauth servers; set by newUpstream (New, or Reconfigure under reconfMu)
 
 	audit       *audit.Log  // nil without an audit log
 	auditBroken atomic.Bool // the last audit write failed: calls are blocked
@@ -109,7 +111,24 @@ type callRef struct {
 	rel  string // raw client request id
 }
 
-// upstream is the hub's record of one configured server.
+// fleet is the hub's set of upstreams and the config they came from. It is
+// immutable: Reconfigure builds a new one and swaps it in whole.
+type fleet struct {
+	cfg    Config
+	ups    []*upstream          // enabled servers, in config order
+	byName map[string]*upstream // the same, by config name
+}
+
+// run is one started connection: cancel stops it, done closes when its
+// Run returned (its child processes are gone).
+type run struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// upstream is the hub's record of one configured server. Immutable: a
+// reconfiguration that changes only its filters, extractors or attestation
+// makes a new record sharing conn.
 type upstream struct {
 	name       string
 	serverID   string
@@ -137,21 +156,16 @@ func New(opts Options) (*Hub, error) {
 	if opts.Version == "" {
 		opts.Version = "dev"
 	}
-	if opts.CallTimeout <= 0 {
-		opts.CallTimeout = opts.Config.CallTimeout
-	}
-	if opts.CallTimeout <= 0 {
-		opts.CallTimeout = 120 * time.Second
-	}
 	h := &Hub{
 		opts:     opts,
 		log:      opts.Logger,
-		byName:   make(map[string]*upstream),
 		changed:  make(chan struct{}, 1),
 		sessions: make(map[*session]struct{}),
 		calls:    make(map[string]map[callRef]struct{}),
 		renders:  make(map[string]*renderCache),
 		pageSize: 1000,
+		running:  make(map[*upstreams.Upstream]*run),
+		secrets:  opts.Secrets,
 	}
 	az, closeAz, err := newAuthorizer(opts)
 	if err != nil {
@@ -170,50 +184,77 @@ func New(opts Options) (*Hub, error) {
 		}
 		h.audit = l
 	}
-	for _, s := range opts.Config.Servers {
-		if s.Disabled {
-			continue
+	f := &fleet{cfg: opts.Config, byName: map[string]*upstream{}}
+	for _, srv := range opts.Config.Servers {
+		if !srv.Disabled {
+			f.add(h.newUpstream(opts.Config, srv, nil))
 		}
-		u := &upstream{name: s.Name, serverID: s.ServerID, attest: s.Attestation, extractors: map[string]*authz.Extractor{}, secrets: opts.Secrets}
-		for tool, ex := range s.Extractors {
-			u.extractors[tool] = &authz.Extractor{Action: ex.Action, Fields: ex.Fields}
-		}
-		name := s.Name
-		spec := upstreams.Spec{
-			Name:          s.Name,
-			Command:       s.Command,
-			Args:          s.Args,
-			Dir:           s.Cwd,
-			Environ:       opts.Environ,
-			Env:           envList(s.Env),
-			URL:           s.URL,
-			Transport:     s.Transport,
-			Headers:       s.Headers,
-			OAuth:         h.oauthSpec(s),
-			ClientName:    "sigil-hub",
-			ClientVersion: opts.Version,
-			InitTimeout:   opts.Config.StartupTimeout,
-			Logger:        opts.Logger,
-			OnChange:      h.markChanged,
-			OnNotification: func(method string, params json.RawMessage) {
-				h.upstreamNotification(name, method, params)
-			},
-		}
-		if s.ServerRequests {
-			spec.OnRequest = func(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
-				return h.upstreamRequest(ctx, name, method, params)
-			}
-			spec.Capabilities = upstreamCapabilities
-		}
-		u.conn = upstreams.New(spec)
-		h.ups = append(h.ups, u)
-		h.byName[s.Name] = u
 	}
-	if len(h.ups) == 0 {
+	if len(f.ups) == 0 {
+		closeAz()
 		return nil, errors.New("every configured server is disabled: enable at least one")
 	}
+	h.fleet.Store(f)
 	h.rebuild()
 	return h, nil
+}
+
+// add appends u to the fleet being built.
+func (f *fleet) add(u *upstream) {
+	f.ups = append(f.ups, u)
+	f.byName[u.name] = u
+}
+
+// server returns the config of the enabled server name.
+func (f *fleet) server(name string) Server {
+	for _, s := range f.cfg.Servers {
+		if s.Name == name && !s.Disabled {
+			return s
+		}
+	}
+	return Server{}
+}
+
+// newUpstream makes the record of server s. With conn nil it makes a new,
+// unstarted connection; otherwise the record shares conn (a change that
+// needs no restart).
+func (h *Hub) newUpstream(cfg Config, s Server, conn *upstreams.Upstream) *upstream {
+	u := &upstream{name: s.Name, serverID: s.ServerID, attest: s.Attestation, extractors: map[string]*authz.Extractor{}, secrets: h.secrets, conn: conn}
+	for tool, ex := range s.Extractors {
+		u.extractors[tool] = &authz.Extractor{Action: ex.Action, Fields: ex.Fields}
+	}
+	if conn != nil {
+		return u
+	}
+	name := s.Name
+	spec := upstreams.Spec{
+		Name:          s.Name,
+		Command:       s.Command,
+		Args:          s.Args,
+		Dir:           s.Cwd,
+		Environ:       h.opts.Environ,
+		Env:           envList(s.Env),
+		URL:           s.URL,
+		Transport:     s.Transport,
+		Headers:       s.Headers,
+		OAuth:         h.oauthSpec(s),
+		ClientName:    "sigil-hub",
+		ClientVersion: h.opts.Version,
+		InitTimeout:   startupTimeout(cfg),
+		Logger:        h.log,
+		OnChange:      h.markChanged,
+		OnNotification: func(method string, params json.RawMessage) {
+			h.upstreamNotification(name, method, params)
+		},
+	}
+	if s.ServerRequests {
+		spec.OnRequest = func(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
+			return h.upstreamRequest(ctx, name, method, params)
+		}
+		spec.Capabilities = upstreamCapabilities
+	}
+	u.conn = upstreams.New(spec)
+	return u
 }
 
 // newAuthorizer picks the decision point (D15: never an allow-all): the
@@ -267,45 +308,95 @@ func (h *Hub) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	if h.oauthCB != nil {
-		g.Go(func() error {
-			// A callback that cannot listen fails only the servers that
-			// need a new authorization (their status says why).
-			if err := h.oauthCB.Run(gctx); err != nil {
-				h.log.Error("oauth callback", "err", err)
-			}
-			return nil
-		})
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	h.reconfMu.Lock()
+	if h.runCtx != nil {
+		h.reconfMu.Unlock()
+		return errors.New("hub: Run called twice")
 	}
-	for _, u := range h.ups {
-		g.Go(func() error {
-			if err := u.conn.Run(gctx); err != nil && gctx.Err() == nil {
-				return fmt.Errorf("upstream %q: %w", u.name, err)
-			}
-			return nil
-		})
+	h.runCtx = ctx
+	h.startOAuthCallback()
+	for _, u := range h.fleet.Load().ups {
+		h.start(u.conn)
 	}
-	g.Go(func() error {
-		for {
-			select {
-			case <-gctx.Done():
-				return nil
-			case <-h.changed:
-			}
-			// Coalesce a burst (several upstreams becoming ready at once,
-			// a list_changed storm) into one rebuild and one notification.
-			t := time.NewTimer(20 * time.Millisecond)
-			select {
-			case <-gctx.Done():
-				t.Stop()
-				return nil
-			case <-t.C:
-			}
-			h.publish()
+	h.runWG.Go(func() { h.publisher(ctx) })
+	h.reconfMu.Unlock()
+
+	<-ctx.Done()
+	h.reconfMu.Lock()
+	h.runCtx = nil // Reconfigure refuses from here on
+	h.reconfMu.Unlock()
+	h.runWG.Wait()
+	return nil
+}
+
+// start runs conn until its own stop or Run's end. Callers hold reconfMu
+// with Run running.
+func (h *Hub) start(conn *upstreams.Upstream) {
+	ctx, cancel := context.WithCancel(h.runCtx)
+	r := &run{cancel: cancel, done: make(chan struct{})}
+	h.running[conn] = r
+	h.runWG.Go(func() {
+		defer close(r.done)
+		defer cancel()
+		_ = conn.Run(ctx) // errors only if run twice; failures are its state
+	})
+}
+
+// stop stops conn and waits until its children are gone. Callers hold
+// reconfMu.
+func (h *Hub) stop(conn *upstreams.Upstream) {
+	r := h.running[conn]
+	if r == nil {
+		return
+	}
+	delete(h.running, conn)
+	r.cancel()
+	<-r.done
+}
+
+// startOAuthCallback starts the OAuth redirect listener once some server
+// needs it. Callers hold reconfMu with Run running.
+func (h *Hub) startOAuthCallback() {
+	if h.oauthCB == nil || h.oauthOn {
+		return
+	}
+	h.oauthOn = true
+	ctx := h.runCtx
+	h.runWG.Go(func() {
+		// A callback that cannot listen fails only the servers that need a
+		// new authorization (their status says why).
+		if err := h.oauthCB.Run(ctx); err != nil {
+			h.log.Error("oauth callback", "err", err)
 		}
 	})
-	return g.Wait()
+}
+
+// publisher turns surface changes into one rebuild and notification per
+// burst until ctx ends.
+func (h *Hub) publisher(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-h.changed:
+		}
+		// Coalesce a burst (several upstreams becoming ready at once, a
+		// list_changed storm) into one rebuild and one notification.
+		t := time.NewTimer(20 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		// A reconfiguration publishes once when it is done; waiting for it
+		// here keeps its upstreams' start-up from notifying early.
+		h.reconfMu.Lock()
+		h.publish()
+		h.reconfMu.Unlock()
+	}
 }
 
 // markChanged records that an upstream's surface changed; must not block.
@@ -360,10 +451,7 @@ func (h *Hub) waitStartup(ctx context.Context) {
 	if h.settled.Load() {
 		return
 	}
-	limit := h.opts.Config.StartupTimeout
-	if limit <= 0 {
-		limit = 30 * time.Second
-	}
+	limit := startupTimeout(h.fleet.Load().cfg)
 	deadline := time.Now().Add(limit)
 	if st := h.started.Load(); st != 0 {
 		deadline = time.Unix(0, st).Add(limit)
@@ -371,7 +459,7 @@ func (h *Hub) waitStartup(ctx context.Context) {
 	wctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	settled := true
-	for _, u := range h.ups {
+	for _, u := range h.fleet.Load().ups {
 		if err := u.conn.WaitSettled(wctx); err != nil {
 			settled = false
 		}
@@ -385,8 +473,12 @@ func (h *Hub) waitStartup(ctx context.Context) {
 // publishIfStale makes sure a list answered right after start-up reflects
 // the snapshots even if the coalescing timer has not fired yet.
 func (h *Hub) publishIfStale() {
-	v := h.view.Load()
-	for _, u := range h.ups {
+	v, f := h.view.Load(), h.fleet.Load()
+	if v.fleet != f {
+		h.publish()
+		return
+	}
+	for _, u := range f.ups {
 		if u.conn.Snapshot().Generation != v.generations[u.name] {
 			h.publish()
 			return
@@ -404,6 +496,22 @@ func (h *Hub) ServeStdio(ctx context.Context, r io.Reader, w io.Writer) error {
 	return s.serve(ctx, r)
 }
 
+// startupTimeout is cfg's startup_timeout, 30s if unset.
+func startupTimeout(cfg Config) time.Duration {
+	if cfg.StartupTimeout <= 0 {
+		return 30 * time.Second
+	}
+	return cfg.StartupTimeout
+}
+
+// callTimeout is the current call_timeout, 120s if unset.
+func (h *Hub) callTimeout() time.Duration {
+	if d := h.fleet.Load().cfg.CallTimeout; d > 0 {
+		return d
+	}
+	return 120 * time.Second
+}
+
 // newTaskID returns a random D13 task id.
 func newTaskID() string {
 	var b [12]byte
@@ -416,6 +524,7 @@ func newTaskID() string {
 // view is an immutable routing snapshot: the router table plus the rendered
 // list items the client sees.
 type view struct {
+	fleet       *fleet // the upstreams the view was built from
 	table       *router.Table
 	tools       []json.RawMessage // rendered, exposed names, table order
 	prompts     []json.RawMessage

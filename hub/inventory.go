@@ -150,20 +150,18 @@ const NameWarnLength = 60
 // request to the policy service and never calls a tool. It is safe for
 // concurrent use.
 func (h *Hub) Inventory(ctx context.Context) Inventory {
-	limit := h.opts.Config.StartupTimeout
-	if limit <= 0 {
-		limit = 30 * time.Second
-	}
+	limit := startupTimeout(h.fleet.Load().cfg)
 	start := time.Now()
 	if st := h.started.Load(); st != 0 {
 		start = time.Unix(0, st)
 	}
 	wctx, cancel := context.WithDeadline(ctx, start.Add(limit))
 	defer cancel()
-	took := make([]time.Duration, len(h.ups))
-	settled := make([]bool, len(h.ups))
+	f := h.fleet.Load()
+	took := make([]time.Duration, len(f.ups))
+	settled := make([]bool, len(f.ups))
 	var wg sync.WaitGroup
-	for i, u := range h.ups {
+	for i, u := range f.ups {
 		wg.Go(func() {
 			if u.conn.WaitSettled(wctx) == nil {
 				settled[i], took[i] = true, time.Since(start)
@@ -172,18 +170,14 @@ func (h *Hub) Inventory(ctx context.Context) Inventory {
 	}
 	wg.Wait()
 
-	cfg := make(map[string]Server, len(h.opts.Config.Servers))
-	for _, s := range h.opts.Config.Servers {
-		cfg[s.Name] = s
-	}
 	inv := Inventory{Single: h.opts.Single}
-	snaps := make(map[string]*upstreams.Snapshot, len(h.ups))
-	srcs := make([]router.Source, 0, len(h.ups))
-	for i, u := range h.ups {
+	snaps := make(map[string]*upstreams.Snapshot, len(f.ups))
+	srcs := make([]router.Source, 0, len(f.ups))
+	for i, u := range f.ups {
 		snap := u.conn.Snapshot()
 		snaps[u.name] = snap
 		info := UpstreamInfo{
-			Name: u.name, ServerID: u.serverID, Target: inventoryTarget(cfg[u.name]),
+			Name: u.name, ServerID: u.serverID, Target: inventoryTarget(f.server(u.name)),
 			State: snap.State.String(), Ready: snap.State == upstreams.Ready, Settled: settled[i], StartTime: took[i],
 			Tools: len(snap.Tools), Prompts: len(snap.Prompts), Resources: len(snap.Resources), Templates: len(snap.Templates),
 			ServerInfo: inventoryServerInfo(snap.ServerInfo), ProtocolVersion: snap.ProtocolVersion,
@@ -194,13 +188,13 @@ func (h *Hub) Inventory(ctx context.Context) Inventory {
 		inv.Upstreams = append(inv.Upstreams, info)
 		// The same sources rebuild gives the router, so the table below is
 		// the one tools/list serves for these snapshots.
-		srcs = append(srcs, routerSource(u.name, cfg[u.name], snap))
+		srcs = append(srcs, routerSource(u.name, f.server(u.name), snap))
 	}
-	table, problems := router.Build(router.Rules{Separator: h.opts.Config.Separator, Namespace: !h.opts.Single}, srcs)
+	table, problems := router.Build(router.Rules{Separator: f.cfg.Separator, Namespace: !h.opts.Single}, srcs)
 
 	exposed := map[string]int{}
 	for _, e := range table.Tools() {
-		u := h.byName[e.Route.Upstream]
+		u := f.byName[e.Route.Upstream]
 		if u == nil {
 			continue
 		}
@@ -219,14 +213,14 @@ func (h *Hub) Inventory(ctx context.Context) Inventory {
 	for i := range inv.Upstreams {
 		inv.Upstreams[i].Exposed = exposed[inv.Upstreams[i].Name]
 	}
-	inv.Warnings = h.inventoryWarnings(inv, problems, snaps)
+	inv.Warnings = inventoryWarnings(f, inv, problems, snaps)
 	return inv
 }
 
 // inventoryWarnings collects Inventory.Warnings.
-func (h *Hub) inventoryWarnings(inv Inventory, problems []router.Problem, snaps map[string]*upstreams.Snapshot) []Warning {
+func inventoryWarnings(f *fleet, inv Inventory, problems []router.Problem, snaps map[string]*upstreams.Snapshot) []Warning {
 	var ws []Warning
-	for _, u := range h.ups {
+	for _, u := range f.ups {
 		for _, msg := range ServerIDProblems(u.serverID) {
 			ws = append(ws, Warning{Kind: WarnServerID, Upstream: u.name, Subject: u.serverID, Message: msg})
 		}
@@ -268,7 +262,7 @@ func (h *Hub) inventoryWarnings(inv Inventory, problems []router.Problem, snaps 
 		ws = append(ws, Warning{Kind: WarnToolCount, Subject: fmt.Sprint(len(inv.Tools)),
 			Message: fmt.Sprintf("%d tools are exposed, more than some clients use (%s): narrow them with tools = { allow = [...] } or --only", len(inv.Tools), strings.Join(over, ", "))})
 	}
-	for _, u := range h.ups {
+	for _, u := range f.ups {
 		snap := snaps[u.name]
 		if snap.State != upstreams.Ready && len(snap.Tools) == 0 {
 			continue // nothing listed: cannot tell

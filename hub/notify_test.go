@@ -42,6 +42,7 @@ func (c *captureOutbox) count(substr string) int {
 func TestResourceUpdatesReachSubscribersOnly(t *testing.T) {
 	h := &Hub{sessions: map[*session]struct{}{}, calls: map[string]map[callRef]struct{}{}}
 	h.log = discardLogger()
+	h.fleet.Store(&fleet{})
 	table, _ := router.Build(router.Rules{Namespace: true}, []router.Source{
 		{Upstream: "docs", Resources: []string{"test://doc"}},
 		{Upstream: "other", Resources: []string{"test://else"}},

@@ -85,7 +85,7 @@ func (h *Hub) newSession(out outbox) *session {
 	s := &session{
 		h:        h,
 		out:      out,
-		taskID:   h.opts.Config.TaskID,
+		taskID:   h.fleet.Load().cfg.TaskID,
 		inflight: make(map[string]context.CancelCauseFunc),
 		subs:     make(map[string]struct{}),
 		pending:  make(map[string]chan *message),
@@ -265,7 +265,7 @@ func (s *session) notification(m message) {
 			}
 		}
 	case "notifications/roots/list_changed":
-		for _, u := range s.h.ups {
+		for _, u := range s.h.fleet.Load().ups {
 			_ = u.conn.Notify(context.Background(), m.Method, nil)
 		}
 	default:
@@ -342,8 +342,8 @@ func (s *session) initialize(params json.RawMessage) (json.RawMessage, *rpcError
 		},
 		"serverInfo": map[string]any{"name": "sigil-hub", "version": s.h.opts.Version},
 	}
-	if s.h.opts.Single && len(s.h.ups) == 1 {
-		if ins := s.h.ups[0].conn.Snapshot().Instructions; ins != "" {
+	if ups := s.h.fleet.Load().ups; s.h.opts.Single && len(ups) == 1 {
+		if ins := ups[0].conn.Snapshot().Instructions; ins != "" {
 			result["instructions"] = ins
 		}
 	}

@@ -17,20 +17,17 @@ import (
 func (h *Hub) rebuild() *view {
 	h.rebuildMu.Lock()
 	defer h.rebuildMu.Unlock()
-	srcs := make([]router.Source, 0, len(h.ups))
-	snaps := make(map[string]*upstreams.Snapshot, len(h.ups))
-	gens := make(map[string]uint64, len(h.ups))
-	cfg := make(map[string]Server, len(h.opts.Config.Servers))
-	for _, s := range h.opts.Config.Servers {
-		cfg[s.Name] = s
-	}
-	for _, u := range h.ups {
+	f := h.fleet.Load()
+	srcs := make([]router.Source, 0, len(f.ups))
+	snaps := make(map[string]*upstreams.Snapshot, len(f.ups))
+	gens := make(map[string]uint64, len(f.ups))
+	for _, u := range f.ups {
 		snap := u.conn.Snapshot()
 		snaps[u.name] = snap
 		gens[u.name] = snap.Generation
-		srcs = append(srcs, routerSource(u.name, cfg[u.name], snap))
+		srcs = append(srcs, routerSource(u.name, f.server(u.name), snap))
 	}
-	table, problems := router.Build(router.Rules{Separator: h.opts.Config.Separator, Namespace: !h.opts.Single}, srcs)
+	table, problems := router.Build(router.Rules{Separator: f.cfg.Separator, Namespace: !h.opts.Single}, srcs)
 	for _, p := range problems {
 		switch p.Kind {
 		case router.Filtered:
@@ -41,9 +38,10 @@ func (h *Hub) rebuild() *view {
 			h.log.Info("tool renamed", "exposed_tool", p.Exposed, "detail", p.Message)
 		}
 	}
-	v := &view{table: table, generations: gens}
+	v := &view{fleet: f, table: table, generations: gens}
 	for _, e := range table.Tools() {
-		if raw, ok := h.rendered(snaps[e.Route.Upstream], e, false); ok && !h.pinHidden(e) {
+		u := f.byName[e.Route.Upstream]
+		if raw, ok := h.rendered(u, snaps[u.name], e, false); ok && !h.pinHidden(u, e) {
 			v.tools = append(v.tools, raw)
 		}
 	}
@@ -51,13 +49,14 @@ func (h *Hub) rebuild() *view {
 		h.pins.flush()
 	}
 	for _, e := range table.Prompts() {
-		if raw, ok := h.rendered(snaps[e.Route.Upstream], e, true); ok {
+		u := f.byName[e.Route.Upstream]
+		if raw, ok := h.rendered(u, snaps[u.name], e, true); ok {
 			v.prompts = append(v.prompts, raw)
 		}
 	}
 	// Resources keep their URIs: they are listed when the router gives the
 	// URI (or template) to exactly one upstream.
-	for _, u := range h.ups {
+	for _, u := range f.ups {
 		for _, it := range snaps[u.name].Resources {
 			if owner, ok := table.Resource(it.Name); ok && owner == u.name {
 				v.resources = append(v.resources, it.Raw)
@@ -94,16 +93,17 @@ func routerSource(name string, cfg Server, snap *upstreams.Snapshot) router.Sour
 // one snapshot generation: a rebuild re-renders only upstreams that changed
 // (a start-up of N upstreams is not N full re-renders).
 type renderCache struct {
+	conn            *upstreams.Upstream // a reconfigured upstream is a new connection
 	gen             uint64
 	tools, prompts  map[string]json.RawMessage // by upstream name → raw
 	rTools, rPrompt map[string]json.RawMessage // by exposed name → renamed
 }
 
 // rendered returns e's item renamed for the client. Callers hold rebuildMu.
-func (h *Hub) rendered(snap *upstreams.Snapshot, e router.Entry, prompt bool) (json.RawMessage, bool) {
+func (h *Hub) rendered(u *upstream, snap *upstreams.Snapshot, e router.Entry, prompt bool) (json.RawMessage, bool) {
 	c := h.renders[e.Route.Upstream]
-	if c == nil || c.gen != snap.Generation {
-		c = &renderCache{gen: snap.Generation, tools: index(snap.Tools), prompts: index(snap.Prompts),
+	if c == nil || c.conn != u.conn || c.gen != snap.Generation {
+		c = &renderCache{conn: u.conn, gen: snap.Generation, tools: index(snap.Tools), prompts: index(snap.Prompts),
 			rTools: map[string]json.RawMessage{}, rPrompt: map[string]json.RawMessage{}}
 		h.renders[e.Route.Upstream] = c
 	}
@@ -126,13 +126,12 @@ func (h *Hub) rendered(snap *upstreams.Snapshot, e router.Entry, prompt bool) (j
 // pinHidden is the listing pin hook: it pins e's definition on first sight
 // and reports whether strict pinning hides it. Callers hold rebuildMu (after
 // rendered, so the render cache is current).
-func (h *Hub) pinHidden(e router.Entry) bool {
+func (h *Hub) pinHidden(u *upstream, e router.Entry) bool {
 	if h.pins == nil {
 		return false
 	}
-	u := h.byName[e.Route.Upstream]
 	raw, ok := h.renders[e.Route.Upstream].tools[e.Route.Name]
-	if u == nil || !ok {
+	if !ok {
 		return false
 	}
 	return h.pins.blocked(h.pins.check(u.serverID, e.Route.Name, raw))

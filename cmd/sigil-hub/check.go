@@ -69,6 +69,7 @@ func parseInspectFlags(name, usage string, withPrint bool, args []string, stderr
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.cli.config, "config", "", "hub config file (env SIGIL_HUB_CONFIG; default ./sigil-hub.toml if present)")
 	fs.StringVar(&f.cli.only, "only", "", "with --config: only this server, names unchanged")
+	fs.StringVar(&f.cli.overlay, "overlay", "", "personal overlay on top of the config file (default <user config dir>/sigil-hub/local.toml if present; none disables)")
 	fs.StringVar(&f.cli.policy, "policy", "", "a warranty.md policy that decides calls offline (config policy)")
 	fs.StringVar(&f.cli.signURL, "sign-url", "", "Sigil Sign base URL (env SIGIL_SIGN_URL, config sign_url)")
 	fs.StringVar(&f.cli.key, "key", "", "Sigil API key (env SIGIL_API_KEY); never printed")
@@ -135,24 +136,6 @@ func takeInventory(ctx context.Context, cfg hub.Config, single bool, environ []s
 		return inv, err
 	}
 	return inv, sctx.Err()
-}
-
-// configFile returns the config file loadConfig reads for f and command
-// ("" when there is none: a wrapped server).
-func configFile(f cliFlags, command []string, getenv func(string) string) string {
-	if len(command) > 0 || f.remote != "" {
-		return ""
-	}
-	if f.config != "" {
-		return f.config
-	}
-	if p := getenv("SIGIL_HUB_CONFIG"); p != "" {
-		return p
-	}
-	if _, err := os.Stat("sigil-hub.toml"); err == nil {
-		return "sigil-hub.toml"
-	}
-	return ""
 }
 
 // checkResult is one line of the checks table.
@@ -235,7 +218,7 @@ func runCheck(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 		key, keyFrom = getenv("SIGIL_API_KEY"), "SIGIL_API_KEY"
 	}
 	if f.print {
-		return printConfig(stdout, f.json, cfg, path, command, f.cli.remote != "", keyFrom, key != "")
+		return printConfig(stdout, f.json, cfg, path, overlayFile(f.cli, command, getenv), command, f.cli.remote != "", keyFrom, key != "")
 	}
 
 	var checks []checkResult
@@ -562,12 +545,23 @@ func signDo(ctx context.Context, c *http.Client, method, u, key string, body []b
 // its ${VAR} references kept and nothing else (hub.MaskedValues); a wrapped
 // server's env, which comes from the hub's own environment, as $NAME; the
 // API key only as set or not.
-func printConfig(w io.Writer, asJSON bool, cfg hub.Config, path string, command []string, remote bool, keyFrom string, haveKey bool) error {
+func printConfig(w io.Writer, asJSON bool, cfg hub.Config, path string, o overlay, command []string, remote bool, keyFrom string, haveKey bool) error {
 	masked := map[string]string{}
+	overlayUsed := ""
 	if path != "" {
 		src, err := os.ReadFile(path)
 		if err != nil {
 			return fmt.Errorf("read config: %w", err)
+		}
+		ov, ovAbs, err := o.read()
+		if err != nil {
+			return err
+		}
+		if ov != nil {
+			if src, _, err = hub.MergeOverlay(src, ov, filepath.Dir(ovAbs)); err != nil {
+				return err
+			}
+			overlayUsed = ovAbs
 		}
 		if masked, err = hub.MaskedValues(src); err != nil {
 			return err
@@ -609,6 +603,7 @@ func printConfig(w io.Writer, asJSON bool, cfg hub.Config, path string, command 
 		}
 		out := struct {
 			File           string       `json:"file,omitempty"`
+			Overlay        string       `json:"overlay,omitempty"`
 			APIKey         string       `json:"api_key"`
 			SignURL        string       `json:"sign_url"`
 			LogLevel       string       `json:"log_level"`
@@ -622,7 +617,7 @@ func printConfig(w io.Writer, asJSON bool, cfg hub.Config, path string, command 
 			Policy         string       `json:"policy,omitempty"`
 			Audit          string       `json:"audit,omitempty"`
 			Servers        []jsonServer `json:"servers"`
-		}{path, keyState, cfg.SignURL, cfg.LogLevel, cfg.PendingTimeout.Milliseconds(), cfg.StartupTimeout.Milliseconds(),
+		}{path, overlayUsed, keyState, cfg.SignURL, cfg.LogLevel, cfg.PendingTimeout.Milliseconds(), cfg.StartupTimeout.Milliseconds(),
 			cfg.Separator, cfg.AgentID, cfg.TaskID, cfg.Verify, cfg.PolicyHash, cfg.Policy, cfg.Audit, []jsonServer{}}
 		for _, s := range cfg.Servers {
 			js := jsonServer{Name: s.Name, Command: s.Command, Args: s.Args, Cwd: s.Cwd, Transport: s.Transport,
@@ -665,6 +660,9 @@ func printConfig(w io.Writer, asJSON bool, cfg hub.Config, path string, command 
 	if path != "" {
 		abs, _ := filepath.Abs(path)
 		fmt.Fprintf(&b, "# file: %s\n", abs)
+	}
+	if overlayUsed != "" {
+		fmt.Fprintf(&b, "# personal overlay: %s\n", overlayUsed)
 	}
 	fmt.Fprintf(&b, "# Sigil API key: %s\n", keyState)
 	b.WriteString("# env and headers values are shown as written, ${VAR} references only; *** hides anything else\n\n")

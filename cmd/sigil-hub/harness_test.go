@@ -94,6 +94,7 @@ type hubProc struct {
 	mu     sync.Mutex
 	notes  []mcp.JSONRPCNotification
 	seq    int
+	cmd    *exec.Cmd // the hub process
 }
 
 // baseEnv is the environment the hub process gets: the test's own minus any
@@ -140,6 +141,7 @@ func startHubCmd(t *testing.T, bin string, opts []client.ClientOption, env []str
 			cmd := exec.Command(command, args...)
 			cmd.Env = baseEnv(env...)
 			cmd.Dir = t.TempDir()
+			h.cmd = cmd
 			return cmd, nil
 		}))
 	c := client.NewClient(tr, opts...)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -90,15 +91,28 @@ func newRedactWriter(w io.Writer, secrets []string) *redactWriter {
 	return r
 }
 
+// add adds secrets (a reloaded config's); none is ever removed.
+func (r *redactWriter) add(secrets []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range secrets {
+		if !slices.ContainsFunc(r.secrets, func(b []byte) bool { return string(b) == s }) {
+			r.secrets = append(r.secrets, []byte(s))
+		}
+	}
+	// Longest first, so that a secret containing another is redacted whole.
+	slices.SortStableFunc(r.secrets, func(a, b []byte) int { return len(b) - len(a) })
+}
+
 func (r *redactWriter) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	out := p
 	for _, s := range r.secrets {
 		if bytes.Contains(out, s) {
 			out = bytes.ReplaceAll(out, s, []byte("[redacted]"))
 		}
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	if _, err := r.w.Write(out); err != nil {
 		return 0, err
 	}

@@ -10,9 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -54,7 +52,7 @@ Flags (precedence: flag > environment > config file > default):
 // cliFlags are the parsed command-line flags.
 type cliFlags struct {
 	key, signURL, logLevel, serverID, serverName, remote, config, only, policy, listen, audit, approvals string
-	pin, pinFile                                                                                         string
+	pin, pinFile, overlay                                                                                string
 	pendingTimeout, callTimeout, port                                                                    int
 	bypass, init, help, openBrowser                                                                      bool
 	set                                                                                                  map[string]bool
@@ -75,6 +73,7 @@ func parseFlags(args []string, stderr io.Writer) (cliFlags, []string, error) {
 	fs.StringVar(&f.remote, "remote", "", "wrap the remote MCP server at this URL (Authorization header from env SIGIL_UPSTREAM_AUTH)")
 	fs.StringVar(&f.config, "config", "", "hub config file (env SIGIL_HUB_CONFIG; default ./sigil-hub.toml if present)")
 	fs.StringVar(&f.policy, "policy", "", "decide calls offline with this warranty.md policy (config policy); no key or network needed")
+	fs.StringVar(&f.overlay, "overlay", "", "personal overlay applied on top of the config file (default <user config dir>/sigil-hub/local.toml if present; none disables)")
 	fs.StringVar(&f.only, "only", "", "with --config: serve only this server, names unchanged")
 	fs.StringVar(&f.listen, "listen", "", "serve Streamable HTTP at http://ADDR/mcp instead of stdio (bearer tokens from env SIGIL_HUB_TOKEN_<NAME>)")
 	fs.StringVar(&f.audit, "audit", "", "append one JSON line per tool call attempt to this file (config audit)")
@@ -159,7 +158,10 @@ func runMain(ctx context.Context, args, environ []string, stdin io.Reader, stdou
 		return fmt.Errorf("--port %d: want 0 (a free port) to 65535", f.port)
 	}
 	secrets := secretsOf(key, environ, cfg)
-	logger := slog.New(tint.NewHandler(newRedactWriter(stderr, secrets), &tint.Options{Level: level, TimeFormat: time.TimeOnly, NoColor: !isTerminal(stderr)}))
+	levelVar := new(slog.LevelVar)
+	levelVar.Set(level)
+	redact := newRedactWriter(stderr, secrets)
+	logger := slog.New(tint.NewHandler(redact, &tint.Options{Level: levelVar, TimeFormat: time.TimeOnly, NoColor: !isTerminal(stderr)}))
 	h, err := hub.New(hub.Options{
 		Config:  cfg,
 		APIKey:  key,
@@ -185,6 +187,16 @@ func runMain(ctx context.Context, args, environ []string, stdin io.Reader, stdou
 	g.Add(run.SignalHandler(ctx, os.Interrupt, syscall.SIGTERM))
 	hctx, hcancel := context.WithCancel(ctx)
 	g.Add(func() error { return h.Run(hctx) }, func(error) { hcancel() })
+	if path := configFile(f, command, getenv); path != "" {
+		files := []string{path}
+		if o := overlayFile(f, command, getenv); o.path != "" {
+			files = append(files, o.path)
+		}
+		r := &reloader{f: f, command: command, environ: environ, getenv: getenv, key: key, h: h,
+			log: logger.With("component", "reload"), level: levelVar, redact: redact, files: files}
+		rctx, rcancel := context.WithCancel(ctx)
+		g.Add(func() error { return r.run(rctx) }, func(error) { rcancel() })
+	}
 	if apprAddr != "" {
 		appr, err := newApprovals(apprAddr, h, getenv, logger)
 		if err != nil {
@@ -253,162 +265,6 @@ func listenHTTP(addr string, environ []string, h *hub.Hub, logger *slog.Logger) 
 	logger.Info("serving MCP over Streamable HTTP", "url", "http://"+ln.Addr().String()+"/mcp", "tokens", len(tokens))
 	srv := &http.Server{Handler: h.HTTPHandler(opts), ReadHeaderTimeout: 10 * time.Second}
 	return srv, ln, nil
-}
-
-// loadConfig builds the hub config from the file and the CLI (flag > env >
-// file > defaults). It reports whether names stay unchanged (single-wrap).
-func loadConfig(f cliFlags, command, environ []string, getenv func(string) string) (hub.Config, bool, error) {
-	cwd, err := os.Getwd()
-	if err != nil {
-		return hub.Config{}, false, err
-	}
-	path := f.config
-	if path == "" {
-		path = getenv("SIGIL_HUB_CONFIG")
-	}
-	wrapping := len(command) > 0 || f.remote != ""
-	if wrapping && path != "" && f.set["config"] {
-		return hub.Config{}, false, errors.New("--config and a wrapped server (-- COMMAND or --remote) exclude each other: use --config FILE --only NAME to serve one server from a file")
-	}
-	if path == "" && !wrapping {
-		if _, err := os.Stat("sigil-hub.toml"); err == nil {
-			path = "sigil-hub.toml"
-		}
-	}
-	if wrapping {
-		path = "" // wrapping ignores an implicit ./sigil-hub.toml and SIGIL_HUB_CONFIG
-	}
-	if path == "" && !wrapping {
-		return hub.Config{}, false, errors.New("nothing to serve: run `sigil-hub -- COMMAND [ARGS...]` to wrap one MCP server, " +
-			"`sigil-hub --remote URL`, or `sigil-hub --config FILE` (create one with `sigil-hub --init`)")
-	}
-
-	var cfg hub.Config
-	if path != "" {
-		file, err := os.Open(path)
-		if err != nil {
-			return hub.Config{}, false, fmt.Errorf("open config: %w", err)
-		}
-		abs, _ := filepath.Abs(path)
-		cfg, err = hub.ParseConfig(file, filepath.Dir(abs), getenv)
-		file.Close()
-		if err != nil {
-			return hub.Config{}, false, fmt.Errorf("config %s: %w", path, err)
-		}
-	} else {
-		cfg, err = hub.ParseConfig(strings.NewReader(""), cwd, getenv)
-		if err != nil {
-			return hub.Config{}, false, err
-		}
-	}
-
-	// Global overrides: flag > env > file.
-	if v := pick(f.signURL, getenv("SIGIL_SIGN_URL")); v != "" {
-		cfg.SignURL = v
-	}
-	if v := pick(f.logLevel, getenv("SIGIL_LOG_LEVEL")); v != "" {
-		cfg.LogLevel = v
-	}
-	if f.policy != "" {
-		abs, err := filepath.Abs(f.policy)
-		if err != nil {
-			return hub.Config{}, false, err
-		}
-		cfg.Policy = abs
-	}
-	if f.callTimeout > 0 {
-		cfg.CallTimeout = time.Duration(f.callTimeout) * time.Millisecond
-	}
-	if f.audit != "" {
-		abs, err := filepath.Abs(f.audit)
-		if err != nil {
-			return hub.Config{}, false, err
-		}
-		cfg.Audit = abs
-	}
-	if f.pin != "" {
-		switch f.pin {
-		case "off", "warn", "strict":
-			cfg.Pin = f.pin
-		default:
-			return hub.Config{}, false, fmt.Errorf("--pin %q: want warn, strict or off", f.pin)
-		}
-	}
-	if f.pinFile != "" {
-		abs, err := filepath.Abs(f.pinFile)
-		if err != nil {
-			return hub.Config{}, false, err
-		}
-		cfg.PinFile = abs
-	}
-	if cfg.PinFile == "" && cfg.Pin != "off" {
-		// Without a config folder the pins live in memory only.
-		if dir, err := signerConfigDir(getenv); err == nil {
-			cfg.PinFile = filepath.Join(dir, "pins.json")
-		}
-	}
-	if f.pendingTimeout > 0 {
-		cfg.PendingTimeout = time.Duration(f.pendingTimeout) * time.Millisecond
-	} else if v := getenv("SIGIL_PENDING_TIMEOUT"); v != "" {
-		ms, err := strconv.Atoi(v)
-		if err != nil || ms <= 0 {
-			return hub.Config{}, false, fmt.Errorf("SIGIL_PENDING_TIMEOUT=%q: want a positive number of milliseconds", v)
-		}
-		cfg.PendingTimeout = time.Duration(ms) * time.Millisecond
-	}
-
-	single := false
-	switch {
-	case len(command) > 0:
-		id := pick(f.serverID, hub.DeriveServerID(command[0], command[1:]))
-		cfg.Servers = []hub.Server{{
-			Name: namespaceFor(id), Command: command[0], Args: command[1:], Cwd: cwd,
-			Env:      wrappedEnv(environ),
-			ServerID: id, ServerName: pick(f.serverName, id), Attestation: true, ServerRequests: true,
-		}}
-		single = true
-	case f.remote != "":
-		derived, err := hub.DeriveServerIDFromURL(f.remote)
-		if err != nil {
-			return hub.Config{}, false, fmt.Errorf("--remote: %w", err)
-		}
-		id := pick(f.serverID, derived)
-		s := hub.Server{Name: namespaceFor(id), URL: f.remote, Transport: "auto", ServerID: id,
-			ServerName: pick(f.serverName, id), Attestation: true, ServerRequests: true, Headers: map[string]string{}}
-		if auth := getenv("SIGIL_UPSTREAM_AUTH"); auth != "" {
-			s.Headers["Authorization"] = auth
-		}
-		cfg.Servers = []hub.Server{s}
-		single = true
-	case f.only != "":
-		var keep []hub.Server
-		for _, s := range cfg.Servers {
-			if s.Name == f.only {
-				s.Disabled = false
-				if f.serverID != "" {
-					s.ServerID = f.serverID
-				}
-				if f.serverName != "" {
-					s.ServerName = f.serverName
-				}
-				keep = append(keep, s)
-			}
-		}
-		if len(keep) == 0 {
-			var names []string
-			for _, s := range cfg.Servers {
-				names = append(names, s.Name)
-			}
-			return hub.Config{}, false, fmt.Errorf("--only %q: no such server in %s (servers: %s)", f.only, path, strings.Join(names, ", "))
-		}
-		cfg.Servers = keep
-		single = true
-	default:
-		if f.serverID != "" || f.serverName != "" {
-			return hub.Config{}, false, errors.New("--server-id and --server-name apply to one wrapped server: set server_id per server in the config file instead")
-		}
-	}
-	return cfg, single, nil
 }
 
 var nonName = regexp.MustCompile(`[^A-Za-z0-9_-]+`)

@@ -1,0 +1,234 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sigilcore/sigil-hub/hub"
+)
+
+// loadConfig builds the hub config from the file and the CLI (flag > env >
+// file > defaults). It reports whether names stay unchanged (single-wrap).
+func loadConfig(f cliFlags, command, environ []string, getenv func(string) string) (hub.Config, bool, error) {
+	cwd, err := os.Getwd()
+	if err != nil {
+		return hub.Config{}, false, err
+	}
+	wrapping := len(command) > 0 || f.remote != ""
+	if wrapping && f.set["config"] {
+		return hub.Config{}, false, errors.New("--config and a wrapped server (-- COMMAND or --remote) exclude each other: use --config FILE --only NAME to serve one server from a file")
+	}
+	path := configFile(f, command, getenv)
+	if path == "" && !wrapping {
+		return hub.Config{}, false, errors.New("nothing to serve: run `sigil-hub -- COMMAND [ARGS...]` to wrap one MCP server, " +
+			"`sigil-hub --remote URL`, or `sigil-hub --config FILE` (create one with `sigil-hub --init`)")
+	}
+
+	var cfg hub.Config
+	if path != "" {
+		if cfg, err = readConfigFiles(path, overlayFile(f, command, getenv), getenv); err != nil {
+			return hub.Config{}, false, err
+		}
+	} else {
+		cfg, err = hub.ParseConfig(strings.NewReader(""), cwd, getenv)
+		if err != nil {
+			return hub.Config{}, false, err
+		}
+	}
+
+	// Global overrides: flag > env > file.
+	if v := pick(f.signURL, getenv("SIGIL_SIGN_URL")); v != "" {
+		cfg.SignURL = v
+	}
+	if v := pick(f.logLevel, getenv("SIGIL_LOG_LEVEL")); v != "" {
+		cfg.LogLevel = v
+	}
+	if f.policy != "" {
+		abs, err := filepath.Abs(f.policy)
+		if err != nil {
+			return hub.Config{}, false, err
+		}
+		cfg.Policy = abs
+	}
+	if f.callTimeout > 0 {
+		cfg.CallTimeout = time.Duration(f.callTimeout) * time.Millisecond
+	}
+	if f.audit != "" {
+		abs, err := filepath.Abs(f.audit)
+		if err != nil {
+			return hub.Config{}, false, err
+		}
+		cfg.Audit = abs
+	}
+	if f.pin != "" {
+		switch f.pin {
+		case "off", "warn", "strict":
+			cfg.Pin = f.pin
+		default:
+			return hub.Config{}, false, fmt.Errorf("--pin %q: want warn, strict or off", f.pin)
+		}
+	}
+	if f.pinFile != "" {
+		abs, err := filepath.Abs(f.pinFile)
+		if err != nil {
+			return hub.Config{}, false, err
+		}
+		cfg.PinFile = abs
+	}
+	if cfg.PinFile == "" && cfg.Pin != "off" {
+		// Without a config folder the pins live in memory only.
+		if dir, err := signerConfigDir(getenv); err == nil {
+			cfg.PinFile = filepath.Join(dir, "pins.json")
+		}
+	}
+	if f.pendingTimeout > 0 {
+		cfg.PendingTimeout = time.Duration(f.pendingTimeout) * time.Millisecond
+	} else if v := getenv("SIGIL_PENDING_TIMEOUT"); v != "" {
+		ms, err := strconv.Atoi(v)
+		if err != nil || ms <= 0 {
+			return hub.Config{}, false, fmt.Errorf("SIGIL_PENDING_TIMEOUT=%q: want a positive number of milliseconds", v)
+		}
+		cfg.PendingTimeout = time.Duration(ms) * time.Millisecond
+	}
+
+	single := false
+	switch {
+	case len(command) > 0:
+		id := pick(f.serverID, hub.DeriveServerID(command[0], command[1:]))
+		cfg.Servers = []hub.Server{{
+			Name: namespaceFor(id), Command: command[0], Args: command[1:], Cwd: cwd,
+			Env:      wrappedEnv(environ),
+			ServerID: id, ServerName: pick(f.serverName, id), Attestation: true, ServerRequests: true,
+		}}
+		single = true
+	case f.remote != "":
+		derived, err := hub.DeriveServerIDFromURL(f.remote)
+		if err != nil {
+			return hub.Config{}, false, fmt.Errorf("--remote: %w", err)
+		}
+		id := pick(f.serverID, derived)
+		s := hub.Server{Name: namespaceFor(id), URL: f.remote, Transport: "auto", ServerID: id,
+			ServerName: pick(f.serverName, id), Attestation: true, ServerRequests: true, Headers: map[string]string{}}
+		if auth := getenv("SIGIL_UPSTREAM_AUTH"); auth != "" {
+			s.Headers["Authorization"] = auth
+		}
+		cfg.Servers = []hub.Server{s}
+		single = true
+	case f.only != "":
+		var keep []hub.Server
+		for _, s := range cfg.Servers {
+			if s.Name == f.only {
+				s.Disabled = false
+				if f.serverID != "" {
+					s.ServerID = f.serverID
+				}
+				if f.serverName != "" {
+					s.ServerName = f.serverName
+				}
+				keep = append(keep, s)
+			}
+		}
+		if len(keep) == 0 {
+			var names []string
+			for _, s := range cfg.Servers {
+				names = append(names, s.Name)
+			}
+			return hub.Config{}, false, fmt.Errorf("--only %q: no such server in %s (servers: %s)", f.only, path, strings.Join(names, ", "))
+		}
+		cfg.Servers = keep
+		single = true
+	default:
+		if f.serverID != "" || f.serverName != "" {
+			return hub.Config{}, false, errors.New("--server-id and --server-name apply to one wrapped server: set server_id per server in the config file instead")
+		}
+	}
+	return cfg, single, nil
+}
+
+// configFile returns the config file loadConfig reads for f and command
+// ("" when there is none: a wrapped server).
+func configFile(f cliFlags, command []string, getenv func(string) string) string {
+	if len(command) > 0 || f.remote != "" {
+		return ""
+	}
+	if f.config != "" {
+		return f.config
+	}
+	if p := getenv("SIGIL_HUB_CONFIG"); p != "" {
+		return p
+	}
+	if _, err := os.Stat("sigil-hub.toml"); err == nil {
+		return "sigil-hub.toml"
+	}
+	return ""
+}
+
+// overlay is the personal overlay file applied on top of the config file.
+type overlay struct {
+	path     string // "" when there is none
+	required bool   // named with --overlay: it must exist
+}
+
+// overlayFile returns the overlay for f: --overlay FILE, or else
+// <user config dir>/sigil-hub/local.toml, which need not exist (it applies
+// from when it does). None with --overlay none or for a wrapped server.
+func overlayFile(f cliFlags, command []string, getenv func(string) string) overlay {
+	if len(command) > 0 || f.remote != "" || f.overlay == "none" {
+		return overlay{}
+	}
+	if f.overlay != "" {
+		return overlay{path: f.overlay, required: true}
+	}
+	dir, err := signerConfigDir(getenv)
+	if err != nil {
+		return overlay{}
+	}
+	return overlay{path: filepath.Join(dir, "local.toml")}
+}
+
+// readConfigFiles parses the config file at path with the overlay applied
+// when overlay is set and exists (an explicit --overlay must exist).
+func readConfigFiles(path string, o overlay, getenv func(string) string) (hub.Config, error) {
+	team, err := os.ReadFile(path)
+	if err != nil {
+		return hub.Config{}, fmt.Errorf("open config: %w", err)
+	}
+	abs, _ := filepath.Abs(path)
+	ov, ovPath, err := o.read()
+	if err != nil {
+		return hub.Config{}, err
+	}
+	if ov == nil {
+		cfg, err := hub.ParseConfig(strings.NewReader(string(team)), filepath.Dir(abs), getenv)
+		if err != nil {
+			return hub.Config{}, fmt.Errorf("config %s: %w", path, err)
+		}
+		return cfg, nil
+	}
+	cfg, err := hub.ParseLayered(team, filepath.Dir(abs), ov, filepath.Dir(ovPath), getenv)
+	if err != nil {
+		return hub.Config{}, fmt.Errorf("config %s with overlay %s: %w", path, o.path, err)
+	}
+	return cfg, nil
+}
+
+// read reads the overlay file: nil if there is none.
+func (o overlay) read() (src []byte, abs string, err error) {
+	if o.path == "" {
+		return nil, "", nil
+	}
+	src, err = os.ReadFile(o.path)
+	switch {
+	case errors.Is(err, os.ErrNotExist) && !o.required:
+		return nil, "", nil
+	case err != nil:
+		return nil, "", fmt.Errorf("overlay: %w (--overlay none runs without one)", err)
+	}
+	abs, _ = filepath.Abs(o.path)
+	return src, abs, nil
+}

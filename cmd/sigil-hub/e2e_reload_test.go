@@ -1,0 +1,253 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sigilcore/sigil-hub/internal/signtest"
+)
+
+// upstreamPid asks an upstream's pid tool for its process id.
+func upstreamPid(t *testing.T, h *hubProc, tool string) int {
+	t.Helper()
+	var p struct {
+		Pid int `json:"pid"`
+	}
+	if err := json.Unmarshal([]byte(resultText(t, h.call(tool, `{}`))), &p); err != nil || p.Pid == 0 {
+		t.Fatalf("%s: no pid (%v)", tool, err)
+	}
+	return p.Pid
+}
+
+// processGone reports whether pid no longer runs (Unix).
+func processGone(pid int) bool {
+	return syscall.Kill(pid, 0) != nil
+}
+
+// rewrite replaces a config file's content the way editors that save
+// atomically do: a new file renamed over the old one.
+func rewrite(t *testing.T, path, body string) {
+	t.Helper()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func hasTool(names []string, prefix string) bool {
+	return slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(n, prefix) })
+}
+
+// TestHotReload: editing the config file while clients are connected adds,
+// removes and restarts exactly the servers that changed; an upstream whose
+// only change is what the hub applies itself (a tool filter) keeps its
+// process and its call in flight; the client gets one list_changed; a
+// removed server's tool is never forwarded to again.
+func TestHotReload(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("process checks use Unix signals")
+	}
+	sign := signtest.New(t, signtest.Options{APIKey: testKey})
+	logA, logB, logC, logD := newUpstreamLog(t), newUpstreamLog(t), newUpstreamLog(t), newUpstreamLog(t)
+	otherDir := t.TempDir()
+	v1 := fakeServer(t, "a", logA, "") + fakeServer(t, "b", logB, "") + fakeServer(t, "c", logC, "")
+	path := writeConfig(t, v1)
+	h := startHub(t, signEnv(sign), "--config", path)
+
+	names := h.toolNames()
+	if !hasTool(names, "a__") || !hasTool(names, "b__") || !hasTool(names, "c__") || !slices.Contains(names, "b__crash") {
+		t.Fatalf("tools before reload: %v", names)
+	}
+	pidA, pidB, pidC := upstreamPid(t, h, "a__pid"), upstreamPid(t, h, "b__pid"), upstreamPid(t, h, "c__pid")
+	time.Sleep(300 * time.Millisecond) // let start-up notifications land before counting
+	before := h.notifications("notifications/tools/list_changed")
+
+	// A call in flight on b, which the reload must leave alone.
+	var wg sync.WaitGroup
+	var slowText string
+	var slowErr string
+	wg.Go(func() {
+		resp := h.call("b__slow", `{"ms":2500}`)
+		if resp.Error != nil {
+			slowErr = resp.Error.Message
+			return
+		}
+		var r struct {
+			Content []struct{ Text string } `json:"content"`
+		}
+		_ = json.Unmarshal(resp.Result, &r)
+		if len(r.Content) > 0 {
+			slowText = r.Content[0].Text
+		}
+	})
+	eventually(t, "b received the slow call", func() bool { return len(logB.toolCalls(t)) >= 2 })
+
+	// a removed, b filtered (no restart), c moved to another folder
+	// (restart), d added.
+	v2 := fakeServer(t, "b", logB, `tools = { deny = ["crash"] }`) +
+		fakeServer(t, "c", logC, "cwd = "+tomlString(otherDir)) +
+		fakeServer(t, "d", logD, "")
+	rewrite(t, path, v2)
+
+	eventually(t, "the reloaded tool list", func() bool {
+		n := h.toolNames()
+		return hasTool(n, "d__") && !hasTool(n, "a__") && !slices.Contains(n, "b__crash")
+	})
+	wg.Wait()
+	if slowErr != "" || slowText == "" {
+		t.Fatalf("the call in flight on the untouched server b failed: %q", slowErr)
+	}
+	if got := upstreamPid(t, h, "b__pid"); got != pidB {
+		t.Errorf("b was restarted (pid %d → %d) though only its tool filter changed", pidB, got)
+	}
+	if got := upstreamPid(t, h, "c__pid"); got == pidC {
+		t.Errorf("c kept pid %d though its cwd changed", pidC)
+	}
+	upstreamPid(t, h, "d__pid")
+	eventually(t, "a's process gone", func() bool { return processGone(pidA) })
+	eventually(t, "c's old process gone", func() bool { return processGone(pidC) })
+
+	// A removed server is never called again, even by its old name.
+	callsA := len(logA.toolCalls(t))
+	wantError(t, h.call("a__echo", `{"x":1}`), -32602, "")
+	wantError(t, h.call("b__crash", `{}`), -32602, "")
+	if got := len(logA.toolCalls(t)); got != callsA {
+		t.Fatalf("a received %d tools/call after it was removed", got-callsA)
+	}
+	time.Sleep(2 * reloadPoll) // a second notification would have come by now
+	if got := h.notifications("notifications/tools/list_changed") - before; got != 1 {
+		t.Errorf("%d tools/list_changed notifications for one reload, want 1", got)
+	}
+	log := h.stderr.String()
+	for _, want := range []string{"config reloaded", "added d", "removed a", "restarted c", "updated b"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("hub log lacks %q:\n%s", want, log)
+		}
+	}
+}
+
+// TestReloadRefusals: a config that does not parse, or that changes how
+// calls are governed, is refused with a log line that says why, and the hub
+// keeps serving the config it has; SIGHUP reloads on demand.
+func TestReloadRefusals(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("SIGHUP")
+	}
+	sign := signtest.New(t, signtest.Options{APIKey: testKey})
+	logA := newUpstreamLog(t)
+	v1 := fakeServer(t, "a", logA, "")
+	path := writeConfig(t, v1)
+	h := startHub(t, signEnv(sign), "--config", path)
+	resultText(t, h.call("a__echo", `{"n":1}`))
+
+	rewrite(t, path, v1+"\n[servers.broken\n")
+	eventually(t, "the syntax error logged", func() bool { return strings.Contains(h.stderr.String(), "config not reloaded") })
+	resultText(t, h.call("a__echo", `{"n":2}`))
+
+	rewrite(t, path, "pin = \"strict\"\n"+v1+fakeServer(t, "b", newUpstreamLog(t), ""))
+	eventually(t, "the start-only change refused", func() bool {
+		return strings.Contains(h.stderr.String(), "pin changed") && strings.Contains(h.stderr.String(), "restart sigil-hub")
+	})
+	if hasTool(h.toolNames(), "b__") {
+		t.Fatal("a refused reload still added server b")
+	}
+
+	rewrite(t, path, "")
+	eventually(t, "an empty config refused", func() bool { return strings.Count(h.stderr.String(), "config not reloaded") >= 3 })
+	resultText(t, h.call("a__echo", `{"n":3}`))
+
+	rewrite(t, path, v1)
+	time.Sleep(3 * reloadPoll) // the poll settles on the restored file
+	if err := h.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a SIGHUP reload", func() bool {
+		return strings.Contains(h.stderr.String(), "trigger=SIGHUP")
+	})
+	resultText(t, h.call("a__echo", `{"n":4}`))
+	if got := len(logA.toolCalls(t)); got != 4 {
+		t.Fatalf("upstream saw %d calls, want 4", got)
+	}
+}
+
+// TestOverlay: a personal overlay in the user's config folder (or
+// --overlay) sets the person's own env references, disables a team server,
+// adds a private one, and reloads when edited; it cannot change how calls
+// are governed; `check --print` names it and masks its values.
+func TestOverlay(t *testing.T) {
+	sign := signtest.New(t, signtest.Options{APIKey: testKey})
+	logA, logB, logP := newUpstreamLog(t), newUpstreamLog(t), newUpstreamLog(t)
+	team := fakeServer(t, "a", logA, "") + fakeServer(t, "b", logB, "")
+	path := writeConfig(t, team)
+	home := t.TempDir()
+	overlayPath := filepath.Join(home, "sigil-hub", "local.toml")
+	if err := os.MkdirAll(filepath.Dir(overlayPath), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	overlay := `
+[servers.a]
+disabled = true
+
+[servers.b.env]
+MY_SETTING = "${OVERLAY_SECRET_VAR}"
+` + fakeServer(t, "p", logP, "")
+	if err := os.WriteFile(overlayPath, []byte(overlay), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := append(signEnv(sign), "XDG_CONFIG_HOME="+home, "OVERLAY_SECRET_VAR=overlay-canary-value-42")
+	h := startHub(t, env, "--config", path)
+	names := h.toolNames()
+	if hasTool(names, "a__") || !hasTool(names, "b__") || !hasTool(names, "p__") {
+		t.Fatalf("tools with the overlay: %v", names)
+	}
+	if !strings.Contains(resultText(t, h.call("b__env", `{}`)), "MY_SETTING=overlay-canary-value-42") {
+		t.Fatal("the overlay's env did not reach b")
+	}
+
+	// Editing the overlay reloads: a comes back.
+	rewrite(t, overlayPath, strings.Replace(overlay, "disabled = true", "disabled = false", 1))
+	eventually(t, "a enabled by the edited overlay", func() bool { return hasTool(h.toolNames(), "a__") })
+
+	// check --print names the overlay and shows references, never values.
+	pr := exec.Command(hubBin, "check", "--print", "--config", path)
+	pr.Env = baseEnv(env...)
+	out, err := pr.CombinedOutput()
+	if err != nil {
+		t.Fatalf("check --print: %v\n%s", err, out)
+	}
+	cmdOut := string(out)
+	if !strings.Contains(cmdOut, "# personal overlay: "+overlayPath) || !strings.Contains(cmdOut, "${OVERLAY_SECRET_VAR}") ||
+		!strings.Contains(cmdOut, "[servers.p]") || strings.Contains(cmdOut, "overlay-canary-value-42") {
+		t.Fatalf("check --print:\n%s", cmdOut)
+	}
+
+	// An overlay cannot loosen governance: the hub refuses to start.
+	bad := filepath.Join(t.TempDir(), "bad.toml")
+	if err := os.WriteFile(bad, []byte("sign_url = \"http://127.0.0.1:1\"\n[servers.a]\ntools = { allow = [\"*\"] }\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(hubBin, "--config", path, "--overlay", bad)
+	cmd.Env = baseEnv(signEnv(sign)...)
+	b, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(b), "overlay: sign_url: is set by the team file only") ||
+		!strings.Contains(string(b), "overlay: servers.a.tools: is set by the team file only") {
+		t.Fatalf("hub with a governance-changing overlay: err %v\n%s", err, b)
+	}
+	// --overlay none runs without the default overlay.
+	h2 := startHub(t, env, "--config", path, "--overlay", "none")
+	if n := h2.toolNames(); hasTool(n, "p__") || !hasTool(n, "a__") {
+		t.Fatalf("tools with --overlay none: %v", n)
+	}
+}

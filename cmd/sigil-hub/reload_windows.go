@@ -1,0 +1,7 @@
+package main
+
+import "os"
+
+// notifyReload does nothing on Windows, which has no SIGHUP: the config
+// is reloaded when its file changes.
+func notifyReload(chan<- os.Signal) {}

@@ -1,0 +1,214 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/sigilcore/sigil-hub/upstreams"
+)
+
+// Reload says what a Reconfigure changed, by server name in config order.
+// A plain value.
+type Reload struct {
+	// Added servers were started; Removed ones (deleted or disabled) were
+	// stopped; Restarted ones changed how they are started or reached
+	// (command, args, env, cwd, url, transport, headers, oauth, server_id,
+	// server_requests) and were stopped, then started again.
+	Added, Removed, Restarted []string
+	// Updated servers changed only what the hub applies itself (tool
+	// filters, extractors, attach_attestation, server_name): their
+	// connection was kept.
+	Updated []string
+	// Settings are the top-level settings that changed and now apply:
+	// separator, call_timeout, startup_timeout, agent_id, task_id (new
+	// sessions), log_level (the caller applies it).
+	Settings []string
+}
+
+// Empty reports whether nothing changed.
+func (r Reload) Empty() bool {
+	return len(r.Added)+len(r.Removed)+len(r.Restarted)+len(r.Updated)+len(r.Settings) == 0
+}
+
+// String is a one-line summary for a log.
+func (r Reload) String() string {
+	if r.Empty() {
+		return "no change"
+	}
+	var parts []string
+	for _, p := range []struct {
+		what  string
+		names []string
+	}{{"added", r.Added}, {"removed", r.Removed}, {"restarted", r.Restarted}, {"updated", r.Updated}, {"settings", r.Settings}} {
+		if len(p.names) > 0 {
+			parts = append(parts, p.what+" "+strings.Join(p.names, ", "))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Reconfigure applies cfg to the running hub (hot reload): servers that
+// were added are started, servers removed or disabled are stopped, servers
+// whose connection settings changed are stopped and started again, and
+// every other upstream is left alone — its process, session and calls in
+// flight untouched. It waits (up to startup_timeout, or until ctx ends)
+// for the started servers' first start attempt, then swaps the routing
+// view once, so each client gets at most one list_changed per list, and
+// only then stops the removed servers. Calls in flight on a stopped server
+// fail as unavailable; none is replayed.
+//
+// Settings that decide how calls are governed (sign_url, policy,
+// policy_hash, verify, pending_timeout, audit, pin, pin_file) apply at
+// start only: if cfg changes any of them, nothing is applied and the error
+// names them. So does a cfg that disables every server. secrets replaces
+// the values redacted from client-visible messages of the upstreams it
+// starts. Reconfigure needs Run to be running; calls are serialized.
+func (h *Hub) Reconfigure(ctx context.Context, cfg Config, secrets []string) (Reload, error) {
+	h.reconfMu.Lock()
+	defer h.reconfMu.Unlock()
+	if h.runCtx == nil {
+		return Reload{}, errors.New("the hub is not running: nothing was reloaded")
+	}
+	old := h.fleet.Load()
+	if fixed := fixedSettingsChanged(old.cfg, cfg); len(fixed) > 0 {
+		return Reload{}, fmt.Errorf("%s changed: %s at start only, so nothing was reloaded; restart sigil-hub to apply the new config",
+			strings.Join(fixed, ", "), pluralVerb(len(fixed), "applies", "apply"))
+	}
+	if !slices.ContainsFunc(cfg.Servers, func(s Server) bool { return !s.Disabled }) {
+		return Reload{}, errors.New("every server would be disabled: nothing was reloaded (the hub keeps serving the old config)")
+	}
+	h.secrets = secrets
+
+	var r Reload
+	r.Settings = changedSettings(old.cfg, cfg)
+	nf := &fleet{cfg: cfg, byName: map[string]*upstream{}}
+	var starts, restarts []*upstreams.Upstream
+	for _, s := range cfg.Servers {
+		if s.Disabled {
+			continue
+		}
+		ou := old.byName[s.Name]
+		switch os := old.server(s.Name); {
+		case ou == nil:
+			u := h.newUpstream(cfg, s, nil)
+			starts = append(starts, u.conn)
+			r.Added = append(r.Added, s.Name)
+			nf.add(u)
+		case !sameConnection(os, s):
+			u := h.newUpstream(cfg, s, nil)
+			restarts = append(restarts, ou.conn)
+			starts = append(starts, u.conn)
+			r.Restarted = append(r.Restarted, s.Name)
+			nf.add(u)
+		case !reflect.DeepEqual(os, s):
+			nf.add(h.newUpstream(cfg, s, ou.conn))
+			r.Updated = append(r.Updated, s.Name)
+		default:
+			nf.add(ou)
+		}
+	}
+	var removed []*upstreams.Upstream
+	for _, ou := range old.ups {
+		if nf.byName[ou.name] == nil {
+			removed = append(removed, ou.conn)
+			r.Removed = append(r.Removed, ou.name)
+		}
+	}
+	if r.Empty() {
+		h.fleet.Store(nf) // same servers; keeps the new secrets
+		return r, nil
+	}
+
+	// Break before make: a restarted server's old process may hold what
+	// the new one needs (a lock, a port).
+	for _, c := range restarts {
+		h.stop(c)
+	}
+	h.startOAuthCallback()
+	for _, c := range starts {
+		h.start(c)
+	}
+	wctx, cancel := context.WithTimeout(ctx, startupTimeout(cfg))
+	defer cancel()
+	stop := context.AfterFunc(h.runCtx, cancel)
+	defer stop()
+	for _, c := range starts {
+		_ = c.WaitSettled(wctx) // a server still starting joins the list when ready
+	}
+
+	h.fleet.Store(nf)
+	h.rebuildMu.Lock()
+	for _, name := range r.Removed {
+		delete(h.renders, name)
+	}
+	h.rebuildMu.Unlock()
+	h.publish()
+	for _, c := range removed {
+		h.stop(c)
+	}
+	h.log.Info("config reloaded", "change", r.String())
+	return r, nil
+}
+
+// fixedSettingsChanged names the start-only settings that differ.
+func fixedSettingsChanged(a, b Config) []string {
+	var out []string
+	for _, f := range []struct {
+		key  string
+		same bool
+	}{
+		{"sign_url", a.SignURL == b.SignURL},
+		{"policy", a.Policy == b.Policy},
+		{"policy_hash", a.PolicyHash == b.PolicyHash},
+		{"verify", a.Verify == b.Verify},
+		{"pending_timeout", a.PendingTimeout == b.PendingTimeout},
+		{"audit", a.Audit == b.Audit},
+		{"pin", a.Pin == b.Pin},
+		{"pin_file", a.PinFile == b.PinFile},
+	} {
+		if !f.same {
+			out = append(out, f.key)
+		}
+	}
+	return out
+}
+
+// changedSettings names the reloadable top-level settings that differ.
+func changedSettings(a, b Config) []string {
+	var out []string
+	for _, f := range []struct {
+		key  string
+		same bool
+	}{
+		{"separator", a.Separator == b.Separator},
+		{"call_timeout", a.CallTimeout == b.CallTimeout},
+		{"startup_timeout", a.StartupTimeout == b.StartupTimeout},
+		{"agent_id", a.AgentID == b.AgentID},
+		{"task_id", a.TaskID == b.TaskID},
+		{"log_level", a.LogLevel == b.LogLevel},
+	} {
+		if !f.same {
+			out = append(out, f.key)
+		}
+	}
+	return out
+}
+
+// sameConnection reports whether a and b start or reach their server the
+// same way; if not, a reload restarts it.
+func sameConnection(a, b Server) bool {
+	return a.Command == b.Command && slices.Equal(a.Args, b.Args) && reflect.DeepEqual(a.Env, b.Env) &&
+		a.Cwd == b.Cwd && a.URL == b.URL && a.Transport == b.Transport && reflect.DeepEqual(a.Headers, b.Headers) &&
+		reflect.DeepEqual(a.OAuth, b.OAuth) && a.ServerID == b.ServerID && a.ServerRequests == b.ServerRequests
+}
+
+func pluralVerb(n int, one, many string) string {
+	if n == 1 {
+		return "it " + one
+	}
+	return "they " + many
+}
