@@ -53,6 +53,10 @@ type Options struct {
 	// which runs only when a server has oauth; "" means 127.0.0.1:0 (a free
 	// port, logged).
 	OAuthCallback string
+	// OAuthStoredOnly uses stored OAuth tokens (refreshing them) but never
+	// starts a browser authorization: a server without a usable token
+	// fails with an error saying so (check and tools).
+	OAuthStoredOnly bool
 	// OpenBrowser, if set, is called with each OAuth authorization URL (the
 	// URL is logged either way). Nil means log only.
 	OpenBrowser func(url string) error
@@ -411,19 +415,48 @@ func (h *Hub) markChanged() {
 func (h *Hub) publish() {
 	old := h.view.Load()
 	nv := h.rebuild()
-	var methods []string
-	if !equalItems(old.tools, nv.tools) {
-		methods = append(methods, "notifications/tools/list_changed")
+	changed := []struct {
+		kind   uint32
+		method string
+		diff   bool
+	}{
+		{listTools, "notifications/tools/list_changed", !equalItems(old.tools, nv.tools)},
+		{listPrompts, "notifications/prompts/list_changed", !equalItems(old.prompts, nv.prompts)},
+		{listResources, "notifications/resources/list_changed", !equalItems(old.resources, nv.resources) || !equalItems(old.templates, nv.templates)},
 	}
-	if !equalItems(old.prompts, nv.prompts) {
-		methods = append(methods, "notifications/prompts/list_changed")
+	sessions := h.liveSessions()
+	for _, c := range changed {
+		if !c.diff {
+			continue
+		}
+		msg := encodeNotification(c.method, nil)
+		// Only a session that listed can hold a stale list: the others
+		// (a client still waiting for its first tools/list while the
+		// upstreams start) would only be told to list twice.
+		for _, s := range sessions {
+			if s.listed.Load()&c.kind != 0 {
+				s.send(msg)
+			}
+		}
 	}
-	if !equalItems(old.resources, nv.resources) || !equalItems(old.templates, nv.templates) {
-		methods = append(methods, "notifications/resources/list_changed")
+}
+
+// listKind bits: which lists a session asked for (session.listed).
+const (
+	listTools uint32 = 1 << iota
+	listPrompts
+	listResources
+)
+
+// listKind maps a list result key to its listKind bit.
+func listKind(key string) uint32 {
+	switch key {
+	case "tools":
+		return listTools
+	case "prompts":
+		return listPrompts
 	}
-	for _, m := range methods {
-		h.broadcast(encodeNotification(m, nil))
-	}
+	return listResources // resources, resourceTemplates
 }
 
 func (h *Hub) broadcast(msg []byte) {

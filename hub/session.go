@@ -71,6 +71,7 @@ type session struct {
 	taskID string
 
 	initialized atomic.Bool
+	listed      atomic.Uint32 // listKind bits of the lists this session asked for
 	agentID     atomic.Pointer[string]          // clientInfo.name from initialize (D2)
 	clientCaps  atomic.Pointer[json.RawMessage] // capabilities from initialize
 
@@ -366,6 +367,10 @@ func (s *session) list(ctx context.Context, params json.RawMessage, key string, 
 	}
 	s.h.waitStartup(ctx)
 	s.h.refreshPins()
+	// Marked before the view is read: a change published after this read
+	// is notified to this session (publish swaps the view, then reads the
+	// marks).
+	s.listed.Or(listKind(key))
 	all := items(s.h.view.Load())
 	pg, next, err := page(all, p.Cursor, s.h.pageSize)
 	if err != nil {
