@@ -94,6 +94,12 @@ func (p *cfgParser) checkOAuth(key func(...string) []string, s *Server) {
 	}
 }
 
+// OAuthTokenFile is the token file of serverID's OAuth tokens in dir (the
+// folder given as Options.OAuthDir). Pure.
+func OAuthTokenFile(dir, serverID string) string {
+	return filepath.Join(dir, oauthFileName(serverID))
+}
+
 // oauthFileName is the token file of a serverId: the serverId itself when
 // it is a safe file name, else a sanitized form plus a short hash.
 func oauthFileName(serverID string) string {
@@ -120,7 +126,7 @@ func (h *Hub) oauthSpec(s Server) *upstreams.OAuth {
 	if s.OAuth == nil {
 		return nil
 	}
-	if h.oauthCB == nil {
+	if h.oauthCB == nil && !h.opts.OAuthStoredOnly {
 		h.oauthCB = upstreams.NewOAuthCallback(upstreams.OAuthCallbackOptions{
 			Addr:   h.opts.OAuthCallback,
 			Logger: h.log.With("component", "oauth"),
@@ -133,8 +139,11 @@ func (h *Hub) oauthSpec(s Server) *upstreams.OAuth {
 		Scopes:       s.OAuth.Scopes,
 		Callback:     h.oauthCB,
 	}
+	if h.opts.OAuthStoredOnly {
+		o.Callback = nil
+	}
 	if h.opts.OAuthDir != "" {
-		o.TokenFile = filepath.Join(h.opts.OAuthDir, oauthFileName(s.ServerID))
+		o.TokenFile = OAuthTokenFile(h.opts.OAuthDir, s.ServerID)
 	}
 	return o
 }

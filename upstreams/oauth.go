@@ -149,7 +149,7 @@ func (u *Upstream) authorize(ctx context.Context, h *transport.OAuthHandler) err
 	o := u.oauth
 	cb := o.cfg.Callback
 	if cb == nil {
-		return fmt.Errorf("%w and no callback listener is configured", errAuthRequired)
+		return fmt.Errorf("%w: no usable token is stored and this run does not start the browser flow (run the hub itself to authorize)", errAuthRequired)
 	}
 	if _, err := cb.RedirectURI(ctx); err != nil {
 		return fmt.Errorf("%w: oauth callback: %w", errAuthRequired, err)
@@ -332,6 +332,41 @@ func resourceMetadata(h string) string {
 	}
 	v, _, _ := strings.Cut(rest, ",")
 	return strings.TrimSpace(v)
+}
+
+// TokenInfo describes a token file without its secrets (ReadTokenInfo).
+type TokenInfo struct {
+	// ServerURL is the upstream URL the tokens are for.
+	ServerURL string
+	// Authorized is true when an access token is stored; Refreshable when a
+	// refresh token is too (the hub can renew access without a browser).
+	Authorized, Refreshable bool
+	// ExpiresAt is the access token's expiry; zero when unknown.
+	ExpiresAt time.Time
+	// Registered is true when a client registration (or pre-registered
+	// client id) is stored.
+	Registered bool
+}
+
+// ReadTokenInfo reads the token file at path (OAuth.TokenFile) and reports
+// what it holds, never a token or secret. A missing file is an error
+// wrapping fs.ErrNotExist.
+func ReadTokenInfo(path string) (TokenInfo, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return TokenInfo{}, err
+	}
+	var rec tokenRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return TokenInfo{}, fmt.Errorf("token file %s is not valid: %v", path, err)
+	}
+	info := TokenInfo{ServerURL: rec.ServerURL, Registered: rec.ClientID != ""}
+	if t := rec.Token; t != nil {
+		info.Authorized = t.AccessToken != ""
+		info.Refreshable = t.RefreshToken != ""
+		info.ExpiresAt = t.ExpiresAt
+	}
+	return info, nil
 }
 
 // tokenRecord is the on-disk form of a token file.

@@ -118,10 +118,12 @@ const inventoryKey = "sigil-hub-inventory-unused"
 // takeInventory starts the configured upstreams once, waits for their first
 // start attempt like the first tools/list does, and stops them again. The
 // hub it builds decides nothing: the policy and the audit log are left out
-// (check reports on them separately) and Sign is never contacted.
+// (check reports on them separately) and Sign is never contacted. Remote
+// servers with oauth use the stored tokens; none starts a browser flow.
 func takeInventory(ctx context.Context, cfg hub.Config, single bool, environ []string, logger *slog.Logger) (hub.Inventory, error) {
 	cfg.Policy, cfg.Audit, cfg.SignURL, cfg.PolicyHash = "", "", hub.DefaultSignURL, ""
-	h, err := hub.New(hub.Options{Config: cfg, APIKey: inventoryKey, Single: single, Environ: environ, Logger: logger, Version: version})
+	h, err := hub.New(hub.Options{Config: cfg, APIKey: inventoryKey, Single: single, Environ: environ, Logger: logger, Version: version,
+		OAuthDir: oauthDir(envLookup(environ)), OAuthStoredOnly: true})
 	if err != nil {
 		return hub.Inventory{}, err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -133,6 +134,52 @@ server_id = "other"
 	}
 	if len(auditLog) == 0 {
 		t.Error("the audit log is empty; the canary checked nothing")
+	}
+	h2.c.Close()
+
+	// check and tools use the stored token; oauth list says what is stored
+	// and logout forgets it, after which check reports the server needs an
+	// authorization (without starting one).
+	tokens := secure.Issued()
+	noToken := func(what, s string) {
+		t.Helper()
+		for _, tok := range tokens {
+			if strings.Contains(s, tok) {
+				t.Errorf("token %s… in the output of %s", tok[:6], what)
+			}
+		}
+	}
+	out, errOut, err := runCLI(t, env, "check", "--config", cfg, "--json")
+	noToken("check", out+errOut)
+	var rep checkReport
+	if jerr := json.Unmarshal([]byte(out), &rep); jerr != nil || len(rep.Upstreams) != 2 || rep.Upstreams[0].State != "ready" {
+		t.Fatalf("check with a stored token: %v %v\n%s\n%s", err, jerr, out, errOut)
+	}
+	out, errOut, err = runCLI(t, env, "oauth", "list", "--config", cfg)
+	noToken("oauth list", out+errOut)
+	if err != nil || !strings.Contains(out, "authorized (refreshable)") || !strings.Contains(out, tokenFile) || strings.Contains(out, "other") {
+		t.Fatalf("oauth list: %v\n%s%s", err, out, errOut)
+	}
+	out, errOut, err = runCLI(t, env, "oauth", "logout", "--config", cfg, "secure")
+	if err != nil || !strings.Contains(out, "tokens removed") {
+		t.Fatalf("oauth logout: %v\n%s%s", err, out, errOut)
+	}
+	if _, err := os.Stat(tokenFile); !os.IsNotExist(err) {
+		t.Fatalf("token file after logout: %v", err)
+	}
+	if out, _, _ = runCLI(t, env, "oauth", "list", "--config", cfg); !strings.Contains(out, "not authorized") {
+		t.Fatalf("oauth list after logout:\n%s", out)
+	}
+	if _, _, err := runCLI(t, env, "oauth", "logout", "--config", cfg, "other"); err == nil || !strings.Contains(err.Error(), `no server "other" with oauth`) {
+		t.Fatalf("logout of a server without oauth: %v", err)
+	}
+	out, errOut, _ = runCLI(t, env, "check", "--config", cfg, "--json")
+	if jerr := json.Unmarshal([]byte(out), &rep); jerr != nil || rep.OK || rep.Upstreams[0].State == "ready" ||
+		!strings.Contains(rep.Upstreams[0].Error, "no usable token is stored") {
+		t.Fatalf("check without a token: %v\n%s\n%s", jerr, out, errOut)
+	}
+	if s := secure.Stats(); s.CodeGrants != 1 {
+		t.Errorf("check started an authorization: %+v", s)
 	}
 }
 

@@ -43,6 +43,7 @@ Usage:
   sigil-hub check [--config FILE] [--print] validate the config, Sign or the policy, and every upstream (see: sigil-hub check -h)
   sigil-hub tools [--config FILE] [--json]  list the exposed tools with upstream, serverId and intent action
   sigil-hub pins list|accept|reset          review pinned tool definitions (see: sigil-hub pins -h)
+  sigil-hub oauth list|logout               the OAuth tokens kept for remote servers (see: sigil-hub oauth -h)
 
 The MCP client talks to sigil-hub over stdin/stdout. Logs go to stderr.
 
@@ -121,6 +122,8 @@ func runMain(ctx context.Context, args, environ []string, stdin io.Reader, stdou
 			return runTools(ctx, args[1:], environ, stdout, stderr)
 		case "pins":
 			return runPins(ctx, args[1:], environ, stdout, stderr)
+		case "oauth":
+			return runOAuth(ctx, args[1:], environ, stdout, stderr)
 		}
 	}
 	getenv := envLookup(environ)
