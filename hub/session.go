@@ -71,7 +71,7 @@ type session struct {
 	taskID string
 
 	initialized atomic.Bool
-	listed      atomic.Uint32 // listKind bits of the lists this session asked for
+	listed      atomic.Uint32                   // listKind bits of the lists this session asked for
 	agentID     atomic.Pointer[string]          // clientInfo.name from initialize (D2)
 	clientCaps  atomic.Pointer[json.RawMessage] // capabilities from initialize
 
