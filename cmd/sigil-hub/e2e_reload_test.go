@@ -251,3 +251,68 @@ MY_SETTING = "${OVERLAY_SECRET_VAR}"
 		t.Fatalf("tools with --overlay none: %v", n)
 	}
 }
+
+// TestReloadNeverForwardsHeldCalls: a call held for approval when its
+// server is restarted or removed by a reload is never forwarded, not to
+// the new process and not to any other upstream, even when the hold is
+// approved afterwards; the client gets an error.
+func TestReloadNeverForwardsHeldCalls(t *testing.T) {
+	sign := signtest.New(t, signtest.Options{APIKey: testKey, Decide: func(r signtest.Request) signtest.Reply {
+		switch {
+		case strings.Contains(string(r.Body), "held-restart"):
+			return signtest.Pending("hold-restart")
+		case strings.Contains(string(r.Body), "held-remove"):
+			return signtest.Pending("hold-remove")
+		}
+		return signtest.Approve()
+	}})
+	sign.SetHold("hold-restart", "PENDING")
+	sign.SetHold("hold-remove", "PENDING")
+	logC, logR, logK := newUpstreamLog(t), newUpstreamLog(t), newUpstreamLog(t)
+	otherDir := t.TempDir()
+	v1 := fakeServer(t, "c", logC, "") + fakeServer(t, "r", logR, "") + fakeServer(t, "keep", logK, "")
+	path := writeConfig(t, v1)
+	h := startHub(t, signEnv(sign), "--config", path)
+	h.toolNames()
+
+	answers := make(chan string, 2)
+	for _, tool := range []string{"c__echo", "r__echo"} {
+		arg := `{"x":"held-restart"}`
+		if tool == "r__echo" {
+			arg = `{"x":"held-remove"}`
+		}
+		go func() {
+			resp := h.call(tool, arg)
+			if resp.Error == nil {
+				answers <- tool + ": forwarded"
+				return
+			}
+			answers <- tool + ": " + resp.Error.Message
+		}()
+	}
+	eventually(t, "both calls held", func() bool { return len(sign.HoldLookups()) >= 2 })
+
+	// c restarts (new folder), r is removed; keep stays.
+	rewrite(t, path, fakeServer(t, "c", logC, "cwd = "+tomlString(otherDir))+fakeServer(t, "keep", logK, ""))
+	eventually(t, "the reload", func() bool { return !hasTool(h.toolNames(), "r__") })
+	sign.SetHold("hold-restart", "APPROVED")
+	sign.SetHold("hold-remove", "APPROVED")
+	for range 2 {
+		select {
+		case a := <-answers:
+			if strings.HasSuffix(a, ": forwarded") {
+				t.Errorf("%s after its server was reloaded away", a)
+			}
+		case <-time.After(60 * time.Second):
+			t.Fatal("a held call was never answered")
+		}
+	}
+	for name, l := range map[string]upstreamLog{"c": logC, "r": logR, "keep": logK} {
+		for _, c := range l.toolCalls(t) {
+			if strings.Contains(c, "held-") {
+				t.Errorf("upstream %s received a held call after the reload: %s", name, c)
+			}
+		}
+	}
+	resultText(t, h.call("c__echo", `{"after":1}`)) // the restarted c serves new calls
+}
