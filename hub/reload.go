@@ -74,7 +74,8 @@ func (h *Hub) Reconfigure(ctx context.Context, cfg Config, secrets []string) (Re
 		return Reload{}, errors.New("the hub is not running: nothing was reloaded")
 	}
 	old := h.fleet.Load()
-	if fixed := fixedSettingsChanged(old.cfg, cfg); len(fixed) > 0 {
+	fixed, settings := settingsDiff(old.cfg, cfg)
+	if len(fixed) > 0 {
 		return Reload{}, fmt.Errorf("%s changed: %s at start only, so nothing was reloaded; restart sigil-hub to apply the new config",
 			strings.Join(fixed, ", "), pluralVerb(len(fixed), "applies", "apply"))
 	}
@@ -84,7 +85,7 @@ func (h *Hub) Reconfigure(ctx context.Context, cfg Config, secrets []string) (Re
 	h.secrets = secrets
 
 	var r Reload
-	r.Settings = changedSettings(old.cfg, cfg)
+	r.Settings = settings
 	nf := &fleet{cfg: cfg, byName: map[string]*upstream{}}
 	var starts, restarts []*upstreams.Upstream
 	for _, s := range cfg.Servers {
@@ -154,48 +155,37 @@ func (h *Hub) Reconfigure(ctx context.Context, cfg Config, secrets []string) (Re
 	return r, nil
 }
 
-// fixedSettingsChanged names the start-only settings that differ.
-func fixedSettingsChanged(a, b Config) []string {
-	var out []string
+// settingsDiff names the top-level settings that differ between a and b:
+// fixed ones apply at start only, changed ones a reload applies.
+func settingsDiff(a, b Config) (fixed, changed []string) {
 	for _, f := range []struct {
-		key  string
-		same bool
+		key         string
+		same, fixed bool
 	}{
-		{"sign_url", a.SignURL == b.SignURL},
-		{"policy", a.Policy == b.Policy},
-		{"policy_hash", a.PolicyHash == b.PolicyHash},
-		{"verify", a.Verify == b.Verify},
-		{"pending_timeout", a.PendingTimeout == b.PendingTimeout},
-		{"audit", a.Audit == b.Audit},
-		{"pin", a.Pin == b.Pin},
-		{"pin_file", a.PinFile == b.PinFile},
+		{"sign_url", a.SignURL == b.SignURL, true},
+		{"policy", a.Policy == b.Policy, true},
+		{"policy_hash", a.PolicyHash == b.PolicyHash, true},
+		{"verify", a.Verify == b.Verify, true},
+		{"pending_timeout", a.PendingTimeout == b.PendingTimeout, true},
+		{"audit", a.Audit == b.Audit, true},
+		{"pin", a.Pin == b.Pin, true},
+		{"pin_file", a.PinFile == b.PinFile, true},
+		{"separator", a.Separator == b.Separator, false},
+		{"call_timeout", a.CallTimeout == b.CallTimeout, false},
+		{"startup_timeout", a.StartupTimeout == b.StartupTimeout, false},
+		{"agent_id", a.AgentID == b.AgentID, false},
+		{"task_id", a.TaskID == b.TaskID, false},
+		{"log_level", a.LogLevel == b.LogLevel, false},
 	} {
-		if !f.same {
-			out = append(out, f.key)
+		switch {
+		case f.same:
+		case f.fixed:
+			fixed = append(fixed, f.key)
+		default:
+			changed = append(changed, f.key)
 		}
 	}
-	return out
-}
-
-// changedSettings names the reloadable top-level settings that differ.
-func changedSettings(a, b Config) []string {
-	var out []string
-	for _, f := range []struct {
-		key  string
-		same bool
-	}{
-		{"separator", a.Separator == b.Separator},
-		{"call_timeout", a.CallTimeout == b.CallTimeout},
-		{"startup_timeout", a.StartupTimeout == b.StartupTimeout},
-		{"agent_id", a.AgentID == b.AgentID},
-		{"task_id", a.TaskID == b.TaskID},
-		{"log_level", a.LogLevel == b.LogLevel},
-	} {
-		if !f.same {
-			out = append(out, f.key)
-		}
-	}
-	return out
+	return fixed, changed
 }
 
 // sameConnection reports whether a and b start or reach their server the

@@ -70,28 +70,12 @@ func runOAuth(_ context.Context, args, environ []string, stdout, stderr io.Write
 	getenv := envLookup(environ)
 	var f cliFlags
 	fl := flag.NewFlagSet("sigil-hub oauth", flag.ContinueOnError)
-	fl.SetOutput(stderr)
 	fl.StringVar(&f.config, "config", "", "hub config file (env SIGIL_HUB_CONFIG; default ./sigil-hub.toml if present)")
 	fl.StringVar(&f.overlay, "overlay", "", "personal overlay on top of the config file (default <user config dir>/sigil-hub/local.toml if present; none disables)")
 	all := fl.Bool("all", false, "with logout: every oauth server in the config")
-	fl.Usage = func() {
-		fmt.Fprint(stderr, oauthUsage)
-		fl.PrintDefaults()
-	}
-	if len(args) == 0 {
-		fl.Usage()
-		return errUsage
-	}
-	verb := args[0]
-	if verb == "-h" || verb == "-help" || verb == "--help" {
-		fl.Usage()
-		return nil
-	}
-	if err := fl.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return errUsage
+	verb, help, err := parseVerb(fl, oauthUsage, stderr, args)
+	if help || err != nil {
+		return err
 	}
 	f.set = map[string]bool{}
 	fl.Visit(func(x *flag.Flag) { f.set[x.Name] = true })

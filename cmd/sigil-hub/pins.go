@@ -38,27 +38,11 @@ Flags:
 func runPins(_ context.Context, args, environ []string, stdout, stderr io.Writer) error {
 	getenv := envLookup(environ)
 	fs := flag.NewFlagSet("sigil-hub pins", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	config := fs.String("config", "", "hub config file whose pin_file to use (env SIGIL_HUB_CONFIG; default ./sigil-hub.toml if present)")
 	pinFile := fs.String("pin-file", "", "the pin store (default: the config's pin_file, else <user config dir>/sigil-hub/pins.json)")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, pinsUsage)
-		fs.PrintDefaults()
-	}
-	if len(args) == 0 {
-		fs.Usage()
-		return errUsage
-	}
-	verb := args[0]
-	if verb == "-h" || verb == "-help" || verb == "--help" {
-		fs.Usage()
-		return nil
-	}
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return errUsage
+	verb, help, err := parseVerb(fs, pinsUsage, stderr, args)
+	if help || err != nil {
+		return err
 	}
 	rest := fs.Args()
 	path, err := pinsPath(*pinFile, *config, getenv)
@@ -169,4 +153,31 @@ func printPins(w io.Writer, path string, p hub.Pins) error {
 		fmt.Fprintf(w, "%d changed definition(s): review them, then run `sigil-hub pins accept [SERVER_ID [TOOL]]`\n", changed)
 	}
 	return nil
+}
+
+// parseVerb parses `sigil-hub <cmd> VERB [flags] [args]`: the verb, then
+// fs's flags. help is true when the person asked for help (printed); a
+// missing verb or a bad flag prints the usage and is errUsage.
+func parseVerb(fs *flag.FlagSet, usage string, stderr io.Writer, args []string) (verb string, help bool, err error) {
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	if len(args) == 0 {
+		fs.Usage()
+		return "", false, errUsage
+	}
+	switch args[0] {
+	case "-h", "-help", "--help":
+		fs.Usage()
+		return "", true, nil
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return "", true, nil
+		}
+		return "", false, errUsage
+	}
+	return args[0], false, nil
 }
