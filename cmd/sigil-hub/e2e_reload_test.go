@@ -28,11 +28,6 @@ func upstreamPid(t *testing.T, h *hubProc, tool string) int {
 	return p.Pid
 }
 
-// processGone reports whether pid no longer runs (Unix).
-func processGone(pid int) bool {
-	return syscall.Kill(pid, 0) != nil
-}
-
 // rewrite replaces a config file's content the way editors that save
 // atomically do: a new file renamed over the old one.
 func rewrite(t *testing.T, path, body string) {
@@ -116,8 +111,8 @@ func TestHotReload(t *testing.T) {
 		t.Errorf("c kept pid %d though its cwd changed", pidC)
 	}
 	upstreamPid(t, h, "d__pid")
-	eventually(t, "a's process gone", func() bool { return processGone(pidA) })
-	eventually(t, "c's old process gone", func() bool { return processGone(pidC) })
+	eventually(t, "a's process gone", func() bool { return !alive(pidA) })
+	eventually(t, "c's old process gone", func() bool { return !alive(pidC) })
 
 	// A removed server is never called again, even by its old name.
 	callsA := len(logA.toolCalls(t))
