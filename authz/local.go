@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sigilcore/sigil-hub/authz/policy"
@@ -36,7 +37,8 @@ type LocalOptions struct {
 // pending timeout passes. Holds and Recent feed an approval surface (the
 // hub's approval page in --policy mode, issue 3). Safe for concurrent use.
 type Local struct {
-	o LocalOptions
+	o      LocalOptions
+	policy atomic.Pointer[policy.Policy] // o.Policy, then SetPolicy's
 
 	mu     sync.Mutex       // guards holds and recent
 	holds  map[string]*hold // pending holds by id
@@ -101,11 +103,23 @@ func NewLocal(o LocalOptions) *Local {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Local{o: o, holds: make(map[string]*hold)}
+	l := &Local{o: o, holds: make(map[string]*hold)}
+	l.policy.Store(o.Policy)
+	return l
 }
 
 // PolicyHash is the loaded policy's hash (sigil-protocol.md §4.4).
-func (l *Local) PolicyHash() string { return l.o.Policy.Hash() }
+func (l *Local) PolicyHash() string { return l.policy.Load().Hash() }
+
+// SetPolicy replaces the policy for the calls authorized from now on (a
+// reloaded warranty.md). Calls already held wait for their person as
+// before; execution_limits counts carry over. It panics if p is nil.
+func (l *Local) SetPolicy(p *policy.Policy) {
+	if p == nil {
+		panic("authz: SetPolicy(nil)")
+	}
+	l.policy.Store(p)
+}
 
 // Authorize implements Authorizer. It returns an error only when ctx ends.
 func (l *Local) Authorize(ctx context.Context, req Request) (Decision, error) {
@@ -113,8 +127,9 @@ func (l *Local) Authorize(ctx context.Context, req Request) (Decision, error) {
 	if err != nil {
 		return inputDecision(err), nil
 	}
-	hash := l.o.Policy.Hash()
-	d := l.o.Policy.Evaluate(in.JSON, l.o.Counter, l.o.Now())
+	p := l.policy.Load() // one policy decides the whole call
+	hash := p.Hash()
+	d := p.Evaluate(in.JSON, l.o.Counter, l.o.Now())
 	rec := LocalRecord{Surface: "authorize", Decision: d.Status, Rule: d.Rule, Action: in.Action, ServerID: req.ServerID, Tool: req.Tool}
 	switch d.Status {
 	case policy.StatusAllowed:

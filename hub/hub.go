@@ -265,13 +265,9 @@ func (h *Hub) newUpstream(cfg Config, s Server, conn *upstreams.Upstream) *upstr
 // embedded policy engine when a policy file is configured, else Sigil Sign.
 func newAuthorizer(opts Options) (authz.Authorizer, func(), error) {
 	if opts.Config.Policy != "" {
-		src, err := os.ReadFile(opts.Config.Policy)
+		p, err := loadPolicy(opts.Config.Policy)
 		if err != nil {
-			return nil, nil, fmt.Errorf("policy: %w", err)
-		}
-		p, err := policy.Parse(src, policy.Options{})
-		if err != nil {
-			return nil, nil, fmt.Errorf("policy %s: %w", opts.Config.Policy, err)
+			return nil, nil, err
 		}
 		opts.Logger.Info("using the embedded policy engine (offline)", "policy", opts.Config.Policy, "policy_hash", p.Hash())
 		l := authz.NewLocal(authz.LocalOptions{Policy: p, PendingTimeout: opts.Config.PendingTimeout, Logger: opts.Logger.With("component", "authz")})
@@ -290,6 +286,19 @@ func newAuthorizer(opts Options) (authz.Authorizer, func(), error) {
 		Logger:         opts.Logger.With("component", "authz"),
 	})
 	return s, s.Close, nil
+}
+
+// loadPolicy reads and parses a warranty.md policy file.
+func loadPolicy(path string) (*policy.Policy, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	p, err := policy.Parse(src, policy.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("policy %s: %w", path, err)
+	}
+	return p, nil
 }
 
 func envList(m map[string]string) []string {

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/sigilcore/sigil-hub/authz"
+	"github.com/sigilcore/sigil-hub/authz/policy"
 	"github.com/sigilcore/sigil-hub/upstreams"
 )
 
@@ -25,8 +27,11 @@ type Reload struct {
 	Updated []string
 	// Settings are the top-level settings that changed and now apply:
 	// separator, call_timeout, startup_timeout, agent_id, task_id (new
-	// sessions), log_level (the caller applies it).
+	// sessions), log_level (the caller applies it), and policy when the
+	// embedded engine's policy file (or its path) changed.
 	Settings []string
+	// PolicyHash is the new policy's hash when the policy changed, else "".
+	PolicyHash string
 }
 
 // Empty reports whether nothing changed.
@@ -61,8 +66,12 @@ func (r Reload) String() string {
 // only then stops the removed servers. Calls in flight on a stopped server
 // fail as unavailable; none is replayed.
 //
-// Settings that decide how calls are governed (sign_url, policy,
-// policy_hash, verify, pending_timeout, audit, pin, pin_file) apply at
+// With the embedded policy engine the policy file is read again, and a
+// changed policy decides the calls authorized from then on (calls already
+// held keep waiting for their person); a policy that does not parse
+// refuses the whole reload. The other settings that decide how calls are
+// governed (sign_url, policy_hash, verify, pending_timeout, audit, pin,
+// pin_file, and switching between Sigil Sign and a local policy) apply at
 // start only: if cfg changes any of them, nothing is applied and the error
 // names them. So does a cfg that disables every server. secrets replaces
 // the values redacted from client-visible messages of the upstreams it
@@ -82,10 +91,27 @@ func (h *Hub) Reconfigure(ctx context.Context, cfg Config, secrets []string) (Re
 	if !slices.ContainsFunc(cfg.Servers, func(s Server) bool { return !s.Disabled }) {
 		return Reload{}, errors.New("every server would be disabled: nothing was reloaded (the hub keeps serving the old config)")
 	}
-	h.secrets = secrets
-
 	var r Reload
 	r.Settings = settings
+	local, _ := h.authorizer.(*authz.Local)
+	var newPolicy *policy.Policy
+	if local != nil {
+		p, err := loadPolicy(cfg.Policy)
+		if err != nil {
+			return Reload{}, fmt.Errorf("%w: nothing was reloaded (the hub keeps the policy it has)", err)
+		}
+		if p.Hash() != local.PolicyHash() {
+			newPolicy, r.PolicyHash = p, p.Hash()
+			if !slices.Contains(r.Settings, "policy") {
+				r.Settings = append(r.Settings, "policy")
+			}
+		}
+	}
+	h.secrets = secrets
+	if newPolicy != nil {
+		local.SetPolicy(newPolicy)
+		h.log.Info("policy reloaded", "policy", cfg.Policy, "policy_hash", newPolicy.Hash())
+	}
 	nf := &fleet{cfg: cfg, byName: map[string]*upstream{}}
 	var starts, restarts []*upstreams.Upstream
 	for _, s := range cfg.Servers {
@@ -163,7 +189,7 @@ func settingsDiff(a, b Config) (fixed, changed []string) {
 		same, fixed bool
 	}{
 		{"sign_url", a.SignURL == b.SignURL, true},
-		{"policy", a.Policy == b.Policy, true},
+		{"policy", a.Policy == b.Policy, (a.Policy == "") != (b.Policy == "")}, // Sign ↔ local is start-only
 		{"policy_hash", a.PolicyHash == b.PolicyHash, true},
 		{"verify", a.Verify == b.Verify, true},
 		{"pending_timeout", a.PendingTimeout == b.PendingTimeout, true},

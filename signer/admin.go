@@ -204,7 +204,7 @@ type pageRecord struct {
 }
 
 func (a *Admin) handlePage(w http.ResponseWriter, r *http.Request, _ adminAuth) {
-	d := pageData{Nonce: randomHex(16), Token: a.o.Token, Name: a.o.Name, PolicyHash: a.o.PolicyHash, Kid: a.o.Kid,
+	d := pageData{Nonce: randomHex(16), Token: a.o.Token, Name: a.o.Name, PolicyHash: a.policyHash(), Kid: a.o.Kid,
 		Notice: r.URL.Query().Get("notice")}
 	for _, h := range a.o.Desk.Holds() {
 		if h.State != HoldPending {
@@ -314,3 +314,11 @@ td,th{text-align:left;padding:.2rem .5rem;border-bottom:1px solid #eee}
 </body>
 </html>
 `
+
+// policyHash is the hash the page shows, "" if none.
+func (a *Admin) policyHash() string {
+	if a.o.PolicyHash == nil {
+		return ""
+	}
+	return a.o.PolicyHash()
+}

@@ -37,8 +37,9 @@ type AdminOptions struct {
 	Token string
 	// Name labels the page and its messages. If empty, "sigil-hub signer".
 	Name string
-	// PolicyHash, if set, is shown on the page.
-	PolicyHash string
+	// PolicyHash, if set, returns the policy hash shown on the page (a
+	// function: the hub's policy can be reloaded).
+	PolicyHash func() string
 	// Kid, if set, is the attestation key id shown on the page.
 	Kid string
 }

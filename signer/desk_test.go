@@ -21,7 +21,7 @@ func TestAdminOverLocalDesk(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := authz.NewLocal(authz.LocalOptions{Policy: p, PendingTimeout: time.Minute})
-	adm := NewAdmin(AdminOptions{Desk: LocalDesk(l), Name: "sigil-hub", PolicyHash: l.PolicyHash()})
+	adm := NewAdmin(AdminOptions{Desk: LocalDesk(l), Name: "sigil-hub", PolicyHash: l.PolicyHash})
 	ts := serve(t, adm.Handler())
 	bearer := "Bearer " + adm.Token()
 

@@ -123,7 +123,7 @@ func New(o Options) *Server {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	s.admin = NewAdmin(AdminOptions{Desk: s, Token: o.AdminToken, Name: "sigil-hub signer", PolicyHash: o.Policy.Hash(), Kid: o.Kid})
+	s.admin = NewAdmin(AdminOptions{Desk: s, Token: o.AdminToken, Name: "sigil-hub signer", PolicyHash: o.Policy.Hash, Kid: o.Kid})
 	s.admin.register(mux)
 	s.handler = mux
 	return s

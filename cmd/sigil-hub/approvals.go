@@ -82,7 +82,7 @@ func newApprovals(addr string, h *hub.Hub, getenv func(string) string, logger *s
 	if l == nil {
 		return nil, errors.New("--approvals: the hub has no local policy engine to serve holds for")
 	}
-	adm := signer.NewAdmin(signer.AdminOptions{Desk: signer.LocalDesk(l), Name: "sigil-hub", PolicyHash: l.PolicyHash()})
+	adm := signer.NewAdmin(signer.AdminOptions{Desk: signer.LocalDesk(l), Name: "sigil-hub", PolicyHash: l.PolicyHash})
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("--approvals: listen: %w", err)

@@ -311,3 +311,39 @@ func TestReloadNeverForwardsHeldCalls(t *testing.T) {
 	}
 	resultText(t, h.call("c__echo", `{"after":1}`)) // the restarted c serves new calls
 }
+
+// TestPolicyReload: with the embedded engine, saving warranty.md changes
+// the decisions of the next calls (a tool the new policy blocks is never
+// forwarded again); a policy that does not parse is refused and the one in
+// force keeps deciding.
+func TestPolicyReload(t *testing.T) {
+	s := newOfflineSetup(t)
+	both := strings.Replace(offlinePolicy, "allowed_tools: files.*", "allowed_tools: files.*, other.*", 1)
+	rewrite(t, s.policy, both)
+	h := startHub(t, s.env(), "--config", s.config, "--policy", s.policy, "--approvals", "off")
+	resultText(t, h.call("files__echo", `{"v":1}`))
+	resultText(t, h.call("other__echo", `{"v":2}`))
+
+	// other.* is no longer allowed.
+	rewrite(t, s.policy, offlinePolicy)
+	eventually(t, "the policy reloaded", func() bool { return strings.Contains(h.stderr.String(), "policy reloaded") })
+	before := len(s.log.toolCalls(t))
+	wantError(t, h.call("other__echo", `{"v":3}`), -32001, "")
+	resultText(t, h.call("files__echo", `{"v":4}`))
+	if got := len(s.log.toolCalls(t)) - before; got != 1 {
+		t.Fatalf("%d calls forwarded after the policy change, want 1 (files__echo)", got)
+	}
+
+	// A broken policy is refused; the reloaded one stays in force.
+	rewrite(t, s.policy, "version: 2.0.0\n\n## nonsense_section\nx: y\n")
+	eventually(t, "the broken policy refused", func() bool {
+		return strings.Contains(h.stderr.String(), "config not reloaded") && strings.Contains(h.stderr.String(), "keeps the policy it has")
+	})
+	wantError(t, h.call("other__echo", `{"v":5}`), -32001, "")
+	resultText(t, h.call("files__echo", `{"v":6}`))
+	for _, c := range s.log.toolCalls(t) {
+		if strings.Contains(c, `"v":3`) || strings.Contains(c, `"v":5`) {
+			t.Fatalf("a call the reloaded policy blocks was forwarded: %s", c)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"time"
 
 	"github.com/sigilcore/sigil-hub/hub"
@@ -18,9 +19,9 @@ import (
 // poll, so an editor's several writes make one reload.
 const reloadPoll = 500 * time.Millisecond
 
-// reloader applies edits of the config file and the overlay to a running
-// hub (hub.Reconfigure): on SIGHUP, and when either file's content
-// changes. Polling sees every way editors save (in place, or a new file
+// reloader applies edits of the config file, the overlay and the local
+// policy file to a running hub (hub.Reconfigure): on SIGHUP, and when one
+// of the files' content changes. Polling sees every way editors save (in place, or a new file
 // renamed over the old) and needs no dependency. A config that does not
 // parse, or changes a start-only setting, is refused with a log line and
 // the hub keeps serving the config it has.
@@ -34,13 +35,22 @@ type reloader struct {
 	level            *slog.LevelVar
 	redact           *redactWriter
 	files            []string // the config file and the overlay (which may not exist yet)
+	policy           string   // the local policy file of the config in force, "" for Sign
+}
+
+// watched is every file whose change reloads.
+func (r *reloader) watched() []string {
+	if r.policy == "" {
+		return r.files
+	}
+	return append(slices.Clip(r.files), r.policy)
 }
 
 func (r *reloader) run(ctx context.Context) error {
 	hup := make(chan os.Signal, 1)
 	notifyReload(hup)
 	defer signal.Stop(hup)
-	r.log.Info("watching the config for changes: save the file (or send SIGHUP) to reload", "files", r.files)
+	r.log.Info("watching the config for changes: save the file (or send SIGHUP) to reload", "files", r.watched())
 	last := r.fingerprint()
 	pending := false
 	t := time.NewTicker(reloadPoll)
@@ -50,8 +60,9 @@ func (r *reloader) run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-hup:
-			last, pending = r.fingerprint(), false
+			pending = false
 			r.reload(ctx, "SIGHUP")
+			last = r.fingerprint() // the reload may watch another policy file
 		case <-t.C:
 			fp := r.fingerprint()
 			switch {
@@ -60,6 +71,7 @@ func (r *reloader) run(ctx context.Context) error {
 			case pending:
 				pending = false
 				r.reload(ctx, "file changed")
+				last = r.fingerprint()
 			}
 		}
 	}
@@ -68,7 +80,7 @@ func (r *reloader) run(ctx context.Context) error {
 // fingerprint sums the watched files' contents (a missing file counts).
 func (r *reloader) fingerprint() [sha256.Size]byte {
 	h := sha256.New()
-	for _, name := range r.files {
+	for _, name := range r.watched() {
 		b, err := os.ReadFile(name)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
@@ -106,6 +118,7 @@ func (r *reloader) reload(ctx context.Context, why string) {
 		return
 	}
 	r.level.Set(level)
+	r.policy = cfg.Policy
 	if res.Empty() {
 		r.log.Info("config reloaded: nothing changed", "trigger", why)
 	}

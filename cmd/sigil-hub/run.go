@@ -196,7 +196,7 @@ func runMain(ctx context.Context, args, environ []string, stdin io.Reader, stdou
 			files = append(files, o.path)
 		}
 		r := &reloader{f: f, command: command, environ: environ, getenv: getenv, key: key, h: h,
-			log: logger.With("component", "reload"), level: levelVar, redact: redact, files: files}
+			log: logger.With("component", "reload"), level: levelVar, redact: redact, files: files, policy: cfg.Policy}
 		rctx, rcancel := context.WithCancel(ctx)
 		g.Add(func() error { return r.run(rctx) }, func(error) { rcancel() })
 	}
