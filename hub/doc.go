@@ -19,7 +19,9 @@
 // -32001/-32002 and forward results byte for byte, which mcp-go's tool
 // handlers cannot do (../shared/mcp-go-notes.md §1.4, §2.4).
 //
-// Around the pipeline it owns the config file (config.go), the stdio and
+// Around the pipeline it owns the config file and its personal overlay
+// (config.go, overlay.go), hot reload of the upstream set (reload.go: the
+// fleet is swapped whole, only changed servers restart), the stdio and
 // Streamable HTTP fronts (session.go, http.go), server→client request relay
 // (requests.go), the audit record of every call (audit.go), tool pinning
 // (pins.go), the inventory behind `check` and `tools` (inventory.go) and the
