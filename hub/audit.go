@@ -20,9 +20,12 @@ import (
 // trail fails closed, never silently.
 func (s *session) callTool(ctx context.Context, params json.RawMessage) (json.RawMessage, error) {
 	h := s.h
-	rec := audit.Record{Time: time.Now(), CallID: newCallID(), Session: s.id}
-	if n := s.agentID.Load(); n != nil {
-		rec.ClientName = *n
+	rec := audit.Record{Session: s.id}
+	if h.audit != nil { // the record is only written to the audit log
+		rec.Time, rec.CallID = time.Now(), newCallID()
+		if n := s.agentID.Load(); n != nil {
+			rec.ClientName = *n
+		}
 	}
 	if h.audit != nil && h.auditBroken.Load() {
 		rec.Outcome, rec.Reason = audit.OutcomeBlocked, "audit_unavailable"

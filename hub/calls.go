@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -49,7 +50,9 @@ func (s *session) callToolInner(ctx context.Context, params json.RawMessage, rec
 	}
 	rec.ExposedTool = exposed
 	args, hasArgs := members["arguments"]
-	rec.ArgsSHA256 = argumentsDigest(args)
+	if h.audit != nil {
+		rec.ArgsSHA256 = argumentsDigest(args)
+	}
 	if hasArgs && (len(args) == 0 || args[0] != '{') {
 		return nil, newRPCError(codeInvalidParams, "invalid arguments for tool %q: arguments must be a JSON object", exposed)
 	}
@@ -192,7 +195,9 @@ func (s *session) callToolInner(ctx context.Context, params json.RawMessage, rec
 	result, err := u.conn.Call(ctx, "tools/call", upParams)
 	untrack()
 	rec.UpstreamMillis = millis(time.Since(callStart))
-	h.log.Debug("tool call finished", "exposed_tool", exposed, "upstream", u.name, "upstream_ms", time.Since(callStart).Milliseconds(), "err", err)
+	if h.log.Enabled(ctx, slog.LevelDebug) {
+		h.log.Debug("tool call finished", "exposed_tool", exposed, "upstream", u.name, "upstream_ms", time.Since(callStart).Milliseconds(), "err", err)
+	}
 	if err != nil {
 		if context.Cause(ctx) == errClientCancelled {
 			return nil, errNoResponse
@@ -204,6 +209,9 @@ func (s *session) callToolInner(ctx context.Context, params json.RawMessage, rec
 }
 
 func (h *Hub) logDecision(exposed string, u *upstream, decision, code string, latency time.Duration) {
+	if !h.log.Enabled(context.Background(), slog.LevelInfo) {
+		return
+	}
 	attrs := []any{"exposed_tool", exposed, "upstream", u.name, "server_id", u.serverID, "decision", decision, "latency_ms", latency.Milliseconds()}
 	if code != "" {
 		attrs = append(attrs, "error_code", code)

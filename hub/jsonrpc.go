@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -63,14 +64,19 @@ var nullID = json.RawMessage("null")
 // (faults.md §4 A1–A10). On failure it returns the error to answer with and
 // the id to answer to (null when the id itself is unusable).
 func parseMessage(line []byte) (message, json.RawMessage, *rpcError) {
-	if !utf8.Valid(line) {
-		return message{}, nullID, newRPCError(codeParseError, "parse error: message is not valid UTF-8")
-	}
-	if !json.Valid(line) {
-		return message{}, nullID, newRPCError(codeParseError, "parse error: message is not valid JSON")
-	}
+	// One strict pass settles a well-formed message: strictjson accepts
+	// nothing that is not valid UTF-8 and valid JSON (its FuzzValidate
+	// checks that against encoding/json), so the two separate checks only
+	// classify a rejected message (issue 7: they were two more passes over
+	// every message).
 	members, err := strictjson.Object(line, maxMessageDepth)
 	if err != nil {
+		if !utf8.Valid(line) {
+			return message{}, nullID, newRPCError(codeParseError, "parse error: message is not valid UTF-8")
+		}
+		if !json.Valid(line) {
+			return message{}, nullID, newRPCError(codeParseError, "parse error: message is not valid JSON")
+		}
 		// Answer to the request's id when it can be read unambiguously (a
 		// duplicate key deep in params must not leave the request unanswered).
 		id, method := recoverEnvelope(line)
@@ -96,8 +102,13 @@ func parseMessage(line []byte) (message, json.RawMessage, *rpcError) {
 		m.ID = raw
 	}
 	if raw, ok := members["method"]; ok {
-		var method string
-		if err := json.Unmarshal(raw, &method); err != nil || method == "" {
+		method, ok := plainJSONString(raw)
+		if !ok {
+			if err := json.Unmarshal(raw, &method); err != nil {
+				method = ""
+			}
+		}
+		if method == "" {
 			return message{}, id, newRPCError(codeInvalidRequest, "invalid request: method must be a non-empty string")
 		}
 		m.Method = method
@@ -170,10 +181,40 @@ func validID(raw json.RawMessage) bool {
 	return false
 }
 
+// plainJSONString returns the value of raw, a JSON string validated by
+// strictjson, when it has no escape sequence (the common case: no decoding
+// needed); ok is false otherwise.
+func plainJSONString(raw json.RawMessage) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' || bytes.IndexByte(raw, '\\') >= 0 {
+		return "", false
+	}
+	return string(raw[1 : len(raw)-1]), true
+}
+
+// smallObject is the member count up to which caseVariant compares names
+// pairwise instead of building a set.
+const smallObject = 8
+
 // caseVariant returns a member name that appears twice when letter case is
 // ignored, or "" (faults.md A9: "name" and "NAME" are a parser differential).
 func caseVariant(members map[string]json.RawMessage) string {
 	if len(members) < 2 {
+		return ""
+	}
+	if len(members) <= smallObject {
+		// No allocation for the usual envelope or params (strings.ToLower
+		// returns a name with no upper-case letter as it is).
+		var lower [smallObject]string
+		n := 0
+		for k := range members {
+			lower[n] = strings.ToLower(k)
+			for i := range n {
+				if lower[i] == lower[n] {
+					return k
+				}
+			}
+			n++
+		}
 		return ""
 	}
 	seen := make(map[string]struct{}, len(members))
@@ -260,16 +301,40 @@ func (lr *lineReader) next() ([]byte, error) {
 	}
 }
 
+// Write coalescing limits of lineWriter.
+const (
+	// maxQueued is how many bytes may wait behind a write in progress
+	// before writers block (backpressure on a client that stops reading).
+	maxQueued = 1 << 20
+	// maxSpare is the largest buffer kept for reuse after a flush.
+	maxSpare = 64 << 10
+)
+
 // lineWriter writes one message per line; safe for concurrent use.
+//
+// Writes are coalesced (issue 7): while one goroutine is writing (it yields
+// once first, so that a burst can form), the lines of the others are
+// queued, in call order, and the same goroutine writes them all before it
+// returns. So a burst of responses costs one write, and one read on the
+// client side, instead of one per message. A line is therefore on the wire
+// only once the writing goroutine is done: flush waits for that. The zero
+// value writes to w.
 type lineWriter struct {
-	mu  sync.Mutex
-	w   io.Writer
-	err error
+	mu      sync.Mutex
+	w       io.Writer
+	err     error     // sticky: the first write error
+	queue   []byte    // lines waiting for the writing goroutine
+	spare   []byte    // a flushed buffer, reused for the next queue
+	writing bool      // a goroutine is writing; it also writes queue
+	drained sync.Cond // signalled when a write returns (L is &mu)
 }
 
-// write sends msg followed by a newline. Raw JSON from upstreams may contain
-// insignificant newlines (pretty-printed HTTP bodies): they are compacted
-// first so that a message is always exactly one line.
+// write sends msg followed by a newline, or queues it behind the write in
+// progress. Raw JSON from upstreams may contain insignificant newlines
+// (pretty-printed HTTP bodies): they are compacted first so that a message
+// is always exactly one line. An error is the first write error of the
+// stream (later messages are dropped); a queued message's own failure is
+// seen by the writing goroutine and by the next caller.
 func (lw *lineWriter) write(msg []byte) error {
 	if bytes.ContainsAny(msg, "\r\n") {
 		var b bytes.Buffer
@@ -280,13 +345,61 @@ func (lw *lineWriter) write(msg []byte) error {
 	}
 	lw.mu.Lock()
 	defer lw.mu.Unlock()
+	if lw.drained.L == nil {
+		lw.drained.L = &lw.mu
+	}
+	for lw.writing && len(lw.queue) > maxQueued && lw.err == nil {
+		lw.drained.Wait()
+	}
 	if lw.err != nil {
 		return lw.err
 	}
-	buf := make([]byte, 0, len(msg)+1)
-	buf = append(append(buf, msg...), '\n')
-	_, lw.err = lw.w.Write(buf)
+	lw.queue = append(append(lw.queue, msg...), '\n')
+	if lw.writing {
+		return nil // the writing goroutine sends it, in order
+	}
+	lw.writing = true
+	// Let the goroutines that are ready to run (under load, other requests
+	// about to answer) queue behind this line before the syscall; with
+	// nothing else runnable it returns at once.
+	lw.mu.Unlock()
+	runtime.Gosched()
+	lw.mu.Lock()
+	for len(lw.queue) > 0 && lw.err == nil {
+		b := lw.queue
+		lw.queue = lw.spare[:0]
+		lw.spare = nil
+		lw.mu.Unlock()
+		_, err := lw.w.Write(b)
+		lw.mu.Lock()
+		if err != nil {
+			lw.err = err
+		}
+		if cap(b) <= maxSpare {
+			lw.spare = b[:0]
+		}
+		lw.drained.Broadcast()
+	}
+	lw.queue = lw.queue[:0]
+	if cap(lw.queue) > maxSpare {
+		lw.queue = nil // do not keep a burst's buffer
+	}
+	lw.writing = false
+	lw.drained.Broadcast()
 	return lw.err
+}
+
+// flush returns once every message written so far is on the wire (or the
+// stream failed).
+func (lw *lineWriter) flush() {
+	lw.mu.Lock()
+	defer lw.mu.Unlock()
+	if lw.drained.L == nil {
+		lw.drained.L = &lw.mu
+	}
+	for lw.writing {
+		lw.drained.Wait()
+	}
 }
 
 // encodeResult builds a response carrying a raw result.
@@ -315,10 +428,9 @@ func encodeError(id json.RawMessage, e *rpcError) []byte {
 
 // encodeNotification builds a notification with raw params (nil: none).
 func encodeNotification(method string, params json.RawMessage) []byte {
-	m, _ := marshalNoEscape(method)
 	b := make([]byte, 0, len(method)+len(params)+48)
 	b = append(b, `{"jsonrpc":"2.0","method":`...)
-	b = append(b, m...)
+	b = appendQuoted(b, method)
 	if params != nil {
 		b = append(b, `,"params":`...)
 		b = append(b, params...)
@@ -328,12 +440,11 @@ func encodeNotification(method string, params json.RawMessage) []byte {
 
 // encodeRequest builds a server→client request with raw params.
 func encodeRequest(id json.RawMessage, method string, params json.RawMessage) []byte {
-	m, _ := marshalNoEscape(method)
 	b := make([]byte, 0, len(method)+len(params)+64)
 	b = append(b, `{"jsonrpc":"2.0","id":`...)
 	b = append(b, id...)
 	b = append(b, `,"method":`...)
-	b = append(b, m...)
+	b = appendQuoted(b, method)
 	if params != nil {
 		b = append(b, `,"params":`...)
 		b = append(b, params...)
@@ -370,8 +481,7 @@ func encodeObject(members map[string]json.RawMessage) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		kb, _ := marshalNoEscape(k)
-		b = append(b, kb...)
+		b = appendQuoted(b, k)
 		b = append(b, ':')
 		b = append(b, members[k]...)
 	}
@@ -380,6 +490,21 @@ func encodeObject(members map[string]json.RawMessage) []byte {
 
 // quote encodes s as a JSON string without HTML escaping.
 func quote(s string) json.RawMessage {
-	b, _ := marshalNoEscape(s)
-	return b
+	return appendQuoted(make([]byte, 0, len(s)+2), s)
+}
+
+// appendQuoted appends s encoded as marshalNoEscape encodes it. Printable
+// ASCII other than `"` and `\` is copied as it is (the usual tool, method and
+// member names: no encoder, no reflection); anything else is encoded by
+// encoding/json (escapes, U+2028/U+2029, invalid UTF-8).
+func appendQuoted(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			q, _ := marshalNoEscape(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }

@@ -207,8 +207,9 @@ type pinStore struct {
 	pins   Pins
 	stamp  pinStamp
 	dirty  bool
-	warned map[string]string // serverId \x00 tool → hash last warned about
-	failed bool              // the last write failed (logged once)
+	warned map[string]string               // serverId \x00 tool → hash last warned about
+	failed bool                            // the last write failed (logged once)
+	hashes map[string]map[string]hashedDef // serverId → tool → last definition hashed
 }
 
 // newPinStore loads the pin file; mode "off" returns nil. An unreadable or
@@ -229,6 +230,27 @@ func newPinStore(mode, path string, log *slog.Logger) (*pinStore, error) {
 	return s, nil
 }
 
+// hashLocked returns ToolHash(def), remembered per tool with the bytes it
+// hashed (issue 7: every tools/call checks its pin, and the definition
+// rarely changes). Callers hold s.mu.
+func (s *pinStore) hashLocked(serverID, tool string, def json.RawMessage) string {
+	if e, ok := s.hashes[serverID][tool]; ok && e.def == string(def) {
+		return e.hash
+	}
+	h := ToolHash(def)
+	if s.hashes == nil {
+		s.hashes = map[string]map[string]hashedDef{}
+	}
+	if s.hashes[serverID] == nil {
+		s.hashes[serverID] = map[string]hashedDef{}
+	}
+	s.hashes[serverID][tool] = hashedDef{def: string(def), hash: h}
+	return h
+}
+
+// hashedDef is one remembered ToolHash.
+type hashedDef struct{ def, hash string }
+
 // pinVerdict is the pin state of one listed definition.
 type pinVerdict struct {
 	hash    string // current definition's hash
@@ -243,9 +265,9 @@ func (s *pinStore) blocked(v pinVerdict) bool { return s.strict && v.changed }
 // change as pending (and warning once per change). Call flush after a
 // batch. Callers must not hold s.mu.
 func (s *pinStore) check(serverID, tool string, def json.RawMessage) pinVerdict {
-	hash := ToolHash(def)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	hash := s.hashLocked(serverID, tool, def)
 	s.reloadLocked()
 	tools := s.pins[serverID]
 	if tools == nil {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Limits of one client session.
@@ -51,6 +52,10 @@ func (o *stdioOutbox) deliver(_ json.RawMessage, msg []byte, _ bool) {
 	}
 }
 
+// flush waits until every delivered message is written: the line writer
+// may still be sending queued lines on another goroutine.
+func (o *stdioOutbox) flush() { o.w.flush() }
+
 // ctxKey types the request-scoped values the session keeps in contexts.
 type ctxKey int
 
@@ -80,6 +85,11 @@ type session struct {
 	subs     map[string]struct{}                // subscribed resource URIs
 	pending  map[string]chan *message           // hub→client request id → answer
 	reqSeq   uint64                             // hub→client request ids
+
+	// idle hands a request to a worker goroutine waiting for one
+	// (unbuffered: a send succeeds only when a worker is idle). nil (a
+	// zero session in tests) starts a worker for every request.
+	idle chan func()
 }
 
 func (h *Hub) newSession(out outbox) *session {
@@ -90,6 +100,7 @@ func (h *Hub) newSession(out outbox) *session {
 		inflight: make(map[string]context.CancelCauseFunc),
 		subs:     make(map[string]struct{}),
 		pending:  make(map[string]chan *message),
+		idle:     make(chan func()),
 	}
 	if s.taskID == "" {
 		s.taskID = newTaskID()
@@ -122,15 +133,25 @@ func (s *session) serve(ctx context.Context, r io.Reader) error {
 	unregister := s.register()
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
+	// The reader dispatches each line itself (issue 7: handing lines to this
+	// goroutine cost a goroutine switch per message). dispatchMu is held
+	// while it dispatches; once this goroutine has cancelled ctx and taken
+	// it, the reader starts nothing more, so wg.Wait below cannot race with
+	// wg.Add.
+	var dispatchMu sync.Mutex
 	defer func() {
 		cancel()
+		dispatchMu.Lock() // a barrier: a dispatch in progress has returned
+		dispatchMu.Unlock()
 		wg.Wait()
 		unregister()
+		if f, ok := s.out.(interface{ flush() }); ok {
+			f.flush() // every response is on the wire when serve returns
+		}
 	}()
 
-	lines := make(chan []byte)
 	readErr := make(chan error, 1)
-	go func() {
+	go func() { // ends when r does: not joined, as a blocked read cannot be interrupted
 		lr := newLineReader(r, maxClientMessage)
 		for {
 			line, err := lr.next()
@@ -140,32 +161,26 @@ func (s *session) serve(ctx context.Context, r io.Reader) error {
 			}
 			if err != nil {
 				readErr <- err
-				close(lines)
 				return
 			}
-			select {
-			case lines <- line:
-			case <-ctx.Done():
-				readErr <- ctx.Err()
-				close(lines)
+			dispatchMu.Lock()
+			if ctx.Err() != nil {
+				dispatchMu.Unlock()
 				return
 			}
+			s.dispatch(ctx, line, &wg)
+			dispatchMu.Unlock()
 		}
 	}()
 
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case line, ok := <-lines:
-			if !ok {
-				if err := <-readErr; err != nil && !errors.Is(err, io.EOF) && ctx.Err() == nil {
-					return err
-				}
-				return nil
-			}
-			s.dispatch(ctx, line, &wg)
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-readErr:
+		if err != nil && !errors.Is(err, io.EOF) && ctx.Err() == nil {
+			return err
 		}
+		return nil
 	}
 }
 
@@ -215,9 +230,7 @@ func (s *session) handle(ctx context.Context, mp *message, wg *sync.WaitGroup) {
 		}
 		s.inflight[key] = cancel
 		s.mu.Unlock()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		s.run(ctx, wg, func() {
 			result, err := s.request(context.WithValue(rctx, relKey, m.ID), &m)
 			// Release the id before answering: a client may reuse it as soon
 			// as it reads the response.
@@ -237,7 +250,7 @@ func (s *session) handle(ctx context.Context, mp *message, wg *sync.WaitGroup) {
 			default:
 				s.out.deliver(m.ID, encodeResult(m.ID, result), true)
 			}
-		}()
+		})
 	default: // a response to a hub→client request
 		s.mu.Lock()
 		ch, ok := s.pending[string(m.ID)]
@@ -247,6 +260,40 @@ func (s *session) handle(ctx context.Context, mp *message, wg *sync.WaitGroup) {
 			ch <- &m
 		}
 	}
+}
+
+// workerIdle is how long a request worker waits for the next request
+// before it exits.
+const workerIdle = 5 * time.Second
+
+// run runs f on a worker goroutine joined through wg: an idle one if there
+// is one, else a new one. Workers live on after their request (until ctx
+// ends or they idle for workerIdle) because a fresh goroutine per request
+// spent about a sixth of the hub's CPU growing and copying its stack on every
+// tools/call (issue 7); a worker's stack has already grown.
+func (s *session) run(ctx context.Context, wg *sync.WaitGroup, f func()) {
+	select {
+	case s.idle <- f:
+		return
+	default:
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTimer(workerIdle)
+		defer t.Stop()
+		for {
+			f()
+			t.Reset(workerIdle)
+			select {
+			case f = <-s.idle:
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				return
+			}
+		}
+	}()
 }
 
 // notification handles a client notification.

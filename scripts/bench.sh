@@ -8,6 +8,9 @@
 #   -p   also write CPU and allocation profiles of the latency and throughput
 #        runs to $OUT (inspect with: go tool pprof -top $OUT/bench.test $OUT/cpu.out)
 # Environment: OUT (default: a new temporary folder) keeps the raw output.
+# COUNT (default 1) runs the latency and throughput groups that many times;
+# the summary shows the median of each metric over the runs (on a shared
+# machine a single throughput ratio can be off by ±30%).
 set -eu
 
 cd "$(dirname "$0")/.."
@@ -35,21 +38,27 @@ if [ "$profile" = 1 ]; then
 	run '^BenchmarkAuthz$/policy' 20000x -test.memprofile "$OUT/mem.out" -test.memprofilerate 512
 	run '^BenchmarkToolsList$' 50x -test.memprofile "$OUT/mem-list.out" -test.memprofilerate 4096
 fi
-run '^BenchmarkLatency$' 5000x
+COUNT=${COUNT:-1}
+run '^BenchmarkLatency$' 5000x -test.count "$COUNT"
 run '^BenchmarkAuthz$' 5000x
-run '^BenchmarkThroughput$' 5000x
+run '^BenchmarkThroughput$' 5000x -test.count "$COUNT"
 run '^BenchmarkStartup$' 3x
 run '^BenchmarkToolsList$' 50x
 run '^BenchmarkRSS$' 1x
 
-# Summary: the last result line of each benchmark, its metrics by unit.
+# Summary: each benchmark's metrics by unit, the median over its runs.
 awk '
 /^Benchmark/ {
 	name = $1; sub(/-[0-9]+$/, "", name); sub(/^Benchmark/, "", name)
 	if (!(name in seen)) { order[++n] = name; seen[name] = 1 }
-	for (i = 3; i < NF; i += 2) m[name, $(i+1)] = $i
+	for (i = 3; i < NF; i += 2) { k = name SUBSEP $(i+1); all[k] = all[k] " " $i }
 }
-function v(name, unit) { return ((name, unit) in m) ? m[name, unit] : "-" }
+function median(list,   a, c, x, y, t) {
+	c = split(list, a, " ")
+	for (x = 1; x <= c; x++) for (y = x + 1; y <= c; y++) if (a[y] + 0 < a[x] + 0) { t = a[x]; a[x] = a[y]; a[y] = t }
+	return (c % 2) ? a[(c + 1) / 2] : (a[c / 2] + a[c / 2 + 1]) / 2
+}
+function v(name, unit) { return ((name, unit) in all) ? median(all[name, unit]) : "-" }
 function ok(cond) { return cond ? "met" : "NOT met" }
 END {
 	printf "\n%-34s %10s %10s %10s %10s %8s\n", "latency (µs)", "direct p50", "hub p50", "added p50", "added p99", "ratio"

@@ -12,7 +12,10 @@
 // the caller gave (compacted only when they contain newlines, which stdio's
 // line framing cannot carry). It never decodes schemas or results into mcp-go
 // types, which would be lossy. It uses mcp-go's client transports
-// (github.com/mark3labs/mcp-go/client/transport) with its own request ids.
+// (github.com/mark3labs/mcp-go/client/transport) for remote servers, and its
+// own implementation of their interface for stdio (stdio_conn.go: mcp-go's
+// decoding cost more than anything else in a tool call, issue 7), with its
+// own request ids.
 //
 // It knows nothing about namespacing, policy or the front-side client. It must
 // not import hub, router, authz or any front-side (mcp-go server) code.

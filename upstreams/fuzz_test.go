@@ -8,11 +8,12 @@ import (
 	"testing"
 )
 
-// FuzzRawFrame fuzzes the only framing code upstreams has of its own
-// (raw.go): compactLine, which makes params fit stdio's one-message-per-line
-// framing, and rawParams.substitute, which splices the caller's exact bytes
-// into the frame mcp-go encoded. Parsing of upstream messages is mcp-go's
-// (client/transport), not ours. Checked: nothing panics; compactLine leaves
+// FuzzRawFrame fuzzes the framing code of raw.go: compactLine, which makes
+// params fit stdio's one-message-per-line framing, and
+// rawParams.substitute (and appendSubstituted, the stdio writer's form of
+// it), which splice the caller's exact bytes into the encoded frame.
+// Decoding of upstream messages is mcp-go's, but for the stdio fast path
+// (FuzzFastResponse). Checked: nothing panics; compactLine leaves
 // bytes without line breaks untouched, turns valid JSON into an equal
 // single-line value and leaves invalid input as is; a request or
 // notification frame carrying a registered token becomes exactly the frame
@@ -75,6 +76,9 @@ func FuzzRawFrame(f *testing.F) {
 func fuzzCheckArbitrary(t *testing.T, r *rawParams, frame, c []byte) {
 	t.Helper()
 	out := r.substitute(frame)
+	if app := r.appendSubstituted([]byte("prev\n"), frame); string(app) != "prev\n"+string(out) {
+		t.Fatalf("appendSubstituted(%q) = %q, substitute gave %q", frame, app, out)
+	}
 	if bytes.Equal(out, frame) {
 		return
 	}

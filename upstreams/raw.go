@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"sync"
@@ -59,9 +60,34 @@ func (r *rawParams) pending() bool {
 // carries the token as its params string (`"TOKEN"`); a notification, whose
 // params mcp-go encodes from a map, as `{"TOKEN":true}`.
 func (r *rawParams) substitute(frame []byte) []byte {
+	start, end, raw, ok := r.find(frame)
+	if !ok {
+		return frame
+	}
+	out := make([]byte, 0, len(frame)-(end-start)+len(raw))
+	out = append(out, frame[:start]...)
+	out = append(out, raw...)
+	return append(out, frame[end:]...)
+}
+
+// appendSubstituted appends frame to dst with its first token replaced by
+// its bytes, as substitute does, without building the frame separately.
+func (r *rawParams) appendSubstituted(dst, frame []byte) []byte {
+	start, end, raw, ok := r.find(frame)
+	if !ok {
+		return append(dst, frame...)
+	}
+	dst = append(dst, frame[:start]...)
+	dst = append(dst, raw...)
+	return append(dst, frame[end:]...)
+}
+
+// find locates the first registered token in frame: frame[start:end] is to
+// be replaced by raw.
+func (r *rawParams) find(frame []byte) (start, end int, raw []byte, ok bool) {
 	i := bytes.Index(frame, r.prefix)
 	if i < 0 {
-		return frame
+		return 0, 0, nil, false
 	}
 	j := i + len(r.prefix)
 	k := j
@@ -69,45 +95,29 @@ func (r *rawParams) substitute(frame []byte) []byte {
 		k++
 	}
 	if k == j || k >= len(frame) || frame[k] != '"' {
-		return frame
+		return 0, 0, nil, false
 	}
-	id, err := strconv.ParseUint(string(frame[j:k]), 10, 64)
-	if err != nil {
-		return frame
+	var id uint64
+	for _, c := range frame[j:k] {
+		d := uint64(c - '0')
+		if id > (math.MaxUint64-d)/10 {
+			return 0, 0, nil, false // overflows: not a token add made
+		}
+		id = id*10 + d
 	}
 	r.mu.Lock()
-	raw, ok := r.m[id]
+	raw, ok = r.m[id]
 	r.mu.Unlock()
 	if !ok {
-		return frame
+		return 0, 0, nil, false
 	}
-	start, end := i, k+1
+	start, end = i, k+1
 	const notifSuffix = `:true}`
 	if i > 0 && frame[i-1] == '{' && bytes.HasPrefix(frame[end:], []byte(notifSuffix)) {
 		start, end = i-1, end+len(notifSuffix)
 	}
-	out := make([]byte, 0, len(frame)-(end-start)+len(raw))
-	out = append(out, frame[:start]...)
-	out = append(out, raw...)
-	out = append(out, frame[end:]...)
-	return out
+	return start, end, raw, true
 }
-
-// frameWriter is the stdin of a stdio upstream as given to mcp-go: each Write
-// is one whole frame (mcp-go writes under its stdin mutex).
-type frameWriter struct {
-	w   io.WriteCloser
-	raw *rawParams
-}
-
-func (f *frameWriter) Write(p []byte) (int, error) {
-	if _, err := f.w.Write(f.raw.substitute(p)); err != nil {
-		return 0, err
-	}
-	return len(p), nil
-}
-
-func (f *frameWriter) Close() error { return f.w.Close() }
 
 // rawRoundTripper substitutes tokens in POST bodies of remote upstreams.
 type rawRoundTripper struct {

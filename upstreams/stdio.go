@@ -14,22 +14,21 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
-
-	"github.com/mark3labs/mcp-go/client/transport"
 )
 
 // stderrTail is how much of a child's stderr is kept for error messages.
 const stderrTail = 4096
 
-// dialStdio spawns the child and starts mcp-go's stdio transport over pipes
-// we own.
+// dialStdio spawns the child and starts the stdio transport (stdioConn)
+// over pipes we own.
 //
-// Why transport.NewIO and not NewStdioWithOptions+WithCommandFunc: mcp-go's
-// Stdio.Close calls cmd.Wait itself and only signals the direct child, so an
-// exit watcher of our own (prompt death detection even when a grandchild
-// holds stdout open) and our staged process-group stop would race with it on
-// the same exec.Cmd. With NewIO the transport only frames JSON-RPC, and the
-// process (env, Dir, group, Wait, stop) is entirely ours.
+// Why not mcp-go's NewStdioWithOptions+WithCommandFunc: its Stdio.Close
+// calls cmd.Wait itself and only signals the direct child, so an exit
+// watcher of our own (prompt death detection even when a grandchild holds
+// stdout open) and our staged process-group stop would race with it on the
+// same exec.Cmd. The transport only frames JSON-RPC, and the process (env,
+// Dir, group, Wait, stop) is entirely ours. (stdioConn says why it is not
+// mcp-go's NewIO either.)
 func (u *Upstream) dialStdio(ctx context.Context) (*session, error) {
 	p, err := startProcess(&u.spec, u.log)
 	if err != nil {
@@ -38,8 +37,8 @@ func (u *Upstream) dialStdio(ctx context.Context) (*session, error) {
 	s := newSession(u)
 	s.proc = p
 	s.lineFramed = true
-	t := transport.NewIO(&eofReader{r: p.stdout, s: s}, &frameWriter{w: p.stdin, raw: u.raw}, nil)
-	transport.WithCommandLogger(u.log)(t)
+	fw := newFrameWriter(p.stdin, u.raw, func(err error) { s.markLost(fmt.Errorf("write to stdin: %w", err)) })
+	t := newStdioConn(&eofReader{r: p.stdout, s: s}, fw, u.log, s.goBG)
 	s.attach(t)
 	if err := t.Start(ctx); err != nil {
 		s.close()
@@ -216,6 +215,10 @@ func (p *process) stop(grace, term time.Duration, log *slog.Logger) {
 		_ = p.stderr.Close() // a process outside the group still holds it
 		<-p.stderrDone
 	}
+	// Also when the reader ended at EOF (the usual case): otherwise only
+	// the *os.File finalizer would close it, at some later GC (faults.md
+	// G9/I5).
+	_ = p.stderr.Close()
 }
 
 // describe returns the exit status and the stderr tail, for error messages.
