@@ -263,9 +263,15 @@ func (lr *lineReader) next() ([]byte, error) {
 		for {
 			chunk, err := lr.r.ReadSlice('\n')
 			if !tooLarge {
-				if len(buf)+len(chunk) > lr.max+2 {
+				switch {
+				case len(buf)+len(chunk) > lr.max+2:
 					tooLarge, buf = true, nil
-				} else {
+				case err == bufio.ErrBufferFull && buf == nil:
+					// A line longer than the read buffer: one buffer
+					// for the largest line allowed, instead of growing
+					// by copies that linger until a GC (faults.md G7).
+					buf = append(make([]byte, 0, lr.max+2), chunk...)
+				default:
 					buf = append(buf, chunk...)
 				}
 			}

@@ -1,13 +1,19 @@
 package upstreams
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"mime"
+	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/mark3labs/mcp-go/client/transport"
@@ -18,17 +24,144 @@ import (
 const noResponseTimeout = 100 * 365 * 24 * time.Hour
 
 // httpClient returns a client of our own (never http.DefaultClient) whose
-// POST bodies get raw params substituted.
-// With OAuth, the innermost round tripper retries a 401 with a refreshed
-// token (returned so that the caller can give it the transport's handler).
+// POST bodies get raw params substituted. From the outside in: raw params,
+// answers to server requests, OAuth (if configured: it retries a 401 with a
+// refreshed token, and is returned so that the caller can give it the
+// transport's handler), the 401 challenge, the SSE retry clamp, certificate
+// errors as failed dials, the transport.
 func (u *Upstream) httpClient() (*http.Client, *oauthRoundTripper) {
-	var base http.RoundTripper = &challengeRoundTripper{base: http.DefaultTransport.(*http.Transport).Clone(), u: u}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	var base http.RoundTripper = &challengeRoundTripper{base: &sseRetryRoundTripper{base: &handshakeRoundTripper{base: tr}}, u: u}
 	var ort *oauthRoundTripper
 	if u.oauth != nil {
 		ort = &oauthRoundTripper{base: base, o: u.oauth}
 		base = ort
 	}
-	return &http.Client{Transport: &rawRoundTripper{base: &answerRoundTripper{base: base}, raw: u.raw}}, ort
+	rt := &rawRoundTripper{base: &answerRoundTripper{base: base}, raw: u.raw}
+	return &http.Client{Transport: idleCloser{RoundTripper: rt, tr: tr}}, ort
+}
+
+// idleCloser lets http.Client.CloseIdleConnections (called when a session
+// closes) reach the transport under the wrappers: the client only forwards
+// it to a RoundTripper that has the method, and without it every reconnect
+// would leave the old transport's keep-alive sockets open until they idle
+// out (90 s).
+type idleCloser struct {
+	http.RoundTripper
+	tr *http.Transport
+}
+
+func (c idleCloser) CloseIdleConnections() { c.tr.CloseIdleConnections() }
+
+// handshakeRoundTripper reports a TLS certificate the hub does not trust as
+// a failed dial (faults.md #61). Certificate verification fails inside the
+// handshake, before a byte of the request is written, so the request was
+// certainly not sent: the session classifies a dial failure as
+// ErrUnavailable and marks the connection lost, and the client learns the
+// reason ("… x509: certificate signed by unknown authority") instead of
+// "exited or disconnected during the call". Nothing is retried, and never
+// over another scheme: an https URL is only ever dialled with TLS.
+type handshakeRoundTripper struct {
+	base http.RoundTripper
+}
+
+func (rt *handshakeRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := rt.base.RoundTrip(req)
+	if err != nil && isCertificateError(err) {
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: fmt.Errorf("tls handshake with %s: %w", req.URL.Host, err)}
+	}
+	return resp, err
+}
+
+// isCertificateError reports whether err is a failed certificate check:
+// errors that only the handshake's verification produces.
+func isCertificateError(err error) bool {
+	var (
+		verify   *tls.CertificateVerificationError
+		unknown  x509.UnknownAuthorityError
+		hostname x509.HostnameError
+		invalid  x509.CertificateInvalidError
+	)
+	return errors.As(err, &verify) || errors.As(err, &unknown) || errors.As(err, &hostname) || errors.As(err, &invalid)
+}
+
+// SSE reconnection time bounds (faults.md #61, proposal: 250 ms…30 s).
+const (
+	minSSERetry = 250 * time.Millisecond
+	maxSSERetry = 30 * time.Second
+)
+
+// sseRetryRoundTripper clamps the `retry:` field of SSE responses to
+// minSSERetry…maxSSERetry. mcp-go v1.2.1 honours the field when it resumes a
+// Streamable HTTP POST stream that the server ended before the response
+// (SEP-1699: a GET with Last-Event-ID after the server's retry time) with a
+// 10 ms floor and no ceiling: `retry: 0` would poll the server every 10 ms,
+// `retry: 1000000000` would hold the call for 11.6 days. (Its legacy SSE
+// transport ignores the field: the supervisor's backoff, 1 s doubling to
+// 30 s, paces those reconnects.)
+type sseRetryRoundTripper struct {
+	base http.RoundTripper
+}
+
+func (rt *sseRetryRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := rt.base.RoundTrip(req)
+	if err != nil {
+		return resp, err
+	}
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "text/event-stream" {
+		resp.Body = &retryClampBody{rc: resp.Body, br: bufio.NewReaderSize(resp.Body, 4096)}
+	}
+	return resp, nil
+}
+
+// retryClampBody passes an SSE stream through unchanged except for `retry:`
+// lines, whose value it clamps. It never holds more than one read buffer:
+// a line longer than that (a big data line) streams through in pieces.
+// Close may be called concurrently with Read (mcp-go closes the body to
+// unblock its reader).
+type retryClampBody struct {
+	rc  io.ReadCloser
+	br  *bufio.Reader
+	out []byte // bytes of the current piece not yet returned
+	mid bool   // the next piece continues a line
+	err error  // returned once out is drained
+}
+
+func (b *retryClampBody) Read(p []byte) (int, error) {
+	for len(b.out) == 0 {
+		if b.err != nil {
+			return 0, b.err
+		}
+		piece, err := b.br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			err = nil
+		}
+		if !b.mid && err == nil && bytes.HasPrefix(piece, []byte("retry:")) && bytes.HasSuffix(piece, []byte("\n")) {
+			piece = clampRetryLine(piece)
+		}
+		b.mid = len(piece) > 0 && piece[len(piece)-1] != '\n'
+		b.out, b.err = piece, err
+	}
+	n := copy(p, b.out)
+	b.out = b.out[n:]
+	return n, nil
+}
+
+func (b *retryClampBody) Close() error { return b.rc.Close() }
+
+// clampRetryLine rewrites one complete `retry:` line. A value that is not a
+// string of ASCII digits is left alone (an SSE client ignores it).
+func clampRetryLine(line []byte) []byte {
+	v := bytes.TrimRight(line[len("retry:"):], "\r\n")
+	v = bytes.TrimPrefix(v, []byte(" "))
+	if len(v) == 0 || len(bytes.Trim(v, "0123456789")) != 0 {
+		return line
+	}
+	ms := maxSSERetry.Milliseconds()
+	if n, err := strconv.ParseInt(string(v), 10, 64); err == nil {
+		ms = min(max(n, minSSERetry.Milliseconds()), maxSSERetry.Milliseconds())
+	}
+	return []byte("retry: " + strconv.FormatInt(ms, 10) + "\n")
 }
 
 // answerPostTimeout bounds the POST that carries our answer to a

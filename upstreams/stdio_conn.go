@@ -256,7 +256,7 @@ func (c *stdioConn) readLoop() {
 			return
 		default:
 		}
-		line, err := br.ReadBytes('\n')
+		line, err := readLine(br)
 		if err != nil {
 			// A last line without its newline is not a message (mcp-go).
 			if !errors.Is(err, io.EOF) && !errors.Is(err, context.Canceled) && !errors.Is(err, fs.ErrClosed) {
@@ -265,6 +265,31 @@ func (c *stdioConn) readLoop() {
 			return
 		}
 		c.handleLine(bytes.TrimRight(line, "\r\n"))
+	}
+}
+
+// readLine is bufio.Reader.ReadBytes('\n') except that a line ended by an
+// error (the child's stdout closed, or eofReader's line cap) is dropped as
+// the pieces read so far, never joined into one more copy: an oversize
+// line is held once, not twice (faults.md G7).
+func readLine(br *bufio.Reader) ([]byte, error) {
+	var frags [][]byte
+	n := 0
+	for {
+		chunk, err := br.ReadSlice('\n')
+		switch {
+		case err == bufio.ErrBufferFull:
+			frags = append(frags, bytes.Clone(chunk))
+			n += len(chunk)
+			continue
+		case err != nil:
+			return nil, err
+		}
+		line := make([]byte, 0, n+len(chunk))
+		for _, f := range frags {
+			line = append(line, f...)
+		}
+		return append(line, chunk...), nil
 	}
 }
 

@@ -49,8 +49,17 @@ type faultSign struct {
 // newFaultSign starts a Sign double answering with decide (nil: approve all).
 func newFaultSign(t *testing.T, tls bool, decide func(signtest.Request) signtest.Reply) *faultSign {
 	t.Helper()
+	return newFaultSignOpts(t, signtest.Options{TLS: tls, Decide: decide})
+}
+
+// newFaultSignOpts is newFaultSign with more of the double's options; the
+// API key is always testKey.
+func newFaultSignOpts(t *testing.T, o signtest.Options) *faultSign {
+	t.Helper()
 	fs := &faultSign{}
-	fs.Server = signtest.New(t, signtest.Options{APIKey: testKey, TLS: tls, Decide: func(r signtest.Request) signtest.Reply {
+	decide := o.Decide
+	o.APIKey = testKey
+	o.Decide = func(r signtest.Request) signtest.Reply {
 		rep := signtest.Approve()
 		if decide != nil {
 			rep = decide(r)
@@ -69,7 +78,8 @@ func newFaultSign(t *testing.T, tls bool, decide func(signtest.Request) signtest
 			fs.mu.Unlock()
 		}
 		return rep
-	}})
+	}
+	fs.Server = signtest.New(t, o)
 	return fs
 }
 

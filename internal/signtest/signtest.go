@@ -52,6 +52,10 @@ type Options struct {
 	// OnHoldLookup, if non-nil, is called (synchronously, before answering)
 	// on every GET /v1/holds/{id}. It must not block for long.
 	OnHoldLookup func(id string)
+	// NoHistory keeps no record of the requests (Requests returns nil), so
+	// that a long soak's memory stays flat; Decide still sees each one.
+	// If false, every request is kept.
+	NoHistory bool
 }
 
 // Request is one POST /v1/authorize the double received.
@@ -314,9 +318,11 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 			req.Tool, _ = md["toolName"].(string)
 		}
 	}
-	s.mu.Lock()
-	s.reqs = append(s.reqs, req)
-	s.mu.Unlock()
+	if !s.opts.NoHistory {
+		s.mu.Lock()
+		s.reqs = append(s.reqs, req)
+		s.mu.Unlock()
+	}
 	if !s.authorized(r) {
 		s.write(w, r, Reply{Status: http.StatusUnauthorized, Body: []byte(`{"status":"ERROR","error_code":"SIGIL_AUTH_INVALID_KEY","message":"invalid api key"}`)})
 		return
