@@ -6,6 +6,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -408,4 +410,77 @@ func TestGoalG11PendingTiming(t *testing.T) {
 	t.Logf("G11: pending timeout 2000 ms: blocked pending_timeout after %s (error %+d ms); %d hold lookups",
 		ms(took), (took - 2*time.Second).Milliseconds(), len(sign.HoldLookups()))
 	assertInvariants(t, h, invariants{Sign: sign, Logs: map[string]upstreamLog{"files": log}, Audit: -1})
+}
+
+// TestGoalG5HundredCycles: faults.md G5's accounting: 100 crash/restart
+// cycles of one upstream leave no zombie, no extra process and no extra
+// fd in the hub, and the other upstream's process is never touched. (The
+// hub's goroutines under repeated kills are counted by the soak, which runs
+// the hub in process.)
+func TestGoalG5HundredCycles(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("counts zombies and fds under /proc")
+	}
+	if testing.Short() {
+		t.Skip("100 restarts take about two minutes; skipped with -short")
+	}
+	t.Parallel()
+	h, sign, logs := twoUpstreams(t)
+	goodPid, _ := pidOf(h, "good")
+	hubPid := h.cmd.Process.Pid
+	baseFDs := countFDs(hubPid)
+	baseProcs := len(descendantsOf(hubPid))
+	var pids []int
+	const cycles = 100
+	for i := range cycles {
+		pid, _ := pidOf(h, "bad")
+		pids = append(pids, pid)
+		if d := h.rpcErr(h.callWait("bad__kill_self", `{}`), -32603); d.Reason != "upstream_exited" {
+			t.Fatalf("cycle %d: kill_self: data %+v", i, d)
+		}
+		eventually(t, "the upstream back", func() bool {
+			return h.callWait("bad__echo", fmt.Sprintf(`{"cycle":%d}`, i))["error"] == nil
+		})
+	}
+	// Every killed child is reaped: none is left, not even as a zombie.
+	var zombies, left []int
+	for _, pid := range descendantsOf(hubPid) {
+		if procState(pid) == "Z" {
+			zombies = append(zombies, pid)
+		}
+		if slices.Contains(pids, pid) {
+			left = append(left, pid)
+		}
+	}
+	procs := len(descendantsOf(hubPid))
+	fds := countFDs(hubPid)
+	if p, _ := pidOf(h, "good"); p != goodPid {
+		t.Errorf("the other upstream was restarted (pid %d → %d)", goodPid, p)
+	}
+	t.Logf("G5: %d crash/restart cycles: %d distinct child pids; hub fds %d → %d, descendant processes %d → %d, zombies %d",
+		cycles, len(slices.Compact(slices.Sorted(slices.Values(pids)))), baseFDs, fds, baseProcs, procs, len(zombies))
+	if len(zombies) > 0 || len(left) > 0 {
+		t.Errorf("G5: zombies %v, killed children still present %v", zombies, left)
+	}
+	if procs != baseProcs {
+		t.Errorf("G5: %d descendant processes after the cycles, %d before", procs, baseProcs)
+	}
+	if fds > baseFDs+5 {
+		t.Errorf("G5: hub fds %d after %d cycles, baseline %d", fds, cycles, baseFDs)
+	}
+	assertInvariants(t, h, invariants{Sign: sign, Logs: logs, Audit: -1})
+}
+
+// procState is the state letter of /proc/PID/stat ("" if gone).
+func procState(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 || i+2 >= len(s) {
+		return ""
+	}
+	return s[i+2 : i+3]
 }
