@@ -177,8 +177,12 @@ func TestDecisionsNeverForwardWithoutApproval(t *testing.T) {
 			if tt.forwarded != (len(calls) == 1) || len(calls) > 1 {
 				t.Fatalf("upstream received %d tools/call, forwarded=%v", len(calls), tt.forwarded)
 			}
-			if tt.bypass && tt.forwarded && !strings.Contains(h.stderr.String(), "ungoverned_tool_call") {
-				t.Fatalf("a bypassed call must log ungoverned_tool_call:\n%s", h.stderr.String())
+			if tt.bypass && tt.forwarded {
+				// The log line is written before the call is forwarded, but
+				// stderr reaches the test through its own pipe and copier.
+				eventually(t, "ungoverned_tool_call in the log of a bypassed call", func() bool {
+					return strings.Contains(h.stderr.String(), "ungoverned_tool_call")
+				})
 			}
 			assertNoSecret(t, h)
 		})
