@@ -25,6 +25,13 @@ import (
 // startHTTPHub runs the binary with --listen 127.0.0.1:0 and returns the /mcp URL.
 func startHTTPHub(t *testing.T, env []string, args ...string) (string, *syncBuffer) {
 	t.Helper()
+	url, stderr, _ := startHTTPHubCmd(t, env, args...)
+	return url, stderr
+}
+
+// startHTTPHubCmd is startHTTPHub that also returns the hub process.
+func startHTTPHubCmd(t *testing.T, env []string, args ...string) (string, *syncBuffer, *exec.Cmd) {
+	t.Helper()
 	cmd := exec.Command(hubBin, append([]string{"--listen", "127.0.0.1:0"}, args...)...)
 	cmd.Env = baseEnv(env...)
 	stderr := &syncBuffer{}
@@ -55,7 +62,7 @@ func startHTTPHub(t *testing.T, env []string, args ...string) (string, *syncBuff
 		}
 		return false
 	})
-	return url, stderr
+	return url, stderr, cmd
 }
 
 func httpClient(t *testing.T, url string, headers map[string]string) (*client.Client, *[]mcp.JSONRPCNotification, *sync.Mutex) {

@@ -9,8 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os/exec"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,36 +31,7 @@ func TestFaultE68ConnectionLimit(t *testing.T) {
 	t.Parallel()
 	const extra = 300
 	sign := signtest.New(t, signtest.Options{APIKey: testKey})
-	cmd := exec.Command(hubBin, "--listen", "127.0.0.1:0", "--config", writeConfig(t, fakeServer(t, "files", newUpstreamLog(t), "")))
-	cmd.Env = baseEnv(signEnv(sign)...)
-	stderr := &syncBuffer{}
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(interruptSignal())
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("hub stderr:\n%s", tail(stderr.String(), 8<<10))
-		}
-	})
-	re := regexp.MustCompile(`url=(http://127\.0\.0\.1:\d+/mcp)`)
-	var u string
-	eventually(t, "the HTTP listener", func() bool {
-		if m := re.FindStringSubmatch(stderr.String()); m != nil {
-			u = m[1]
-			return true
-		}
-		return false
-	})
+	u, _, cmd := startHTTPHubCmd(t, signEnv(sign), "--config", writeConfig(t, fakeServer(t, "files", newUpstreamLog(t), "")))
 	pu, _ := url.Parse(u)
 	// A client on one keep-alive connection that predates the flood. JSON
 	// answers only: a client that closes an SSE answer before its end (as
