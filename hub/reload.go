@@ -119,19 +119,19 @@ func (h *Hub) Reconfigure(ctx context.Context, cfg Config, secrets []string) (Re
 			continue
 		}
 		ou := old.byName[s.Name]
-		switch os := old.server(s.Name); {
+		switch was := old.server(s.Name); {
 		case ou == nil:
 			u := h.newUpstream(cfg, s, nil)
 			starts = append(starts, u.conn)
 			r.Added = append(r.Added, s.Name)
 			nf.add(u)
-		case !sameConnection(os, s):
+		case !sameConnection(was, s):
 			u := h.newUpstream(cfg, s, nil)
 			restarts = append(restarts, ou.conn)
 			starts = append(starts, u.conn)
 			r.Restarted = append(r.Restarted, s.Name)
 			nf.add(u)
-		case !reflect.DeepEqual(os, s):
+		case !reflect.DeepEqual(was, s):
 			nf.add(h.newUpstream(cfg, s, ou.conn))
 			r.Updated = append(r.Updated, s.Name)
 		default:

@@ -168,17 +168,8 @@ func TestFaultD61RemoteTLS(t *testing.T) {
 	// start runs a fake upstream behind a TLS front serving cert, and a hub
 	// that trusts only the trusted certificate.
 	start := func(t *testing.T, cert *tls.Certificate) (*faultHub, *faultSign, *sniffListener, *atomic.Pointer[tls.Certificate], upstreamLog) {
-		log := newUpstreamLog(t)
-		hs, err := testupstream.StartHTTP(testupstream.Config{Name: "remote-tls", LogPath: string(log)}, "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = hs.Close() })
-		target, _ := url.Parse(hs.URL)
-		target.Path = ""
-		proxy := httputil.NewSingleHostReverseProxy(target)
+		_, proxy, log := proxiedUpstream(t, "remote-tls")
 		proxy.FlushInterval = -1
-		proxy.ErrorLog = log2discard()
 		var cur atomic.Pointer[tls.Certificate]
 		cur.Store(cert)
 		base, sl := tlsFront(t, proxy, &cur)
@@ -363,16 +354,8 @@ func TestFaultD61SSERetryClamped(t *testing.T) {
 	for _, retry := range []int64{0, 1_000_000_000} {
 		t.Run(fmt.Sprintf("retry_%d", retry), func(t *testing.T) {
 			t.Parallel()
-			log := newUpstreamLog(t)
-			hs, err := testupstream.StartHTTP(testupstream.Config{Name: "remote-sse", LogPath: string(log)}, "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = hs.Close() })
-			backend := strings.TrimSuffix(hs.URL, "/mcp")
-			target, _ := url.Parse(backend)
-			proxy := httputil.NewSingleHostReverseProxy(target)
-			proxy.ErrorLog = log2discard()
+			mcpURL, proxy, log := proxiedUpstream(t, "remote-sse")
+			backend := strings.TrimSuffix(mcpURL, "/mcp")
 			front := &sseRetryFront{backend: backend, retry: retry, proxy: proxy, cuts: map[chan struct{}]bool{}}
 			srv := &http.Server{Handler: front, ErrorLog: log2discard()}
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -531,18 +514,9 @@ func (f *resumeFront) takeWaits() []time.Duration {
 // upstream once.
 func TestFaultD61StreamableResumeRetryClamped(t *testing.T) {
 	t.Parallel()
-	log := newUpstreamLog(t)
-	hs, err := testupstream.StartHTTP(testupstream.Config{Name: "remote-resume", LogPath: string(log)}, "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = hs.Close() })
-	target, _ := url.Parse(hs.URL)
-	target.Path = ""
-	proxy := httputil.NewSingleHostReverseProxy(target)
+	mcpURL, proxy, log := proxiedUpstream(t, "remote-resume")
 	proxy.FlushInterval = -1
-	proxy.ErrorLog = log2discard()
-	front := &resumeFront{backend: hs.URL, proxy: proxy, held: map[string]*resumeState{}}
+	front := &resumeFront{backend: mcpURL, proxy: proxy, held: map[string]*resumeState{}}
 	srv := &http.Server{Handler: front, ErrorLog: log2discard()}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -586,4 +560,22 @@ func TestFaultD61StreamableResumeRetryClamped(t *testing.T) {
 		}
 	}
 	assertInvariants(t, h, invariants{Sign: sign, Logs: map[string]upstreamLog{"remote": log}, Audit: -1})
+}
+
+// proxiedUpstream starts the fake Streamable HTTP upstream (stopped by the
+// cleanup) and a reverse proxy to its origin that a fault front wraps. It
+// returns the upstream's /mcp URL, the proxy and the upstream's log.
+func proxiedUpstream(t *testing.T, name string) (string, *httputil.ReverseProxy, upstreamLog) {
+	t.Helper()
+	log := newUpstreamLog(t)
+	hs, err := testupstream.StartHTTP(testupstream.Config{Name: name, LogPath: string(log)}, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = hs.Close() })
+	target, _ := url.Parse(hs.URL)
+	target.Path = ""
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.ErrorLog = log2discard()
+	return hs.URL, proxy, log
 }
