@@ -45,8 +45,9 @@ type session struct {
 	lostOnce sync.Once
 	lostErr  error // written before lost is closed
 
-	quit  chan struct{} // closed by close: workers stop
-	notes chan mcp.JSONRPCNotification
+	quit   chan struct{} // closed by close: workers stop
+	notes  chan mcp.JSONRPCNotification
+	budget budget // notifications passed on per second
 
 	// Notification ordering: a response must not overtake the notifications
 	// the upstream sent before it (progress first, then the result). queued
@@ -150,6 +151,7 @@ func (s *session) close() {
 	}
 	close(s.quit)
 	s.bg.Wait()
+	s.budget.flush(s.u.log)
 }
 
 // request sends one request with a fresh id and params verbatim.
@@ -280,11 +282,16 @@ func (s *session) onNotification(n mcp.JSONRPCNotification) {
 		}
 		return
 	}
+	now := time.Now()
+	if !s.budget.take(now) {
+		s.budget.drop(s.u.log, now, "over budget")
+		return
+	}
 	select {
 	case s.notes <- n:
 		s.queued.Add(1)
 	default:
-		s.u.log.Warn("notification queue full; notification dropped", "method", n.Method)
+		s.budget.drop(s.u.log, now, "queue full")
 	}
 }
 

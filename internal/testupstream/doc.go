@@ -48,8 +48,10 @@
 // logs {"testupstream":"cancelled","tool":"hang"} when mcp-go cancels it),
 // garbage {n} (n non-JSON lines on stdout, then a normal answer), huge {mb,
 // answer} (one line of mb MiB, default 100, then an answer unless answer is
-// false), notify_flood {n, kind} (n notifications of kind message, progress
-// (a token nobody sent) or list_changed, then an answer), stderr_flood {mb}
+// false), notify_flood {n, kind, rate, seconds} (n notifications of kind
+// message, progress (a token nobody sent), mixed (both, alternating) or
+// list_changed, then an answer; with rate, rate per second for seconds,
+// and the answer says the rate achieved), stderr_flood {mb}
 // (mb MiB of stderr without a newline), kill_self (SIGKILLs itself
 // mid-call), rug_pull (changes the description and schema of the tool
 // "victim" from RugPullV1 to RugPullV2 and sends tools/list_changed), sample

@@ -154,30 +154,59 @@ func (f *fake) addMisbehaviour(s *server.MCPServer) {
 			}
 			return text("after huge"), nil
 		})
-	s.AddTool(mcp.NewTool("notify_flood", mcp.WithNumber("n"), mcp.WithString("kind")),
+	s.AddTool(mcp.NewTool("notify_flood", mcp.WithNumber("n"), mcp.WithString("kind"), mcp.WithNumber("rate"), mcp.WithNumber("seconds")),
 		func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			n := int(req.GetFloat("n", 1000))
-			var line string
+			message := `{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","logger":"flood","data":"flood line"}}`
+			progress := `{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"nobody-sent-this","progress":1}}`
+			var lines []string
 			switch kind := req.GetString("kind", "message"); kind {
 			case "message":
-				line = `{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","logger":"flood","data":"flood line"}}`
+				lines = []string{message}
 			case "progress":
-				line = `{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"nobody-sent-this","progress":1}}`
+				lines = []string{progress}
+			case "mixed":
+				lines = []string{message, progress}
 			case "list_changed":
-				line = `{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}`
+				lines = []string{`{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}`}
 			default:
 				return mcp.NewToolResultError("unknown kind " + kind), nil
 			}
 			var b bytes.Buffer
-			for i := 1; i <= n; i++ {
-				b.WriteString(line)
-				b.WriteByte('\n')
-				if b.Len() > 1<<20 || i == n {
-					f.raw(b.Bytes())
-					b.Reset()
+			sent := 0
+			add := func(k int) {
+				for range k {
+					b.WriteString(lines[sent%len(lines)])
+					b.WriteByte('\n')
+					sent++
+					if b.Len() > 1<<20 {
+						f.raw(b.Bytes())
+						b.Reset()
+					}
 				}
+				f.raw(b.Bytes())
+				b.Reset()
 			}
-			return text(fmt.Sprintf("flooded %d", n)), nil
+			rate := int(req.GetFloat("rate", 0))
+			if rate <= 0 {
+				add(int(req.GetFloat("n", 1000)))
+				return text(fmt.Sprintf("flooded %d", sent)), nil
+			}
+			// Paced: rate notifications per second for the given seconds,
+			// written every 10 ms on schedule. A reader slower than the
+			// rate blocks the writes, and the answer shows the rate
+			// achieved.
+			start := time.Now()
+			d := time.Duration(req.GetFloat("seconds", 1) * float64(time.Second))
+			for tk := time.NewTicker(10 * time.Millisecond); ; <-tk.C {
+				el := time.Since(start)
+				if el >= d || ctx.Err() != nil {
+					tk.Stop()
+					break
+				}
+				add(int(el.Seconds()*float64(rate)) - sent)
+			}
+			el := time.Since(start)
+			return text(fmt.Sprintf("flooded %d in %.1fs (%.0f/s)", sent, el.Seconds(), float64(sent)/el.Seconds())), nil
 		})
 	s.AddTool(mcp.NewTool("stderr_flood", mcp.WithNumber("mb")),
 		func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
