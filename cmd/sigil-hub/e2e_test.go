@@ -204,9 +204,12 @@ func TestUnreachableSign(t *testing.T) {
 			resp := h.call("files__echo", `{}`)
 			if bypass {
 				resultText(t, resp)
-				if len(log.toolCalls(t)) != 1 || !strings.Contains(h.stderr.String(), "ungoverned_tool_call") {
-					t.Fatalf("bypass: want one forwarded call and an ungoverned_tool_call log line")
+				if len(log.toolCalls(t)) != 1 {
+					t.Fatalf("bypass: want one forwarded call")
 				}
+				eventually(t, "an ungoverned_tool_call log line", func() bool { // stderr may trail stdout
+					return strings.Contains(h.stderr.String(), "ungoverned_tool_call")
+				})
 				return
 			}
 			d := wantError(t, resp, -32001, "SIGIL_UNREACHABLE")

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -141,6 +142,7 @@ type faultHub struct {
 	mu        sync.Mutex
 	wake      chan struct{} // closed and replaced on every new line
 	lines     [][]byte
+	byID      map[string][]map[string]json.RawMessage // responses, by raw id
 	eof       bool
 	expect    map[string]int  // raw response id → responses the client expects
 	maybe     map[string]bool // ids the client cancelled: zero or one response
@@ -237,8 +239,17 @@ func (h *faultHub) read(out io.Reader) {
 	for {
 		line, err := br.ReadBytes('\n')
 		if len(bytes.TrimSpace(line)) > 0 {
+			l := bytes.TrimRight(line, "\r\n")
+			var m map[string]json.RawMessage
+			isResponse := bytes.Contains(l, []byte(`"id"`)) && json.Unmarshal(l, &m) == nil && m["id"] != nil && m["method"] == nil
 			h.mu.Lock()
-			h.lines = append(h.lines, bytes.TrimRight(line, "\r\n"))
+			h.lines = append(h.lines, l)
+			if isResponse {
+				if h.byID == nil {
+					h.byID = map[string][]map[string]json.RawMessage{}
+				}
+				h.byID[string(m["id"])] = append(h.byID[string(m["id"])], m)
+			}
 			close(h.wake)
 			h.wake = make(chan struct{})
 			h.mu.Unlock()
@@ -350,14 +361,7 @@ func (h *faultHub) cancel(id string) {
 func (h *faultHub) responses(id string) []map[string]json.RawMessage {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var out []map[string]json.RawMessage
-	for _, l := range h.lines {
-		var m map[string]json.RawMessage
-		if json.Unmarshal(l, &m) == nil && string(m["id"]) == id && m["method"] == nil {
-			out = append(out, m)
-		}
-	}
-	return out
+	return slices.Clone(h.byID[id])
 }
 
 // await waits for the first response with this raw id.
