@@ -232,8 +232,12 @@ func signTransport() *http.Transport {
 		ForceAttemptHTTP2:   true,
 		// Keep enough idle connections for the hub's concurrency: a call that
 		// finds none dials a new TCP (and TLS) connection to Sign.
-		MaxIdleConns:          256,
-		MaxIdleConnsPerHost:   256,
+		MaxIdleConns:        256,
+		MaxIdleConnsPerHost: 256,
+		// And no more than that in use: a client that sends a thousand
+		// calls at once makes them wait for a connection (within their
+		// deadline) instead of opening a thousand sockets to Sign.
+		MaxConnsPerHost:       256,
 		IdleConnTimeout:       90 * time.Second,
 		ExpectContinueTimeout: time.Second,
 	}
