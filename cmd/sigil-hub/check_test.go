@@ -82,6 +82,7 @@ env = { SIGIL_HUB_TEST_UPSTREAM = "1", TESTUPSTREAM_FAIL_START = %q }
 }
 
 func TestCheck(t *testing.T) {
+	t.Parallel()
 	const key = "sk_check_key_canary_93f1"
 	dir := t.TempDir()
 	pol := filepath.Join(dir, "warranty.md")

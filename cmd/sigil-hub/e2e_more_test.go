@@ -24,6 +24,7 @@ import (
 // approved and only then forwarded (D11); the client's progress token gets
 // "waiting for approval" notifications meanwhile.
 func TestPendingApproved(t *testing.T) {
+	t.Parallel()
 	var n atomic.Int32
 	sign := signtest.New(t, signtest.Options{APIKey: testKey, Decide: func(r signtest.Request) signtest.Reply {
 		if n.Add(1) == 1 {
@@ -85,6 +86,7 @@ func TestPendingTimeoutNeverForwarded(t *testing.T) {
 
 // TestPendingDenied: a hold that a person rejects is -32001 with the hold id.
 func TestPendingDenied(t *testing.T) {
+	t.Parallel()
 	sign := signtest.New(t, signtest.Options{APIKey: testKey, Decide: func(signtest.Request) signtest.Reply {
 		return signtest.Pending("hold-no")
 	}})
@@ -239,6 +241,7 @@ func TestFailedUpstreamLeftOut(t *testing.T) {
 // every child, including one that ignores SIGTERM and a grandchild holding
 // its stdout.
 func TestShutdownLeavesNoProcess(t *testing.T) {
+	t.Parallel()
 	sign := signtest.New(t, signtest.Options{APIKey: testKey})
 	stubborn := strings.Replace(fakeServer(t, "stubborn", newUpstreamLog(t), ""), `TESTUPSTREAM_NAME = "stubborn"`,
 		`TESTUPSTREAM_NAME = "stubborn", TESTUPSTREAM_IGNORE_TERM = "1", TESTUPSTREAM_GRANDCHILD = "1"`, 1)

@@ -225,6 +225,7 @@ func outcomeOf(t *testing.T, resp *transport.JSONRPCResponse) outcome {
 }
 
 func TestOfflineParityPolicyAndSigner(t *testing.T) {
+	t.Parallel()
 	calls := []struct {
 		name, tool, args string
 		want             outcome // as both engines must decide
@@ -399,6 +400,7 @@ func TestOfflineApprovalsFlag(t *testing.T) {
 }
 
 func TestOfflineApprovalPageInBrowser(t *testing.T) {
+	t.Parallel()
 	wd := webdriver.Start(t, webdriver.Options{Require: os.Getenv(webdriver.RequireEnv) == "1"})
 	modes := []struct {
 		name  string

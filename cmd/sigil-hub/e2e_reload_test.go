@@ -51,6 +51,7 @@ func hasTool(names []string, prefix string) bool {
 // process and its call in flight; the client gets one list_changed; a
 // removed server's tool is never forwarded to again.
 func TestHotReload(t *testing.T) {
+	t.Parallel()
 	if runtime.GOOS == "windows" {
 		t.Skip("process checks use Unix signals")
 	}
@@ -137,6 +138,7 @@ func TestHotReload(t *testing.T) {
 // calls are governed, is refused with a log line that says why, and the hub
 // keeps serving the config it has; SIGHUP reloads on demand.
 func TestReloadRefusals(t *testing.T) {
+	t.Parallel()
 	if runtime.GOOS == "windows" {
 		t.Skip("SIGHUP")
 	}
@@ -182,6 +184,7 @@ func TestReloadRefusals(t *testing.T) {
 // adds a private one, and reloads when edited; it cannot change how calls
 // are governed; `check --print` names it and masks its values.
 func TestOverlay(t *testing.T) {
+	t.Parallel()
 	sign := signtest.New(t, signtest.Options{APIKey: testKey})
 	logA, logB, logP := newUpstreamLog(t), newUpstreamLog(t), newUpstreamLog(t)
 	team := fakeServer(t, "a", logA, "") + fakeServer(t, "b", logB, "")
@@ -252,6 +255,7 @@ MY_SETTING = "${OVERLAY_SECRET_VAR}"
 // the new process and not to any other upstream, even when the hold is
 // approved afterwards; the client gets an error.
 func TestReloadNeverForwardsHeldCalls(t *testing.T) {
+	t.Parallel()
 	sign := signtest.New(t, signtest.Options{APIKey: testKey, Decide: func(r signtest.Request) signtest.Reply {
 		switch {
 		case strings.Contains(string(r.Body), "held-restart"):
@@ -317,6 +321,7 @@ func TestReloadNeverForwardsHeldCalls(t *testing.T) {
 // forwarded again); a policy that does not parse is refused and the one in
 // force keeps deciding.
 func TestPolicyReload(t *testing.T) {
+	t.Parallel()
 	s := newOfflineSetup(t)
 	both := strings.Replace(offlinePolicy, "allowed_tools: files.*", "allowed_tools: files.*, other.*", 1)
 	rewrite(t, s.policy, both)

@@ -61,6 +61,7 @@ func npmServer(t *testing.T, pkg, entry string) string {
 // upstreams: server-everything wrapped in place, and server-filesystem plus
 // server-everything behind one hub with a path extractor on write_file.
 func TestNPMReferenceServers(t *testing.T) {
+	t.Parallel()
 	everything := npmServer(t, "server-everything", "dist/index.js")
 	filesystem := npmServer(t, "server-filesystem", "dist/index.js")
 

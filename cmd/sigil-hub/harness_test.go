@@ -5,10 +5,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -51,6 +54,15 @@ func TestMain(m *testing.M) {
 	if out, err := exec.Command("go", "build", "-o", hubBin, ".").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build sigil-hub: %v\n%s", err, out)
 		os.Exit(1)
+	}
+	// Most tests here wait on processes, timeouts and backoff rather than
+	// compute: run more of them at once than -parallel's default of
+	// GOMAXPROCS (2 on a small CI machine), unless -parallel is given.
+	flag.Parse()
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		_ = flag.Set("test.parallel", strconv.Itoa(max(4, runtime.GOMAXPROCS(0))))
 	}
 	code := m.Run()
 	os.RemoveAll(dir)

@@ -10,6 +10,7 @@ import (
 // intent action; an extractor changes the action exactly as the hub's
 // intents do; --json has a stable shape.
 func TestToolsCommand(t *testing.T) {
+	t.Parallel()
 	type tool struct {
 		Name       string            `json:"name"`
 		Upstream   string            `json:"upstream"`
