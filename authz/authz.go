@@ -93,6 +93,8 @@ type Decision struct {
 	PolicyHash string
 	// Attestation is the compact JWS intent attestation of an approval, if any.
 	Attestation string
-	// TxCommit is the txCommit that was authorized (D3), when an intent was built.
+	// TxCommit is the txCommit that was authorized (D3): set by Sign
+	// decisions and by the embedded policy's holds (its immediate
+	// decisions are taken on the intent itself and leave it empty).
 	TxCommit string
 }

@@ -123,7 +123,7 @@ func (l *Local) SetPolicy(p *policy.Policy) {
 
 // Authorize implements Authorizer. It returns an error only when ctx ends.
 func (l *Local) Authorize(ctx context.Context, req Request) (Decision, error) {
-	in, err := NewIntent(req)
+	in, err := buildIntent(req, false) // the commit only for a hold
 	if err != nil {
 		return inputDecision(err), nil
 	}
@@ -134,7 +134,7 @@ func (l *Local) Authorize(ctx context.Context, req Request) (Decision, error) {
 	switch d.Status {
 	case policy.StatusAllowed:
 		l.record(rec)
-		return Decision{Verdict: Approved, PolicyHash: hash, TxCommit: in.TxCommit}, nil
+		return Decision{Verdict: Approved, PolicyHash: hash}, nil
 	case policy.StatusPending:
 		return l.wait(ctx, req, in, hash, rec)
 	}
@@ -144,7 +144,7 @@ func (l *Local) Authorize(ctx context.Context, req Request) (Decision, error) {
 	}
 	rec.Decision, rec.Code = policy.StatusDenied, d.PublicCode()
 	l.record(rec)
-	return Decision{Verdict: Denied, ErrorCode: d.PublicCode(), Message: msg, PolicyHash: hash, TxCommit: in.TxCommit}, nil
+	return Decision{Verdict: Denied, ErrorCode: d.PublicCode(), Message: msg, PolicyHash: hash}, nil
 }
 
 // record stamps rec and keeps it for Recent.
@@ -180,6 +180,11 @@ func inputDecision(err error) Decision {
 
 // wait holds the call until a person decides, the timeout passes or ctx ends.
 func (l *Local) wait(ctx context.Context, req Request, in Intent, hash string, rec LocalRecord) (Decision, error) {
+	tx, err := pgcTxCommit(in.JSON) // shown on the approval page
+	if err != nil {
+		return inputDecision(err), nil
+	}
+	in.TxCommit = tx
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	agent := req.AgentID

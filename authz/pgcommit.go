@@ -64,6 +64,34 @@ func pgcTxCommit(raw []byte) (string, error) {
 	return string(h[:]), nil
 }
 
+// pgcFinite reports, with the error pgcCanonical would give, the first
+// number of a strictly valid document that overflows float64. Only a
+// number with an exponent or with more than 308 digits can.
+func pgcFinite(raw []byte) error {
+	for i := 0; i < len(raw); i++ {
+		switch c := raw[i]; {
+		case c == '"':
+			for i++; i < len(raw) && raw[i] != '"'; i++ {
+				if raw[i] == '\\' {
+					i++
+				}
+			}
+		case c == '-' || c >= '0' && c <= '9':
+			start, exp := i, false
+			for ; i < len(raw) && (raw[i] >= '0' && raw[i] <= '9' || raw[i] == '.' || raw[i] == 'e' || raw[i] == 'E' || raw[i] == '+' || raw[i] == '-'); i++ {
+				exp = exp || raw[i] == 'e' || raw[i] == 'E'
+			}
+			if lit := raw[start:i]; exp || len(lit) > 308 {
+				if f, _ := strconv.ParseFloat(string(lit), 64); math.IsInf(f, 0) {
+					return fmt.Errorf("pg-commit-v1: non-finite number %s at offset %d", lit, start)
+				}
+			}
+			i--
+		}
+	}
+	return nil
+}
+
 // pgcCanonical encodes a strictly valid document.
 func pgcCanonical(raw []byte) ([]byte, error) {
 	// Sized so that a typical document never grows them.
