@@ -44,8 +44,8 @@ func (s *session) callToolInner(ctx context.Context, params json.RawMessage, rec
 	if k := caseVariant(members); k != "" {
 		return nil, newRPCError(codeInvalidParams, "invalid tools/call params: member %q appears with different letter case", k)
 	}
-	var exposed string
-	if err := json.Unmarshal(members["name"], &exposed); err != nil || exposed == "" {
+	exposed, ok := plainString(members["name"])
+	if !ok || exposed == "" {
 		return nil, newRPCError(codeInvalidParams, "invalid tools/call params: name must be a non-empty string")
 	}
 	rec.ExposedTool = exposed
@@ -161,7 +161,10 @@ func (s *session) callToolInner(ctx context.Context, params json.RawMessage, rec
 	}
 
 	// 3. Forward the authorized bytes.
-	upMeta := make(map[string]json.RawMessage, len(meta)+2)
+	var upMeta map[string]json.RawMessage
+	if len(meta) > 0 || u.attest {
+		upMeta = make(map[string]json.RawMessage, len(meta)+2)
+	}
 	for k, v := range meta {
 		if k != "progressToken" && k != attestationMetaKey {
 			upMeta[k] = v
@@ -179,17 +182,13 @@ func (s *session) callToolInner(ctx context.Context, params json.RawMessage, rec
 	if u.attest && decision.Attestation != "" {
 		upMeta[attestationMetaKey] = quote(decision.Attestation)
 	}
-	out := map[string]json.RawMessage{}
-	for k, v := range members {
-		if k != "_meta" {
-			out[k] = v
-		}
-	}
-	out["name"] = quote(route.Name)
+	// members is not needed any more: it becomes the upstream's params.
+	members["name"] = quote(route.Name)
+	delete(members, "_meta")
 	if len(upMeta) > 0 {
-		out["_meta"] = encodeObject(upMeta)
+		members["_meta"] = encodeObject(upMeta)
 	}
-	upParams := encodeObject(out)
+	upParams := encodeObject(members)
 	untrack := h.track(u.name, s, rel)
 	callStart := time.Now()
 	result, err := u.conn.Call(ctx, "tools/call", upParams)

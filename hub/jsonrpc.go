@@ -514,3 +514,16 @@ func appendQuoted(b []byte, s string) []byte {
 	b = append(b, s...)
 	return append(b, '"')
 }
+
+// plainString decodes a JSON string token that strictjson has accepted. A
+// token without escapes (the usual tool name) is sliced rather than decoded
+// by encoding/json (issue 7); ok is false for anything but a string.
+func plainString(raw json.RawMessage) (s string, ok bool) {
+	if n := len(raw); n >= 2 && raw[0] == '"' && raw[n-1] == '"' && bytes.IndexByte(raw[1:n-1], '\\') < 0 {
+		return string(raw[1 : n-1]), true
+	}
+	if json.Unmarshal(raw, &s) != nil {
+		return "", false
+	}
+	return s, true
+}
