@@ -36,8 +36,9 @@ func (s *session) callToolInner(ctx context.Context, params json.RawMessage, rec
 	ctx, cancel := context.WithTimeout(ctx, h.callTimeout())
 	defer cancel()
 
-	// Parse: name, arguments (raw, verbatim), _meta.
-	members, err := strictjson.Object(params, maxMessageDepth)
+	// Parse: name, arguments (raw, verbatim), _meta. parseMessage has
+	// validated the whole message strictly: params only need splitting.
+	members, err := strictjson.Members(params)
 	if err != nil {
 		return nil, newRPCError(codeInvalidParams, "invalid tools/call params: %v", err)
 	}
