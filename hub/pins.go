@@ -203,13 +203,15 @@ type pinStore struct {
 	path   string // "" = in memory only
 	log    *slog.Logger
 
-	mu     sync.Mutex
-	pins   Pins
-	stamp  pinStamp
-	dirty  bool
-	warned map[string]string               // serverId \x00 tool → hash last warned about
-	failed bool                            // the last write failed (logged once)
-	hashes map[string]map[string]hashedDef // serverId → tool → last definition hashed
+	mu       sync.Mutex
+	pins     Pins
+	stamp    pinStamp
+	statAt   time.Time // when the pin file was last looked at
+	reloaded bool      // re-read since takeReloaded last ran
+	dirty    bool
+	warned   map[string]string               // serverId \x00 tool → hash last warned about
+	failed   bool                            // the last write failed (logged once)
+	hashes   map[string]map[string]hashedDef // serverId → tool → last definition hashed
 }
 
 // newPinStore loads the pin file; mode "off" returns nil. An unreadable or
@@ -268,7 +270,15 @@ func (s *pinStore) check(serverID, tool string, def json.RawMessage) pinVerdict 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	hash := s.hashLocked(serverID, tool, def)
-	s.reloadLocked()
+	// A definition that matches its pin is the usual call: the file is
+	// looked at no more than once per pinStatEvery for it (a stat per call
+	// was a tenth of the binary's CPU, issue 7). Anything that will write
+	// the file or refuse the call reads it first: an accept takes effect
+	// at the next call, and no other writer's pins are overwritten.
+	s.reloadLocked(pinStatEvery)
+	if e, ok := s.pins[serverID][tool]; !ok || e.SHA256 != hash || e.Pending != "" {
+		s.reloadLocked(0)
+	}
 	tools := s.pins[serverID]
 	if tools == nil {
 		tools = map[string]PinEntry{}
@@ -332,11 +342,25 @@ func (s *pinStore) flush() {
 func (s *pinStore) reload() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.reloadLocked()
+	return s.reloadLocked(0)
 }
 
-func (s *pinStore) reloadLocked() bool {
-	if s.path == "" || statPins(s.path) == s.stamp {
+// pinStatEvery bounds how often a call whose definition matches its pin
+// looks at the pin file.
+const pinStatEvery = time.Second
+
+// reloadLocked re-reads the pin file if it changed on disk, unless it was
+// looked at less than maxAge ago (0: look now).
+func (s *pinStore) reloadLocked(maxAge time.Duration) bool {
+	if s.path == "" {
+		return false
+	}
+	now := time.Now()
+	if maxAge > 0 && now.Sub(s.statAt) < maxAge {
+		return false
+	}
+	s.statAt = now
+	if statPins(s.path) == s.stamp {
 		return false
 	}
 	p, st, err := readPins(s.path)
@@ -348,8 +372,18 @@ func (s *pinStore) reloadLocked() bool {
 	// Unsaved first sightings survive a reload: re-applied by the next check.
 	// warned is kept: another hub writing the same file must not make this
 	// one warn again about a change it already reported.
-	s.pins, s.stamp = p, st
+	s.pins, s.stamp, s.reloaded = p, st, true
 	return true
+}
+
+// takeReloaded reports whether the pin file was re-read since the last
+// call (the view then needs republishing).
+func (s *pinStore) takeReloaded() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.reloaded
+	s.reloaded = false
+	return r
 }
 
 // pinCheck is the tools/call pin hook: the current definition's hash, or
@@ -359,9 +393,11 @@ func (h *Hub) pinCheck(u *upstream, tool, exposed string) (string, error) {
 	if h.pins == nil {
 		return "", nil
 	}
-	if h.pins.reload() {
-		h.markChanged()
-	}
+	defer func() {
+		if h.pins.takeReloaded() { // e.g. an accept: republish the lists
+			h.markChanged()
+		}
+	}()
 	for _, it := range u.conn.Snapshot().Tools {
 		if it.Name != tool {
 			continue
@@ -381,7 +417,11 @@ func (h *Hub) pinCheck(u *upstream, tool, exposed string) (string, error) {
 // refreshPins re-reads a changed pin file before a list is answered and
 // republishes the view (an accept un-hides tools without a restart).
 func (h *Hub) refreshPins() {
-	if h.pins != nil && h.pins.reload() {
+	if h.pins == nil {
+		return
+	}
+	h.pins.reload()
+	if h.pins.takeReloaded() {
 		h.publish()
 	}
 }

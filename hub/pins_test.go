@@ -102,3 +102,53 @@ func TestPinStoreInvalidFile(t *testing.T) {
 		t.Fatalf("off: %v %v", s, err)
 	}
 }
+
+// TestPinStoreLooksAtTheFileWhenItMatters: a call whose definition matches
+// its pin looks at the pin file at most once per pinStatEvery, but one that
+// would pin a new tool or be refused reads it first, so another writer's
+// pins are never overwritten and an accept takes effect at once.
+func TestPinStoreLooksAtTheFileWhenItMatters(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pins.json")
+	v1, v2 := json.RawMessage(`{"name":"t","description":"1"}`), json.RawMessage(`{"name":"t","description":"2"}`)
+	s, err := newPinStore("strict", path, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := newPinStore("strict", path, slog.New(slog.DiscardHandler)) // another hub on the same file
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.check("a", "t", v1)
+	s.flush()
+	// The other hub pins a tool of its own; this one then pins a new tool
+	// within the same second: it reads the file before writing it.
+	other.check("o", "t", v1)
+	other.flush()
+	s.check("a", "new", v1)
+	s.flush()
+	p, _, err := readPins(path)
+	if err != nil || p["o"]["t"].SHA256 == "" || p["a"]["new"].SHA256 == "" {
+		t.Fatalf("pins after two writers: %v %v", p, err)
+	}
+	// The file changes under a matching definition (another hub pinned a
+	// different one): seen once the second is up, not on every call.
+	s.check("a", "t", v1)
+	if _, err := ResetPins(path, "a"); err != nil {
+		t.Fatal(err)
+	}
+	other.reload()
+	other.check("a", "t", v2)
+	other.flush()
+	if v := s.check("a", "t", v1); v.changed {
+		t.Fatalf("the file was looked at again within %v: %+v", pinStatEvery, v)
+	}
+	s.mu.Lock()
+	s.statAt = s.statAt.Add(-pinStatEvery)
+	s.mu.Unlock()
+	if v := s.check("a", "t", v1); !s.blocked(v) {
+		t.Fatalf("after %v the changed pin file was not seen: %+v", pinStatEvery, v)
+	}
+	if !s.takeReloaded() || s.takeReloaded() {
+		t.Fatal("takeReloaded: want true once after a re-read, then false")
+	}
+}

@@ -247,7 +247,10 @@ func TestFaultD56RugPull(t *testing.T) {
 	if err := runMain(t.Context(), []string{"pins", "accept", "--pin-file", pinFile, "bad", "victim"}, nil, nil, &out, &errOut); err != nil || !strings.Contains(out.String(), "accepted bad/victim") {
 		t.Fatalf("pins accept: %v\n%s%s", err, out.String(), errOut.String())
 	}
-	// The running hub re-reads the pin file: no restart.
+	// The running hub re-reads the pin file: no restart. A call right
+	// after the accept is served (a call that would be refused reads the
+	// file first), and the lists show the tool again.
+	h.text(h.callWait("bad__victim", `{"path":"/tmp/right-after-accept"}`))
 	eventually(t, "the accepted tool listed again", func() bool {
 		return strings.Contains(string(h.tools()["bad__victim"]), testupstream.RugPullV2)
 	})
