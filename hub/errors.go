@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 
 	"github.com/sigilcore/sigil-hub/authz"
@@ -108,6 +109,7 @@ func timeoutError(u *upstream, exposed string) *rpcError {
 // upstreamError maps a failed upstream request.
 func upstreamError(u *upstream, what string, err error, ctx context.Context) error {
 	var re *upstreams.RPCError
+	var hs *upstreams.HTTPStatusError
 	if errors.As(err, &re) {
 		out := &rpcError{Code: re.Code, Message: re.Message}
 		if len(re.Data) > 0 {
@@ -126,11 +128,19 @@ func upstreamError(u *upstream, what string, err error, ctx context.Context) err
 		return &rpcError{Code: codeInternal,
 			Message: fmt.Sprintf("%q failed: %v at upstream %q; check the headers (or OAuth) configured for it", what, err, u.name),
 			Data:    map[string]any{"reason": "upstream_auth", "upstream": u.name}}
+	case errors.As(err, &hs):
+		return &rpcError{Code: codeInternal,
+			Message: fmt.Sprintf("%q failed: upstream %q answered HTTP %d %s; the call was not retried (see that server's logs)", what, u.name, hs.Status, http.StatusText(hs.Status)),
+			Data:    map[string]any{"reason": "upstream_http_error", "upstream": u.name, "status": hs.Status}}
 	case errors.Is(err, upstreams.ErrLost):
 		return &rpcError{Code: codeInternal,
 			Message: fmt.Sprintf("%q failed: upstream %q exited or disconnected during the call; the call was not retried", what, u.name),
 			Data:    map[string]any{"reason": "upstream_exited", "upstream": u.name}}
 	case errors.Is(err, upstreams.ErrUnavailable):
+		// Not running (in backoff, still starting): say why it last failed.
+		if st := u.conn.Snapshot(); st.State.String() != "ready" && st.Err != nil {
+			return upstreamUnavailable(u, what, st.Err)
+		}
 		return upstreamUnavailable(u, what, err)
 	case errors.Is(err, upstreams.ErrInvalidResponse):
 		return &rpcError{Code: codeInternal,

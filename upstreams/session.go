@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -211,6 +212,8 @@ func (s *session) classify(err error) error {
 		return fmt.Errorf("%w (HTTP 401): %w", ErrAuth, err) // the typed cause stays in the chain (OAuth)
 	case strings.Contains(err.Error(), "request failed with status 403"):
 		return fmt.Errorf("%w (HTTP 403): %w", ErrAuth, err)
+	case httpStatus(err) != 0:
+		return &HTTPStatusError{Status: httpStatus(err)}
 	case errors.As(err, &op) && op.Op == "dial":
 		s.markLost(err)
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
@@ -221,6 +224,20 @@ func (s *session) classify(err error) error {
 		}
 	}
 	return fmt.Errorf("%w: %w", ErrLost, err)
+}
+
+// httpStatus is the status of mcp-go's "request failed with status N: …"
+// error (its only form for an HTTP error answer), or 0.
+func httpStatus(err error) int {
+	_, rest, ok := strings.Cut(err.Error(), "request failed with status ")
+	if !ok || len(rest) < 3 {
+		return 0
+	}
+	n, err2 := strconv.Atoi(rest[:3])
+	if err2 != nil || n < 400 || n > 599 {
+		return 0
+	}
+	return n
 }
 
 // sendCancel tells the upstream that request id is abandoned, on a joined

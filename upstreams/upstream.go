@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -183,6 +184,16 @@ var ErrAuth = errors.New("upstream refused the credentials")
 // ErrProtocol means the upstream broke the framing (for example a message
 // over the size cap); its connection is dropped and it is restarted.
 var ErrProtocol = errors.New("upstream protocol error")
+
+// HTTPStatusError is a remote upstream's answer to a request with an HTTP
+// error status other than 401/403 (for example 500): the request was sent,
+// so it is never retried. Only the status is kept: the body is the
+// remote's and may echo anything, the hub's own headers included.
+type HTTPStatusError struct{ Status int }
+
+func (e *HTTPStatusError) Error() string {
+	return fmt.Sprintf("remote upstream answered HTTP %d %s", e.Status, http.StatusText(e.Status))
+}
 
 // ErrInvalidResponse is a malformed answer from the upstream (for example
 // both result and error): the request was sent, so it is never retried.

@@ -205,6 +205,13 @@ func TestCrashingUpstream(t *testing.T) {
 	if resp.Error == nil || resp.Error.Code != -32603 {
 		t.Fatalf("crash: %+v", resp)
 	}
+	// While a is down (backoff of at least 1 s), a prompt of its says why,
+	// as a tool call does.
+	if r := h.rpc("prompts/get", map[string]any{"name": "a__greet", "arguments": map[string]any{"name": "x"}}); r.Error == nil {
+		t.Logf("a restarted before prompts/get: the unavailable message is not checked this run")
+	} else if !strings.Contains(r.Error.Message, "not running (") || !strings.Contains(r.Error.Message, "exit") {
+		t.Errorf("prompts/get while a is down: %q, want the reason it is not running", r.Error.Message)
+	}
 	resultText(t, h.call("b__echo", `{}`))
 	eventually(t, "upstream a back", func() bool {
 		r := h.call("a__echo", `{"again":true}`)

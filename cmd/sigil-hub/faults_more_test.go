@@ -276,7 +276,7 @@ headers = { Authorization = "Bearer ${REMOTE_TOKEN}" }
 		fault  string
 		reason string // "" → any upstream_* reason
 	}{
-		{"500", ""},
+		{"500", "upstream_http_error"},
 		{"hang", "upstream_timeout"},
 		{"close", ""},
 		{"cut", ""},
