@@ -223,16 +223,38 @@ func BenchmarkThroughput(b *testing.B) {
 					conn := readyHub(b, s)
 					for _, c := range []int{1, 16, 64} {
 						b.Run(fmt.Sprintf("c%d", c), func(b *testing.B) {
-							measureThroughput(b, directs, conn, c)
+							measureThroughput(b, directs, conn, c, nil)
 						})
 					}
 				})
 			}
+			if ups != 1 {
+				return
+			}
+			// The real binary, as users run it (default info logging to
+			// stderr, a process of its own): its CPU is read from /proc.
+			b.Run("policy-binary", func(b *testing.B) {
+				ch := startBinary(b, buildHub(b, b.TempDir()), hubSetup{mode: authPolicy, upstreams: upstreamNames(ups, 0, 0)})
+				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+				defer cancel()
+				if _, err := ch.conn.listTools(ctx); err != nil {
+					b.Fatal(err)
+				}
+				pid := ch.cmd.Process.Pid
+				for _, c := range []int{1, 16, 64} {
+					b.Run(fmt.Sprintf("c%d", c), func(b *testing.B) {
+						measureThroughput(b, directs, ch.conn, c, func() time.Duration { return processCPU(pid) })
+					})
+				}
+			})
 		})
 	}
 }
 
-func measureThroughput(b *testing.B, directs []*rpcConn, conn *rpcConn, workers int) {
+// measureThroughput runs the same calls directly and through conn. hubCPU,
+// when set, reads the CPU time of a hub running in its own process; without
+// it the hub runs in this one.
+func measureThroughput(b *testing.B, directs []*rpcConn, conn *rpcConn, workers int, hubCPU func() time.Duration) {
 	ctx := context.Background()
 	ups := len(directs)
 	directCall := func(i int) error { return directs[i%ups].callTool(ctx, "echo", echoArgs) }
@@ -254,20 +276,34 @@ func measureThroughput(b *testing.B, directs []*rpcConn, conn *rpcConn, workers 
 		b.Fatal(err)
 	}
 	c1, dt := cpuTime(), time.Since(t)
+	var h1 time.Duration
+	if hubCPU != nil {
+		h1 = hubCPU()
+	}
 	t = time.Now()
 	if err := parallel(workers, b.N, hubCall); err != nil {
 		b.Fatal(err)
 	}
 	c2, ht := cpuTime(), time.Since(t)
+	var h2 time.Duration
+	if hubCPU != nil {
+		h2 = hubCPU()
+	}
 	b.StopTimer()
 	dr := float64(b.N) / dt.Seconds()
 	hr := float64(b.N) / ht.Seconds()
 	b.ReportMetric(dr, "direct-calls/s")
 	b.ReportMetric(hr, "hub-calls/s")
 	b.ReportMetric(hr/dr, "ratio")
-	// This process is the client in both phases, plus the hub in the
-	// second: the difference is the hub's own CPU per call.
-	b.ReportMetric(us((c2-c1)-(c1-c0))/float64(b.N), "hub-cpu-µs/call")
+	// In process, this process is the client in both phases, plus the hub
+	// in the second: the difference is the hub's own CPU per call.
+	hc := (c2 - c1) - (c1 - c0)
+	if hubCPU != nil {
+		hc = h2 - h1
+	}
+	if hc > 0 {
+		b.ReportMetric(us(hc)/float64(b.N), "hub-cpu-µs/call")
+	}
 }
 
 // startupDelays gives upstream i of n a start delay of base + i×step, so the
