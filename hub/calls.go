@@ -32,9 +32,7 @@ const progressGrace = 2 * time.Second
 // Sign was unreachable in the D8 sense).
 func (s *session) callToolInner(ctx context.Context, params json.RawMessage, rec *audit.Record) (json.RawMessage, error) {
 	h := s.h
-	begin := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, h.callTimeout())
-	defer cancel()
+	begin := time.Now() // ctx carries the call budget (session.handle)
 
 	// Parse: name, arguments (raw, verbatim), _meta. parseMessage has
 	// validated the whole message strictly: params only need splitting.
@@ -131,7 +129,7 @@ func (s *session) callToolInner(ctx context.Context, params json.RawMessage, rec
 	rec.HoldID, rec.PolicyHash, rec.ErrorCode = decision.HoldID, decision.PolicyHash, decision.ErrorCode
 	bypassed := false
 	switch {
-	case aerr != nil && context.Cause(ctx) == errClientCancelled:
+	case aerr != nil && clientCancelled(ctx):
 		rec.Decision = "CANCELLED"
 		h.logDecision(exposed, u, "CANCELLED", "", authzLatency)
 		return nil, errNoResponse
@@ -152,7 +150,7 @@ func (s *session) callToolInner(ctx context.Context, params json.RawMessage, rec
 		rec.Decision = "APPROVED"
 	}
 	if ctx.Err() != nil { // never forward after the budget or a cancel
-		if context.Cause(ctx) == errClientCancelled {
+		if clientCancelled(ctx) {
 			return nil, errNoResponse
 		}
 		return nil, timeoutError(u, exposed)
@@ -199,7 +197,7 @@ func (s *session) callToolInner(ctx context.Context, params json.RawMessage, rec
 		h.log.Debug("tool call finished", "exposed_tool", exposed, "upstream", u.name, "upstream_ms", time.Since(callStart).Milliseconds(), "err", err)
 	}
 	if err != nil {
-		if context.Cause(ctx) == errClientCancelled {
+		if clientCancelled(ctx) {
 			return nil, errNoResponse
 		}
 		return nil, upstreamError(u, exposed, err, ctx)
@@ -372,7 +370,7 @@ func (s *session) forward(ctx context.Context, u *upstream, method string, membe
 	}
 	res, err := u.conn.Call(ctx, method, encodeObject(members))
 	if err != nil {
-		if context.Cause(ctx) == errClientCancelled {
+		if clientCancelled(ctx) {
 			return nil, errNoResponse
 		}
 		return nil, upstreamError(u, what, err, ctx)

@@ -24,9 +24,6 @@ var supportedVersions = []string{"2025-11-25", "2025-06-18", "2025-03-26", "2024
 // (MCP: the receiver SHOULD NOT respond to a cancelled request).
 var errNoResponse = errors.New("no response")
 
-// errClientCancelled is the cancel cause of a request the client cancelled.
-var errClientCancelled = errors.New("cancelled by the client")
-
 // outbox carries messages to one client. Implementations are safe for
 // concurrent use and must not block for long.
 type outbox interface {
@@ -59,12 +56,31 @@ func (o *stdioOutbox) flush() { o.w.flush() }
 // ctxKey types the request-scoped values the session keeps in contexts.
 type ctxKey int
 
-const relKey ctxKey = iota // the raw id of the client request being served
+const reqKey ctxKey = iota // the *inflight of the client request being served
+
+// inflight is one client request being served: its raw id, its cancel, and
+// whether the client cancelled it (notifications/cancelled) rather than its
+// budget running out. One per request, carried as a context value (issue 7:
+// a cancel cause, a value and a timeout were three contexts per call).
+type inflight struct {
+	rel       json.RawMessage
+	cancel    context.CancelFunc
+	cancelled atomic.Bool // set before cancel is called
+}
 
 // relatedID returns the client request a context serves, or nil.
 func relatedID(ctx context.Context) json.RawMessage {
-	v, _ := ctx.Value(relKey).(json.RawMessage)
-	return v
+	if r, _ := ctx.Value(reqKey).(*inflight); r != nil {
+		return r.rel
+	}
+	return nil
+}
+
+// clientCancelled reports whether the request ctx serves was cancelled by
+// the client (as opposed to its budget running out or the session ending).
+func clientCancelled(ctx context.Context) bool {
+	r, _ := ctx.Value(reqKey).(*inflight)
+	return r != nil && r.cancelled.Load()
 }
 
 // session is one client connection.
@@ -80,11 +96,11 @@ type session struct {
 	agentID     atomic.Pointer[string]          // clientInfo.name from initialize (D2)
 	clientCaps  atomic.Pointer[json.RawMessage] // capabilities from initialize
 
-	mu       sync.Mutex                         // guards the fields below
-	inflight map[string]context.CancelCauseFunc // client request id (raw) → cancel
-	subs     map[string]struct{}                // subscribed resource URIs
-	pending  map[string]chan *message           // hub→client request id → answer
-	reqSeq   uint64                             // hub→client request ids
+	mu       sync.Mutex               // guards the fields below
+	inflight map[string]*inflight     // client request id (raw) → the request
+	subs     map[string]struct{}      // subscribed resource URIs
+	pending  map[string]chan *message // hub→client request id → answer
+	reqSeq   uint64                   // hub→client request ids
 
 	// idle hands a request to a worker goroutine waiting for one
 	// (unbuffered: a send succeeds only when a worker is idle). nil (a
@@ -97,7 +113,7 @@ func (h *Hub) newSession(out outbox) *session {
 		h:        h,
 		out:      out,
 		taskID:   h.fleet.Load().cfg.TaskID,
-		inflight: make(map[string]context.CancelCauseFunc),
+		inflight: make(map[string]*inflight),
 		subs:     make(map[string]struct{}),
 		pending:  make(map[string]chan *message),
 		idle:     make(chan func()),
@@ -214,30 +230,37 @@ func (s *session) handle(ctx context.Context, mp *message, wg *sync.WaitGroup) {
 		s.out.deliver(m.ID, encodeResult(m.ID, result), true)
 	case m.isRequest():
 		key := string(m.ID)
-		rctx, cancel := context.WithCancelCause(ctx)
 		s.mu.Lock()
 		if _, dup := s.inflight[key]; dup {
 			s.mu.Unlock()
-			cancel(nil)
 			s.out.deliver(nil, encodeError(m.ID, newRPCError(codeInvalidRequest, "duplicate request id %s: an earlier request with this id is still running", key)), false)
 			return
 		}
 		if len(s.inflight) >= maxInFlight {
 			s.mu.Unlock()
-			cancel(nil)
 			s.out.deliver(m.ID, encodeError(m.ID, newRPCError(codeInternal, "too many requests in flight (limit %d): wait for some to finish", maxInFlight)), true)
 			return
 		}
-		s.inflight[key] = cancel
+		r := &inflight{rel: m.ID}
+		var rctx context.Context
+		if m.Method == "tools/call" {
+			// The call budget (faults.md §1.6) runs from receipt: one
+			// deadline for authorization, holding and the upstream call.
+			rctx, r.cancel = context.WithTimeout(ctx, s.h.callTimeout())
+		} else {
+			rctx, r.cancel = context.WithCancel(ctx)
+		}
+		rctx = context.WithValue(rctx, reqKey, r)
+		s.inflight[key] = r
 		s.mu.Unlock()
 		s.run(ctx, wg, func() {
-			result, err := s.request(context.WithValue(rctx, relKey, m.ID), &m)
+			result, err := s.request(rctx, &m)
 			// Release the id before answering: a client may reuse it as soon
 			// as it reads the response.
 			s.mu.Lock()
 			delete(s.inflight, key)
 			s.mu.Unlock()
-			cancel(nil)
+			r.cancel()
 			switch {
 			case errors.Is(err, errNoResponse):
 				s.out.deliver(m.ID, nil, true)
@@ -306,10 +329,11 @@ func (s *session) notification(m message) {
 		}
 		if json.Unmarshal(m.Params, &p) == nil && p.RequestID != nil {
 			s.mu.Lock()
-			cancel := s.inflight[string(p.RequestID)]
+			r := s.inflight[string(p.RequestID)]
 			s.mu.Unlock()
-			if cancel != nil {
-				cancel(errClientCancelled)
+			if r != nil {
+				r.cancelled.Store(true)
+				r.cancel()
 			}
 		}
 	case "notifications/roots/list_changed":
