@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sigilcore/sigil-hub/internal/procstat"
 )
 
 // warmup is how many calls each side makes before measuring.
@@ -243,7 +245,7 @@ func BenchmarkThroughput(b *testing.B) {
 				pid := ch.cmd.Process.Pid
 				for _, c := range []int{1, 16, 64} {
 					b.Run(fmt.Sprintf("c%d", c), func(b *testing.B) {
-						measureThroughput(b, directs, ch.conn, c, func() time.Duration { return processCPU(pid) })
+						measureThroughput(b, directs, ch.conn, c, func() time.Duration { return procstat.CPU(pid) })
 					})
 				}
 			})

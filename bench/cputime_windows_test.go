@@ -6,6 +6,3 @@ import "time"
 
 // cpuTime is not measured on Windows.
 func cpuTime() time.Duration { return 0 }
-
-// processCPU is not measured on Windows.
-func processCPU(int) time.Duration { return 0 }

@@ -353,16 +353,16 @@ const maxFastID = 15
 // path. For what it accepts the answer is the one mcp-go's decoding gives:
 // same id, same result bytes (unknown members ignored).
 func fastResponse(line []byte) (int64, *transport.JSONRPCResponse, bool) {
-	start := skipSpace(line, 0)
+	start := strictjson.SkipSpace(line, 0)
 	if start == len(line) || line[start] != '{' || strictjson.ValidateObject(line, validJSONDepth) != nil {
 		return 0, nil, false
 	}
 	var rawID, result, version []byte
-	for i := skipSpace(line, start+1); i < len(line) && line[i] == '"'; {
-		kEnd := skipString(line, i)
+	for i := strictjson.SkipSpace(line, start+1); i < len(line) && line[i] == '"'; {
+		kEnd := strictjson.SkipString(line, i)
 		key := line[i+1 : kEnd-1]
-		vStart := skipSpace(line, skipSpace(line, kEnd)+1) // past ':'
-		vEnd := skipValue(line, vStart)
+		vStart := strictjson.SkipSpace(line, strictjson.SkipSpace(line, kEnd)+1) // past ':'
+		vEnd := strictjson.SkipValue(line, vStart)
 		switch string(key) {
 		case "id":
 			rawID = line[vStart:vEnd]
@@ -375,9 +375,9 @@ func fastResponse(line []byte) (int64, *transport.JSONRPCResponse, bool) {
 				return 0, nil, false
 			}
 		}
-		i = skipSpace(line, vEnd)
+		i = strictjson.SkipSpace(line, vEnd)
 		if i < len(line) && line[i] == ',' {
-			i = skipSpace(line, i+1)
+			i = strictjson.SkipSpace(line, i+1)
 		}
 	}
 	if result == nil || (version != nil && string(version) != `"2.0"`) {
@@ -426,63 +426,6 @@ func otherMember(key []byte) bool {
 		}
 	}
 	return true
-}
-
-// The skip functions walk a document strictjson has validated: they assume
-// well-formed JSON and only find where things end.
-
-// skipSpace returns the index of the first non-whitespace byte at or after i.
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// skipString returns the index just past the string starting at b[i] ('"').
-func skipString(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
-	return len(b)
-}
-
-// skipValue returns the index just past the value starting at b[i].
-func skipValue(b []byte, i int) int {
-	if i >= len(b) {
-		return i
-	}
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		depth := 0
-		for i < len(b) {
-			switch b[i] {
-			case '"':
-				i = skipString(b, i)
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-			i++
-		}
-		return i
-	}
-	for i < len(b) && b[i] != ',' && b[i] != '}' && b[i] != ']' && b[i] != ' ' && b[i] != '\t' && b[i] != '\n' && b[i] != '\r' {
-		i++
-	}
-	return i
 }
 
 // deliver hands resp to the request waiting for id; an answer nobody waits

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sigilcore/sigil-hub/internal/procstat"
 )
 
 // Memory figures for faults.md §5 G6 (floods) and G7 (oversize lines): the
@@ -158,7 +160,7 @@ func TestGoalG6SustainedFlood(t *testing.T) {
 	quiet, _, _ := start()
 	rss := watchRSS(h.cmd.Process.Pid)
 
-	cpu0 := procCPU(h.cmd.Process.Pid)
+	cpu0 := procstat.CPU(h.cmd.Process.Pid)
 	began := time.Now()
 	flood := h.call("bad__notify_flood", fmt.Sprintf(`{"rate":%d,"seconds":%d,"kind":"mixed"}`, rate, secs))
 	slow := quiet.call("bad__slow", fmt.Sprintf(`{"ms":%d}`, secs*1000)) // the same shape of work, no flood
@@ -173,7 +175,7 @@ func TestGoalG6SustainedFlood(t *testing.T) {
 	}
 	elapsed := time.Since(began)
 	got := h.text(h.await(flood))
-	cpu := procCPU(h.cmd.Process.Pid) - cpu0
+	cpu := procstat.CPU(h.cmd.Process.Pid) - cpu0
 	quiet.text(quiet.await(slow))
 	mem := checkRSS(t, rss, "G6", fmt.Sprintf("%d s of %d notifications/s", secs, rate), g6FloodBound)
 	slices.Sort(lat)
@@ -292,21 +294,4 @@ func multisetMinus(a, b []string) []string {
 		out = append(out, s)
 	}
 	return out
-}
-
-// procCPU is the CPU time pid has used (user + system), from /proc/PID/stat
-// in clock ticks of 10 ms (USER_HZ is 100 on Linux).
-func procCPU(pid int) time.Duration {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 13 {
-		return 0
-	}
-	ut, _ := strconv.Atoi(f[11])
-	st, _ := strconv.Atoi(f[12])
-	return time.Duration(ut+st) * 10 * time.Millisecond
 }

@@ -13,14 +13,14 @@ import (
 // anything that is not a well-formed object after all, goes through
 // Object. Members is safe for concurrent use; the values alias data.
 func Members(data []byte) (map[string]json.RawMessage, error) {
-	i := skipWS(data, 0)
+	i := SkipSpace(data, 0)
 	if i >= len(data) || data[i] != '{' {
 		return Object(data, 0)
 	}
 	members := make(map[string]json.RawMessage)
-	i = skipWS(data, i+1)
+	i = SkipSpace(data, i+1)
 	if i < len(data) && data[i] == '}' {
-		if skipWS(data, i+1) != len(data) {
+		if SkipSpace(data, i+1) != len(data) {
 			return Object(data, 0)
 		}
 		return members, nil
@@ -37,12 +37,12 @@ func Members(data []byte) (map[string]json.RawMessage, error) {
 		if bytes.IndexByte(key, '\\') >= 0 {
 			return Object(data, 0) // escapes: Object's unescaping rules
 		}
-		i = skipWS(data, i+end+2)
+		i = SkipSpace(data, i+end+2)
 		if i >= len(data) || data[i] != ':' {
 			return Object(data, 0)
 		}
-		start := skipWS(data, i+1)
-		stop := skipValue(data, start)
+		start := SkipSpace(data, i+1)
+		stop := SkipValue(data, start)
 		if stop <= start {
 			return Object(data, 0)
 		}
@@ -50,15 +50,15 @@ func Members(data []byte) (map[string]json.RawMessage, error) {
 			return Object(data, 0)
 		}
 		members[string(key)] = data[start:stop:stop]
-		i = skipWS(data, stop)
+		i = SkipSpace(data, stop)
 		if i >= len(data) {
 			return Object(data, 0)
 		}
 		switch data[i] {
 		case ',':
-			i = skipWS(data, i+1)
+			i = SkipSpace(data, i+1)
 		case '}':
-			if skipWS(data, i+1) != len(data) {
+			if SkipSpace(data, i+1) != len(data) {
 				return Object(data, 0)
 			}
 			return members, nil
@@ -68,59 +68,60 @@ func Members(data []byte) (map[string]json.RawMessage, error) {
 	}
 }
 
-func skipWS(data []byte, i int) int {
-	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+// SkipSpace returns the index of the first byte at or after i in b that is
+// not JSON whitespace.
+func SkipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
 		i++
 	}
 	return i
 }
 
-// skipValue returns the end of the value starting at i in valid JSON, or i
-// when there is none.
-func skipValue(data []byte, i int) int {
-	if i >= len(data) {
+// SkipString returns the index just past the JSON string starting at b[i]
+// ('"'), or len(b) when it is not terminated.
+func SkipString(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return len(b)
+}
+
+// SkipValue returns the index just past the value starting at b[i] in a
+// document Validate has accepted (i itself where no value starts there).
+// On anything else it returns some index in [i, len(b)] without panicking.
+func SkipValue(b []byte, i int) int {
+	if i >= len(b) {
 		return i
 	}
-	switch data[i] {
+	switch b[i] {
 	case '"':
-		return skipString(data, i)
+		return SkipString(b, i)
 	case '{', '[':
 		depth := 0
-		for j := i; j < len(data); j++ {
-			switch data[j] {
+		for i < len(b) {
+			switch b[i] {
 			case '"':
-				j = skipString(data, j) - 1
-				if j < 0 {
-					return i
-				}
+				i = SkipString(b, i)
+				continue
 			case '{', '[':
 				depth++
 			case '}', ']':
 				depth--
 				if depth == 0 {
-					return j + 1
+					return i + 1
 				}
 			}
+			i++
 		}
 		return i
 	}
-	j := i
-	for j < len(data) && data[j] != ',' && data[j] != '}' && data[j] != ']' && data[j] != ' ' && data[j] != '\t' && data[j] != '\n' && data[j] != '\r' {
-		j++
+	for i < len(b) && b[i] != ',' && b[i] != '}' && b[i] != ']' && b[i] != ' ' && b[i] != '\t' && b[i] != '\n' && b[i] != '\r' {
+		i++
 	}
-	return j
-}
-
-// skipString returns the end of the string starting at i, or 0 when it is
-// not terminated.
-func skipString(data []byte, i int) int {
-	for j := i + 1; j < len(data); j++ {
-		switch data[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1
-		}
-	}
-	return 0
+	return i
 }
