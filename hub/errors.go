@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/sigilcore/sigil-hub/authz"
 	"github.com/sigilcore/sigil-hub/router"
@@ -107,28 +106,6 @@ func timeoutError(u *upstream, exposed string) *rpcError {
 		Data:    map[string]any{"reason": "upstream_timeout", "upstream": u.name}}
 }
 
-// lastFailure is why upstream u is not running (in backoff, restarting), or
-// err when it does not say. A request that raced the upstream's exit finds
-// its session gone while the supervisor is still stopping the process and
-// has not recorded why yet (the state still says ready): that is waited
-// for, briefly, so that the person reading the error learns the reason.
-func lastFailure(ctx context.Context, u *upstream, err error) error {
-	deadline := time.Now().Add(time.Second)
-	for {
-		st := u.conn.Snapshot()
-		if st.State.String() != "ready" {
-			if st.Err != nil {
-				return st.Err
-			}
-			return err
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return err
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // upstreamError maps a failed upstream request.
 func upstreamError(u *upstream, what string, err error, ctx context.Context) error {
 	var re *upstreams.RPCError
@@ -160,7 +137,11 @@ func upstreamError(u *upstream, what string, err error, ctx context.Context) err
 			Message: fmt.Sprintf("%q failed: upstream %q exited or disconnected during the call; the call was not retried", what, u.name),
 			Data:    map[string]any{"reason": "upstream_exited", "upstream": u.name}}
 	case errors.Is(err, upstreams.ErrUnavailable):
-		return upstreamUnavailable(u, what, lastFailure(ctx, u, err))
+		// Not running (in backoff, restarting): say why it last failed.
+		if st := u.conn.Snapshot(); st.State.String() != "ready" && st.Err != nil {
+			return upstreamUnavailable(u, what, st.Err)
+		}
+		return upstreamUnavailable(u, what, err)
 	case errors.Is(err, upstreams.ErrInvalidResponse):
 		return &rpcError{Code: codeInternal,
 			Message: fmt.Sprintf("%q failed: upstream %q answered with a malformed response (%v)", what, u.name, err),

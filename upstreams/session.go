@@ -157,8 +157,8 @@ func (s *session) close() {
 
 // request sends one request with a fresh id and params verbatim.
 func (s *session) request(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
-	if s.isLost() {
-		return nil, ErrUnavailable
+	if s.isLost() { // not sent; lostErr is set before lost is closed
+		return nil, fmt.Errorf("%w: connection lost: %v", ErrUnavailable, s.lostErr)
 	}
 	id := s.u.ids.Add(1)
 	req := transport.JSONRPCRequest{JSONRPC: mcp.JSONRPC_VERSION, ID: mcp.NewRequestId(id), Method: method}

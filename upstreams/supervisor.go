@@ -159,6 +159,13 @@ func (u *Upstream) serve(ctx context.Context, s *session) error {
 		// The child died but a grandchild may still hold stdout open.
 		s.markLost(errors.New("process exited"))
 	}
+	if ctx.Err() == nil {
+		// Not ready from the moment the session is gone, with the reason
+		// known so far: stopping the process can take a while, and a call
+		// meanwhile must not find a "ready" upstream with no session and
+		// no reason. Run records the full reason once it is stopped.
+		u.setState(Backoff, fmt.Errorf("upstream %q: connection lost: %v", u.spec.Name, s.lostErr))
+	}
 	u.sess.CompareAndSwap(s, nil)
 	s.close()
 	if ctx.Err() != nil {
