@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -209,7 +212,7 @@ func TestCrashingUpstream(t *testing.T) {
 	// as a tool call does.
 	if r := h.rpc("prompts/get", map[string]any{"name": "a__greet", "arguments": map[string]any{"name": "x"}}); r.Error == nil {
 		t.Logf("a restarted before prompts/get: the unavailable message is not checked this run")
-	} else if !strings.Contains(r.Error.Message, "not running (") || !strings.Contains(r.Error.Message, "exit") {
+	} else if !strings.Contains(r.Error.Message, "not running (") || !strings.Contains(r.Error.Message, "connection lost: ") {
 		t.Errorf("prompts/get while a is down: %q, want the reason it is not running", r.Error.Message)
 	}
 	resultText(t, h.call("b__echo", `{}`))
@@ -431,5 +434,58 @@ func TestInitAndHelp(t *testing.T) {
 		if !strings.Contains(string(out), flag) {
 			t.Errorf("--help does not mention %s", flag)
 		}
+	}
+}
+
+// TestClosedStderrDoesNotKillTheHub: mcp-go's client closes its end of the
+// hub's stderr before it closes stdin. A log line written after that must
+// not kill the hub (SIGPIPE on fd 2): it keeps answering, and at stdin EOF
+// it shuts down in order and exits 0.
+func TestClosedStderrDoesNotKillTheHub(t *testing.T) {
+	t.Parallel()
+	sign := signtest.New(t, signtest.Options{APIKey: testKey, Decide: func(signtest.Request) signtest.Reply {
+		return signtest.Deny("SIGIL_POLICY_VIOLATION", "no") // logged at info
+	}})
+	cmd := exec.Command(hubBin, "--config", writeConfig(t, fakeServer(t, "files", newUpstreamLog(t), "")))
+	cmd.Env = baseEnv(signEnv(sign)...)
+	cmd.Dir = t.TempDir()
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	out := bufio.NewReader(stdout)
+	rpc := func(line string) string {
+		t.Helper()
+		if _, err := io.WriteString(stdin, line+"\n"); err != nil {
+			t.Fatalf("write: %v", err)
+		}
+		resp, err := out.ReadString('\n')
+		if err != nil {
+			t.Fatalf("no answer to %.60s: %v", line, err)
+		}
+		return resp
+	}
+	rpc(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`)
+	_, _ = io.WriteString(stdin, `{"jsonrpc":"2.0","method":"notifications/initialized"}`+"\n")
+	rpc(`{"jsonrpc":"2.0","id":2,"method":"tools/list"}`)
+	stderr.Close() // as mcp-go's Close does, before stdin
+	for i := 3; i < 6; i++ {
+		if resp := rpc(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"files__echo","arguments":{}}}`, i)); !strings.Contains(resp, "SIGIL_POLICY_VIOLATION") {
+			t.Fatalf("call %d after stderr closed: %s", i, resp)
+		}
+	}
+	stdin.Close()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("the hub did not exit cleanly after its stderr was closed: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the hub did not exit within 30 s of stdin EOF")
 	}
 }

@@ -12,6 +12,7 @@ import (
 )
 
 func main() {
+	ignoreSIGPIPE()
 	err := runMain(context.Background(), os.Args[1:], os.Environ(), os.Stdin, os.Stdout, os.Stderr)
 	if err != nil {
 		var se run.SignalError
