@@ -562,6 +562,35 @@ type invariants struct {
 	Pids []int
 }
 
+// checkApproved is I2 over the upstreams' logs: every tools/call an
+// upstream received was approved by sign for exactly those argument bytes,
+// and each approval forwarded at most once. It returns a line per call
+// that was not, and how many calls were forwarded.
+func checkApproved(t *testing.T, sign *faultSign, logs map[string]upstreamLog) (unapproved []string, forwarded int) {
+	t.Helper()
+	budget := map[approval]int{}
+	for _, a := range sign.approvals() {
+		budget[a]++
+	}
+	for sid, log := range logs {
+		for _, p := range log.toolCalls(t) {
+			var c struct {
+				Name      string          `json:"name"`
+				Arguments json.RawMessage `json:"arguments"`
+			}
+			_ = json.Unmarshal([]byte(p), &c)
+			a := approval{sid, c.Name, string(c.Arguments)}
+			if budget[a] == 0 {
+				unapproved = append(unapproved, fmt.Sprintf("I2: upstream %s received tools/call %s without an approval for those exact bytes (or more often than approved)", sid, p))
+				continue
+			}
+			budget[a]--
+			forwarded++
+		}
+	}
+	return unapproved, forwarded
+}
+
 // assertInvariants checks faults.md §4 I1–I5 and shuts the hub down:
 //
 //	I1 the hub still answers (ping) and exits 0 at stdin EOF;
@@ -671,24 +700,9 @@ func assertInvariants(t *testing.T, h *faultHub, inv invariants) {
 
 	// I2.
 	if inv.Sign != nil && !inv.Bypass {
-		budget := map[approval]int{}
-		for _, a := range inv.Sign.approvals() {
-			budget[a]++
-		}
-		for sid, log := range inv.Logs {
-			for _, p := range log.toolCalls(t) {
-				var c struct {
-					Name      string          `json:"name"`
-					Arguments json.RawMessage `json:"arguments"`
-				}
-				_ = json.Unmarshal([]byte(p), &c)
-				a := approval{sid, c.Name, string(c.Arguments)}
-				if budget[a] == 0 {
-					t.Errorf("I2: upstream %s received tools/call %s without an approval for those exact bytes", sid, p)
-					continue
-				}
-				budget[a]--
-			}
+		unapproved, _ := checkApproved(t, inv.Sign, inv.Logs)
+		for _, v := range unapproved {
+			t.Error(v)
 		}
 	} else if inv.Sign == nil && !inv.Bypass {
 		for sid, log := range inv.Logs {

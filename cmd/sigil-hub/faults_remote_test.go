@@ -243,6 +243,20 @@ func TestFaultD61RemoteTLS(t *testing.T) {
 
 func log2discard() *log.Logger { return log.New(io.Discard, "", 0) }
 
+// serveFront serves handler on a loopback port until the test ends and
+// returns its base URL (http://127.0.0.1:port).
+func serveFront(t *testing.T, handler http.Handler) string {
+	t.Helper()
+	srv := &http.Server{Handler: handler, ErrorLog: log2discard()}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return "http://" + ln.Addr().String()
+}
+
 // sseRetryFront relays a legacy SSE upstream (GET /sse, POST /message).
 // Every stream it relays starts with `retry: <ms>`; cut ends every open
 // stream. It records when streams were cut and when the hub reconnected.
@@ -357,14 +371,7 @@ func TestFaultD61SSERetryClamped(t *testing.T) {
 			mcpURL, proxy, log := proxiedUpstream(t, "remote-sse")
 			backend := strings.TrimSuffix(mcpURL, "/mcp")
 			front := &sseRetryFront{backend: backend, retry: retry, proxy: proxy, cuts: map[chan struct{}]bool{}}
-			srv := &http.Server{Handler: front, ErrorLog: log2discard()}
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			go func() { _ = srv.Serve(ln) }()
-			t.Cleanup(func() { _ = srv.Close() })
-			cfg := fmt.Sprintf("\n[servers.remote]\nurl = %q\ntransport = \"sse\"\nserver_id = \"remote\"\n", "http://"+ln.Addr().String()+"/sse")
+			cfg := fmt.Sprintf("\n[servers.remote]\nurl = %q\ntransport = \"sse\"\nserver_id = \"remote\"\n", serveFront(t, front)+"/sse")
 			sign := newFaultSign(t, false, nil)
 			h := startFault(t, sign, faultRunID(t), faultOpts{Args: []string{"--config", writeConfig(t, cfg)}})
 			h.text(h.callWait("remote__echo", `{"before":"cut"}`))
@@ -517,14 +524,7 @@ func TestFaultD61StreamableResumeRetryClamped(t *testing.T) {
 	mcpURL, proxy, log := proxiedUpstream(t, "remote-resume")
 	proxy.FlushInterval = -1
 	front := &resumeFront{backend: mcpURL, proxy: proxy, held: map[string]*resumeState{}}
-	srv := &http.Server{Handler: front, ErrorLog: log2discard()}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	cfg := fmt.Sprintf("\n[servers.remote]\nurl = %q\ntransport = \"streamable\"\nserver_id = \"remote\"\n", "http://"+ln.Addr().String()+"/mcp")
+	cfg := fmt.Sprintf("\n[servers.remote]\nurl = %q\ntransport = \"streamable\"\nserver_id = \"remote\"\n", serveFront(t, front)+"/mcp")
 	sign := newFaultSign(t, false, nil)
 	h := startFault(t, sign, faultRunID(t), faultOpts{Args: []string{"--config", writeConfig(t, cfg), "--call-timeout", "90000"}})
 

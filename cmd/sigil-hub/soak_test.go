@@ -578,26 +578,9 @@ func runSoak(t *testing.T, cfg soakConfig) {
 
 	// I2: every tools/call an upstream received was approved for exactly
 	// those bytes, and reached it at most once.
-	budget := map[approval]int{}
-	for _, a := range sign.approvals() {
-		budget[a]++
-	}
-	forwarded := 0
-	for sid, log := range logs {
-		for _, p := range log.toolCalls(t) {
-			var pc struct {
-				Name      string          `json:"name"`
-				Arguments json.RawMessage `json:"arguments"`
-			}
-			_ = json.Unmarshal([]byte(p), &pc)
-			a := approval{sid, pc.Name, string(pc.Arguments)}
-			if budget[a] == 0 {
-				c.violate("I2: upstream %s received %s without an approval for those bytes (or twice)", sid, p)
-				continue
-			}
-			budget[a]--
-			forwarded++
-		}
+	unapproved, forwarded := checkApproved(t, sign, logs)
+	for _, v := range unapproved {
+		c.violate("%s", v)
 	}
 	// I4: one audit record per attempt, no canary anywhere.
 	auditB, _ := os.ReadFile(audit)
