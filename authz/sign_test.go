@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -458,5 +459,31 @@ func TestSignClose(t *testing.T) {
 	}
 	if _, err := env.sign.Authorize(context.Background(), signTestReq()); !errors.Is(err, context.Canceled) {
 		t.Errorf("Authorize after Close: err = %v, want context.Canceled", err)
+	}
+}
+
+// TestSignConnectionsBounded: a burst of calls opens at most 256
+// connections to Sign at a time; the rest wait for one (faults.md G2 found
+// a burst of 1,000 opening one each).
+func TestSignConnectionsBounded(t *testing.T) {
+	const calls = 300
+	var inFlight, peak atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		time.Sleep(300 * time.Millisecond) // every request is held: the burst piles up
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(srv.Close)
+	env := signTestNew(t, srv.URL, SignOptions{RequestTimeout: 10 * time.Second})
+	var wg sync.WaitGroup
+	for range calls {
+		wg.Go(func() { _, _ = env.sign.Authorize(context.Background(), signTestReq()) })
+	}
+	wg.Wait()
+	if p := peak.Load(); p > 256 || p < 200 {
+		t.Fatalf("%d requests were at Sign at once for a burst of %d calls, want at most 256 (and a real burst: at least 200)", p, calls)
 	}
 }

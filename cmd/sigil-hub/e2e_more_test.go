@@ -489,3 +489,27 @@ func TestClosedStderrDoesNotKillTheHub(t *testing.T) {
 		t.Fatal("the hub did not exit within 30 s of stdin EOF")
 	}
 }
+
+// TestDecisionLogLevels: at the default level an approved call writes no
+// log line (a line per call was an eighth of the binary's CPU), a denied
+// one does.
+func TestDecisionLogLevels(t *testing.T) {
+	t.Parallel()
+	sign := signtest.New(t, signtest.Options{APIKey: testKey, Decide: func(r signtest.Request) signtest.Reply {
+		if strings.Contains(string(r.Body), "deny-me") {
+			return signtest.Deny("SIGIL_POLICY_VIOLATION", "no")
+		}
+		return signtest.Approve()
+	}})
+	h := startHub(t, signEnv(sign), "--config", writeConfig(t, fakeServer(t, "files", newUpstreamLog(t), "")))
+	resultText(t, h.call("files__echo", `{"a":1}`))
+	if r := h.call("files__echo", `{"deny-me":1}`); r.Error == nil {
+		t.Fatal("the denied call was not refused")
+	}
+	// The approved call's line, if any, was written before its answer and
+	// so before the denied call's line.
+	eventually(t, "the denied call's log line", func() bool { return strings.Contains(h.stderr.String(), "decision=DENIED") })
+	if strings.Contains(h.stderr.String(), "decision=APPROVED") {
+		t.Fatalf("an approved call was logged at info:\n%s", h.stderr.String())
+	}
+}
