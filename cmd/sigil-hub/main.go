@@ -13,7 +13,9 @@ import (
 
 func main() {
 	ignoreSIGPIPE()
-	err := runMain(context.Background(), os.Args[1:], os.Environ(), os.Stdin, os.Stdout, os.Stderr)
+	stdin, restore := pollableStdin()
+	err := runMain(context.Background(), os.Args[1:], os.Environ(), stdin, os.Stdout, os.Stderr)
+	restore()
 	if err != nil {
 		var se run.SignalError
 		if errors.As(err, &se) {
