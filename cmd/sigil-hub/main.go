@@ -7,12 +7,23 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 
 	"github.com/oklog/run"
 )
 
+// gcPercent is the hub's GOGC unless the environment sets one. Its live heap
+// is a few MB while a busy session allocates some 70 MB/s, so Go's default
+// (100) ran a collection every few milliseconds: 7% of the binary's CPU at
+// 64 concurrent calls (issue 7, perf). 200 halves the collections for about
+// 4 MB more RSS under that load (21 → 25 MB).
+const gcPercent = 200
+
 func main() {
 	ignoreSIGPIPE()
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
 	stdin, restore := pollableStdin()
 	err := runMain(context.Background(), os.Args[1:], os.Environ(), stdin, os.Stdout, os.Stderr)
 	restore()
