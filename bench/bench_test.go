@@ -209,13 +209,23 @@ func parallel(workers, n int, f func(i int) error) error {
 // robin). Each iteration is one direct call and one hub call (b.N of each,
 // run as two phases). Metrics: direct-calls/s, hub-calls/s, ratio (hub /
 // direct; the target is ≥ 0.8 at c = 64).
+//
+// The binary modes (the real hub in a process of its own, as users run it)
+// also report where the CPU goes, per call, read from /proc: the client
+// (this process) and the upstream in each phase, and the hub. policy-binary
+// fronts the fake upstream (mcp-go's stdio server); policy-binary-node fronts
+// the reference server @modelcontextprotocol/server-everything under Node
+// (skipped when it is not installed), the same server as the direct side.
 func BenchmarkThroughput(b *testing.B) {
 	for _, ups := range []int{1, 8} {
 		b.Run(fmt.Sprintf("up%d", ups), func(b *testing.B) {
 			directs := make([]*rpcConn, ups)
+			var directPid int
 			for i := range directs {
-				directs[i] = startDirect(b)
+				ch := startDirectChild(b)
+				directs[i], directPid = ch.conn, ch.cmd.Process.Pid
 			}
+			fake := target{directs: directs, args: echoArgs}
 			for _, mode := range []authMode{authPolicy, authSign} {
 				b.Run(string(mode), func(b *testing.B) {
 					s := hubSetup{mode: mode, upstreams: upstreamNames(ups, 0, 0)}
@@ -225,7 +235,7 @@ func BenchmarkThroughput(b *testing.B) {
 					conn := readyHub(b, s)
 					for _, c := range []int{1, 16, 64} {
 						b.Run(fmt.Sprintf("c%d", c), func(b *testing.B) {
-							measureThroughput(b, directs, conn, c, nil)
+							measureThroughput(b, fake, conn, c, nil)
 						})
 					}
 				})
@@ -233,79 +243,118 @@ func BenchmarkThroughput(b *testing.B) {
 			if ups != 1 {
 				return
 			}
-			// The real binary, as users run it (default info logging to
-			// stderr, a process of its own): its CPU is read from /proc.
 			b.Run("policy-binary", func(b *testing.B) {
-				ch := startBinary(b, buildHub(b, b.TempDir()), hubSetup{mode: authPolicy, upstreams: upstreamNames(ups, 0, 0)})
-				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-				defer cancel()
-				if _, err := ch.conn.listTools(ctx); err != nil {
-					b.Fatal(err)
+				fake.upstreamPid = directPid
+				binaryThroughput(b, fake, upstreamNames(1, 0, 0))
+			})
+			b.Run("policy-binary-node", func(b *testing.B) {
+				entry := nodeEverything()
+				if entry == "" {
+					b.Skip("server-everything or node is not installed: run `cd testdata/npm && npm ci`")
 				}
-				pid := ch.cmd.Process.Pid
-				for _, c := range []int{1, 16, 64} {
-					b.Run(fmt.Sprintf("c%d", c), func(b *testing.B) {
-						measureThroughput(b, directs, ch.conn, c, func() time.Duration { return procstat.CPU(pid) })
-					})
-				}
+				ch := startChild(b, exec.Command("node", entry))
+				node := target{directs: []*rpcConn{ch.conn}, upstreamPid: ch.cmd.Process.Pid, args: nodeEchoArgs}
+				binaryThroughput(b, node, []upstreamSpec{{name: "up0", argv: []string{"node", entry}}})
 			})
 		})
 	}
 }
 
-// measureThroughput runs the same calls directly and through conn. hubCPU,
-// when set, reads the CPU time of a hub running in its own process; without
+// target is what a throughput run calls: its upstream's echo tool, directly
+// over directs and through the hub as upN__echo, with args.
+type target struct {
+	directs     []*rpcConn
+	upstreamPid int // the direct upstream's process (binary modes), else 0
+	args        string
+}
+
+// binaryThroughput runs the real binary in front of ups and measures it
+// against t at concurrency 1, 16 and 64, with CPU read from /proc.
+func binaryThroughput(b *testing.B, t target, ups []upstreamSpec) {
+	ch := startBinary(b, buildHub(b, b.TempDir()), hubSetup{mode: authPolicy, upstreams: ups})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := ch.conn.listTools(ctx); err != nil {
+		b.Fatal(err)
+	}
+	pid := ch.cmd.Process.Pid
+	kids := procstat.Children(pid)
+	if len(kids) != 1 {
+		b.Fatalf("hub %d has children %v, want its one upstream", pid, kids)
+	}
+	procs := &binaryProcs{hub: pid, directUpstream: t.upstreamPid, hubUpstream: kids[0]}
+	for _, c := range []int{1, 16, 64} {
+		b.Run(fmt.Sprintf("c%d", c), func(b *testing.B) {
+			measureThroughput(b, t, ch.conn, c, procs)
+		})
+	}
+}
+
+// binaryProcs are the processes whose CPU a binary-mode run reads.
+type binaryProcs struct {
+	hub, directUpstream, hubUpstream int
+}
+
+// measureThroughput runs the same calls directly and through conn. procs,
+// when set, names the processes of a hub running in its own process; without
 // it the hub runs in this one.
-func measureThroughput(b *testing.B, directs []*rpcConn, conn *rpcConn, workers int, hubCPU func() time.Duration) {
+func measureThroughput(b *testing.B, t target, conn *rpcConn, workers int, procs *binaryProcs) {
 	ctx := context.Background()
-	ups := len(directs)
-	directCall := func(i int) error { return directs[i%ups].callTool(ctx, "echo", echoArgs) }
+	ups := len(t.directs)
+	directCall := func(i int) error { return t.directs[i%ups].callTool(ctx, "echo", t.args) }
 	// The exposed names are built once, as the direct side's "echo" is:
 	// the client must cost the same on both sides.
 	names := make([]string, ups)
 	for i := range names {
 		names[i] = hubTool(i)
 	}
-	hubCall := func(i int) error { return conn.callTool(ctx, names[i%ups], echoArgs) }
+	hubCall := func(i int) error { return conn.callTool(ctx, names[i%ups], t.args) }
 	for _, f := range []func(int) error{directCall, hubCall} {
 		if err := parallel(workers, warmup, f); err != nil {
 			b.Fatal(err)
 		}
 	}
+	// cpu reads the CPU time used so far by this process and, in binary
+	// mode, by the hub and both upstreams.
+	type cpu struct{ client, hub, directUp, hubUp time.Duration }
+	read := func() cpu {
+		c := cpu{client: cpuTime()}
+		if procs != nil {
+			c.hub, c.directUp, c.hubUp = procstat.CPU(procs.hub), procstat.CPU(procs.directUpstream), procstat.CPU(procs.hubUpstream)
+		}
+		return c
+	}
 	b.ResetTimer()
-	c0, t := cpuTime(), time.Now()
+	c0, t0 := read(), time.Now()
 	if err := parallel(workers, b.N, directCall); err != nil {
 		b.Fatal(err)
 	}
-	c1, dt := cpuTime(), time.Since(t)
-	var h1 time.Duration
-	if hubCPU != nil {
-		h1 = hubCPU()
-	}
-	t = time.Now()
+	c1, dt := read(), time.Since(t0)
+	t0 = time.Now()
 	if err := parallel(workers, b.N, hubCall); err != nil {
 		b.Fatal(err)
 	}
-	c2, ht := cpuTime(), time.Since(t)
-	var h2 time.Duration
-	if hubCPU != nil {
-		h2 = hubCPU()
-	}
+	c2, ht := read(), time.Since(t0)
 	b.StopTimer()
 	dr := float64(b.N) / dt.Seconds()
 	hr := float64(b.N) / ht.Seconds()
 	b.ReportMetric(dr, "direct-calls/s")
 	b.ReportMetric(hr, "hub-calls/s")
 	b.ReportMetric(hr/dr, "ratio")
-	// In process, this process is the client in both phases, plus the hub
-	// in the second: the difference is the hub's own CPU per call.
-	hc := (c2 - c1) - (c1 - c0)
-	if hubCPU != nil {
-		hc = h2 - h1
+	perCall := func(d time.Duration) float64 { return us(d) / float64(b.N) }
+	if procs == nil {
+		// In process, this process is the client in both phases, plus the
+		// hub in the second: the difference is the hub's own CPU per call.
+		if hc := (c2.client - c1.client) - (c1.client - c0.client); hc > 0 {
+			b.ReportMetric(perCall(hc), "hub-cpu-µs/call")
+		}
+		return
 	}
-	if hc > 0 {
-		b.ReportMetric(us(hc)/float64(b.N), "hub-cpu-µs/call")
-	}
+	b.ReportMetric(perCall(c2.hub-c1.hub), "hub-cpu-µs/call")
+	b.ReportMetric(perCall(c1.client-c0.client), "client-direct-µs/call")
+	b.ReportMetric(perCall(c2.client-c1.client), "client-hub-µs/call")
+	b.ReportMetric(perCall(c1.directUp-c0.directUp), "upstream-direct-µs/call")
+	b.ReportMetric(perCall(c2.hubUp-c1.hubUp), "upstream-hub-µs/call")
 }
 
 // startupDelays gives upstream i of n a start delay of base + i×step, so the

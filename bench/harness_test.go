@@ -339,12 +339,35 @@ func startChild(tb testing.TB, cmd *exec.Cmd) *child {
 
 // startDirect starts one fake upstream and connects the client to it
 // directly: the baseline every hub figure is compared with.
-func startDirect(tb testing.TB) *rpcConn {
+func startDirect(tb testing.TB) *rpcConn { return startDirectChild(tb).conn }
+
+// startDirectChild is startDirect with the upstream's process.
+func startDirectChild(tb testing.TB) *child {
 	tb.Helper()
 	cmd := exec.Command(selfExe(tb))
 	cmd.Env = cleanEnv(testupstream.EnvMarker + "=1")
-	return startChild(tb, cmd).conn
+	return startChild(tb, cmd)
 }
+
+// nodeEverything is the entry point of the reference server
+// @modelcontextprotocol/server-everything (installed by .ci/run into
+// testdata/npm), or "" when it or node is missing.
+func nodeEverything() string {
+	p, err := filepath.Abs(filepath.Join("..", "testdata", "npm", "node_modules", "@modelcontextprotocol", "server-everything", "dist", "index.js"))
+	if err != nil {
+		return ""
+	}
+	if _, err := os.Stat(p); err != nil {
+		return ""
+	}
+	if _, err := exec.LookPath("node"); err != nil {
+		return ""
+	}
+	return p
+}
+
+// nodeEchoArgs are the arguments of server-everything's echo tool.
+const nodeEchoArgs = `{"message":"hello from the benchmark"}`
 
 // --- the Sign double ----------------------------------------------------
 
@@ -409,6 +432,7 @@ const (
 // upstreamSpec is one [servers.NAME] table of a generated config.
 type upstreamSpec struct {
 	name  string
+	argv  []string      // command and arguments; nil = the fake upstream
 	delay time.Duration // start delay through sh -c 'sleep'; 0 = none
 	tools int           // extra tools tool000..; exposed are only these when > 0
 	log   string        // TESTUPSTREAM_LOG file; "" = none
@@ -444,6 +468,14 @@ func writeConfig(tb testing.TB, dir string, s hubSetup) string {
 	b.WriteString("startup_timeout = 120000\n")
 	for _, u := range s.upstreams {
 		fmt.Fprintf(&b, "\n[servers.%s]\nserver_id = %q\n", u.name, u.name)
+		if u.argv != nil {
+			args := make([]string, len(u.argv)-1)
+			for i, a := range u.argv[1:] {
+				args[i] = strconv.Quote(a)
+			}
+			fmt.Fprintf(&b, "command = %s\nargs = [%s]\n", strconv.Quote(u.argv[0]), strings.Join(args, ", "))
+			continue
+		}
 		if u.delay > 0 {
 			fmt.Fprintf(&b, "command = \"sh\"\nargs = [\"-c\", %s]\n",
 				strconv.Quote(fmt.Sprintf("sleep %.3f; exec %s", u.delay.Seconds(), shQuote(exe))))

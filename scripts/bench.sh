@@ -67,6 +67,14 @@ END {
 	printf "\n%-34s %12s %12s %8s %14s\n", "throughput", "direct/s", "hub/s", "ratio", "hub cpu µs"
 	for (i = 1; i <= n; i++) if (order[i] ~ /^Throughput\//)
 		printf "%-34s %12s %12s %8s %14s\n", order[i], v(order[i], "direct-calls/s"), v(order[i], "hub-calls/s"), v(order[i], "ratio"), v(order[i], "hub-cpu-µs/call")
+	printf "\nwhere the CPU goes in the binary runs (µs per call, from /proc). While both phases keep the\ncores busy, the ratio is about the cpu bound: (client+upstream) direct / (client+hub+upstream)\n"
+	printf "%-40s %8s %8s %8s %8s %8s %10s\n", "", "direct:", "", "hub:", "", "", ""
+	printf "%-40s %8s %8s %8s %8s %8s %10s\n", "", "client", "upstream", "client", "hub", "upstream", "cpu bound"
+	for (i = 1; i <= n; i++) if (order[i] ~ /^Throughput\// && ((order[i], "upstream-hub-µs/call") in all)) {
+		cd = v(order[i], "client-direct-µs/call"); ud = v(order[i], "upstream-direct-µs/call")
+		ch = v(order[i], "client-hub-µs/call"); hc = v(order[i], "hub-cpu-µs/call"); uh = v(order[i], "upstream-hub-µs/call")
+		printf "%-40s %8s %8s %8s %8s %8s %10.2f\n", order[i], cd, ud, ch, hc, uh, (cd + ud) / (ch + hc + uh)
+	}
 	printf "\n%-34s %12s %12s %14s\n", "authorization", "hub allocs", "hub B", "new conns/call"
 	for (i = 1; i <= n; i++) if (order[i] ~ /^Authz\//)
 		printf "%-34s %12s %12s %14s\n", order[i], v(order[i], "hub-allocs/call"), v(order[i], "hub-B/call"), v(order[i], "new-conns/call")
@@ -84,6 +92,8 @@ END {
 	printf "    hub-added p50 <= 100 µs:          %-8s %s\n", v(pb, "added-p50-µs"), ok(v(pb, "added-p50-µs") + 0 <= 100)
 	printf "    hub-added p99 <= 1000 µs:         %-8s %s\n", v(pb, "added-p99-µs"), ok(v(pb, "added-p99-µs") + 0 <= 1000)
 	printf "    throughput >= 0.8x at c64:        %-8s %s\n", v(tb, "ratio"), ok(v(tb, "ratio") + 0 >= 0.8)
+	tn = "Throughput/up1/policy-binary-node/c64"
+	printf "    the same, server-everything:      %-8s %s\n", v(tn, "ratio"), ok(v(tn, "ratio") + 0 >= 0.8)
 	printf "  20 upstreams ready <= 1.2x slowest: %-8s %s\n", v(s, "ratio"), ok(v(s, "ratio") + 0 <= 1.2)
 	printf "  tools/list of 5,000 <= 5 ms:        %-8s %s\n", v(l, "ms/list"), ok(v(l, "ms/list") + 0 <= 5)
 	printf "  RSS <= 30 MB + 1 MB/upstream (50):  %-8s %s\n", v(r, "rss-50-MB"), ok(v(r, "rss-50-MB") + 0 <= 80 && v(r, "rss-1-MB") + 0 <= 31)
