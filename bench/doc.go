@@ -18,9 +18,11 @@
 //
 // The fake upstream is internal/testupstream, re-executed from the test
 // binary (TestMain). The hub runs in process (hub.New, Run, ServeStdio over
-// OS pipes) so that -cpuprofile and -memprofile see it; one latency case and
-// the memory benchmark drive the real binary.
+// OS pipes) so that -cpuprofile and -memprofile see it; the policy-binary
+// cases and the memory benchmark drive the real binary, and
+// policy-binary-node puts it in front of the reference server
+// @modelcontextprotocol/server-everything under Node (from testdata/npm).
 //
-// This package imports hub, authz and internal/testupstream; nothing may
-// import it.
+// This package imports hub, internal/procstat and internal/testupstream;
+// nothing may import it.
 package bench
