@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -456,37 +454,18 @@ func TestClosedStderrDoesNotKillTheHub(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	out := bufio.NewReader(stdout)
-	rpc := func(line string) string {
-		t.Helper()
-		if _, err := io.WriteString(stdin, line+"\n"); err != nil {
-			t.Fatalf("write: %v", err)
-		}
-		resp, err := out.ReadString('\n')
-		if err != nil {
-			t.Fatalf("no answer to %.60s: %v", line, err)
-		}
-		return resp
-	}
-	rpc(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`)
-	_, _ = io.WriteString(stdin, `{"jsonrpc":"2.0","method":"notifications/initialized"}`+"\n")
-	rpc(`{"jsonrpc":"2.0","id":2,"method":"tools/list"}`)
+	ls := newLineSession(t, stdin, stdout)
+	ls.handshake()
+	ls.rpc(`{"jsonrpc":"2.0","id":2,"method":"tools/list"}`)
 	stderr.Close() // as mcp-go's Close does, before stdin
 	for i := 3; i < 6; i++ {
-		if resp := rpc(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"files__echo","arguments":{}}}`, i)); !strings.Contains(resp, "SIGIL_POLICY_VIOLATION") {
+		if resp := ls.rpc(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"files__echo","arguments":{}}}`, i)); !strings.Contains(resp, "SIGIL_POLICY_VIOLATION") {
 			t.Fatalf("call %d after stderr closed: %s", i, resp)
 		}
 	}
 	stdin.Close()
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("the hub did not exit cleanly after its stderr was closed: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the hub did not exit within 30 s of stdin EOF")
+	if err := waitExit(t, cmd); err != nil {
+		t.Fatalf("the hub did not exit cleanly after its stderr was closed: %v", err)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -456,4 +457,56 @@ func scanLines(r interface{ Read([]byte) (int, error) }, out chan<- []byte) {
 		out <- append([]byte(nil), sc.Bytes()...)
 	}
 	close(out)
+}
+
+// lineSession drives a started hub process one raw line at a time: for
+// tests that need the process's pipes as they are (no client library).
+type lineSession struct {
+	t   *testing.T
+	in  io.Writer
+	out *bufio.Reader
+}
+
+func newLineSession(t *testing.T, in io.Writer, out io.Reader) *lineSession {
+	return &lineSession{t: t, in: in, out: bufio.NewReader(out)}
+}
+
+// rpc writes one request line and returns the next line the hub writes.
+func (ls *lineSession) rpc(line string) string {
+	ls.t.Helper()
+	ls.send(line)
+	resp, err := ls.out.ReadString('\n')
+	if err != nil {
+		ls.t.Fatalf("no answer to %.60s: %v", line, err)
+	}
+	return resp
+}
+
+func (ls *lineSession) send(line string) {
+	ls.t.Helper()
+	if _, err := io.WriteString(ls.in, line+"\n"); err != nil {
+		ls.t.Fatalf("write: %v", err)
+	}
+}
+
+// handshake initializes the session.
+func (ls *lineSession) handshake() {
+	ls.t.Helper()
+	ls.rpc(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`)
+	ls.send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+}
+
+// waitExit waits for cmd (whose stdin the caller has closed) to exit and
+// returns its error; the test fails if it is still running after 30 s.
+func waitExit(t *testing.T, cmd *exec.Cmd) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatal("the hub did not exit within 30 s of stdin EOF")
+		return nil
+	}
 }

@@ -3,8 +3,6 @@
 package main
 
 import (
-	"bufio"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,7 +10,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/sigilcore/sigil-hub/internal/signtest"
 )
@@ -45,22 +42,10 @@ func TestStdinPolledAndRestored(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	out := bufio.NewReader(stdout)
-	rpc := func(line string) string {
-		t.Helper()
-		if _, err := io.WriteString(w, line+"\n"); err != nil {
-			t.Fatalf("write: %v", err)
-		}
-		resp, err := out.ReadString('\n')
-		if err != nil {
-			t.Fatalf("no answer to %.60s: %v\nstderr:\n%s", line, err, stderr.String())
-		}
-		return resp
-	}
-	rpc(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`)
-	_, _ = io.WriteString(w, `{"jsonrpc":"2.0","method":"notifications/initialized"}`+"\n")
-	if resp := rpc(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"files__echo","arguments":{"text":"polled"}}}`); !strings.Contains(resp, "polled") {
-		t.Fatalf("call through a polled stdin: %s", resp)
+	ls := newLineSession(t, w, stdout)
+	ls.handshake()
+	if resp := ls.rpc(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"files__echo","arguments":{"text":"polled"}}}`); !strings.Contains(resp, "polled") {
+		t.Fatalf("call through a polled stdin: %s\nstderr:\n%s", resp, stderr.String())
 	}
 	fdinfo, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(cmd.Process.Pid), "fdinfo", "0"))
 	if err != nil {
@@ -71,15 +56,8 @@ func TestStdinPolledAndRestored(t *testing.T) {
 	}
 
 	w.Close() // EOF: the hub shuts down
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("hub exit: %v\nstderr:\n%s", err, stderr.String())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("hub did not exit after stdin EOF")
+	if err := waitExit(t, cmd); err != nil {
+		t.Fatalf("hub exit: %v\nstderr:\n%s", err, stderr.String())
 	}
 	rc, err := r.SyscallConn()
 	if err != nil {
