@@ -16,11 +16,30 @@ import (
 
 // TestStdinPolledAndRestored: a pipe stdin is read through Go's poller, so
 // O_NONBLOCK is set on it while the hub serves (issue 7: a blocking read
-// kept the runtime's monitor thread waking every 20 µs), and the flag is put
-// back when the hub exits, since every holder of the pipe's read end shares
-// it.
+// kept the runtime's monitor thread waking every 20 µs), and at exit the
+// flag is as the hub found it, since every holder of the pipe's read end
+// shares it.
 func TestStdinPolledAndRestored(t *testing.T) {
 	t.Parallel()
+	t.Run("blocking pipe: set while serving, put back at exit", func(t *testing.T) {
+		t.Parallel()
+		if flags := runOnPipeStdin(t, false); flags&syscall.O_NONBLOCK != 0 {
+			t.Fatalf("stdin pipe flags %#o after the hub exited: O_NONBLOCK left set for the pipe's other holders", flags)
+		}
+	})
+	t.Run("non-blocking pipe: used as it is, left so", func(t *testing.T) {
+		t.Parallel()
+		if flags := runOnPipeStdin(t, true); flags&syscall.O_NONBLOCK == 0 {
+			t.Fatalf("stdin pipe flags %#o after the hub exited: O_NONBLOCK, set before the hub started, was cleared", flags)
+		}
+	})
+}
+
+// runOnPipeStdin runs the hub on a pipe stdin whose read end the test keeps
+// (so it sees the flags the hub leaves), non-blocking from the start if
+// nonblock; it makes one call, checks the hub reads stdin non-blocking,
+// closes stdin and returns the pipe's flags after the hub exited.
+func runOnPipeStdin(t *testing.T, nonblock bool) int {
 	sign := signtest.New(t, signtest.Options{APIKey: testKey})
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -28,10 +47,20 @@ func TestStdinPolledAndRestored(t *testing.T) {
 	}
 	defer r.Close()
 	defer w.Close()
-	cmd := exec.Command(hubBin, "--config", writeConfig(t, fakeServer(t, "files", newUpstreamLog(t), "")))
+	// The hub starts behind a gate (sh waits for a line on fd 3): exec hands
+	// the child a blocking descriptor, so a flag the hub must find at start
+	// is set between Start and the gate.
+	gateR, gateW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gateW.Close()
+	args := []string{"-c", `read x <&3; exec 3<&-; exec "$0" "$@"`, hubBin, "--config", writeConfig(t, fakeServer(t, "files", newUpstreamLog(t), ""))}
+	cmd := exec.Command("sh", args...)
 	cmd.Env = baseEnv(signEnv(sign)...)
 	cmd.Dir = t.TempDir()
 	cmd.Stdin = r // passed as is: the hub's fd 0 shares this file description
+	cmd.ExtraFiles = []*os.File{gateR}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +70,15 @@ func TestStdinPolledAndRestored(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	gateR.Close()
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	if nonblock {
+		setNonblock(t, r)
+	}
+	if _, err := gateW.WriteString("go\n"); err != nil {
+		t.Fatal(err)
+	}
+
 	ls := newLineSession(t, w, stdout)
 	ls.handshake()
 	if resp := ls.rpc(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"files__echo","arguments":{"text":"polled"}}}`); !strings.Contains(resp, "polled") {
@@ -59,7 +96,13 @@ func TestStdinPolledAndRestored(t *testing.T) {
 	if err := waitExit(t, cmd); err != nil {
 		t.Fatalf("hub exit: %v\nstderr:\n%s", err, stderr.String())
 	}
-	rc, err := r.SyscallConn()
+	return fileFlags(t, r)
+}
+
+// fileFlags is fcntl(F_GETFL) of f, read without changing f's mode.
+func fileFlags(t *testing.T, f *os.File) int {
+	t.Helper()
+	rc, err := f.SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,8 +117,18 @@ func TestStdinPolledAndRestored(t *testing.T) {
 	}); err != nil || ferr != nil {
 		t.Fatal(err, ferr)
 	}
-	if flags&syscall.O_NONBLOCK != 0 {
-		t.Fatalf("stdin pipe flags %#o after the hub exited: O_NONBLOCK left set for the pipe's other holders", flags)
+	return flags
+}
+
+func setNonblock(t *testing.T, f *os.File) {
+	t.Helper()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = syscall.SetNonblock(int(fd), true) }); err != nil || serr != nil {
+		t.Fatal(err, serr)
 	}
 }
 
