@@ -52,3 +52,39 @@ func TestHTTPSessionLimits(t *testing.T) {
 		t.Fatalf("%d sessions live, want 1 (the idle ones swept)", n)
 	}
 }
+
+// TestStreamEventsJSONUnlessSomethingCameFirst: a request's response that
+// nothing preceded is answered as application/json; one that progress (or
+// any message the request caused) preceded is an event stream carrying
+// those messages, then the response, in order.
+func TestStreamEventsJSONUnlessSomethingCameFirst(t *testing.T) {
+	final := []byte(`{"jsonrpc":"2.0","id":7,"result":{}}`)
+	progress := []byte(`{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":1,"progress":1}}`)
+	tests := []struct {
+		name     string
+		events   [][]byte
+		wantType string
+		wantBody string
+	}{
+		{"response alone", nil, "application/json", string(final)},
+		{"progress first", [][]byte{progress}, "text/event-stream",
+			"event: message\ndata: " + string(progress) + "\n\nevent: message\ndata: " + string(final) + "\n\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := &postStream{events: make(chan []byte, streamBuffer), final: make(chan []byte, 1)}
+			for _, e := range tt.events {
+				st.events <- e
+			}
+			st.final <- final
+			w := httptest.NewRecorder()
+			streamEvents(w, httptest.NewRequest(http.MethodPost, "/mcp", nil), st)
+			if got := w.Header().Get("Content-Type"); got != tt.wantType {
+				t.Errorf("Content-Type %q, want %q", got, tt.wantType)
+			}
+			if got := w.Body.String(); got != tt.wantBody {
+				t.Errorf("body %q, want %q", got, tt.wantBody)
+			}
+		})
+	}
+}
