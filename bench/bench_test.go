@@ -22,22 +22,28 @@ const warmup = 200
 func hubTool(i int) string { return "up" + strconv.Itoa(i) + "__echo" }
 
 // BenchmarkLatency measures one tools/call at a time through the hub and
-// directly, interleaved call by call, against the same fake upstream binary.
+// directly, interleaved call by call, against the same fake upstream.
 // Metrics (µs): direct-p50/p99, hub-p50/p99, added-p50/p99 (hub percentile
 // minus direct percentile) and ratio (mean hub / mean direct). ns/op is one
 // direct plus one hub call.
 //
 // Cases: policy (embedded engine, in process), sign (Sign double on
 // loopback, in process), policy-binary (the real binary over OS pipes, with
-// its default info logging to stderr).
+// its default info logging to stderr): all over stdio. http-policy and
+// http-sign are the same over Streamable HTTP end to end: the client posts to
+// the hub's HTTP front (in process, loopback) and the hub to the upstream, a
+// fake serving Streamable HTTP in a process of its own, which the direct
+// side's client posts to itself. http-proxy puts Go's httputil.ReverseProxy
+// there instead of the hub: what one more HTTP hop costs when it does
+// nothing at all, the floor under the hub's figure.
 func BenchmarkLatency(b *testing.B) {
 	direct := startDirect(b)
 	b.Run("policy", func(b *testing.B) {
-		measureLatency(b, direct, readyHub(b, hubSetup{mode: authPolicy, upstreams: upstreamNames(1, 0, 0)}))
+		measureLatency(b, direct, readyHub(b, hubSetup{mode: authPolicy, upstreams: upstreamNames(1, 0, 0)}), hubTool(0))
 	})
 	b.Run("sign", func(b *testing.B) {
 		sd := startSign(b)
-		measureLatency(b, direct, readyHub(b, hubSetup{mode: authSign, signURL: sd.URL, upstreams: upstreamNames(1, 0, 0)}))
+		measureLatency(b, direct, readyHub(b, hubSetup{mode: authSign, signURL: sd.URL, upstreams: upstreamNames(1, 0, 0)}), hubTool(0))
 	})
 	b.Run("policy-binary", func(b *testing.B) {
 		bin := buildHub(b, b.TempDir())
@@ -47,13 +53,33 @@ func BenchmarkLatency(b *testing.B) {
 		if _, err := conn.listTools(ctx); err != nil {
 			b.Fatal(err)
 		}
-		measureLatency(b, direct, conn)
+		measureLatency(b, direct, conn, hubTool(0))
+	})
+	httpDirect, url := directHTTP(b)
+	httpUp := []upstreamSpec{{name: "up0", url: url}}
+	b.Run("http-policy", func(b *testing.B) {
+		measureLatency(b, httpDirect, readyHTTPHub(b, hubSetup{mode: authPolicy, upstreams: httpUp}), hubTool(0))
+	})
+	b.Run("http-sign", func(b *testing.B) {
+		sd := startSign(b)
+		measureLatency(b, httpDirect, readyHTTPHub(b, hubSetup{mode: authSign, signURL: sd.URL, upstreams: httpUp}), hubTool(0))
+	})
+	// The floor for any HTTP hop: a reverse proxy that only copies bytes.
+	b.Run("http-proxy", func(b *testing.B) {
+		measureLatency(b, httpDirect, proxiedHTTP(b, url), "echo")
 	})
 }
 
-func measureLatency(b *testing.B, direct, via *rpcConn) {
+// caller is a client connection whose tool calls the benchmarks time:
+// rpcConn (stdio) or httpConn (Streamable HTTP).
+type caller interface {
+	callTool(ctx context.Context, name, args string) error
+}
+
+// measureLatency times direct calls to "echo" and via calls to viaTool.
+func measureLatency(b *testing.B, direct, via caller, viaTool string) {
 	ctx := context.Background()
-	name := hubTool(0) // built once, as the direct side's "echo" is
+	name := viaTool
 	for range warmup {
 		if err := direct.callTool(ctx, "echo", echoArgs); err != nil {
 			b.Fatal(err)

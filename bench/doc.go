@@ -17,7 +17,9 @@
 // drives each harness once so that it cannot rot.
 //
 // The fake upstream is internal/testupstream, re-executed from the test
-// binary (TestMain). The hub runs in process (hub.New, Run, ServeStdio over
+// binary (TestMain), over stdio or, for the http-* latency cases, serving
+// Streamable HTTP on loopback (the hub then serves its HTTP front too, and a
+// do-nothing reverse proxy gives the floor of one more HTTP hop). The hub runs in process (hub.New, Run, ServeStdio over
 // OS pipes) so that -cpuprofile and -memprofile see it; the policy-binary
 // cases and the memory benchmark drive the real binary, and
 // policy-binary-node puts it in front of the reference server

@@ -8,8 +8,9 @@ import (
 
 // TestHarnesses drives every harness once (a direct upstream, an in-process
 // hub with the embedded policy and with the Sign double, the raw client's
-// list paging and the statistics helpers), so that the benchmarks cannot rot
-// while `go test ./...` stays cheap. It checks behaviour, never wall time.
+// list paging, the Streamable HTTP client, upstream and hub front, and the
+// statistics helpers), so that the benchmarks cannot rot while
+// `go test ./...` stays cheap. It checks behaviour, never wall time.
 func TestHarnesses(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -49,6 +50,29 @@ func TestHarnesses(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestHTTPHarness(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	direct, url := directHTTP(t)
+	if err := direct.callTool(ctx, "echo", echoArgs); err != nil {
+		t.Fatalf("direct HTTP call: %v", err)
+	}
+	sd := startSign(t)
+	via := readyHTTPHub(t, hubSetup{mode: authSign, signURL: sd.URL, upstreams: []upstreamSpec{{name: "up0", url: url}}})
+	if err := parallel(4, 8, func(int) error { return via.callTool(ctx, hubTool(0), echoArgs) }); err != nil {
+		t.Fatalf("hub calls over HTTP: %v", err)
+	}
+	if got := sd.calls.Load(); got != 8 {
+		t.Errorf("sign double saw %d authorizations, want 8: the calls did not go through the hub's policy", got)
+	}
+	if err := via.callTool(ctx, "up0__nope", echoArgs); err == nil {
+		t.Error("a call to an unknown tool passed the client's result check")
+	}
+	if err := proxiedHTTP(t, url).callTool(ctx, "echo", echoArgs); err != nil {
+		t.Fatalf("call through the reverse proxy: %v", err)
 	}
 }
 

@@ -433,6 +433,7 @@ const (
 type upstreamSpec struct {
 	name  string
 	argv  []string      // command and arguments; nil = the fake upstream
+	url   string        // a Streamable HTTP upstream instead of a command
 	delay time.Duration // start delay through sh -c 'sleep'; 0 = none
 	tools int           // extra tools tool000..; exposed are only these when > 0
 	log   string        // TESTUPSTREAM_LOG file; "" = none
@@ -468,6 +469,10 @@ func writeConfig(tb testing.TB, dir string, s hubSetup) string {
 	b.WriteString("startup_timeout = 120000\n")
 	for _, u := range s.upstreams {
 		fmt.Fprintf(&b, "\n[servers.%s]\nserver_id = %q\n", u.name, u.name)
+		if u.url != "" {
+			fmt.Fprintf(&b, "url = %s\n", strconv.Quote(u.url))
+			continue
+		}
 		if u.argv != nil {
 			args := make([]string, len(u.argv)-1)
 			for i, a := range u.argv[1:] {
@@ -535,9 +540,46 @@ type inProcHub struct {
 // It does not initialize the session.
 func startHub(tb testing.TB, s hubSetup) *inProcHub {
 	tb.Helper()
+	h, stopRun := runHub(tb, s)
+	// OS pipes, like a real stdio client: io.Pipe hands each write over
+	// synchronously, which serializes concurrent callers in a way no real
+	// client connection does.
+	cr, cw, err := os.Pipe() // client → hub
+	if err != nil {
+		tb.Fatal(err)
+	}
+	hr, hw, err := os.Pipe() // hub → client
+	if err != nil {
+		tb.Fatal(err)
+	}
+	serveDone := make(chan error, 1)
+	go func() {
+		err := h.ServeStdio(context.Background(), cr, hw)
+		hw.Close()
+		serveDone <- err
+	}()
+	ih := &inProcHub{h: h, conn: newRPCConn(hr, cw)}
+	ih.stop = sync.OnceFunc(func() {
+		cw.Close()
+		if err := <-serveDone; err != nil && !errors.Is(err, io.ErrClosedPipe) {
+			tb.Logf("ServeStdio: %v", err)
+		}
+		cr.Close()
+		stopRun()
+		<-ih.conn.done // the client saw EOF
+		hr.Close()
+	})
+	tb.Cleanup(ih.stop)
+	return ih
+}
+
+// runHub runs hub.New + Run in process for s; stop cancels Run and waits
+// for it, which stops every child.
+func runHub(tb testing.TB, s hubSetup) (h *hub.Hub, stop func()) {
+	tb.Helper()
 	dir := tb.TempDir()
 	var upLog string
-	if raceEnabled {
+	if raceEnabled && len(s.upstreams) > 0 && s.upstreams[0].url == "" {
 		// hub.Run writes Hub.started without synchronisation while the
 		// first tools/list reads it (reported in issue 7's findings). Under
 		// the race detector, wait until the first upstream has received a
@@ -557,49 +599,22 @@ func startHub(tb testing.TB, s hubSetup) *inProcHub {
 	if err != nil {
 		tb.Fatalf("parse config: %v", err)
 	}
-	h, err := hub.New(hub.Options{Config: cfg, APIKey: "bench-key", Environ: cleanEnv()})
+	h, err = hub.New(hub.Options{Config: cfg, APIKey: "bench-key", Environ: cleanEnv()})
 	if err != nil {
 		tb.Fatalf("hub.New: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	runDone := make(chan error, 1)
 	go func() { runDone <- h.Run(ctx) }()
-	// OS pipes, like a real stdio client: io.Pipe hands each write over
-	// synchronously, which serializes concurrent callers in a way no real
-	// client connection does.
-	cr, cw, err := os.Pipe() // client → hub
-	if err != nil {
-		tb.Fatal(err)
+	if upLog != "" {
+		waitNonEmpty(tb, upLog)
 	}
-	hr, hw, err := os.Pipe() // hub → client
-	if err != nil {
-		tb.Fatal(err)
-	}
-	serveDone := make(chan error, 1)
-	go func() {
-		err := h.ServeStdio(ctx, cr, hw)
-		hw.Close()
-		serveDone <- err
-	}()
-	ih := &inProcHub{h: h, conn: newRPCConn(hr, cw)}
-	ih.stop = sync.OnceFunc(func() {
-		cw.Close()
-		if err := <-serveDone; err != nil && !errors.Is(err, io.ErrClosedPipe) {
-			tb.Logf("ServeStdio: %v", err)
-		}
-		cr.Close()
+	return h, sync.OnceFunc(func() {
 		cancel()
 		if err := <-runDone; err != nil {
 			tb.Logf("Run: %v", err)
 		}
-		<-ih.conn.done // the client saw EOF
-		hr.Close()
 	})
-	tb.Cleanup(ih.stop)
-	if upLog != "" {
-		waitNonEmpty(tb, upLog)
-	}
-	return ih
 }
 
 // waitNonEmpty polls until the file at path has content, with a deadline.

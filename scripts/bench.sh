@@ -88,6 +88,10 @@ END {
 	printf "  hub-added p50 <= 100 µs (policy):   %-8s %s\n", v(p, "added-p50-µs"), ok(v(p, "added-p50-µs") + 0 <= 100)
 	printf "  hub-added p99 <= 1000 µs (policy):  %-8s %s\n", v(p, "added-p99-µs"), ok(v(p, "added-p99-µs") + 0 <= 1000)
 	printf "  throughput >= 0.8x direct at c64:   %-8s %s\n", v(t, "ratio"), ok(v(t, "ratio") + 0 >= 0.8)
+	hp = "Latency/http-policy"; hx = "Latency/http-proxy"
+	printf "  the same over Streamable HTTP (client and upstream both HTTP):\n"
+	printf "    hub-added p50 <= 100 µs:          %-8s %s (a do-nothing reverse proxy adds %s)\n", v(hp, "added-p50-µs"), ok(v(hp, "added-p50-µs") + 0 <= 100), v(hx, "added-p50-µs")
+	printf "    hub-added p99 <= 1000 µs:         %-8s %s (the proxy: %s)\n", v(hp, "added-p99-µs"), ok(v(hp, "added-p99-µs") + 0 <= 1000), v(hx, "added-p99-µs")
 	printf "  the same, the binary in its own process:\n"
 	printf "    hub-added p50 <= 100 µs:          %-8s %s\n", v(pb, "added-p50-µs"), ok(v(pb, "added-p50-µs") + 0 <= 100)
 	printf "    hub-added p99 <= 1000 µs:         %-8s %s\n", v(pb, "added-p99-µs"), ok(v(pb, "added-p99-µs") + 0 <= 1000)
