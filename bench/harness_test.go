@@ -132,16 +132,7 @@ func (c *rpcConn) call(ctx context.Context, method, params string) ([]byte, erro
 	}
 	c.pending[id] = ch
 	c.mu.Unlock()
-	b := make([]byte, 0, 64+len(method)+len(params))
-	b = append(b, `{"jsonrpc":"2.0","id":`...)
-	b = strconv.AppendUint(b, id, 10)
-	b = append(b, `,"method":`...)
-	b = strconv.AppendQuote(b, method)
-	if params != "" {
-		b = append(b, `,"params":`...)
-		b = append(b, params...)
-	}
-	b = append(b, "}\n"...)
+	b := append(appendRequest(nil, id, method, params), '\n')
 	c.wmu.Lock()
 	_, err := c.w.Write(b)
 	c.wmu.Unlock()
@@ -194,9 +185,28 @@ func (c *rpcConn) initialize(ctx context.Context) error {
 	return c.notify("notifications/initialized")
 }
 
-// callTool calls name with raw arguments and checks the result is not a
-// tool error.
-func (c *rpcConn) callTool(ctx context.Context, name, args string) error {
+// appendRequest appends one JSON-RPC request with raw params ("" for none).
+func appendRequest(b []byte, id uint64, method, params string) []byte {
+	b = append(b, `{"jsonrpc":"2.0","id":`...)
+	b = strconv.AppendUint(b, id, 10)
+	b = append(b, `,"method":`...)
+	b = strconv.AppendQuote(b, method)
+	if params != "" {
+		b = append(b, `,"params":`...)
+		b = append(b, params...)
+	}
+	return append(b, '}')
+}
+
+// requester is a client connection that sends one request and returns its
+// raw response: rpcConn (stdio) or httpConn (Streamable HTTP).
+type requester interface {
+	call(ctx context.Context, method, params string) ([]byte, error)
+}
+
+// callTool calls name with raw arguments over c and checks the result is
+// not a tool error.
+func callTool(ctx context.Context, c requester, name, args string) error {
 	line, err := c.call(ctx, "tools/call", `{"name":`+strconv.Quote(name)+`,"arguments":`+args+`}`)
 	if err != nil {
 		return err
@@ -206,6 +216,10 @@ func (c *rpcConn) callTool(ctx context.Context, name, args string) error {
 		return fmt.Errorf("tools/call %s: %.300s", name, line)
 	}
 	return nil
+}
+
+func (c *rpcConn) callTool(ctx context.Context, name, args string) error {
+	return callTool(ctx, c, name, args)
 }
 
 // listTools lists every tool, following nextCursor, and returns the count.
@@ -317,17 +331,7 @@ func startChild(tb testing.TB, cmd *exec.Cmd) *child {
 		tb.Fatalf("start %s: %v", cmd.Path, err)
 	}
 	c := &child{cmd: cmd, conn: newRPCConn(stdout, stdin)}
-	c.stop = sync.OnceFunc(func() {
-		_ = stdin.Close()
-		exited := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(exited) }()
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	})
+	c.stop = sync.OnceFunc(func() { stopProcess(cmd, stdin) })
 	tb.Cleanup(c.stop)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -335,6 +339,20 @@ func startChild(tb testing.TB, cmd *exec.Cmd) *child {
 		tb.Fatalf("initialize %s: %v", cmd.Path, err)
 	}
 	return c
+}
+
+// stopProcess closes the stdin of a started cmd and waits for it to exit,
+// killing it after a grace period.
+func stopProcess(cmd *exec.Cmd, stdin io.Closer) {
+	_ = stdin.Close()
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		<-exited
+	}
 }
 
 // startDirect starts one fake upstream and connects the client to it

@@ -13,7 +13,6 @@ import (
 	"net/http/httputil"
 	neturl "net/url"
 	"os/exec"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -62,16 +61,7 @@ func (c *httpConn) post(ctx context.Context, body []byte) (*http.Response, error
 // call sends one request and returns its raw JSON-RPC response.
 func (c *httpConn) call(ctx context.Context, method, params string) ([]byte, error) {
 	id := c.seq.Add(1)
-	b := make([]byte, 0, 64+len(method)+len(params))
-	b = append(b, `{"jsonrpc":"2.0","id":`...)
-	b = strconv.AppendUint(b, id, 10)
-	b = append(b, `,"method":`...)
-	b = strconv.AppendQuote(b, method)
-	if params != "" {
-		b = append(b, `,"params":`...)
-		b = append(b, params...)
-	}
-	b = append(b, '}')
+	b := appendRequest(nil, id, method, params)
 	resp, err := c.post(ctx, b)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", method, err)
@@ -122,17 +112,8 @@ func (c *httpConn) initialize(ctx context.Context) error {
 	return nil
 }
 
-// callTool calls name with raw arguments and checks the result is not a
-// tool error (the same cheap check as rpcConn's).
 func (c *httpConn) callTool(ctx context.Context, name, args string) error {
-	line, err := c.call(ctx, "tools/call", `{"name":`+strconv.Quote(name)+`,"arguments":`+args+`}`)
-	if err != nil {
-		return err
-	}
-	if !bytes.Contains(line, []byte(`"result":`)) || bytes.Contains(line, []byte(`"isError":true`)) {
-		return fmt.Errorf("tools/call %s: %.300s", name, line)
-	}
-	return nil
+	return callTool(ctx, c, name, args)
 }
 
 // --- processes and the in-process hub's HTTP front ------------------------
@@ -154,17 +135,7 @@ func startHTTPUpstream(tb testing.TB) string {
 	if err := cmd.Start(); err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() {
-		stdin.Close()
-		exited := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(exited) }()
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	})
+	tb.Cleanup(func() { stopProcess(cmd, stdin) })
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	url, ok := strings.CutPrefix(strings.TrimSpace(line), "LISTENING ")
 	if err != nil || !ok {
