@@ -18,7 +18,7 @@ import (
 // whose record cannot be written is answered with an error, and while the
 // log is failing every later call is blocked before authorization: the audit
 // trail fails closed, never silently.
-func (s *session) callTool(ctx context.Context, params json.RawMessage) (json.RawMessage, error) {
+func (s *session) callTool(ctx context.Context, m *message) (json.RawMessage, error) {
 	h := s.h
 	rec := audit.Record{Session: s.id}
 	if h.audit != nil { // the record is only written to the audit log
@@ -35,7 +35,7 @@ func (s *session) callTool(ctx context.Context, params json.RawMessage) (json.Ra
 		h.auditBroken.Store(false) // the log works again; this call stays blocked
 		return nil, auditError(errors.New("the audit log was failing"))
 	}
-	res, err := s.callToolInner(ctx, params, &rec)
+	res, err := s.callToolInner(ctx, m, &rec)
 	if h.audit == nil {
 		return res, err
 	}

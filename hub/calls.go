@@ -30,30 +30,23 @@ const progressGrace = 2 * time.Second
 //
 // Nothing is sent upstream unless step 2 approved (or, with --unsafe-bypass,
 // Sign was unreachable in the D8 sense).
-func (s *session) callToolInner(ctx context.Context, params json.RawMessage, rec *audit.Record) (json.RawMessage, error) {
+func (s *session) callToolInner(ctx context.Context, m *message, rec *audit.Record) (json.RawMessage, error) {
 	h := s.h
 	begin := time.Now() // ctx carries the call budget (session.handle)
 
-	// Parse: name, arguments (raw, verbatim), _meta. parseMessage has
-	// validated the whole message strictly: params only need splitting.
-	members, err := strictjson.Members(params)
-	if err != nil {
-		return nil, newRPCError(codeInvalidParams, "invalid tools/call params: %v", err)
+	// Read the call (toolcall.go): the name, the arguments' bytes (these
+	// are authorized and these are forwarded) and the client's progress
+	// token. Anything else in params is refused.
+	call, rerr := readToolCall(m.Params, m.LoneSurrogate)
+	if call.name != "" {
+		rec.ExposedTool = call.name
 	}
-	if k := caseVariant(members); k != "" {
-		return nil, newRPCError(codeInvalidParams, "invalid tools/call params: member %q appears with different letter case", k)
+	if rerr != nil {
+		return nil, rerr
 	}
-	exposed, ok := plainString(members["name"])
-	if !ok || exposed == "" {
-		return nil, newRPCError(codeInvalidParams, "invalid tools/call params: name must be a non-empty string")
-	}
-	rec.ExposedTool = exposed
-	args, hasArgs := members["arguments"]
+	exposed, args := call.name, call.args
 	if h.audit != nil {
 		rec.ArgsSHA256 = argumentsDigest(args)
-	}
-	if hasArgs && (len(args) == 0 || args[0] != '{') {
-		return nil, newRPCError(codeInvalidParams, "invalid arguments for tool %q: arguments must be a JSON object", exposed)
 	}
 
 	// 1. Resolve.
@@ -82,15 +75,17 @@ func (s *session) callToolInner(ctx context.Context, params json.RawMessage, rec
 	if err != nil {
 		return nil, err
 	}
+	// A member spelled unlike the property the tool declares is read by a
+	// case-insensitive tool and not by the policy (argnames.go).
+	if member, declared := v.argNamesFor(exposed).caseVariantArgument(args); member != "" {
+		return nil, &rpcError{Code: codeInvalidParams,
+			Message: "invalid arguments for tool " + strconv.Quote(exposed) + ": member " + strconv.Quote("arguments"+member) +
+				" differs from the tool's declared property " + strconv.Quote("arguments"+declared) + " only in letter case; spell it as declared",
+			Data: map[string]any{"reason": "case_variant_argument", "tool": exposed, "member": "arguments" + member, "declared": "arguments" + declared}}
+	}
 
 	// 2. Authorize.
-	var meta map[string]json.RawMessage
-	if raw, ok := members["_meta"]; ok {
-		if meta, err = strictjson.Object(raw, maxMessageDepth); err != nil {
-			return nil, newRPCError(codeInvalidParams, "invalid tools/call _meta: %v", err)
-		}
-	}
-	clientToken := meta["progressToken"]
+	clientToken := call.progressToken
 	rel := relatedID(ctx)
 	var progressN float64
 	onHold := func(holdID string, waited time.Duration) {
@@ -159,35 +154,23 @@ func (s *session) callToolInner(ctx context.Context, params json.RawMessage, rec
 		h.logDecision(exposed, u, "APPROVED", "", authzLatency)
 	}
 
-	// 3. Forward the authorized bytes.
-	var upMeta map[string]json.RawMessage
-	if len(meta) > 0 || u.attest {
-		upMeta = make(map[string]json.RawMessage, len(meta)+2)
-	}
-	for k, v := range meta {
-		if k != "progressToken" && k != attestationMetaKey {
-			upMeta[k] = v
-		}
-	}
+	// 3. Forward: the upstream's params are built from the decision alone
+	// (the route's tool name, the authorized bytes, the hub's own _meta).
+	var progressTok, attestation string
 	if clientToken != nil {
-		tok := "sigil-hub-" + strconv.FormatUint(h.tokenSeq.Add(1), 10)
-		h.progress.Store(tok, progressTarget{sess: s, token: clientToken, rel: rel})
+		// An unguessable token per call, answered only from this upstream:
+		// no other upstream (or session) can speak into this call.
+		progressTok = "sigil-hub-" + newCallID() + newCallID()
+		h.progress.Store(progressTok, progressTarget{sess: s, token: clientToken, rel: rel, upstream: u.name})
 		// Some servers (mcp-go's among them) queue notifications separately
 		// from responses, so progress can trail the result by a moment: the
 		// token stays mapped briefly so that it still reaches the client.
-		defer time.AfterFunc(progressGrace, func() { h.progress.Delete(tok) })
-		upMeta["progressToken"] = quote(tok)
+		defer time.AfterFunc(progressGrace, func() { h.progress.Delete(progressTok) })
 	}
-	if u.attest && decision.Attestation != "" {
-		upMeta[attestationMetaKey] = quote(decision.Attestation)
+	if u.attest {
+		attestation = decision.Attestation
 	}
-	// members is not needed any more: it becomes the upstream's params.
-	members["name"] = quote(route.Name)
-	delete(members, "_meta")
-	if len(upMeta) > 0 {
-		members["_meta"] = encodeObject(upMeta)
-	}
-	upParams := encodeObject(members)
+	upParams := upstreamCallParams(make([]byte, 0, len(args)+len(route.Name)+len(attestation)+96), route.Name, args, progressTok, attestation)
 	untrack := h.track(u.name, s, rel)
 	callStart := time.Now()
 	result, err := u.conn.Call(ctx, "tools/call", upParams)
@@ -395,6 +378,9 @@ func (h *Hub) upstreamNotification(upstreamName, method string, params json.RawM
 			return // a token this hub did not hand out: dropped
 		}
 		target := t.(progressTarget)
+		if target.upstream != upstreamName {
+			return // only the upstream the call went to speaks for it
+		}
 		m["progressToken"] = target.token
 		target.sess.sendRelated(target.rel, encodeNotification(method, encodeObject(m)))
 	case "notifications/message":

@@ -96,7 +96,6 @@ type Hub struct {
 	httpSessions map[string]*httpSession // HTTP sessions by Mcp-Session-Id
 
 	progress sync.Map // hub progress token (string) → progressTarget
-	tokenSeq atomic.Uint64
 
 	pins *pinStore // nil when pinning is off (pins.go)
 
@@ -147,6 +146,9 @@ type progressTarget struct {
 	sess  *session
 	token json.RawMessage // the client's own progressToken
 	rel   json.RawMessage // the client request the progress belongs to
+	// upstream is the configured name of the upstream the call went to,
+	// the only one whose progress for the token is delivered.
+	upstream string
 }
 
 // New builds a hub from opts. It starts nothing: call Run.
@@ -573,6 +575,20 @@ type view struct {
 	resources   []json.RawMessage
 	templates   []json.RawMessage
 	generations map[string]uint64 // snapshot generation per upstream used
+
+	toolDefs map[string]json.RawMessage // exposed tool → the upstream's own definition
+	argNames sync.Map                   // exposed tool → *argNames, read on first call
+}
+
+// argNamesFor returns the declared property names of an exposed tool's
+// inputSchema (argnames.go), reading the definition on the first call.
+func (v *view) argNamesFor(exposed string) *argNames {
+	if n, ok := v.argNames.Load(exposed); ok {
+		return n.(*argNames)
+	}
+	n := argNamesOf(v.toolDefs[exposed])
+	v.argNames.Store(exposed, n)
+	return n
 }
 
 func equalItems(a, b []json.RawMessage) bool {

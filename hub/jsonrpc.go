@@ -52,6 +52,9 @@ type message struct {
 	Params json.RawMessage
 	Result json.RawMessage
 	Error  json.RawMessage
+	// LoneSurrogate: some string in the message holds an escaped unpaired
+	// UTF-16 surrogate (strictjson.Input); a tools/call refuses it.
+	LoneSurrogate bool
 }
 
 func (m *message) isRequest() bool      { return m.Method != "" && m.ID != nil }
@@ -67,9 +70,10 @@ func parseMessage(line []byte) (message, json.RawMessage, *rpcError) {
 	// One strict pass settles a well-formed message: strictjson accepts
 	// nothing that is not valid UTF-8 and valid JSON (its FuzzValidate
 	// checks that against encoding/json), so the two separate checks only
-	// classify a rejected message (issue 7: they were two more passes over
-	// every message).
-	members, err := strictjson.Object(line, maxMessageDepth)
+	// classify a rejected message. It also reads member names as the
+	// laxest decoder downstream does: names of one object that are the same
+	// under case folding are refused at every depth (docs/security.md).
+	in, err := strictjson.ReadInput(line, maxMessageDepth)
 	if err != nil {
 		if !utf8.Valid(line) {
 			return message{}, nullID, newRPCError(codeParseError, "parse error: message is not valid UTF-8")
@@ -80,16 +84,18 @@ func parseMessage(line []byte) (message, json.RawMessage, *rpcError) {
 		// Answer to the request's id when it can be read unambiguously (a
 		// duplicate key deep in params must not leave the request unanswered).
 		id, method := recoverEnvelope(line)
+		var se *strictjson.Error
+		if method != "" && errors.As(err, &se) && (se.Path == "$.params" || strings.HasPrefix(se.Path, "$.params.") || strings.HasPrefix(se.Path, "$.params[")) {
+			return message{ID: id, Method: method}, id, newRPCError(codeInvalidParams, "invalid %s params: %v", method, err)
+		}
 		return message{ID: id, Method: method}, id, newRPCError(codeInvalidRequest, "invalid request: %v", err)
 	}
+	members := in.Members
 	id := nullID
 	if raw, ok := members["id"]; ok {
 		if validID(raw) {
 			id = raw
 		}
-	}
-	if k := caseVariant(members); k != "" {
-		return message{}, id, newRPCError(codeInvalidRequest, "invalid request: member %q appears with different letter case", k)
 	}
 	if v, ok := members["jsonrpc"]; !ok || string(v) != `"2.0"` {
 		return message{}, id, newRPCError(codeInvalidRequest, `invalid request: "jsonrpc" must be "2.0"`)
@@ -116,6 +122,7 @@ func parseMessage(line []byte) (message, json.RawMessage, *rpcError) {
 	m.Params = members["params"]
 	m.Result = members["result"]
 	m.Error = members["error"]
+	m.LoneSurrogate = in.LoneSurrogate
 	switch {
 	case m.Method != "":
 		if m.Params != nil && m.Params[0] != '{' {
@@ -189,43 +196,6 @@ func plainJSONString(raw json.RawMessage) (string, bool) {
 		return "", false
 	}
 	return string(raw[1 : len(raw)-1]), true
-}
-
-// smallObject is the member count up to which caseVariant compares names
-// pairwise instead of building a set.
-const smallObject = 8
-
-// caseVariant returns a member name that appears twice when letter case is
-// ignored, or "" (faults.md A9: "name" and "NAME" are a parser differential).
-func caseVariant(members map[string]json.RawMessage) string {
-	if len(members) < 2 {
-		return ""
-	}
-	if len(members) <= smallObject {
-		// No allocation for the usual envelope or params (strings.ToLower
-		// returns a name with no upper-case letter as it is).
-		var lower [smallObject]string
-		n := 0
-		for k := range members {
-			lower[n] = strings.ToLower(k)
-			for i := range n {
-				if lower[i] == lower[n] {
-					return k
-				}
-			}
-			n++
-		}
-		return ""
-	}
-	seen := make(map[string]struct{}, len(members))
-	for k := range members {
-		l := strings.ToLower(k)
-		if _, dup := seen[l]; dup {
-			return k
-		}
-		seen[l] = struct{}{}
-	}
-	return ""
 }
 
 // lineReader reads newline-delimited messages with a size cap

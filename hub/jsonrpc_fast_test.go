@@ -39,42 +39,6 @@ func FuzzAppendQuoted(f *testing.F) {
 	})
 }
 
-func TestCaseVariantSmallAndLarge(t *testing.T) {
-	mk := func(keys ...string) map[string]json.RawMessage {
-		m := map[string]json.RawMessage{}
-		for _, k := range keys {
-			m[k] = json.RawMessage("1")
-		}
-		return m
-	}
-	many := func(extra ...string) []string {
-		var ks []string
-		for i := range 2 * smallObject {
-			ks = append(ks, fmt.Sprintf("k%d", i))
-		}
-		return append(ks, extra...)
-	}
-	tests := []struct {
-		name string
-		keys []string
-		dup  bool
-	}{
-		{"envelope", []string{"jsonrpc", "id", "method", "params"}, false},
-		{"small variant", []string{"jsonrpc", "id", "method", "Method"}, true},
-		{"small unicode", []string{"ÉTÉ", "été"}, true},
-		{"large", many(), false},
-		{"large variant", many("NAME", "name"), true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := caseVariant(mk(tt.keys...))
-			if (got != "") != tt.dup {
-				t.Fatalf("caseVariant = %q, want a duplicate: %v", got, tt.dup)
-			}
-		})
-	}
-}
-
 // TestParseMessageClassifies: a message strictjson rejects is still
 // classified as before (parse error for bad UTF-8 or JSON, invalid request
 // otherwise), and a plain method is read without decoding.

@@ -364,7 +364,7 @@ func (s *session) request(ctx context.Context, m *message) (json.RawMessage, err
 	case "resources/templates/list":
 		return s.list(ctx, m.Params, "resourceTemplates", func(v *view) []json.RawMessage { return v.templates })
 	case "tools/call":
-		return s.callTool(ctx, m.Params)
+		return s.callTool(ctx, m)
 	case "prompts/get":
 		return s.getPrompt(ctx, m.Params)
 	case "resources/read", "resources/subscribe", "resources/unsubscribe":

@@ -38,11 +38,13 @@ func (h *Hub) rebuild() *view {
 			h.log.Info("tool renamed", "exposed_tool", p.Exposed, "detail", p.Message)
 		}
 	}
-	v := &view{fleet: f, table: table, generations: gens}
-	for _, e := range table.Tools() {
+	tools := table.Tools()
+	v := &view{fleet: f, table: table, generations: gens, toolDefs: make(map[string]json.RawMessage, len(tools))}
+	for _, e := range tools {
 		u := f.byName[e.Route.Upstream]
 		if raw, ok := h.rendered(u, snaps[u.name], e, false); ok && !h.pinHidden(u, e) {
 			v.tools = append(v.tools, raw)
+			v.toolDefs[e.Exposed] = h.renders[e.Route.Upstream].tools[e.Route.Name]
 		}
 	}
 	if h.pins != nil {

@@ -1,6 +1,7 @@
 package strictjson
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -27,6 +28,14 @@ var (
 	ErrTooDeep = errors.New("nesting too deep")
 	// ErrNotObject: Object was given a valid value that is not an object.
 	ErrNotObject = errors.New("not an object")
+	// ErrCaseVariant (ReadInput only): two member names of one object are
+	// the same name under Unicode simple case folding, as encoding/json
+	// matches them ("path" and "PATH", "arguments" and "argument\u017f").
+	ErrCaseVariant = errors.New("case-variant key")
+	// ErrLoneSurrogate (ReadInput only): a member name holds an escaped
+	// unpaired UTF-16 surrogate, which decoders read differently (Go as
+	// U+FFFD, JavaScript as the surrogate itself).
+	ErrLoneSurrogate = errors.New("unpaired surrogate in key")
 )
 
 // Error describes why and where a document was rejected.
@@ -151,6 +160,12 @@ type scanner struct {
 	members    map[string]json.RawMessage // root members, only for Object
 	rootObject bool                       // the root value is an object
 	rootStart  int
+
+	// fold selects ReadInput's reading of names (names.go): case variants
+	// and names with unpaired surrogates are refused.
+	fold bool
+	// lone is set once any string holds an escaped unpaired surrogate.
+	lone bool
 }
 
 func (s *scanner) init(data []byte, maxDepth int) {
@@ -336,31 +351,33 @@ func (s *scanner) object() error {
 	}
 }
 
-// addKey records key for the innermost object, rejecting a duplicate.
+// addKey records key for the innermost object, rejecting a duplicate (for
+// ReadInput, also a case variant: names.go).
 func (s *scanner) addKey(key []byte, offset int) error {
 	depth := s.depth - 1
 	f := s.frame(depth)
-	f.key = nil // a duplicate is reported at the object's own path
+	f.key = nil // a rejection is reported at the object's own path
 	own := s.nkeys - f.keysStart
-	dup := false
+	var other []byte
 	if f.useSet {
-		_, dup = s.sets[depth][aliasString(key)]
-	} else {
-		for i := f.keysStart; i < s.nkeys; i++ {
-			if string(s.key(i)) == string(key) {
-				dup = true
-				break
-			}
+		if _, hit := s.sets[depth][s.setKey(key)]; hit {
+			other = s.sameKey(f.keysStart, key)
 		}
+	} else {
+		other = s.sameKey(f.keysStart, key)
 	}
-	if dup {
+	if other != nil {
 		s.pos = offset
-		return s.fail(ErrDuplicateKey, "duplicate key "+quoteShort(key))
+		if string(other) == string(key) {
+			return s.fail(ErrDuplicateKey, "duplicate key "+quoteShort(key))
+		}
+		return s.fail(ErrCaseVariant, "keys "+quoteShort(other)+" and "+quoteShort(key)+
+			" are the same name to case-insensitive decoders")
 	}
 	f.key = key
 	s.pushKey(key)
 	if f.useSet {
-		s.sets[depth][aliasString(key)] = struct{}{}
+		s.sets[depth][s.setKey(key)] = struct{}{}
 	} else if own+1 > setThreshold {
 		for len(s.sets) <= depth {
 			s.sets = append(s.sets, nil)
@@ -371,11 +388,33 @@ func (s *scanner) addKey(key []byte, offset int) error {
 			clear(s.sets[depth])
 		}
 		for i := f.keysStart; i < s.nkeys; i++ {
-			s.sets[depth][aliasString(s.key(i))] = struct{}{}
+			s.sets[depth][s.setKey(s.key(i))] = struct{}{}
 		}
 		f.useSet = true
 	}
 	return nil
+}
+
+// sameKey returns the key of the innermost object, from index start on,
+// that is the same name as key (byte-equal, or for ReadInput SameName), or
+// nil.
+func (s *scanner) sameKey(start int, key []byte) []byte {
+	for i := start; i < s.nkeys; i++ {
+		k := s.key(i)
+		if string(k) == string(key) || s.fold && bytes.EqualFold(k, key) {
+			return k
+		}
+	}
+	return nil
+}
+
+// setKey is key's entry in a large object's set: the key itself, or for
+// ReadInput its folded form.
+func (s *scanner) setKey(key []byte) string {
+	if s.fold {
+		return string(FoldName(nil, key))
+	}
+	return aliasString(key)
 }
 
 func (s *scanner) array() error {
@@ -417,7 +456,7 @@ func (s *scanner) array() error {
 func (s *scanner) str(wantKey bool) ([]byte, error) {
 	s.pos++ // opening quote
 	start := s.pos
-	escaped := false
+	escaped, lone := false, false
 	for {
 		// Fast path: plain printable ASCII.
 		s.pos += plainRun(s.data[s.pos:])
@@ -428,6 +467,13 @@ func (s *scanner) str(wantKey bool) ([]byte, error) {
 		case c == '"':
 			end := s.pos
 			s.pos++
+			if lone {
+				if wantKey && s.fold {
+					s.pos = start - 1
+					return nil, s.fail(ErrLoneSurrogate, "key holds an escaped unpaired UTF-16 surrogate")
+				}
+				s.lone = true
+			}
 			if !wantKey {
 				return nil, nil
 			}
@@ -437,9 +483,11 @@ func (s *scanner) str(wantKey bool) ([]byte, error) {
 			return unescape(s.data[start:end]), nil
 		case c == '\\':
 			escaped = true
-			if err := s.escape(); err != nil {
+			l, err := s.escape()
+			if err != nil {
 				return nil, err
 			}
+			lone = lone || l
 		case c < 0x20:
 			return nil, s.fail(ErrSyntax, "control character in string")
 		default:
@@ -481,28 +529,42 @@ func plainRun(b []byte) int {
 	return i
 }
 
-func (s *scanner) escape() error {
+// escape scans one escape sequence; lone reports a \u escape of a
+// surrogate that is not the first half of an escaped pair (the second half
+// of a pair is consumed with its first).
+func (s *scanner) escape() (lone bool, err error) {
 	if s.pos+1 >= len(s.data) {
 		s.pos = len(s.data)
-		return s.fail(ErrSyntax, "unterminated string")
+		return false, s.fail(ErrSyntax, "unterminated string")
 	}
 	switch s.data[s.pos+1] {
 	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 		s.pos += 2
-		return nil
+		return false, nil
 	case 'u':
 		if s.pos+6 > len(s.data) {
-			return s.fail(ErrSyntax, "truncated \\u escape")
+			return false, s.fail(ErrSyntax, "truncated \\u escape")
 		}
 		for _, c := range s.data[s.pos+2 : s.pos+6] {
 			if hexVal(c) < 0 {
-				return s.fail(ErrSyntax, "invalid \\u escape")
+				return false, s.fail(ErrSyntax, "invalid \\u escape")
 			}
 		}
+		u := hex4(s.data[s.pos+2:])
 		s.pos += 6
-		return nil
+		if u < 0xD800 || u >= 0xE000 {
+			return false, nil
+		}
+		if u < 0xDC00 && s.pos+6 <= len(s.data) && s.data[s.pos] == '\\' && s.data[s.pos+1] == 'u' &&
+			hexVal(s.data[s.pos+2]) >= 0 && hexVal(s.data[s.pos+3]) >= 0 && hexVal(s.data[s.pos+4]) >= 0 && hexVal(s.data[s.pos+5]) >= 0 {
+			if lo := hex4(s.data[s.pos+2:]); 0xDC00 <= lo && lo < 0xE000 {
+				s.pos += 6
+				return false, nil
+			}
+		}
+		return true, nil
 	default:
-		return s.fail(ErrSyntax, "invalid escape in string")
+		return false, s.fail(ErrSyntax, "invalid escape in string")
 	}
 }
 

@@ -1,0 +1,142 @@
+package hub
+
+import (
+	"encoding/json"
+	"slices"
+	"strconv"
+
+	"github.com/sigilcore/sigil-hub/internal/strictjson"
+)
+
+// This file is the edge of the tools/call pipeline and its far end: what a
+// client's params may hold, and the upstream's params, built only from what
+// was decided on (docs/security.md, "The bytes decided on are the bytes that
+// run").
+//
+// parseMessage has already read the whole message with
+// strictjson.ReadInput: valid UTF-8, no duplicate and no case-variant member
+// names at any depth. readToolCall adds what only a tools/call needs, and
+// upstreamCallParams never copies anything the client sent except the
+// authorized arguments' bytes.
+
+// toolCall is one tools/call request as the edge read it.
+type toolCall struct {
+	// name is the exposed tool name the client called.
+	name string
+	// args are the arguments exactly as received, without surrounding
+	// whitespace; `{}` when the client sent none. These bytes are
+	// authorized and these bytes are forwarded.
+	args json.RawMessage
+	// progressToken is the client's own progress token (a JSON string or
+	// number), or nil.
+	progressToken json.RawMessage
+}
+
+// toolCallMembers are the params members of a tools/call that sigil-hub
+// reads. Every other member is refused: nothing is forwarded unexamined.
+var toolCallMembers = []string{"name", "arguments", "_meta"}
+
+// laterMembers are params members that newer MCP revisions define for a
+// tools/call, refused with a message that says so until the hub handles
+// them under its decision.
+var laterMembers = map[string]string{
+	"task":           "task-augmented calls (the tasks extension)",
+	"inputResponses": "multi round-trip requests",
+	"requestState":   "multi round-trip requests",
+}
+
+// readToolCall reads a tools/call's params, which parseMessage validated.
+// loneSurrogate is the message's own flag (strictjson.Input).
+func readToolCall(params json.RawMessage, loneSurrogate bool) (toolCall, *rpcError) {
+	var c toolCall
+	if len(params) == 0 {
+		return c, newRPCError(codeInvalidParams, "invalid tools/call params: name must be a non-empty string")
+	}
+	members, err := strictjson.Members(params)
+	if err != nil {
+		return c, newRPCError(codeInvalidParams, "invalid tools/call params: %v", err)
+	}
+	if k := unknownMember(members, toolCallMembers); k != "" {
+		if what, ok := laterMembers[k]; ok {
+			return c, &rpcError{Code: codeInvalidParams,
+				Message: "tools/call params member " + strconv.Quote(k) + " (" + what + ") is not supported by sigil-hub yet: send the call without it",
+				Data:    map[string]any{"reason": "unsupported_member", "member": k}}
+		}
+		return c, &rpcError{Code: codeInvalidParams,
+			Message: "tools/call params member " + strconv.Quote(k) + " is not part of a tool call: only name, arguments and _meta are accepted",
+			Data:    map[string]any{"reason": "unknown_member", "member": k}}
+	}
+	name, ok := plainString(members["name"])
+	if !ok || name == "" {
+		return c, newRPCError(codeInvalidParams, "invalid tools/call params: name must be a non-empty string")
+	}
+	c.name = name
+	if loneSurrogate {
+		// Go reads an escaped unpaired surrogate as U+FFFD, JavaScript and
+		// Python keep it: the policy and the tool would read different text.
+		return c, newRPCError(codeInvalidParams, "invalid arguments for tool %q: a string holds an escaped unpaired UTF-16 surrogate (such as \\ud800), which decoders read differently; send well-formed Unicode", name)
+	}
+	c.args = members["arguments"]
+	switch {
+	case c.args == nil:
+		c.args = json.RawMessage(`{}`)
+	case c.args[0] != '{':
+		return c, newRPCError(codeInvalidParams, "invalid arguments for tool %q: arguments must be a JSON object", name)
+	}
+	if raw, ok := members["_meta"]; ok {
+		meta, err := strictjson.Members(raw)
+		if err != nil {
+			return c, newRPCError(codeInvalidParams, "invalid tools/call _meta: it must be an object")
+		}
+		if tok, ok := meta["progressToken"]; ok {
+			if tok[0] != '"' && tok[0] != '-' && (tok[0] < '0' || tok[0] > '9') {
+				return c, newRPCError(codeInvalidParams, "invalid tools/call _meta: progressToken must be a string or a number")
+			}
+			c.progressToken = tok
+		}
+	}
+	return c, nil
+}
+
+// unknownMember returns the first member name (in sorted order, so the
+// answer is stable) that is not in known, or "".
+func unknownMember(members map[string]json.RawMessage, known []string) string {
+	var bad []string
+	for k := range members {
+		if !slices.Contains(known, k) {
+			bad = append(bad, k)
+		}
+	}
+	if len(bad) == 0 {
+		return ""
+	}
+	slices.Sort(bad)
+	return bad[0]
+}
+
+// upstreamCallParams appends the params of the tools/call sent upstream:
+// the upstream's own tool name, the authorized arguments' bytes, and the
+// hub's own _meta (its progress token for this call and the attestation,
+// each only when set). Nothing else from the client's params is copied.
+func upstreamCallParams(dst []byte, tool string, args json.RawMessage, progressToken, attestation string) []byte {
+	dst = append(dst, `{"name":`...)
+	dst = appendQuoted(dst, tool)
+	dst = append(dst, `,"arguments":`...)
+	dst = append(dst, args...)
+	if progressToken != "" || attestation != "" {
+		dst = append(dst, `,"_meta":{`...)
+		if progressToken != "" {
+			dst = append(dst, `"progressToken":`...)
+			dst = appendQuoted(dst, progressToken)
+		}
+		if attestation != "" {
+			if progressToken != "" {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, `"`+attestationMetaKey+`":`...)
+			dst = appendQuoted(dst, attestation)
+		}
+		dst = append(dst, '}')
+	}
+	return append(dst, '}')
+}
