@@ -151,7 +151,7 @@ func TestStartAndList(t *testing.T) {
 				t.Fatal(err)
 			}
 			s := waitState(t, u, Ready)
-			wantTools := []string{"add_tool", "barrier", "crash", "echo", "env", "pid", "progress", "remove_tool", "rich", "roots", "slow", "x1", "x2", "x3"}
+			wantTools := []string{"add_tool", "barrier", "crash", "echo", "env", "pid", "progress", "remove_tool", "rich", "roots", "slow", "write_file", "x1", "x2", "x3"}
 			if got := strings.Join(names(s.Tools), ","); got != strings.Join(wantTools, ",") {
 				t.Errorf("tools = %s, want %s", got, strings.Join(wantTools, ","))
 			}

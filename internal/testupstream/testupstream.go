@@ -406,6 +406,28 @@ func (f *fake) newServer() *server.MCPServer {
 		b, _ := json.Marshal(res.Roots)
 		return text(string(b)), nil
 	})
+	// write_file binds its arguments to a struct, as Go servers on mcp-go
+	// do: encoding/json fills a field from any member whose name folds to
+	// the field's ("PATH", "pat\u017f"). It writes nothing: it logs an
+	// "acted" event with the values it bound, so a test can compare what
+	// was authorized with what a real Go tool would act on.
+	s.AddTool(mcp.NewTool("write_file", mcp.WithDescription("binds path, content and opts.mode to a struct"),
+		mcp.WithString("path"), mcp.WithString("content"),
+		mcp.WithObject("opts", mcp.Properties(map[string]any{"mode": map[string]any{"type": "string"}}))),
+		func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			var a struct {
+				Path    string `json:"path"`
+				Content string `json:"content"`
+				Opts    struct {
+					Mode string `json:"mode"`
+				} `json:"opts"`
+			}
+			if err := req.BindArguments(&a); err != nil {
+				return mcp.NewToolResultError("bind: " + err.Error()), nil
+			}
+			f.log.event("acted", map[string]any{"tool": "write_file", "path": a.Path, "mode": a.Opts.Mode})
+			return text("wrote " + a.Path), nil
+		})
 	s.AddTool(mcp.NewTool("env"), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		b, _ := json.Marshal(os.Environ())
 		return text(string(b)), nil
