@@ -2,7 +2,8 @@ package signer
 
 import (
 	"bytes"
-	"encoding/json"
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"html/template"
 	"mime"
@@ -12,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sigilcore/sigil-hub/authz"
 )
 
 // The admin surface (GET /, /admin/...): for people on this machine. It
@@ -22,13 +25,16 @@ import (
 // loopback Host with the listener's own port, so a web page elsewhere
 // cannot reach it even by DNS rebinding, and a --listen-public signer does
 // not expose it. A person authenticates with the admin token: the approval
-// page URL the signer (or hub) logs carries it once (?token=…), which sets an
-// HttpOnly SameSite=Strict cookie and redirects to the bare page; the CLI
-// sends it as Authorization: Bearer. State-changing requests (POST) must in
-// addition carry the token in the form (the page embeds it) or the bearer
-// header, and, when the browser says where they come from (Origin,
-// Sec-Fetch-Site), come from the page itself. Responses forbid framing
-// (clickjacking an Approve button) and the page runs only its own script.
+// page URL the signer (or hub) logs carries it once (?token=…), which opens
+// a session: a random id (256 bits from crypto/rand, never the token), kept
+// server-side, compared in constant time and expiring after sessionLifetime,
+// set as an HttpOnly SameSite=Strict cookie, and a redirect to the bare
+// page. The CLI sends the token as Authorization: Bearer. State-changing
+// requests (POST) must in addition carry the session's form token (the page
+// embeds it; it is not the admin token either) or the bearer header, and,
+// when the browser says where they come from (Origin, Sec-Fetch-Site), come
+// from the page itself. Responses forbid framing (clickjacking an Approve
+// button) and the page runs only its own script.
 
 // adminAuth is how an admin request authenticated.
 type adminAuth int
@@ -56,11 +62,16 @@ func loopbackRequest(r *http.Request) bool {
 	if ip := net.ParseIP(peer); err != nil || ip == nil || !ip.IsLoopback() {
 		return false
 	}
+	return loopbackHost(r)
+}
+
+// loopbackHost reports whether r's Host names a loopback host (localhost or
+// a loopback IP) with the listener's port: what a browser sends only when a
+// page on this machine's loopback address made the request, never after DNS
+// rebinding (the Host is then the attacker's name).
+func loopbackHost(r *http.Request) bool {
 	host, port, err := net.SplitHostPort(r.Host)
-	if err != nil {
-		return false
-	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+	if err != nil || !authz.IsLoopbackHost(host) {
 		return false
 	}
 	a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
@@ -69,6 +80,18 @@ func loopbackRequest(r *http.Request) bool {
 	}
 	_, lport, err := net.SplitHostPort(a.String())
 	return err == nil && lport == port
+}
+
+// localLoopback reports whether r arrived on a loopback address of this
+// machine.
+func localLoopback(r *http.Request) bool {
+	a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok {
+		return false
+	}
+	host, _, err := net.SplitHostPort(a.String())
+	ip := net.ParseIP(host)
+	return err == nil && ip != nil && ip.IsLoopback()
 }
 
 // sameOrigin reports whether the browser-supplied provenance headers, when
@@ -84,22 +107,76 @@ func sameOrigin(r *http.Request) bool {
 	return false
 }
 
-func (a *Admin) authenticate(r *http.Request) adminAuth {
+// sessionLifetime is how long a page session lasts; then the person opens
+// the logged approval page URL again.
+const sessionLifetime = 12 * time.Hour
+
+// maxSessions bounds the open page sessions; opening one more ends the
+// oldest.
+const maxSessions = 32
+
+// adminSession is one page session. Only the SHA-256 of its cookie value
+// is kept.
+type adminSession struct {
+	id      [sha256.Size]byte
+	form    string // the form token its page embeds
+	expires time.Time
+}
+
+// newSession opens a page session and returns its cookie value.
+func (a *Admin) newSession() string {
+	v := randomHex(32)
+	now := a.o.Now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	live := a.sessions[:0]
+	for _, s := range a.sessions {
+		if now.Before(s.expires) {
+			live = append(live, s)
+		}
+	}
+	if len(live) >= maxSessions {
+		live = append(live[:0], live[len(live)-maxSessions+1:]...)
+	}
+	a.sessions = append(live, adminSession{id: sha256.Sum256([]byte(v)), form: randomHex(32), expires: now.Add(sessionLifetime)})
+	return v
+}
+
+// session returns the form token of the live session whose cookie value is
+// v. Every session is compared, in constant time.
+func (a *Admin) session(v string) (form string, ok bool) {
+	id := sha256.Sum256([]byte(v))
+	now := a.o.Now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, s := range a.sessions {
+		if subtle.ConstantTimeCompare(id[:], s.id[:]) == 1 && now.Before(s.expires) {
+			form, ok = s.form, true
+		}
+	}
+	return form, ok
+}
+
+// authenticate returns how r authenticated and, for a page session, the
+// session's form token.
+func (a *Admin) authenticate(r *http.Request) (adminAuth, string) {
 	if tok, ok := bearer(r); ok {
 		if equalSecret(tok, a.o.Token) {
-			return authBearer
+			return authBearer, ""
 		}
-		return authNone
+		return authNone, ""
 	}
-	if c, err := r.Cookie(cookieName(r)); err == nil && equalSecret(c.Value, a.o.Token) {
-		return authCookie
+	if c, err := r.Cookie(cookieName(r)); err == nil {
+		if form, ok := a.session(c.Value); ok {
+			return authCookie, form
+		}
 	}
-	return authNone
+	return authNone, ""
 }
 
 // guard guards an admin endpoint: loopback only, authenticated, and for
 // POSTs same-origin with the token in the form or header.
-func (a *Admin) guard(next func(http.ResponseWriter, *http.Request, adminAuth)) http.HandlerFunc {
+func (a *Admin) guard(next func(http.ResponseWriter, *http.Request, adminAuth, string)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("X-Frame-Options", "DENY")
@@ -120,12 +197,12 @@ func (a *Admin) guard(next func(http.ResponseWriter, *http.Request, adminAuth)) 
 				http.Error(w, "wrong admin token: open the approval page URL that "+a.o.Name+" logged", http.StatusForbidden)
 				return
 			}
-			http.SetCookie(w, &http.Cookie{Name: cookieName(r), Value: a.o.Token, Path: "/",
-				HttpOnly: true, SameSite: http.SameSiteStrictMode})
+			http.SetCookie(w, &http.Cookie{Name: cookieName(r), Value: a.newSession(), Path: "/",
+				MaxAge: int(sessionLifetime / time.Second), HttpOnly: true, SameSite: http.SameSiteStrictMode})
 			http.Redirect(w, r, "/", http.StatusSeeOther)
 			return
 		}
-		auth := a.authenticate(r)
+		auth, form := a.authenticate(r)
 		if auth == authNone {
 			if r.URL.Path == "/" {
 				h.Set("Content-Type", "text/plain; charset=utf-8")
@@ -138,21 +215,21 @@ func (a *Admin) guard(next func(http.ResponseWriter, *http.Request, adminAuth)) 
 		}
 		if r.Method == http.MethodPost && auth == authCookie {
 			// A browser form: the cookie alone is not enough (CSRF); the
-			// page embeds the token in every form.
-			if err := r.ParseForm(); err != nil || !equalSecret(r.PostForm.Get("token"), a.o.Token) {
-				http.Error(w, "missing or wrong form token", http.StatusForbidden)
+			// page embeds its session's form token in every form.
+			if err := r.ParseForm(); err != nil || !equalSecret(r.PostForm.Get("csrf"), form) {
+				http.Error(w, "missing or wrong form token: reload the approval page", http.StatusForbidden)
 				return
 			}
 		}
-		next(w, r, auth)
+		next(w, r, auth, form)
 	}
 }
 
-func (a *Admin) handleAdminList(w http.ResponseWriter, r *http.Request, _ adminAuth) {
+func (a *Admin) handleAdminList(w http.ResponseWriter, r *http.Request, _ adminAuth, _ string) {
 	writeJSON(w, http.StatusOK, map[string]any{"holds": a.o.Desk.Holds()})
 }
 
-func (a *Admin) handleAdminResolve(w http.ResponseWriter, r *http.Request, auth adminAuth) {
+func (a *Admin) handleAdminResolve(w http.ResponseWriter, r *http.Request, auth adminAuth, _ string) {
 	verb := r.PathValue("verb")
 	if verb != "approve" && verb != "deny" {
 		http.NotFound(w, r)
@@ -187,15 +264,15 @@ func (a *Admin) handleAdminResolve(w http.ResponseWriter, r *http.Request, auth 
 // pageHold is one pending hold as the page shows it.
 type pageHold struct {
 	HoldInfo
-	Pretty  string // arguments, indented
+	Pretty  string // arguments, complete, indented and escaped (PrettyArguments)
 	Created int64  // unix seconds, for the client-side age
 	Since   string
 }
 
 type pageData struct {
-	Nonce, Token, Name, PolicyHash, Kid, Notice string
-	Pending                                     []pageHold
-	Recent                                      []pageRecord
+	Nonce, CSRF, Name, PolicyHash, Kid, Notice string
+	Pending                                    []pageHold
+	Recent                                     []pageRecord
 }
 
 type pageRecord struct {
@@ -203,19 +280,14 @@ type pageRecord struct {
 	When string
 }
 
-func (a *Admin) handlePage(w http.ResponseWriter, r *http.Request, _ adminAuth) {
-	d := pageData{Nonce: randomHex(16), Token: a.o.Token, Name: a.o.Name, PolicyHash: a.policyHash(), Kid: a.o.Kid,
+func (a *Admin) handlePage(w http.ResponseWriter, r *http.Request, _ adminAuth, form string) {
+	d := pageData{Nonce: randomHex(16), CSRF: form, Name: a.o.Name, PolicyHash: a.policyHash(), Kid: a.o.Kid,
 		Notice: r.URL.Query().Get("notice")}
 	for _, h := range a.o.Desk.Holds() {
 		if h.State != HoldPending {
 			continue
 		}
-		var b bytes.Buffer
-		pretty := string(h.Arguments)
-		if json.Indent(&b, h.Arguments, "", "  ") == nil {
-			pretty = b.String()
-		}
-		d.Pending = append(d.Pending, pageHold{HoldInfo: h, Pretty: pretty, Created: h.Created.Unix(),
+		d.Pending = append(d.Pending, pageHold{HoldInfo: h, Pretty: PrettyArguments(h.Arguments), Created: h.Created.Unix(),
 			Since: h.Created.Local().Format(time.TimeOnly)})
 	}
 	for _, rec := range a.o.Desk.Recent() {
@@ -235,9 +307,12 @@ func (a *Admin) handlePage(w http.ResponseWriter, r *http.Request, _ adminAuth) 
 }
 
 // pageTemplate parses the approval page (cheap; parsed per request so that
-// the package keeps no globals).
+// the package keeps no globals). Every field a client chose (server id,
+// tool, action, agent, task, rule, hold id, error code, notice) goes
+// through v (Visible): html/template escapes markup, v makes control,
+// bidirectional and invisible characters visible.
 func pageTemplate() *template.Template {
-	return template.Must(template.New("page").Parse(strings.TrimSpace(pageHTML)))
+	return template.Must(template.New("page").Funcs(template.FuncMap{"v": Visible}).Parse(strings.TrimSpace(pageHTML)))
 }
 
 const pageHTML = `
@@ -252,7 +327,7 @@ body{font-family:system-ui,sans-serif;margin:2rem;max-width:60rem;color:#222}
 h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:2rem}
 .meta{color:#666;font-size:.85rem}
 .hold{border:1px solid #ccc;border-radius:6px;padding:.8rem 1rem;margin:.8rem 0}
-.hold pre{background:#f6f6f6;padding:.6rem;overflow:auto;max-height:20rem;white-space:pre-wrap;word-break:break-all}
+.hold pre{background:#f6f6f6;padding:.6rem;white-space:pre-wrap;word-break:break-all}
 form{display:inline}
 button{font-size:1rem;padding:.3rem 1.2rem;margin-right:.5rem;cursor:pointer}
 button.approve{background:#1a7f37;color:#fff;border:0;border-radius:4px}
@@ -265,16 +340,16 @@ td,th{text-align:left;padding:.2rem .5rem;border-bottom:1px solid #eee}
 <body>
 <h1>{{.Name}}: calls waiting for approval</h1>
 <p class="meta">{{if .PolicyHash}}policy hash <code>{{.PolicyHash}}</code>{{end}}{{if .Kid}} · key <code>{{.Kid}}</code>{{end}}</p>
-{{if .Notice}}<p class="notice">{{.Notice}}</p>{{end}}
+{{if .Notice}}<p class="notice">{{v .Notice}}</p>{{end}}
 <div id="live">
 <h2>Pending ({{len .Pending}})</h2>
 {{range .Pending}}
 <div class="hold" id="{{.ID}}">
-<div><strong>{{if .ServerID}}{{.ServerID}}{{else}}{{.Action}}{{end}}</strong>{{if .Tool}} · tool <code>{{.Tool}}</code>{{end}}{{if .AgentID}} · agent <code>{{.AgentID}}</code>{{end}} · <span class="age" data-created="{{.Created}}">since {{.Since}}</span></div>
-<div class="meta">hold <code>{{.ID}}</code> · action <code>{{.Action}}</code>{{if .Rule}} · rule <code>{{.Rule}}</code>{{end}}</div>
+<div><strong>{{if .ServerID}}{{v .ServerID}}{{else}}{{v .Action}}{{end}}</strong>{{if .Tool}} · tool <code>{{v .Tool}}</code>{{end}}{{if .AgentID}} · agent <code>{{v .AgentID}}</code>{{end}} · <span class="age" data-created="{{.Created}}">since {{.Since}}</span></div>
+<div class="meta">hold <code>{{v .ID}}</code> · action <code>{{v .Action}}</code>{{if .TaskID}} · task <code>{{v .TaskID}}</code>{{end}}{{if .Rule}} · rule <code>{{v .Rule}}</code>{{end}} · {{len .Arguments}} bytes of arguments, all shown</div>
 <pre>{{.Pretty}}</pre>
-<form method="post" action="/admin/holds/{{.ID}}/approve"><input type="hidden" name="token" value="{{$.Token}}"><button class="approve" type="submit" data-hold="{{.ID}}">Approve</button></form>
-<form method="post" action="/admin/holds/{{.ID}}/deny"><input type="hidden" name="token" value="{{$.Token}}"><button class="deny" type="submit" data-hold="{{.ID}}">Deny</button></form>
+<form method="post" action="/admin/holds/{{.ID}}/approve"><input type="hidden" name="csrf" value="{{$.CSRF}}"><button class="approve" type="submit" data-hold="{{.ID}}">Approve</button></form>
+<form method="post" action="/admin/holds/{{.ID}}/deny"><input type="hidden" name="csrf" value="{{$.CSRF}}"><button class="deny" type="submit" data-hold="{{.ID}}">Deny</button></form>
 </div>
 {{else}}
 <p>No calls are waiting.</p>
@@ -282,7 +357,7 @@ td,th{text-align:left;padding:.2rem .5rem;border-bottom:1px solid #eee}
 <h2>Recent decisions</h2>
 <table>
 <tr><th>time</th><th>action</th><th>decision</th><th>code</th><th>hold</th></tr>
-{{range .Recent}}<tr><td>{{.When}}</td><td><code>{{.Action}}</code></td><td>{{if eq .Surface "hold_resolve"}}hold {{end}}{{.Decision}}</td><td>{{.Code}}</td><td>{{.HoldID}}</td></tr>
+{{range .Recent}}<tr><td>{{.When}}</td><td><code>{{v .Action}}</code></td><td>{{if eq .Surface "hold_resolve"}}hold {{end}}{{v .Decision}}</td><td>{{v .Code}}</td><td>{{v .HoldID}}</td></tr>
 {{end}}
 </table>
 </div>

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -37,23 +38,40 @@ func session(t *testing.T, base string, srv *Server) *http.Cookie {
 	return cs[0]
 }
 
+// formToken returns the form token the page embeds for the session.
+func formToken(t *testing.T, base string, cookie *http.Cookie) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, base+"/", nil)
+	req.AddCookie(cookie)
+	r := do(t, req)
+	m := regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`).FindStringSubmatch(string(r.body))
+	if r.status != http.StatusOK || m == nil {
+		t.Fatalf("no form token on the page (is a call held?): %d %s", r.status, r.body)
+	}
+	return m[1]
+}
+
 func TestAdminGuards(t *testing.T) {
 	srv := newTestServer(t, nil)
 	ts := serve(t, srv.Handler())
 	cookie := session(t, ts.URL, srv)
 	tok := srv.AdminToken()
+	holdFor(t, ts.URL, `{"case":"a form to read the form token from"}`)
+	csrf := formToken(t, ts.URL, cookie)
 	type reqSpec struct {
-		name    string
-		method  string
-		path    string
-		host    string // overrides Host
-		origin  string
-		site    string // Sec-Fetch-Site
-		bearer  string
-		cookie  bool
-		form    string
-		want    int
-		resolve bool // the hold is resolved by this request
+		name   string
+		method string
+		path   string
+		host   string // overrides Host
+		origin string
+		site   string // Sec-Fetch-Site
+		bearer string
+		cookie bool
+		form   string
+		// cookieValue, if set, replaces the session cookie's value.
+		cookieValue string
+		want        int
+		resolve     bool // the hold is resolved by this request
 	}
 	tests := []reqSpec{
 		{name: "CLI bearer", method: "POST", bearer: tok, want: 200, resolve: true},
@@ -64,8 +82,10 @@ func TestAdminGuards(t *testing.T) {
 		{name: "wrong bearer", method: "POST", bearer: "nope", want: 401},
 		{name: "API key is not the admin token", method: "POST", bearer: testAPIKey, want: 401},
 		{name: "cookie without the form token", method: "POST", cookie: true, want: 403},
-		{name: "cookie with a wrong form token", method: "POST", cookie: true, form: "token=nope", want: 403},
-		{name: "page form: cookie, form token, same origin", method: "POST", cookie: true, form: "token=" + tok, origin: "self", site: "same-origin", want: 303, resolve: true},
+		{name: "cookie with a wrong form token", method: "POST", cookie: true, form: "csrf=nope", want: 403},
+		{name: "cookie with the admin token as form token", method: "POST", cookie: true, form: "csrf=" + tok, want: 403},
+		{name: "page form: cookie, form token, same origin", method: "POST", cookie: true, form: "csrf=" + csrf, origin: "self", site: "same-origin", want: 303, resolve: true},
+		{name: "the admin token as cookie", method: "GET", path: "/", cookie: true, cookieValue: tok, want: 401},
 		{name: "DNS rebinding Host", method: "POST", bearer: tok, host: "evil.example:PORT", want: 403},
 		{name: "loopback Host, other port", method: "POST", bearer: tok, host: "127.0.0.1:1", want: 403},
 		{name: "localhost Host", method: "POST", bearer: tok, host: "localhost:PORT", want: 200, resolve: true},
@@ -111,7 +131,11 @@ func TestAdminGuards(t *testing.T) {
 				req.Header.Set("Authorization", "Bearer "+tc.bearer)
 			}
 			if tc.cookie {
-				req.AddCookie(cookie)
+				c := *cookie
+				if tc.cookieValue != "" {
+					c.Value = tc.cookieValue
+				}
+				req.AddCookie(&c)
 			}
 			r := do(t, req)
 			if r.status != tc.want {

@@ -173,7 +173,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var br *errBadRequest
 		errors.As(err, &br)
-		s.o.Logger.Info("authorize request rejected", "status", br.status, "reason", br.msg)
+		s.o.Logger.Info("authorize request rejected", "status", br.status, "reason", Visible(br.msg))
 		writeJSON(w, br.status, map[string]string{"status": "DENIED", "error_code": "SIGIL_VALIDATION_ERROR", "message": br.msg})
 		return
 	}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
+	"time"
 
 	"github.com/sigilcore/sigil-hub/authz"
 )
@@ -31,8 +33,8 @@ type AdminOptions struct {
 	// Desk is the holds the surface shows and decides. Required (NewAdmin
 	// panics without it).
 	Desk HoldDesk
-	// Token authenticates people (the ?token= of the logged page URL, then a
-	// cookie, and the page's forms) and the `sigil-hub holds` CLI (Bearer).
+	// Token authenticates people (the ?token= of the logged page URL, which
+	// opens a page session) and the `sigil-hub holds` CLI (Bearer).
 	// If empty, NewAdmin draws a random one (see Admin.Token).
 	Token string
 	// Name labels the page and its messages. If empty, "sigil-hub signer".
@@ -42,6 +44,9 @@ type AdminOptions struct {
 	PolicyHash func() string
 	// Kid, if set, is the attestation key id shown on the page.
 	Kid string
+	// Now returns the current time (page sessions expire). If nil,
+	// time.Now.
+	Now func() time.Time
 }
 
 // Admin is the admin surface for people on this machine: the approval page
@@ -50,8 +55,10 @@ type AdminOptions struct {
 // addressed to its own loopback listener, with a token, CSRF and Origin
 // checks (see admin.go). Safe for concurrent use.
 type Admin struct {
-	o       AdminOptions
-	handler http.Handler
+	o        AdminOptions
+	handler  http.Handler
+	mu       sync.Mutex     // guards sessions
+	sessions []adminSession // open page sessions, oldest first
 }
 
 // NewAdmin returns the admin surface over o.Desk. It panics when o.Desk is
@@ -65,6 +72,9 @@ func NewAdmin(o AdminOptions) *Admin {
 	}
 	if o.Name == "" {
 		o.Name = "sigil-hub signer"
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	a := &Admin{o: o}
 	mux := http.NewServeMux()

@@ -14,9 +14,16 @@
 //   - the admin surface for people on this machine: the approval page (GET /)
 //     and its JSON API (/admin/...), reachable only over loopback and guarded
 //     against other origins (DNS rebinding, CSRF, framing) by a per-process
-//     admin token. The same surface (Admin, over a HoldDesk) serves the hub's
-//     own holds in --policy mode through LocalDesk, an adapter over
-//     authz.Local, so both approval pages share one set of protections.
+//     admin token, which the page trades for a server-side session. The same
+//     surface (Admin, over a HoldDesk) serves the hub's own holds in --policy
+//     mode through LocalDesk, an adapter over authz.Local, so both approval
+//     pages share one set of protections;
+//   - what a person approves is what they see: every client-chosen field is
+//     shown through Visible / VisibleJSON (control, bidirectional and
+//     invisible characters escaped), and arguments are never cut.
+//
+// /v1/* on a loopback address answers only requests naming a loopback Host
+// and no other web origin, as the admin surface does.
 //
 // signer imports only the standard library, authz (TxCommit, and Local for
 // LocalDesk), authz/policy and internal/strictjson. It must not import hub,

@@ -109,7 +109,7 @@ func (s *Server) newHold(q authorizeReq, view intentView, rule string) (HoldInfo
 		return HoldInfo{}, fmt.Errorf("the signer already keeps %d holds; decide or let them expire first", maxHolds)
 	}
 	s.holds[h.ID] = h
-	s.o.Logger.Info("call held for approval", "hold_id", h.ID, "action", h.Action, "agent_id", h.AgentID)
+	s.o.Logger.Info("call held for approval", "hold_id", h.ID, "action", Visible(h.Action), "agent_id", Visible(h.AgentID))
 	return h.HoldInfo, nil
 }
 

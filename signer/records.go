@@ -37,8 +37,10 @@ func (s *Server) record(rec Record) {
 		s.recent = append(s.recent[:0], s.recent[len(s.recent)-recentMax:]...)
 	}
 	s.mu.Unlock()
+	// The client chose action and agent: escaped, so that they cannot
+	// drive the terminal the log is read on (Visible).
 	s.o.Logger.Info("decision", "surface", rec.Surface, "decision", rec.Decision, "error_code", rec.Code,
-		"action", rec.Action, "agent_id", rec.AgentID, "hold_id", rec.HoldID)
+		"action", Visible(rec.Action), "agent_id", Visible(rec.AgentID), "hold_id", rec.HoldID)
 	if s.o.DecisionLog == nil {
 		return
 	}

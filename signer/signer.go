@@ -123,7 +123,7 @@ func New(o Options) *Server {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	s.admin = NewAdmin(AdminOptions{Desk: s, Token: o.AdminToken, Name: "sigil-hub signer", PolicyHash: o.Policy.Hash, Kid: o.Kid})
+	s.admin = NewAdmin(AdminOptions{Desk: s, Token: o.AdminToken, Name: "sigil-hub signer", PolicyHash: o.Policy.Hash, Kid: o.Kid, Now: o.Now})
 	s.admin.register(mux)
 	s.handler = mux
 	return s
@@ -144,9 +144,24 @@ func (s *Server) Kid() string { return s.o.Kid }
 // PolicyHash is the loaded policy's hash. Safe for concurrent use.
 func (s *Server) PolicyHash() string { return s.o.Policy.Hash() }
 
-// v1 guards a /v1 endpoint with the bearer API key.
+// v1 guards a /v1 endpoint: a request that came in on a loopback address
+// must name a loopback Host with the listener's port, and one a browser
+// made must come from the signer's own origin (Origin, Sec-Fetch-Site), so
+// that a web page cannot reach the signer by DNS rebinding (its requests
+// then carry the page's own host name) even when any bearer key is
+// accepted; then the bearer API key. A --listen-public signer's requests on
+// other addresses carry whatever name the network uses for it; the API key
+// it requires guards them.
 func (s *Server) v1(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if localLoopback(r) && !loopbackHost(r) || !sameOrigin(r) {
+			s.o.Logger.Info("request refused: foreign Host or Origin", "path", r.URL.Path)
+			writeJSON(w, http.StatusForbidden, map[string]string{
+				"status": "DENIED", "error_code": "SIGIL_VALIDATION_ERROR",
+				"message": "the signer answers /v1 on its loopback address only for requests addressed to a loopback host and its own port " +
+					"(localhost or 127.0.0.1), and never for a web page of another origin (DNS rebinding); use --sign-url http://127.0.0.1:PORT"})
+			return
+		}
 		tok, ok := bearer(r)
 		if !ok || (s.o.APIKey != "" && !equalSecret(tok, s.o.APIKey)) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="sigil-sign"`)
