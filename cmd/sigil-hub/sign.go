@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,14 +15,18 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/lmittmann/tint"
 	"github.com/oklog/run"
+	"golang.org/x/text/width"
 
+	"github.com/sigilcore/sigil-hub/authz"
 	"github.com/sigilcore/sigil-hub/authz/policy"
 	"github.com/sigilcore/sigil-hub/signer"
 )
@@ -49,8 +54,17 @@ approval page URL (both are logged at start).
 
 Usage:
   sigil-hub holds list          [--sign-url URL] [--token-file PATH]
+  sigil-hub holds show ID       [--sign-url URL] [--token-file PATH]
   sigil-hub holds approve ID    [--sign-url URL] [--token-file PATH]
   sigil-hub holds deny ID       [--sign-url URL] [--token-file PATH]
+
+list shows every hold with its complete arguments, wrapped to the terminal
+(or $COLUMNS, else 100 columns), never cut; show prints one hold with every
+field and its arguments indented. Characters a terminal would not show as
+themselves (control, bidirectional and invisible ones) are shown as escapes
+such as \u001b or \u202e, and a backslash outside the arguments as \\.
+--sign-url must be https, or http to a loopback address: the admin token
+is sent there.
 
 Flags:
 `
@@ -306,12 +320,16 @@ func runHolds(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 	}
 	switch {
 	case verb == "list" && len(pos) == 1:
-	case (verb == "approve" || verb == "deny") && len(pos) == 2 && pos[1] != "":
+	case (verb == "show" || verb == "approve" || verb == "deny") && len(pos) == 2 && pos[1] != "":
 	default:
 		fs.Usage()
 		return errUsage
 	}
-	base := strings.TrimRight(*signURL, "/")
+	// The admin token goes to this URL: https, or http to loopback only.
+	base, err := authz.CheckSignURL(*signURL)
+	if err != nil {
+		return fmt.Errorf("holds: --sign-url %v; the admin token is sent there (use the http://127.0.0.1:PORT URL the signer or hub logged)", err)
+	}
 	if *tokenFile == "" {
 		dir, err := signerConfigDir(getenv)
 		if err != nil {
@@ -325,14 +343,22 @@ func runHolds(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 	}
 	c := adminClient{base: base, token: strings.TrimSpace(string(tok)),
 		http: &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-	if verb == "list" {
+	if verb == "list" || verb == "show" {
 		var out struct {
 			Holds []signer.HoldInfo `json:"holds"`
 		}
 		if err := c.do(ctx, http.MethodGet, "/admin/holds", &out); err != nil {
 			return err
 		}
-		return printHolds(stdout, out.Holds, time.Now())
+		if verb == "list" {
+			return printHolds(stdout, out.Holds, time.Now(), holdsWidth(stdout, getenv))
+		}
+		for _, h := range out.Holds {
+			if h.ID == pos[1] {
+				return printHold(stdout, h, time.Now())
+			}
+		}
+		return fmt.Errorf("holds: no such hold %s at %s (`sigil-hub holds list` shows the holds it knows)", signer.Visible(pos[1]), base)
 	}
 	var out struct {
 		Hold signer.HoldInfo `json:"hold"`
@@ -341,7 +367,7 @@ func runHolds(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 		return err
 	}
 	past := map[string]string{"approve": "approved", "deny": "denied"}[verb]
-	fmt.Fprintf(stdout, "%s %s (%s)\n", past, out.Hold.ID, holdLabel(out.Hold))
+	fmt.Fprintf(stdout, "%s %s (%s)\n", past, cell(out.Hold.ID), holdLabel(out.Hold))
 	return nil
 }
 
@@ -385,36 +411,155 @@ func (c adminClient) do(ctx context.Context, method, path string, out any) error
 	return fmt.Errorf("holds: unexpected HTTP %d from %s: %s", resp.StatusCode, c.base, pick(e.Error, strings.TrimSpace(string(body))))
 }
 
+// holdLabel names a hold's call in one line, every field escaped.
 func holdLabel(h signer.HoldInfo) string {
 	if h.Tool != "" {
-		return h.ServerID + " " + h.Tool
+		return signer.Visible(h.ServerID) + " " + signer.Visible(h.Tool)
 	}
-	return h.Action
+	return signer.Visible(h.Action)
 }
 
-func printHolds(w io.Writer, holds []signer.HoldInfo, now time.Time) error {
+// holdsWidth is the width `holds list` wraps arguments to: the terminal's,
+// else $COLUMNS, else 100 columns; never less than 40.
+func holdsWidth(w io.Writer, getenv func(string) string) int {
+	n := 0
+	if f, ok := w.(*os.File); ok && isTerminal(w) {
+		n = terminalColumns(f)
+	}
+	if n <= 0 {
+		n, _ = strconv.Atoi(strings.TrimSpace(getenv("COLUMNS")))
+	}
+	if n <= 0 {
+		n = 100
+	}
+	return max(n, 40)
+}
+
+// cell is one field of the hold table: escaped, "-" when empty, quoted when
+// it has spaces or quotes (so that it reads as one field).
+func cell(s string) string {
+	v := signer.Visible(s)
+	switch {
+	case v == "":
+		return "-"
+	case strings.ContainsAny(v, ` "`):
+		return `"` + strings.ReplaceAll(v, `"`, `\"`) + `"`
+	}
+	return v
+}
+
+// columns is how many terminal columns s takes (East Asian wide characters
+// two, combining marks none).
+func columns(s string) int {
+	n := 0
+	for _, r := range s {
+		n += runeColumns(r)
+	}
+	return n
+}
+
+func runeColumns(r rune) int {
+	switch {
+	case unicode.In(r, unicode.Mn, unicode.Me):
+		return 0
+	case width.LookupRune(r).Kind() == width.EastAsianWide || width.LookupRune(r).Kind() == width.EastAsianFullwidth:
+		return 2
+	}
+	return 1
+}
+
+// wrapLines cuts s into lines of at most n columns (at least one unit per
+// line), never inside an escape (\u202e, \x1b, \").
+func wrapLines(s string, n int) []string {
+	var lines []string
+	start, cols := 0, 0
+	for i := 0; i < len(s); {
+		unit := 1
+		if s[i] == '\\' && i+1 < len(s) {
+			unit = 2
+			switch s[i+1] {
+			case 'u':
+				unit = 6
+			case 'x':
+				unit = 4
+			}
+			unit = min(unit, len(s)-i)
+		} else {
+			_, unit = utf8.DecodeRuneInString(s[i:])
+		}
+		w := columns(s[i : i+unit])
+		if cols > 0 && cols+w > n {
+			lines = append(lines, s[start:i])
+			start, cols = i, 0
+		}
+		cols += w
+		i += unit
+	}
+	return append(lines, s[start:])
+}
+
+// printHolds prints every hold: one row of its fields, then its complete
+// arguments (compact JSON, escaped) wrapped to wrap columns under it.
+func printHolds(w io.Writer, holds []signer.HoldInfo, now time.Time, wrap int) error {
 	if len(holds) == 0 {
 		_, err := fmt.Fprintln(w, "no holds")
 		return err
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSTATE\tAGE\tSERVER\tTOOL\tAGENT\tARGUMENTS")
+	const indent = "    "
+	rows := [][]string{{"ID", "STATE", "AGE", "SERVER", "TOOL", "AGENT"}}
 	for _, h := range holds {
-		args := string(h.Arguments)
-		if len([]rune(args)) > 60 {
-			args = string([]rune(args)[:59]) + "…"
+		server, tool := cell(h.ServerID), cell(h.Tool)
+		if h.Tool == "" {
+			server, tool = "-", cell(h.Action)
 		}
-		args = strings.Map(func(r rune) rune {
-			if r < 0x20 || r == 0x7f {
-				return ' '
-			}
-			return r
-		}, args)
-		server, tool := h.ServerID, h.Tool
-		if tool == "" {
-			server, tool = "-", h.Action
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", h.ID, h.State, now.Sub(h.Created).Round(time.Second), server, tool, h.AgentID, args)
+		rows = append(rows, []string{cell(h.ID), cell(h.State), now.Sub(h.Created).Round(time.Second).String(), server, tool, cell(h.AgentID)})
 	}
-	return tw.Flush()
+	widths := make([]int, len(rows[0]))
+	for _, row := range rows {
+		for i, c := range row {
+			widths[i] = max(widths[i], columns(c))
+		}
+	}
+	bw := bufio.NewWriter(w)
+	for i, row := range rows {
+		for j, c := range row {
+			if j == len(row)-1 {
+				fmt.Fprintln(bw, c)
+				break
+			}
+			fmt.Fprint(bw, c, strings.Repeat(" ", widths[j]-columns(c)+2))
+		}
+		if i == 0 {
+			continue
+		}
+		for _, l := range wrapLines(signer.CompactArguments(holds[i-1].Arguments), wrap-len(indent)) {
+			fmt.Fprintln(bw, indent+l)
+		}
+	}
+	return bw.Flush()
+}
+
+// printHold prints one hold completely: every field, escaped, and its
+// arguments indented.
+func printHold(w io.Writer, h signer.HoldInfo, now time.Time) error {
+	bw := bufio.NewWriter(w)
+	field := func(name, value string) {
+		fmt.Fprintf(bw, "%-10s %s\n", name, value)
+	}
+	field("hold", cell(h.ID))
+	field("state", cell(h.State))
+	field("created", h.Created.Local().Format(time.DateTime)+" ("+now.Sub(h.Created).Round(time.Second).String()+" ago)")
+	field("server", cell(h.ServerID))
+	field("tool", cell(h.Tool))
+	field("action", cell(h.Action))
+	field("agent", cell(h.AgentID))
+	field("task", cell(h.TaskID))
+	field("rule", cell(h.Rule))
+	field("tx_commit", cell(h.TxCommit))
+	if h.Consumed {
+		field("consumed", "yes: the approved call was re-submitted")
+	}
+	field("arguments", fmt.Sprintf("%d bytes, all shown (\\u escapes stand for control, bidirectional and invisible characters):", len(h.Arguments)))
+	fmt.Fprintln(bw, signer.PrettyArguments(h.Arguments))
+	return bw.Flush()
 }
