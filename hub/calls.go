@@ -65,6 +65,7 @@ func (s *session) callToolInner(ctx context.Context, m *message, rec *audit.Reco
 	}
 	u := v.fleet.byName[route.Upstream] // the route's own upstream, even mid-reconfiguration
 	rec.Upstream, rec.ServerID, rec.Tool = u.name, u.serverID, route.Name
+	s.use(u.name)
 	if st := u.conn.Snapshot(); st.State.String() != "ready" {
 		return nil, upstreamUnavailable(u, exposed, st.Err)
 	}
@@ -326,6 +327,7 @@ func (s *session) setLevel(ctx context.Context, params json.RawMessage) (json.Ra
 		if snap.State.String() != "ready" || !hasCapability(snap.Capabilities, "logging") {
 			continue
 		}
+		s.use(u.name) // a session that asks for logs gets them
 		if _, err := u.conn.Call(ctx, "logging/setLevel", params); err != nil {
 			s.h.log.Warn("logging/setLevel failed", "upstream", u.name, "err", err)
 		}
@@ -351,6 +353,7 @@ func (s *session) forward(ctx context.Context, u *upstream, method string, membe
 	if st := u.conn.Snapshot(); st.State.String() != "ready" {
 		return nil, upstreamUnavailable(u, what, st.Err)
 	}
+	s.use(u.name)
 	res, err := u.conn.Call(ctx, method, encodeObject(members))
 	if err != nil {
 		if clientCancelled(ctx) {
@@ -398,7 +401,12 @@ func (h *Hub) upstreamNotification(upstreamName, method string, params json.RawM
 			}
 			m["logger"] = quote(logger)
 		}
-		h.broadcast(encodeNotification(method, encodeObject(m)))
+		msg := encodeNotification(method, encodeObject(m))
+		for _, s := range h.liveSessions() {
+			if s.usesUpstream(upstreamName) { // only sessions that use this upstream
+				s.send(msg)
+			}
+		}
 	case "notifications/resources/updated":
 		var p struct {
 			URI string `json:"uri"`

@@ -470,12 +470,6 @@ func listKind(key string) uint32 {
 	return listResources // resources, resourceTemplates
 }
 
-func (h *Hub) broadcast(msg []byte) {
-	for _, s := range h.liveSessions() {
-		s.send(msg)
-	}
-}
-
 func (h *Hub) liveSessions() []*session {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -95,6 +95,10 @@ type session struct {
 	listed      atomic.Uint32                   // listKind bits of the lists this session asked for
 	agentID     atomic.Pointer[string]          // clientInfo.name from initialize (D2)
 	clientCaps  atomic.Pointer[json.RawMessage] // capabilities from initialize
+	// uses holds the names of the upstreams this session sent a request
+	// to (string → struct{}): an upstream's log messages go only to the
+	// sessions that use it.
+	uses sync.Map
 
 	mu       sync.Mutex               // guards the fields below
 	inflight map[string]*inflight     // client request id (raw) → the request
@@ -122,6 +126,23 @@ func (h *Hub) newSession(out outbox) *session {
 		s.taskID = newTaskID()
 	}
 	return s
+}
+
+// use records that the session sent a request to upstream name.
+func (s *session) use(name string) {
+	if _, ok := s.uses.Load(name); !ok {
+		s.uses.Store(name, struct{}{})
+	}
+}
+
+// usesUpstream reports whether the session sent a request to upstream
+// name; in single-wrap mode every session uses the one upstream.
+func (s *session) usesUpstream(name string) bool {
+	if s.h.opts.Single {
+		return true
+	}
+	_, ok := s.uses.Load(name)
+	return ok
 }
 
 // send delivers a message that belongs to no particular request.

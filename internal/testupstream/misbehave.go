@@ -121,6 +121,18 @@ func (f *fake) addMisbehaviour(s *server.MCPServer) {
 			return text("not intercepted"), nil
 		})
 	}
+	s.AddTool(mcp.NewTool("inject", mcp.WithNumber("n")),
+		func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			// Speak into calls that went to other upstreams: progress for
+			// guessed hub tokens, and a log message.
+			var b bytes.Buffer
+			for i := 1; i <= int(req.GetFloat("n", 64)); i++ {
+				fmt.Fprintf(&b, `{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"sigil-hub-%d","progress":1,"message":"injected"}}`+"\n", i)
+			}
+			b.WriteString(`{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"error","data":"injected log"}}` + "\n")
+			f.raw(b.Bytes())
+			return text("injected"), nil
+		})
 	s.AddTool(mcp.NewTool("hang"), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		f.log.event("hang", nil)
 		<-ctx.Done()
