@@ -38,6 +38,11 @@ type HTTPOptions struct {
 	// MaxSessions bounds live sessions; a new one beyond it is refused
 	// (503) after idle ones were swept. Zero means 1000.
 	MaxSessions int
+	// MaxSessionsPerToken bounds the live sessions of one token holder, so
+	// that one client cannot fill MaxSessions and lock every other out; a
+	// new one beyond it is refused (429). Zero means 100. It does not apply
+	// without Tokens (every client is then the same anonymous holder).
+	MaxSessionsPerToken int
 }
 
 // bodyReadTimeout bounds reading one POST body.
@@ -66,6 +71,9 @@ func (h *Hub) HTTPHandler(o HTTPOptions) http.Handler {
 	}
 	if o.MaxSessions <= 0 {
 		o.MaxSessions = 1000
+	}
+	if o.MaxSessionsPerToken <= 0 {
+		o.MaxSessionsPerToken = 100
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/mcp", func(w http.ResponseWriter, r *http.Request) { h.serveMCP(w, r, &o) })
@@ -149,7 +157,12 @@ func (h *Hub) servePost(w http.ResponseWriter, r *http.Request, o *HTTPOptions, 
 		return
 	}
 	if m.Method == "initialize" {
-		if !h.sweepSessions(o) {
+		total, mine := h.sweepSessions(o, who)
+		switch {
+		case len(o.Tokens) > 0 && mine >= o.MaxSessionsPerToken:
+			writeJSONError(w, http.StatusTooManyRequests, m.ID, newRPCError(codeInternal, "too many client sessions for token %q (limit %d per token): end unused ones (DELETE) or retry later", who, o.MaxSessionsPerToken))
+			return
+		case total >= o.MaxSessions:
 			writeJSONError(w, http.StatusServiceUnavailable, m.ID, newRPCError(codeInternal, "too many client sessions (limit %d): end unused ones (DELETE) or retry later", o.MaxSessions))
 			return
 		}
@@ -244,9 +257,9 @@ func (h *Hub) httpSessionFor(r *http.Request, who string) *httpSession {
 	return hs
 }
 
-// sweepSessions ends sessions idle past the timeout and reports whether
-// there is room for one more.
-func (h *Hub) sweepSessions(o *HTTPOptions) bool {
+// sweepSessions ends sessions idle past the timeout and counts the live
+// ones: in all, and those of token holder who.
+func (h *Hub) sweepSessions(o *HTTPOptions, who string) (total, mine int) {
 	cutoff := time.Now().Add(-o.IdleTimeout).UnixNano()
 	h.mu.Lock()
 	var idle []*httpSession
@@ -256,14 +269,19 @@ func (h *Hub) sweepSessions(o *HTTPOptions) bool {
 			idle = append(idle, hs)
 		}
 	}
-	room := len(h.httpSessions) < o.MaxSessions
+	total = len(h.httpSessions)
+	for _, hs := range h.httpSessions {
+		if hs.owner == who {
+			mine++
+		}
+	}
 	h.mu.Unlock()
 	for _, hs := range idle {
 		h.log.Info("client session ended: idle", "session", hs.s.id[:8], "client", hs.owner)
 		hs.cancel()
 		hs.wg.Wait()
 	}
-	return room
+	return total, mine
 }
 
 // closeHTTPSession ends a session: its requests are cancelled and waited for.

@@ -143,3 +143,43 @@ func TestLogMessagesReachOnlySessionsUsingTheUpstream(t *testing.T) {
 		t.Fatalf("a session that never used evil got its log messages: %q", got)
 	}
 }
+
+// TestOneTokenCannotFillTheSessionCap: one token holder opening sessions
+// without end is stopped at the per-token cap (429), and another holder
+// still gets a session.
+func TestOneTokenCannotFillTheSessionCap(t *testing.T) {
+	t.Parallel()
+	const aliceTok, bobTok = "alice-token-0123456789abcdef0123456789", "bob-token-0123456789abcdef0123456789abc"
+	sign := signtest.New(t, signtest.Options{APIKey: testKey})
+	cfg := writeConfig(t, fakeServer(t, "files", newUpstreamLog(t), ""))
+	url, _ := startHTTPHub(t, append(signEnv(sign), "SIGIL_HUB_TOKEN_ALICE="+aliceTok, "SIGIL_HUB_TOKEN_BOB="+bobTok), "--config", cfg)
+	initialize := func(tok string) int {
+		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	// The total cap is 1,000 sessions: alice tries to take them all.
+	refused := 0
+	for range 1000 {
+		if code := initialize(aliceTok); code != http.StatusOK {
+			if code != http.StatusTooManyRequests {
+				t.Fatalf("alice's session refused with %d, want 429", code)
+			}
+			refused++
+		}
+	}
+	if refused != 900 {
+		t.Errorf("alice was refused %d of 1000 sessions, want 900 (100 per token)", refused)
+	}
+	if code := initialize(bobTok); code != http.StatusOK {
+		t.Fatalf("bob's first session: HTTP %d, want 200: one token holder locked out the others", code)
+	}
+}
