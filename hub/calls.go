@@ -37,7 +37,7 @@ func (s *session) callToolInner(ctx context.Context, m *message, rec *audit.Reco
 	// Read the call (toolcall.go): the name, the arguments' bytes (these
 	// are authorized and these are forwarded) and the client's progress
 	// token. Anything else in params is refused.
-	call, rerr := readToolCall(m.Params, m.LoneSurrogate)
+	call, rerr := readToolCall(m)
 	if call.name != "" {
 		rec.ExposedTool = call.name
 	}

@@ -55,6 +55,9 @@ type message struct {
 	// LoneSurrogate: some string in the message holds an escaped unpaired
 	// UTF-16 surrogate (strictjson.Input); a tools/call refuses it.
 	LoneSurrogate bool
+	// UnsafeInteger: some number is an integer beyond ±(2^53-1)
+	// (strictjson.Input); a tools/call refuses it.
+	UnsafeInteger bool
 }
 
 func (m *message) isRequest() bool      { return m.Method != "" && m.ID != nil }
@@ -122,7 +125,7 @@ func parseMessage(line []byte) (message, json.RawMessage, *rpcError) {
 	m.Params = members["params"]
 	m.Result = members["result"]
 	m.Error = members["error"]
-	m.LoneSurrogate = in.LoneSurrogate
+	m.LoneSurrogate, m.UnsafeInteger = in.LoneSurrogate, in.UnsafeInteger
 	switch {
 	case m.Method != "":
 		if m.Params != nil && m.Params[0] != '{' {

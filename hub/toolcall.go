@@ -45,10 +45,11 @@ var laterMembers = map[string]string{
 	"requestState":   "multi round-trip requests",
 }
 
-// readToolCall reads a tools/call's params, which parseMessage validated.
-// loneSurrogate is the message's own flag (strictjson.Input).
-func readToolCall(params json.RawMessage, loneSurrogate bool) (toolCall, *rpcError) {
+// readToolCall reads the params of m, a tools/call that parseMessage
+// validated.
+func readToolCall(m *message) (toolCall, *rpcError) {
 	var c toolCall
+	params := m.Params
 	if len(params) == 0 {
 		return c, newRPCError(codeInvalidParams, "invalid tools/call params: name must be a non-empty string")
 	}
@@ -71,10 +72,15 @@ func readToolCall(params json.RawMessage, loneSurrogate bool) (toolCall, *rpcErr
 		return c, newRPCError(codeInvalidParams, "invalid tools/call params: name must be a non-empty string")
 	}
 	c.name = name
-	if loneSurrogate {
+	switch {
+	case m.LoneSurrogate:
 		// Go reads an escaped unpaired surrogate as U+FFFD, JavaScript and
 		// Python keep it: the policy and the tool would read different text.
 		return c, newRPCError(codeInvalidParams, "invalid arguments for tool %q: a string holds an escaped unpaired UTF-16 surrogate (such as \\ud800), which decoders read differently; send well-formed Unicode", name)
+	case m.UnsafeInteger:
+		// Python reads such an integer exactly, JavaScript and Go (and the
+		// policy) round it to a double: they would act on different values.
+		return c, newRPCError(codeInvalidParams, "invalid arguments for tool %q: a number is an integer beyond ±9007199254740991, which decoders read differently (some exactly, some rounded); send it as a string", name)
 	}
 	c.args = members["arguments"]
 	switch {

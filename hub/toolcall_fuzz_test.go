@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/sigilcore/sigil-hub/authz"
@@ -79,6 +81,8 @@ var toolCallSeeds = []string{
 	`{"name":"t","arguments":{},"inputResponses":{}}`,
 	`{"name":"t","arguments":{"kind":1e400}}`,
 	`{"name":"t","arguments":{"kind":12345678901234567890123}}`,
+	`{"name":"t","arguments":{"kind":9007199254740993}}`,
+	`{"name":"t","arguments":{"kind":-9007199254740991}}`,
 	`{"name":"t","arguments":{"path":"/tmp/ok","url":"http://x/"}}`,
 	`{"name":"t"}`,
 	`{"name":"t","arguments":  {"path" : "/tmp/\u002e\u002e/etc"}  }`,
@@ -95,7 +99,7 @@ func FuzzToolCallFrame(f *testing.F) {
 		if rerr != nil {
 			return
 		}
-		call, rerr := readToolCall(m.Params, m.LoneSurrogate)
+		call, rerr := readToolCall(&m)
 		if rerr != nil {
 			return
 		}
@@ -158,6 +162,12 @@ func FuzzToolCallFrame(f *testing.F) {
 			}
 		}
 
+		// Numbers: an integer literal reads the same exactly (Python) and as
+		// a double (JavaScript, Go, the policy).
+		if n, ok := disagreeingNumber(policy); ok {
+			t.Fatalf("number %s is read differently by exact and double decoders\nclient params %s", n, params)
+		}
+
 		// The exact-name reading (JavaScript, Python).
 		exact, err := exactDecode(frame)
 		if err != nil {
@@ -168,6 +178,38 @@ func FuzzToolCallFrame(f *testing.F) {
 			t.Fatalf("exact decoder: %v, policy evaluated %v\nclient params %s", ep, policy, params)
 		}
 	})
+}
+
+// disagreeingNumber finds a number in v whose exact value (as Python reads
+// an integer literal) differs from its nearest double.
+func disagreeingNumber(v any) (json.Number, bool) {
+	switch x := v.(type) {
+	case json.Number:
+		if strings.ContainsAny(string(x), ".eE") {
+			return "", false
+		}
+		exact, ok := new(big.Int).SetString(string(x), 10)
+		f, err := x.Float64()
+		if !ok || err != nil {
+			return x, true
+		}
+		if new(big.Float).SetInt(exact).Cmp(big.NewFloat(f)) != 0 {
+			return x, true
+		}
+	case map[string]any:
+		for _, e := range x {
+			if n, bad := disagreeingNumber(e); bad {
+				return n, true
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if n, bad := disagreeingNumber(e); bad {
+				return n, true
+			}
+		}
+	}
+	return "", false
 }
 
 // policyArguments is metadata.arguments of an intent as the embedded

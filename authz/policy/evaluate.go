@@ -296,13 +296,23 @@ func (p *Policy) evalCustom(in intent) (Decision, bool) {
 }
 
 // scalarText returns the text of a JSON scalar (strings as is, numbers as
-// written, booleans as true/false); ok is false for null, objects, arrays.
+// ECMAScript prints their double value, booleans as true/false); ok is false
+// for null, objects, arrays.
 func scalarText(v any) (string, bool) {
 	switch x := v.(type) {
 	case string:
 		return x, true
 	case json.Number:
-		return string(x), true
+		// As the tool reads it: every JSON decoder a tool uses (JavaScript,
+		// Go's float64, Python's float) reads a number as the nearest double,
+		// so "1e2", "100.0" and "100.0000000000000001" are all 100 and must
+		// match a rule on "100" (docs/security.md). ECMAScript's
+		// Number-to-String gives the text, as JSON.stringify would.
+		f, err := x.Float64()
+		if err != nil {
+			return string(x), true // not finite: denied before evaluation
+		}
+		return jsNumber(f), true
 	case bool:
 		if x {
 			return "true", true

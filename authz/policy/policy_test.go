@@ -275,3 +275,28 @@ blocked_tools: github.delete_repository, github.force_push, delete_*
 		}
 	}
 }
+
+// TestNumbersAsToolsReadThem: a rule on a number matches every spelling a
+// tool reads as that number (the nearest double), so "1e2" or
+// "100.0000000000000001" cannot slip past a rule on 100.
+func TestNumbersAsToolsReadThem(t *testing.T) {
+	p, err := Parse([]byte("version: 2.0.0\n\n## mcp\nallowed_tools: bank.*\n\n## custom\ndeny_if.metadata.arguments.amount equals 100\ndeny_if.metadata.arguments.fee not_equals 0\n"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, amount := range []string{"100", "1e2", "1E+2", "100.0", "100.0000000000000001", "10000e-2"} {
+		d := p.Evaluate([]byte(mcpIntent("bank", "pay", `{"amount":`+amount+`,"fee":0}`)), &MemoryCounter{}, time.Unix(0, 0))
+		if d.Status != StatusDenied || d.Code != CodeCustomRule {
+			t.Errorf("amount %s: %s %s, want denied by the rule on 100", amount, d.Status, d.Code)
+		}
+	}
+	for _, fee := range []string{"0", "-0", "0.0", "0e5", "1e-400"} {
+		d := p.Evaluate([]byte(mcpIntent("bank", "pay", `{"amount":5,"fee":`+fee+`}`)), &MemoryCounter{}, time.Unix(0, 0))
+		if d.Status != StatusAllowed {
+			t.Errorf("fee %s: %s %s %s, want allowed (a tool reads 0)", fee, d.Status, d.Code, d.Message)
+		}
+	}
+	if d := p.Evaluate([]byte(mcpIntent("bank", "pay", `{"amount":100.5,"fee":0}`)), &MemoryCounter{}, time.Unix(0, 0)); d.Status != StatusAllowed {
+		t.Errorf("amount 100.5: %s, want allowed", d.Status)
+	}
+}

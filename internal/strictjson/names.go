@@ -67,6 +67,11 @@ type Input struct {
 	// UTF-16 surrogate (accepted here; a caller that hands the values to
 	// decoders which must agree refuses it).
 	LoneSurrogate bool
+	// UnsafeInteger is set when some number is an integer literal beyond
+	// ±(2^53-1): Python reads it exactly, JavaScript and Go round it to a
+	// double (accepted here; a caller that hands the values to decoders
+	// which must agree refuses it).
+	UnsafeInteger bool
 }
 
 // ReadInput validates data as Object does and, in the same pass, reads
@@ -91,5 +96,5 @@ func ReadInput(data []byte, maxDepth int) (Input, error) {
 		return Input{}, &Error{Kind: ErrNotObject, Offset: s.rootStart, Path: "$",
 			Detail: "root value is not an object"}
 	}
-	return Input{Members: s.members, LoneSurrogate: s.lone}, nil
+	return Input{Members: s.members, LoneSurrogate: s.lone, UnsafeInteger: s.unsafeInt}, nil
 }

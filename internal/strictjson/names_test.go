@@ -65,6 +65,15 @@ func TestReadInputNames(t *testing.T) {
 			t.Errorf("ReadInput(%s) = %v, want %v", tt.doc, err, tt.kind)
 		}
 	}
+	for doc, unsafe := range map[string]bool{
+		`{"n":9007199254740991}`: false, `{"n":-9007199254740991}`: false, `{"n":9007199254740992}`: true,
+		`{"n":-12345678901234567890}`: true, `{"n":[1,{"m":90071992547409910}]}`: true,
+		`{"n":9007199254740993.5}`: false, `{"n":12345678901234567890e0}`: false, `{"n":"9007199254740993"}`: false,
+	} {
+		if in, err := strictjson.ReadInput([]byte(doc), 0); err != nil || in.UnsafeInteger != unsafe {
+			t.Errorf("ReadInput(%s).UnsafeInteger = %v (%v), want %v", doc, in.UnsafeInteger, err, unsafe)
+		}
+	}
 	// The exact scan (Object) keeps its own rules: case variants are
 	// distinct names there (upstream and Sign documents are read exactly).
 	if _, err := strictjson.Object([]byte(`{"a":1,"A":2}`), 0); err != nil {

@@ -166,6 +166,8 @@ type scanner struct {
 	fold bool
 	// lone is set once any string holds an escaped unpaired surrogate.
 	lone bool
+	// unsafeInt is set once an integer literal lies beyond ±(2^53-1).
+	unsafeInt bool
 }
 
 func (s *scanner) init(data []byte, maxDepth int) {
@@ -578,8 +580,12 @@ func (s *scanner) number() error {
 	case p < len(d) && d[p] == '0':
 		p++
 	case p < len(d) && '1' <= d[p] && d[p] <= '9':
+		start := p
 		for p < len(d) && '0' <= d[p] && d[p] <= '9' {
 			p++
+		}
+		if p-start >= 16 && !(p < len(d) && (d[p] == '.' || d[p] == 'e' || d[p] == 'E')) && unsafeInteger(d[start:p]) {
+			s.unsafeInt = true
 		}
 	default:
 		s.pos = p
@@ -610,6 +616,17 @@ func (s *scanner) number() error {
 	}
 	s.pos = p
 	return nil
+}
+
+// unsafeInteger reports whether digits (a plain integer literal's, no sign)
+// name a magnitude above 2^53-1, the largest integer every JSON decoder
+// reads exactly.
+func unsafeInteger(digits []byte) bool {
+	const maxSafe = "9007199254740991"
+	if len(digits) != len(maxSafe) {
+		return len(digits) > len(maxSafe)
+	}
+	return string(digits) > maxSafe
 }
 
 func (s *scanner) literal(lit string) error {
