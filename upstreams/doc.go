@@ -15,7 +15,9 @@
 // (github.com/mark3labs/mcp-go/client/transport) for remote servers, and its
 // own implementation of their interface for stdio (stdio_conn.go: mcp-go's
 // decoding cost more than anything else in a tool call, issue 7), with its
-// own request ids.
+// own request ids. A remote upstream is one origin: no HTTP redirect is
+// followed, and nothing (no configured header, no token) goes to another
+// origin (origin.go).
 //
 // It knows nothing about namespacing, policy or the front-side client. It must
 // not import hub, router, authz or any front-side (mcp-go server) code.

@@ -13,6 +13,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -28,17 +29,24 @@ const noResponseTimeout = 100 * 365 * 24 * time.Hour
 // answers to server requests, OAuth (if configured: it retries a 401 with a
 // refreshed token, and is returned so that the caller can give it the
 // transport's handler), the 401 challenge, the SSE retry clamp, certificate
-// errors as failed dials, the transport.
-func (u *Upstream) httpClient() (*http.Client, *oauthRoundTripper) {
+// errors as failed dials, the origin guard (origin.go: url's origin only,
+// configured headers, no redirects; sseEndpoints checks a legacy SSE
+// stream's endpoint events; lost is called when it refuses), the
+// transport. The client's own redirect following is off as well.
+func (u *Upstream) httpClient(lost func(error), sseEndpoints bool) (*http.Client, *oauthRoundTripper) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	var base http.RoundTripper = &challengeRoundTripper{base: &sseRetryRoundTripper{base: &handshakeRoundTripper{base: tr}}, u: u}
+	guard := &originRoundTripper{base: tr, headers: u.spec.Headers, sseEndpoints: sseEndpoints, lost: lost}
+	if cu, err := url.Parse(u.spec.URL); err == nil {
+		guard.origin = originOf(cu)
+	} // else the transports refuse the URL before any request
+	var base http.RoundTripper = &challengeRoundTripper{base: &sseRetryRoundTripper{base: &handshakeRoundTripper{base: guard}}, u: u}
 	var ort *oauthRoundTripper
 	if u.oauth != nil {
 		ort = &oauthRoundTripper{base: base, o: u.oauth}
 		base = ort
 	}
 	rt := &rawRoundTripper{base: &answerRoundTripper{base: base}, raw: u.raw}
-	return &http.Client{Transport: idleCloser{RoundTripper: rt, tr: tr}}, ort
+	return &http.Client{Transport: idleCloser{RoundTripper: rt, tr: tr}, CheckRedirect: refuseRedirects}, ort
 }
 
 // idleCloser lets http.Client.CloseIdleConnections (called when a session
@@ -264,16 +272,16 @@ func (u *Upstream) dialRemote(ctx, connCtx context.Context) (*session, error) {
 }
 
 func (u *Upstream) dialStreamable(ctx, connCtx context.Context) (*session, error) {
-	hc, ort := u.httpClient()
+	s := newSession(u)
+	// The configured headers are added by the origin guard (not by mcp-go,
+	// whose session DELETE goes out without them).
+	hc, ort := u.httpClient(s.markLost, false)
 	opts := []transport.StreamableHTTPCOption{
 		transport.WithHTTPBasicClient(hc),
 		transport.WithHTTPLogger(u.log),
 		// The GET stream carries list_changed; it stays on because the
 		// connection is pinned to a legacy protocol version.
 		transport.WithContinuousListening(),
-	}
-	if len(u.spec.Headers) > 0 {
-		opts = append(opts, transport.WithHTTPHeaders(u.spec.Headers))
 	}
 	if u.oauth != nil {
 		// Without a callback (or when it could not listen) a stored token
@@ -294,7 +302,6 @@ func (u *Upstream) dialStreamable(ctx, connCtx context.Context) (*session, error
 	if u.oauth != nil {
 		u.oauth.setHandler(t.GetOAuthHandler())
 	}
-	s := newSession(u)
 	s.httpClient = hc
 	s.attach(t)
 	if err := t.Start(connCtx); err != nil {
@@ -312,7 +319,10 @@ func (u *Upstream) dialSSE(ctx, connCtx context.Context) (*session, error) {
 	if u.oauth != nil {
 		return nil, fmt.Errorf("SSE %q: oauth is supported over Streamable HTTP only", u.spec.URL)
 	}
-	hc, _ := u.httpClient()
+	s := newSession(u)
+	// The configured headers are added by the origin guard, which also
+	// checks the endpoint the server names for the POSTs.
+	hc, _ := u.httpClient(s.markLost, true)
 	endpointWait := u.spec.InitTimeout
 	if dl, ok := ctx.Deadline(); ok {
 		endpointWait = time.Until(dl)
@@ -323,19 +333,28 @@ func (u *Upstream) dialSSE(ctx, connCtx context.Context) (*session, error) {
 		transport.WithResponseTimeout(noResponseTimeout),
 		transport.WithEndpointTimeout(max(endpointWait, time.Millisecond)),
 	}
-	if len(u.spec.Headers) > 0 {
-		opts = append(opts, transport.WithHeaders(u.spec.Headers))
-	}
 	t, err := transport.NewSSE(u.spec.URL, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("SSE %q: %w", u.spec.URL, err)
 	}
-	s := newSession(u)
 	s.httpClient = hc
 	s.attach(t)
 	t.SetConnectionLostHandler(func(err error) { s.markLost(fmt.Errorf("SSE stream lost: %w", err)) })
-	if err := t.Start(connCtx); err != nil {
+	// The stream ends with the session: a refused endpoint event (which
+	// marks it lost) ends the wait for the endpoint at once.
+	streamCtx, stop := context.WithCancel(connCtx)
+	s.goBG(func() {
+		defer stop()
+		select {
+		case <-s.lost:
+		case <-streamCtx.Done():
+		}
+	})
+	if err := t.Start(streamCtx); err != nil {
 		s.close()
+		if r := s.refused(); r != nil {
+			err = r
+		}
 		return nil, fmt.Errorf("SSE %q: start: %w", u.spec.URL, err)
 	}
 	if err := s.handshake(ctx); err != nil {

@@ -98,7 +98,7 @@ func TestUntrustedCertificateIsNotSent(t *testing.T) {
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the failed handshake
 	srv.StartTLS()
 	defer srv.Close()
-	hc, _ := New(Spec{Name: "tls", URL: srv.URL}).httpClient()
+	hc, _ := New(Spec{Name: "tls", URL: srv.URL}).httpClient(nil, false)
 	resp, err := hc.Post(srv.URL+"/mcp", "application/json", strings.NewReader(`{}`))
 	if err == nil {
 		resp.Body.Close()
@@ -136,7 +136,7 @@ func TestHTTPClientClosesIdleConnections(t *testing.T) {
 	}
 	srv.Start()
 	defer srv.Close()
-	hc, _ := New(Spec{Name: "idle", URL: srv.URL}).httpClient()
+	hc, _ := New(Spec{Name: "idle", URL: srv.URL}).httpClient(nil, false)
 	resp, err := hc.Get(srv.URL)
 	if err != nil {
 		t.Fatal(err)

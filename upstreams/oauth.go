@@ -115,7 +115,10 @@ func newOAuthState(cfg OAuth, serverURL string, log *slog.Logger) *oauthState {
 		cfg:   cfg,
 		url:   serverURL,
 		store: &tokenStore{path: cfg.TokenFile, url: serverURL},
-		hc:    &http.Client{Timeout: 30 * time.Second, Transport: http.DefaultTransport.(*http.Transport).Clone()},
+		// Discovery, registration and token requests never follow a
+		// redirect (a 307 would re-send a refresh token elsewhere).
+		hc: &http.Client{Timeout: 30 * time.Second, Transport: http.DefaultTransport.(*http.Transport).Clone(),
+			CheckRedirect: refuseOAuthRedirects},
 	}
 	if err := st.store.load(); err != nil {
 		log.Warn("ignoring the stored OAuth token", "err", err)
@@ -228,7 +231,8 @@ func (o *oauthState) refreshAfter401(ctx context.Context, h *transport.OAuthHand
 
 // oauthRoundTripper retries a request once with a refreshed token when the
 // upstream answers 401 (the token was revoked or expired early). A 401 means
-// the request was not processed, so the retry is safe.
+// the request was not processed, so the retry is safe. It also gives the
+// session DELETE the token.
 type oauthRoundTripper struct {
 	base    http.RoundTripper
 	o       *oauthState
@@ -243,6 +247,19 @@ func (rt *oauthRoundTripper) setHandler(h *transport.OAuthHandler) {
 }
 
 func (rt *oauthRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method == http.MethodDelete && len(req.Header.Values("Authorization")) == 0 {
+		// mcp-go sends the session DELETE without the token; the
+		// origin guard under this layer keeps it to url's origin.
+		rt.mu.Lock()
+		h := rt.handler
+		rt.mu.Unlock()
+		if h != nil {
+			if v, err := h.GetAuthorizationHeader(req.Context()); err == nil {
+				req = req.Clone(req.Context())
+				req.Header.Set("Authorization", v)
+			}
+		}
+	}
 	sent, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer ")
 	if !ok {
 		return rt.base.RoundTrip(req)

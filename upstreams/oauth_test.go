@@ -282,3 +282,33 @@ func TestTokenStoreSkewAndBinding(t *testing.T) {
 		t.Errorf("other URL: %v, want ErrNoToken", err)
 	}
 }
+
+// TestOAuthSessionDeleteCarriesToken: the session DELETE, which mcp-go sends
+// without the token, gets it; other requests are left as mcp-go built them.
+func TestOAuthSessionDeleteCarriesToken(t *testing.T) {
+	store := &tokenStore{url: "http://127.0.0.1:9/mcp"}
+	if err := store.SaveToken(t.Context(), &transport.Token{AccessToken: "at-1", TokenType: "bearer", ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		got = append(got, r.Method+" "+r.Header.Get("Authorization"))
+		return &http.Response{StatusCode: 200, Body: http.NoBody, Header: http.Header{}}, nil
+	})
+	rt := &oauthRoundTripper{base: base, o: &oauthState{store: store}}
+	rt.setHandler(transport.NewOAuthHandler(transport.OAuthConfig{TokenStore: store}))
+	for _, m := range []string{http.MethodDelete, http.MethodGet} {
+		req, _ := http.NewRequestWithContext(t.Context(), m, "http://127.0.0.1:9/mcp", nil)
+		resp, err := rt.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if req.Header.Get("Authorization") != "" {
+			t.Fatal("the caller's request was modified")
+		}
+	}
+	if want := []string{"DELETE Bearer at-1", "GET "}; strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("sent %q, want %q", got, want)
+	}
+}

@@ -99,6 +99,15 @@ func (s *session) markLost(err error) {
 	})
 }
 
+// refused returns the redirect or cross-origin refusal the session was
+// lost to, or nil.
+func (s *session) refused() error {
+	if !s.isLost() {
+		return nil
+	}
+	return refusal(s.lostErr)
+}
+
 func (s *session) isLost() bool {
 	select {
 	case <-s.lost:
@@ -207,6 +216,13 @@ func (s *session) request(ctx context.Context, method string, params json.RawMes
 // when the failure means the connection is gone.
 func (s *session) classify(err error) error {
 	var op *net.OpError
+	if r := refusal(err); r != nil {
+		// A redirect, or a request for another origin: the origin guard
+		// refused it (and marked the session lost); the error says why
+		// and what to do, without the transport's wrapping.
+		s.markLost(r)
+		return r
+	}
 	switch {
 	case errors.Is(err, transport.ErrAuthorizationRequired), errors.Is(err, transport.ErrOAuthAuthorizationRequired):
 		return fmt.Errorf("%w (HTTP 401): %w", ErrAuth, err) // the typed cause stays in the chain (OAuth)

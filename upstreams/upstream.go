@@ -54,7 +54,8 @@ type Spec struct {
 	// "sse".
 	Transport string
 	// Headers are sent with every remote request (the SSE and GET streams
-	// included). nil means none.
+	// and the session DELETE included), and only to URL's origin. nil means
+	// none.
 	Headers map[string]string
 	// OAuth, if set, authorizes a Streamable HTTP upstream with OAuth
 	// (see OAuth). nil means none: a 401 is then reported with a hint to
@@ -347,8 +348,9 @@ func (u *Upstream) setState(st State, err error) {
 // must be valid JSON. If ctx ends after the request was sent, Call sends
 // notifications/cancelled for it and returns ctx.Err(). It never retries.
 // Errors: ErrUnavailable (not sent), ErrLost (sent, no answer), *RPCError
-// (the upstream's error answer), ctx.Err(). Safe for concurrent use; calls
-// run in parallel.
+// (the upstream's error answer), *RedirectError and *CrossOriginError (a
+// remote upstream's redirect, never followed; origin.go), ctx.Err(). Safe
+// for concurrent use; calls run in parallel.
 func (u *Upstream) Call(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
 	if len(params) > 0 && !validJSON(params) {
 		return nil, fmt.Errorf("upstream %q: %s: params are not valid JSON", u.spec.Name, method)
