@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/sigilcore/sigil-hub/audit"
 	"github.com/sigilcore/sigil-hub/authz"
 	"github.com/sigilcore/sigil-hub/authz/policy"
@@ -80,7 +82,7 @@ type Hub struct {
 	reconfMu sync.Mutex                   // serializes Run's start, Reconfigure and publish; guards below
 	runCtx   context.Context              // Run's context; nil before Run and after it ends
 	running  map[*upstreams.Upstream]*run // connections Run started, by connection
-	runWG    sync.WaitGroup               // every goroutine Run or Reconfigure started
+	runGroup errgroup.Group               // every goroutine Run or Reconfigure started
 	oauthOn  bool                         // the OAuth callback listener runs
 	secrets  []string                     // Options.Secrets, then Reconfigure's
 
@@ -335,15 +337,16 @@ func (h *Hub) Run(ctx context.Context) error {
 	for _, u := range h.fleet.Load().ups {
 		h.start(u.conn)
 	}
-	h.runWG.Go(func() { h.publisher(ctx) })
+	h.runGroup.Go(func() error { h.publisher(ctx); return nil })
 	h.reconfMu.Unlock()
 
 	<-ctx.Done()
 	h.reconfMu.Lock()
 	h.runCtx = nil // Reconfigure refuses from here on
 	h.reconfMu.Unlock()
-	h.runWG.Wait()
-	return nil
+	// Upstream runs report failures through their state, and the OAuth
+	// callback logs its own: none of them ends the hub.
+	return h.runGroup.Wait()
 }
 
 // start runs conn until its own stop or Run's end. Callers hold reconfMu
@@ -352,10 +355,11 @@ func (h *Hub) start(conn *upstreams.Upstream) {
 	ctx, cancel := context.WithCancel(h.runCtx)
 	r := &run{cancel: cancel, done: make(chan struct{})}
 	h.running[conn] = r
-	h.runWG.Go(func() {
+	h.runGroup.Go(func() error {
 		defer close(r.done)
 		defer cancel()
 		_ = conn.Run(ctx) // errors only if run twice; failures are its state
+		return nil
 	})
 }
 
@@ -379,12 +383,13 @@ func (h *Hub) startOAuthCallback() {
 	}
 	h.oauthOn = true
 	ctx := h.runCtx
-	h.runWG.Go(func() {
+	h.runGroup.Go(func() error {
 		// A callback that cannot listen fails only the servers that need a
 		// new authorization (their status says why).
 		if err := h.oauthCB.Run(ctx); err != nil {
 			h.log.Error("oauth callback", "err", err)
 		}
+		return nil
 	})
 }
 
