@@ -374,6 +374,13 @@ type rawClient struct {
 
 func startRaw(t *testing.T, env []string, args ...string) *rawClient {
 	t.Helper()
+	return startRawAs(t, "raw-client", env, args...)
+}
+
+// startRawAs is startRaw with the client's clientInfo.name (the agent name
+// a hold shows) chosen by the test.
+func startRawAs(t *testing.T, clientName string, env []string, args ...string) *rawClient {
+	t.Helper()
 	cmd := exec.Command(hubBin, args...)
 	cmd.Env = baseEnv(env...)
 	cmd.Dir = t.TempDir()
@@ -391,14 +398,7 @@ func startRaw(t *testing.T, env []string, args ...string) *rawClient {
 		t.Fatal(err)
 	}
 	rc.stdin = in
-	go func() {
-		sc := bufio.NewScanner(out)
-		sc.Buffer(make([]byte, 1<<20), 64<<20)
-		for sc.Scan() {
-			rc.lines <- append([]byte(nil), sc.Bytes()...)
-		}
-		close(rc.lines)
-	}()
+	go scanLines(out, rc.lines)
 	t.Cleanup(func() {
 		in.Close()
 		done := make(chan struct{})
@@ -413,7 +413,9 @@ func startRaw(t *testing.T, env []string, args ...string) *rawClient {
 			t.Logf("hub stderr:\n%s", rc.stderr.String())
 		}
 	})
-	rc.send(`{"jsonrpc":"2.0","id":"init","method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw-client","version":"1"}}}`)
+	name, _ := json.Marshal(clientName)
+	rc.send(`{"jsonrpc":"2.0","id":"init","method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":` +
+		string(name) + `,"version":"1"}}}`)
 	rc.await(`"init"`)
 	rc.send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
 	return rc

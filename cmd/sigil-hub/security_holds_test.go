@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -23,45 +22,6 @@ import (
 // cookie is a session id rather than the admin token, the signer's /v1/*
 // refuses DNS rebinding, and `holds --sign-url` sends the admin token only
 // to loopback or https.
-
-// startRawAs is startRaw with the client's clientInfo.name (the agent name
-// a hold shows) chosen by the test.
-func startRawAs(t *testing.T, clientName string, env []string, args ...string) *rawClient {
-	t.Helper()
-	cmd := exec.Command(hubBin, args...)
-	cmd.Env = baseEnv(env...)
-	cmd.Dir = t.TempDir()
-	rc := &rawClient{t: t, cmd: cmd, lines: make(chan []byte, 1024), stderr: &syncBuffer{}}
-	cmd.Stderr = rc.stderr
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	rc.stdin = in
-	go scanLines(out, rc.lines)
-	t.Cleanup(func() {
-		in.Close()
-		if err := waitExit(t, cmd); err != nil {
-			t.Logf("hub exit: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("hub stderr:\n%s", rc.stderr.String())
-		}
-	})
-	name, _ := json.Marshal(clientName)
-	rc.send(`{"jsonrpc":"2.0","id":"init","method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":` +
-		string(name) + `,"version":"1"}}}`)
-	rc.await(`"init"`)
-	rc.send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
-	return rc
-}
 
 // hostileAgent is a clientInfo.name that, printed raw, clears the terminal
 // and draws a fake hold row, then reverses what follows.
