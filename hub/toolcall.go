@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"bytes"
 	"encoding/json"
 	"slices"
 	"strconv"
@@ -88,6 +89,16 @@ func readToolCall(m *message) (toolCall, *rpcError) {
 		c.args = json.RawMessage(`{}`)
 	case c.args[0] != '{':
 		return c, newRPCError(codeInvalidParams, "invalid arguments for tool %q: arguments must be a JSON object", name)
+	case bytes.ContainsAny(c.args, "\r\n"):
+		// Line breaks can only be whitespace between tokens (an HTTP body
+		// may have them). A stdio upstream reads one line per message, so
+		// they go now, before authorization: the bytes authorized are the
+		// bytes forwarded, to the byte.
+		var b bytes.Buffer
+		if err := json.Compact(&b, c.args); err != nil {
+			return c, newRPCError(codeInvalidParams, "invalid arguments for tool %q: %v", name, err)
+		}
+		c.args = b.Bytes()
 	}
 	if raw, ok := members["_meta"]; ok {
 		meta, err := strictjson.Members(raw)

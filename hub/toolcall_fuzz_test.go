@@ -85,6 +85,7 @@ var toolCallSeeds = []string{
 	`{"name":"t","arguments":{"kind":-9007199254740991}}`,
 	`{"name":"t","arguments":{"path":"/tmp/ok","url":"http://x/"}}`,
 	`{"name":"t"}`,
+	"{\"name\":\"t\",\"arguments\":{\r\n \"path\" :\n\"a\",\"opts\":{\"mode\":\t\"x\"}\n}}",
 	`{"name":"t","arguments":  {"path" : "/tmp/\u002e\u002e/etc"}  }`,
 }
 
@@ -114,8 +115,8 @@ func FuzzToolCallFrame(f *testing.F) {
 
 		up := upstreamCallParams(nil, "t", call.args, "sigil-hub-tok", "att")
 		frame := append(append([]byte(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":`), up...), '}')
-		if !json.Valid(frame) {
-			t.Fatalf("forwarded frame is not JSON: %s", frame)
+		if !json.Valid(frame) || bytes.ContainsAny(frame, "\r\n") {
+			t.Fatalf("forwarded frame is not one line of JSON: %q", frame)
 		}
 
 		// encoding/json into map[string]any (exact names).
