@@ -18,7 +18,9 @@
 //
 // It also holds the offline decision point: Local (local.go) decides with
 // the embedded warranty.md engine in authz/policy, with the same intents,
-// decisions and codes, and keeps its held calls for an approval surface.
+// decisions and codes, for the hub in --policy mode and for the signer
+// (`sigil-hub sign`), and keeps the one store of approval holds and recent
+// decisions that both serve to people (localholds.go).
 //
 // Its API to the rest of the hub is the Authorizer interface and the plain
 // Request and Decision types. Tool arguments travel as json.RawMessage and

@@ -2,13 +2,9 @@ package authz
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,70 +16,66 @@ import (
 type LocalOptions struct {
 	// Policy is the parsed warranty.md policy. Required.
 	Policy *policy.Policy
-	// PendingTimeout bounds how long a held call waits for a person's
-	// decision (D11). Zero means 30s.
+	// PendingTimeout is how long a hold can be decided: a call held by
+	// Authorize waits this long for a person, a hold opened by Submit is
+	// EXPIRED after it. Zero means 30s.
 	PendingTimeout time.Duration
+	// Retain is how long a hold stays known (listed, looked up, reported
+	// as decided) after it ended; then it is forgotten. Zero forgets it at
+	// once.
+	Retain time.Duration
 	// Counter keeps execution_limits counts. Nil means an in-memory counter.
 	Counter policy.Counter
-	// Logger receives decisions on held calls. Nil discards.
+	// Logger receives a line when a call is held and when a person decides
+	// a hold (ids only). Nil discards.
 	Logger *slog.Logger
+	// OnRecord, if set, receives every decision record once it is kept
+	// (outside Local's lock, possibly concurrently): the signer logs it and
+	// appends it to its decision log.
+	OnRecord func(Record)
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
 }
 
 // Local decides calls with the embedded policy engine: same intents, same
-// decisions and codes as Sigil Sign, no key and no network. A require_approval
-// rule holds the call (PENDING) until Resolve approves or denies it, or the
-// pending timeout passes. Holds and Recent feed an approval surface (the
-// hub's approval page in --policy mode, issue 3). Safe for concurrent use.
+// decisions and codes as Sigil Sign, no key and no network. A
+// require_approval rule holds the call until a person decides (see
+// localholds.go). It serves the hub in --policy mode (Authorize, which waits
+// on the hold) and the signer (Submit, which answers PENDING at once); both
+// share its one store of holds and its one record of recent decisions,
+// which feed an approval surface. Safe for concurrent use.
 type Local struct {
 	o      LocalOptions
 	policy atomic.Pointer[policy.Policy] // o.Policy, then SetPolicy's
 
 	mu     sync.Mutex       // guards holds and recent
-	holds  map[string]*hold // pending holds by id
-	recent []LocalRecord    // the last localRecentMax decisions, oldest first
+	holds  map[string]*hold // kept holds by id
+	recent []Record         // the last localRecentMax decisions, oldest first
 }
 
 // localRecentMax is how many decision records Recent keeps.
 const localRecentMax = 50
 
-// LocalRecord is one decision Local made, for an approval page's "recent
-// decisions". It never holds argument values. It is a plain value.
-type LocalRecord struct {
-	Time time.Time `json:"time"`
-	// Surface is "authorize" (a policy decision), "hold_resolve" (a person
-	// approved or denied a hold) or "hold_timeout" (nobody decided in time).
-	Surface string `json:"surface"`
+// Record is one decision Local made: a policy decision (Surface
+// "authorize"), a person's decision on a hold ("hold_resolve") or a held
+// call nobody decided in time ("hold_timeout"). It never holds argument
+// values or keys. It is a plain value.
+type Record struct {
+	Time    time.Time `json:"time"`
+	Surface string    `json:"surface"`
 	// Decision is ALLOWED, DENIED or PENDING (sigil-protocol.md §2).
-	Decision string `json:"decision"`
-	Code     string `json:"error_code,omitempty"`
-	Rule     string `json:"rule,omitempty"`
-	Action   string `json:"action,omitempty"`
-	ServerID string `json:"server_id,omitempty"`
-	Tool     string `json:"tool,omitempty"`
-	HoldID   string `json:"hold_id,omitempty"`
-}
-
-// hold is one call waiting for a person's decision.
-type hold struct {
-	info HoldInfo
-	done chan bool // receives the decision once (true = approve)
-}
-
-// HoldInfo describes a pending hold for an approval surface. It is a copy,
-// safe to keep and share (Arguments must not be modified).
-type HoldInfo struct {
-	ID        string          `json:"id"`
-	ServerID  string          `json:"server_id"`
-	Tool      string          `json:"tool"`
-	Action    string          `json:"action"`
-	AgentID   string          `json:"agent_id"`
-	TaskID    string          `json:"task_id,omitempty"`
-	Rule      string          `json:"rule,omitempty"` // the require_approval rule that held the call
-	Arguments json.RawMessage `json:"arguments"`
-	TxCommit  string          `json:"tx_commit"`
-	Created   time.Time       `json:"created"`
+	Decision   string `json:"decision"`
+	Code       string `json:"error_code,omitempty"`
+	Message    string `json:"message,omitempty"`
+	Rule       string `json:"rule,omitempty"`
+	Action     string `json:"action,omitempty"`
+	ServerID   string `json:"server_id,omitempty"`
+	Tool       string `json:"tool,omitempty"`
+	AgentID    string `json:"agent_id,omitempty"`
+	TaskID     string `json:"task_id,omitempty"`
+	HoldID     string `json:"hold_id,omitempty"`
+	TxCommit   string `json:"tx_commit,omitempty"`
+	PolicyHash string `json:"policy_hash"`
 }
 
 // NewLocal returns a Local authorizer. It panics if o.Policy is nil.
@@ -121,49 +113,133 @@ func (l *Local) SetPolicy(p *policy.Policy) {
 	l.policy.Store(p)
 }
 
+// decide evaluates intent with p and records the decision in rec, unless
+// it is PENDING: the caller then opens a hold or uses an approval.
+func (l *Local) decide(p *policy.Policy, intent []byte, rec Record) Record {
+	d := p.Evaluate(intent, l.o.Counter, l.o.Now())
+	rec.Decision, rec.Rule, rec.PolicyHash = d.Status, d.Rule, p.Hash()
+	switch d.Status {
+	case policy.StatusPending:
+		rec.Code, rec.Message = d.PublicCode(), pick(d.Message, "the call requires human approval")
+		return rec
+	case policy.StatusAllowed:
+	default:
+		rec.Decision, rec.Code, rec.Message = policy.StatusDenied, d.PublicCode(), pick(d.Message, "denied by policy")
+	}
+	l.record(rec)
+	return rec
+}
+
+func pick(s, otherwise string) string {
+	if s == "" {
+		return otherwise
+	}
+	return s
+}
+
 // Authorize implements Authorizer. It returns an error only when ctx ends.
 func (l *Local) Authorize(ctx context.Context, req Request) (Decision, error) {
 	in, err := buildIntent(req, false) // the commit only for a hold
 	if err != nil {
 		return inputDecision(err), nil
 	}
-	p := l.policy.Load() // one policy decides the whole call
-	hash := p.Hash()
-	d := p.Evaluate(in.JSON, l.o.Counter, l.o.Now())
-	rec := LocalRecord{Surface: "authorize", Decision: d.Status, Rule: d.Rule, Action: in.Action, ServerID: req.ServerID, Tool: req.Tool}
-	switch d.Status {
+	agent := req.AgentID
+	if agent == "" {
+		agent = DefaultAgentID
+	}
+	rec := l.decide(l.policy.Load(), in.JSON, Record{Surface: "authorize", Action: in.Action, ServerID: req.ServerID,
+		Tool: req.Tool, AgentID: agent, TaskID: req.TaskID})
+	switch rec.Decision {
 	case policy.StatusAllowed:
-		l.record(rec)
-		return Decision{Verdict: Approved, PolicyHash: hash}, nil
+		return Decision{Verdict: Approved, PolicyHash: rec.PolicyHash}, nil
 	case policy.StatusPending:
-		return l.wait(ctx, req, in, hash, rec)
+		return l.wait(ctx, req, in, rec)
 	}
-	msg := d.Message
-	if msg == "" {
-		msg = "denied by policy"
-	}
-	rec.Decision, rec.Code = policy.StatusDenied, d.PublicCode()
-	l.record(rec)
-	return Decision{Verdict: Denied, ErrorCode: d.PublicCode(), Message: msg, PolicyHash: hash}, nil
+	return Decision{Verdict: Denied, ErrorCode: rec.Code, Message: rec.Message, PolicyHash: rec.PolicyHash}, nil
 }
 
-// record stamps rec and keeps it for Recent.
-func (l *Local) record(rec LocalRecord) {
+// Submit decides an intent that arrives whole, with the txCommit and agent
+// its client sent (the signer's POST /v1/authorize), without waiting. The
+// record it returns (and keeps) says ALLOWED, DENIED (SIGIL_VALIDATION_ERROR
+// when txCommit is not the intent's pg-commit-v1 hash) or PENDING with the
+// id of a new hold. A held intent that a person approved is ALLOWED once
+// when its client submits it again with the same txCommit and agent: the
+// record then names the hold it used. The error is non-nil only when too
+// many holds are kept (the record says so too). Safe for concurrent use.
+func (l *Local) Submit(intent json.RawMessage, txCommit, agentID string) (Record, error) {
+	v := viewIntent(intent)
+	p := l.policy.Load()
+	rec := Record{Surface: "authorize", Action: v.Action, ServerID: v.Metadata.ServerID, Tool: v.Metadata.ToolName,
+		AgentID: agentID, TaskID: v.TaskID, TxCommit: txCommit, PolicyHash: p.Hash()}
+	commit, err := TxCommit(intent)
+	if err != nil || commit != txCommit {
+		rec.Decision, rec.Code, rec.Rule = policy.StatusDenied, "SIGIL_VALIDATION_ERROR", "txCommit"
+		rec.Message = "txCommit does not match the intent (want the pg-commit-v1 SHA-256 of the intent object)"
+		if err != nil {
+			rec.Message = fmt.Sprintf("the intent cannot be committed with pg-commit-v1: %v", err)
+		}
+		l.record(rec)
+		return rec, nil
+	}
+	if rec = l.decide(p, intent, rec); rec.Decision != policy.StatusPending {
+		return rec, nil
+	}
+	if id, ok := l.consume(txCommit, agentID); ok {
+		rec.Decision, rec.Code, rec.HoldID, rec.Message = policy.StatusAllowed, "", id, "approved by a person (hold "+id+")"
+		l.record(rec)
+		return rec, nil
+	}
+	_, err = l.openHold(&rec, v.Metadata.Arguments)
+	return rec, err
+}
+
+// intentView is what records and holds show of an intent received whole,
+// read leniently: the policy engine has the final word on its shape.
+type intentView struct {
+	Action   string `json:"action"`
+	TaskID   string `json:"task_id"`
+	Metadata struct {
+		ServerID  string          `json:"serverId"`
+		ToolName  string          `json:"toolName"`
+		Arguments json.RawMessage `json:"arguments"`
+	} `json:"metadata"`
+}
+
+func viewIntent(raw json.RawMessage) intentView {
+	var v intentView
+	if json.Unmarshal(raw, &v) != nil {
+		// Mistyped members: keep what a second, member-wise pass can read.
+		var m map[string]json.RawMessage
+		_ = json.Unmarshal(raw, &m)
+		_ = json.Unmarshal(m["action"], &v.Action)
+		_ = json.Unmarshal(m["task_id"], &v.TaskID)
+	}
+	if len(v.Metadata.Arguments) == 0 && v.Metadata.ToolName == "" {
+		v.Metadata.Arguments = raw // not an MCP intent: show the whole intent
+	}
+	return v
+}
+
+// record stamps rec, keeps it for Recent and hands it to OnRecord.
+func (l *Local) record(rec Record) {
 	rec.Time = l.o.Now().UTC()
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	l.recent = append(l.recent, rec)
 	if len(l.recent) > localRecentMax {
 		l.recent = append(l.recent[:0], l.recent[len(l.recent)-localRecentMax:]...)
+	}
+	l.mu.Unlock()
+	if l.o.OnRecord != nil {
+		l.o.OnRecord(rec)
 	}
 }
 
 // Recent returns the last decisions (at most 50), newest first. Safe for
 // concurrent use.
-func (l *Local) Recent() []LocalRecord {
+func (l *Local) Recent() []Record {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := make([]LocalRecord, len(l.recent))
+	out := make([]Record, len(l.recent))
 	for i, r := range l.recent {
 		out[len(out)-1-i] = r
 	}
@@ -179,80 +255,55 @@ func inputDecision(err error) Decision {
 }
 
 // wait holds the call until a person decides, the timeout passes or ctx ends.
-func (l *Local) wait(ctx context.Context, req Request, in Intent, hash string, rec LocalRecord) (Decision, error) {
+func (l *Local) wait(ctx context.Context, req Request, in Intent, rec Record) (Decision, error) {
 	tx, err := pgcTxCommit(in.JSON) // shown on the approval page
 	if err != nil {
 		return inputDecision(err), nil
 	}
-	in.TxCommit = tx
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	agent := req.AgentID
-	if agent == "" {
-		agent = DefaultAgentID
+	rec.TxCommit = tx
+	h, err := l.openHold(&rec, argumentsOrEmpty(req.Arguments))
+	if err != nil {
+		return Decision{Verdict: Denied, ErrorCode: rec.Code, Message: rec.Message, PolicyHash: rec.PolicyHash}, nil
 	}
-	h := &hold{
-		info: HoldInfo{ID: "hold-" + hex.EncodeToString(b[:]), ServerID: req.ServerID, Tool: req.Tool, Action: in.Action,
-			AgentID: agent, TaskID: req.TaskID, Rule: rec.Rule,
-			Arguments: argumentsOrEmpty(req.Arguments), TxCommit: in.TxCommit, Created: l.o.Now()},
-		done: make(chan bool, 1),
-	}
-	l.mu.Lock()
-	l.holds[h.info.ID] = h
-	l.mu.Unlock()
-	rec.HoldID = h.info.ID
-	l.record(rec) // PENDING
-	l.o.Logger.Info("call held for approval", "hold_id", h.info.ID, "server_id", req.ServerID, "tool", req.Tool)
-	base := Decision{Verdict: Denied, HoldID: h.info.ID, PolicyHash: hash, TxCommit: in.TxCommit}
+	id := h.info.ID
+	l.o.Logger.Info("call held for approval", "hold_id", id, "server_id", req.ServerID, "tool", req.Tool)
 	if req.OnHold != nil {
-		req.OnHold(h.info.ID, 0)
+		req.OnHold(id, 0)
 	}
 	timeout := time.NewTimer(l.o.PendingTimeout)
 	defer timeout.Stop()
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
 	start := time.Now()
-	decided := func(ok bool) (Decision, error) {
-		if !ok {
-			base.ErrorCode, base.Message = "SIGIL_HOLD_DENIED", "a person denied the call"
-			return base, nil
-		}
-		base.Verdict = Approved
-		return base, nil
-	}
+wait:
 	for {
 		select {
 		case <-ctx.Done():
-			l.forget(h.info.ID)
+			l.expire(h)
 			return Decision{}, ctx.Err()
-		case ok := <-h.done:
-			return decided(ok)
+		case <-h.done:
+			break wait
 		case <-timeout.C:
-			if !l.forget(h.info.ID) {
-				// Resolve took the hold first: its decision is on the way,
-				// and the person was told it counted.
-				return decided(<-h.done)
-			}
-			rec.Surface, rec.Decision, rec.Code = "hold_timeout", policy.StatusDenied, "SIGIL_PENDING_TIMEOUT"
-			l.record(rec)
-			base.ErrorCode = "SIGIL_PENDING_TIMEOUT"
-			base.Message = fmt.Sprintf("the call waited %s for approval and nobody decided", l.o.PendingTimeout.Round(time.Millisecond))
-			return base, nil
+			break wait
 		case <-tick.C:
 			if req.OnHold != nil {
-				req.OnHold(h.info.ID, time.Since(start))
+				req.OnHold(id, time.Since(start))
 			}
 		}
 	}
-}
-
-// forget removes a pending hold and reports whether it was still there.
-func (l *Local) forget(id string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	_, ok := l.holds[id]
-	delete(l.holds, id)
-	return ok
+	d := Decision{Verdict: Denied, HoldID: id, PolicyHash: rec.PolicyHash, TxCommit: tx}
+	switch l.expire(h) { // a decision that came first counts
+	case HoldApproved:
+		d.Verdict = Approved
+	case HoldDenied:
+		d.ErrorCode, d.Message = "SIGIL_HOLD_DENIED", "a person denied the call"
+	default:
+		d.ErrorCode = "SIGIL_PENDING_TIMEOUT"
+		d.Message = fmt.Sprintf("the call waited %s for approval and nobody decided", l.o.PendingTimeout.Round(time.Millisecond))
+		rec.Surface, rec.Decision, rec.Code, rec.Message = "hold_timeout", policy.StatusDenied, d.ErrorCode, d.Message
+		l.record(rec)
+	}
+	return d, nil
 }
 
 func argumentsOrEmpty(raw json.RawMessage) json.RawMessage {
@@ -260,49 +311,4 @@ func argumentsOrEmpty(raw json.RawMessage) json.RawMessage {
 		return json.RawMessage(`{}`)
 	}
 	return raw
-}
-
-// Holds lists the pending holds, oldest first. Safe for concurrent use.
-func (l *Local) Holds() []HoldInfo {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	out := make([]HoldInfo, 0, len(l.holds))
-	for _, h := range l.holds {
-		out = append(out, h.info)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].Created.Equal(out[j].Created) {
-			return out[i].Created.Before(out[j].Created)
-		}
-		return out[i].ID < out[j].ID
-	})
-	return out
-}
-
-// ErrNoHold is returned by Resolve for an unknown or already decided hold
-// (a decided hold is forgotten at once).
-var ErrNoHold = errors.New("no such pending hold")
-
-// Resolve approves or denies a pending hold and returns what it held; the
-// held call completes at once. It returns an error wrapping ErrNoHold when
-// the hold is unknown, already decided or timed out. Safe for concurrent use.
-func (l *Local) Resolve(id string, approve bool) (HoldInfo, error) {
-	l.mu.Lock()
-	h, ok := l.holds[id]
-	if ok {
-		delete(l.holds, id)
-	}
-	l.mu.Unlock()
-	if !ok {
-		return HoldInfo{}, fmt.Errorf("hold %.80q: %w", id, ErrNoHold)
-	}
-	h.done <- approve // cap 1, and only the one who deleted the hold sends
-	rec := LocalRecord{Surface: "hold_resolve", Decision: policy.StatusAllowed, Rule: h.info.Rule, Action: h.info.Action,
-		ServerID: h.info.ServerID, Tool: h.info.Tool, HoldID: id}
-	if !approve {
-		rec.Decision, rec.Code = policy.StatusDenied, "SIGIL_HOLD_DENIED"
-	}
-	l.record(rec)
-	l.o.Logger.Info("hold decided", "hold_id", id, "approved", approve)
-	return h.info, nil
 }

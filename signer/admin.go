@@ -12,14 +12,15 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sigilcore/sigil-hub/authz"
 )
 
 // The admin surface (GET /, /admin/...): for people on this machine. It
-// serves any HoldDesk: the signer's own holds, or the embedded engine's
-// (LocalDesk) when the hub runs with --policy.
+// serves the holds of an authz.Local: the signer's own, or the hub's
+// embedded engine's when the hub runs with --policy.
 //
 // Every admin request must come over loopback (the peer address) and name a
 // loopback Host with the listener's own port, so a web page elsewhere
@@ -35,6 +36,72 @@ import (
 // when the browser says where they come from (Origin, Sec-Fetch-Site), come
 // from the page itself. Responses forbid framing (clickjacking an Approve
 // button) and the page runs only its own script.
+
+// AdminOptions configure an Admin. NewAdmin copies them.
+type AdminOptions struct {
+	// Local keeps the holds the surface shows and decides, and the recent
+	// decisions. Required (NewAdmin panics without it).
+	Local *authz.Local
+	// Token authenticates people (the ?token= of the logged page URL, which
+	// opens a page session) and the `sigil-hub holds` CLI (Bearer).
+	// If empty, NewAdmin draws a random one (see Admin.Token).
+	Token string
+	// Name labels the page and its messages. If empty, "sigil-hub signer".
+	Name string
+	// Kid, if set, is the attestation key id shown on the page.
+	Kid string
+	// Now returns the current time (page sessions expire). If nil,
+	// time.Now.
+	Now func() time.Time
+}
+
+// Admin is the admin surface for people on this machine: the approval page
+// (GET /) and its JSON API (GET /admin/holds, POST
+// /admin/holds/{id}/approve|deny), answering only loopback requests
+// addressed to its own loopback listener, with a token, CSRF and Origin
+// checks. Safe for concurrent use.
+type Admin struct {
+	o        AdminOptions
+	handler  http.Handler
+	mu       sync.Mutex     // guards sessions
+	sessions []adminSession // open page sessions, oldest first
+}
+
+// NewAdmin returns the admin surface over o.Local. It panics when o.Local
+// is nil (a programmer error).
+func NewAdmin(o AdminOptions) *Admin {
+	if o.Local == nil {
+		panic("signer: NewAdmin needs an authz.Local")
+	}
+	if o.Token == "" {
+		o.Token = randomHex(32)
+	}
+	if o.Name == "" {
+		o.Name = "sigil-hub signer"
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	a := &Admin{o: o}
+	mux := http.NewServeMux()
+	a.register(mux)
+	a.handler = mux
+	return a
+}
+
+// register adds the admin routes to mux.
+func (a *Admin) register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /{$}", a.guard(a.handlePage))
+	mux.HandleFunc("GET /admin/holds", a.guard(a.handleAdminList))
+	mux.HandleFunc("POST /admin/holds/{id}/{verb}", a.guard(a.handleAdminResolve))
+}
+
+// Handler serves the approval page and the admin JSON API (and 404s
+// elsewhere). Serve it on a loopback listener. Safe for concurrent use.
+func (a *Admin) Handler() http.Handler { return a.handler }
+
+// Token is the admin token the surface accepts. Safe for concurrent use.
+func (a *Admin) Token() string { return a.o.Token }
 
 // adminAuth is how an admin request authenticated.
 type adminAuth int
@@ -226,7 +293,7 @@ func (a *Admin) guard(next func(http.ResponseWriter, *http.Request, adminAuth, s
 }
 
 func (a *Admin) handleAdminList(w http.ResponseWriter, r *http.Request, _ adminAuth, _ string) {
-	writeJSON(w, http.StatusOK, map[string]any{"holds": a.o.Desk.Holds()})
+	writeJSON(w, http.StatusOK, map[string]any{"holds": a.o.Local.Holds()})
 }
 
 func (a *Admin) handleAdminResolve(w http.ResponseWriter, r *http.Request, auth adminAuth, _ string) {
@@ -235,7 +302,7 @@ func (a *Admin) handleAdminResolve(w http.ResponseWriter, r *http.Request, auth 
 		http.NotFound(w, r)
 		return
 	}
-	info, err := a.o.Desk.Resolve(r.PathValue("id"), verb == "approve")
+	info, err := a.o.Local.Resolve(r.PathValue("id"), verb == "approve")
 	form := auth == authCookie
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/json" {
 		form = false
@@ -250,9 +317,9 @@ func (a *Admin) handleAdminResolve(w http.ResponseWriter, r *http.Request, auth 
 		return
 	}
 	switch {
-	case errors.Is(err, ErrNoHold):
+	case errors.Is(err, authz.ErrNoHold):
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
-	case errors.Is(err, ErrHoldDecided):
+	case errors.Is(err, authz.ErrHoldDecided):
 		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
 	case err != nil:
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
@@ -263,7 +330,7 @@ func (a *Admin) handleAdminResolve(w http.ResponseWriter, r *http.Request, auth 
 
 // pageHold is one pending hold as the page shows it.
 type pageHold struct {
-	HoldInfo
+	authz.HoldInfo
 	Pretty  string // arguments, complete, indented and escaped (PrettyArguments)
 	Created int64  // unix seconds, for the client-side age
 	Since   string
@@ -276,21 +343,21 @@ type pageData struct {
 }
 
 type pageRecord struct {
-	Record
+	authz.Record
 	When string
 }
 
 func (a *Admin) handlePage(w http.ResponseWriter, r *http.Request, _ adminAuth, form string) {
-	d := pageData{Nonce: randomHex(16), CSRF: form, Name: a.o.Name, PolicyHash: a.policyHash(), Kid: a.o.Kid,
+	d := pageData{Nonce: randomHex(16), CSRF: form, Name: a.o.Name, PolicyHash: a.o.Local.PolicyHash(), Kid: a.o.Kid,
 		Notice: r.URL.Query().Get("notice")}
-	for _, h := range a.o.Desk.Holds() {
-		if h.State != HoldPending {
+	for _, h := range a.o.Local.Holds() {
+		if h.State != authz.HoldPending {
 			continue
 		}
 		d.Pending = append(d.Pending, pageHold{HoldInfo: h, Pretty: PrettyArguments(h.Arguments), Created: h.Created.Unix(),
 			Since: h.Created.Local().Format(time.TimeOnly)})
 	}
-	for _, rec := range a.o.Desk.Recent() {
+	for _, rec := range a.o.Local.Recent() {
 		d.Recent = append(d.Recent, pageRecord{Record: rec, When: rec.Time.Local().Format(time.DateTime)})
 	}
 	var b bytes.Buffer
@@ -389,11 +456,3 @@ td,th{text-align:left;padding:.2rem .5rem;border-bottom:1px solid #eee}
 </body>
 </html>
 `
-
-// policyHash is the hash the page shows, "" if none.
-func (a *Admin) policyHash() string {
-	if a.o.PolicyHash == nil {
-		return ""
-	}
-	return a.o.PolicyHash()
-}

@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/sigilcore/sigil-hub/authz"
 )
 
 // holdFor creates a PENDING hold with the given arguments and returns its id.
@@ -145,9 +147,9 @@ func TestAdminGuards(t *testing.T) {
 				t.Errorf("X-Frame-Options = %q", r.header.Get("X-Frame-Options"))
 			}
 			resolved := false
-			for _, h := range srv.Holds() {
+			for _, h := range srv.local.Holds() {
 				if h.ID == id {
-					resolved = h.State != HoldPending
+					resolved = h.State != authz.HoldPending
 				}
 			}
 			if tc.method == "POST" && resolved != tc.resolve {

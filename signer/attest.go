@@ -34,14 +34,15 @@ type attClaims struct {
 	ChainID    *int64   `json:"chainId,omitempty"`
 }
 
-// attest signs an intent attestation for an approval of txCommit.
-func (s *Server) attest(txCommit, agentID, framework string, chainID *int64) string {
+// attest signs an intent attestation for an approval of q under the policy
+// with hash policyHash.
+func (s *Server) attest(q authorizeReq, policyHash string) string {
 	iat := s.o.Now().Unix()
-	sum := sha256.Sum256([]byte(txCommit))
+	sum := sha256.Sum256([]byte(q.txCommit))
 	c := attClaims{
 		Iss: s.o.Issuer, Aud: []string{Audience}, Iat: iat, Exp: iat + int64(AttestationLifetime.Seconds()),
-		Kid: s.o.Kid, IntentHash: hex.EncodeToString(sum[:]), PolicyHash: s.o.Policy.Hash(),
-		Decision: "ALLOWED", AgentID: agentID, Framework: framework, Provenance: "agent", ChainID: chainID,
+		Kid: s.o.Kid, IntentHash: hex.EncodeToString(sum[:]), PolicyHash: policyHash,
+		Decision: "ALLOWED", AgentID: q.agentID, Framework: q.framework, Provenance: "agent", ChainID: q.chainID,
 	}
 	hb, _ := json.Marshal(attHeader{Alg: "EdDSA", Kid: s.o.Kid})
 	cb, _ := json.Marshal(c)

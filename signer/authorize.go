@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/sigilcore/sigil-hub/authz"
 	"github.com/sigilcore/sigil-hub/authz/policy"
 	"github.com/sigilcore/sigil-hub/internal/strictjson"
 )
@@ -25,8 +24,9 @@ import (
 //   - a well-formed request whose txCommit is not pg-commit-v1 of its
 //     intent: HTTP 200 DENIED SIGIL_VALIDATION_ERROR, so the hub reports
 //     the code and the reason to the person;
-//   - otherwise the policy decision: APPROVED 200 (with an intent
-//     attestation), DENIED 200, PENDING 202 with a hold id.
+//   - otherwise the policy decision (authz.Local.Submit): APPROVED 200
+//     (with an intent attestation), DENIED 200, PENDING 202 with a hold id;
+//     429 when the signer keeps too many holds already.
 
 // isHex64 reports whether s is 64 lowercase hex characters (a txCommit).
 func isHex64(s string) bool {
@@ -140,33 +140,6 @@ func parseAuthorize(r *http.Request) (authorizeReq, error) {
 	return q, nil
 }
 
-// intentView is what the approval surface and the decision log show of an
-// intent (read leniently: the policy engine has the final word on shape).
-type intentView struct {
-	Action   string `json:"action"`
-	TaskID   string `json:"task_id"`
-	Metadata struct {
-		ServerID  string          `json:"serverId"`
-		ToolName  string          `json:"toolName"`
-		Arguments json.RawMessage `json:"arguments"`
-	} `json:"metadata"`
-}
-
-func viewIntent(raw json.RawMessage) intentView {
-	var v intentView
-	if json.Unmarshal(raw, &v) != nil {
-		// Mistyped members: keep what a second, member-wise pass can read.
-		var m map[string]json.RawMessage
-		_ = json.Unmarshal(raw, &m)
-		_ = json.Unmarshal(m["action"], &v.Action)
-		_ = json.Unmarshal(m["task_id"], &v.TaskID)
-	}
-	if len(v.Metadata.Arguments) == 0 && v.Metadata.ToolName == "" {
-		v.Metadata.Arguments = raw // not an MCP intent: show the whole intent
-	}
-	return v
-}
-
 func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-SOF-Version", SOFVersion)
 	q, err := parseAuthorize(r)
@@ -177,71 +150,36 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, br.status, map[string]string{"status": "DENIED", "error_code": "SIGIL_VALIDATION_ERROR", "message": br.msg})
 		return
 	}
-	view := viewIntent(q.intent)
-	rec := Record{Surface: "authorize", Action: view.Action, ServerID: view.Metadata.ServerID, Tool: view.Metadata.ToolName,
-		AgentID: q.agentID, TxCommit: q.txCommit, PolicyHash: s.o.Policy.Hash()}
-	deny := func(code, msg, rule string) {
-		rec.Decision, rec.Code, rec.Message, rec.Rule = policy.StatusDenied, code, msg, rule
-		s.record(rec)
-		writeJSON(w, http.StatusOK, map[string]string{"status": "DENIED", "error_code": code, "message": msg, "policy_hash": rec.PolicyHash})
-	}
-	commit, err := authz.TxCommit(q.intent)
-	if err != nil {
-		deny("SIGIL_VALIDATION_ERROR", fmt.Sprintf("the intent cannot be committed with pg-commit-v1: %v", err), "txCommit")
-		return
-	}
-	if commit != q.txCommit {
-		deny("SIGIL_VALIDATION_ERROR", "txCommit does not match the intent (want the pg-commit-v1 SHA-256 of the intent object)", "txCommit")
-		return
-	}
-	d := s.o.Policy.Evaluate(q.intent, &s.counter, s.o.Now())
-	switch d.Status {
-	case policy.StatusAllowed:
-		s.approve(w, q, view, rec, "")
-	case policy.StatusPending:
-		if id, ok := s.consumeApproval(q.txCommit, q.agentID); ok {
-			s.approve(w, q, view, rec, id)
-			return
+	rec, err := s.local.Submit(q.intent, q.txCommit, q.agentID)
+	switch {
+	case err != nil:
+		writeJSON(w, http.StatusTooManyRequests, map[string]string{"status": "ERROR", "error_code": "SIGIL_RATE_LIMIT_EXCEEDED", "message": err.Error()})
+	case rec.Decision == policy.StatusPending:
+		writeJSON(w, http.StatusAccepted, map[string]string{"status": "PENDING", "hold_id": rec.HoldID, "message": rec.Message})
+	case rec.Decision == policy.StatusAllowed:
+		body := map[string]string{
+			"status":             "APPROVED",
+			"policy_hash":        rec.PolicyHash,
+			"intent_attestation": s.attest(q, rec.PolicyHash),
 		}
-		h, err := s.newHold(q, view, d.Rule)
-		if err != nil {
-			rec.Decision, rec.Code, rec.Message, rec.Rule = policy.StatusDenied, "SIGIL_RATE_LIMITED", err.Error(), d.Rule
-			s.record(rec)
-			writeJSON(w, http.StatusTooManyRequests, map[string]string{"status": "ERROR", "error_code": "SIGIL_RATE_LIMIT_EXCEEDED", "message": err.Error()})
-			return
+		if rec.TaskID != "" {
+			body["task_id"] = rec.TaskID
 		}
-		msg := d.Message
-		if msg == "" {
-			msg = "the call requires human approval"
-		}
-		msg += "; approve or deny hold " + h.ID + " on the signer's approval page or with `sigil-hub holds`"
-		rec.Decision, rec.Code, rec.Message, rec.Rule, rec.HoldID = policy.StatusPending, d.PublicCode(), msg, d.Rule, h.ID
-		s.record(rec)
-		writeJSON(w, http.StatusAccepted, map[string]string{"status": "PENDING", "hold_id": h.ID, "message": msg})
+		writeJSON(w, http.StatusOK, body)
 	default:
-		msg := d.Message
-		if msg == "" {
-			msg = "denied by policy"
-		}
-		deny(d.PublicCode(), msg, d.Rule)
+		writeJSON(w, http.StatusOK, map[string]string{"status": "DENIED", "error_code": rec.Code, "message": rec.Message, "policy_hash": rec.PolicyHash})
 	}
 }
 
-// approve answers an approval with a fresh intent attestation. holdID is
-// the consumed hold, if the approval came from one.
-func (s *Server) approve(w http.ResponseWriter, q authorizeReq, view intentView, rec Record, holdID string) {
-	rec.Decision, rec.HoldID = policy.StatusAllowed, holdID
-	if holdID != "" {
-		rec.Message = "approved by a person (hold " + holdID + ")"
+// handleHoldLookup answers GET /v1/holds/{id} from the holds the signer
+// keeps in memory.
+func (s *Server) handleHoldLookup(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	h, ok := s.local.Hold(id)
+	if !ok {
+		writeJSON(w, http.StatusNotFound, map[string]string{"status": "ERROR", "error_code": "SIGIL_HOLD_NOT_FOUND",
+			"message": "no such hold (holds live in the signer's memory and are forgotten when it restarts)"})
+		return
 	}
-	s.record(rec)
-	body := map[string]string{
-		"status":             "APPROVED",
-		"policy_hash":        rec.PolicyHash,
-		"intent_attestation": s.attest(q.txCommit, q.agentID, q.framework, q.chainID),
-	}
-	if view.TaskID != "" {
-		body["task_id"] = view.TaskID
-	}
-	writeJSON(w, http.StatusOK, body)
+	writeJSON(w, http.StatusOK, map[string]string{"hold_id": id, "status": h.State})
 }

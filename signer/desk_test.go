@@ -21,7 +21,7 @@ func TestAdminOverLocalDesk(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := authz.NewLocal(authz.LocalOptions{Policy: p, PendingTimeout: time.Minute})
-	adm := NewAdmin(AdminOptions{Desk: LocalDesk(l), Name: "sigil-hub", PolicyHash: l.PolicyHash})
+	adm := NewAdmin(AdminOptions{Local: l, Name: "sigil-hub"})
 	ts := serve(t, adm.Handler())
 	bearer := "Bearer " + adm.Token()
 
@@ -54,8 +54,8 @@ func TestAdminOverLocalDesk(t *testing.T) {
 		code    string
 		state   string
 	}{
-		{"approve", authz.Approved, "", HoldApproved},
-		{"deny", authz.Denied, "SIGIL_HOLD_DENIED", HoldDenied},
+		{"approve", authz.Approved, "", authz.HoldApproved},
+		{"deny", authz.Denied, "SIGIL_HOLD_DENIED", authz.HoldDenied},
 	} {
 		t.Run(tc.verb, func(t *testing.T) {
 			id, done := hold(t, `{"text":"<b>hi</b>"}`)
@@ -110,7 +110,7 @@ func TestAdminOverLocalDesk(t *testing.T) {
 	if strings.Contains(page, "<script>alert") || strings.Contains(page, "agent <code></code>") {
 		t.Errorf("page:\n%s", page)
 	}
-	if _, err := LocalDesk(l).Resolve(id, false); err != nil {
+	if _, err := l.Resolve(id, false); err != nil {
 		t.Fatal(err)
 	}
 	wait(t, done, "the last held call")

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sigilcore/sigil-hub/authz"
 	"github.com/sigilcore/sigil-hub/authz/policy"
 )
 
@@ -76,13 +77,8 @@ type Options struct {
 type Server struct {
 	o       Options
 	pub     ed25519.PublicKey
-	counter policy.MemoryCounter // execution_limits counts
-
-	mu      sync.Mutex       // guards holds and recent
-	holds   map[string]*hold // every retained hold by id
-	recent  []Record         // the last recentMax decision records, oldest first
-	logMu   sync.Mutex       // serializes DecisionLog writes
-	admin   *Admin           // the approval page and admin API over s
+	local   *authz.Local // decides, and keeps the holds and recent decisions
+	logMu   sync.Mutex   // serializes DecisionLog writes
 	handler http.Handler
 }
 
@@ -115,7 +111,9 @@ func New(o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{o: o, pub: pub, holds: map[string]*hold{}}
+	s := &Server{o: o, pub: pub}
+	s.local = authz.NewLocal(authz.LocalOptions{Policy: o.Policy, PendingTimeout: o.HoldTTL, Retain: o.HoldTTL, Now: o.Now,
+		OnRecord: s.logDecision})
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/authorize", s.v1(s.handleAuthorize))
 	mux.HandleFunc("GET /v1/holds/{id}", s.v1(s.handleHoldLookup))
@@ -123,8 +121,7 @@ func New(o Options) *Server {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	s.admin = NewAdmin(AdminOptions{Desk: s, Token: o.AdminToken, Name: "sigil-hub signer", PolicyHash: o.Policy.Hash, Kid: o.Kid, Now: o.Now})
-	s.admin.register(mux)
+	NewAdmin(AdminOptions{Local: s.local, Token: o.AdminToken, Name: "sigil-hub signer", Kid: o.Kid, Now: o.Now}).register(mux)
 	s.handler = mux
 	return s
 }
@@ -143,6 +140,26 @@ func (s *Server) Kid() string { return s.o.Kid }
 
 // PolicyHash is the loaded policy's hash. Safe for concurrent use.
 func (s *Server) PolicyHash() string { return s.o.Policy.Hash() }
+
+// logDecision logs a decision record and appends it to the decision log.
+func (s *Server) logDecision(rec authz.Record) {
+	// The client chose action and agent: escaped, so that they cannot
+	// drive the terminal the log is read on (Visible).
+	s.o.Logger.Info("decision", "surface", rec.Surface, "decision", rec.Decision, "error_code", rec.Code,
+		"action", Visible(rec.Action), "agent_id", Visible(rec.AgentID), "hold_id", rec.HoldID)
+	if s.o.DecisionLog == nil {
+		return
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return
+	}
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	if _, err := s.o.DecisionLog.Write(append(b, '\n')); err != nil {
+		s.o.Logger.Error("writing the decision log failed", "err", err)
+	}
+}
 
 // v1 guards a /v1 endpoint: a request that came in on a loopback address
 // must name a loopback Host with the listener's port, and one a browser

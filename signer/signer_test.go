@@ -380,19 +380,19 @@ func TestHoldLifecycle(t *testing.T) {
 	if r.status != 202 || id == "" {
 		t.Fatalf("first call: %d %s", r.status, r.body)
 	}
-	if code, st := lookup(id); code != 200 || st != HoldPending {
+	if code, st := lookup(id); code != 200 || st != authz.HoldPending {
 		t.Fatalf("lookup: %d %s", code, st)
 	}
 	if code, _ := lookup("hold-unknown"); code != 404 {
 		t.Fatalf("unknown hold: HTTP %d", code)
 	}
-	if _, err := srv.Resolve(id, true); err != nil {
+	if _, err := srv.local.Resolve(id, true); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := srv.Resolve(id, false); !errors.Is(err, ErrHoldDecided) {
+	if _, err := srv.local.Resolve(id, false); !errors.Is(err, authz.ErrHoldDecided) {
 		t.Fatalf("second resolve: %v", err)
 	}
-	if code, st := lookup(id); code != 200 || st != HoldApproved {
+	if code, st := lookup(id); code != 200 || st != authz.HoldApproved {
 		t.Fatalf("after approval: %d %s", code, st)
 	}
 	// Same intent, fresh nonce: approved once, without a new hold.
@@ -400,7 +400,7 @@ func TestHoldLifecycle(t *testing.T) {
 	if r := authorize(body2); r.status != 200 || r.m["status"] != "APPROVED" {
 		t.Fatalf("re-submission: %d %s", r.status, r.body)
 	}
-	if n := len(srv.Holds()); n != 1 {
+	if n := len(srv.local.Holds()); n != 1 {
 		t.Fatalf("%d holds after the re-submission, want 1", n)
 	}
 	// The approval is consumed: the next identical call is held again.
@@ -410,7 +410,7 @@ func TestHoldLifecycle(t *testing.T) {
 		t.Fatalf("after consumption: %d %s", r.status, r.body)
 	}
 	// Another agent's identical intent never consumes an approval.
-	if _, err := srv.Resolve(id2, true); err != nil {
+	if _, err := srv.local.Resolve(id2, true); err != nil {
 		t.Fatal(err)
 	}
 	other := bytes.Replace(body, []byte(`"agentId":"agent-1"`), []byte(`"agentId":"agent-2"`), 1)
@@ -424,13 +424,13 @@ func TestHoldLifecycle(t *testing.T) {
 	r = authorize(body)
 	id3, _ := r.m["hold_id"].(string)
 	clk.Add(DefaultHoldTTL)
-	if code, st := lookup(id3); code != 200 || st != HoldExpired {
+	if code, st := lookup(id3); code != 200 || st != authz.HoldExpired {
 		t.Fatalf("after 24h: %d %s", code, st)
 	}
-	if _, err := srv.Resolve(id3, true); !errors.Is(err, ErrHoldDecided) {
+	if _, err := srv.local.Resolve(id3, true); !errors.Is(err, authz.ErrHoldDecided) {
 		t.Fatalf("resolving an expired hold: %v", err)
 	}
-	if _, err := srv.Resolve("hold-nope", true); !errors.Is(err, ErrNoHold) {
+	if _, err := srv.local.Resolve("hold-nope", true); !errors.Is(err, authz.ErrNoHold) {
 		t.Fatalf("resolving an unknown hold: %v", err)
 	}
 	// Every decision is one JSON line in the decision log.
@@ -439,7 +439,7 @@ func TestHoldLifecycle(t *testing.T) {
 		t.Fatalf("decision log has %d lines", len(lines))
 	}
 	for _, l := range lines {
-		var rec Record
+		var rec authz.Record
 		if err := json.Unmarshal([]byte(l), &rec); err != nil || rec.Decision == "" || rec.PolicyHash != srv.PolicyHash() {
 			t.Errorf("decision log line %q: %v", l, err)
 		}
@@ -571,11 +571,11 @@ func TestSignClientEnforce(t *testing.T) {
 		if id2 := wait(t, held, "the second hold"); id2 == id {
 			t.Fatalf("the second call reused hold %s", id)
 		}
-		hs := srv.Holds()
-		if len(hs) != 2 || !hs[0].Consumed || hs[1].State != HoldPending {
+		hs := srv.local.Holds()
+		if len(hs) != 2 || !hs[0].Consumed || hs[1].State != authz.HoldPending {
 			t.Fatalf("holds: %+v", hs)
 		}
-		if _, err := srv.Resolve(hs[1].ID, false); err != nil {
+		if _, err := srv.local.Resolve(hs[1].ID, false); err != nil {
 			t.Fatal(err)
 		}
 		if r := wait(t, done, "the second call"); r.d.Verdict != authz.Denied {
@@ -602,8 +602,8 @@ func TestSignClientEnforce(t *testing.T) {
 		ts := serve(t, sw)
 		done, held := startCall(t, ts.URL, "slack", "send_message")
 		id := wait(t, held, "the hold")
-		sw.set(newTestServer(t, nil).Handler())            // restarted: memory is gone
-		if _, err := first.Resolve(id, true); err != nil { // too late: nobody asks the old one
+		sw.set(newTestServer(t, nil).Handler())                  // restarted: memory is gone
+		if _, err := first.local.Resolve(id, true); err != nil { // too late: nobody asks the old one
 			t.Fatal(err)
 		}
 		r := wait(t, done, "the call")

@@ -18,7 +18,7 @@ import (
 
 // The hub's own approval page in --policy mode (issue 3): the embedded
 // engine's holds, served by the same admin surface as `sigil-hub sign`'s
-// (signer.Admin over signer.LocalDesk), on loopback only.
+// (signer.Admin over the same authz.Local), on loopback only.
 
 // defaultApprovals is where the page listens when a policy is used and
 // --approvals is not given: loopback, a free port (logged with its URL).
@@ -82,7 +82,7 @@ func newApprovals(addr string, h *hub.Hub, getenv func(string) string, logger *s
 	if l == nil {
 		return nil, errors.New("--approvals: the hub has no local policy engine to serve holds for")
 	}
-	adm := signer.NewAdmin(signer.AdminOptions{Desk: signer.LocalDesk(l), Name: "sigil-hub", PolicyHash: l.PolicyHash})
+	adm := signer.NewAdmin(signer.AdminOptions{Local: l, Name: "sigil-hub"})
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("--approvals: listen: %w", err)

@@ -345,7 +345,7 @@ func runHolds(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 		http: &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 	if verb == "list" || verb == "show" {
 		var out struct {
-			Holds []signer.HoldInfo `json:"holds"`
+			Holds []authz.HoldInfo `json:"holds"`
 		}
 		if err := c.do(ctx, http.MethodGet, "/admin/holds", &out); err != nil {
 			return err
@@ -361,7 +361,7 @@ func runHolds(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 		return fmt.Errorf("holds: no such hold %s at %s (`sigil-hub holds list` shows the holds it knows)", signer.Visible(pos[1]), base)
 	}
 	var out struct {
-		Hold signer.HoldInfo `json:"hold"`
+		Hold authz.HoldInfo `json:"hold"`
 	}
 	if err := c.do(ctx, http.MethodPost, "/admin/holds/"+url.PathEscape(pos[1])+"/"+verb, &out); err != nil {
 		return err
@@ -412,7 +412,7 @@ func (c adminClient) do(ctx context.Context, method, path string, out any) error
 }
 
 // holdLabel names a hold's call in one line, every field escaped.
-func holdLabel(h signer.HoldInfo) string {
+func holdLabel(h authz.HoldInfo) string {
 	if h.Tool != "" {
 		return signer.Visible(h.ServerID) + " " + signer.Visible(h.Tool)
 	}
@@ -500,7 +500,7 @@ func wrapLines(s string, n int) []string {
 
 // printHolds prints every hold: one row of its fields, then its complete
 // arguments (compact JSON, escaped) wrapped to wrap columns under it.
-func printHolds(w io.Writer, holds []signer.HoldInfo, now time.Time, wrap int) error {
+func printHolds(w io.Writer, holds []authz.HoldInfo, now time.Time, wrap int) error {
 	if len(holds) == 0 {
 		_, err := fmt.Fprintln(w, "no holds")
 		return err
@@ -541,7 +541,7 @@ func printHolds(w io.Writer, holds []signer.HoldInfo, now time.Time, wrap int) e
 
 // printHold prints one hold completely: every field, escaped, and its
 // arguments indented.
-func printHold(w io.Writer, h signer.HoldInfo, now time.Time) error {
+func printHold(w io.Writer, h authz.HoldInfo, now time.Time) error {
 	bw := bufio.NewWriter(w)
 	field := func(name, value string) {
 		fmt.Fprintf(bw, "%-10s %s\n", name, value)
