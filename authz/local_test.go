@@ -172,3 +172,62 @@ func TestLocalRecentIsBounded(t *testing.T) {
 		t.Fatalf("%d recent records, want %d", n, localRecentMax)
 	}
 }
+
+// The signer's side of the store: Submit answers PENDING at once, a
+// person's approval is used by one re-submission of the same intent and
+// agent, and ended holds are still reported for Retain, then forgotten.
+func TestLocalSubmitHolds(t *testing.T) {
+	p, err := policy.Parse([]byte(localTestPolicy), policy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_800_000_000, 0)
+	l := NewLocal(LocalOptions{Policy: p, PendingTimeout: time.Hour, Retain: time.Hour, Now: func() time.Time { return now }})
+	in, err := NewIntent(Request{ServerID: "files", Tool: "write", Arguments: json.RawMessage(`{"name":"a"}`), TaskID: "t1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	submit := func(agent, want string) Record {
+		t.Helper()
+		rec, err := l.Submit(in.JSON, in.TxCommit, agent)
+		if err != nil || rec.Decision != want {
+			t.Fatalf("Submit by %s = %+v %v, want %s", agent, rec, err, want)
+		}
+		return rec
+	}
+	if rec, _ := l.Submit(in.JSON, strings.Repeat("0", 64), "a1"); rec.Code != "SIGIL_VALIDATION_ERROR" {
+		t.Fatalf("wrong txCommit: %+v", rec)
+	}
+	id := submit("a1", policy.StatusPending).HoldID
+	if h, ok := l.Hold(id); !ok || h.State != HoldPending || h.TaskID != "t1" || string(h.Arguments) != `{"name":"a"}` {
+		t.Fatalf("hold %+v %v", h, ok)
+	}
+	if _, err := l.Resolve(id, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Resolve(id, false); !errors.Is(err, ErrHoldDecided) {
+		t.Fatalf("deciding twice: %v", err)
+	}
+	submit("a2", policy.StatusPending) // another agent's identical intent
+	if rec := submit("a1", policy.StatusAllowed); rec.HoldID != id {
+		t.Fatalf("re-submission used %+v", rec)
+	}
+	if h, _ := l.Hold(id); h.State != HoldApproved || !h.Consumed {
+		t.Fatalf("used approval: %+v", h)
+	}
+	last := submit("a1", policy.StatusPending).HoldID // the approval was used once
+	now = now.Add(time.Hour)
+	if h, ok := l.Hold(last); !ok || h.State != HoldExpired {
+		t.Fatalf("after an hour: %+v %v", h, ok)
+	}
+	if _, err := l.Resolve(last, true); !errors.Is(err, ErrHoldDecided) {
+		t.Fatalf("deciding an expired hold: %v", err)
+	}
+	now = now.Add(time.Hour)
+	if _, err := l.Resolve(last, true); !errors.Is(err, ErrNoHold) {
+		t.Fatalf("deciding a forgotten hold: %v", err)
+	}
+	if n := len(l.Holds()); n != 0 {
+		t.Fatalf("%d holds kept after Retain", n)
+	}
+}

@@ -57,7 +57,9 @@ type Options struct {
 	APIKey string
 	// Issuer is the attestation iss claim. If empty, DefaultIssuer.
 	Issuer string
-	// HoldTTL is how long a hold stays decidable. If zero, DefaultHoldTTL.
+	// HoldTTL is how long a hold stays decidable (and an approval usable),
+	// and how long a decided or expired hold is still reported after it
+	// ended. If zero, DefaultHoldTTL.
 	HoldTTL time.Duration
 	// AdminToken authenticates people and the `holds` CLI on the admin
 	// surface. If empty, New draws a random one (see Server.AdminToken).

@@ -13,9 +13,10 @@ import (
 	"github.com/sigilcore/sigil-hub/authz/policy"
 )
 
-// The admin surface over the embedded engine (the hub's page in --policy
-// mode): the same API and protections, the engine's holds.
-func TestAdminOverLocalDesk(t *testing.T) {
+// The admin surface over the hub's embedded engine (its page in --policy
+// mode): the same API and protections over the same store of holds, whose
+// decided holds the hub forgets at once (deciding twice answers 404).
+func TestAdminDecidesTheHubsHeldCalls(t *testing.T) {
 	p, err := policy.Parse([]byte(testPolicy), policy.Options{})
 	if err != nil {
 		t.Fatal(err)
