@@ -2,8 +2,9 @@ package importer
 
 import (
 	"regexp"
-	"strconv"
 	"strings"
+
+	"github.com/sigilcore/sigil-hub/internal/secretlike"
 )
 
 // Secret handling. The hub file is meant to be shared, so no env or header
@@ -15,37 +16,15 @@ import (
 // can always paste a harmless value back; a leaked token cannot be
 // un-leaked.
 
-// secretish reports whether a variable or header name suggests a secret.
-// Matching is on the upper-cased name; it is deliberately broad.
-func secretish(name string) bool {
-	n := strings.ToUpper(name)
-	for _, w := range []string{"KEY", "TOKEN", "SECRET", "PASSW", "PWD", "PASS", "AUTH", "CREDENTIAL", "PRIVATE",
-		"SESSION", "COOKIE", "CERT", "SIGNATURE", "SALT", "DSN", "CONNECTION", "BEARER", "JWT"} {
-		if strings.Contains(n, w) {
-			return true
-		}
-	}
-	return false
-}
+// secretish reports whether a variable or header name suggests a secret
+// (secretlike.Name: the classifier the hub's config check shares).
+func secretish(name string) bool { return secretlike.Name(name) }
 
 // safeLiteral reports whether an env value may be copied into the hub file
-// as is (see the comment at the top of this file).
+// as is (see the comment at the top of this file): an obviously harmless
+// value (secretlike.Harmless) under a name that does not suggest a secret.
 func safeLiteral(name, value string) bool {
-	if secretish(name) {
-		return false
-	}
-	switch strings.ToLower(value) {
-	case "true", "false", "yes", "no", "on", "off",
-		"trace", "debug", "info", "warn", "warning", "error", "fatal", "silent", "verbose", "quiet",
-		"production", "development", "test":
-		return true
-	}
-	if len(value) <= 6 {
-		if _, err := strconv.ParseFloat(value, 64); err == nil && strings.Trim(value, "0123456789.-") == "" {
-			return true
-		}
-	}
-	return false
+	return !secretlike.Name(name) && secretlike.Harmless(value)
 }
 
 // piece is a part of a value: literal text, or a reference to an
@@ -156,12 +135,14 @@ func validHeaderName(s string) bool {
 // escapeDollar makes literal text safe in a hub env or header value.
 func escapeDollar(s string) string { return strings.ReplaceAll(s, "$", "$$") }
 
-// authScheme splits "Bearer abc" into ("Bearer ", "abc"); ok is false when
-// the value does not start with a known scheme.
+// authScheme returns the scheme prefix of "Bearer abc": "Bearer " (always
+// ending in one space, the only literal text the hub keeps in a header
+// value, even when the value had a tab; as long as the prefix in v); ok is
+// false when the value does not start with a known scheme.
 func authScheme(v string) (scheme string, ok bool) {
 	for _, s := range []string{"Bearer", "Basic", "Token", "Bot", "ApiKey", "Api-Key"} {
 		if len(v) > len(s)+1 && strings.EqualFold(v[:len(s)], s) && (v[len(s)] == ' ' || v[len(s)] == '\t') {
-			return v[:len(s)+1], true
+			return v[:len(s)] + " ", true
 		}
 	}
 	return "", false
@@ -205,33 +186,8 @@ func secretArgName(flag string) bool {
 }
 
 // secretURL reports whether a URL's query carries a parameter whose
-// name suggests a secret, or the URL has userinfo.
-func secretURL(u string) bool {
-	j := strings.Index(u, "://")
-	if j < 0 {
-		return false
-	}
-	rest := u[j+3:]
-	host := rest
-	if k := strings.IndexAny(rest, "/?#"); k >= 0 {
-		host = rest[:k]
-	}
-	if strings.Contains(host, "@") {
-		return true
-	}
-	_, q, ok := strings.Cut(rest, "?")
-	if !ok {
-		return false
-	}
-	q, _, _ = strings.Cut(q, "#")
-	for _, kv := range strings.Split(q, "&") {
-		k, _, _ := strings.Cut(kv, "=")
-		if secretish(k) || strings.EqualFold(k, "code") || strings.EqualFold(k, "sig") {
-			return true
-		}
-	}
-	return false
-}
+// name suggests a secret, or the URL has userinfo (secretlike.URL).
+func secretURL(u string) bool { return secretlike.URL(u) }
 
 // redactURL removes userinfo and replaces every query value with REDACTED.
 func redactURL(u string) string {

@@ -4,6 +4,7 @@ package upstreams
 
 import (
 	"log/slog"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -111,6 +112,7 @@ func taskkill(pid int, force bool) {
 		args = append([]string{"/F"}, args...)
 	}
 	cmd := exec.Command("taskkill", args...)
+	cmd.Env = WithoutHubSecrets(os.Environ())
 	cmd.SysProcAttr = &syscall.SysProcAttr{HideWindow: true}
 	_ = cmd.Run()
 }

@@ -279,14 +279,60 @@ func (t *tailBuffer) String() string {
 	return s
 }
 
-// childEnv returns the allow-listed part of environ plus extra.
+// childEnv returns the allow-listed part of environ plus extra, without any
+// hub secret (HubSecret) in either: whatever built extra, a child never gets
+// the hub's API key, client tokens or upstream authorization.
 func childEnv(environ, extra []string) []string {
 	env := make([]string, 0, len(environ)+len(extra))
 	for _, kv := range environ {
 		k, _, ok := strings.Cut(kv, "=")
-		if ok && k != "" && envAllowed(k) {
+		if ok && k != "" && envAllowed(k) && !HubSecret(k) {
 			env = append(env, kv)
 		}
 	}
-	return append(env, extra...)
+	return append(env, WithoutHubSecrets(extra)...)
+}
+
+// WithoutHubSecrets returns environ ("K=V") without the hub's own secrets
+// (HubSecret): the environment of a child the hub starts that is not an
+// upstream (the browser opener, taskkill), which otherwise inherits the
+// hub's whole environment.
+func WithoutHubSecrets(environ []string) []string {
+	out := make([]string, 0, len(environ))
+	for _, kv := range environ {
+		if k, _, _ := strings.Cut(kv, "="); !HubSecret(k) {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// hubSecretNames and hubSecretPrefixes are the one list of the hub's own
+// secrets: the Sigil API key, the bearer tokens of the --listen front
+// (SIGIL_HUB_TOKEN_<NAME>) and the Authorization header of a --remote
+// upstream. Both the stripping of a child's environment (childEnv, the CLI's
+// wrapped environment) and the check of ${VAR} references in a config
+// file's env and headers use it (through HubSecret).
+var (
+	hubSecretNames    = []string{"SIGIL_API_KEY", "SIGIL_UPSTREAM_AUTH"}
+	hubSecretPrefixes = []string{"SIGIL_HUB_TOKEN_"}
+)
+
+// HubSecret reports whether the environment variable name is one of the
+// hub's own secrets, which never reach an upstream. Case is ignored (Windows
+// variable names are case-insensitive, and refusing a variant costs
+// nothing).
+func HubSecret(name string) bool {
+	n := strings.ToUpper(name)
+	for _, s := range hubSecretNames {
+		if n == s {
+			return true
+		}
+	}
+	for _, p := range hubSecretPrefixes {
+		if strings.HasPrefix(n, p) {
+			return true
+		}
+	}
+	return false
 }
