@@ -5,16 +5,20 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net"
 	"net/url"
 	"path"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/sigilcore/sigil-hub/authz"
+	"github.com/sigilcore/sigil-hub/internal/secretlike"
+	"github.com/sigilcore/sigil-hub/upstreams"
 )
 
 // Config is the hub's TOML file after parsing, defaulting and validation
@@ -23,8 +27,9 @@ import (
 // of goroutines; hub.New translates it into each leaf's options.
 type Config struct {
 	// SignURL is the Sigil Sign origin (sign_url), without a trailing slash.
-	// Default "https://sign.sigilcore.com". Plain http is accepted only for
-	// loopback hosts (the API key travels with every request).
+	// Default "https://sign.sigilcore.com". Checked by authz.CheckSignURL,
+	// like --sign-url and SIGIL_SIGN_URL: plain http only for loopback hosts
+	// (the API key travels with every request), no user information.
 	SignURL string
 	// LogLevel is log_level: "debug", "info", "warn" or "error". Default "info".
 	LogLevel string
@@ -83,8 +88,11 @@ type Server struct {
 	Command string
 	Args    []string
 	// Env is the stdio child's extra environment, with $VAR, ${VAR} and
-	// ${VAR:-default} expanded through getenv ($$ is a literal $). Nil for
-	// a disabled server (not expanded) or when empty.
+	// ${VAR:-default} expanded through getenv ($$ is a literal $). A value
+	// written in the file that looks like a secret is refused
+	// (cfgEnvLiteral), and so is any reference to, or variable named like,
+	// one of the hub's own secrets (upstreams.HubSecret). Nil for a
+	// disabled server (not expanded) or when empty.
 	Env map[string]string
 	// Cwd is the stdio child's working directory, absolute, resolved
 	// against the config file's folder; empty in the file means that folder.
@@ -96,8 +104,10 @@ type Server struct {
 	// "sse". Default "auto"; empty for a stdio upstream.
 	Transport string
 	// Headers are sent to a remote upstream, expanded like Env. Every value
-	// in the file references at least one variable, so no secret is ever
-	// written in the file. Nil for a disabled server or when empty.
+	// in the file references at least one variable and, besides its
+	// references, holds at most a short scheme prefix such as "Bearer "
+	// (cfgHeaderLiteral), so no secret is ever written in the file. Nil for
+	// a disabled server or when empty.
 	Headers map[string]string
 	// OAuth is oauth: authorize with OAuth (remote only, see ServerOAuth).
 	// Nil = no OAuth.
@@ -527,32 +537,15 @@ func (p *cfgParser) unknownKeys() {
 	p.keyErrs = append(p.keyErrs, errs...)
 }
 
+// signURL checks sign_url the one way every layer does
+// (authz.CheckSignURL): the API key goes there.
 func (p *cfgParser) signURL(raw string) string {
-	key := []string{"sign_url"}
-	u, err := url.Parse(raw)
-	switch {
-	case err != nil || u.Host == "" || u.Opaque != "":
-		p.errorf(key, "must be an absolute http(s) URL")
-	case u.User != nil:
-		p.errorf(key, "must not contain user information (the API key comes from SIGIL_API_KEY)")
-	case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
-		p.errorf(key, "must not have a query or fragment")
-	case u.Scheme == "https":
-	case u.Scheme == "http" && cfgLoopback(u.Hostname()):
-	case u.Scheme == "http":
-		p.errorf(key, "must use https (plain http is accepted only for localhost and loopback addresses)")
-	default:
-		p.errorf(key, "must be an http(s) URL")
+	u, err := authz.CheckSignURL(raw)
+	if err != nil {
+		p.errorf([]string{"sign_url"}, "%v", err)
+		return ""
 	}
-	return strings.TrimRight(raw, "/")
-}
-
-func cfgLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return u
 }
 
 // resolve makes a path absolute against the config file's folder.
@@ -832,12 +825,27 @@ func (p *cfgParser) expandMap(prim toml.Primitive, key []string, disabled, heade
 		if !headers && !cfgVarName(name) {
 			p.errorf(k, "is not a valid environment variable name")
 		}
+		if !headers && upstreams.HubSecret(name) {
+			p.errorf(k, "is the name of one of the hub's own secrets (SIGIL_API_KEY, SIGIL_HUB_TOKEN_*, SIGIL_UPSTREAM_AUTH), which no upstream gets: give the server's variable another name")
+		}
 		val, refs, errs := cfgExpand(v, p.getenv, !disabled)
 		for _, e := range errs {
 			p.errorf(k, "%s", e)
 		}
 		if headers && refs == 0 && len(errs) == 0 {
 			p.errorf(k, "the value must come from the environment: reference a variable ($NAME or ${NAME}); literal header values are refused because they usually hold secrets")
+		}
+		if pieces, perrs, ok := cfgSplitRefs(v); ok && len(perrs) == 0 && (refs > 0 || !headers) {
+			var why string
+			if headers {
+				why = cfgHeaderLiteral(pieces)
+			} else {
+				why = cfgEnvLiteral(name, pieces)
+			}
+			if why != "" {
+				p.errorf(k, "%s", why)
+				continue
+			}
 		}
 		if len(errs) > 0 || disabled {
 			continue
@@ -862,9 +870,10 @@ func (p *cfgParser) expandMap(prim toml.Primitive, key []string, disabled, heade
 // getenv; $$ is a literal '$'. A variable whose value is empty counts as
 // unset. It returns the number of variable references and, instead of
 // failing fast, every problem found. Problems name variables only, never
-// values. SIGIL_API_KEY may not be referenced: the Sign key is never given
-// to an upstream (faults.md case 50). With lookup false, references are
-// only checked.
+// values. The hub's own secrets (upstreams.HubSecret: SIGIL_API_KEY,
+// SIGIL_HUB_TOKEN_*, SIGIL_UPSTREAM_AUTH) may not be referenced: they are
+// never given to an upstream (faults.md case 50). With lookup false,
+// references are only checked.
 func cfgExpand(s string, getenv func(string) string, lookup bool) (string, int, []string) {
 	pieces, errs, ok := cfgSplitRefs(s)
 	var b strings.Builder
@@ -875,8 +884,8 @@ func cfgExpand(s string, getenv func(string) string, lookup bool) (string, int, 
 			continue
 		}
 		refs++
-		if p.name == "SIGIL_API_KEY" {
-			errs = append(errs, "SIGIL_API_KEY must not be passed to an upstream")
+		if upstreams.HubSecret(p.name) {
+			errs = append(errs, cfgHubSecretRef(p.name))
 			continue
 		}
 		if !lookup {
@@ -899,6 +908,99 @@ func cfgExpand(s string, getenv func(string) string, lookup bool) (string, int, 
 		return "", refs, errs
 	}
 	return b.String(), refs, errs
+}
+
+// cfgHubSecretRef is the error for a reference to one of the hub's own
+// secrets in a server's env or headers.
+func cfgHubSecretRef(name string) string {
+	return fmt.Sprintf("%s must not be passed to an upstream: it is one of the hub's own secrets (SIGIL_API_KEY, SIGIL_HUB_TOKEN_*, SIGIL_UPSTREAM_AUTH); "+
+		"give the server a credential of its own in another variable", name)
+}
+
+// cfgSchemePrefix is the only literal text a header value may keep once its
+// references are removed: one short word and a space, before them
+// ("Bearer ", "Basic ", "token ").
+var cfgSchemePrefix = regexp.MustCompile(`^[A-Za-z][A-Za-z-]{0,15} $`)
+
+// cfgHeaderDefault is what a ${NAME:-default} default in a header may be:
+// one short word of letters and '-' (such as "unset"), never a token.
+var cfgHeaderDefault = regexp.MustCompile(`^[A-Za-z][A-Za-z-]{0,15}$`)
+
+// cfgHeaderLiteral checks the text written in the file of a header value
+// (the pieces of cfgSplitRefs): at most a scheme prefix (cfgSchemePrefix)
+// before the references, and defaults of one short word
+// (cfgHeaderDefault). It returns why the value is refused, or "". The text
+// itself is never quoted: it may be a secret.
+func cfgHeaderLiteral(pieces []cfgPiece) string {
+	for i, pc := range pieces {
+		switch {
+		case pc.ref && pc.def != "" && (!cfgHeaderDefault.MatchString(pc.def) || secretlike.Format(pc.def)):
+			return fmt.Sprintf("the default of ${%s:-...} is text written in the file: in a header it may only be one short word "+
+				"(letters and '-', at most 16), never a credential; set %s in the environment instead (the value is not shown: it may be a secret)", pc.name, pc.name)
+		case pc.ref:
+		case i == 0 && len(pieces) > 1 && cfgSchemePrefix.MatchString(pc.lit) && !secretlike.Format(pc.lit):
+		default:
+			return "once its ${VAR} references are removed, a header value may keep only a short scheme prefix such as \"Bearer \" " +
+				"(one word and a space, before the references): put the rest of the value in the variable (the value is not shown: it may be a secret)"
+		}
+	}
+	return ""
+}
+
+// cfgEnvLiteral checks the text written in the file of a server's env
+// value (the pieces of cfgSplitRefs: literal text and defaults). README:
+// secrets are only $ENV references. Refused:
+//   - text of a credential's shape, under any name (secretlike.Format);
+//   - under a name that suggests a secret (secretlike.Name), a value
+//     without references that is not obviously harmless (empty, true/false,
+//     on/off, yes/no, a small number, a log-level word, a path or a URL
+//     without credentials), or, around references, text with a run of 16
+//     or more letters, digits, '_' or '-' mixing letters and digits.
+//
+// It returns why, with the rule, or "". The text is never quoted.
+func cfgEnvLiteral(name string, pieces []cfgPiece) string {
+	const how = "a team file holds secrets only as references: set the value in the environment and write %s = \"${%s}\" (the value is not shown)"
+	refs := 0
+	for _, pc := range pieces {
+		text := pc.lit
+		if pc.ref {
+			refs++
+			text = pc.def
+		}
+		if secretlike.Format(text) {
+			return fmt.Sprintf("looks like a secret written in the file: it has the form of a credential: %s; "+how, secretlike.FormatRule, name, name)
+		}
+	}
+	if !secretlike.Name(name) {
+		return ""
+	}
+	nameRule := "its name suggests a secret (it contains " + secretlike.NameWords + ")"
+	for _, pc := range pieces {
+		switch {
+		case refs == 0 && !cfgHarmless(pc.lit):
+			return fmt.Sprintf("looks like a secret written in the file: %s and its value is not obviously harmless "+
+				"(empty, true/false, on/off, yes/no, a small number, a log-level word, a path or a URL without credentials); "+how, nameRule, name, name)
+		case pc.ref && pc.def != "" && !cfgHarmless(pc.def):
+			return fmt.Sprintf("looks like a secret written in the file: %s and the default of ${%s:-...} is not obviously harmless "+
+				"(true/false, on/off, yes/no, a small number, a log-level word, a path or a URL without credentials); "+how, nameRule, pc.name, name, name)
+		case !pc.ref && refs > 0 && secretlike.TokenRun(pc.lit):
+			return fmt.Sprintf("looks like a secret written in the file: %s and the text around its references holds a token-like run "+
+				"(16 or more letters, digits, '_' or '-' mixing letters and digits); "+how, nameRule, name, name)
+		}
+	}
+	return ""
+}
+
+// cfgHarmless reports whether literal env text is obviously not a secret
+// (see cfgEnvLiteral).
+func cfgHarmless(v string) bool {
+	switch {
+	case v == "" || secretlike.Harmless(v):
+		return true
+	case strings.Contains(v, "://"):
+		return !strings.ContainsAny(v, " \t") && !secretlike.URL(v)
+	}
+	return secretlike.Path(v)
 }
 
 // cfgPiece is one piece of a value: literal text (with $$ already turned
@@ -944,6 +1046,10 @@ func cfgSplitRefs(s string) (pieces []cfgPiece, errs []string, ok bool) {
 			}
 			p.name, p.def, p.hasDef = strings.Cut(s[i+2:i+2+end], ":-")
 			i += 2 + end + 1
+			if strings.ContainsRune(p.def, '$') {
+				errs = append(errs, "a ${NAME:-default} default must not contain '$' (references do not nest)")
+				continue
+			}
 		} else {
 			j := i + 1
 			for j < len(s) && cfgVarByte(s[j], j == i+1) {

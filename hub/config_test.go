@@ -251,8 +251,11 @@ func TestStarterConfigParses(t *testing.T) {
 func TestConfigErrorsNeverEchoSecrets(t *testing.T) {
 	const canary = "sk_live_CANARY_7f3e9a"
 	env := func(name string) string {
-		if name == "UNSET" {
+		switch name {
+		case "UNSET":
 			return ""
+		case "NEWLINE":
+			return canary + "\n"
 		}
 		return canary
 	}
@@ -263,7 +266,7 @@ func TestConfigErrorsNeverEchoSecrets(t *testing.T) {
 		{"literal header", "[servers.a]\nurl = \"https://x.test/mcp\"\nheaders = { Authorization = \"Bearer " + canary + "\" }\n", "servers.a.headers.Authorization: the value must come from the environment"},
 		{"unset variable next to a set one", "[servers.a]\nurl = \"https://x.test/mcp\"\nheaders = { Authorization = \"Bearer $TOKEN $UNSET\" }\n", "variable UNSET is not set"},
 		{"bad reference in env", "[servers.a]\ncommand = \"x\"\nenv = { A = \"" + canary + "$\" }\n", "servers.a.env.A: a '$' must start"},
-		{"expanded value with newline", "[servers.a]\nurl = \"https://x.test/mcp\"\nheaders = { X = \"${TOKEN}\\n\" }\n", "line break"},
+		{"expanded value with newline", "[servers.a]\nurl = \"https://x.test/mcp\"\nheaders = { X = \"${NEWLINE}\" }\n", "line break"},
 		{"unquoted secret (syntax error)", "[servers.a]\nurl = \"https://x.test/mcp\"\nheaders = { Authorization = Bearer " + canary + " }\n", "not shown"},
 		{"secret as header name", "[servers.a]\nurl = \"https://x.test/mcp\"\n[servers.a.headers]\n\"a b\" = \"$TOKEN\"\n", "not a valid HTTP header name"},
 		{"secret in url userinfo", "[servers.a]\nurl = \"https://u:" + canary + "@x.test/mcp\"\n", "must not contain user information"},
@@ -313,7 +316,7 @@ func TestCfgExpand(t *testing.T) {
 		{"${A", "", 0, []string{"unterminated ${...} reference"}},
 		{"${}", "", 0, []string{"a '$' must start a variable reference such as $NAME or ${NAME} (write $$ for a literal '$')"}},
 		{"${A-x}", "", 0, []string{"a '$' must start a variable reference such as $NAME or ${NAME} (write $$ for a literal '$')"}},
-		{"$SIGIL_API_KEY", "", 1, []string{"SIGIL_API_KEY must not be passed to an upstream"}},
+		{"$SIGIL_API_KEY", "", 1, []string{"SIGIL_API_KEY must not be passed to an upstream: it is one of the hub's own secrets (SIGIL_API_KEY, SIGIL_HUB_TOKEN_*, SIGIL_UPSTREAM_AUTH); give the server a credential of its own in another variable"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {

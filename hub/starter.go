@@ -24,7 +24,8 @@ command = "npx"
 args = ["-y", "@modelcontextprotocol/server-filesystem", "."]
 # tools = { deny = ["write_*", "delete_*"] }
 
-# A remote upstream. Header values must reference environment variables.
+# A remote upstream. Header values must reference environment variables
+# (only a scheme prefix such as "Bearer " may be written around them).
 # [servers.linear]
 # url = "https://mcp.linear.app/mcp"
 # headers = { Authorization = "Bearer ${LINEAR_TOKEN}" }
