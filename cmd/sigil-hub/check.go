@@ -619,7 +619,7 @@ func printConfig(w io.Writer, asJSON bool, cfg hub.Config, path string, o overla
 			Policy         string       `json:"policy,omitempty"`
 			Audit          string       `json:"audit,omitempty"`
 			Servers        []jsonServer `json:"servers"`
-		}{path, overlayUsed, keyState, cfg.SignURL, cfg.LogLevel, cfg.PendingTimeout.Milliseconds(), cfg.StartupTimeout.Milliseconds(),
+		}{path, overlayUsed, keyState, hub.RedactURL(cfg.SignURL), cfg.LogLevel, cfg.PendingTimeout.Milliseconds(), cfg.StartupTimeout.Milliseconds(),
 			cfg.Separator, cfg.AgentID, cfg.TaskID, cfg.Verify, cfg.PolicyHash, cfg.Policy, cfg.Audit, []jsonServer{}}
 		for _, s := range cfg.Servers {
 			js := jsonServer{Name: s.Name, Command: s.Command, Args: s.Args, Cwd: s.Cwd, Transport: s.Transport,
@@ -669,7 +669,7 @@ func printConfig(w io.Writer, asJSON bool, cfg hub.Config, path string, o overla
 	fmt.Fprintf(&b, "# Sigil API key: %s\n", keyState)
 	b.WriteString("# env and headers values are shown as written, ${VAR} references only; *** hides anything else\n\n")
 	kv := func(k, v string) { fmt.Fprintf(&b, "%s = %s\n", k, tomlString(v)) }
-	kv("sign_url", cfg.SignURL)
+	kv("sign_url", hub.RedactURL(cfg.SignURL)) // checked by authz.CheckSignURL already: no password to hide, but never print one
 	kv("log_level", cfg.LogLevel)
 	fmt.Fprintf(&b, "pending_timeout = %d\n", cfg.PendingTimeout.Milliseconds())
 	fmt.Fprintf(&b, "startup_timeout = %d\n", cfg.StartupTimeout.Milliseconds())

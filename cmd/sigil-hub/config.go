@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sigilcore/sigil-hub/authz"
 	"github.com/sigilcore/sigil-hub/hub"
 )
 
@@ -41,9 +42,19 @@ func loadConfig(f cliFlags, command, environ []string, getenv func(string) strin
 		}
 	}
 
-	// Global overrides: flag > env > file.
-	if v := pick(f.signURL, getenv("SIGIL_SIGN_URL")); v != "" {
-		cfg.SignURL = v
+	// Global overrides: flag > env > file. The Sign URL is checked the one
+	// way the file's sign_url is (authz.CheckSignURL): the API key goes
+	// there.
+	for _, o := range []struct{ from, v string }{{"--sign-url", f.signURL}, {"SIGIL_SIGN_URL", getenv("SIGIL_SIGN_URL")}} {
+		if o.v == "" {
+			continue
+		}
+		u, err := authz.CheckSignURL(o.v)
+		if err != nil {
+			return hub.Config{}, false, fmt.Errorf("%s %v", o.from, err)
+		}
+		cfg.SignURL = u
+		break
 	}
 	if v := pick(f.logLevel, getenv("SIGIL_LOG_LEVEL")); v != "" {
 		cfg.LogLevel = v

@@ -99,7 +99,7 @@ func httpClient(t *testing.T, url string, headers map[string]string) (*client.Cl
 // authorized as its token holder.
 func TestHTTPSessionsAreIsolated(t *testing.T) {
 	sign := signtest.New(t, signtest.Options{APIKey: testKey})
-	env := append(signEnv(sign), "SIGIL_HUB_TOKEN_ALICE=tok-alice-1", "SIGIL_HUB_TOKEN_BOB=tok-bob-2")
+	env := append(signEnv(sign), "SIGIL_HUB_TOKEN_ALICE=tok-alice-1-0123456789abcdef0123456789", "SIGIL_HUB_TOKEN_BOB=tok-bob-2-0123456789abcdef0123456789")
 	url, stderr := startHTTPHub(t, env, "--config", writeConfig(t, fakeServer(t, "files", newUpstreamLog(t), "")))
 
 	type who struct {
@@ -107,7 +107,7 @@ func TestHTTPSessionsAreIsolated(t *testing.T) {
 		token string
 	}
 	var wg sync.WaitGroup
-	for _, w := range []who{{"alice", "tok-alice-1"}, {"bob", "tok-bob-2"}} {
+	for _, w := range []who{{"alice", "tok-alice-1-0123456789abcdef0123456789"}, {"bob", "tok-bob-2-0123456789abcdef0123456789"}} {
 		c, _, _ := httpClient(t, url, map[string]string{"Authorization": "Bearer " + w.token})
 		wg.Add(1)
 		go func() {
@@ -176,7 +176,7 @@ func TestHTTPSessionsAreIsolated(t *testing.T) {
 	if agents["alice"] != 21 || agents["bob"] != 21 {
 		t.Fatalf("agentIds seen by Sign = %v, want alice and bob 21 each (the token names)", agents)
 	}
-	if strings.Contains(stderr.String(), "tok-alice-1") || strings.Contains(stderr.String(), "tok-bob-2") {
+	if strings.Contains(stderr.String(), "tok-alice-1-0123456789abcdef0123456789") || strings.Contains(stderr.String(), "tok-bob-2-0123456789abcdef0123456789") {
 		t.Fatal("a bearer token appears in the logs")
 	}
 }
@@ -185,7 +185,7 @@ func TestHTTPSessionsAreIsolated(t *testing.T) {
 // Origin or Host → 403; an oversized body → 413.
 func TestHTTPGuards(t *testing.T) {
 	sign := signtest.New(t, signtest.Options{APIKey: testKey})
-	env := append(signEnv(sign), "SIGIL_HUB_TOKEN_ALICE=tok-a", "SIGIL_HUB_TOKEN_BOB=tok-b")
+	env := append(signEnv(sign), "SIGIL_HUB_TOKEN_ALICE=tok-a-0123456789abcdef0123456789", "SIGIL_HUB_TOKEN_BOB=tok-b-0123456789abcdef0123456789")
 	url, _ := startHTTPHub(t, env, "--config", writeConfig(t, fakeServer(t, "files", newUpstreamLog(t), "")))
 	initBody := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"g","version":"1"}}}`
 	post := func(body string, hdr map[string]string) *http.Response {
@@ -212,26 +212,26 @@ func TestHTTPGuards(t *testing.T) {
 	if r := post(initBody, map[string]string{"Authorization": "Bearer wrong"}); r.StatusCode != 401 {
 		t.Fatalf("wrong token: %d, want 401", r.StatusCode)
 	}
-	r := post(initBody, map[string]string{"Authorization": "Bearer tok-a"})
+	r := post(initBody, map[string]string{"Authorization": "Bearer tok-a-0123456789abcdef0123456789"})
 	sid := r.Header.Get("Mcp-Session-Id")
 	if r.StatusCode != 200 || len(sid) < 32 {
 		t.Fatalf("initialize: %d, session id %q", r.StatusCode, sid)
 	}
 	list := `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`
-	if r := post(list, map[string]string{"Authorization": "Bearer tok-b", "Mcp-Session-Id": sid}); r.StatusCode != 404 {
+	if r := post(list, map[string]string{"Authorization": "Bearer tok-b-0123456789abcdef0123456789", "Mcp-Session-Id": sid}); r.StatusCode != 404 {
 		t.Fatalf("bob using alice's session: %d, want 404", r.StatusCode)
 	}
-	if r := post(list, map[string]string{"Authorization": "Bearer tok-a", "Mcp-Session-Id": sid, "Origin": "https://evil.example"}); r.StatusCode != 403 {
+	if r := post(list, map[string]string{"Authorization": "Bearer tok-a-0123456789abcdef0123456789", "Mcp-Session-Id": sid, "Origin": "https://evil.example"}); r.StatusCode != 403 {
 		t.Fatalf("foreign origin: %d, want 403", r.StatusCode)
 	}
-	if r := post(list, map[string]string{"Authorization": "Bearer tok-a", "Mcp-Session-Id": sid, "Host": "evil.example:80"}); r.StatusCode != 403 {
+	if r := post(list, map[string]string{"Authorization": "Bearer tok-a-0123456789abcdef0123456789", "Mcp-Session-Id": sid, "Host": "evil.example:80"}); r.StatusCode != 403 {
 		t.Fatalf("foreign host (DNS rebinding): %d, want 403", r.StatusCode)
 	}
 	big := `{"jsonrpc":"2.0","id":3,"method":"ping","params":{"x":"` + strings.Repeat("a", 5<<20) + `"}}`
-	if r := post(big, map[string]string{"Authorization": "Bearer tok-a", "Mcp-Session-Id": sid}); r.StatusCode != 413 {
+	if r := post(big, map[string]string{"Authorization": "Bearer tok-a-0123456789abcdef0123456789", "Mcp-Session-Id": sid}); r.StatusCode != 413 {
 		t.Fatalf("5 MiB body: %d, want 413", r.StatusCode)
 	}
-	r = post(list, map[string]string{"Authorization": "Bearer tok-a", "Mcp-Session-Id": sid, "Origin": "http://localhost:3000"})
+	r = post(list, map[string]string{"Authorization": "Bearer tok-a-0123456789abcdef0123456789", "Mcp-Session-Id": sid, "Origin": "http://localhost:3000"})
 	var buf bytes.Buffer
 	buf.ReadFrom(r.Body)
 	if r.StatusCode != 200 || !strings.Contains(buf.String(), "files__echo") {

@@ -45,6 +45,7 @@ func browserOpener(on bool) func(string) error {
 		default:
 			cmd = exec.Command("xdg-open", url)
 		}
+		cmd.Env = upstreams.WithoutHubSecrets(os.Environ()) // the browser never gets the hub's secrets
 		// The opener returns at once (the browser keeps running on its
 		// own); Run waits for it, so no child is left unreaped.
 		return cmd.Run()

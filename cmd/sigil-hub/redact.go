@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/sigilcore/sigil-hub/hub"
+	"github.com/sigilcore/sigil-hub/upstreams"
 )
 
 // minSecretLen is the shortest value treated as a secret to redact: shorter
@@ -29,7 +30,7 @@ func secretsOf(key string, environ []string, cfg hub.Config) []string {
 	add(key)
 	for _, kv := range environ {
 		k, v, ok := strings.Cut(kv, "=")
-		if ok && (k == "SIGIL_API_KEY" || k == "SIGIL_UPSTREAM_AUTH" || strings.HasPrefix(k, "SIGIL_HUB_TOKEN_")) {
+		if ok && upstreams.HubSecret(k) {
 			add(v)
 			if _, tok, found := strings.Cut(v, " "); found { // "Bearer <token>"
 				add(tok)

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -19,6 +21,7 @@ import (
 	"github.com/oklog/run"
 
 	"github.com/sigilcore/sigil-hub/hub"
+	"github.com/sigilcore/sigil-hub/upstreams"
 )
 
 const version = "0.1.0-dev"
@@ -238,12 +241,9 @@ func runMain(ctx context.Context, args, environ []string, stdin io.Reader, stdou
 // SIGIL_HUB_TOKEN_<NAME> variables (the name labels the client in logs and
 // becomes Sign's agentId). A non-loopback address needs at least one token.
 func listenHTTP(addr string, environ []string, h *hub.Hub, logger *slog.Logger) (*http.Server, net.Listener, error) {
-	tokens := map[string]string{}
-	for _, kv := range environ {
-		k, v, ok := strings.Cut(kv, "=")
-		if name, found := strings.CutPrefix(k, "SIGIL_HUB_TOKEN_"); ok && found && name != "" && v != "" {
-			tokens[v] = strings.ToLower(name)
-		}
+	tokens, err := hubTokens(environ)
+	if err != nil {
+		return nil, nil, err
 	}
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -271,6 +271,58 @@ func listenHTTP(addr string, environ []string, h *hub.Hub, logger *slog.Logger) 
 	return srv, ln, nil
 }
 
+// minTokenLen is the shortest SIGIL_HUB_TOKEN_<NAME> value accepted: a
+// bearer token is the only thing between a network client and every
+// upstream, so it must be long enough not to be guessed (`openssl rand -hex
+// 32` gives 64 characters).
+const minTokenLen = 32
+
+// hubTokens reads the SIGIL_HUB_TOKEN_<NAME> bearer tokens: token → client
+// name. The name is shown in lower case (it labels the session in logs and
+// is Sign's agentId), so two variables whose names differ only in case
+// would be one client sharing sessions: that, a token shorter than
+// minTokenLen and one token under two names are refused. Errors name the
+// variable, never its value.
+func hubTokens(environ []string) (map[string]string, error) {
+	vars := map[string]string{} // variable → token; a later duplicate wins, like getenv
+	for _, kv := range environ {
+		k, v, ok := strings.Cut(kv, "=")
+		if name, found := strings.CutPrefix(k, "SIGIL_HUB_TOKEN_"); ok && found && name != "" {
+			vars[k] = v
+		}
+	}
+	tokens := map[string]string{}  // token → client name
+	byName := map[string]string{}  // client name → variable
+	byToken := map[string]string{} // token → variable
+	var errs []error
+	for _, k := range slices.Sorted(maps.Keys(vars)) {
+		v := vars[k]
+		if v == "" {
+			continue
+		}
+		client := strings.ToLower(strings.TrimPrefix(k, "SIGIL_HUB_TOKEN_"))
+		if first, dup := byName[client]; dup {
+			errs = append(errs, fmt.Errorf("%s and %s both name the client %q (token names must differ in more than case): rename one", first, k, client))
+			continue
+		}
+		byName[client] = k
+		if len(v) < minTokenLen {
+			errs = append(errs, fmt.Errorf("%s is shorter than %d characters: use a random bearer token at least that long, for example the output of `openssl rand -hex 32`", k, minTokenLen))
+			continue
+		}
+		if first, dup := byToken[v]; dup {
+			errs = append(errs, fmt.Errorf("%s and %s hold the same token: give each client its own", first, k))
+			continue
+		}
+		byToken[v] = k
+		tokens[v] = client
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return tokens, nil
+}
+
 var nonName = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
 
 // namespaceFor makes an upstream name from a serverId (single-wrap modes,
@@ -286,20 +338,23 @@ func namespaceFor(id string) string {
 	return n
 }
 
-// hubVariables are the hub's own settings and secrets: never passed on.
+// hubVariables are the hub's own settings: never passed on. Its secrets
+// (the API key, the client tokens, the upstream authorization) are
+// upstreams.HubSecret's list, which every child's environment is stripped of.
 var hubVariables = map[string]bool{
-	"SIGIL_API_KEY": true, "SIGIL_SIGN_URL": true, "SIGIL_LOG_LEVEL": true, "SIGIL_PENDING_TIMEOUT": true,
-	"SIGIL_HUB_CONFIG": true, "SIGIL_UPSTREAM_AUTH": true, "SIGIL_UNSAFE_BYPASS": true,
+	"SIGIL_SIGN_URL": true, "SIGIL_LOG_LEVEL": true, "SIGIL_PENDING_TIMEOUT": true,
+	"SIGIL_HUB_CONFIG": true, "SIGIL_UNSAFE_BYPASS": true,
 }
 
 // wrappedEnv is the environment of a server wrapped with `--`: the client's
 // mcpServers entry sets env for that server, so it gets the hub's
-// environment minus the hub's own variables (the API key above all).
+// environment minus the hub's own variables and secrets (the API key and
+// the client tokens above all).
 func wrappedEnv(environ []string) map[string]string {
 	out := map[string]string{}
 	for _, kv := range environ {
 		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" || hubVariables[strings.ToUpper(k)] {
+		if !ok || k == "" || hubVariables[strings.ToUpper(k)] || upstreams.HubSecret(k) {
 			continue
 		}
 		out[k] = v
