@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/sigilcore/sigil-hub/authz"
@@ -71,6 +72,36 @@ func decisionError(u *upstream, route router.Route, exposed string, d authz.Deci
 		msg += fmt.Sprintf(" [hold %s]", d.HoldID)
 	}
 	return &rpcError{Code: codeBlocked, Message: msg, Data: data}
+}
+
+// unknownToolError answers a call to a name no upstream serves.
+func unknownToolError(exposed string) *rpcError {
+	return &rpcError{Code: codeInvalidParams, Message: "unknown tool " + strconv.Quote(exposed) + ": call tools/list to see the tools this hub offers",
+		Data: map[string]any{"reason": "unknown_tool", "tool": exposed}}
+}
+
+// caseVariantError refuses an argument member spelled unlike the property
+// the tool declares (argnames.go): member and declared are paths below
+// arguments, such as ".PATH" and ".path".
+func caseVariantError(exposed, member, declared string) *rpcError {
+	return &rpcError{Code: codeInvalidParams,
+		Message: "invalid arguments for tool " + strconv.Quote(exposed) + ": member " + strconv.Quote("arguments"+member) +
+			" differs from the tool's declared property " + strconv.Quote("arguments"+declared) + " only in letter case; spell it as declared",
+		Data: map[string]any{"reason": "case_variant_argument", "tool": exposed, "member": "arguments" + member, "declared": "arguments" + declared}}
+}
+
+// unsupportedMemberError refuses a tools/call params member the hub does
+// not forward (toolcall.go); what names a member a newer MCP revision
+// defines, "" for any other.
+func unsupportedMemberError(member, what string) *rpcError {
+	if what != "" {
+		return &rpcError{Code: codeInvalidParams,
+			Message: "tools/call params member " + strconv.Quote(member) + " (" + what + ") is not supported by sigil-hub yet: send the call without it",
+			Data:    map[string]any{"reason": "unsupported_member", "member": member}}
+	}
+	return &rpcError{Code: codeInvalidParams,
+		Message: "tools/call params member " + strconv.Quote(member) + " is not part of a tool call: only name, arguments and _meta are accepted",
+		Data:    map[string]any{"reason": "unknown_member", "member": member}}
 }
 
 // unreachableError is the fail-closed answer when Sign could not be asked (D8).

@@ -52,11 +52,12 @@ type message struct {
 	Params json.RawMessage
 	Result json.RawMessage
 	Error  json.RawMessage
-	// LoneSurrogate: some string in the message holds an escaped unpaired
-	// UTF-16 surrogate (strictjson.Input); a tools/call refuses it.
+	// LoneSurrogate: a string in params holds an escaped unpaired UTF-16
+	// surrogate (strictjson.Input); a tools/call refuses it.
 	LoneSurrogate bool
-	// UnsafeInteger: some number is an integer beyond ±(2^53-1)
-	// (strictjson.Input); a tools/call refuses it.
+	// UnsafeInteger: a number in params is an integer beyond ±(2^53-1)
+	// (strictjson.Input); a tools/call refuses it. (An id may be one: ids
+	// are echoed byte for byte, never decoded.)
 	UnsafeInteger bool
 }
 
@@ -125,7 +126,7 @@ func parseMessage(line []byte) (message, json.RawMessage, *rpcError) {
 	m.Params = members["params"]
 	m.Result = members["result"]
 	m.Error = members["error"]
-	m.LoneSurrogate, m.UnsafeInteger = in.LoneSurrogate, in.UnsafeInteger
+	m.LoneSurrogate, m.UnsafeInteger = in.LoneSurrogate["params"], in.UnsafeInteger["params"]
 	switch {
 	case m.Method != "":
 		if m.Params != nil && m.Params[0] != '{' {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"slices"
-	"strconv"
 
 	"github.com/sigilcore/sigil-hub/internal/strictjson"
 )
@@ -59,14 +58,7 @@ func readToolCall(m *message) (toolCall, *rpcError) {
 		return c, newRPCError(codeInvalidParams, "invalid tools/call params: %v", err)
 	}
 	if k := unknownMember(members, toolCallMembers); k != "" {
-		if what, ok := laterMembers[k]; ok {
-			return c, &rpcError{Code: codeInvalidParams,
-				Message: "tools/call params member " + strconv.Quote(k) + " (" + what + ") is not supported by sigil-hub yet: send the call without it",
-				Data:    map[string]any{"reason": "unsupported_member", "member": k}}
-		}
-		return c, &rpcError{Code: codeInvalidParams,
-			Message: "tools/call params member " + strconv.Quote(k) + " is not part of a tool call: only name, arguments and _meta are accepted",
-			Data:    map[string]any{"reason": "unknown_member", "member": k}}
+		return c, unsupportedMemberError(k, laterMembers[k])
 	}
 	name, ok := plainString(members["name"])
 	if !ok || name == "" {
@@ -81,7 +73,7 @@ func readToolCall(m *message) (toolCall, *rpcError) {
 	case m.UnsafeInteger:
 		// Python reads such an integer exactly, JavaScript and Go (and the
 		// policy) round it to a double: they would act on different values.
-		return c, newRPCError(codeInvalidParams, "invalid arguments for tool %q: a number is an integer beyond ±9007199254740991, which decoders read differently (some exactly, some rounded); send it as a string", name)
+		return c, newRPCError(codeInvalidParams, "invalid arguments for tool %q: a number is an integer that a double cannot hold exactly (such as 9007199254740993), which decoders read differently (some exactly, some rounded); send it as a string", name)
 	}
 	c.args = members["arguments"]
 	switch {

@@ -40,9 +40,11 @@ func TestSingleWrapStdio(t *testing.T) {
 		t.Fatalf("single-wrap names = %v, want the upstream's own names (echo, ...)", names)
 	}
 	// An SDK client re-encodes arguments, so the byte-exact check speaks
-	// raw JSON-RPC: numbers beyond 2^53, \u2028, <&> and escapes unchanged.
+	// raw JSON-RPC: integers beyond 2^53 (that a double holds exactly),
+	// \u2028, <&> and escapes unchanged. (One a double cannot hold is
+	// refused: docs/security.md.)
 	raw := startRaw(t, env, "--server-id", "files", "--", selfExe(t))
-	args := `{"n":12345678901234567890,"s":"\u2028<&>\u0000\"","f":1.50, "e":1E3}`
+	args := `{"n":100000000000000000000,"s":"\u2028<&>\u0000\"","f":1.50, "e":1E3}`
 	raw.send(`{"jsonrpc":"2.0","id":9007199254740993,"method":"tools/call","params":{"name":"echo","arguments":` + args + `}}`)
 	resp := raw.await("9007199254740993")
 	var res struct {

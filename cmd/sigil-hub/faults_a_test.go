@@ -97,6 +97,11 @@ func TestFaultsA(t *testing.T) {
 		before := signBefore()
 		bad(t, `{"jsonrpc":"2.0","id":901,"id":902,"method":"ping"}`, "null", -32600)
 		bad(t, `{"jsonrpc":"2.0","id":903,"method":"tools/call","METHOD":"ping","params":{"name":"files__echo"}}`, "903", -32600)
+		// By its exact member names this is a tools/call: its refusal is
+		// audited as an invalid call attempt.
+		h.mu.Lock()
+		h.toolCalls++
+		h.mu.Unlock()
 		nulls := len(h.responses("null"))
 		var lost []string
 		for i, params := range []string{

@@ -63,15 +63,16 @@ func foldRune(r rune) rune {
 type Input struct {
 	// Members are the root object's members, as Object returns them.
 	Members map[string]json.RawMessage
-	// LoneSurrogate is set when some string value holds an escaped unpaired
-	// UTF-16 surrogate (accepted here; a caller that hands the values to
-	// decoders which must agree refuses it).
-	LoneSurrogate bool
-	// UnsafeInteger is set when some number is an integer literal beyond
-	// ±(2^53-1): Python reads it exactly, JavaScript and Go round it to a
-	// double (accepted here; a caller that hands the values to decoders
-	// which must agree refuses it).
-	UnsafeInteger bool
+	// LoneSurrogate names the root members whose value holds a string with
+	// an escaped unpaired UTF-16 surrogate (nil when none). Accepted here; a
+	// caller that hands those values to decoders which must agree refuses
+	// them.
+	LoneSurrogate map[string]bool
+	// UnsafeInteger names the root members whose value holds an integer
+	// literal that is not exactly a double (such as 9007199254740993), which
+	// Python reads exactly and JavaScript and Go round (nil when none);
+	// likewise accepted here.
+	UnsafeInteger map[string]bool
 }
 
 // ReadInput validates data as Object does and, in the same pass, reads

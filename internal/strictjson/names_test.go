@@ -56,7 +56,7 @@ func TestReadInputNames(t *testing.T) {
 		if tt.kind == nil {
 			if err != nil {
 				t.Errorf("ReadInput(%s) = %v, want accepted", tt.doc, err)
-			} else if in.LoneSurrogate != tt.lone {
+			} else if in.LoneSurrogate["a"] != tt.lone {
 				t.Errorf("ReadInput(%s).LoneSurrogate = %v, want %v", tt.doc, in.LoneSurrogate, tt.lone)
 			}
 			continue
@@ -66,11 +66,12 @@ func TestReadInputNames(t *testing.T) {
 		}
 	}
 	for doc, unsafe := range map[string]bool{
-		`{"n":9007199254740991}`: false, `{"n":-9007199254740991}`: false, `{"n":9007199254740992}`: true,
-		`{"n":-12345678901234567890}`: true, `{"n":[1,{"m":90071992547409910}]}`: true,
+		`{"n":9007199254740991}`: false, `{"n":-9007199254740991}`: false, `{"n":9007199254740992}`: false,
+		`{"n":9007199254740993}`: true, `{"n":100000000000000000000}`: false, `{"n":-12345678901234567890}`: true,
+		`{"n":[1,{"m":90071992547409911}]}`: true, `{"n":1` + strings.Repeat("0", 400) + `}`: true,
 		`{"n":9007199254740993.5}`: false, `{"n":12345678901234567890e0}`: false, `{"n":"9007199254740993"}`: false,
 	} {
-		if in, err := strictjson.ReadInput([]byte(doc), 0); err != nil || in.UnsafeInteger != unsafe {
+		if in, err := strictjson.ReadInput([]byte(doc), 0); err != nil || in.UnsafeInteger["n"] != unsafe {
 			t.Errorf("ReadInput(%s).UnsafeInteger = %v (%v), want %v", doc, in.UnsafeInteger, err, unsafe)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"strconv"
 	"unicode/utf8"
 	"unsafe"
@@ -164,10 +165,21 @@ type scanner struct {
 	// fold selects ReadInput's reading of names (names.go): case variants
 	// and names with unpaired surrogates are refused.
 	fold bool
-	// lone is set once any string holds an escaped unpaired surrogate.
-	lone bool
-	// unsafeInt is set once an integer literal lies beyond ±(2^53-1).
-	unsafeInt bool
+	// lone and unsafeInt name the root members holding a string with an
+	// escaped unpaired surrogate, or an integer literal beyond ±(2^53-1).
+	lone, unsafeInt map[string]bool
+}
+
+// flag records that the root member being scanned holds a value of a kind
+// ReadInput reports.
+func (s *scanner) flag(m *map[string]bool) {
+	if s.depth == 0 {
+		return // ReadInput refuses a root that is not an object anyway
+	}
+	if *m == nil {
+		*m = map[string]bool{}
+	}
+	(*m)[string(s.frame(0).key)] = true
 }
 
 func (s *scanner) init(data []byte, maxDepth int) {
@@ -474,7 +486,7 @@ func (s *scanner) str(wantKey bool) ([]byte, error) {
 					s.pos = start - 1
 					return nil, s.fail(ErrLoneSurrogate, "key holds an escaped unpaired UTF-16 surrogate")
 				}
-				s.lone = true
+				s.flag(&s.lone)
 			}
 			if !wantKey {
 				return nil, nil
@@ -585,7 +597,7 @@ func (s *scanner) number() error {
 			p++
 		}
 		if p-start >= 16 && !(p < len(d) && (d[p] == '.' || d[p] == 'e' || d[p] == 'E')) && unsafeInteger(d[start:p]) {
-			s.unsafeInt = true
+			s.flag(&s.unsafeInt)
 		}
 	default:
 		s.pos = p
@@ -618,15 +630,21 @@ func (s *scanner) number() error {
 	return nil
 }
 
-// unsafeInteger reports whether digits (a plain integer literal's, no sign)
-// name a magnitude above 2^53-1, the largest integer every JSON decoder
-// reads exactly.
+// unsafeInteger reports whether digits (a plain integer literal's, no
+// sign, at least 16 of them) name an integer that is not exactly a double:
+// Python reads such a literal exactly, JavaScript and Go round it, so they
+// act on different values. Integers that are doubles (up to 2^53, and larger
+// ones such as 10^20) read the same everywhere.
 func unsafeInteger(digits []byte) bool {
-	const maxSafe = "9007199254740991"
-	if len(digits) != len(maxSafe) {
-		return len(digits) > len(maxSafe)
+	f, err := strconv.ParseFloat(string(digits), 64)
+	if err != nil {
+		return true // beyond the double range
 	}
-	return string(digits) > maxSafe
+	exact, ok := new(big.Int).SetString(string(digits), 10)
+	if !ok {
+		return true
+	}
+	return new(big.Float).SetInt(exact).Cmp(big.NewFloat(f)) != 0
 }
 
 func (s *scanner) literal(lit string) error {
