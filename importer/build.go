@@ -301,6 +301,10 @@ func (b *builder) convert(e Entry) (Server, []varUse) {
 		}
 		tmpl := e.HeaderVars[h] // "Scheme $VAR" from the client's own env-var settings
 		pieces, _ := splitRefs(b.re, tmpl)
+		if !headerShape(pieces) {
+			b.note("%s: header %s mixes text and variables in a way the hub refuses (only a scheme word such as \"Bearer \" may precede them): not imported; set it in the hub file as one variable", label, h)
+			continue
+		}
 		var out strings.Builder
 		for _, p := range pieces {
 			if p.Var != "" {
@@ -382,6 +386,12 @@ func (b *builder) headerValue(label, path string, client Client, prefix, h, raw 
 		name := b.reserve(derived, "", path, strings.TrimSpace(raw[len(scheme):]), true)
 		return escapeDollar(scheme) + "$" + name, []varUse{{name, "header " + h + ": a literal value in " + path + " (not copied)", path}}, true
 	}
+	if !headerShape(pieces) {
+		// Text around the references beyond a scheme word may be the
+		// secret, and the hub refuses it: the whole value is one variable.
+		name := b.reserve(derived, "", path, "", false)
+		return "$" + name, []varUse{{name, "header " + h + ": a value mixing text and references in " + path + " (not copied; set the whole value)", path}}, true
+	}
 	var out strings.Builder
 	var uses []varUse
 	for _, p := range pieces {
@@ -402,6 +412,24 @@ func (b *builder) headerValue(label, path string, client Client, prefix, h, raw 
 		}
 	}
 	return out.String(), uses, true
+}
+
+// schemeWord is the only literal text the hub keeps in a header value
+// besides its references: one short word and a space, before them.
+var schemeWord = regexp.MustCompile(`^[A-Za-z][A-Za-z-]{0,15} $`)
+
+// headerShape reports whether a header value's pieces are what the hub
+// accepts: references, after at most a scheme word ("Bearer ").
+func headerShape(pieces []piece) bool {
+	for i, p := range pieces {
+		if p.Var != "" || p.Input != "" {
+			continue
+		}
+		if i != 0 || len(pieces) == 1 || !schemeWord.MatchString(p.Lit) {
+			return false
+		}
+	}
+	return true
 }
 
 // clientRef is how a client file refers to a variable or input, for the

@@ -233,7 +233,7 @@ func TestBuildSecretsAndNames(t *testing.T) {
 		{Source: src, Key: "gh", Command: "npx", Args: []string{"a"}, Env: map[string]string{"TOKEN": "s1", "LEVEL": "info", "SIGIL_API_KEY": "k1"}},
 		{Source: src2, Key: "gh", Command: "npx", Args: []string{"a"}, Env: map[string]string{"TOKEN": "s1", "LEVEL": "info"}},
 		{Source: src2, Key: "gh ", Command: "npx", Args: []string{"a"}, Env: map[string]string{"TOKEN": "s2"}},
-		{Source: src2, Key: "api", URL: "https://h/mcp", Headers: map[string]string{"Authorization": "Bearer s3", "X-Key": "${env:XK}"}},
+		{Source: src2, Key: "api", URL: "https://h/mcp", Headers: map[string]string{"Authorization": "Bearer s3", "X-Key": "${env:XK}", "X-Mixed": "prefix-${env:XM}-s4"}},
 		{Source: src, Key: "skipme", Skip: "test"},
 	}
 	r := Build(entries, BuildOptions{DeriveID: func(c string, a []string) string { return c + " " + strings.Join(a, " ") }})
@@ -256,10 +256,12 @@ func TestBuildSecretsAndNames(t *testing.T) {
 	if got := r.Servers[0].Env; !slices.Equal(got, []KV{{"LEVEL", "info"}, {"TOKEN", "$TOKEN"}}) {
 		t.Errorf("env = %v", got)
 	}
-	if got := r.Servers[2].Headers; !slices.Equal(got, []KV{{"Authorization", "Bearer $API_TOKEN"}, {"X-Key", "$XK"}}) {
+	// Text around a reference beyond a scheme word may be a secret, and the
+	// hub refuses it: the whole value becomes one variable.
+	if got := r.Servers[2].Headers; !slices.Equal(got, []KV{{"Authorization", "Bearer $API_TOKEN"}, {"X-Key", "$XK"}, {"X-Mixed", "$API_X_MIXED"}}) {
 		t.Errorf("headers = %v", got)
 	}
-	for _, s := range []string{"s1", "s2", "s3", "k1"} {
+	for _, s := range []string{"s1", "s2", "s3", "s4", "k1"} {
 		if strings.Contains(string(r.TOML), `"`+s) || strings.Contains(strings.Join(r.Notes, "\n"), s+`"`) {
 			t.Errorf("secret %s leaked", s)
 		}
