@@ -29,7 +29,11 @@ func hubTool(i int) string { return "up" + strconv.Itoa(i) + "__echo" }
 //
 // Cases: policy (embedded engine, in process), sign (Sign double on
 // loopback, in process), policy-binary (the real binary over OS pipes, with
-// its default info logging to stderr): all over stdio. http-policy and
+// its default info logging to stderr): all over stdio. relay puts the
+// do-nothing relay (relayMain: a process that only copies bytes both ways)
+// where policy-binary puts the binary: what one more process on the stdio
+// path costs when it does nothing at all, the floor under policy-binary's
+// figure (README "Performance": its added p50 ≤ the relay's + 50 µs). http-policy and
 // http-sign are the same over Streamable HTTP end to end: the client posts to
 // the hub's HTTP front (in process, loopback) and the hub to the upstream, a
 // fake serving Streamable HTTP in a process of its own, which the direct
@@ -44,6 +48,11 @@ func BenchmarkLatency(b *testing.B) {
 	b.Run("sign", func(b *testing.B) {
 		sd := startSign(b)
 		measureLatency(b, direct, readyHub(b, hubSetup{mode: authSign, signURL: sd.URL, upstreams: upstreamNames(1, 0, 0)}), hubTool(0))
+	})
+	// The floor for any stdio hop, right before the binary it is the floor
+	// of, so that both see the machine in about the same state.
+	b.Run("relay", func(b *testing.B) {
+		measureLatency(b, direct, startFakeRelay(b).conn, "echo")
 	})
 	b.Run("policy-binary", func(b *testing.B) {
 		bin := buildHub(b, b.TempDir())
@@ -242,6 +251,10 @@ func parallel(workers, n int, f func(i int) error) error {
 // fronts the fake upstream (mcp-go's stdio server); policy-binary-node fronts
 // the reference server @modelcontextprotocol/server-everything under Node
 // (skipped when it is not installed), the same server as the direct side.
+// relay and relay-node measure the do-nothing relay (relayMain) in the
+// binary's place, the floor of a process in between (README "Performance":
+// the binary's calls/s at c64 ≥ 0.9× the relay's); in their rows "hub" is
+// the relay.
 func BenchmarkThroughput(b *testing.B) {
 	for _, ups := range []int{1, 8} {
 		b.Run(fmt.Sprintf("up%d", ups), func(b *testing.B) {
@@ -261,7 +274,7 @@ func BenchmarkThroughput(b *testing.B) {
 					conn := readyHub(b, s)
 					for _, c := range []int{1, 16, 64} {
 						b.Run(fmt.Sprintf("c%d", c), func(b *testing.B) {
-							measureThroughput(b, fake, conn, c, nil)
+							measureThroughput(b, fake, conn, hubNames(ups), c, nil)
 						})
 					}
 				})
@@ -269,17 +282,30 @@ func BenchmarkThroughput(b *testing.B) {
 			if ups != 1 {
 				return
 			}
+			fake.upstreamPid = directPid
+			// Each floor right before the binary it is the floor of.
+			b.Run("relay", func(b *testing.B) {
+				processThroughput(b, fake, startFakeRelay(b), []string{"echo"})
+			})
 			b.Run("policy-binary", func(b *testing.B) {
-				fake.upstreamPid = directPid
 				binaryThroughput(b, fake, upstreamNames(1, 0, 0))
 			})
-			b.Run("policy-binary-node", func(b *testing.B) {
-				entry := nodeEverything()
+			entry := nodeEverything()
+			var node target
+			if entry != "" {
+				ch := startChild(b, exec.Command("node", entry))
+				node = target{directs: []*rpcConn{ch.conn}, upstreamPid: ch.cmd.Process.Pid, args: nodeEchoArgs}
+			}
+			b.Run("relay-node", func(b *testing.B) {
 				if entry == "" {
 					b.Skip("server-everything or node is not installed: run `cd testdata/npm && npm ci`")
 				}
-				ch := startChild(b, exec.Command("node", entry))
-				node := target{directs: []*rpcConn{ch.conn}, upstreamPid: ch.cmd.Process.Pid, args: nodeEchoArgs}
+				processThroughput(b, node, startRelay(b, []string{"node", entry}), []string{"echo"})
+			})
+			b.Run("policy-binary-node", func(b *testing.B) {
+				if entry == "" {
+					b.Skip("server-everything or node is not installed: run `cd testdata/npm && npm ci`")
+				}
 				binaryThroughput(b, node, []upstreamSpec{{name: "up0", argv: []string{"node", entry}}})
 			})
 		})
@@ -294,6 +320,15 @@ type target struct {
 	args        string
 }
 
+// hubNames are the exposed names of the echo tools of n upstreams.
+func hubNames(n int) []string {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = hubTool(i)
+	}
+	return names
+}
+
 // binaryThroughput runs the real binary in front of ups and measures it
 // against t at concurrency 1, 16 and 64, with CPU read from /proc.
 func binaryThroughput(b *testing.B, t target, ups []upstreamSpec) {
@@ -303,37 +338,42 @@ func binaryThroughput(b *testing.B, t target, ups []upstreamSpec) {
 	if _, err := ch.conn.listTools(ctx); err != nil {
 		b.Fatal(err)
 	}
+	processThroughput(b, t, ch, hubNames(len(ups)))
+}
+
+// processThroughput measures the process ch (the binary, or the relay),
+// which runs t's upstream as its one child, calling names, against t at
+// concurrency 1, 16 and 64, with CPU read from /proc.
+func processThroughput(b *testing.B, t target, ch *child, names []string) {
 	pid := ch.cmd.Process.Pid
 	kids := procstat.Children(pid)
 	if len(kids) != 1 {
-		b.Fatalf("hub %d has children %v, want its one upstream", pid, kids)
+		b.Fatalf("process %d in between has children %v, want its one upstream", pid, kids)
 	}
 	procs := &binaryProcs{hub: pid, directUpstream: t.upstreamPid, hubUpstream: kids[0]}
 	for _, c := range []int{1, 16, 64} {
 		b.Run(fmt.Sprintf("c%d", c), func(b *testing.B) {
-			measureThroughput(b, t, ch.conn, c, procs)
+			measureThroughput(b, t, ch.conn, names, c, procs)
 		})
 	}
 }
 
-// binaryProcs are the processes whose CPU a binary-mode run reads.
+// binaryProcs are the processes whose CPU a binary-mode run reads: the
+// process in between (the hub or the relay) and the upstreams.
 type binaryProcs struct {
 	hub, directUpstream, hubUpstream int
 }
 
-// measureThroughput runs the same calls directly and through conn. procs,
-// when set, names the processes of a hub running in its own process; without
-// it the hub runs in this one.
-func measureThroughput(b *testing.B, t target, conn *rpcConn, workers int, procs *binaryProcs) {
+// measureThroughput runs the same calls directly (to "echo") and through
+// conn, to names[i % len(names)] for upstream i. procs, when set, names the
+// processes of a hub (or relay) running in its own process; without it the
+// hub runs in this one.
+func measureThroughput(b *testing.B, t target, conn *rpcConn, names []string, workers int, procs *binaryProcs) {
 	ctx := context.Background()
 	ups := len(t.directs)
 	directCall := func(i int) error { return t.directs[i%ups].callTool(ctx, "echo", t.args) }
-	// The exposed names are built once, as the direct side's "echo" is:
-	// the client must cost the same on both sides.
-	names := make([]string, ups)
-	for i := range names {
-		names[i] = hubTool(i)
-	}
+	// The names are built once, as the direct side's "echo" is: the client
+	// must cost the same on both sides.
 	hubCall := func(i int) error { return conn.callTool(ctx, names[i%ups], t.args) }
 	for _, f := range []func(int) error{directCall, hubCall} {
 		if err := parallel(workers, warmup, f); err != nil {
@@ -462,7 +502,7 @@ func directStartup(b *testing.B, delay time.Duration) time.Duration {
 	return time.Since(t)
 }
 
-// listUpstreams × listTools is the tools/list case of issue 7.
+// listUpstreams × listTools is the tools/list case of README "Performance".
 const (
 	listUpstreams = 50
 	listTools     = 100

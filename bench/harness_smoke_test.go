@@ -2,8 +2,13 @@ package bench
 
 import (
 	"context"
+	"os"
+	"runtime"
+	"strconv"
 	"testing"
 	"time"
+
+	"github.com/sigilcore/sigil-hub/internal/procstat"
 )
 
 // TestHarnesses drives every harness once (a direct upstream, an in-process
@@ -117,6 +122,39 @@ func TestHelpers(t *testing.T) {
 	for _, c := range ids {
 		if id, ok := responseID([]byte(c.line)); id != c.id || ok != c.ok {
 			t.Errorf("responseID(%s) = %d, %v; want %d, %v", c.line, id, ok, c.id, c.ok)
+		}
+	}
+}
+
+// TestRelayHarness drives the do-nothing relay once: calls reach the fake
+// upstream through it, it runs that upstream as its one child (what the
+// throughput runs read CPU from), and it exits cleanly, taking the upstream
+// with it, when the client closes its stdin.
+func TestRelayHarness(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	r := startFakeRelay(t)
+	if err := parallel(4, 8, func(int) error { return r.conn.callTool(ctx, "echo", echoArgs) }); err != nil {
+		t.Fatalf("calls through the relay: %v", err)
+	}
+	if err := r.conn.callTool(ctx, "nope", echoArgs); err == nil {
+		t.Error("a call to an unknown tool through the relay passed the client's result check")
+	}
+	var up int
+	if runtime.GOOS == "linux" {
+		kids := procstat.Children(r.cmd.Process.Pid)
+		if len(kids) != 1 {
+			t.Fatalf("relay has children %v, want its one upstream", kids)
+		}
+		up = kids[0]
+	}
+	r.stop()
+	if !r.cmd.ProcessState.Success() {
+		t.Errorf("relay exited with %v after the client closed its stdin, want 0", r.cmd.ProcessState)
+	}
+	if up != 0 {
+		if _, err := os.Stat("/proc/" + strconv.Itoa(up)); err == nil {
+			t.Errorf("upstream %d still runs after the relay exited", up)
 		}
 	}
 }

@@ -25,8 +25,13 @@ import (
 	"github.com/sigilcore/sigil-hub/internal/testupstream"
 )
 
-// TestMain doubles as the fake upstream (the re-exec trick).
+// TestMain doubles as the do-nothing relay and as the fake upstream (the
+// re-exec trick).
 func TestMain(m *testing.M) {
+	if os.Getenv(relayEnv) == "1" {
+		relayMain()
+		return
+	}
 	if os.Getenv(testupstream.EnvMarker) == "1" {
 		testupstream.Main()
 		return
@@ -599,7 +604,7 @@ func runHub(tb testing.TB, s hubSetup) (h *hub.Hub, stop func()) {
 	var upLog string
 	if raceEnabled && len(s.upstreams) > 0 && s.upstreams[0].url == "" {
 		// hub.Run writes Hub.started without synchronisation while the
-		// first tools/list reads it (reported in issue 7's findings). Under
+		// first tools/list reads it. Under
 		// the race detector, wait until the first upstream has received a
 		// line the hub wrote after Run began: a syscall write in Run's
 		// goroutines and our read of the log are ordered for the detector.
