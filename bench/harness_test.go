@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sigilcore/sigil-hub/config"
 	"github.com/sigilcore/sigil-hub/hub"
 	"github.com/sigilcore/sigil-hub/internal/testupstream"
 )
@@ -617,7 +618,7 @@ func runHub(tb testing.TB, s hubSetup) (h *hub.Hub, stop func()) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cfg, err := hub.ParseConfig(f, dir, func(string) string { return "" })
+	cfg, err := config.Parse(f, dir, func(string) string { return "" })
 	f.Close()
 	if err != nil {
 		tb.Fatalf("parse config: %v", err)

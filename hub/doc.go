@@ -1,5 +1,5 @@
-// Package hub is sigil-hub's composition root: it turns a Config into one
-// MCP server in front of many upstream servers and owns the request
+// Package hub is sigil-hub's composition root: it turns a config.Config
+// into one MCP server in front of many upstream servers and owns the request
 // pipeline.
 //
 // Every tools/call goes through the same fixed stages (calls.go):
@@ -19,16 +19,18 @@
 // -32001/-32002 and forward results byte for byte, which mcp-go's tool
 // handlers cannot do (../shared/mcp-go-notes.md §1.4, §2.4).
 //
-// Around the pipeline it owns the config file and its personal overlay
-// (config.go, overlay.go), hot reload of the upstream set (reload.go: the
+// Around the pipeline it owns hot reload of the upstream set (reload.go: the
 // fleet is swapped whole, only changed servers restart), the stdio and
 // Streamable HTTP fronts (session.go, http.go), server→client request relay
 // (requests.go), the audit record of every call (audit.go), tool pinning
 // (pins.go), the inventory behind `check` and `tools` (inventory.go) and the
 // approval surface of the embedded engine (approvals.go).
 //
-// hub imports the leaves (router, upstreams, authz, audit, and signer for the
-// approval page) and BurntSushi/toml;
+// The config file (parsing, overlay, serverId derivation, the starter
+// file) is package config's.
+//
+// hub imports the leaves (config, router, upstreams, authz, audit, and
+// signer for the approval page);
 // it must not import cmd/, tint or oklog/run, and it never reads the process
-// environment: values come through Options and ParseConfig's getenv.
+// environment: values come through Options and config.Parse's getenv.
 package hub

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sigilcore/sigil-hub/config"
 )
 
 // TestHTTPSessionLimits: idle sessions are swept and the live count is
@@ -13,7 +15,7 @@ import (
 // without limit.
 func TestHTTPSessionLimits(t *testing.T) {
 	h := &Hub{sessions: map[*session]struct{}{}, calls: map[string]map[callRef]struct{}{}}
-	h.fleet.Store(&fleet{cfg: Config{TaskID: "t"}})
+	h.fleet.Store(&fleet{cfg: config.Config{TaskID: "t"}})
 	h.log = discardLogger()
 	h.view.Store(&view{})
 	h.settled.Store(true)

@@ -19,15 +19,16 @@ import (
 	"github.com/sigilcore/sigil-hub/audit"
 	"github.com/sigilcore/sigil-hub/authz"
 	"github.com/sigilcore/sigil-hub/authz/policy"
+	"github.com/sigilcore/sigil-hub/config"
 	"github.com/sigilcore/sigil-hub/router"
 	"github.com/sigilcore/sigil-hub/upstreams"
 )
 
 // Options configure a Hub. New copies them.
 type Options struct {
-	// Config is the parsed hub configuration (ParseConfig, or built by the
+	// Config is the parsed hub configuration (config.Parse, or built by the
 	// CLI for single-wrap mode). Servers must not be empty.
-	Config Config
+	Config config.Config
 	// APIKey is the Sigil Sign API key. Required unless Config.Policy is set
 	// (D15): without either, New fails and says how to get one.
 	APIKey string
@@ -119,7 +120,7 @@ type callRef struct {
 // fleet is the hub's set of upstreams and the config they came from. It is
 // immutable: Reconfigure builds a new one and swaps it in whole.
 type fleet struct {
-	cfg    Config
+	cfg    config.Config
 	ups    []*upstream          // enabled servers, in config order
 	byName map[string]*upstream // the same, by config name
 }
@@ -214,19 +215,19 @@ func (f *fleet) add(u *upstream) {
 }
 
 // server returns the config of the enabled server name.
-func (f *fleet) server(name string) Server {
+func (f *fleet) server(name string) config.Server {
 	for _, s := range f.cfg.Servers {
 		if s.Name == name && !s.Disabled {
 			return s
 		}
 	}
-	return Server{}
+	return config.Server{}
 }
 
 // newUpstream makes the record of server s. With conn nil it makes a new,
 // unstarted connection; otherwise the record shares conn (a change that
 // needs no restart).
-func (h *Hub) newUpstream(cfg Config, s Server, conn *upstreams.Upstream) *upstream {
+func (h *Hub) newUpstream(cfg config.Config, s config.Server, conn *upstreams.Upstream) *upstream {
 	u := &upstream{name: s.Name, serverID: s.ServerID, attest: s.Attestation, extractors: map[string]*authz.Extractor{}, secrets: h.secrets, conn: conn}
 	for tool, ex := range s.Extractors {
 		u.extractors[tool] = &authz.Extractor{Action: ex.Action, Fields: ex.Fields}
@@ -540,7 +541,7 @@ func (h *Hub) ServeStdio(ctx context.Context, r io.Reader, w io.Writer) error {
 }
 
 // startupTimeout is cfg's startup_timeout, 30s if unset.
-func startupTimeout(cfg Config) time.Duration {
+func startupTimeout(cfg config.Config) time.Duration {
 	if cfg.StartupTimeout <= 0 {
 		return 30 * time.Second
 	}

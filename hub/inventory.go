@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,9 +10,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/BurntSushi/toml"
-
 	"github.com/sigilcore/sigil-hub/authz"
+	"github.com/sigilcore/sigil-hub/config"
 	"github.com/sigilcore/sigil-hub/router"
 	"github.com/sigilcore/sigil-hub/upstreams"
 )
@@ -221,7 +219,7 @@ func (h *Hub) Inventory(ctx context.Context) Inventory {
 func inventoryWarnings(f *fleet, inv Inventory, problems []router.Problem, snaps map[string]*upstreams.Snapshot) []Warning {
 	var ws []Warning
 	for _, u := range f.ups {
-		for _, msg := range ServerIDProblems(u.serverID) {
+		for _, msg := range config.ServerIDProblems(u.serverID) {
 			ws = append(ws, Warning{Kind: WarnServerID, Upstream: u.name, Subject: u.serverID, Message: msg})
 		}
 	}
@@ -345,44 +343,9 @@ func inventorySet(m map[string]any, path []string, v string) bool {
 	return false
 }
 
-// ServerIDProblems says why serverID cannot be written unambiguously in a
-// warranty.md ## mcp block (sigil-protocol.md §1.4): its lists are
-// comma-separated, trimmed and unquoted; a pattern is an exact value or
-// ends in one '*'; tool patterns are <server>.<tool>; the scoped
-// allow_only[action=...] form ends at ']'. Nil when the id is fine. Pure;
-// safe for concurrent use.
-func ServerIDProblems(serverID string) []string {
-	var out []string
-	if strings.Contains(serverID, ",") {
-		out = append(out, "contains ',': ## mcp lists are comma-separated, so it cannot be written in allowed_servers, allowed_tools, blocked_tools or require_approval; set server_id to a name without ','")
-	}
-	if i := strings.IndexByte(serverID, '*'); i >= 0 {
-		out = append(out, "contains '*': a ## mcp pattern may only end in one '*' wildcard, so this serverId cannot be matched exactly; set server_id to a name without '*'")
-	}
-	if strings.Contains(serverID, ".") {
-		out = append(out, "contains '.': ## mcp tool patterns are <server>.<tool>, so allowed_tools / blocked_tools entries for it are ambiguous (the policy service may split at the first '.'); allowed_servers still works; set server_id (e.g. \"github\") for clean patterns")
-	}
-	if strings.TrimSpace(serverID) != serverID {
-		out = append(out, "starts or ends with white space, which policy lists trim away; set server_id without it")
-	}
-	if len(serverID) >= 2 && (serverID[0] == '"' || serverID[0] == '\'') && serverID[len(serverID)-1] == serverID[0] {
-		out = append(out, "is wrapped in quotes, which policy lists strip; set server_id without them")
-	}
-	if strings.ContainsFunc(serverID, cfgIsControl) {
-		out = append(out, "contains a control character or line break, which a warranty.md line cannot hold")
-	}
-	if strings.Contains(serverID, "]") {
-		out = append(out, "contains ']': it cannot appear in a ## custom allow_only[action=...] scope")
-	}
-	if strings.Contains(serverID, "<!--") {
-		out = append(out, "contains '<!--', which starts an HTML comment in warranty.md")
-	}
-	return out
-}
-
 // inventoryTarget describes what the hub starts or connects to, without
 // secrets: a remote URL loses its userinfo and query.
-func inventoryTarget(s Server) string {
+func inventoryTarget(s config.Server) string {
 	if s.URL != "" {
 		return RedactURL(s.URL)
 	}
@@ -420,65 +383,4 @@ func inventoryServerInfo(raw json.RawMessage) string {
 		return ""
 	}
 	return strings.TrimSpace(si.Name + " " + si.Version)
-}
-
-// MaskedValues reads a config file and returns the env and headers value of
-// every server as written, never expanded: each value that references
-// variables keeps its text with every reference shown as ${NAME} (a
-// ${NAME:-default} default becomes ***), and a value without any reference
-// is "***" (a literal in the file may be a secret too). Keys are
-// "<server>.env.<KEY>" and "<server>.headers.<Header>". It is what
-// `sigil-hub check --print` shows instead of the expanded values; the
-// result never contains a variable's value. Only TOML syntax is checked
-// here (ParseConfig validates). Pure; safe for concurrent use.
-func MaskedValues(src []byte) (map[string]string, error) {
-	var raw struct {
-		Servers map[string]struct {
-			Env     map[string]any `toml:"env"`
-			Headers map[string]any `toml:"headers"`
-		} `toml:"servers"`
-	}
-	if _, err := toml.NewDecoder(bytes.NewReader(src)).Decode(&raw); err != nil {
-		return nil, fmt.Errorf("config: %v", cfgSyntaxError(err))
-	}
-	out := map[string]string{}
-	for name, s := range raw.Servers {
-		for k, v := range s.Env {
-			out[name+".env."+k] = maskTemplate(v)
-		}
-		for k, v := range s.Headers {
-			out[name+".headers."+k] = maskTemplate(v)
-		}
-	}
-	return out, nil
-}
-
-// maskTemplate renders one raw env/headers value for display (MaskedValues).
-func maskTemplate(v any) string {
-	s, ok := v.(string)
-	if !ok {
-		return "***"
-	}
-	pieces, errs, ok := cfgSplitRefs(s)
-	if !ok || len(errs) > 0 {
-		return "***"
-	}
-	var b strings.Builder
-	refs := 0
-	for _, p := range pieces {
-		switch {
-		case !p.ref:
-			b.WriteString(strings.ReplaceAll(p.lit, "$", "$$"))
-		case p.hasDef:
-			refs++
-			b.WriteString("${" + p.name + ":-***}")
-		default:
-			refs++
-			b.WriteString("${" + p.name + "}")
-		}
-	}
-	if refs == 0 {
-		return "***"
-	}
-	return b.String()
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sigilcore/sigil-hub/authz"
+	"github.com/sigilcore/sigil-hub/config"
 	"github.com/sigilcore/sigil-hub/internal/testupstream"
 )
 
@@ -32,14 +33,14 @@ func TestInventory(t *testing.T) {
 	}
 	t.Cleanup(func() { fake.Close() })
 
-	cfg := Config{
+	cfg := config.Config{
 		Separator:      "__",
 		StartupTimeout: 30 * time.Second,
 		SignURL:        "http://127.0.0.1:1",
 		Verify:         "off",
-		Servers: []Server{
+		Servers: []config.Server{
 			{Name: "good", URL: fake.URL, Transport: "streamable", ServerID: "good.example", Attestation: true,
-				Extractors: map[string]Extractor{
+				Extractors: map[string]config.Extractor{
 					"echo":   {Fields: map[string]string{"url": "target.href"}},
 					"nosuch": {Fields: map[string]string{"path": "p"}},
 				}},
@@ -148,37 +149,6 @@ func TestIntentAction(t *testing.T) {
 	}
 }
 
-func TestServerIDProblems(t *testing.T) {
-	for _, tc := range []struct {
-		id   string
-		want []string // substrings, one per problem, in order
-	}{
-		{"github", nil},
-		{"@modelcontextprotocol/server-github", nil},
-		{"my-server_2", nil},
-		{"https://mcp.example.com/mcp", []string{"'.'"}},
-		{"a,b", []string{"','"}},
-		{"srv*", []string{"'*'"}},
-		{"a*b.c", []string{"'*'", "'.'"}},
-		{" padded", []string{"white space"}},
-		{`"quoted"`, []string{"quotes"}},
-		{"line\nbreak", []string{"control character"}},
-		{"x]y", []string{"']'"}},
-		{"x<!--y", []string{"HTML comment"}},
-	} {
-		got := ServerIDProblems(tc.id)
-		if len(got) != len(tc.want) {
-			t.Errorf("ServerIDProblems(%q) = %q, want %d problems", tc.id, got, len(tc.want))
-			continue
-		}
-		for i, w := range tc.want {
-			if !strings.Contains(got[i], w) {
-				t.Errorf("ServerIDProblems(%q)[%d] = %q, want it to mention %s", tc.id, i, got[i], w)
-			}
-		}
-	}
-}
-
 func TestRedactURL(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"https://mcp.example.com/mcp", "https://mcp.example.com/mcp"},
@@ -190,46 +160,5 @@ func TestRedactURL(t *testing.T) {
 		if got := RedactURL(tc.in); got != tc.want {
 			t.Errorf("RedactURL(%q) = %q, want %q", tc.in, got, tc.want)
 		}
-	}
-}
-
-// TestMaskedValues: the masked form keeps variable names and literal text
-// around references, and never a value that could be a secret.
-func TestMaskedValues(t *testing.T) {
-	const canary = "canary-literal-7f3a"
-	src := `
-[servers.a]
-command = "x"
-env = { TOKEN = "$GH_TOKEN", MIXED = "pre-${PART}-post", DEF = "${V:-` + canary + `}", LIT = "` + canary + `", DOLLAR = "$$HOME" }
-[servers.b]
-url = "https://example.com/mcp"
-headers = { Authorization = "Bearer ${API_TOKEN}", "X-Key" = "$K" }
-`
-	got, err := MaskedValues([]byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]string{
-		"a.env.TOKEN":             "${GH_TOKEN}",
-		"a.env.MIXED":             "pre-${PART}-post",
-		"a.env.DEF":               "${V:-***}",
-		"a.env.LIT":               "***",
-		"a.env.DOLLAR":            "***",
-		"b.headers.Authorization": "Bearer ${API_TOKEN}",
-		"b.headers.X-Key":         "${K}",
-	}
-	if len(got) != len(want) {
-		t.Errorf("got %d values, want %d: %v", len(got), len(want), got)
-	}
-	for k, w := range want {
-		if got[k] != w {
-			t.Errorf("%s = %q, want %q", k, got[k], w)
-		}
-		if strings.Contains(got[k], canary) {
-			t.Errorf("%s leaks the literal value", k)
-		}
-	}
-	if _, err := MaskedValues([]byte("[servers.a]\nenv = { K = " + canary + " }")); err == nil || strings.Contains(err.Error(), canary) {
-		t.Errorf("syntax error = %v, want an error without the value", err)
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sigilcore/sigil-hub/config"
 )
 
 // connGauge counts a server's open connections through http.Server's
@@ -150,7 +152,7 @@ func procSelf() (fds, rss int) {
 func TestHTTPConnectionFlood(t *testing.T) {
 	const limit, flood = 64, 1000
 	h := &Hub{sessions: map[*session]struct{}{}, calls: map[string]map[callRef]struct{}{}}
-	h.fleet.Store(&fleet{cfg: Config{TaskID: "t"}})
+	h.fleet.Store(&fleet{cfg: config.Config{TaskID: "t"}})
 	h.log = discardLogger()
 	h.view.Store(&view{})
 	h.settled.Store(true)

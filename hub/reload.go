@@ -10,6 +10,7 @@ import (
 
 	"github.com/sigilcore/sigil-hub/authz"
 	"github.com/sigilcore/sigil-hub/authz/policy"
+	"github.com/sigilcore/sigil-hub/config"
 	"github.com/sigilcore/sigil-hub/upstreams"
 )
 
@@ -76,7 +77,7 @@ func (r Reload) String() string {
 // names them. So does a cfg that disables every server. secrets replaces
 // the values redacted from client-visible messages of the upstreams it
 // starts. Reconfigure needs Run to be running; calls are serialized.
-func (h *Hub) Reconfigure(ctx context.Context, cfg Config, secrets []string) (Reload, error) {
+func (h *Hub) Reconfigure(ctx context.Context, cfg config.Config, secrets []string) (Reload, error) {
 	h.reconfMu.Lock()
 	defer h.reconfMu.Unlock()
 	if h.runCtx == nil {
@@ -88,7 +89,7 @@ func (h *Hub) Reconfigure(ctx context.Context, cfg Config, secrets []string) (Re
 		return Reload{}, fmt.Errorf("%s changed: %s at start only, so nothing was reloaded; restart sigil-hub to apply the new config",
 			strings.Join(fixed, ", "), pluralVerb(len(fixed), "applies", "apply"))
 	}
-	if !slices.ContainsFunc(cfg.Servers, func(s Server) bool { return !s.Disabled }) {
+	if !slices.ContainsFunc(cfg.Servers, func(s config.Server) bool { return !s.Disabled }) {
 		return Reload{}, errors.New("every server would be disabled: nothing was reloaded (the hub keeps serving the old config)")
 	}
 	var r Reload
@@ -183,7 +184,7 @@ func (h *Hub) Reconfigure(ctx context.Context, cfg Config, secrets []string) (Re
 
 // settingsDiff names the top-level settings that differ between a and b:
 // fixed ones apply at start only, changed ones a reload applies.
-func settingsDiff(a, b Config) (fixed, changed []string) {
+func settingsDiff(a, b config.Config) (fixed, changed []string) {
 	for _, f := range []struct {
 		key         string
 		same, fixed bool
@@ -216,7 +217,7 @@ func settingsDiff(a, b Config) (fixed, changed []string) {
 
 // sameConnection reports whether a and b start or reach their server the
 // same way; if not, a reload restarts it.
-func sameConnection(a, b Server) bool {
+func sameConnection(a, b config.Server) bool {
 	return a.Command == b.Command && slices.Equal(a.Args, b.Args) && reflect.DeepEqual(a.Env, b.Env) &&
 		a.Cwd == b.Cwd && a.URL == b.URL && a.Transport == b.Transport && reflect.DeepEqual(a.Headers, b.Headers) &&
 		reflect.DeepEqual(a.OAuth, b.OAuth) && a.ServerID == b.ServerID && a.ServerRequests == b.ServerRequests

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/sigilcore/sigil-hub/config"
 	"github.com/sigilcore/sigil-hub/router"
 	"github.com/sigilcore/sigil-hub/upstreams"
 )
@@ -74,7 +75,7 @@ func (h *Hub) rebuild() *view {
 
 // routerSource is one upstream's surface as the router sees it: the names
 // its snapshot lists, and its configured tool filters.
-func routerSource(name string, cfg Server, snap *upstreams.Snapshot) router.Source {
+func routerSource(name string, cfg config.Server, snap *upstreams.Snapshot) router.Source {
 	src := router.Source{Upstream: name, Allow: cfg.Allow, Deny: cfg.Deny}
 	for _, it := range snap.Tools {
 		src.Tools = append(src.Tools, it.Name)

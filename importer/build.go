@@ -15,12 +15,12 @@ import (
 // compared by command line and URL only.
 type BuildOptions struct {
 	// DeriveID returns the serverId sigil-hub derives for a stdio server
-	// without server_id (hub.DeriveServerID). Build uses it to keep
+	// without server_id (config.DeriveServerID). Build uses it to keep
 	// serverIds unique among enabled servers, as the hub requires. Nil =
 	// the command and arguments joined by spaces.
 	DeriveID func(command string, args []string) string
 	// DeriveURLID is the same for a remote server
-	// (hub.DeriveServerIDFromURL). Nil = the URL itself.
+	// (config.DeriveServerIDFromURL). Nil = the URL itself.
 	DeriveURLID func(url string) (string, error)
 	// Now, when not zero, is written (UTC) in the file's header comment.
 	Now time.Time

@@ -15,5 +15,5 @@
 // out. importer imports only the standard library and BurntSushi/toml (to
 // read Codex's config.toml); it must not import hub/ or any other
 // sigil-hub package — cmd/sigil-hub passes hub's serverId derivation in
-// through BuildOptions and checks the result with hub.ParseConfig.
+// through BuildOptions and checks the result with config.Parse.
 package importer

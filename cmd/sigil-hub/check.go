@@ -26,6 +26,7 @@ import (
 
 	"github.com/sigilcore/sigil-hub/authz"
 	"github.com/sigilcore/sigil-hub/authz/policy"
+	"github.com/sigilcore/sigil-hub/config"
 	"github.com/sigilcore/sigil-hub/hub"
 )
 
@@ -120,8 +121,8 @@ const inventoryKey = "sigil-hub-inventory-unused"
 // hub it builds decides nothing: the policy and the audit log are left out
 // (check reports on them separately) and Sign is never contacted. Remote
 // servers with oauth use the stored tokens; none starts a browser flow.
-func takeInventory(ctx context.Context, cfg hub.Config, single bool, environ []string, logger *slog.Logger) (hub.Inventory, error) {
-	cfg.Policy, cfg.Audit, cfg.SignURL, cfg.PolicyHash = "", "", hub.DefaultSignURL, ""
+func takeInventory(ctx context.Context, cfg config.Config, single bool, environ []string, logger *slog.Logger) (hub.Inventory, error) {
+	cfg.Policy, cfg.Audit, cfg.SignURL, cfg.PolicyHash = "", "", config.DefaultSignURL, ""
 	h, err := hub.New(hub.Options{Config: cfg, APIKey: inventoryKey, Single: single, Environ: environ, Logger: logger, Version: version,
 		OAuthDir: oauthDir(envLookup(environ)), OAuthStoredOnly: true})
 	if err != nil {
@@ -379,7 +380,7 @@ func clip(s string, n int) string {
 
 // checkPolicy parses the local policy the way the hub does and reports its
 // hash.
-func checkPolicy(cfg hub.Config) []checkResult {
+func checkPolicy(cfg config.Config) []checkResult {
 	src, err := os.ReadFile(cfg.Policy)
 	if err != nil {
 		return []checkResult{{"policy", "fail", fmt.Sprintf("read %s: %v", cfg.Policy, err)}}
@@ -544,10 +545,10 @@ func signDo(ctx context.Context, c *http.Client, method, u, key string, body []b
 
 // printConfig prints the effective configuration with every env and
 // header value masked: a value from the config file is shown as written,
-// its ${VAR} references kept and nothing else (hub.MaskedValues); a wrapped
+// its ${VAR} references kept and nothing else (config.MaskedValues); a wrapped
 // server's env, which comes from the hub's own environment, as $NAME; the
 // API key only as set or not.
-func printConfig(w io.Writer, asJSON bool, cfg hub.Config, path string, o overlay, command []string, remote bool, keyFrom string, haveKey bool) error {
+func printConfig(w io.Writer, asJSON bool, cfg config.Config, path string, o overlay, command []string, remote bool, keyFrom string, haveKey bool) error {
 	masked := map[string]string{}
 	overlayUsed := ""
 	if path != "" {
@@ -560,12 +561,12 @@ func printConfig(w io.Writer, asJSON bool, cfg hub.Config, path string, o overla
 			return err
 		}
 		if ov != nil {
-			if src, _, err = hub.MergeOverlay(src, ov, filepath.Dir(ovAbs)); err != nil {
+			if src, _, err = config.MergeOverlay(src, ov, filepath.Dir(ovAbs)); err != nil {
 				return err
 			}
 			overlayUsed = ovAbs
 		}
-		if masked, err = hub.MaskedValues(src); err != nil {
+		if masked, err = config.MaskedValues(src); err != nil {
 			return err
 		}
 	}

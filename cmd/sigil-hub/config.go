@@ -10,35 +10,35 @@ import (
 	"time"
 
 	"github.com/sigilcore/sigil-hub/authz"
-	"github.com/sigilcore/sigil-hub/hub"
+	"github.com/sigilcore/sigil-hub/config"
 )
 
 // loadConfig builds the hub config from the file and the CLI (flag > env >
 // file > defaults). It reports whether names stay unchanged (single-wrap).
-func loadConfig(f cliFlags, command, environ []string, getenv func(string) string) (hub.Config, bool, error) {
+func loadConfig(f cliFlags, command, environ []string, getenv func(string) string) (config.Config, bool, error) {
 	cwd, err := os.Getwd()
 	if err != nil {
-		return hub.Config{}, false, err
+		return config.Config{}, false, err
 	}
 	wrapping := len(command) > 0 || f.remote != ""
 	if wrapping && f.set["config"] {
-		return hub.Config{}, false, errors.New("--config and a wrapped server (-- COMMAND or --remote) exclude each other: use --config FILE --only NAME to serve one server from a file")
+		return config.Config{}, false, errors.New("--config and a wrapped server (-- COMMAND or --remote) exclude each other: use --config FILE --only NAME to serve one server from a file")
 	}
 	path := configFile(f, command, getenv)
 	if path == "" && !wrapping {
-		return hub.Config{}, false, errors.New("nothing to serve: run `sigil-hub -- COMMAND [ARGS...]` to wrap one MCP server, " +
+		return config.Config{}, false, errors.New("nothing to serve: run `sigil-hub -- COMMAND [ARGS...]` to wrap one MCP server, " +
 			"`sigil-hub --remote URL`, or `sigil-hub --config FILE` (create one with `sigil-hub --init`)")
 	}
 
-	var cfg hub.Config
+	var cfg config.Config
 	if path != "" {
 		if cfg, err = readConfigFiles(path, overlayFile(f, command, getenv), getenv); err != nil {
-			return hub.Config{}, false, err
+			return config.Config{}, false, err
 		}
 	} else {
-		cfg, err = hub.ParseConfig(strings.NewReader(""), cwd, getenv)
+		cfg, err = config.Parse(strings.NewReader(""), cwd, getenv)
 		if err != nil {
-			return hub.Config{}, false, err
+			return config.Config{}, false, err
 		}
 	}
 
@@ -51,7 +51,7 @@ func loadConfig(f cliFlags, command, environ []string, getenv func(string) strin
 		}
 		u, err := authz.CheckSignURL(o.v)
 		if err != nil {
-			return hub.Config{}, false, fmt.Errorf("%s %v", o.from, err)
+			return config.Config{}, false, fmt.Errorf("%s %v", o.from, err)
 		}
 		cfg.SignURL = u
 		break
@@ -62,7 +62,7 @@ func loadConfig(f cliFlags, command, environ []string, getenv func(string) strin
 	if f.policy != "" {
 		abs, err := filepath.Abs(f.policy)
 		if err != nil {
-			return hub.Config{}, false, err
+			return config.Config{}, false, err
 		}
 		cfg.Policy = abs
 	}
@@ -72,7 +72,7 @@ func loadConfig(f cliFlags, command, environ []string, getenv func(string) strin
 	if f.audit != "" {
 		abs, err := filepath.Abs(f.audit)
 		if err != nil {
-			return hub.Config{}, false, err
+			return config.Config{}, false, err
 		}
 		cfg.Audit = abs
 	}
@@ -81,13 +81,13 @@ func loadConfig(f cliFlags, command, environ []string, getenv func(string) strin
 		case "off", "warn", "strict":
 			cfg.Pin = f.pin
 		default:
-			return hub.Config{}, false, fmt.Errorf("--pin %q: want warn, strict or off", f.pin)
+			return config.Config{}, false, fmt.Errorf("--pin %q: want warn, strict or off", f.pin)
 		}
 	}
 	if f.pinFile != "" {
 		abs, err := filepath.Abs(f.pinFile)
 		if err != nil {
-			return hub.Config{}, false, err
+			return config.Config{}, false, err
 		}
 		cfg.PinFile = abs
 	}
@@ -102,7 +102,7 @@ func loadConfig(f cliFlags, command, environ []string, getenv func(string) strin
 	} else if v := getenv("SIGIL_PENDING_TIMEOUT"); v != "" {
 		ms, err := strconv.Atoi(v)
 		if err != nil || ms <= 0 {
-			return hub.Config{}, false, fmt.Errorf("SIGIL_PENDING_TIMEOUT=%q: want a positive number of milliseconds", v)
+			return config.Config{}, false, fmt.Errorf("SIGIL_PENDING_TIMEOUT=%q: want a positive number of milliseconds", v)
 		}
 		cfg.PendingTimeout = time.Duration(ms) * time.Millisecond
 	}
@@ -110,28 +110,28 @@ func loadConfig(f cliFlags, command, environ []string, getenv func(string) strin
 	single := false
 	switch {
 	case len(command) > 0:
-		id := pick(f.serverID, hub.DeriveServerID(command[0], command[1:]))
-		cfg.Servers = []hub.Server{{
+		id := pick(f.serverID, config.DeriveServerID(command[0], command[1:]))
+		cfg.Servers = []config.Server{{
 			Name: namespaceFor(id), Command: command[0], Args: command[1:], Cwd: cwd,
 			Env:      wrappedEnv(environ),
 			ServerID: id, ServerName: pick(f.serverName, id), Attestation: true, ServerRequests: true,
 		}}
 		single = true
 	case f.remote != "":
-		derived, err := hub.DeriveServerIDFromURL(f.remote)
+		derived, err := config.DeriveServerIDFromURL(f.remote)
 		if err != nil {
-			return hub.Config{}, false, fmt.Errorf("--remote: %w", err)
+			return config.Config{}, false, fmt.Errorf("--remote: %w", err)
 		}
 		id := pick(f.serverID, derived)
-		s := hub.Server{Name: namespaceFor(id), URL: f.remote, Transport: "auto", ServerID: id,
+		s := config.Server{Name: namespaceFor(id), URL: f.remote, Transport: "auto", ServerID: id,
 			ServerName: pick(f.serverName, id), Attestation: true, ServerRequests: true, Headers: map[string]string{}}
 		if auth := getenv("SIGIL_UPSTREAM_AUTH"); auth != "" {
 			s.Headers["Authorization"] = auth
 		}
-		cfg.Servers = []hub.Server{s}
+		cfg.Servers = []config.Server{s}
 		single = true
 	case f.only != "":
-		var keep []hub.Server
+		var keep []config.Server
 		for _, s := range cfg.Servers {
 			if s.Name == f.only {
 				s.Disabled = false
@@ -149,13 +149,13 @@ func loadConfig(f cliFlags, command, environ []string, getenv func(string) strin
 			for _, s := range cfg.Servers {
 				names = append(names, s.Name)
 			}
-			return hub.Config{}, false, fmt.Errorf("--only %q: no such server in %s (servers: %s)", f.only, path, strings.Join(names, ", "))
+			return config.Config{}, false, fmt.Errorf("--only %q: no such server in %s (servers: %s)", f.only, path, strings.Join(names, ", "))
 		}
 		cfg.Servers = keep
 		single = true
 	default:
 		if f.serverID != "" || f.serverName != "" {
-			return hub.Config{}, false, errors.New("--server-id and --server-name apply to one wrapped server: set server_id per server in the config file instead")
+			return config.Config{}, false, errors.New("--server-id and --server-name apply to one wrapped server: set server_id per server in the config file instead")
 		}
 	}
 	return cfg, single, nil
@@ -204,26 +204,26 @@ func overlayFile(f cliFlags, command []string, getenv func(string) string) overl
 
 // readConfigFiles parses the config file at path with the overlay applied
 // when overlay is set and exists (an explicit --overlay must exist).
-func readConfigFiles(path string, o overlay, getenv func(string) string) (hub.Config, error) {
+func readConfigFiles(path string, o overlay, getenv func(string) string) (config.Config, error) {
 	team, err := os.ReadFile(path)
 	if err != nil {
-		return hub.Config{}, fmt.Errorf("open config: %w", err)
+		return config.Config{}, fmt.Errorf("open config: %w", err)
 	}
 	abs, _ := filepath.Abs(path)
 	ov, ovPath, err := o.read()
 	if err != nil {
-		return hub.Config{}, err
+		return config.Config{}, err
 	}
 	if ov == nil {
-		cfg, err := hub.ParseConfig(strings.NewReader(string(team)), filepath.Dir(abs), getenv)
+		cfg, err := config.Parse(strings.NewReader(string(team)), filepath.Dir(abs), getenv)
 		if err != nil {
-			return hub.Config{}, fmt.Errorf("config %s: %w", path, err)
+			return config.Config{}, fmt.Errorf("config %s: %w", path, err)
 		}
 		return cfg, nil
 	}
-	cfg, err := hub.ParseLayered(team, filepath.Dir(abs), ov, filepath.Dir(ovPath), getenv)
+	cfg, err := config.ParseLayered(team, filepath.Dir(abs), ov, filepath.Dir(ovPath), getenv)
 	if err != nil {
-		return hub.Config{}, fmt.Errorf("config %s with overlay %s: %w", path, o.path, err)
+		return config.Config{}, fmt.Errorf("config %s with overlay %s: %w", path, o.path, err)
 	}
 	return cfg, nil
 }

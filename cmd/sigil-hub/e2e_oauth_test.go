@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sigilcore/sigil-hub/hub"
+	"github.com/sigilcore/sigil-hub/config"
 	"github.com/sigilcore/sigil-hub/internal/oauthtest"
 	"github.com/sigilcore/sigil-hub/internal/signtest"
 	"github.com/sigilcore/sigil-hub/internal/testupstream"
@@ -186,8 +186,8 @@ server_id = "other"
 // TestOAuthClientSecretRedacted: a pre-registered client's secret is one of
 // the values the log writer redacts.
 func TestOAuthClientSecretRedacted(t *testing.T) {
-	cfg := hub.Config{Servers: []hub.Server{{Name: "a", URL: "https://a.example/mcp",
-		OAuth: &hub.ServerOAuth{ClientID: "c", ClientSecret: "cs_CANARY_client_secret"}}}}
+	cfg := config.Config{Servers: []config.Server{{Name: "a", URL: "https://a.example/mcp",
+		OAuth: &config.ServerOAuth{ClientID: "c", ClientSecret: "cs_CANARY_client_secret"}}}}
 	if !slices.Contains(secretsOf("", nil, cfg), "cs_CANARY_client_secret") {
 		t.Error("the OAuth client secret is not redacted")
 	}

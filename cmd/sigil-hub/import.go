@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sigilcore/sigil-hub/hub"
+	"github.com/sigilcore/sigil-hub/config"
 	"github.com/sigilcore/sigil-hub/importer"
 )
 
@@ -150,8 +150,8 @@ func importMain(args, environ []string, sys importSys, stdout, stderr io.Writer)
 	}
 
 	res := importer.Build(entries, importer.BuildOptions{
-		DeriveID:    hub.DeriveServerID,
-		DeriveURLID: hub.DeriveServerIDFromURL,
+		DeriveID:    config.DeriveServerID,
+		DeriveURLID: config.DeriveServerIDFromURL,
 		Now:         sys.now,
 	})
 	for _, n := range res.Notes {
@@ -169,7 +169,7 @@ func importMain(args, environ []string, sys importSys, stdout, stderr io.Writer)
 	if outPath != "-" {
 		dir = filepath.Dir(outPath)
 	}
-	if _, err := hub.ParseConfig(bytes.NewReader(res.TOML), dir, func(string) string { return "set" }); err != nil {
+	if _, err := config.Parse(bytes.NewReader(res.TOML), dir, func(string) string { return "set" }); err != nil {
 		return fmt.Errorf("import: internal error: the generated file does not load (please report this): %w", err)
 	}
 

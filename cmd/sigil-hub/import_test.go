@@ -14,7 +14,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
-	"github.com/sigilcore/sigil-hub/hub"
+	"github.com/sigilcore/sigil-hub/config"
 )
 
 // Every secret in importer/testdata contains this marker.
@@ -201,9 +201,9 @@ func TestImportFixturesRoundTrip(t *testing.T) {
 			if !slices.Equal(vars, tc.vars) {
 				t.Errorf("variables to set = %v, want %v", vars, tc.vars)
 			}
-			cfg, err := hub.ParseConfig(bytes.NewReader(r.toml), dir, getenv)
+			cfg, err := config.Parse(bytes.NewReader(r.toml), dir, getenv)
 			if err != nil {
-				t.Fatalf("ParseConfig: %v\n%s", err, r.toml)
+				t.Fatalf("config.Parse: %v\n%s", err, r.toml)
 			}
 			if len(cfg.Servers) != len(tc.want) {
 				t.Fatalf("got %d servers, want %d:\n%s", len(cfg.Servers), len(tc.want), r.toml)
@@ -259,9 +259,9 @@ func TestImportMergeAndCollide(t *testing.T) {
 		t.Fatalf("import: %v\n%s", r.err, r.stderr)
 	}
 	getenv, _ := setVars(r.stderr)
-	cfg, err := hub.ParseConfig(bytes.NewReader(r.toml), dir, getenv)
+	cfg, err := config.Parse(bytes.NewReader(r.toml), dir, getenv)
 	if err != nil {
-		t.Fatalf("ParseConfig: %v\n%s", err, r.toml)
+		t.Fatalf("config.Parse: %v\n%s", err, r.toml)
 	}
 	var names []string
 	for _, s := range cfg.Servers {
@@ -395,8 +395,8 @@ func TestImportWrite(t *testing.T) {
 
 	// The hub file loads with the variables set.
 	getenv, _ := setVars(r.stderr)
-	if _, err := hub.ParseConfig(bytes.NewReader(r.toml), cwd, getenv); err != nil {
-		t.Fatalf("ParseConfig: %v", err)
+	if _, err := config.Parse(bytes.NewReader(r.toml), cwd, getenv); err != nil {
+		t.Fatalf("config.Parse: %v", err)
 	}
 
 	// Running again refuses to overwrite the hub file.
@@ -481,7 +481,7 @@ func TestInitSubcommand(t *testing.T) {
 		t.Fatalf("sigil-hub init: %v", err)
 	}
 	data, err := os.ReadFile(filepath.Join(dir, "sigil-hub.toml"))
-	if err != nil || string(data) != hub.StarterConfig() {
+	if err != nil || string(data) != config.Starter() {
 		t.Errorf("sigil-hub init did not write the starter file (err %v)", err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/sigilcore/sigil-hub/config"
 	"github.com/sigilcore/sigil-hub/hub"
 	"github.com/sigilcore/sigil-hub/upstreams"
 )
@@ -88,7 +89,7 @@ func runOAuth(_ context.Context, args, environ []string, stdout, stderr io.Write
 	if err != nil {
 		return err
 	}
-	var servers []hub.Server
+	var servers []config.Server
 	for _, s := range cfg.Servers {
 		if s.OAuth != nil {
 			servers = append(servers, s)
@@ -102,7 +103,7 @@ func runOAuth(_ context.Context, args, environ []string, stdout, stderr io.Write
 		if !*all {
 			pick = nil
 			for _, name := range fl.Args() {
-				i := slices.IndexFunc(servers, func(s hub.Server) bool { return s.Name == name })
+				i := slices.IndexFunc(servers, func(s config.Server) bool { return s.Name == name })
 				if i < 0 {
 					return fmt.Errorf("logout %s: no server %q with oauth in the config", name, name)
 				}
@@ -127,7 +128,7 @@ func runOAuth(_ context.Context, args, environ []string, stdout, stderr io.Write
 }
 
 // printOAuth prints one line per oauth server: never a token.
-func printOAuth(w io.Writer, dir string, servers []hub.Server) error {
+func printOAuth(w io.Writer, dir string, servers []config.Server) error {
 	if len(servers) == 0 {
 		fmt.Fprintln(w, "no server in the config uses oauth")
 		return nil

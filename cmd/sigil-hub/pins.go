@@ -12,6 +12,7 @@ import (
 	"slices"
 	"text/tabwriter"
 
+	"github.com/sigilcore/sigil-hub/config"
 	"github.com/sigilcore/sigil-hub/hub"
 )
 
@@ -38,14 +39,14 @@ Flags:
 func runPins(_ context.Context, args, environ []string, stdout, stderr io.Writer) error {
 	getenv := envLookup(environ)
 	fs := flag.NewFlagSet("sigil-hub pins", flag.ContinueOnError)
-	config := fs.String("config", "", "hub config file whose pin_file to use (env SIGIL_HUB_CONFIG; default ./sigil-hub.toml if present)")
+	configPath := fs.String("config", "", "hub config file whose pin_file to use (env SIGIL_HUB_CONFIG; default ./sigil-hub.toml if present)")
 	pinFile := fs.String("pin-file", "", "the pin store (default: the config's pin_file, else <user config dir>/sigil-hub/pins.json)")
 	verb, help, err := parseVerb(fs, pinsUsage, stderr, args)
 	if help || err != nil {
 		return err
 	}
 	rest := fs.Args()
-	path, err := pinsPath(*pinFile, *config, getenv)
+	path, err := pinsPath(*pinFile, *configPath, getenv)
 	if err != nil {
 		return err
 	}
@@ -91,28 +92,28 @@ func argAt(a []string, i int) string {
 
 // pinsPath resolves the pin file: --pin-file, else the config's pin_file,
 // else <user config dir>/sigil-hub/pins.json.
-func pinsPath(flagPath, config string, getenv func(string) string) (string, error) {
+func pinsPath(flagPath, configPath string, getenv func(string) string) (string, error) {
 	if flagPath != "" {
 		return filepath.Abs(flagPath)
 	}
-	if config == "" {
-		config = getenv("SIGIL_HUB_CONFIG")
+	if configPath == "" {
+		configPath = getenv("SIGIL_HUB_CONFIG")
 	}
-	if config == "" {
+	if configPath == "" {
 		if _, err := os.Stat("sigil-hub.toml"); err == nil {
-			config = "sigil-hub.toml"
+			configPath = "sigil-hub.toml"
 		}
 	}
-	if config != "" {
-		f, err := os.Open(config)
+	if configPath != "" {
+		f, err := os.Open(configPath)
 		if err != nil {
 			return "", fmt.Errorf("open config: %w", err)
 		}
 		defer f.Close()
-		abs, _ := filepath.Abs(config)
-		cfg, err := hub.ParseConfig(f, filepath.Dir(abs), getenv)
+		abs, _ := filepath.Abs(configPath)
+		cfg, err := config.Parse(f, filepath.Dir(abs), getenv)
 		if err != nil {
-			return "", fmt.Errorf("config %s: %w", config, err)
+			return "", fmt.Errorf("config %s: %w", configPath, err)
 		}
 		if cfg.PinFile != "" {
 			return cfg.PinFile, nil

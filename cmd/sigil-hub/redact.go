@@ -8,7 +8,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/sigilcore/sigil-hub/hub"
+	"github.com/sigilcore/sigil-hub/config"
 	"github.com/sigilcore/sigil-hub/upstreams"
 )
 
@@ -20,7 +20,7 @@ const minSecretLen = 8
 // client-visible message: the API key, the hub's own tokens and upstream
 // auth, and every env and header value given to an upstream (an upstream
 // that prints its token on stderr must not put it in the hub's log).
-func secretsOf(key string, environ []string, cfg hub.Config) []string {
+func secretsOf(key string, environ []string, cfg config.Config) []string {
 	set := map[string]bool{}
 	add := func(v string) {
 		if len(v) >= minSecretLen {

@@ -20,6 +20,7 @@ import (
 	"github.com/lmittmann/tint"
 	"github.com/oklog/run"
 
+	"github.com/sigilcore/sigil-hub/config"
 	"github.com/sigilcore/sigil-hub/hub"
 	"github.com/sigilcore/sigil-hub/upstreams"
 )
@@ -409,7 +410,7 @@ func writeStarter(stderr io.Writer) error {
 	if _, err := os.Stat(name); err == nil {
 		return fmt.Errorf("%s already exists: not overwritten", name)
 	}
-	if err := os.WriteFile(name, []byte(hub.StarterConfig()), 0o644); err != nil {
+	if err := os.WriteFile(name, []byte(config.Starter()), 0o644); err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "wrote %s: edit its [servers.*] tables, then run `sigil-hub --config %s`\n", name, name)

@@ -13,7 +13,7 @@ import (
 
 	"github.com/sigilcore/sigil-hub/authz"
 	"github.com/sigilcore/sigil-hub/authz/policy"
-	"github.com/sigilcore/sigil-hub/hub"
+	"github.com/sigilcore/sigil-hub/config"
 )
 
 func testRoot(t *testing.T) string {
@@ -181,9 +181,9 @@ func TestPolicy(t *testing.T) {
 func TestConfig(t *testing.T) {
 	root := testRoot(t)
 	cfgPath := filepath.Join(root, filepath.FromSlash(demoConfig))
-	parse := func(t *testing.T, r *bytes.Reader, dir string) hub.Config {
+	parse := func(t *testing.T, r *bytes.Reader, dir string) config.Config {
 		t.Helper()
-		cfg, err := hub.ParseConfig(r, dir, func(string) string { return "" })
+		cfg, err := config.Parse(r, dir, func(string) string { return "" })
 		if err != nil {
 			t.Fatalf("parse: %v", err)
 		}
@@ -237,7 +237,7 @@ func TestConfig(t *testing.T) {
 	if cp.Policy != orig.Policy || cp.PendingTimeout != 250*time.Millisecond {
 		t.Errorf("copy: policy %s pending %v, want %s 250ms", cp.Policy, cp.PendingTimeout, orig.Policy)
 	}
-	ids := map[string]hub.Server{}
+	ids := map[string]config.Server{}
 	for _, s := range cp.Servers {
 		ids[s.Name] = s
 	}

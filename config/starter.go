@@ -1,9 +1,9 @@
-package hub
+package config
 
-// StarterConfig returns the commented starter config that `sigil-hub
-// --init` writes. It parses with ParseConfig (a test pins this) once the
+// Starter returns the commented starter config that `sigil-hub
+// --init` writes. It parses with Parse (a test pins this) once the
 // variables it references are set. Pure; safe for concurrent use.
-func StarterConfig() string { return cfgStarter }
+func Starter() string { return cfgStarter }
 
 const cfgStarter = `# sigil-hub configuration.
 #

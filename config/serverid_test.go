@@ -1,4 +1,4 @@
-package hub
+package config
 
 import (
 	"strings"
@@ -103,5 +103,36 @@ func TestDeriveServerIDFromURL(t *testing.T) {
 				t.Errorf("DeriveServerIDFromURL(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
 			}
 		})
+	}
+}
+
+func TestServerIDProblems(t *testing.T) {
+	for _, tc := range []struct {
+		id   string
+		want []string // substrings, one per problem, in order
+	}{
+		{"github", nil},
+		{"@modelcontextprotocol/server-github", nil},
+		{"my-server_2", nil},
+		{"https://mcp.example.com/mcp", []string{"'.'"}},
+		{"a,b", []string{"','"}},
+		{"srv*", []string{"'*'"}},
+		{"a*b.c", []string{"'*'", "'.'"}},
+		{" padded", []string{"white space"}},
+		{`"quoted"`, []string{"quotes"}},
+		{"line\nbreak", []string{"control character"}},
+		{"x]y", []string{"']'"}},
+		{"x<!--y", []string{"HTML comment"}},
+	} {
+		got := ServerIDProblems(tc.id)
+		if len(got) != len(tc.want) {
+			t.Errorf("ServerIDProblems(%q) = %q, want %d problems", tc.id, got, len(tc.want))
+			continue
+		}
+		for i, w := range tc.want {
+			if !strings.Contains(got[i], w) {
+				t.Errorf("ServerIDProblems(%q)[%d] = %q, want it to mention %s", tc.id, i, got[i], w)
+			}
+		}
 	}
 }

@@ -1,6 +1,7 @@
-package hub
+package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -22,7 +23,7 @@ import (
 )
 
 // Config is the hub's TOML file after parsing, defaulting and validation
-// (house style §10 bullet 8). It is a plain value: ParseConfig returns a
+// (house style §10 bullet 8). It is a plain value: Parse returns a
 // fresh one and nothing in it is shared, so it may be read from any number
 // of goroutines; hub.New translates it into each leaf's options.
 type Config struct {
@@ -57,7 +58,7 @@ type Config struct {
 	// PolicyHash is policy_hash: an optional pin, 64 lowercase hex digits.
 	PolicyHash string
 	// Policy is policy: an optional path to a local warranty.md, made
-	// absolute against the config file's folder. Empty = none. ParseConfig
+	// absolute against the config file's folder. Empty = none. Parse
 	// does not read it.
 	Policy string
 	// Audit is audit: an optional path of the audit log (one JSON line per
@@ -79,7 +80,7 @@ type Config struct {
 }
 
 // Server is one upstream, [servers.NAME]. Exactly one of Command and URL is
-// set. Part of Config: a plain value, read-only after ParseConfig.
+// set. Part of Config: a plain value, read-only after Parse.
 type Server struct {
 	// Name is the table key: the namespace in exposed names, matching
 	// ^[A-Za-z0-9_-]{1,32}$.
@@ -139,7 +140,7 @@ type Server struct {
 }
 
 // Extractor is one tool's D4 extractor. Part of Config: read-only after
-// ParseConfig.
+// Parse.
 type Extractor struct {
 	// Action overrides the typed action the fields imply; empty = implied.
 	Action string
@@ -201,7 +202,7 @@ type cfgRawTools struct {
 	Deny  toml.Primitive `toml:"deny"`
 }
 
-// ParseConfig reads a hub config file from r. dir is the file's folder:
+// Parse reads a hub config file from r. dir is the file's folder:
 // relative cwd and policy paths are resolved against it. getenv supplies
 // the variables that env and headers values reference; it is the only
 // source of environment (house style §10 bullet 10), and an empty result
@@ -210,9 +211,9 @@ type cfgRawTools struct {
 // Every problem is reported, each on its own line and prefixed with its key
 // path (e.g. "servers.linear.headers.Authorization: ..."); the error is the
 // errors.Join of them. No error ever contains the value of an env or
-// headers entry or of any variable. ParseConfig applies every default (see
+// headers entry or of any variable. Parse applies every default (see
 // Config). It is safe for concurrent use if getenv is.
-func ParseConfig(r io.Reader, dir string, getenv func(string) string) (Config, error) {
+func Parse(r io.Reader, dir string, getenv func(string) string) (Config, error) {
 	data, err := io.ReadAll(io.LimitReader(r, cfgMaxFileSize+1))
 	if err != nil {
 		return Config{}, fmt.Errorf("read config: %w", err)
@@ -223,7 +224,7 @@ func ParseConfig(r io.Reader, dir string, getenv func(string) string) (Config, e
 	return parseConfig(data, dir, getenv, nil)
 }
 
-// parseConfig is ParseConfig of data; a non-nil order gives the servers'
+// parseConfig is Parse of data; a non-nil order gives the servers'
 // order (a merged file has lost it).
 func parseConfig(data []byte, dir string, getenv func(string) string, order []string) (Config, error) {
 	var raw cfgRawFile
@@ -1098,4 +1099,65 @@ func cfgHeaderName(s string) bool {
 		return false
 	}
 	return true
+}
+
+// MaskedValues reads a config file and returns the env and headers value of
+// every server as written, never expanded: each value that references
+// variables keeps its text with every reference shown as ${NAME} (a
+// ${NAME:-default} default becomes ***), and a value without any reference
+// is "***" (a literal in the file may be a secret too). Keys are
+// "<server>.env.<KEY>" and "<server>.headers.<Header>". It is what
+// `sigil-hub check --print` shows instead of the expanded values; the
+// result never contains a variable's value. Only TOML syntax is checked
+// here (Parse validates). Pure; safe for concurrent use.
+func MaskedValues(src []byte) (map[string]string, error) {
+	var raw struct {
+		Servers map[string]struct {
+			Env     map[string]any `toml:"env"`
+			Headers map[string]any `toml:"headers"`
+		} `toml:"servers"`
+	}
+	if _, err := toml.NewDecoder(bytes.NewReader(src)).Decode(&raw); err != nil {
+		return nil, fmt.Errorf("config: %v", cfgSyntaxError(err))
+	}
+	out := map[string]string{}
+	for name, s := range raw.Servers {
+		for k, v := range s.Env {
+			out[name+".env."+k] = maskTemplate(v)
+		}
+		for k, v := range s.Headers {
+			out[name+".headers."+k] = maskTemplate(v)
+		}
+	}
+	return out, nil
+}
+
+// maskTemplate renders one raw env/headers value for display (MaskedValues).
+func maskTemplate(v any) string {
+	s, ok := v.(string)
+	if !ok {
+		return "***"
+	}
+	pieces, errs, ok := cfgSplitRefs(s)
+	if !ok || len(errs) > 0 {
+		return "***"
+	}
+	var b strings.Builder
+	refs := 0
+	for _, p := range pieces {
+		switch {
+		case !p.ref:
+			b.WriteString(strings.ReplaceAll(p.lit, "$", "$$"))
+		case p.hasDef:
+			refs++
+			b.WriteString("${" + p.name + ":-***}")
+		default:
+			refs++
+			b.WriteString("${" + p.name + "}")
+		}
+	}
+	if refs == 0 {
+		return "***"
+	}
+	return b.String()
 }

@@ -1,4 +1,4 @@
-package hub
+package config
 
 import (
 	"bytes"
@@ -34,7 +34,7 @@ const OverlaySummary = "an overlay may set env, headers, disabled, command, args
 // ParseLayered parses the team config file team (folder teamDir) with the
 // personal overlay applied (see MergeOverlay; relative paths in the overlay
 // are resolved against overlayDir). It validates the result like
-// ParseConfig; an overlay error says it is in the overlay. Safe for
+// Parse; an overlay error says it is in the overlay. Safe for
 // concurrent use if getenv is.
 func ParseLayered(team []byte, teamDir string, overlay []byte, overlayDir string, getenv func(string) string) (Config, error) {
 	merged, order, err := MergeOverlay(team, overlay, overlayDir)

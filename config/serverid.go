@@ -1,4 +1,4 @@
-package hub
+package config
 
 import (
 	"errors"
@@ -19,7 +19,7 @@ import (
 //	docker run [flags] IMAGE[:tag][@digest] → IMAGE (also docker container run)
 //
 // and otherwise the base name of the executable without a ".exe" suffix.
-// The result is not validated; ParseConfig checks it. Pure; safe for
+// The result is not validated; Parse checks it. Pure; safe for
 // concurrent use.
 func DeriveServerID(command string, args []string) string {
 	base := command
@@ -300,4 +300,39 @@ func cfgCheckServerID(id string) error {
 		}
 	}
 	return nil
+}
+
+// ServerIDProblems says why serverID cannot be written unambiguously in a
+// warranty.md ## mcp block (sigil-protocol.md §1.4): its lists are
+// comma-separated, trimmed and unquoted; a pattern is an exact value or
+// ends in one '*'; tool patterns are <server>.<tool>; the scoped
+// allow_only[action=...] form ends at ']'. Nil when the id is fine. Pure;
+// safe for concurrent use.
+func ServerIDProblems(serverID string) []string {
+	var out []string
+	if strings.Contains(serverID, ",") {
+		out = append(out, "contains ',': ## mcp lists are comma-separated, so it cannot be written in allowed_servers, allowed_tools, blocked_tools or require_approval; set server_id to a name without ','")
+	}
+	if i := strings.IndexByte(serverID, '*'); i >= 0 {
+		out = append(out, "contains '*': a ## mcp pattern may only end in one '*' wildcard, so this serverId cannot be matched exactly; set server_id to a name without '*'")
+	}
+	if strings.Contains(serverID, ".") {
+		out = append(out, "contains '.': ## mcp tool patterns are <server>.<tool>, so allowed_tools / blocked_tools entries for it are ambiguous (the policy service may split at the first '.'); allowed_servers still works; set server_id (e.g. \"github\") for clean patterns")
+	}
+	if strings.TrimSpace(serverID) != serverID {
+		out = append(out, "starts or ends with white space, which policy lists trim away; set server_id without it")
+	}
+	if len(serverID) >= 2 && (serverID[0] == '"' || serverID[0] == '\'') && serverID[len(serverID)-1] == serverID[0] {
+		out = append(out, "is wrapped in quotes, which policy lists strip; set server_id without them")
+	}
+	if strings.ContainsFunc(serverID, cfgIsControl) {
+		out = append(out, "contains a control character or line break, which a warranty.md line cannot hold")
+	}
+	if strings.Contains(serverID, "]") {
+		out = append(out, "contains ']': it cannot appear in a ## custom allow_only[action=...] scope")
+	}
+	if strings.Contains(serverID, "<!--") {
+		out = append(out, "contains '<!--', which starts an HTML comment in warranty.md")
+	}
+	return out
 }

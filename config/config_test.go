@@ -1,4 +1,4 @@
-package hub
+package config
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 	"testing"
 )
 
-var cfgUpdate = flag.Bool("update", false, "rewrite the want section of hub/testdata/config/*.txtar")
+var cfgUpdate = flag.Bool("update", false, "rewrite the want section of config/testdata/config/*.txtar")
 
 // cfgTxtarFile is one "-- name --" section of a txtar archive.
 type cfgTxtarFile struct {
@@ -142,7 +142,7 @@ func TestParseConfigGolden(t *testing.T) {
 					t.Fatalf("unexpected section %q", f.Name)
 				}
 			}
-			cfg, err := ParseConfig(strings.NewReader(input), cfgTestDir, cfgEnv(env))
+			cfg, err := Parse(strings.NewReader(input), cfgTestDir, cfgEnv(env))
 			got := cfgDump(cfg, err)
 			if err != nil {
 				// No error may echo a variable's value.
@@ -167,7 +167,7 @@ func TestParseConfigGolden(t *testing.T) {
 				t.Fatalf("no want section (run go test -run TestParseConfigGolden -update)")
 			}
 			if d := cfgDiff(files[want].Data, got); d != "" {
-				t.Errorf("ParseConfig mismatch (-want +got):\n%s", d)
+				t.Errorf("Parse mismatch (-want +got):\n%s", d)
 			}
 		})
 	}
@@ -206,7 +206,7 @@ func TestExampleConfigParses(t *testing.T) {
 	if err != nil {
 		t.Fatalf("sigil-hub.toml.example: %v", err)
 	}
-	cfg, err := ParseConfig(bytes.NewReader(data), root, cfgAnyEnv)
+	cfg, err := Parse(bytes.NewReader(data), root, cfgAnyEnv)
 	if err != nil {
 		t.Fatalf("sigil-hub.toml.example does not parse:\n%v", err)
 	}
@@ -234,14 +234,14 @@ func TestExampleConfigParses(t *testing.T) {
 }
 
 func TestStarterConfigParses(t *testing.T) {
-	cfg, err := ParseConfig(strings.NewReader(StarterConfig()), "/home/u", cfgAnyEnv)
+	cfg, err := Parse(strings.NewReader(Starter()), "/home/u", cfgAnyEnv)
 	if err != nil {
-		t.Fatalf("StarterConfig() does not parse:\n%v", err)
+		t.Fatalf("Starter() does not parse:\n%v", err)
 	}
 	if len(cfg.Servers) == 0 {
 		t.Error("the starter config defines no servers")
 	}
-	if strings.Contains(StarterConfig(), "api_key") {
+	if strings.Contains(Starter(), "api_key") {
 		t.Error("the starter config mentions api_key")
 	}
 }
@@ -276,9 +276,9 @@ func TestConfigErrorsNeverEchoSecrets(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := ParseConfig(strings.NewReader(tt.toml), "/", env)
+			_, err := Parse(strings.NewReader(tt.toml), "/", env)
 			if err == nil {
-				t.Fatal("ParseConfig succeeded; want an error")
+				t.Fatal("Parse succeeded; want an error")
 			}
 			if strings.Contains(err.Error(), canary) {
 				t.Errorf("error echoes the secret:\n%v", err)
@@ -331,7 +331,7 @@ func TestCfgExpand(t *testing.T) {
 func FuzzParseConfig(f *testing.F) {
 	const canary = "CANARY-c4f1e2d9b7"
 	seeds := []string{
-		StarterConfig(),
+		Starter(),
 		"[servers.a]\nurl = \"https://x.test/mcp\"\nheaders = { Authorization = \"Bearer ${TOKEN}\" }\n",
 		"[servers.a]\ncommand = \"npx\"\nargs = [\"-y\", \"@s/p@1\"]\nenv = { A = \"$X ${Y:-d} $$\" }\ncwd = \"sub\"\n",
 		"[servers.a]\ncommand = \"docker\"\nargs = [\"run\", \"-i\", \"--rm\", \"-e\", \"K=V\", \"img:1\"]\ntools = { allow = [\"a*\"], deny = [\"[\"] }\n",
@@ -356,9 +356,50 @@ func FuzzParseConfig(f *testing.F) {
 			}
 			return canary
 		}
-		_, err := ParseConfig(strings.NewReader(in), "/cfg", env)
+		_, err := Parse(strings.NewReader(in), "/cfg", env)
 		if err != nil && strings.Contains(err.Error(), canary) {
 			t.Fatalf("error echoes a variable's value:\n%v", err)
 		}
 	})
+}
+
+// TestMaskedValues: the masked form keeps variable names and literal text
+// around references, and never a value that could be a secret.
+func TestMaskedValues(t *testing.T) {
+	const canary = "canary-literal-7f3a"
+	src := `
+[servers.a]
+command = "x"
+env = { TOKEN = "$GH_TOKEN", MIXED = "pre-${PART}-post", DEF = "${V:-` + canary + `}", LIT = "` + canary + `", DOLLAR = "$$HOME" }
+[servers.b]
+url = "https://example.com/mcp"
+headers = { Authorization = "Bearer ${API_TOKEN}", "X-Key" = "$K" }
+`
+	got, err := MaskedValues([]byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"a.env.TOKEN":             "${GH_TOKEN}",
+		"a.env.MIXED":             "pre-${PART}-post",
+		"a.env.DEF":               "${V:-***}",
+		"a.env.LIT":               "***",
+		"a.env.DOLLAR":            "***",
+		"b.headers.Authorization": "Bearer ${API_TOKEN}",
+		"b.headers.X-Key":         "${K}",
+	}
+	if len(got) != len(want) {
+		t.Errorf("got %d values, want %d: %v", len(got), len(want), got)
+	}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("%s = %q, want %q", k, got[k], w)
+		}
+		if strings.Contains(got[k], canary) {
+			t.Errorf("%s leaks the literal value", k)
+		}
+	}
+	if _, err := MaskedValues([]byte("[servers.a]\nenv = { K = " + canary + " }")); err == nil || strings.Contains(err.Error(), canary) {
+		t.Errorf("syntax error = %v, want an error without the value", err)
+	}
 }
