@@ -66,7 +66,7 @@ type Config struct {
 	// Empty = no audit log.
 	Audit string
 	// Pin is pin: what a changed tool definition does (tool pinning, see
-	// pins.go). "warn" (the default) serves it and logs a warning once per
+	// package pins). "warn" (the default) serves it and logs a warning once per
 	// change; "strict" hides it until `sigil-hub pins accept`; "off"
 	// disables pinning.
 	Pin string

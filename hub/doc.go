@@ -22,15 +22,16 @@
 // Around the pipeline it owns hot reload of the upstream set (reload.go: the
 // fleet is swapped whole, only changed servers restart), the stdio and
 // Streamable HTTP fronts (session.go, http.go), server→client request relay
-// (requests.go), the audit record of every call (audit.go), tool pinning
-// (pins.go), the inventory behind `check` and `tools` (inventory.go) and the
-// approval surface of the embedded engine (approvals.go).
+// (requests.go), the audit record of every call (audit.go), the hooks of
+// tool pinning into listing and calls (pins.go, view.go), the inventory
+// behind `check` and `tools` (inventory.go) and the approval surface of the
+// embedded engine (approvals.go).
 //
 // The config file (parsing, overlay, serverId derivation, the starter
-// file) is package config's.
+// file) is package config's; the pin file and its store are package pins'.
 //
-// hub imports the leaves (config, router, upstreams, authz, audit, and
-// signer for the approval page);
+// hub imports the leaves (config, pins, router, upstreams, authz, audit,
+// and signer for the approval page);
 // it must not import cmd/, tint or oklog/run, and it never reads the process
 // environment: values come through Options and config.Parse's getenv.
 package hub

@@ -20,6 +20,7 @@ import (
 	"github.com/sigilcore/sigil-hub/authz"
 	"github.com/sigilcore/sigil-hub/authz/policy"
 	"github.com/sigilcore/sigil-hub/config"
+	"github.com/sigilcore/sigil-hub/pins"
 	"github.com/sigilcore/sigil-hub/router"
 	"github.com/sigilcore/sigil-hub/upstreams"
 )
@@ -100,7 +101,7 @@ type Hub struct {
 
 	progress sync.Map // hub progress token (string) → progressTarget
 
-	pins *pinStore // nil when pinning is off (pins.go)
+	pins *pins.Store // nil when pinning is off (pins.go: the hooks)
 
 	oauthCB *upstreams.OAuthCallback // nil without oauth servers; set by newUpstream (New, or Reconfigure under reconfMu)
 
@@ -181,7 +182,7 @@ func New(opts Options) (*Hub, error) {
 		return nil, err
 	}
 	h.authorizer, h.closeAuthz = az, closeAz
-	if h.pins, err = newPinStore(opts.Config.Pin, opts.Config.PinFile, opts.Logger.With("component", "pins")); err != nil {
+	if h.pins, err = pins.NewStore(opts.Config.Pin, opts.Config.PinFile, opts.Logger.With("component", "pins")); err != nil {
 		closeAz()
 		return nil, err
 	}

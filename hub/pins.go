@@ -1,390 +1,11 @@
 package hub
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io/fs"
-	"log/slog"
-	"os"
-	"path/filepath"
-	"sort"
 	"strconv"
-	"sync"
-	"time"
-
-	"github.com/sigilcore/sigil-hub/authz"
 )
 
-// Tool pinning (the rug-pull defence, issue 6). The hub records a hash of
-// each tool's definition per serverId on first sight. When an upstream later
-// lists a different definition under the same name, pin = "warn" serves it
-// and logs a warning once per change, and pin = "strict" hides it (not
-// listed; calls fail with -32602, reason tool_definition_changed) until a
-// person runs `sigil-hub pins accept`. Either way the new hash is recorded
-// as "pending" in the pin file, so accepting needs no running upstream. The
-// hub re-reads the pin file when it changes on disk (checked on every
-// tools/list and tools/call), so an accept takes effect without a restart.
-
-// PinEntry is one pinned tool definition in the pin file.
-type PinEntry struct {
-	// SHA256 is the pinned hash: ToolHash of the definition first seen (or
-	// last accepted).
-	SHA256 string `json:"sha256"`
-	// FirstSeen is when SHA256 was pinned.
-	FirstSeen time.Time `json:"first_seen"`
-	// Pending is the hash of a differing definition the upstream listed
-	// since, awaiting `sigil-hub pins accept`. Empty = none.
-	Pending string `json:"pending,omitempty"`
-	// PendingSince is when Pending was first seen. Zero when Pending is empty.
-	PendingSince time.Time `json:"pending_since,omitzero"`
-}
-
-// Pins is the pin file's content: serverId → upstream tool name → entry.
-// A plain value: not safe for concurrent mutation.
-type Pins map[string]map[string]PinEntry
-
-// ToolHash returns the lowercase hex SHA-256 of the pg-commit-v1 canonical
-// JSON of a tool definition exactly as the upstream listed it (name,
-// description, schemas, annotations: all of it). A definition that cannot
-// be canonicalised (a number overflowing float64) is hashed as raw bytes.
-// It is safe for concurrent use.
-func ToolHash(def json.RawMessage) string {
-	if h, err := authz.TxCommit(def); err == nil {
-		return h
-	}
-	sum := sha256.Sum256(def)
-	return hex.EncodeToString(sum[:])
-}
-
-// LoadPins reads the pin file at path. A missing file is an empty Pins.
-// It is safe for concurrent use.
-func LoadPins(path string) (Pins, error) {
-	p, _, err := readPins(path)
-	return p, err
-}
-
-// AcceptPins re-pins every pending definition of serverID (all servers when
-// empty) and tool (all its tools when empty) to its pending hash, and
-// returns the accepted entries as "serverId/tool" in sorted order. A running
-// hub picks the change up from the file. Concurrent writers to one file
-// (another accept, a running hub) may lose an update; run it by hand.
-func AcceptPins(path, serverID, tool string) ([]string, error) {
-	return updatePins(path, func(p Pins) []string {
-		var done []string
-		for sid, tools := range p {
-			if serverID != "" && sid != serverID {
-				continue
-			}
-			for name, e := range tools {
-				if (tool != "" && name != tool) || e.Pending == "" {
-					continue
-				}
-				tools[name] = PinEntry{SHA256: e.Pending, FirstSeen: time.Now().UTC()}
-				done = append(done, sid+"/"+name)
-			}
-		}
-		return done
-	})
-}
-
-// ResetPins forgets every pin of serverID (all servers when empty) and
-// returns the forgotten entries as "serverId/tool", sorted: their current
-// definitions are pinned again on next sight.
-func ResetPins(path, serverID string) ([]string, error) {
-	return updatePins(path, func(p Pins) []string {
-		var done []string
-		for sid, tools := range p {
-			if serverID != "" && sid != serverID {
-				continue
-			}
-			for name := range tools {
-				done = append(done, sid+"/"+name)
-			}
-			delete(p, sid)
-		}
-		return done
-	})
-}
-
-func updatePins(path string, f func(Pins) []string) ([]string, error) {
-	p, _, err := readPins(path)
-	if err != nil {
-		return nil, err
-	}
-	done := f(p)
-	sort.Strings(done)
-	if len(done) == 0 {
-		return nil, nil
-	}
-	if _, err := writePins(path, p); err != nil {
-		return nil, err
-	}
-	return done, nil
-}
-
-// pinStamp identifies one version of the pin file on disk.
-type pinStamp struct {
-	mod  time.Time
-	size int64
-	ok   bool // the file existed
-}
-
-func statPins(path string) pinStamp {
-	st, err := os.Stat(path)
-	if err != nil {
-		return pinStamp{}
-	}
-	return pinStamp{mod: st.ModTime(), size: st.Size(), ok: true}
-}
-
-func readPins(path string) (Pins, pinStamp, error) {
-	st := statPins(path)
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return Pins{}, pinStamp{}, nil
-	}
-	if err != nil {
-		return nil, st, fmt.Errorf("pin file: %w", err)
-	}
-	p := Pins{}
-	if len(bytes.TrimSpace(data)) > 0 {
-		if err := json.Unmarshal(data, &p); err != nil {
-			return nil, st, fmt.Errorf("pin file %s is not valid: %v (fix it, or run `sigil-hub pins reset` to start over)", path, err)
-		}
-	}
-	for sid, tools := range p {
-		if tools == nil {
-			delete(p, sid)
-		}
-	}
-	return p, st, nil
-}
-
-// writePins writes p to path atomically (mode 0600, folder 0700).
-func writePins(path string, p Pins) (pinStamp, error) {
-	data, err := json.MarshalIndent(p, "", "  ")
-	if err != nil {
-		return pinStamp{}, err
-	}
-	data = append(data, '\n')
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return pinStamp{}, fmt.Errorf("pin file: %w", err)
-	}
-	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return pinStamp{}, fmt.Errorf("pin file: %w", err)
-	}
-	_, werr := f.Write(data)
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Chmod(f.Name(), 0o600)
-	}
-	if werr == nil {
-		werr = os.Rename(f.Name(), path)
-	}
-	if werr != nil {
-		os.Remove(f.Name())
-		return pinStamp{}, fmt.Errorf("pin file: %w", werr)
-	}
-	return statPins(path), nil
-}
-
-// pinStore is a running hub's view of the pin file. Methods are safe for
-// concurrent use.
-type pinStore struct {
-	strict bool
-	path   string // "" = in memory only
-	log    *slog.Logger
-
-	mu       sync.Mutex
-	pins     Pins
-	stamp    pinStamp
-	statAt   time.Time // when the pin file was last looked at
-	reloaded bool      // re-read since takeReloaded last ran
-	dirty    bool
-	warned   map[string]string               // serverId \x00 tool → hash last warned about
-	failed   bool                            // the last write failed (logged once)
-	hashes   map[string]map[string]hashedDef // serverId → tool → last definition hashed
-}
-
-// newPinStore loads the pin file; mode "off" returns nil. An unreadable or
-// invalid pin file is an error (strict pinning must not silently restart
-// from nothing).
-func newPinStore(mode, path string, log *slog.Logger) (*pinStore, error) {
-	if mode == "off" {
-		return nil, nil
-	}
-	s := &pinStore{strict: mode == "strict", path: path, log: log, pins: Pins{}, warned: map[string]string{}}
-	if path != "" {
-		p, st, err := readPins(path)
-		if err != nil {
-			return nil, err
-		}
-		s.pins, s.stamp = p, st
-	}
-	return s, nil
-}
-
-// hashLocked returns ToolHash(def), remembered per tool with the bytes it
-// hashed (issue 7: every tools/call checks its pin, and the definition
-// rarely changes). Callers hold s.mu.
-func (s *pinStore) hashLocked(serverID, tool string, def json.RawMessage) string {
-	if e, ok := s.hashes[serverID][tool]; ok && e.def == string(def) {
-		return e.hash
-	}
-	h := ToolHash(def)
-	if s.hashes == nil {
-		s.hashes = map[string]map[string]hashedDef{}
-	}
-	if s.hashes[serverID] == nil {
-		s.hashes[serverID] = map[string]hashedDef{}
-	}
-	s.hashes[serverID][tool] = hashedDef{def: string(def), hash: h}
-	return h
-}
-
-// hashedDef is one remembered ToolHash.
-type hashedDef struct{ def, hash string }
-
-// pinVerdict is the pin state of one listed definition.
-type pinVerdict struct {
-	hash    string // current definition's hash
-	pinned  string // the pinned hash
-	changed bool   // hash != pinned
-}
-
-// blocked reports whether the definition must be hidden.
-func (s *pinStore) blocked(v pinVerdict) bool { return s.strict && v.changed }
-
-// check pins a never-seen definition and compares a known one, recording a
-// change as pending (and warning once per change). Call flush after a
-// batch. Callers must not hold s.mu.
-func (s *pinStore) check(serverID, tool string, def json.RawMessage) pinVerdict {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	hash := s.hashLocked(serverID, tool, def)
-	// A definition that matches its pin is the usual call: the file is
-	// looked at no more than once per pinStatEvery for it (a stat per call
-	// was a tenth of the binary's CPU, issue 7). Anything that will write
-	// the file or refuse the call reads it first: an accept takes effect
-	// at the next call, and no other writer's pins are overwritten.
-	s.reloadLocked(pinStatEvery)
-	if e, ok := s.pins[serverID][tool]; !ok || e.SHA256 != hash || e.Pending != "" {
-		s.reloadLocked(0)
-	}
-	tools := s.pins[serverID]
-	if tools == nil {
-		tools = map[string]PinEntry{}
-		s.pins[serverID] = tools
-	}
-	e, ok := tools[tool]
-	if !ok {
-		tools[tool] = PinEntry{SHA256: hash, FirstSeen: time.Now().UTC()}
-		s.dirty = true
-		return pinVerdict{hash: hash, pinned: hash}
-	}
-	if e.SHA256 == hash {
-		if e.Pending != "" { // the upstream went back to the pinned definition
-			e.Pending, e.PendingSince = "", time.Time{}
-			tools[tool] = e
-			s.dirty = true
-		}
-		return pinVerdict{hash: hash, pinned: hash}
-	}
-	if e.Pending != hash {
-		e.Pending, e.PendingSince = hash, time.Now().UTC()
-		tools[tool] = e
-		s.dirty = true
-	}
-	key := serverID + "\x00" + tool
-	if s.warned[key] != hash {
-		s.warned[key] = hash
-		action := "serving it anyway (pin = \"warn\")"
-		if s.strict {
-			action = "tool hidden until accepted (pin = \"strict\")"
-		}
-		s.log.Warn("tool definition changed since it was pinned: "+action+"; review it, then run `sigil-hub pins accept "+serverID+" "+tool+"`",
-			"event", "tool_definition_changed", "server_id", serverID, "tool", tool,
-			"pinned_sha256", e.SHA256, "current_sha256", hash, "pin_file", s.path)
-	}
-	return pinVerdict{hash: hash, pinned: e.SHA256, changed: true}
-}
-
-// flush writes pending changes to the pin file. A write failure is logged
-// (once until a write succeeds); pins stay in memory.
-func (s *pinStore) flush() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.dirty || s.path == "" {
-		s.dirty = false
-		return
-	}
-	st, err := writePins(s.path, s.pins)
-	if err != nil {
-		if !s.failed {
-			s.log.Error("cannot write the pin file: pins are kept in memory only", "pin_file", s.path, "err", err)
-		}
-		s.failed = true
-		return
-	}
-	s.stamp, s.dirty, s.failed = st, false, false
-}
-
-// reload re-reads the pin file if it changed on disk and reports whether it
-// did. Callers must not hold s.mu.
-func (s *pinStore) reload() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.reloadLocked(0)
-}
-
-// pinStatEvery bounds how often a call whose definition matches its pin
-// looks at the pin file.
-const pinStatEvery = time.Second
-
-// reloadLocked re-reads the pin file if it changed on disk, unless it was
-// looked at less than maxAge ago (0: look now).
-func (s *pinStore) reloadLocked(maxAge time.Duration) bool {
-	if s.path == "" {
-		return false
-	}
-	now := time.Now()
-	if maxAge > 0 && now.Sub(s.statAt) < maxAge {
-		return false
-	}
-	s.statAt = now
-	if statPins(s.path) == s.stamp {
-		return false
-	}
-	p, st, err := readPins(s.path)
-	if err != nil {
-		s.log.Error("cannot re-read the pin file: keeping the pins in memory", "pin_file", s.path, "err", err)
-		s.stamp = st
-		return false
-	}
-	// Unsaved first sightings survive a reload: re-applied by the next check.
-	// warned is kept: another hub writing the same file must not make this
-	// one warn again about a change it already reported.
-	s.pins, s.stamp, s.reloaded = p, st, true
-	return true
-}
-
-// takeReloaded reports whether the pin file was re-read since the last
-// call (the view then needs republishing).
-func (s *pinStore) takeReloaded() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r := s.reloaded
-	s.reloaded = false
-	return r
-}
+// The hub's two hooks into tool pinning (package pins): the tools/call
+// check here, and the listing check in view.go (pinHidden).
 
 // pinCheck is the tools/call pin hook: the current definition's hash, or
 // an error when strict pinning hides the tool. An upstream that no longer
@@ -394,7 +15,7 @@ func (h *Hub) pinCheck(u *upstream, tool, exposed string) (string, error) {
 		return "", nil
 	}
 	defer func() {
-		if h.pins.takeReloaded() { // e.g. an accept: republish the lists
+		if h.pins.TakeReloaded() { // e.g. an accept: republish the lists
 			h.markChanged()
 		}
 	}()
@@ -402,14 +23,14 @@ func (h *Hub) pinCheck(u *upstream, tool, exposed string) (string, error) {
 		if it.Name != tool {
 			continue
 		}
-		v := h.pins.check(u.serverID, tool, it.Raw)
-		h.pins.flush()
-		if h.pins.blocked(v) {
+		v := h.pins.Check(u.serverID, tool, it.Raw)
+		h.pins.Flush()
+		if h.pins.Blocked(v) {
 			return "", &rpcError{Code: codeInvalidParams,
 				Message: "tool " + strconv.Quote(exposed) + " is hidden: its definition changed since it was pinned; review it, then run `sigil-hub pins accept " + u.serverID + " " + tool + "`",
-				Data:    map[string]any{"reason": "tool_definition_changed", "tool": exposed, "server_id": u.serverID, "pinned_sha256": v.pinned, "current_sha256": v.hash}}
+				Data:    map[string]any{"reason": "tool_definition_changed", "tool": exposed, "server_id": u.serverID, "pinned_sha256": v.Pinned, "current_sha256": v.Hash}}
 		}
-		return v.hash, nil
+		return v.Hash, nil
 	}
 	return "", nil
 }
@@ -420,8 +41,8 @@ func (h *Hub) refreshPins() {
 	if h.pins == nil {
 		return
 	}
-	h.pins.reload()
-	if h.pins.takeReloaded() {
+	h.pins.Reload()
+	if h.pins.TakeReloaded() {
 		h.publish()
 	}
 }

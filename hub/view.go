@@ -49,7 +49,7 @@ func (h *Hub) rebuild() *view {
 		}
 	}
 	if h.pins != nil {
-		h.pins.flush()
+		h.pins.Flush()
 	}
 	for _, e := range table.Prompts() {
 		u := f.byName[e.Route.Upstream]
@@ -137,7 +137,7 @@ func (h *Hub) pinHidden(u *upstream, e router.Entry) bool {
 	if !ok {
 		return false
 	}
-	return h.pins.blocked(h.pins.check(u.serverID, e.Route.Name, raw))
+	return h.pins.Blocked(h.pins.Check(u.serverID, e.Route.Name, raw))
 }
 
 func index(items []upstreams.Item) map[string]json.RawMessage {

@@ -13,7 +13,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/sigilcore/sigil-hub/config"
-	"github.com/sigilcore/sigil-hub/hub"
+	"github.com/sigilcore/sigil-hub/pins"
 )
 
 // `sigil-hub pins`: review the tool pin store (issue 6, tool pinning). A
@@ -52,14 +52,14 @@ func runPins(_ context.Context, args, environ []string, stdout, stderr io.Writer
 	}
 	switch {
 	case verb == "list" && len(rest) == 0:
-		p, err := hub.LoadPins(path)
+		p, err := pins.Load(path)
 		if err != nil {
 			return err
 		}
 		return printPins(stdout, path, p)
 	case verb == "accept" && len(rest) <= 2:
 		sid, tool := argAt(rest, 0), argAt(rest, 1)
-		done, err := hub.AcceptPins(path, sid, tool)
+		done, err := pins.Accept(path, sid, tool)
 		if err != nil {
 			return err
 		}
@@ -72,7 +72,7 @@ func runPins(_ context.Context, args, environ []string, stdout, stderr io.Writer
 		}
 		return nil
 	case verb == "reset" && len(rest) <= 1:
-		done, err := hub.ResetPins(path, argAt(rest, 0))
+		done, err := pins.Reset(path, argAt(rest, 0))
 		if err != nil {
 			return err
 		}
@@ -126,7 +126,7 @@ func pinsPath(flagPath, configPath string, getenv func(string) string) (string, 
 	return filepath.Join(dir, "pins.json"), nil
 }
 
-func printPins(w io.Writer, path string, p hub.Pins) error {
+func printPins(w io.Writer, path string, p pins.File) error {
 	fmt.Fprintf(w, "pin file: %s\n", path)
 	if len(p) == 0 {
 		fmt.Fprintln(w, "no pinned tools yet: the hub pins each tool the first time it lists it")

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sigilcore/sigil-hub/hub"
 	"github.com/sigilcore/sigil-hub/internal/testupstream"
+	"github.com/sigilcore/sigil-hub/pins"
 )
 
 // TestPinsWarnMode: the default pin mode serves a changed definition, warns
@@ -22,7 +22,7 @@ func TestPinsWarnMode(t *testing.T) {
 	h := startFault(t, sign, runID, faultOpts{Args: []string{"--config", writeConfig(t, faultServer(t, "bad", logs["bad"], runID)), "--pin-file", pinFile}})
 	h.text(h.callWait("bad__victim", `{"path":"/tmp/w1"}`))
 	v1 := pinToolHash(t, sign, "/tmp/w1")
-	p, err := hub.LoadPins(pinFile)
+	p, err := pins.Load(pinFile)
 	if err != nil || p["bad"]["victim"].SHA256 != v1 {
 		t.Fatalf("pin file after first sight: %+v %v, want victim pinned to %s", p, err, v1)
 	}
@@ -42,7 +42,7 @@ func TestPinsWarnMode(t *testing.T) {
 	if !strings.Contains(h.stderr.String(), v2) {
 		t.Fatal("the warning does not name the new hash")
 	}
-	if p, err = hub.LoadPins(pinFile); err != nil || p["bad"]["victim"].SHA256 != v1 || p["bad"]["victim"].Pending != v2 {
+	if p, err = pins.Load(pinFile); err != nil || p["bad"]["victim"].SHA256 != v1 || p["bad"]["victim"].Pending != v2 {
 		t.Fatalf("pin file after the change: %+v %v", p["bad"], err)
 	}
 	assertInvariants(t, h, invariants{Sign: sign, Logs: logs, Audit: -1})

@@ -1,4 +1,4 @@
-package hub
+package pins
 
 import (
 	"encoding/json"
@@ -29,19 +29,19 @@ func TestPinStore(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "d", "pins.json")
-			s, err := newPinStore(tc.mode, path, slog.New(slog.DiscardHandler))
+			s, err := NewStore(tc.mode, path, slog.New(slog.DiscardHandler))
 			if err != nil {
 				t.Fatal(err)
 			}
-			var v pinVerdict
+			var v Verdict
 			for _, d := range tc.defs {
-				v = s.check("srv", "victim", d)
-				s.flush()
+				v = s.Check("srv", "victim", d)
+				s.Flush()
 			}
-			if v.changed != tc.wantChanged || s.blocked(v) != tc.wantBlocked || v.hash != ToolHash(tc.defs[len(tc.defs)-1]) {
-				t.Fatalf("verdict %+v blocked %v", v, s.blocked(v))
+			if v.Changed != tc.wantChanged || s.Blocked(v) != tc.wantBlocked || v.Hash != ToolHash(tc.defs[len(tc.defs)-1]) {
+				t.Fatalf("verdict %+v blocked %v", v, s.Blocked(v))
 			}
-			p, err := LoadPins(path)
+			p, err := Load(path)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -59,33 +59,33 @@ func TestPinStore(t *testing.T) {
 func TestPinsAcceptReload(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "pins.json")
 	v1, v2 := json.RawMessage(`{"name":"t","description":"1"}`), json.RawMessage(`{"name":"t","description":"2"}`)
-	s, err := newPinStore("strict", path, slog.New(slog.DiscardHandler))
+	s, err := NewStore("strict", path, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.check("a", "t", v1)
-	s.check("b", "t", v1)
-	if v := s.check("a", "t", v2); !s.blocked(v) {
+	s.Check("a", "t", v1)
+	s.Check("b", "t", v1)
+	if v := s.Check("a", "t", v2); !s.Blocked(v) {
 		t.Fatal("change not blocked")
 	}
-	s.check("b", "t", v2)
-	s.flush()
-	done, err := AcceptPins(path, "a", "")
+	s.Check("b", "t", v2)
+	s.Flush()
+	done, err := Accept(path, "a", "")
 	if err != nil || !slices.Equal(done, []string{"a/t"}) {
 		t.Fatalf("accept: %v %v", done, err)
 	}
-	if v := s.check("a", "t", v2); s.blocked(v) || v.changed {
+	if v := s.Check("a", "t", v2); s.Blocked(v) || v.Changed {
 		t.Fatalf("after accept: %+v", v)
 	}
-	if v := s.check("b", "t", v2); !s.blocked(v) {
+	if v := s.Check("b", "t", v2); !s.Blocked(v) {
 		t.Fatal("accept of a also accepted b")
 	}
-	s.flush()
-	done, err = ResetPins(path, "")
+	s.Flush()
+	done, err = Reset(path, "")
 	if err != nil || len(done) != 2 {
 		t.Fatalf("reset: %v %v", done, err)
 	}
-	if v := s.check("b", "t", v2); s.blocked(v) {
+	if v := s.Check("b", "t", v2); s.Blocked(v) {
 		t.Fatal("after reset: a definition is pinned again on first sight")
 	}
 }
@@ -95,10 +95,10 @@ func TestPinStoreInvalidFile(t *testing.T) {
 	if err := os.WriteFile(path, []byte("{not json"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := newPinStore("strict", path, slog.New(slog.DiscardHandler)); err == nil {
+	if _, err := NewStore("strict", path, slog.New(slog.DiscardHandler)); err == nil {
 		t.Fatal("invalid pin file accepted")
 	}
-	if s, err := newPinStore("off", path, nil); s != nil || err != nil {
+	if s, err := NewStore("off", path, nil); s != nil || err != nil {
 		t.Fatalf("off: %v %v", s, err)
 	}
 }
@@ -110,45 +110,45 @@ func TestPinStoreInvalidFile(t *testing.T) {
 func TestPinStoreLooksAtTheFileWhenItMatters(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "pins.json")
 	v1, v2 := json.RawMessage(`{"name":"t","description":"1"}`), json.RawMessage(`{"name":"t","description":"2"}`)
-	s, err := newPinStore("strict", path, slog.New(slog.DiscardHandler))
+	s, err := NewStore("strict", path, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := newPinStore("strict", path, slog.New(slog.DiscardHandler)) // another hub on the same file
+	other, err := NewStore("strict", path, slog.New(slog.DiscardHandler)) // another hub on the same file
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.check("a", "t", v1)
-	s.flush()
+	s.Check("a", "t", v1)
+	s.Flush()
 	// The other hub pins a tool of its own; this one then pins a new tool
 	// within the same second: it reads the file before writing it.
-	other.check("o", "t", v1)
-	other.flush()
-	s.check("a", "new", v1)
-	s.flush()
+	other.Check("o", "t", v1)
+	other.Flush()
+	s.Check("a", "new", v1)
+	s.Flush()
 	p, _, err := readPins(path)
 	if err != nil || p["o"]["t"].SHA256 == "" || p["a"]["new"].SHA256 == "" {
 		t.Fatalf("pins after two writers: %v %v", p, err)
 	}
 	// The file changes under a matching definition (another hub pinned a
 	// different one): seen once the second is up, not on every call.
-	s.check("a", "t", v1)
-	if _, err := ResetPins(path, "a"); err != nil {
+	s.Check("a", "t", v1)
+	if _, err := Reset(path, "a"); err != nil {
 		t.Fatal(err)
 	}
-	other.reload()
-	other.check("a", "t", v2)
-	other.flush()
-	if v := s.check("a", "t", v1); v.changed {
+	other.Reload()
+	other.Check("a", "t", v2)
+	other.Flush()
+	if v := s.Check("a", "t", v1); v.Changed {
 		t.Fatalf("the file was looked at again within %v: %+v", pinStatEvery, v)
 	}
 	s.mu.Lock()
 	s.statAt = s.statAt.Add(-pinStatEvery)
 	s.mu.Unlock()
-	if v := s.check("a", "t", v1); !s.blocked(v) {
+	if v := s.Check("a", "t", v1); !s.Blocked(v) {
 		t.Fatalf("after %v the changed pin file was not seen: %+v", pinStatEvery, v)
 	}
-	if !s.takeReloaded() || s.takeReloaded() {
+	if !s.TakeReloaded() || s.TakeReloaded() {
 		t.Fatal("takeReloaded: want true once after a re-read, then false")
 	}
 }
