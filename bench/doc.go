@@ -30,6 +30,6 @@
 // policy-binary-node puts it in front of the reference server
 // @modelcontextprotocol/server-everything under Node (from testdata/npm).
 //
-// This package imports hub, internal/procstat and internal/testupstream;
+// This package imports config, hub, internal/procstat and internal/testupstream;
 // nothing may import it.
 package bench
