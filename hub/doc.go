@@ -23,9 +23,10 @@
 // fleet is swapped whole, only changed servers restart), the stdio and
 // Streamable HTTP fronts (session.go, http.go), server→client request relay
 // (requests.go), the audit record of every call (audit.go), the hooks of
-// tool pinning into listing and calls (pins.go, view.go), the inventory
-// behind `check` and `tools` (inventory.go) and the approval surface of the
-// embedded engine (approvals.go).
+// tool pinning into listing and calls (pins.go, view.go), the Status that
+// `check` and `tools` report on (status.go; their inventory is
+// cmd/sigil-hub's) and the approval surface of the embedded engine
+// (approvals.go).
 //
 // The config file (parsing, overlay, serverId derivation, the starter
 // file) is package config's; the pin file and its store are package pins'.

@@ -121,19 +121,19 @@ const inventoryKey = "sigil-hub-inventory-unused"
 // hub it builds decides nothing: the policy and the audit log are left out
 // (check reports on them separately) and Sign is never contacted. Remote
 // servers with oauth use the stored tokens; none starts a browser flow.
-func takeInventory(ctx context.Context, cfg config.Config, single bool, environ []string, logger *slog.Logger) (hub.Inventory, error) {
+func takeInventory(ctx context.Context, cfg config.Config, single bool, environ []string, logger *slog.Logger) (inventory, error) {
 	cfg.Policy, cfg.Audit, cfg.SignURL, cfg.PolicyHash = "", "", config.DefaultSignURL, ""
 	h, err := hub.New(hub.Options{Config: cfg, APIKey: inventoryKey, Single: single, Environ: environ, Logger: logger, Version: version,
 		OAuthDir: oauthDir(envLookup(environ)), OAuthStoredOnly: true})
 	if err != nil {
-		return hub.Inventory{}, err
+		return inventory{}, err
 	}
 	sctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	rctx, cancel := context.WithCancel(sctx)
 	done := make(chan error, 1)
 	go func() { done <- h.Run(rctx) }()
-	inv := h.Inventory(rctx)
+	inv := inventoryOf(h.Status(rctx))
 	cancel()
 	if err := <-done; err != nil {
 		return inv, err
@@ -181,7 +181,7 @@ type jsonWarning struct {
 	Message  string `json:"message"`
 }
 
-func jsonUpstreams(inv hub.Inventory) []jsonUpstream {
+func jsonUpstreams(inv inventory) []jsonUpstream {
 	out := []jsonUpstream{}
 	for _, u := range inv.Upstreams {
 		out = append(out, jsonUpstream{
@@ -194,7 +194,7 @@ func jsonUpstreams(inv hub.Inventory) []jsonUpstream {
 	return out
 }
 
-func jsonWarnings(ws []hub.Warning) []jsonWarning {
+func jsonWarnings(ws []warning) []jsonWarning {
 	out := []jsonWarning{}
 	for _, w := range ws {
 		out = append(out, jsonWarning{Kind: w.Kind, Upstream: w.Upstream, Subject: w.Subject, Message: w.Message})
@@ -238,7 +238,7 @@ func runCheck(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 	case len(command) > 0:
 		cfgDetail = "wrapping one stdio server (-- " + command[0] + ")"
 	case f.cli.remote != "":
-		cfgDetail = "wrapping one remote server (" + hub.RedactURL(f.cli.remote) + ")"
+		cfgDetail = "wrapping one remote server (" + redactURL(f.cli.remote) + ")"
 	}
 	checks = append(checks, checkResult{"config", "ok", cfgDetail})
 	if cfg.Policy != "" {
@@ -290,7 +290,7 @@ func runCheck(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 }
 
 // writeCheckReport prints the human-readable report.
-func writeCheckReport(w io.Writer, checks []checkResult, inv hub.Inventory, notChecked []string) {
+func writeCheckReport(w io.Writer, checks []checkResult, inv inventory, notChecked []string) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CHECK\tRESULT\tDETAIL")
 	for _, c := range checks {
@@ -620,14 +620,14 @@ func printConfig(w io.Writer, asJSON bool, cfg config.Config, path string, o ove
 			Policy         string       `json:"policy,omitempty"`
 			Audit          string       `json:"audit,omitempty"`
 			Servers        []jsonServer `json:"servers"`
-		}{path, overlayUsed, keyState, hub.RedactURL(cfg.SignURL), cfg.LogLevel, cfg.PendingTimeout.Milliseconds(), cfg.StartupTimeout.Milliseconds(),
+		}{path, overlayUsed, keyState, redactURL(cfg.SignURL), cfg.LogLevel, cfg.PendingTimeout.Milliseconds(), cfg.StartupTimeout.Milliseconds(),
 			cfg.Separator, cfg.AgentID, cfg.TaskID, cfg.Verify, cfg.PolicyHash, cfg.Policy, cfg.Audit, []jsonServer{}}
 		for _, s := range cfg.Servers {
 			js := jsonServer{Name: s.Name, Command: s.Command, Args: s.Args, Cwd: s.Cwd, Transport: s.Transport,
 				ServerID: s.ServerID, ServerName: s.ServerName, Allow: s.Allow, Deny: s.Deny,
 				Attestation: s.Attestation, Disabled: s.Disabled}
 			if s.URL != "" {
-				js.URL = hub.RedactURL(s.URL)
+				js.URL = redactURL(s.URL)
 			}
 			for k := range s.Env {
 				if js.Env == nil {
@@ -670,7 +670,7 @@ func printConfig(w io.Writer, asJSON bool, cfg config.Config, path string, o ove
 	fmt.Fprintf(&b, "# Sigil API key: %s\n", keyState)
 	b.WriteString("# env and headers values are shown as written, ${VAR} references only; *** hides anything else\n\n")
 	kv := func(k, v string) { fmt.Fprintf(&b, "%s = %s\n", k, tomlString(v)) }
-	kv("sign_url", hub.RedactURL(cfg.SignURL)) // checked by authz.CheckSignURL already: no password to hide, but never print one
+	kv("sign_url", redactURL(cfg.SignURL)) // checked by authz.CheckSignURL already: no password to hide, but never print one
 	kv("log_level", cfg.LogLevel)
 	fmt.Fprintf(&b, "pending_timeout = %d\n", cfg.PendingTimeout.Milliseconds())
 	fmt.Fprintf(&b, "startup_timeout = %d\n", cfg.StartupTimeout.Milliseconds())
@@ -694,7 +694,7 @@ func printConfig(w io.Writer, asJSON bool, cfg config.Config, path string, o ove
 			kv("cwd", s.Cwd)
 		}
 		if s.URL != "" {
-			kv("url", hub.RedactURL(s.URL))
+			kv("url", redactURL(s.URL))
 			kv("transport", s.Transport)
 		}
 		if len(s.Env) > 0 {

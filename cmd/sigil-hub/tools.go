@@ -11,8 +11,6 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
-
-	"github.com/sigilcore/sigil-hub/hub"
 )
 
 // `sigil-hub tools`: the tools a client will see, each with its route and
@@ -100,7 +98,7 @@ func runTools(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 }
 
 // writeTools prints the tools table; notes on actions follow it.
-func writeTools(w io.Writer, inv hub.Inventory) {
+func writeTools(w io.Writer, inv inventory) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "EXPOSED\tUPSTREAM\tSERVER ID\tTOOL\tACTION")
 	var notes []string

@@ -1,44 +1,42 @@
-package hub
+package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/sigilcore/sigil-hub/authz"
 	"github.com/sigilcore/sigil-hub/config"
+	"github.com/sigilcore/sigil-hub/hub"
 	"github.com/sigilcore/sigil-hub/router"
 	"github.com/sigilcore/sigil-hub/upstreams"
 )
 
-// What `sigil-hub check` and `sigil-hub tools` need from a started hub: the
-// state of every upstream after its first start attempt, the exposed tools
-// with the intent action each one produces, and the warnings a person
-// should see before pointing a client at the hub.
+// The inventory behind `sigil-hub check` and `sigil-hub tools`: the state
+// of every upstream after its first start attempt, the exposed tools with
+// the intent action each one produces, and the warnings a person should
+// see before pointing a client at the hub. Built from hub.Status, which
+// only these two commands use.
 
-// Inventory is a point-in-time report of a started hub (see Hub.Inventory).
+// inventory is a point-in-time report of a started hub (takeInventory).
 // It is a plain value: nothing in it is shared with the hub.
-type Inventory struct {
-	// Single is true in single-wrap mode (exposed names are the upstream's own).
-	Single bool
+type inventory struct {
 	// Upstreams are the enabled servers, in config order.
-	Upstreams []UpstreamInfo
+	Upstreams []upstreamInfo
 	// Tools are the exposed tools in tools/list order.
-	Tools []ToolInfo
+	Tools []toolInfo
 	// Warnings are problems worth a person's attention that do not stop the
 	// hub: router renames and collisions, serverIds the ## mcp policy
 	// grammar cannot express, tool counts over client limits, long names,
 	// extractors for tools no upstream lists. Nil when there are none.
-	Warnings []Warning
+	Warnings []warning
 }
 
-// UpstreamInfo is one upstream in an Inventory. A plain value.
-type UpstreamInfo struct {
+// upstreamInfo is one upstream in an inventory. A plain value.
+type upstreamInfo struct {
 	// Name is the config name (the namespace) and ServerID its serverId (D1).
 	Name, ServerID string
 	// Target is what the hub starts or connects to: the command line of a
@@ -53,7 +51,7 @@ type UpstreamInfo struct {
 	// failed) before the startup timeout; false means still starting.
 	Settled bool
 	// StartTime is how long the first start attempt took, measured from
-	// Hub.Run's start to when Inventory saw it finish. Zero if !Settled.
+	// Hub.Run's start to when Hub.Status saw it finish. Zero if !Settled.
 	StartTime time.Duration
 	// Err is the last failure (for a stdio upstream that failed to start it
 	// includes the exit status and the stderr tail); "" when Ready.
@@ -61,7 +59,7 @@ type UpstreamInfo struct {
 	// Tools, Prompts, Resources and Templates count what the upstream
 	// listed (before the router's filters).
 	Tools, Prompts, Resources, Templates int
-	// Exposed counts this upstream's tools in Inventory.Tools.
+	// Exposed counts this upstream's tools in inventory.Tools.
 	Exposed int
 	// ServerInfo is the upstream's serverInfo "name version", "" if unknown.
 	ServerInfo string
@@ -69,8 +67,8 @@ type UpstreamInfo struct {
 	ProtocolVersion string
 }
 
-// ToolInfo is one exposed tool. A plain value.
-type ToolInfo struct {
+// toolInfo is one exposed tool. A plain value.
+type toolInfo struct {
 	// Exposed is the name clients see and call.
 	Exposed string
 	// Upstream, ServerID and Name are the route: the upstream's config name,
@@ -88,27 +86,27 @@ type ToolInfo struct {
 	Extract map[string]string
 }
 
-// Warning kinds (Warning.Kind).
+// warning kinds (warning.Kind).
 const (
-	// WarnServerID: a serverId the ## mcp policy grammar cannot express.
-	WarnServerID = "server_id"
-	// WarnToolCount: more exposed tools than a common client shows.
-	WarnToolCount = "tool_count"
-	// WarnNameLength: an exposed name at or near the 64-character limit.
-	WarnNameLength = "name_length"
-	// WarnRenamed: the router rewrote a name (router.Renamed).
-	WarnRenamed = "renamed"
-	// WarnCollision: a name was withheld because two routes wanted it.
-	WarnCollision = "collision"
-	// WarnInvalidName: the router could not use a listed name as given.
-	WarnInvalidName = "invalid_name"
-	// WarnExtractor: an extractor names a tool its upstream does not list,
+	// warnServerID: a serverId the ## mcp policy grammar cannot express.
+	warnServerID = "server_id"
+	// warnToolCount: more exposed tools than a common client shows.
+	warnToolCount = "tool_count"
+	// warnNameLength: an exposed name at or near the 64-character limit.
+	warnNameLength = "name_length"
+	// warnRenamed: the router rewrote a name (router.Renamed).
+	warnRenamed = "renamed"
+	// warnCollision: a name was withheld because two routes wanted it.
+	warnCollision = "collision"
+	// warnInvalidName: the router could not use a listed name as given.
+	warnInvalidName = "invalid_name"
+	// warnExtractor: an extractor names a tool its upstream does not list,
 	// or can never apply.
-	WarnExtractor = "extractor"
+	warnExtractor = "extractor"
 )
 
-// Warning is one warning in an Inventory. A plain value.
-type Warning struct {
+// warning is one warning in an inventory. A plain value.
+type warning struct {
 	// Kind is one of the Warn* constants.
 	Kind string
 	// Upstream is the upstream concerned, "" when the warning is global.
@@ -119,64 +117,34 @@ type Warning struct {
 	Message string
 }
 
-// ClientToolLimit is the number of tools one MCP client is known to use.
-type ClientToolLimit struct {
-	Client string
-	Limit  int
+// clientToolLimits are the tool limits of common clients that the
+// inventory warns about, lowest first.
+var clientToolLimits = []struct {
+	client string
+	limit  int
+}{
+	{"Cursor (older versions)", 40},
+	{"Windsurf", 50},
+	{"Cursor", 80},
+	{"GitHub Copilot", 128},
 }
 
-// ClientToolLimits returns the tool limits of common clients that the
-// inventory warns about, lowest first. Pure.
-func ClientToolLimits() []ClientToolLimit {
-	return []ClientToolLimit{
-		{"Cursor (older versions)", 40},
-		{"Windsurf", 50},
-		{"Cursor", 80},
-		{"GitHub Copilot", 128},
-	}
-}
-
-// NameWarnLength is the exposed-name length from which Inventory warns:
+// nameWarnLength is the exposed-name length from which inventory warns:
 // close to router.MaxNameLen, the 64-character limit several clients and
 // model APIs enforce on tool names.
-const NameWarnLength = 60
+const nameWarnLength = 60
 
-// Inventory waits, like the first tools/list does, until every upstream has
-// finished its first start attempt (bounded by the startup timeout and ctx)
-// and reports the hub's state. Run must be running (or about to run) in
-// another goroutine; Inventory neither starts nor stops anything, sends no
-// request to the policy service and never calls a tool. It is safe for
-// concurrent use.
-func (h *Hub) Inventory(ctx context.Context) Inventory {
-	limit := startupTimeout(h.fleet.Load().cfg)
-	start := time.Now()
-	if st := h.started.Load(); st != 0 {
-		start = time.Unix(0, st)
-	}
-	wctx, cancel := context.WithDeadline(ctx, start.Add(limit))
-	defer cancel()
-	f := h.fleet.Load()
-	took := make([]time.Duration, len(f.ups))
-	settled := make([]bool, len(f.ups))
-	var wg sync.WaitGroup
-	for i, u := range f.ups {
-		wg.Go(func() {
-			if u.conn.WaitSettled(wctx) == nil {
-				settled[i], took[i] = true, time.Since(start)
-			}
-		})
-	}
-	wg.Wait()
-
-	inv := Inventory{Single: h.opts.Single}
-	snaps := make(map[string]*upstreams.Snapshot, len(f.ups))
-	srcs := make([]router.Source, 0, len(f.ups))
-	for i, u := range f.ups {
-		snap := u.conn.Snapshot()
-		snaps[u.name] = snap
-		info := UpstreamInfo{
-			Name: u.name, ServerID: u.serverID, Target: inventoryTarget(f.server(u.name)),
-			State: snap.State.String(), Ready: snap.State == upstreams.Ready, Settled: settled[i], StartTime: took[i],
+// inventoryOf reports on a started hub's Status: every upstream, the
+// exposed tools with their intent actions, and the warnings.
+func inventoryOf(st hub.Status) inventory {
+	var inv inventory
+	servers := make(map[string]hub.UpstreamStatus, len(st.Upstreams))
+	for _, u := range st.Upstreams {
+		servers[u.Server.Name] = u
+		snap := u.Snapshot
+		info := upstreamInfo{
+			Name: u.Server.Name, ServerID: u.Server.ServerID, Target: inventoryTarget(u.Server),
+			State: snap.State.String(), Ready: snap.State == upstreams.Ready, Settled: u.Settled, StartTime: u.StartTime,
 			Tools: len(snap.Tools), Prompts: len(snap.Prompts), Resources: len(snap.Resources), Templates: len(snap.Templates),
 			ServerInfo: inventoryServerInfo(snap.ServerInfo), ProtocolVersion: snap.ProtocolVersion,
 		}
@@ -184,57 +152,52 @@ func (h *Hub) Inventory(ctx context.Context) Inventory {
 			info.Err = snap.Err.Error()
 		}
 		inv.Upstreams = append(inv.Upstreams, info)
-		// The same sources rebuild gives the router, so the table below is
-		// the one tools/list serves for these snapshots.
-		srcs = append(srcs, routerSource(u.name, f.server(u.name), snap))
 	}
-	table, problems := router.Build(router.Rules{Separator: f.cfg.Separator, Namespace: !h.opts.Single}, srcs)
 
 	exposed := map[string]int{}
-	for _, e := range table.Tools() {
-		u := f.byName[e.Route.Upstream]
-		if u == nil {
+	for _, e := range st.Table.Tools() {
+		u, ok := servers[e.Route.Upstream]
+		if !ok || !inventoryHas(u.Snapshot.Tools, e.Route.Name) {
 			continue
 		}
-		if !inventoryHas(snaps[u.name].Tools, e.Route.Name) {
-			continue
+		s := u.Server
+		t := toolInfo{Exposed: e.Exposed, Upstream: s.Name, ServerID: s.ServerID, Name: e.Route.Name}
+		var x *authz.Extractor
+		if ex, ok := s.Extractors[e.Route.Name]; ok {
+			x = &authz.Extractor{Action: ex.Action, Fields: ex.Fields} // as hub.New builds it
+			t.Extract = maps.Clone(ex.Fields)
 		}
-		t := ToolInfo{Exposed: e.Exposed, Upstream: u.name, ServerID: u.serverID, Name: e.Route.Name}
-		x := u.extractors[e.Route.Name]
-		t.Action, t.ActionNote = IntentAction(u.serverID, e.Route.Name, x)
-		if x != nil {
-			t.Extract = maps.Clone(x.Fields)
-		}
+		t.Action, t.ActionNote = intentAction(s.ServerID, e.Route.Name, x)
 		inv.Tools = append(inv.Tools, t)
-		exposed[u.name]++
+		exposed[s.Name]++
 	}
 	for i := range inv.Upstreams {
 		inv.Upstreams[i].Exposed = exposed[inv.Upstreams[i].Name]
 	}
-	inv.Warnings = inventoryWarnings(f, inv, problems, snaps)
+	inv.Warnings = inventoryWarnings(st, inv)
 	return inv
 }
 
-// inventoryWarnings collects Inventory.Warnings.
-func inventoryWarnings(f *fleet, inv Inventory, problems []router.Problem, snaps map[string]*upstreams.Snapshot) []Warning {
-	var ws []Warning
-	for _, u := range f.ups {
-		for _, msg := range config.ServerIDProblems(u.serverID) {
-			ws = append(ws, Warning{Kind: WarnServerID, Upstream: u.name, Subject: u.serverID, Message: msg})
+// inventoryWarnings collects inventory.Warnings.
+func inventoryWarnings(st hub.Status, inv inventory) []warning {
+	var ws []warning
+	for _, u := range st.Upstreams {
+		for _, msg := range config.ServerIDProblems(u.Server.ServerID) {
+			ws = append(ws, warning{Kind: warnServerID, Upstream: u.Server.Name, Subject: u.Server.ServerID, Message: msg})
 		}
 	}
-	for _, p := range problems {
-		w := Warning{Subject: p.Exposed, Message: p.Message}
+	for _, p := range st.Problems {
+		w := warning{Subject: p.Exposed, Message: p.Message}
 		if len(p.Routes) == 1 {
 			w.Upstream = p.Routes[0].Upstream
 		}
 		switch p.Kind {
 		case router.Renamed:
-			w.Kind = WarnRenamed
+			w.Kind = warnRenamed
 		case router.Collision:
-			w.Kind = WarnCollision
+			w.Kind = warnCollision
 		case router.InvalidName:
-			w.Kind = WarnInvalidName
+			w.Kind = warnInvalidName
 		default:
 			continue // filtered by config: intended
 		}
@@ -243,31 +206,31 @@ func inventoryWarnings(f *fleet, inv Inventory, problems []router.Problem, snaps
 	for _, t := range inv.Tools {
 		switch n := len(t.Exposed); {
 		case n > router.MaxNameLen:
-			ws = append(ws, Warning{Kind: WarnNameLength, Upstream: t.Upstream, Subject: t.Exposed,
+			ws = append(ws, warning{Kind: warnNameLength, Upstream: t.Upstream, Subject: t.Exposed,
 				Message: fmt.Sprintf("the name is %d characters, over the %d-character limit many clients and model APIs enforce: the tool may be refused or hidden", n, router.MaxNameLen)})
-		case n >= NameWarnLength:
-			ws = append(ws, Warning{Kind: WarnNameLength, Upstream: t.Upstream, Subject: t.Exposed,
+		case n >= nameWarnLength:
+			ws = append(ws, warning{Kind: warnNameLength, Upstream: t.Upstream, Subject: t.Exposed,
 				Message: fmt.Sprintf("the name is %d characters, close to the %d-character limit: a client that adds its own prefix may cut or refuse it", n, router.MaxNameLen)})
 		}
 	}
 	var over []string
-	for _, l := range ClientToolLimits() {
-		if len(inv.Tools) > l.Limit {
-			over = append(over, fmt.Sprintf("%s %d", l.Client, l.Limit))
+	for _, l := range clientToolLimits {
+		if len(inv.Tools) > l.limit {
+			over = append(over, fmt.Sprintf("%s %d", l.client, l.limit))
 		}
 	}
 	if len(over) > 0 {
-		ws = append(ws, Warning{Kind: WarnToolCount, Subject: fmt.Sprint(len(inv.Tools)),
+		ws = append(ws, warning{Kind: warnToolCount, Subject: fmt.Sprint(len(inv.Tools)),
 			Message: fmt.Sprintf("%d tools are exposed, more than some clients use (%s): narrow them with tools = { allow = [...] } or --only", len(inv.Tools), strings.Join(over, ", "))})
 	}
-	for _, u := range f.ups {
-		snap := snaps[u.name]
+	for _, u := range st.Upstreams {
+		snap := u.Snapshot
 		if snap.State != upstreams.Ready && len(snap.Tools) == 0 {
 			continue // nothing listed: cannot tell
 		}
-		for _, tool := range slices.Sorted(maps.Keys(u.extractors)) {
+		for _, tool := range slices.Sorted(maps.Keys(u.Server.Extractors)) {
 			if !inventoryHas(snap.Tools, tool) {
-				ws = append(ws, Warning{Kind: WarnExtractor, Upstream: u.name, Subject: tool,
+				ws = append(ws, warning{Kind: warnExtractor, Upstream: u.Server.Name, Subject: tool,
 					Message: fmt.Sprintf("an extractor is configured for tool %q but the upstream lists no such tool (tool names are the upstream's own, not the exposed ones)", tool)})
 			}
 		}
@@ -275,7 +238,7 @@ func inventoryWarnings(f *fleet, inv Inventory, problems []router.Problem, snaps
 	return ws
 }
 
-// IntentAction returns the intent action a call of the upstream's tool
+// intentAction returns the intent action a call of the upstream's tool
 // produces (D2, D4), computed with authz.NewIntent exactly as the hub does:
 // "mcp.<serverID>.<tool>", or the typed action an extractor implies or
 // names. Because an extracted method only yields "http" when the call's
@@ -283,7 +246,7 @@ func inventoryWarnings(f *fleet, inv Inventory, problems []router.Problem, snaps
 // action falls back to web_fetch otherwise; when no call can ever be
 // authorized (an invalid extractor, empty or non-UTF-8 names) action is ""
 // and note says why. Pure; safe for concurrent use.
-func IntentAction(serverID, tool string, x *authz.Extractor) (action, note string) {
+func intentAction(serverID, tool string, x *authz.Extractor) (action, note string) {
 	args := []byte("{}")
 	if x != nil && len(x.Fields) > 0 {
 		sample := map[string]any{}
@@ -347,15 +310,15 @@ func inventorySet(m map[string]any, path []string, v string) bool {
 // secrets: a remote URL loses its userinfo and query.
 func inventoryTarget(s config.Server) string {
 	if s.URL != "" {
-		return RedactURL(s.URL)
+		return redactURL(s.URL)
 	}
 	return strings.Join(append([]string{s.Command}, s.Args...), " ")
 }
 
-// RedactURL returns raw with any userinfo replaced by "***" and the query
+// redactURL returns raw with any userinfo replaced by "***" and the query
 // and fragment removed (a "?***" marks a removed query), for display. A URL
 // that does not parse is shown as "***". Pure.
-func RedactURL(raw string) string {
+func redactURL(raw string) string {
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok {
 		return "***"

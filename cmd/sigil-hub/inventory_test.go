@@ -1,4 +1,4 @@
-package hub
+package main
 
 import (
 	"context"
@@ -10,12 +10,13 @@ import (
 
 	"github.com/sigilcore/sigil-hub/authz"
 	"github.com/sigilcore/sigil-hub/config"
+	"github.com/sigilcore/sigil-hub/hub"
 	"github.com/sigilcore/sigil-hub/internal/testupstream"
 )
 
 // TestInventory starts a hub with a working remote upstream (the fake
 // server over loopback HTTP) and a stdio upstream that fails at once with a
-// stderr message, and checks what Inventory reports: states, the stderr
+// stderr message, and checks what the inventory reports: states, the stderr
 // tail, counts, routes, intent actions (extractor included) and warnings.
 func TestInventory(t *testing.T) {
 	sh, err := exec.LookPath("sh")
@@ -47,7 +48,7 @@ func TestInventory(t *testing.T) {
 			{Name: "bad", Command: sh, Args: []string{"-c", "echo inventory-boom >&2; exit 3"}, ServerID: "bad", Attestation: true},
 		},
 	}
-	h, err := New(Options{Config: cfg, APIKey: "test-key"})
+	h, err := hub.New(hub.Options{Config: cfg, APIKey: "test-key"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +62,7 @@ func TestInventory(t *testing.T) {
 		}
 	}()
 
-	inv := h.Inventory(t.Context())
+	inv := inventoryOf(h.Status(t.Context()))
 	if len(inv.Upstreams) != 2 {
 		t.Fatalf("%d upstreams, want 2", len(inv.Upstreams))
 	}
@@ -82,7 +83,7 @@ func TestInventory(t *testing.T) {
 		t.Errorf("bad target %q", bad.Target)
 	}
 
-	byName := map[string]ToolInfo{}
+	byName := map[string]toolInfo{}
 	for _, tl := range inv.Tools {
 		byName[tl.Exposed] = tl
 	}
@@ -104,20 +105,20 @@ func TestInventory(t *testing.T) {
 		t.Errorf("echo extract = %v", x)
 	}
 
-	kinds := map[string][]Warning{}
+	kinds := map[string][]warning{}
 	for _, w := range inv.Warnings {
 		kinds[w.Kind] = append(kinds[w.Kind], w)
 	}
-	if ws := kinds[WarnServerID]; len(ws) != 1 || ws[0].Upstream != "good" || !strings.Contains(ws[0].Message, "'.'") {
+	if ws := kinds[warnServerID]; len(ws) != 1 || ws[0].Upstream != "good" || !strings.Contains(ws[0].Message, "'.'") {
 		t.Errorf("server_id warnings: %+v", ws)
 	}
-	if ws := kinds[WarnNameLength]; len(ws) != 1 || ws[0].Subject != "good__"+long {
+	if ws := kinds[warnNameLength]; len(ws) != 1 || ws[0].Subject != "good__"+long {
 		t.Errorf("name_length warnings: %+v", ws)
 	}
-	if ws := kinds[WarnToolCount]; len(ws) != 1 || !strings.Contains(ws[0].Message, "Windsurf 50") || strings.Contains(ws[0].Message, "Cursor 80") {
+	if ws := kinds[warnToolCount]; len(ws) != 1 || !strings.Contains(ws[0].Message, "Windsurf 50") || strings.Contains(ws[0].Message, "Cursor 80") {
 		t.Errorf("tool_count warnings: %+v", ws)
 	}
-	if ws := kinds[WarnExtractor]; len(ws) != 1 || ws[0].Subject != "nosuch" {
+	if ws := kinds[warnExtractor]; len(ws) != 1 || ws[0].Subject != "nosuch" {
 		t.Errorf("extractor warnings: %+v", ws)
 	}
 }
@@ -141,9 +142,9 @@ func TestIntentAction(t *testing.T) {
 		{"unknown field", &authz.Extractor{Fields: map[string]string{"host": "h"}}, "", "every call is denied"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			action, note := IntentAction("srv", "tool", tc.x)
+			action, note := intentAction("srv", "tool", tc.x)
 			if action != tc.action || !strings.Contains(note, tc.noteSubstr) || (tc.noteSubstr == "") != (note == "") {
-				t.Fatalf("IntentAction = %q, %q; want %q, note containing %q", action, note, tc.action, tc.noteSubstr)
+				t.Fatalf("intentAction = %q, %q; want %q, note containing %q", action, note, tc.action, tc.noteSubstr)
 			}
 		})
 	}
@@ -157,8 +158,8 @@ func TestRedactURL(t *testing.T) {
 		{"http://127.0.0.1:8080", "http://127.0.0.1:8080"},
 		{"not a url secret", "***"},
 	} {
-		if got := RedactURL(tc.in); got != tc.want {
-			t.Errorf("RedactURL(%q) = %q, want %q", tc.in, got, tc.want)
+		if got := redactURL(tc.in); got != tc.want {
+			t.Errorf("redactURL(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }
