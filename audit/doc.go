@@ -1,6 +1,6 @@
-// Package audit owns sigil-hub's audit trail (issue 5, ../shared/faults.md
-// §1.6 "Audit record"): one JSON line per tools/call attempt, written before
-// the response is sent to the client.
+// Package audit owns sigil-hub's audit trail (README "Audit trail"): one
+// JSON line per tools/call attempt, written before the response is sent to
+// the client.
 //
 // A Record carries identifiers, the decision and its reason, latencies and
 // the forward outcome. It never carries argument values: the caller hashes

@@ -9,8 +9,8 @@ import (
 )
 
 // Outcomes of a tools/call attempt, the values of Record.Outcome
-// (faults.md §1.6: forwarded / blocked / upstream_error / timeout / cancelled,
-// plus the two ways a call fails before authorization).
+// (forwarded / blocked / upstream_error / timeout / cancelled, plus the two
+// ways a call fails before authorization).
 const (
 	// OutcomeForwarded: the call reached the upstream and its result (a tool
 	// error result included) was returned.
@@ -82,7 +82,8 @@ type Record struct {
 	// with microsecond precision.
 	UpstreamMillis float64 `json:"upstream_ms,omitempty"`
 	// Bypassed is true when the call was forwarded under --unsafe-bypass
-	// without an approval (D8). Always written, so it can be alarmed on.
+	// without an approval (docs/protocol.md#unreachable-and-fail-closed).
+	// Always written, so it can be alarmed on.
 	Bypassed bool `json:"bypassed"`
 	// Outcome is one of the Outcome constants.
 	Outcome string `json:"outcome"`

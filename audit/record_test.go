@@ -47,7 +47,7 @@ func TestRecordGolden(t *testing.T) {
 			ArgsSHA256: testHash, Decision: "DENIED", Reason: "policy", ErrorCode: "SIGIL_POLICY_VIOLATION",
 			PolicyHash: "sha256:abc", AuthzMillis: 12.5, Outcome: audit.OutcomeBlocked,
 		},
-		{ // a bypassed call (D8)
+		{ // a bypassed call (--unsafe-bypass)
 			Time: time.Date(2026, 3, 1, 12, 0, 1, 0, time.UTC), CallID: "c-3", ServerID: "files",
 			Tool: "read", ExposedTool: "files__read", ArgsSHA256: testHash, Decision: "UNREACHABLE",
 			Reason: "unreachable", ErrorCode: "SIGIL_UNREACHABLE", AuthzMillis: 3000, UpstreamMillis: 4.25,

@@ -19,7 +19,8 @@ import (
 	"github.com/sigilcore/sigil-hub/internal/strictjson"
 )
 
-// Intent attestation verification (sigil-protocol.md §3.1, D12).
+// Intent attestation verification
+// (docs/protocol.md#attestations-and-the-jwks).
 //
 // An approval may carry intent_attestation: a compact Ed25519 JWS signed by
 // Sign over claims that bind the decision to the txCommit we sent

@@ -7,7 +7,8 @@ import (
 	"time"
 )
 
-// ErrUnreachable marks the D8 "unreachable" class: no HTTP response at all
+// ErrUnreachable marks the "unreachable" class
+// (docs/protocol.md#unreachable-and-fail-closed): no HTTP response at all
 // (DNS, refused, connect/TLS-handshake timeout, response timeout) or HTTP
 // 502/503/504. Only errors wrapping it may ever be bypassed (--unsafe-bypass).
 var ErrUnreachable = errors.New("sigil sign unreachable")
@@ -24,18 +25,22 @@ type Authorizer interface {
 
 // Request is one tools/call to authorize.
 type Request struct {
-	// ServerID is the upstream's serverId (sigil-protocol.md D1), used verbatim.
+	// ServerID is the upstream's serverId, used verbatim
+	// (docs/protocol.md#deriving-the-serverid).
 	ServerID string
 	// Tool is the upstream's own tool name (never the namespaced one).
 	Tool string
 	// Arguments are the tool arguments exactly as the client sent them.
 	// Nil or empty means the call carried no arguments ({} is used).
 	Arguments json.RawMessage
-	// TaskID is the intent's task_id (D13); it must match ^[A-Za-z0-9_-]{1,128}$.
+	// TaskID is the intent's task_id (docs/protocol.md#task_id); it must
+	// match ^[A-Za-z0-9_-]{1,128}$.
 	TaskID string
-	// AgentID is the request's agentId (D2). If empty, "sigil-hub" is used.
+	// AgentID is the request's agentId (docs/protocol.md#the-authorize-request).
+	// If empty, "sigil-hub" is used.
 	AgentID string
-	// Extract, if non-nil, maps typed intent fields to argument paths (D4).
+	// Extract, if non-nil, maps typed intent fields to argument paths
+	// (docs/protocol.md#extractors).
 	Extract *Extractor
 	// ToolHash is the lowercase hex SHA-256 of the tool's definition as the
 	// upstream listed it (tool pinning), sent as metadata.toolHash so that a
@@ -47,7 +52,8 @@ type Request struct {
 	OnHold func(holdID string, waited time.Duration)
 }
 
-// Extractor maps typed intent fields to argument paths for one tool (D4).
+// Extractor maps typed intent fields to argument paths for one tool
+// (docs/protocol.md#extractors).
 type Extractor struct {
 	// Action, if non-empty, overrides the typed action the fields imply.
 	Action string
@@ -93,7 +99,8 @@ type Decision struct {
 	PolicyHash string
 	// Attestation is the compact JWS intent attestation of an approval, if any.
 	Attestation string
-	// TxCommit is the txCommit that was authorized (D3): set by Sign
+	// TxCommit is the txCommit that was authorized
+	// (docs/protocol.md#txcommit-pg-commit-v1): set by Sign
 	// decisions and by the embedded policy's holds (its immediate
 	// decisions are taken on the intent itself and leave it empty).
 	TxCommit string

@@ -6,7 +6,8 @@ import (
 	"time"
 )
 
-// The circuit breaker on /v1/authorize (faults.md C44, goal G4).
+// The circuit breaker on /v1/authorize (docs/protocol.md#the-circuit-breaker;
+// docs/faults.md case 44 and goal G4).
 //
 // After Threshold consecutive unreachable-class failures (ErrUnreachable
 // only: a 401, a denial or an invalid body is an answer and resets the
@@ -17,7 +18,7 @@ import (
 // opens it again with the cooldown doubled, up to the maximum. The breaker
 // never turns a failure into an approval: fail-closed stays total, and
 // --unsafe-bypass applies to its errors exactly as to any other
-// ErrUnreachable (D8).
+// ErrUnreachable (docs/protocol.md#unreachable-and-fail-closed).
 
 // Breaker defaults, for SignOptions.
 const (

@@ -153,10 +153,10 @@ func TestBreakerDisabledAndOptions(t *testing.T) {
 	}
 }
 
-// TestSignBreakerC44 is faults.md C44 at client level with a manual clock:
-// an outage (HTTP 503) opens the breaker after 5 requests, later calls fail
-// with ErrUnreachable without reaching Sign, and the first call after the
-// cooldown probes and, once Sign is back, is answered.
+// TestSignBreakerC44 is docs/faults.md case 44 at client level with a manual
+// clock: an outage (HTTP 503) opens the breaker after 5 requests, later calls
+// fail with ErrUnreachable without reaching Sign, and the first call after
+// the cooldown probes and, once Sign is back, is answered.
 func TestSignBreakerC44(t *testing.T) {
 	var down atomic.Bool
 	down.Store(true)
@@ -254,7 +254,8 @@ func TestSignBreakerIgnoresAnswers(t *testing.T) {
 }
 
 // TestSignBreakerRefusedConnections: a refused connection (retried once,
-// D10) counts as one failure per call; the open breaker stops dialing.
+// docs/protocol.md#retries) counts as one failure per call; the open breaker
+// stops dialing.
 func TestSignBreakerRefusedConnections(t *testing.T) {
 	env := signTestNew(t, signtest.ClosedURL(t), SignOptions{Verify: VerifyOff, BreakerThreshold: 3})
 	env.sign.clock = newBreakerTestClock()

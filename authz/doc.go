@@ -3,18 +3,20 @@
 // reach its upstream, and it fails closed.
 //
 // It owns, in the order a call goes through them:
-//   - building the intent for a call (intent.go: D2, D4, D5) and its
-//     verifiable txCommit, the pg-commit-v1 canonicalization (pgcommit.go: D3,
-//     sigil-protocol.md §4.3), with local denials for malformed or oversized
-//     input that is never sent;
+//   - building the intent for a call (intent.go) and its verifiable
+//     txCommit, the pg-commit-v1 canonicalization (pgcommit.go), with local
+//     denials for malformed or oversized input that is never sent;
 //   - sending the authorize request and classifying what comes back:
 //     unreachable (an error wrapping ErrUnreachable) versus a Decision
-//     (sign.go, response.go: D6–D10);
-//   - waiting out held calls (holds.go: D11) and verifying intent
-//     attestations (attest.go: D12);
+//     (sign.go, response.go);
+//   - waiting out held calls (holds.go) and verifying intent
+//     attestations (attest.go);
 //   - a circuit breaker that fails fast (still ErrUnreachable) after
 //     repeated unreachable-class failures and probes once per cooldown
-//     (breaker.go; faults.md C44).
+//     (breaker.go).
+//
+// The protocol decisions it implements are docs/protocol.md: the intent,
+// extractors, txCommit, statuses, retries, holds and attestations.
 //
 // It also holds the offline decision point: Local (local.go) decides with
 // the embedded warranty.md engine in authz/policy, with the same intents,

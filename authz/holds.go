@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// PENDING holds (sigil-protocol.md §2.5, D11).
+// PENDING holds (docs/protocol.md#holds-pending).
 //
 // A held call waits while its hold is looked up with GET /v1/holds/{id}.
 // Sign allows 30 lookups a minute per API key, so every lookup of every

@@ -13,10 +13,11 @@ import (
 	"github.com/sigilcore/sigil-hub/internal/strictjson"
 )
 
-// Input limits and codes (D4, D5, D13).
+// Input limits and codes (docs/protocol.md#arguments-sent-as-received,
+// #extractors, #task_id).
 const (
 	// MaxArgumentsBytes is the largest tool-arguments document sent for
-	// authorization (D5: the server's 100 kB body limit). Larger arguments
+	// authorization (the server's 100 kB body limit). Larger arguments
 	// are denied locally with SIGIL_INPUT_TOO_LARGE, never truncated.
 	MaxArgumentsBytes = 100_000
 	// MaxArgumentsDepth is the deepest nesting allowed in tool arguments
@@ -29,25 +30,29 @@ const (
 	// CodeInputTooLarge denies a call whose arguments exceed MaxArgumentsBytes.
 	CodeInputTooLarge = "SIGIL_INPUT_TOO_LARGE"
 
-	// Framework is the authorize request's framework value (D2).
+	// Framework is the authorize request's framework value
+	// (docs/protocol.md#the-authorize-request).
 	Framework = "mcp-proxy"
-	// DefaultAgentID is the agentId used when none is configured or known (D2).
+	// DefaultAgentID is the agentId used when none is configured or known.
 	DefaultAgentID = "sigil-hub"
 )
 
-// Intent is the D2 intent for one tool call, ready to send.
+// Intent is the intent for one tool call, ready to send
+// (docs/protocol.md#the-intent-for-a-tool-call).
 type Intent struct {
 	// JSON is the intent object exactly as sent on the wire; the raw tool
 	// arguments are embedded byte for byte as metadata.arguments.
 	JSON []byte
 	// TxCommit is the lowercase hex SHA-256 of the pg-commit-v1
-	// canonicalization of JSON (D3).
+	// canonicalization of JSON (docs/protocol.md#txcommit-pg-commit-v1).
 	TxCommit string
-	// Action is the intent's action (mcp.<serverId>.<tool> or a typed one, D4).
+	// Action is the intent's action (mcp.<serverId>.<tool>, or a typed one
+	// from an extractor).
 	Action string
 }
 
-// InputError is a local denial of a call's input (D4, D5): the call is
+// InputError is a local denial of a call's input
+// (docs/protocol.md#arguments-sent-as-received, #extractors): the call is
 // denied with Code and never sent to the policy service.
 type InputError struct {
 	Code    string // e.g. SIGIL_INPUT_MALFORMED, SIGIL_INPUT_TOO_LARGE
@@ -59,7 +64,7 @@ func (e *InputError) Error() string { return e.Message }
 // errIntentExtractor marks an Extractor that cannot be applied to any call.
 var errIntentExtractor = errors.New("invalid extractor")
 
-// intentFieldOrder lists the intent fields an Extractor may map (D4), in
+// intentFieldOrder lists the intent fields an Extractor may map, in
 // the order they appear on the wire.
 func intentFieldOrder() [5]string {
 	return [5]string{"command", "url", "method", "path", "to"}
@@ -85,7 +90,7 @@ func intentFieldIndex(field string) int {
 }
 
 // intentValidMethod reports whether m makes a url extraction an "http"
-// action (sigil-protocol.md §1.2: uppercase only, never normalised).
+// action (docs/protocol.md#extractors: uppercase only, never normalised).
 func intentValidMethod(m string) bool {
 	switch m {
 	case "GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE":
@@ -121,21 +126,23 @@ func ValidateExtractor(x *Extractor) error {
 	return nil
 }
 
-// NewIntent builds the intent for req (D2, D4, D5) and its txCommit (D3).
+// NewIntent builds the intent for req and its txCommit
+// (docs/protocol.md#the-intent-for-a-tool-call, #txcommit-pg-commit-v1).
 //
 // The intent's members appear in the order action, command, url, method,
-// path, to, task_id, metadata; absent ones are omitted, never null.
-// metadata is {"serverId","toolName","arguments"} with the arguments' bytes
-// embedded verbatim (only whitespace around the object is dropped), so the
-// bytes that are authorized are the bytes that are forwarded (D5). When
-// req.ToolHash is set, metadata gets a fourth member, "toolHash", after
-// arguments; without it the bytes are unchanged.
+// path, to, task_id, metadata; absent ones are omitted, never null. metadata
+// is {"serverId","toolName","arguments"} with the arguments' bytes embedded
+// verbatim (only whitespace around the object is dropped), so the bytes that
+// are authorized are the bytes that are forwarded. When req.ToolHash is set,
+// metadata gets a fourth member, "toolHash", after arguments; without it the
+// bytes are unchanged.
 //
-// The action is "mcp.<ServerID>.<Tool>", unless req.Extract maps a field
-// that implies a typed action (D4): url gives web_fetch (http when a valid
-// uppercase method is extracted too), else path gives file_write, else
-// command gives bash. Extract.Action, when set, overrides all of these.
-// method is emitted only when the action is http and the method is valid.
+// The action is "mcp.<ServerID>.<Tool>", unless req.Extract maps a field that
+// implies a typed action (docs/protocol.md#extractors): url gives web_fetch
+// (http when a valid uppercase method is extracted too), else path gives
+// file_write, else command gives bash. Extract.Action, when set, overrides
+// all of these. method is emitted only when the action is http and the method
+// is valid.
 //
 // A local input denial is returned as *InputError with Code
 // CodeInputMalformed (empty ServerID or Tool, invalid UTF-8 in them, a bad
@@ -150,8 +157,8 @@ func NewIntent(req Request) (Intent, error) { return buildIntent(req, true) }
 
 // buildIntent is NewIntent; without commit it leaves TxCommit empty (the
 // embedded policy decides on the intent itself and needs the commit only
-// for a hold: canonicalizing and hashing every call was a fifth of the
-// hub's CPU, issue 7) but denies exactly the same inputs: the one input
+// for a hold: measured, canonicalizing and hashing every call was a fifth
+// of the hub's CPU) but denies exactly the same inputs: the one input
 // only the commit rejects, a number that overflows float64, is looked for
 // directly.
 func buildIntent(req Request, commit bool) (Intent, error) {
@@ -180,7 +187,7 @@ func buildIntent(req Request, commit bool) (Intent, error) {
 		args = []byte("{}")
 	}
 	// Only an Extractor needs the members; everything else needs just the
-	// check, which allocates nothing (issue 7).
+	// check, which allocates nothing (this runs on every call).
 	var members map[string]json.RawMessage
 	var err error
 	if req.Extract != nil && len(req.Extract.Fields) > 0 {
@@ -193,7 +200,7 @@ func buildIntent(req Request, commit bool) (Intent, error) {
 	}
 	args = bytes.Trim(args, " \t\r\n")
 
-	// D4: extracted fields, as the raw JSON string tokens from the
+	// Extracted fields, as the raw JSON string tokens from the
 	// arguments, so the typed field is exactly the value the tool receives.
 	// extracted[i] belongs to intentFieldOrder()[i].
 	var extracted [5][]byte
@@ -259,7 +266,8 @@ func buildIntent(req Request, commit bool) (Intent, error) {
 
 	// b is strictly valid by construction (validated arguments, tokens cut
 	// from them, strings encoded here, depth at most MaxArgumentsDepth+2), so
-	// the commit skips a second validation pass (issue 7).
+	// the commit skips a second validation pass (on every call it would only
+	// repeat work).
 	if !commit {
 		if err := pgcFinite(b); err != nil {
 			return malformed("arguments of tool %q cannot be committed: %v", req.Tool, err)
@@ -275,7 +283,8 @@ func buildIntent(req Request, commit bool) (Intent, error) {
 	return Intent{JSON: b, TxCommit: tx, Action: action}, nil
 }
 
-// AuthorizeBody returns the /v1/authorize request body for in (D2, D3):
+// AuthorizeBody returns the /v1/authorize request body for in
+// (docs/protocol.md#the-authorize-request):
 // {"framework":"mcp-proxy","agentId":…,"txCommit":…,"request_nonce":…,"intent":…}
 // with in.JSON embedded verbatim. An empty agentID means DefaultAgentID.
 // The nonce must be fresh for every request (NewNonce). It is safe for
@@ -299,7 +308,7 @@ func AuthorizeBody(in Intent, agentID, nonce string) []byte {
 }
 
 // NewNonce returns a fresh random UUIDv4 (RFC 9562) in lowercase, for the
-// request_nonce of every authorize request (D3). It is safe for concurrent use.
+// request_nonce of every authorize request. It is safe for concurrent use.
 func NewNonce() string {
 	var u [16]byte
 	// crypto/rand.Read never returns an error (it crashes the program if the

@@ -9,9 +9,9 @@ import (
 )
 
 // BenchmarkNewIntent measures building the intent and its txCommit for one
-// tool call (issue 7: the authorization hot path). "small" has the
-// arguments the bench suite sends; "2KB" a realistic larger call; "extract"
-// maps typed fields (D4).
+// tool call, the authorization hot path. "small" has the arguments the bench
+// suite sends; "2KB" a realistic larger call; "extract" maps typed fields
+// (docs/protocol.md#extractors).
 func BenchmarkNewIntent(b *testing.B) {
 	big := `{"owner":"sigilcore","repo":"sigil-hub","title":"Fix the build <now> & then","body":"` +
 		strings.Repeat("lorem ipsum é ", 120) + `","labels":["bug","p1"],"n":12.5,"nested":{"b":[1,2,3],"a":{"x":null,"y":true}}}`

@@ -248,7 +248,8 @@ func TestNewIntentBoundaries(t *testing.T) {
 	}
 }
 
-// TestNewIntentArgumentsVerbatim pins D5: numbers and escapes travel
+// TestNewIntentArgumentsVerbatim pins
+// docs/protocol.md#arguments-sent-as-received: numbers and escapes travel
 // unchanged even where pg-commit-v1 (like JS) would rewrite them.
 func TestNewIntentArgumentsVerbatim(t *testing.T) {
 	raw := `{"n":12345678901234567890,"s":"\u00e9","f":1.50,"e":1E2,"z":-0,"u":"\ud800"}`
@@ -270,8 +271,9 @@ func TestNewIntentArgumentsVerbatim(t *testing.T) {
 }
 
 // TestNewIntentDeterministic: the same call gives the same txCommit, so an
-// exact-intent reauthorization after a hold matches (D11); a different
-// server or argument byte changes it.
+// exact-intent reauthorization after a hold matches
+// (docs/protocol.md#holds-pending); a different server or argument byte
+// changes it.
 func TestNewIntentDeterministic(t *testing.T) {
 	req := authz.Request{ServerID: "s", Tool: "t", TaskID: "x", Arguments: json.RawMessage(`{"a":1}`)}
 	a, _ := authz.NewIntent(req)
@@ -372,7 +374,7 @@ func TestNewNonce(t *testing.T) {
 
 // TestAuthorizeBodyShape compares our bodies with the reference client's
 // pinned bodies (vectors/authorize-wire): the same top-level members in the
-// same order (minus chainId, which tool calls never carry, D2), and intent
+// same order (minus chainId, which tool calls never carry), and intent
 // members that both have in the same relative order with the same values.
 func TestAuthorizeBodyShape(t *testing.T) {
 	dir := filepath.Join(pgcVectorsDir(t), "authorize-wire")

@@ -63,7 +63,7 @@ const localRecentMax = 50
 type Record struct {
 	Time    time.Time `json:"time"`
 	Surface string    `json:"surface"`
-	// Decision is ALLOWED, DENIED or PENDING (sigil-protocol.md §2).
+	// Decision is ALLOWED, DENIED or PENDING.
 	Decision   string `json:"decision"`
 	Code       string `json:"error_code,omitempty"`
 	Message    string `json:"message,omitempty"`
@@ -100,7 +100,8 @@ func NewLocal(o LocalOptions) *Local {
 	return l
 }
 
-// PolicyHash is the loaded policy's hash (sigil-protocol.md §4.4).
+// PolicyHash is the loaded policy's hash
+// (docs/protocol.md#the-embedded-policy).
 func (l *Local) PolicyHash() string { return l.policy.Load().Hash() }
 
 // SetPolicy replaces the policy for the calls authorized from now on (a

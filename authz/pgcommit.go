@@ -16,12 +16,13 @@ import (
 
 // pgcMaxDepth bounds nesting for pg-commit-v1. The algorithm itself has no
 // limit; the sigil-sign-authorize-v1 proof verifier caps JSON nesting at 64
-// (sigil-protocol.md §4.3), and an intent is at most 34 deep (arguments are
-// capped at 32, D5), so 64 rejects nothing a verifier would accept.
+// (docs/protocol.md#txcommit-pg-commit-v1), and an intent is at most 34 deep
+// (arguments are capped at 32), so 64 rejects nothing a verifier would
+// accept.
 const pgcMaxDepth = 64
 
 // CanonicalPgCommitV1 returns the pg-commit-v1 canonical form of the JSON
-// value raw (sigil-protocol.md §4.3): what warrant-core's
+// value raw (docs/protocol.md#txcommit-pg-commit-v1): what warrant-core's
 // canonicalizePgCommitV1(JSON.parse(raw)) produces. Object keys are sorted
 // by UTF-16 code units, arrays keep their order, there is no whitespace, and
 // strings and numbers are written exactly as JavaScript's JSON.stringify
@@ -40,7 +41,7 @@ func CanonicalPgCommitV1(raw []byte) ([]byte, error) {
 }
 
 // TxCommit returns the lowercase hex SHA-256 of CanonicalPgCommitV1(raw):
-// the txCommit for an intent (D3). It is safe for concurrent use.
+// the txCommit for an intent. It is safe for concurrent use.
 func TxCommit(raw []byte) (string, error) {
 	if err := strictjson.Validate(raw, pgcMaxDepth); err != nil {
 		return "", fmt.Errorf("pg-commit-v1: %w", err)
@@ -48,11 +49,11 @@ func TxCommit(raw []byte) (string, error) {
 	return pgcTxCommit(raw)
 }
 
-// pgcTxCommit is TxCommit for a document already known to be strictly
-// valid: NewIntent builds the intent from arguments it has just validated
-// and strings it encoded itself, so validating the whole intent again would
-// only repeat work (issue 7). The encoder still checks the structure it
-// relies on, and rejects duplicate keys and non-finite numbers itself.
+// pgcTxCommit is TxCommit for a document already known to be strictly valid:
+// NewIntent builds the intent from arguments it has just validated and
+// strings it encoded itself, so validating the whole intent again would only
+// repeat work on every call. The encoder still checks the structure it relies
+// on, and rejects duplicate keys and non-finite numbers itself.
 func pgcTxCommit(raw []byte) (string, error) {
 	c, err := pgcCanonical(raw)
 	if err != nil {

@@ -14,9 +14,9 @@ import (
 	"github.com/sigilcore/sigil-hub/internal/strictjson"
 )
 
-// This file keeps the pg-commit-v1 encoder as it was before issue 7 made
-// it faster, as a reference: the fast encoder must produce the same bytes
-// for every input.
+// This file keeps the pg-commit-v1 encoder as it was before it was made
+// faster (it ran on every call), as a reference: the fast encoder must
+// produce the same bytes for every input.
 
 func refCanonical(raw []byte) ([]byte, error) {
 	if err := strictjson.Validate(raw, pgcMaxDepth); err != nil {

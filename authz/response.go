@@ -12,20 +12,21 @@ import (
 	"github.com/sigilcore/sigil-hub/internal/strictjson"
 )
 
-// Strict response reading and parsing (sigil-protocol.md §2, D6, D7).
+// Strict response reading and parsing
+// (docs/protocol.md#decision-literals-and-strict-bodies).
 //
 // Every body Sign sends is read under a size cap and a deadline and parsed
-// with strictjson (duplicate keys, invalid UTF-8 and deep nesting reject).
-// An approval is schema-closed: "ignoring unknown fields on the one status
-// that means proceed is how a future server field silently becomes a bypass"
-// (agent-hooks strictResponse, §2.2).
+// with strictjson (duplicate keys, invalid UTF-8 and deep nesting reject). An
+// approval is schema-closed: an unknown member ignored on the one answer that
+// means "proceed" is how a future server field would silently become a
+// bypass.
 
 const (
-	// respMaxBody caps every Sign response body (D7).
+	// respMaxBody caps every Sign response body.
 	respMaxBody = 64 << 10
-	// respMaxDepth is the JSON nesting limit of a Sign response (D7).
+	// respMaxDepth is the JSON nesting limit of a Sign response.
 	respMaxDepth = 32
-	// respBodyTimeout is the default body-read deadline (D7).
+	// respBodyTimeout is the default body-read deadline.
 	respBodyTimeout = 1500 * time.Millisecond
 )
 
@@ -128,9 +129,9 @@ func (m respMembers) nullableStr(key, alias string) (string, error) {
 }
 
 // respMemberAllowed reports whether a body with the given literal may carry
-// member name (D7). Aliases are listed too; str rejects a body that carries
-// both spellings. DENIED and PENDING may carry intent_attestation only as
-// null (Sign sends null there, §2.2).
+// member name. Aliases are listed too; str rejects a body that carries both
+// spellings. DENIED and PENDING may carry intent_attestation only as null
+// (Sign sends null there).
 func respMemberAllowed(kind respKind, name string) bool {
 	switch name {
 	case "status", "message", "policy_hash", "policyHash", "task_id", "decision_record",
@@ -146,7 +147,7 @@ func respMemberAllowed(kind respKind, name string) bool {
 	return false
 }
 
-// respParse validates a /v1/authorize body (D6, D7). Any error means the body
+// respParse validates a /v1/authorize body. Any error means the body
 // is invalid (SIGIL_RESPONSE_INVALID).
 func respParse(body []byte) (respBody, error) {
 	m, err := respObject(body)
@@ -231,7 +232,8 @@ const (
 
 // respParseHold validates a hold lookup body: a strict JSON object whose
 // "status" (or "state") is one of the four hold states. Other members are
-// allowed (the schema is unspecified, §2.5) but must be strict JSON too.
+// allowed (the vendor does not specify the schema) but must be strict JSON
+// too.
 func respParseHold(body []byte) (holdState, error) {
 	m, err := respObject(body)
 	if err != nil {

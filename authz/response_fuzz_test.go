@@ -7,10 +7,11 @@ import (
 	"unicode/utf8"
 )
 
-// FuzzParseResponse checks the Sign response parser (D6, D7): it never
+// FuzzParseResponse checks the Sign response parser
+// (docs/protocol.md#decision-literals-and-strict-bodies): it never
 // panics; it never reports an approval unless the body is valid JSON whose
 // "status" decodes to exactly APPROVED or ALLOWED and whose every member is
-// in D7's approval set (listed here independently of respMemberAllowed);
+// in the approval set (listed here independently of respMemberAllowed);
 // every accepted DENIED carries an error_code and every accepted PENDING a
 // hold_id. The hold-lookup parser gets the same body and must return one of
 // the four hold states or an error. Seed corpus:
@@ -26,9 +27,10 @@ func FuzzParseResponse(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	// D7: "An approval may carry only status, policy_hash, policyHash,
-	// task_id, message, intent_attestation, intentAttestation,
-	// decision_record; any other member denies."
+	// docs/protocol.md#decision-literals-and-strict-bodies: an approval may
+	// carry only status, policy_hash, policyHash, task_id, message,
+	// intent_attestation, intentAttestation, decision_record; any other
+	// member denies.
 	approvalMembers := map[string]bool{
 		"status": true, "policy_hash": true, "policyHash": true, "task_id": true, "message": true,
 		"intent_attestation": true, "intentAttestation": true, "decision_record": true,
@@ -66,7 +68,7 @@ func FuzzParseResponse(f *testing.F) {
 			}
 			for k := range members {
 				if !approvalMembers[k] {
-					t.Fatalf("approval despite member %q outside D7's set: %q", k, body)
+					t.Fatalf("approval despite member %q outside the approval set: %q", k, body)
 				}
 			}
 		case respDenied:

@@ -19,12 +19,14 @@ import (
 	"unicode/utf8"
 )
 
-// The Sigil Sign client (sigil-protocol.md §1–3; decisions D3, D6–D12, D14).
+// The Sigil Sign client (docs/protocol.md: the request, statuses, retries,
+// holds and attestations).
 
 // DefaultSignURL is the hosted Sigil Sign service.
 const DefaultSignURL = "https://sign.sigilcore.com"
 
-// Attestation verification modes (D12), for SignOptions.Verify.
+// Attestation verification modes (docs/protocol.md#attestations-and-the-jwks),
+// for SignOptions.Verify.
 const (
 	VerifyOff     = "off"
 	VerifyWarn    = "warn"
@@ -43,9 +45,9 @@ type SignOptions struct {
 	// and JWKS fetch (also bounded by the caller's ctx). If zero, 10s is used.
 	RequestTimeout time.Duration
 	// PendingTimeout is how long a held (PENDING) call waits for its hold to
-	// be resolved (D11). If zero, 30s is used.
+	// be resolved (docs/protocol.md#holds-pending). If zero, 30s is used.
 	PendingTimeout time.Duration
-	// Verify is the intent attestation mode (D12): "off", "warn" (verify, log
+	// Verify is the intent attestation mode: "off", "warn" (verify, log
 	// failures, approve anyway) or "enforce" (a missing or failing
 	// attestation denies). If empty, "warn" is used.
 	Verify string
@@ -59,9 +61,9 @@ type SignOptions struct {
 	// BreakerThreshold is the number of consecutive unreachable-class
 	// failures (ErrUnreachable: no HTTP response, or HTTP 502/503/504) after
 	// which the circuit breaker opens and calls fail fast without dialing
-	// (faults.md C44). Answers of any kind (approvals, denials, 401, invalid
-	// bodies) reset the count. If zero, 5 is used; a negative value disables
-	// the breaker.
+	// (docs/protocol.md#the-circuit-breaker). Answers of any kind (approvals,
+	// denials, 401, invalid bodies) reset the count. If zero, 5 is used; a
+	// negative value disables the breaker.
 	BreakerThreshold int
 	// BreakerCooldown is how long the breaker stays open before one probe
 	// request is let through; each failed probe doubles it up to
@@ -189,8 +191,9 @@ func NewSign(o SignOptions) *Sign {
 	}
 	client := &http.Client{
 		Transport: rt,
-		// Redirects are never followed (D9): a 3xx is an invalid response,
-		// and the key is never sent to a redirect target.
+		// Redirects are never followed (docs/protocol.md#http-statuses): a
+		// 3xx is an invalid response, and the key is never sent to a redirect
+		// target.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	s := &Sign{
@@ -402,7 +405,7 @@ func (s *Sign) sendOnce(ctx context.Context, in Intent, agentID string) (Decisio
 // post sends body to /v1/authorize. On success the caller owns resp and
 // must call cancel after reading it. A TLS verification failure is a
 // decision (never unreachable). The single retry happens only when the
-// request provably never left (D10).
+// request provably never left (docs/protocol.md#retries).
 func (s *Sign) post(ctx context.Context, body []byte) (*http.Response, context.CancelFunc, *Decision, error) {
 	for attempt := 0; ; attempt++ {
 		rctx, cancel := context.WithTimeout(ctx, s.requestTimeout)
@@ -447,7 +450,7 @@ func (s *Sign) post(ctx context.Context, body []byte) (*http.Response, context.C
 }
 
 // approved turns a valid approval body into a decision, verifying its
-// intent attestation per the Verify mode (D12).
+// intent attestation per the Verify mode.
 func (s *Sign) approved(ctx context.Context, r respBody, txCommit string) (Decision, error) {
 	d := Decision{Verdict: Approved, PolicyHash: r.policyHash, Attestation: r.attestation, Message: r.message}
 	if s.verify == VerifyOff {
@@ -526,7 +529,7 @@ func signIsTLSVerify(err error) bool {
 }
 
 // signNotSent reports whether the request provably never left: a DNS
-// failure or a refused connection (D10).
+// failure or a refused connection (docs/protocol.md#retries).
 func signNotSent(err error) bool {
 	var dns *net.DNSError
 	return errors.As(err, &dns) || errors.Is(err, syscall.ECONNREFUSED)

@@ -463,8 +463,8 @@ func TestSignClose(t *testing.T) {
 }
 
 // TestSignConnectionsBounded: a burst of calls opens at most 256
-// connections to Sign at a time; the rest wait for one (faults.md G2 found
-// a burst of 1,000 opening one each).
+// connections to Sign at a time; the rest wait for one (goal G2 in
+// docs/faults.md found a burst of 1,000 opening one each).
 func TestSignConnectionsBounded(t *testing.T) {
 	const calls = 300
 	var inFlight, peak atomic.Int32

@@ -22,10 +22,11 @@ import (
 	"github.com/sigilcore/sigil-hub/upstreams"
 )
 
-// Config is the hub's TOML file after parsing, defaulting and validation
-// (house style §10 bullet 8). It is a plain value: Parse returns a
-// fresh one and nothing in it is shared, so it may be read from any number
-// of goroutines; hub.New translates it into each leaf's options.
+// Config is the hub's TOML file after parsing, defaulting and validation,
+// all in one place, so that no other package reads the file. It is a plain
+// value: Parse returns a fresh one and nothing in it is shared, so it may
+// be read from any number of goroutines; hub.New translates it into each
+// leaf's options.
 type Config struct {
 	// SignURL is the Sigil Sign origin (sign_url), without a trailing slash.
 	// Default "https://sign.sigilcore.com". Checked by authz.CheckSignURL,
@@ -35,7 +36,8 @@ type Config struct {
 	// LogLevel is log_level: "debug", "info", "warn" or "error". Default "info".
 	LogLevel string
 	// PendingTimeout is pending_timeout (integer milliseconds in the file):
-	// how long a PENDING call waits for approval (D11). Default 30s.
+	// how long a PENDING call waits for approval
+	// (docs/protocol.md#holds-pending). Default 30s.
 	PendingTimeout time.Duration
 	// StartupTimeout is startup_timeout (milliseconds): how long the first
 	// tools/list waits for upstreams that are still starting. Default 30s.
@@ -47,13 +49,15 @@ type Config struct {
 	// Separator is separator: between upstream name and tool or prompt name
 	// in exposed names. Default "__"; 1–8 characters from [A-Za-z0-9_-].
 	Separator string
-	// AgentID is agent_id, the intent's agentId (D2). Empty = not set (the
+	// AgentID is agent_id, the request's agentId
+	// (docs/protocol.md#the-authorize-request). Empty = not set (the
 	// client's clientInfo.name, else "sigil-hub", is used).
 	AgentID string
-	// TaskID is task_id (D13), matching ^[A-Za-z0-9_-]{1,128}$. Empty = one
-	// random id per client session.
+	// TaskID is task_id (docs/protocol.md#task_id), matching
+	// ^[A-Za-z0-9_-]{1,128}$. Empty = one random id per client session.
 	TaskID string
-	// Verify is verify: "off", "warn" or "enforce" (D12). Default "warn".
+	// Verify is verify: "off", "warn" or "enforce"
+	// (docs/protocol.md#attestations-and-the-jwks). Default "warn".
 	Verify string
 	// PolicyHash is policy_hash: an optional pin, 64 lowercase hex digits.
 	PolicyHash string
@@ -113,7 +117,8 @@ type Server struct {
 	// OAuth is oauth: authorize with OAuth (remote only, see ServerOAuth).
 	// Nil = no OAuth.
 	OAuth *ServerOAuth
-	// ServerID is server_id, verbatim, or derived (D1): DeriveServerID for
+	// ServerID is server_id, verbatim, or derived
+	// (docs/protocol.md#deriving-the-serverid): DeriveServerID for
 	// stdio, DeriveServerIDFromURL for remote. Unique among enabled servers.
 	ServerID string
 	// ServerName is server_name, a display label only; default ServerID.
@@ -122,11 +127,13 @@ type Server struct {
 	// deny = [...] }: path.Match globs on the upstream's own tool names.
 	// Empty Allow = every tool; Deny wins.
 	Allow, Deny []string
-	// Extractors map the upstream's own tool names to their D4 extractors,
-	// [servers.NAME.extractors.TOOL]. Nil when there are none.
+	// Extractors map the upstream's own tool names to their extractors
+	// (docs/protocol.md#extractors), [servers.NAME.extractors.TOOL]. Nil when
+	// there are none.
 	Extractors map[string]Extractor
 	// Attestation is attach_attestation: attach the Sign attestation to
-	// forwarded calls (D12). Default true.
+	// forwarded calls (docs/protocol.md#attestations-and-the-jwks). Default
+	// true.
 	Attestation bool
 	// ServerRequests is server_requests: relay this server's sampling,
 	// elicitation and roots requests to the client (when the client declared
@@ -139,8 +146,8 @@ type Server struct {
 	Disabled bool
 }
 
-// Extractor is one tool's D4 extractor. Part of Config: read-only after
-// Parse.
+// Extractor is one tool's extractor (docs/protocol.md#extractors). Part of
+// Config: read-only after Parse.
 type Extractor struct {
 	// Action overrides the typed action the fields imply; empty = implied.
 	Action string
@@ -205,8 +212,8 @@ type cfgRawTools struct {
 // Parse reads a hub config file from r. dir is the file's folder:
 // relative cwd and policy paths are resolved against it. getenv supplies
 // the variables that env and headers values reference; it is the only
-// source of environment (house style §10 bullet 10), and an empty result
-// counts as unset.
+// source of environment (the package never reads the process's own), and
+// an empty result counts as unset.
 //
 // Every problem is reported, each on its own line and prefixed with its key
 // path (e.g. "servers.linear.headers.Authorization: ..."); the error is the
@@ -732,7 +739,8 @@ func (p *cfgParser) server(name string, prim toml.Primitive) (s Server, idKey []
 	return s, idKey, true
 }
 
-// extractors decodes [servers.NAME.extractors.TOOL] tables (D4).
+// extractors decodes [servers.NAME.extractors.TOOL] tables
+// (docs/protocol.md#extractors).
 func (p *cfgParser) extractors(prim toml.Primitive, key []string) map[string]Extractor {
 	var raw map[string]map[string]toml.Primitive
 	if !p.table(prim, key, &raw, "a table of [extractors.TOOL] tables") {
@@ -873,7 +881,7 @@ func (p *cfgParser) expandMap(prim toml.Primitive, key []string, disabled, heade
 // failing fast, every problem found. Problems name variables only, never
 // values. The hub's own secrets (upstreams.HubSecret: SIGIL_API_KEY,
 // SIGIL_HUB_TOKEN_*, SIGIL_UPSTREAM_AUTH) may not be referenced: they are
-// never given to an upstream (faults.md case 50). With lookup false,
+// never given to an upstream (docs/faults.md case 50). With lookup false,
 // references are only checked.
 func cfgExpand(s string, getenv func(string) string, lookup bool) (string, int, []string) {
 	pieces, errs, ok := cfgSplitRefs(s)

@@ -8,8 +8,8 @@ import (
 )
 
 // DeriveServerID returns the serverId of a stdio upstream that has no
-// explicit server_id (sigil-protocol.md D1): the package the command runs,
-// without its version, for
+// explicit server_id (docs/protocol.md#deriving-the-serverid): the package
+// the command runs, without its version, for
 //
 //	npx [flags] PKG[@ver]        (also -p/--package PKG; @scope/pkg@1.2 → @scope/pkg)
 //	bunx [flags] PKG[@ver]
@@ -61,7 +61,7 @@ func DeriveServerID(command string, args []string) string {
 }
 
 // DeriveServerIDFromURL returns the serverId of a remote upstream that has
-// no explicit server_id (D1): scheme://host[:port]/path, with scheme and
+// no explicit server_id: scheme://host[:port]/path, with scheme and
 // host lowercased, the port and path as written, and no userinfo, query or
 // fragment. Errors never contain the URL (it may hold credentials). Pure;
 // safe for concurrent use.
@@ -79,10 +79,10 @@ func DeriveServerIDFromURL(raw string) (string, error) {
 	return u.Scheme + "://" + strings.ToLower(u.Host) + u.EscapedPath(), nil
 }
 
-// Flags (of the tools D1 knows) that take a separate value. Flags written
-// as --flag=value never consume the next argument; unknown flags are taken
-// to be booleans. They are functions, not package variables (house style
-// §10 bullet 10).
+// Flags (of the tools DeriveServerID knows) that take a separate value. Flags
+// written as --flag=value never consume the next argument; unknown flags are
+// taken to be booleans. They are functions, not package variables, so the
+// package keeps no mutable state.
 func cfgNpxValueFlags(f string) bool {
 	switch f {
 	case "-p", "--package", "-c", "--call", "--registry", "--cache", "--userconfig",
@@ -285,8 +285,8 @@ func cfgImageName(ref string) string {
 }
 
 // cfgCheckServerID validates a serverId, explicit or derived: 1–256
-// printable ASCII characters without spaces (faults.md case 70). D1 keeps
-// it verbatim, so nothing is rewritten.
+// printable ASCII characters without spaces (docs/faults.md case 70). A
+// serverId is used verbatim, so nothing is rewritten.
 func cfgCheckServerID(id string) error {
 	if id == "" {
 		return errors.New("must not be empty")
@@ -303,9 +303,9 @@ func cfgCheckServerID(id string) error {
 }
 
 // ServerIDProblems says why serverID cannot be written unambiguously in a
-// warranty.md ## mcp block (sigil-protocol.md §1.4): its lists are
-// comma-separated, trimmed and unquoted; a pattern is an exact value or
-// ends in one '*'; tool patterns are <server>.<tool>; the scoped
+// warranty.md ## mcp block (docs/protocol.md#deriving-the-serverid): its
+// lists are comma-separated, trimmed and unquoted; a pattern is an exact
+// value or ends in one '*'; tool patterns are <server>.<tool>; the scoped
 // allow_only[action=...] form ends at ']'. Nil when the id is fine. Pure;
 // safe for concurrent use.
 func ServerIDProblems(serverID string) []string {

@@ -14,10 +14,10 @@ import (
 )
 
 // callTool runs the tools/call pipeline and writes its audit record before
-// the client gets the answer (issue 5). With an audit log configured, a call
-// whose record cannot be written is answered with an error, and while the
-// log is failing every later call is blocked before authorization: the audit
-// trail fails closed, never silently.
+// the client gets the answer (README "Audit trail"). With an audit log
+// configured, a call whose record cannot be written is answered with an
+// error, and while the log is failing every later call is blocked before
+// authorization: the audit trail fails closed, never silently.
 func (s *session) callTool(ctx context.Context, m *message) (json.RawMessage, error) {
 	h := s.h
 	rec := audit.Record{Session: s.id}
@@ -48,8 +48,9 @@ func (s *session) callTool(ctx context.Context, m *message) (json.RawMessage, er
 	return res, err
 }
 
-// rejected audits a tools/call request that failed envelope validation: it
-// is a call attempt too (faults.md I4), answered before any authorization.
+// rejected audits a tools/call request that failed envelope validation: it is
+// a call attempt too (invariant I4 in docs/faults.md), answered before any
+// authorization.
 func (s *session) rejected(m *message, rerr *rpcError) {
 	if s.h.audit == nil || m.Method != "tools/call" || m.ID == nil || string(m.ID) == "null" {
 		return

@@ -17,7 +17,8 @@
 // The hub frames the client side of JSON-RPC itself (jsonrpc.go,
 // session.go) instead of using mcp-go's server: a proxy must answer with
 // -32001/-32002 and forward results byte for byte, which mcp-go's tool
-// handlers cannot do (../shared/mcp-go-notes.md §1.4, §2.4).
+// handlers cannot do: any error a handler returns reaches the client as
+// -32603 without data. The codes are docs/protocol.md#json-rpc-errors.
 //
 // Around the pipeline it owns hot reload of the upstream set (reload.go: the
 // fleet is swapped whole, only changed servers restart), the stdio and

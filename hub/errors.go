@@ -13,13 +13,14 @@ import (
 	"github.com/sigilcore/sigil-hub/upstreams"
 )
 
-// This file is the one place that decides what a client sees when a call
-// does not produce an upstream result (house style §10.18). Policy outcomes
-// are JSON-RPC errors -32001/-32002 with the D14 data shape; upstream
-// failures are -32603 with data.reason; an upstream's own JSON-RPC error and
-// its tool error results pass through untouched.
+// This file is the one place that decides what a client sees when a call does
+// not produce an upstream result, so that every path answers alike. Policy
+// outcomes are JSON-RPC errors -32001/-32002 with the error.data shape of
+// docs/protocol.md#json-rpc-errors; upstream failures are -32603 with
+// data.reason; an upstream's own JSON-RPC error and its tool error results
+// pass through untouched.
 
-// blockData is error.data for -32001/-32002 (sigil-protocol.md D14).
+// blockData is error.data for -32001/-32002 (docs/protocol.md#json-rpc-errors).
 type blockData struct {
 	Decision    string `json:"decision"`
 	ErrorCode   string `json:"error_code"`
@@ -104,7 +105,8 @@ func unsupportedMemberError(member, what string) *rpcError {
 		Data:    map[string]any{"reason": "unknown_member", "member": member}}
 }
 
-// unreachableError is the fail-closed answer when Sign could not be asked (D8).
+// unreachableError is the fail-closed answer when Sign could not be asked
+// (docs/protocol.md#unreachable-and-fail-closed).
 func unreachableError(u *upstream, route router.Route, exposed string, err error) *rpcError {
 	return &rpcError{Code: codeBlocked,
 		Message: fmt.Sprintf("tool %q was blocked: Sigil Sign could not be reached (%v), and sigil-hub fails closed. Check the network or --sign-url, then retry", exposed, err),

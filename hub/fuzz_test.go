@@ -8,11 +8,11 @@ import (
 	"testing"
 )
 
-// FuzzParseMessage checks the client framing (faults.md §4 A): parseMessage
-// never panics; the id it answers to is always usable, and when it accepts a
-// message its id is a string or an integer and a result or error for it is
-// valid JSON; the line reader over arbitrary bytes with a small cap never
-// panics, always makes progress and never returns a line over the cap.
+// FuzzParseMessage checks the client framing (docs/faults.md cases 1–18):
+// parseMessage never panics; the id it answers to is always usable, and when
+// it accepts a message its id is a string or an integer and a result or error
+// for it is valid JSON; the line reader over arbitrary bytes with a small cap
+// never panics, always makes progress and never returns a line over the cap.
 // Seed corpus: testdata/fuzz/FuzzParseMessage.
 func FuzzParseMessage(f *testing.F) {
 	for _, s := range []string{

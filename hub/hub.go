@@ -31,10 +31,12 @@ type Options struct {
 	// CLI for single-wrap mode). Servers must not be empty.
 	Config config.Config
 	// APIKey is the Sigil Sign API key. Required unless Config.Policy is set
-	// (D15): without either, New fails and says how to get one.
+	// (docs/protocol.md#no-key-no-start): without either, New fails and says
+	// how to get one.
 	APIKey string
 	// Bypass forwards calls whose authorization failed in the unreachable
-	// class only (D8), each with an error-level log line. CLI-only.
+	// class only (docs/protocol.md#unreachable-and-fail-closed), each with an
+	// error-level log line. CLI-only.
 	Bypass bool
 	// Single selects single-wrap mode: exposed names are the upstream's own.
 	// If false, names are <server><separator><name>.
@@ -267,8 +269,9 @@ func (h *Hub) newUpstream(cfg config.Config, s config.Server, conn *upstreams.Up
 	return u
 }
 
-// newAuthorizer picks the decision point (D15: never an allow-all): the
-// embedded policy engine when a policy file is configured, else Sigil Sign.
+// newAuthorizer picks the decision point (never an allow-all,
+// docs/protocol.md#no-key-no-start): the embedded policy engine when a policy
+// file is configured, else Sigil Sign.
 func newAuthorizer(opts Options) (authz.Authorizer, func(), error) {
 	if opts.Config.Policy != "" {
 		p, err := loadPolicy(opts.Config.Policy)
@@ -557,7 +560,7 @@ func (h *Hub) callTimeout() time.Duration {
 	return 120 * time.Second
 }
 
-// newTaskID returns a random D13 task id.
+// newTaskID returns a random task id (docs/protocol.md#task_id).
 func newTaskID() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])

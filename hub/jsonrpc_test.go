@@ -10,10 +10,10 @@ import (
 	"testing"
 )
 
-// TestParseMessage pins the client framing rules of ../shared/faults.md §4 A.
+// TestParseMessage pins the client framing rules of docs/faults.md cases 1–18.
 func TestParseMessage(t *testing.T) {
 	tests := []struct {
-		name     string // faults.md case
+		name     string // docs/faults.md case
 		line     string
 		wantCode int    // 0: accepted
 		wantID   string // id answered to

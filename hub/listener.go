@@ -26,12 +26,12 @@ const (
 	refuseBody    = "too many connections to sigil-hub: retry in a moment\n"
 )
 
-// LimitListener returns a listener that keeps at most n of the connections
-// it accepted open at once (n ≤ 0 means DefaultMaxConns): the bound on
-// concurrent connections of the Streamable HTTP front (faults.md #68). A
-// connection beyond the bound is answered "503 Service Unavailable" with
-// "Retry-After: 1" as soon as its request header arrived (within a second),
-// and closed; it never reaches the server.
+// LimitListener returns a listener that keeps at most n of the connections it
+// accepted open at once (n ≤ 0 means DefaultMaxConns): the bound on
+// concurrent connections of the Streamable HTTP front (docs/faults.md case
+// 68). A connection beyond the bound is answered "503 Service Unavailable"
+// with "Retry-After: 1" as soon as its request header arrived (within a
+// second), and closed; it never reaches the server.
 //
 // Why refuse instead of letting excess connections wait in Accept (as
 // x/net/netutil.LimitListener does): a connection left in the kernel's

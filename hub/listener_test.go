@@ -142,13 +142,13 @@ func procSelf() (fds, rss int) {
 	return len(ents), rss
 }
 
-// TestHTTPConnectionFlood (faults.md #68): 1,000 connections, 16 times the
-// limit, stall inside their request headers. The hub holds at most the
-// limit open; the rest get a 503 at once; an authenticated client keeps
+// TestHTTPConnectionFlood (docs/faults.md case 68): 1,000 connections, 16
+// times the limit, stall inside their request headers. The hub holds at most
+// the limit open; the rest get a 503 at once; an authenticated client keeps
 // being served on its connection, and a new one is told 503 instead of
 // hanging, then served once the flood ends. Sockets and goroutines stay
-// bounded by the limit (the test process holds both ends of every
-// connection) and return to the baseline.
+// bounded by the limit (the test process holds both ends of every connection)
+// and return to the baseline.
 func TestHTTPConnectionFlood(t *testing.T) {
 	const limit, flood = 64, 1000
 	h := &Hub{sessions: map[*session]struct{}{}, calls: map[string]map[callRef]struct{}{}}

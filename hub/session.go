@@ -13,7 +13,7 @@ import (
 
 // Limits of one client session.
 const (
-	maxClientMessage = 4 << 20 // bytes per message (faults.md A11)
+	maxClientMessage = 4 << 20 // bytes per message (docs/faults.md case 11)
 	maxInFlight      = 1024    // concurrent requests per session
 )
 
@@ -60,8 +60,9 @@ const reqKey ctxKey = iota // the *inflight of the client request being served
 
 // inflight is one client request being served: its raw id, its cancel, and
 // whether the client cancelled it (notifications/cancelled) rather than its
-// budget running out. One per request, carried as a context value (issue 7:
-// a cancel cause, a value and a timeout were three contexts per call).
+// budget running out. One per request, carried as a context value
+// (measured: a cancel cause, a value and a timeout were three contexts per
+// call).
 type inflight struct {
 	rel       json.RawMessage
 	cancel    context.CancelFunc
@@ -93,7 +94,7 @@ type session struct {
 
 	initialized atomic.Bool
 	listed      atomic.Uint32                   // listKind bits of the lists this session asked for
-	agentID     atomic.Pointer[string]          // clientInfo.name from initialize (D2)
+	agentID     atomic.Pointer[string]          // clientInfo.name from initialize (the agentId)
 	clientCaps  atomic.Pointer[json.RawMessage] // capabilities from initialize
 	// uses holds the names of the upstreams this session sent a request
 	// to (string → struct{}): an upstream's log messages go only to the
@@ -170,7 +171,7 @@ func (s *session) serve(ctx context.Context, r io.Reader) error {
 	unregister := s.register()
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	// The reader dispatches each line itself (issue 7: handing lines to this
+	// The reader dispatches each line itself (measured: handing lines to this
 	// goroutine cost a goroutine switch per message). dispatchMu is held
 	// while it dispatches; once this goroutine has cancelled ctx and taken
 	// it, the reader starts nothing more, so wg.Wait below cannot race with
@@ -265,8 +266,8 @@ func (s *session) handle(ctx context.Context, mp *message, wg *sync.WaitGroup) {
 		r := &inflight{rel: m.ID}
 		var rctx context.Context
 		if m.Method == "tools/call" {
-			// The call budget (faults.md §1.6) runs from receipt: one
-			// deadline for authorization, holding and the upstream call.
+			// The call budget (docs/protocol.md#limits) runs from receipt:
+			// one deadline for authorization, holding and the upstream call.
 			rctx, r.cancel = context.WithTimeout(ctx, s.h.callTimeout())
 		} else {
 			rctx, r.cancel = context.WithCancel(ctx)
@@ -314,7 +315,7 @@ const workerIdle = 5 * time.Second
 // is one, else a new one. Workers live on after their request (until ctx
 // ends or they idle for workerIdle) because a fresh goroutine per request
 // spent about a sixth of the hub's CPU growing and copying its stack on every
-// tools/call (issue 7); a worker's stack has already grown.
+// tools/call (measured); a worker's stack has already grown.
 func (s *session) run(ctx context.Context, wg *sync.WaitGroup, f func()) {
 	select {
 	case s.idle <- f:

@@ -2,7 +2,8 @@
 // their AI clients' configuration files (Claude Desktop, Cursor, Kimi,
 // VS Code, Codex, and entries wrapped by @sigilcore/mcp-proxy or
 // sigil-hub itself) into a sigil-hub TOML file, and rewrites those client
-// files to hold the one hub entry instead (issue 6, `sigil-hub import`).
+// files to hold the one hub entry instead (`sigil-hub import`, README
+// "Adopt in two minutes").
 //
 // It owns: where each client keeps its file on each OS (Locate), reading
 // and unwrapping entries (Read), naming, merging and secret handling

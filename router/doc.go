@@ -13,5 +13,5 @@
 // is never mutated after Build returns, so it is safe for concurrent use.
 //
 // It must not import anything but the standard library; in particular not
-// mcp-go, hub, upstreams or authz (house style §10 bullets 1 and 4).
+// mcp-go, hub, upstreams or authz: it is pure, with no goroutines and no I/O.
 package router

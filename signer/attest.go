@@ -9,7 +9,7 @@ import (
 	"net/http"
 )
 
-// Intent attestations (sigil-protocol.md §3.1, D12) and the JWKS.
+// Intent attestations and the JWKS (docs/protocol.md#attestations-and-the-jwks).
 
 // attHeader is the protected header: exactly {"alg":"EdDSA","kid":…}
 // (the Rust verifier demands exactly these two members).

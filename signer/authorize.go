@@ -13,10 +13,11 @@ import (
 	"github.com/sigilcore/sigil-hub/internal/strictjson"
 )
 
-// POST /v1/authorize (sigil-protocol.md §1.2, §2; D6, D7).
+// POST /v1/authorize (docs/protocol.md#the-authorize-request and
+// #decision-literals-and-strict-bodies, seen from the server's side).
 //
 // Answers:
-//   - a body that is not a strict §1.2 request (size, media type, strict
+//   - a body that is not a strict authorize request (size, media type, strict
 //     JSON, unknown or mistyped members): HTTP 400 (413, 415) with
 //     {"status":"DENIED","error_code":"SIGIL_VALIDATION_ERROR","message":…};
 //     the Sign client treats any such status as an invalid response and

@@ -5,11 +5,12 @@
 // It is an HTTP face over authz.Local, which decides, keeps the holds and
 // the record of recent decisions (one store for the signer and for the
 // hub's --policy mode). It owns:
-//   - POST /v1/authorize (sigil-protocol.md §1.2, §2): strict request
+//   - POST /v1/authorize (docs/protocol.md#the-authorize-request): strict request
 //     parsing and the exact Sign answers to what Local.Submit decided
 //     (APPROVED 200 with an intent attestation, DENIED 200, PENDING 202 with
 //     a hold id);
-//   - Ed25519 intent attestations (§3.1) and the JWKS that verifies them
+//   - Ed25519 intent attestations (docs/protocol.md#attestations-and-the-jwks)
+//     and the JWKS that verifies them
 //     (GET /.well-known/jwks.json), plus key storage (LoadOrCreateKey);
 //   - GET /v1/holds/{id} over Local's holds, which live in memory
 //     only: a restarted signer forgets them, so a waiting client gets 404

@@ -18,7 +18,8 @@ import (
 	"github.com/sigilcore/sigil-hub/authz/policy"
 )
 
-// Wire constants (sigil-protocol.md §1.1, §3.1).
+// Wire constants (docs/protocol.md#the-authorize-request,
+// #attestations-and-the-jwks).
 const (
 	// SOFVersion is the X-SOF-Version header sent on decision responses.
 	SOFVersion = "sigil-attestations-v1"
@@ -29,11 +30,12 @@ const (
 	// AttestationLifetime is exp - iat of every intent attestation.
 	AttestationLifetime = 60 * time.Second
 	// DefaultHoldTTL is how long a hold can be decided (and an approval
-	// consumed) before it expires (sigil-protocol.md §2.5: 24 h).
+	// consumed) before it expires: 24 h, as Sign's holds do.
 	DefaultHoldTTL = 24 * time.Hour
 	// MaxBodyBytes caps a POST /v1/authorize body: 100 KiB, Sign's 100 kB
 	// limit rounded up so that every intent the hub sends (arguments of at
-	// most 100 000 bytes, D5, plus the envelope) fits. Larger bodies get 413.
+	// most 100 000 bytes, docs/protocol.md#limits, plus the envelope) fits.
+	// Larger bodies get 413.
 	MaxBodyBytes = 100 << 10
 	// maxDepth bounds request JSON nesting (pg-commit-v1's verifier cap).
 	maxDepth = 64

@@ -16,10 +16,10 @@ import (
 )
 
 // canonicalEncoder serialises a canonical policy tree the way warrant-core's
-// canonical.ts does (protocol §4.4): compact JSON, object keys ordered by
-// ICU en-US collation (JS localeCompare) with UTF-16 order breaking ties,
-// strings and numbers as JS JSON.stringify writes them. A collator is not
-// safe for concurrent use, so each encoder owns one.
+// canonical.ts does (docs/protocol.md#the-embedded-policy): compact JSON,
+// object keys ordered by ICU en-US collation (JS localeCompare) with UTF-16
+// order breaking ties, strings and numbers as JS JSON.stringify writes them.
+// A collator is not safe for concurrent use, so each encoder owns one.
 type canonicalEncoder struct {
 	coll *collate.Collator
 	buf  strings.Builder

@@ -1,8 +1,9 @@
 // Package policy is sigil-hub's embedded warranty.md engine: it parses an
 // operator's markdown policy offline, computes the same policyHash Sigil Sign
-// computes (protocol §4.4), verifies the optional Ed25519 signature block
-// (strict CC-1 framing, §5.1) and evaluates wire intents (§1.2, §1.4) in the
-// documented order (§5.3) with the documented LEX_* / SIGIL_* codes (§2.4).
+// computes, verifies the optional Ed25519 signature block (strict CC-1
+// framing) and evaluates wire intents in the documented order with the
+// documented LEX_* / SIGIL_* codes (docs/protocol.md#the-embedded-policy;
+// the intents are docs/protocol.md#the-intent-for-a-tool-call).
 //
 // It owns: the warranty.md grammar for the sections it implements (## mcp,
 // ## tool_calls, ## custom, ## execution_limits, the root version line and

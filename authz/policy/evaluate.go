@@ -19,8 +19,8 @@ const (
 )
 
 // Engine (Sigil Lex) codes used in Decision.Code, as the SOF conformance
-// vectors name them (protocol §2.4). Limit failures carry the public SIGIL_*
-// code directly because no LEX_* name for them is published.
+// vectors name them. Limit failures carry the public SIGIL_* code directly
+// because no LEX_* name for them is published.
 const (
 	CodeValidation         = "LEX_VALIDATION_ERROR"
 	CodeNotAllowed         = "LEX_TOOL_CALL_NOT_ALLOWED"
@@ -46,7 +46,7 @@ type Decision struct {
 // for the same rule (launch-scenarios.json pairs expected.errorCode with
 // observedEvaluator.lexErrorCode). It returns "" for an allowed decision.
 // Mappings not pinned by a vector (validation, provenance, blocked bash
-// command) use the nearest documented code (protocol §2.4).
+// command) use the nearest code the vendor documents.
 func (d Decision) PublicCode() string {
 	switch d.Code {
 	case "":
@@ -99,13 +99,14 @@ type intent struct {
 	tool   string
 }
 
-// Evaluate decides one intent (the wire `intent` object, protocol §1.2) in
-// the documented order (§5.3): validation; ## custom deny_string/deny_if;
-// ## custom allow_only; require_shim controls; the typed section (## mcp for
-// mcp.* actions, else ## tool_calls); approval holds; execution limits.
-// Anything no section allows is denied. c may be nil only when the policy
-// has no numeric ## execution_limits (otherwise the call is denied
-// SIGIL_LIMIT_STORE_UNAVAILABLE, fail closed). Evaluate is safe for
+// Evaluate decides one intent (the wire `intent` object,
+// docs/protocol.md#the-intent-for-a-tool-call) in the documented order
+// (docs/protocol.md#the-embedded-policy): validation; ## custom
+// deny_string/deny_if; ## custom allow_only; require_shim controls; the typed
+// section (## mcp for mcp.* actions, else ## tool_calls); approval holds;
+// execution limits. Anything no section allows is denied. c may be nil only
+// when the policy has no numeric ## execution_limits (otherwise the call is
+// denied SIGIL_LIMIT_STORE_UNAVAILABLE, fail closed). Evaluate is safe for
 // concurrent use.
 func (p *Policy) Evaluate(raw []byte, c Counter, now time.Time) Decision {
 	in, d, ok := p.decode(raw)
@@ -177,7 +178,8 @@ func (p *Policy) evaluateIntent(in intent, c Counter, now time.Time) Decision {
 // arbitrary members (deny_string: anywhere), so without them the intent is
 // read by scanIntent, which builds nothing; whenever it declines, and for
 // every policy with such rules, decodeIntent decodes the whole intent.
-// Both give the same intent, hence the same decision (issue 7).
+// Both give the same intent, hence the same decision; the scan exists
+// because decoding every intent whole was most of the cost of a call.
 func (p *Policy) decode(raw []byte) (intent, Decision, bool) {
 	if p.custom == nil || len(p.custom.deny)+len(p.custom.allow) == 0 {
 		if t, ok := scanIntent(raw); ok {

@@ -6,9 +6,9 @@ import (
 	"time"
 )
 
-// BenchmarkEvaluateLarge evaluates an MCP intent with about 2 kB of
-// arguments under the bench suite's permissive policy (## mcp only, issue 7)
-// and under a policy with ## custom rules, which need the whole intent.
+// BenchmarkEvaluateLarge evaluates an MCP intent with about 2 kB of arguments
+// under the bench suite's permissive policy (## mcp only) and under a policy
+// with ## custom rules, which need the whole intent.
 func BenchmarkEvaluateLarge(b *testing.B) {
 	args := `{"owner":"sigilcore","repo":"sigil-hub","title":"Fix the build <now> & then","body":"` +
 		strings.Repeat("lorem ipsum é ", 120) + `","labels":["bug","p1"],"n":12.5,"nested":{"b":[1,2,3],"a":{"x":null,"y":true}}}`

@@ -27,8 +27,8 @@ func unsupportedSection(name string) bool {
 	return false
 }
 
-// grammar holds the compiled regular expressions of one Parse call (no
-// package-level state, house style §10.10).
+// grammar holds the compiled regular expressions of one Parse call, so that
+// the package keeps no state of its own between calls.
 type grammar struct {
 	indentedHeading *regexp.Regexp
 	heading         *regexp.Regexp

@@ -118,7 +118,8 @@ func Parse(src []byte, o Options) (*Policy, error) {
 }
 
 // Hash returns the policyHash: lowercase hex SHA-256 of CanonicalJSON, the
-// value Sigil Sign embeds in attestations (protocol §4.4).
+// value Sigil Sign embeds in attestations
+// (docs/protocol.md#the-embedded-policy).
 func (p *Policy) Hash() string { return p.hash }
 
 // CanonicalJSON returns the canonical policy JSON the hash is computed over.

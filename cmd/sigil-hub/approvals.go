@@ -16,9 +16,10 @@ import (
 	"github.com/sigilcore/sigil-hub/signer"
 )
 
-// The hub's own approval page in --policy mode (issue 3): the embedded
-// engine's holds, served by the same admin surface as `sigil-hub sign`'s
-// (signer.Admin over the same authz.Local), on loopback only.
+// The hub's own approval page in --policy mode (README "Offline: a local
+// policy instead of Sigil Sign"): the embedded engine's holds, served by the
+// same admin surface as `sigil-hub sign`'s (signer.Admin over the same
+// authz.Local), on loopback only.
 
 // defaultApprovals is where the page listens when a policy is used and
 // --approvals is not given: loopback, a free port (logged with its URL).

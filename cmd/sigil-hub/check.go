@@ -30,7 +30,8 @@ import (
 	"github.com/sigilcore/sigil-hub/hub"
 )
 
-// `sigil-hub check`: validate the setup before a client uses it (issue 6).
+// `sigil-hub check`: validate the setup before a client uses it (README
+// "Check your setup").
 // It loads the config exactly as the hub does, checks the decision point
 // (Sigil Sign's health and the key, or the local policy), starts every
 // upstream once, reports, and stops. `sigil-hub tools` (tools.go) shares

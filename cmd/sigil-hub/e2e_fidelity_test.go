@@ -67,7 +67,8 @@ func TestToolDefinitionsForwardedLosslessly(t *testing.T) {
 }
 
 // TestCancelAfterForwardReachesUpstream: a client that cancels a forwarded
-// call makes the hub send notifications/cancelled upstream (faults.md B26).
+// call makes the hub send notifications/cancelled upstream (docs/faults.md
+// case 26).
 func TestCancelAfterForwardReachesUpstream(t *testing.T) {
 	sign := signtest.New(t, signtest.Options{APIKey: testKey})
 	log := newUpstreamLog(t)

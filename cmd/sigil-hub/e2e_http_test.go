@@ -159,8 +159,9 @@ func TestHTTPSessionsAreIsolated(t *testing.T) {
 		}
 		tasks[b.AgentID][b.Intent.TaskID] = true
 	}
-	// Each session has its own task_id (D13): alice's two sessions (the SDK
-	// client and the raw one) and bob's two give four distinct ids.
+	// Each session has its own task_id (docs/protocol.md#task_id): alice's
+	// two sessions (the SDK client and the raw one) and bob's two give four
+	// distinct ids.
 	seen := map[string]bool{}
 	for _, ids := range tasks {
 		for id := range ids {

@@ -22,8 +22,9 @@ import (
 )
 
 // TestPendingApproved: a held call is re-authorized after the hold is
-// approved and only then forwarded (D11); the client's progress token gets
-// "waiting for approval" notifications meanwhile.
+// approved and only then forwarded (docs/protocol.md#holds-pending); the
+// client's progress token gets "waiting for approval" notifications
+// meanwhile.
 func TestPendingApproved(t *testing.T) {
 	t.Parallel()
 	var n atomic.Int32
@@ -102,7 +103,7 @@ func TestPendingDenied(t *testing.T) {
 
 // TestCancelWhileAuthorizingNeverForwards: a client that cancels while Sign
 // is deciding gets no response, and a late approval forwards nothing
-// (faults.md B24).
+// (docs/faults.md case 24).
 func TestCancelWhileAuthorizingNeverForwards(t *testing.T) {
 	release := make(chan struct{})
 	sign := signtest.New(t, signtest.Options{APIKey: testKey, Decide: func(signtest.Request) signtest.Reply {
@@ -136,8 +137,9 @@ func TestCancelWhileAuthorizingNeverForwards(t *testing.T) {
 }
 
 // TestFiltersCollisionsAndExtractors covers tool filters (hidden and
-// uncallable, never authorized), collisions (withheld, never rerouted) and
-// an extractor turning a tool into a typed file_write intent (D4).
+// uncallable, never authorized), collisions (withheld, never rerouted) and an
+// extractor turning a tool into a typed file_write intent
+// (docs/protocol.md#extractors).
 func TestFiltersCollisionsAndExtractors(t *testing.T) {
 	sign := signtest.New(t, signtest.Options{APIKey: testKey})
 	cfg := fakeServer(t, "files", newUpstreamLog(t), `tools = { allow = ["echo", "pid", "b__c"], deny = ["pid"] }
@@ -342,7 +344,8 @@ func TestSingleWrapEnvNeverCarriesKey(t *testing.T) {
 	}
 }
 
-// TestNoKeyRefusesToStart (D15): no key and no policy → exit 1 with advice.
+// TestNoKeyRefusesToStart (docs/protocol.md#no-key-no-start): no key and no
+// policy → exit 1 with advice.
 func TestNoKeyRefusesToStart(t *testing.T) {
 	cmd := exec.Command(hubBin, "--", selfExe(t))
 	cmd.Env = baseEnv()

@@ -13,7 +13,8 @@ import (
 
 // TestRemoteSingleWrap: `sigil-hub --remote URL` wraps a Streamable HTTP
 // server (and a legacy SSE one), names unchanged, the serverId derived from
-// the full URL (D1), SIGIL_UPSTREAM_AUTH sent as its Authorization header.
+// the full URL (docs/protocol.md#deriving-the-serverid), SIGIL_UPSTREAM_AUTH
+// sent as its Authorization header.
 func TestRemoteSingleWrap(t *testing.T) {
 	log := newUpstreamLog(t)
 	srv, err := testupstream.StartHTTP(testupstream.Config{Name: "remote", LogPath: string(log)}, "127.0.0.1:0")
@@ -33,7 +34,7 @@ func TestRemoteSingleWrap(t *testing.T) {
 			}
 			r := sign.Requests()[0]
 			if r.ServerID != tc.url || r.Action != "mcp."+tc.url+".echo" {
-				t.Fatalf("serverId %q action %q, want the full URL (D1)", r.ServerID, r.Action)
+				t.Fatalf("serverId %q action %q, want the full URL", r.ServerID, r.Action)
 			}
 			assertNoSecret(t, h)
 		})
@@ -76,7 +77,7 @@ func TestNPMReferenceServers(t *testing.T) {
 			t.Fatalf("echo = %q", got)
 		}
 		if r := sign.Requests()[0]; r.ServerID != "node" || r.Action != "mcp.node.echo" {
-			t.Fatalf("serverId %q action %q (derived from the executable, D1)", r.ServerID, r.Action)
+			t.Fatalf("serverId %q action %q (derived from the executable)", r.ServerID, r.Action)
 		}
 	})
 

@@ -18,7 +18,8 @@ func signEnv(s *signtest.Server) []string {
 	return []string{"SIGIL_API_KEY=" + testKey, "SIGIL_SIGN_URL=" + s.URL}
 }
 
-// assertNoSecret checks the key never reached the hub's logs (D14).
+// assertNoSecret checks the key never reached the hub's logs
+// (docs/protocol.md#json-rpc-errors).
 func assertNoSecret(t *testing.T, h *hubProc) {
 	t.Helper()
 	if strings.Contains(h.stderr.String(), testKey) || strings.Contains(h.stderr.String(), "CANARY") {
@@ -27,8 +28,9 @@ func assertNoSecret(t *testing.T, h *hubProc) {
 }
 
 // TestSingleWrapStdio: `sigil-hub -- <server>` keeps names unchanged, and a
-// call is authorized with the upstream's serverId before it is forwarded
-// with exactly the bytes that were authorized (D2, D3, D5).
+// call is authorized with the upstream's serverId before it is forwarded with
+// exactly the bytes that were authorized
+// (docs/protocol.md#the-intent-for-a-tool-call, #arguments-sent-as-received).
 func TestSingleWrapStdio(t *testing.T) {
 	sign := signtest.New(t, signtest.Options{APIKey: testKey})
 	log := newUpstreamLog(t)
@@ -76,7 +78,7 @@ func TestSingleWrapStdio(t *testing.T) {
 	}
 	_ = json.Unmarshal(r.Body, &agent)
 	if agent.AgentID != "raw-client" || agent.Framework != "mcp-proxy" {
-		t.Fatalf("agentId=%q framework=%q, want the client's name and mcp-proxy (D2)", agent.AgentID, agent.Framework)
+		t.Fatalf("agentId=%q framework=%q, want the client's name and mcp-proxy", agent.AgentID, agent.Framework)
 	}
 	assertNoSecret(t, h)
 }
@@ -169,7 +171,7 @@ func TestDecisionsNeverForwardWithoutApproval(t *testing.T) {
 			} else {
 				d := wantError(t, resp, tt.wantCode, tt.wantError)
 				if d.ServerID != "files" || d.Tool != "echo" || d.Decision != "DENIED" {
-					t.Fatalf("error.data = %+v, want server_id files, tool echo, decision DENIED (D14)", d)
+					t.Fatalf("error.data = %+v, want server_id files, tool echo, decision DENIED (docs/protocol.md#json-rpc-errors)", d)
 				}
 				if !strings.Contains(resp.Error.Message, "files__echo") {
 					t.Fatalf("message %q does not name the exposed tool", resp.Error.Message)

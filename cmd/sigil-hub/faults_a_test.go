@@ -10,8 +10,8 @@ import (
 	"testing"
 )
 
-// Fault catalogue §4 A: client → hub framing and JSON-RPC, over raw stdio
-// (docs/faults.md maps each case to its subtest). One hub serves the
+// Fault catalogue cases 1–18: client → hub framing and JSON-RPC, over raw
+// stdio (docs/faults.md maps each case to its subtest). One hub serves the
 // sequential subtests of TestFaultsA; the cases that need a fresh stream
 // (before initialize, BOM at stream start, a huge line then EOF) have their
 // own tests. Invariants are checked once at the end of each hub's life.
@@ -238,7 +238,7 @@ func TestFaultA08CallBeforeInitialize(t *testing.T) {
 }
 
 // TestFaultA13BOMAtStreamStart: a UTF-8 BOM before the first message is
-// stripped (the choice faults.md A13 asks to pin).
+// stripped (the choice docs/faults.md case 13 asks to pin).
 func TestFaultA13BOMAtStreamStart(t *testing.T) {
 	t.Parallel()
 	runID := faultRunID(t)

@@ -13,9 +13,10 @@ import (
 	"github.com/sigilcore/sigil-hub/internal/signtest"
 )
 
-// Fault catalogue §4 B (tools/call semantics) and C (Sign faults), at hub
-// level over raw stdio. The Sign client's own rules (every status, body and
-// hold rule) are unit-tested in authz; these tests pin what the client sees.
+// Fault catalogue cases 19–27 (tools/call semantics) and 28–46 (Sign faults;
+// docs/faults.md), at hub level over raw stdio. The Sign client's own rules
+// (every status, body and hold rule) are unit-tested in authz; these tests
+// pin what the client sees.
 
 // oneUpstream starts a hub with one fake upstream "files" and returns it
 // with the upstream's log.
@@ -168,8 +169,8 @@ func TestFaultB25CancelWhilePending(t *testing.T) {
 }
 
 // TestFaultsC drives each Sign fault through the hub (with and without
-// --unsafe-bypass where D8 makes it matter) and pins code, error_code and
-// data.reason.
+// --unsafe-bypass where docs/protocol.md#unreachable-and-fail-closed makes it
+// matter) and pins code, error_code and data.reason.
 func TestFaultsC(t *testing.T) {
 	t.Parallel()
 	redirectTarget := signtest.New(t, signtest.Options{})

@@ -16,8 +16,9 @@ import (
 	"github.com/sigilcore/sigil-hub/internal/testupstream"
 )
 
-// Fault catalogue §4 D (upstream faults: the misbehaving fake upstream of
-// internal/testupstream) and E (lifecycle), over raw stdio.
+// Fault catalogue cases 47–61 (upstream faults: the misbehaving fake
+// upstream of internal/testupstream) and 62–70 (lifecycle; docs/faults.md),
+// over raw stdio.
 
 // twoUpstreams starts a hub with a misbehaving upstream "bad" (extra env)
 // and a healthy "good", both fake.
@@ -98,7 +99,7 @@ func TestFaultD49ExitsBeforeInitialize(t *testing.T) {
 	if strings.Contains(h.stderr.String(), testKey) {
 		h.stderr = &syncBuffer{} // the leak is reported below; check the rest
 		assertInvariants(t, h, invariants{Sign: sign, Logs: logs, Audit: -1, SkipFDs: true})
-		knownFailure(t, 49, "an upstream's stderr tail is logged verbatim, so an API key it prints reaches the hub's log unredacted (D14)")
+		knownFailure(t, 49, "an upstream's stderr tail is logged verbatim, so an API key it prints reaches the hub's log unredacted")
 	}
 	assertInvariants(t, h, invariants{Sign: sign, Logs: logs, Audit: -1, SkipFDs: true})
 }

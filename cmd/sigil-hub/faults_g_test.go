@@ -18,9 +18,9 @@ import (
 	"github.com/sigilcore/sigil-hub/internal/signtest"
 )
 
-// Quantitative goals (faults.md §5) and the Sign circuit breaker (§4 C44),
-// over raw stdio against the real binary. The figures are printed with
-// t.Logf (run with -v to see them); nothing here passes or fails on wall
+// Quantitative goals (docs/faults.md "Goals") and the Sign circuit breaker
+// (case 44), over raw stdio against the real binary. The figures are printed
+// with t.Logf (run with -v to see them); nothing here passes or fails on wall
 // time: every assertion is a count or a content check.
 
 // rawErr is the error member of a response.
@@ -129,8 +129,9 @@ func TestFaultC44SignBreaker(t *testing.T) {
 }
 
 // TestFaultC44BreakerBypass: with --unsafe-bypass, an open breaker is still
-// the unreachable class (D8): calls are forwarded and logged ungoverned,
-// exactly as without the breaker; a 401 never opens it.
+// the unreachable class (docs/protocol.md#unreachable-and-fail-closed): calls
+// are forwarded and logged ungoverned, exactly as without the breaker; a 401
+// never opens it.
 func TestFaultC44BreakerBypass(t *testing.T) {
 	t.Parallel()
 	sign := newFaultSign(t, false, func(signtest.Request) signtest.Reply { return signtest.Reply{Status: 503} })
@@ -161,8 +162,8 @@ func TestFaultC44BreakerBypass(t *testing.T) {
 	assertInvariants(t, h2, invariants{Sign: sign2, Logs: map[string]upstreamLog{"files": log2}, Audit: -1})
 }
 
-// TestFaultD47CallBudget: faults.md #47 with --call-timeout 500: a call
-// the upstream never answers gets -32603 upstream_timeout at the budget,
+// TestFaultD47CallBudget: docs/faults.md case 47 with --call-timeout 500: a
+// call the upstream never answers gets -32603 upstream_timeout at the budget,
 // the upstream gets notifications/cancelled, and other upstreams (and the
 // same one) keep serving.
 func TestFaultD47CallBudget(t *testing.T) {
@@ -186,14 +187,14 @@ func TestFaultD47CallBudget(t *testing.T) {
 	assertInvariants(t, h, invariants{Sign: sign, Logs: logs, Audit: -1})
 }
 
-// TestGoalG1Multiplexing: faults.md G1. g1Calls tools/call through one hub
-// to 8 upstreams, pipelined with up to 256 in flight, over 128 id values
-// each used both as a number and as a string ("7" and 7 together), every
-// id reused across time but never twice at once. Each call's echo
-// arguments carry a unique token: every response must carry its own
-// call's token (not misrouted), every call exactly one response (none lost
-// or duplicated), and each upstream's log must hold exactly the tokens
-// sent to it.
+// TestGoalG1Multiplexing: goal G1 of docs/faults.md. g1Calls tools/call
+// through one hub to 8 upstreams, pipelined with up to 256 in flight, over
+// 128 id values each used both as a number and as a string ("7" and 7
+// together), every id reused across time but never twice at once. Each call's
+// echo arguments carry a unique token: every response must carry its own
+// call's token (not misrouted), every call exactly one response (none lost or
+// duplicated), and each upstream's log must hold exactly the tokens sent to
+// it.
 func TestGoalG1Multiplexing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("G1 sends 20,000 calls; skipped with -short")
@@ -360,10 +361,10 @@ func first(s []string) string {
 	return s[0]
 }
 
-// TestGoalG5CrashRecovery: faults.md G5 figures. An upstream killed in the
-// middle of a call fails the other in-flight call (upstream_exited); the
-// test logs how long after the kill that took and how long until the
-// restarted upstream served again.
+// TestGoalG5CrashRecovery: goal G5's figures (docs/faults.md). An upstream
+// killed in the middle of a call fails the other in-flight call
+// (upstream_exited); the test logs how long after the kill that took and how
+// long until the restarted upstream served again.
 func TestGoalG5CrashRecovery(t *testing.T) {
 	t.Parallel()
 	h, sign, logs := twoUpstreams(t)
@@ -389,10 +390,10 @@ func TestGoalG5CrashRecovery(t *testing.T) {
 	assertInvariants(t, h, invariants{Sign: sign, Logs: logs, Audit: -1, Pids: []int{pid}})
 }
 
-// TestGoalG11PendingTiming: faults.md G11 figure with --pending-timeout
-// 2000: a hold never resolved is blocked pending_timeout; the test logs how
-// far from the configured timeout the answer came and how many hold lookups
-// were made.
+// TestGoalG11PendingTiming: goal G11's figure (docs/faults.md) with
+// --pending-timeout 2000: a hold never resolved is blocked pending_timeout;
+// the test logs how far from the configured timeout the answer came and how
+// many hold lookups were made.
 func TestGoalG11PendingTiming(t *testing.T) {
 	t.Parallel()
 	sign := newFaultSign(t, false, func(signtest.Request) signtest.Reply { return signtest.Pending("hold-g11") })
@@ -412,11 +413,11 @@ func TestGoalG11PendingTiming(t *testing.T) {
 	assertInvariants(t, h, invariants{Sign: sign, Logs: map[string]upstreamLog{"files": log}, Audit: -1})
 }
 
-// TestGoalG5HundredCycles: faults.md G5's accounting: 100 crash/restart
-// cycles of one upstream leave no zombie, no extra process and no extra
-// fd in the hub, and the other upstream's process is never touched. (The
-// hub's goroutines under repeated kills are counted by the soak, which runs
-// the hub in process.)
+// TestGoalG5HundredCycles: goal G5's accounting (docs/faults.md): 100
+// crash/restart cycles of one upstream leave no zombie, no extra process and
+// no extra fd in the hub, and the other upstream's process is never touched.
+// (The hub's goroutines under repeated kills are counted by the soak, which
+// runs the hub in process.)
 func TestGoalG5HundredCycles(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("counts zombies and fds under /proc")
@@ -485,11 +486,11 @@ func procState(pid int) string {
 	return s[i+2 : i+3]
 }
 
-// TestGoalG2FailClosedTotal: faults.md G2 at its stated scale. For each
-// Sign fault kind, 1,000 tools/call sent at once through one hub: every one
-// is answered with a block (-32001, or -32002 for a bad key), the upstream
-// receives none, and the invariants hold (one audit record per call, one
-// response each). The second group runs with --unsafe-bypass: 401, 403,
+// TestGoalG2FailClosedTotal: goal G2 of docs/faults.md at its stated scale.
+// For each Sign fault kind, 1,000 tools/call sent at once through one hub:
+// every one is answered with a block (-32001, or -32002 for a bad key), the
+// upstream receives none, and the invariants hold (one audit record per call,
+// one response each). The second group runs with --unsafe-bypass: 401, 403,
 // 429, an invalid decision and a bad certificate are never bypassed.
 // (TestFaultsC pins each kind's exact error code and reason.)
 func TestGoalG2FailClosedTotal(t *testing.T) {

@@ -25,10 +25,9 @@ import (
 )
 
 // This file is the harness of the fault-catalogue tests (faults_*_test.go,
-// ../../docs/faults.md): a raw client that records every byte the hub
-// writes, a Sign double that remembers what it approved, and
-// assertInvariants, which checks faults.md §4 I1–I5 at the end of every
-// fault test.
+// ../../docs/faults.md): a raw client that records every byte the hub writes,
+// a Sign double that remembers what it approved, and assertInvariants, which
+// checks invariants I1–I5 (docs/faults.md) at the end of every fault test.
 
 // knownFailure skips the rest of a test whose remaining assertion is a
 // documented hub deviation (docs/faults.md lists it as "fails").
@@ -84,7 +83,8 @@ func newFaultSignOpts(t *testing.T, o signtest.Options) *faultSign {
 	return fs
 }
 
-// isApproval reports whether rep is a valid approval (D6, D7).
+// isApproval reports whether rep is a valid approval
+// (docs/protocol.md#decision-literals-and-strict-bodies).
 func isApproval(rep signtest.Reply) bool {
 	if rep.Hang || rep.CloseConn || (rep.Status != 0 && rep.Status != 200) {
 		return false
@@ -591,7 +591,8 @@ func checkApproved(t *testing.T, sign *faultSign, logs map[string]upstreamLog) (
 	return unapproved, forwarded
 }
 
-// assertInvariants checks faults.md §4 I1–I5 and shuts the hub down:
+// assertInvariants checks invariants I1–I5 (docs/faults.md) and shuts the hub
+// down:
 //
 //	I1 the hub still answers (ping) and exits 0 at stdin EOF;
 //	I2 every tools/call an upstream received was approved by Sign for

@@ -20,14 +20,14 @@ import (
 	"github.com/sigilcore/sigil-hub/internal/signtest"
 )
 
-// TestFaultE68ConnectionLimit (faults.md #68): 10,000 concurrent
+// TestFaultE68ConnectionLimit (docs/faults.md case 68): 10,000 concurrent
 // connections to the --listen front (fewer only where this process may not
 // open that many files; the test says so), each stalled inside its request
 // body. The hub holds at most its limit (its fd count stays within it, plus
-// the refusals in progress), answers the rest 503 with Retry-After (or
-// closes them unanswered when too many refusals are in progress), its RSS
-// grows by less than 64 MiB, and a client whose session and connection
-// predate the flood keeps calling tools. (hub TestLimitListener and
+// the refusals in progress), answers the rest 503 with Retry-After (or closes
+// them unanswered when too many refusals are in progress), its RSS grows by
+// less than 64 MiB, and a client whose session and connection predate the
+// flood keeps calling tools. (hub TestLimitListener and
 // TestHTTPConnectionFlood test the listener itself.)
 func TestFaultE68ConnectionLimit(t *testing.T) {
 	t.Parallel()

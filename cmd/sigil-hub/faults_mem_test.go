@@ -16,12 +16,12 @@ import (
 	"github.com/sigilcore/sigil-hub/internal/procstat"
 )
 
-// Memory figures for faults.md §5 G6 (floods) and G7 (oversize lines): the
-// hub's resident set is sampled from /proc while a fault runs, and the peak
-// is compared with the baseline taken just before it. Memory bounds are
-// asserted; wall time never is.
+// Memory figures for goals G6 (floods) and G7 (oversize lines) of
+// docs/faults.md: the hub's resident set is sampled from /proc while a fault
+// runs, and the peak is compared with the baseline taken just before it.
+// Memory bounds are asserted; wall time never is.
 
-// G6 and G7 bounds (faults.md §5).
+// G6 and G7 bounds (docs/faults.md "Goals").
 const (
 	g6FloodBound = 64 << 20 // peak ≤ baseline + 64 MiB under a flood
 	clientCap    = 4 << 20  // the hub's client line cap (hub maxClientMessage)
@@ -129,19 +129,18 @@ func checkRSS(t *testing.T, w *rssWatch, goal, label string, bound int) string {
 
 func mib(n int) float64 { return float64(n) / (1 << 20) }
 
-// TestGoalG6SustainedFlood: faults.md G6 in full. One upstream sends 50k
-// notifications/s (log messages and progress for a token nobody sent,
-// alternating) for 60 s (5 s with -short) while the client calls another
-// upstream 20 times a second. Asserted: the hub's RSS stays within
-// baseline + 64 MiB; every call is answered; no more notifications reach
-// the client than the upstream's budget lets through, and the drops cost a
-// log line per 10 s, not one each; after the flood the hub's fds are back
-// to baseline and it runs no more goroutines than an identical hub that
-// was never flooded (both dump their goroutines on SIGQUIT; a binary's
-// goroutines are not visible otherwise). Printed: the rate the upstream
-// achieved (a hub that stopped reading would hold it back), p50/p99 of the
-// concurrent calls against G6's 250 ms — wall time is reported, never
-// asserted.
+// TestGoalG6SustainedFlood: goal G6 of docs/faults.md in full. One upstream
+// sends 50k notifications/s (log messages and progress for a token nobody
+// sent, alternating) for 60 s (5 s with -short) while the client calls
+// another upstream 20 times a second. Asserted: the hub's RSS stays within
+// baseline + 64 MiB; every call is answered; no more notifications reach the
+// client than the upstream's budget lets through, and the drops cost a log
+// line per 10 s, not one each; after the flood the hub's fds are back to
+// baseline and it runs no more goroutines than an identical hub that was
+// never flooded (both dump their goroutines on SIGQUIT; a binary's goroutines
+// are not visible otherwise). Printed: the rate the upstream achieved (a hub
+// that stopped reading would hold it back), p50/p99 of the concurrent calls
+// against G6's 250 ms — wall time is reported, never asserted.
 func TestGoalG6SustainedFlood(t *testing.T) {
 	t.Parallel()
 	const rate = 50000

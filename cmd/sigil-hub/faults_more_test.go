@@ -30,10 +30,10 @@ import (
 // too), #61 (remote upstream faults), #67–#69 (HTTP front guards).
 
 // TestFaultC43ConcurrentHolds: 100 calls held PENDING at once share one
-// hold-lookup limiter (D11: ≤ 30 lookups a minute in all, first after 2 s),
-// every call resolves pending_timeout by the pending timeout with its
-// hold id, nothing is forwarded, and the hub's fds stay within baseline
-// plus its idle Sign connections.
+// hold-lookup limiter (docs/protocol.md#holds-pending: ≤ 30 lookups a minute
+// in all, first after 2 s), every call resolves pending_timeout by the
+// pending timeout with its hold id, nothing is forwarded, and the hub's fds
+// stay within baseline plus its idle Sign connections.
 func TestFaultC43ConcurrentHolds(t *testing.T) {
 	t.Parallel()
 	const calls = 100
@@ -409,11 +409,11 @@ func TestFaultsE67E69HTTPSessionAndVersion(t *testing.T) {
 	}
 }
 
-// TestFaultE68SlowBodiesAndManyConnections: 200 connections that send
-// headers and part of a body and then stall, plus one that stalls inside
-// its headers, do not stop a fresh client from initializing and calling a
-// tool. The stalled header is closed by ReadHeaderTimeout (10 s); a
-// stalled body should be closed by a read deadline too (faults.md #68).
+// TestFaultE68SlowBodiesAndManyConnections: 200 connections that send headers
+// and part of a body and then stall, plus one that stalls inside its headers,
+// do not stop a fresh client from initializing and calling a tool. The
+// stalled header is closed by ReadHeaderTimeout (10 s); a stalled body should
+// be closed by a read deadline too (docs/faults.md case 68).
 func TestFaultE68SlowBodiesAndManyConnections(t *testing.T) {
 	t.Parallel()
 	const conns = 200

@@ -20,8 +20,8 @@ import (
 )
 
 // `sigil-hub import`: write a hub file from the MCP servers a person's
-// clients already run (issue 6). The work is in package importer; this
-// file reads and writes files and talks to the person.
+// clients already run (README "Adopt in two minutes"). The work is in package
+// importer; this file reads and writes files and talks to the person.
 
 const importUsage = `sigil-hub import: write a sigil-hub.toml from the MCP servers your AI clients already have.
 

@@ -37,7 +37,8 @@ type inventory struct {
 
 // upstreamInfo is one upstream in an inventory. A plain value.
 type upstreamInfo struct {
-	// Name is the config name (the namespace) and ServerID its serverId (D1).
+	// Name is the config name (the namespace) and ServerID its serverId
+	// (docs/protocol.md#deriving-the-serverid).
 	Name, ServerID string
 	// Target is what the hub starts or connects to: the command line of a
 	// stdio upstream, or a remote upstream's URL without userinfo or query.
@@ -81,8 +82,8 @@ type toolInfo struct {
 	// ActionNote qualifies Action: how an extracted method can change it,
 	// or why every call of this tool is denied locally. "" when none.
 	ActionNote string
-	// Extract is the tool's D4 extractor fields (intent field → argument
-	// path); nil when the tool has no extractor.
+	// Extract is the tool's extractor fields (intent field → argument path,
+	// docs/protocol.md#extractors); nil when the tool has no extractor.
 	Extract map[string]string
 }
 
@@ -239,13 +240,14 @@ func inventoryWarnings(st hub.Status, inv inventory) []warning {
 }
 
 // intentAction returns the intent action a call of the upstream's tool
-// produces (D2, D4), computed with authz.NewIntent exactly as the hub does:
-// "mcp.<serverID>.<tool>", or the typed action an extractor implies or
-// names. Because an extracted method only yields "http" when the call's
-// method argument is a valid uppercase HTTP method, note then says the
-// action falls back to web_fetch otherwise; when no call can ever be
-// authorized (an invalid extractor, empty or non-UTF-8 names) action is ""
-// and note says why. Pure; safe for concurrent use.
+// produces (docs/protocol.md#the-intent-for-a-tool-call, #extractors),
+// computed with authz.NewIntent exactly as the hub does:
+// "mcp.<serverID>.<tool>", or the typed action an extractor implies or names.
+// Because an extracted method only yields "http" when the call's method
+// argument is a valid uppercase HTTP method, note then says the action falls
+// back to web_fetch otherwise; when no call can ever be authorized (an
+// invalid extractor, empty or non-UTF-8 names) action is "" and note says
+// why. Pure; safe for concurrent use.
 func intentAction(serverID, tool string, x *authz.Extractor) (action, note string) {
 	args := []byte("{}")
 	if x != nil && len(x.Fields) > 0 {

@@ -16,10 +16,10 @@ import (
 	"github.com/sigilcore/sigil-hub/pins"
 )
 
-// `sigil-hub pins`: review the tool pin store (issue 6, tool pinning). A
-// running hub records every changed definition's hash as "pending", so
-// accepting needs no upstream: it re-pins to the pending hash, and a running
-// hub re-reads the file on its next tools/list or tools/call.
+// `sigil-hub pins`: review the tool pin store (README "Tool pinning (rug-pull
+// defence)"). A running hub records every changed definition's hash as
+// "pending", so accepting needs no upstream: it re-pins to the pending hash,
+// and a running hub re-reads the file on its next tools/list or tools/call.
 
 const pinsUsage = `sigil-hub pins: review tool definitions pinned by the hub (the rug-pull defence).
 

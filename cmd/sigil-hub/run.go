@@ -263,7 +263,7 @@ func listenHTTP(addr string, environ []string, h *hub.Hub, logger *slog.Logger) 
 	if err != nil {
 		return nil, nil, fmt.Errorf("--listen: %w", err)
 	}
-	ln = hub.LimitListener(ln, 0) // faults.md #68: a bound on open connections
+	ln = hub.LimitListener(ln, 0) // docs/faults.md case 68: a bound on open connections
 	if len(tokens) == 0 {
 		logger.Warn("serving HTTP without bearer tokens: any local process can use this hub (set SIGIL_HUB_TOKEN_<NAME> to require one)")
 	}

@@ -17,11 +17,11 @@ import (
 	"time"
 )
 
-// A remote upstream is one origin (issue 13; upstreams/origin.go): the hub
-// never follows an HTTP redirect (a 3xx is an upstream error naming the
-// Location), sends nothing (so no configured header or token) to another
-// origin, and the Streamable HTTP session DELETE carries the configured
-// headers like every other request.
+// A remote upstream is one origin (README "Security guarantees";
+// upstreams/origin.go): the hub never follows an HTTP redirect (a 3xx is an
+// upstream error naming the Location), sends nothing (so no configured header
+// or token) to another origin, and the Streamable HTTP session DELETE carries
+// the configured headers like every other request.
 
 const (
 	remoteKey   = "remote-key-CANARY-13"

@@ -8,8 +8,8 @@ import (
 	"time"
 )
 
-// TestSoak is faults.md §5 G9 at its figures: 50 calls/s, one upstream
-// killed every 30 s, ~10% Sign faults, for SIGIL_SOAK_DURATION (a Go
+// TestSoak is goal G9 of docs/faults.md at its figures: 50 calls/s, one
+// upstream killed every 30 s, ~10% Sign faults, for SIGIL_SOAK_DURATION (a Go
 // duration; default 1h). Run it alone, without a test timeout:
 //
 //	SIGIL_SOAK_DURATION=1h go test -tags soak -run 'TestSoak$' -timeout 0 -v ./cmd/sigil-hub/

@@ -27,10 +27,10 @@ import (
 	"github.com/sigilcore/sigil-hub/internal/signtest"
 )
 
-// The soak (faults.md §5 G9): calls at a steady rate through one hub to
-// several fake upstreams, one upstream SIGKILLed every few seconds, ~10% of
-// Sign's answers faulty (500, 503, a hang, a garbage body). It checks 0
-// panics, the invariants I1–I5 on every call, and that the hub's goroutines
+// The soak (goal G9 of docs/faults.md): calls at a steady rate through one
+// hub to several fake upstreams, one upstream SIGKILLed every few seconds,
+// ~10% of Sign's answers faulty (500, 503, a hang, a garbage body). It checks
+// 0 panics, the invariants I1–I5 on every call, and that the hub's goroutines
 // and fds stay flat: a least-squares slope over periodic samples.
 //
 // The hub runs in process (runMain over io.Pipe stdio), so that

@@ -15,10 +15,10 @@ import (
 )
 
 // TestStdinPolledAndRestored: a pipe stdin is read through Go's poller, so
-// O_NONBLOCK is set on it while the hub serves (issue 7: a blocking read
-// kept the runtime's monitor thread waking every 20 µs), and at exit the
-// flag is as the hub found it, since every holder of the pipe's read end
-// shares it.
+// O_NONBLOCK is set on it while the hub serves (measured: a blocking read
+// kept the runtime's monitor thread waking every 20 µs), and at exit the flag
+// is as the hub found it, since every holder of the pipe's read end shares
+// it.
 func TestStdinPolledAndRestored(t *testing.T) {
 	t.Parallel()
 	t.Run("blocking pipe: set while serving, put back at exit", func(t *testing.T) {

@@ -15,8 +15,8 @@ import (
 // holds an OS thread in the read(2) system call, and the runtime's monitor
 // thread, seeing a thread stuck in a system call, wakes every 20 µs to hand
 // its processor to another thread: a tenth of the binary's CPU under load
-// (issue 7, perf). A non-blocking descriptor waits in epoll instead, with the
-// hub's other pipes.
+// (measured with make bench). A non-blocking descriptor waits in epoll
+// instead, with the hub's other pipes.
 //
 // O_NONBLOCK belongs to the open file description, which other processes
 // holding the same pipe end share: a terminal (which a shell would be left

@@ -13,9 +13,9 @@ import (
 	"text/tabwriter"
 )
 
-// `sigil-hub tools`: the tools a client will see, each with its route and
-// the intent action a call produces (issue 6). It starts the upstreams
-// once, like `check`, and never calls a tool or the policy service.
+// `sigil-hub tools`: the tools a client will see, each with its route and the
+// intent action a call produces (README "Check your setup"). It starts the
+// upstreams once, like `check`, and never calls a tool or the policy service.
 
 const toolsUsage = `sigil-hub tools: list the exposed tools, where each one goes, and the intent action it produces.
 

@@ -15,8 +15,9 @@ import (
 
 // caller sends raw JSON-RPC requests through the client's transport. The
 // typed client turns a JSON-RPC error into a plain Go error and drops
-// error.data, which is where the hub puts its decision (D14), so the demo
-// reads the raw response. Safe for concurrent use.
+// error.data, which is where the hub puts its decision
+// (docs/protocol.md#json-rpc-errors), so the demo reads the raw response.
+// Safe for concurrent use.
 type caller struct {
 	c   *client.Client
 	seq atomic.Int64

@@ -20,7 +20,8 @@ const (
 	rpcError verdict = "ERROR"
 )
 
-// Hub error codes the demo expects (sigil-protocol.md D14; JSON-RPC 2.0).
+// Hub error codes the demo expects (docs/protocol.md#json-rpc-errors;
+// JSON-RPC 2.0).
 const (
 	codeBlocked       = -32001
 	codeInvalidParams = -32602

@@ -1,5 +1,5 @@
 // Package signtest is a real HTTP test double of the Sigil Sign policy
-// service (sigil-protocol.md §1–3), listening on 127.0.0.1, for the tests of
+// service (docs/protocol.md), listening on 127.0.0.1, for the tests of
 // any package: authz unit tests, hub end-to-end tests.
 //
 // It owns: POST /v1/authorize (scripted per request through Options.Decide,

@@ -9,7 +9,7 @@ import (
 // already accepted (as part of a larger document is fine), exactly as
 // Object would return them, without validating it again: a tools/call's
 // params are checked with the whole message and then split, which was a
-// second strict pass per call (issue 7). A key with an escape in it, and
+// second strict pass on every call. A key with an escape in it, and
 // anything that is not a well-formed object after all, goes through
 // Object. Members is safe for concurrent use; the values alias data.
 func Members(data []byte) (map[string]json.RawMessage, error) {

@@ -72,7 +72,7 @@ func (e *Error) Unwrap() error { return e.Kind }
 func Validate(data []byte, maxDepth int) error {
 	// The scanner lives on the stack: its first frames and keys sit in
 	// fixed arrays inside it, so a typical document allocates nothing
-	// (issue 7: this runs several times on every tool call).
+	// (this runs several times on every tool call).
 	var s scanner
 	s.init(data, maxDepth)
 	return s.document()
@@ -517,7 +517,7 @@ func (s *scanner) str(wantKey bool) ([]byte, error) {
 // plainRun returns how many bytes at the start of b are printable ASCII
 // other than '"' and '\\' (DEL included), the bytes a string can hold that
 // need no further look. It tests eight bytes at a time: strings are most
-// of what a tool call carries (issue 7).
+// of what a tool call carries.
 func plainRun(b []byte) int {
 	const (
 		ones  = 0x0101010101010101

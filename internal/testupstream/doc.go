@@ -44,7 +44,7 @@
 //
 // Misbehaving tools, served only with TESTUPSTREAM_MISBEHAVE=1
 // (Config.Misbehave) so that other tests' tool lists stay as they are
-// (faults.md §4 D; the raw-output ones misbehave in stdio mode only): inject
+// (docs/faults.md cases 47–61; the raw-output ones misbehave in stdio mode only): inject
 // {n} (progress for the guessed tokens sigil-hub-1 … sigil-hub-n and a log
 // message "injected log", then an answer), hang (never answers, not even after notifications/cancelled;
 // logs {"testupstream":"cancelled","tool":"hang"} when mcp-go cancels it),

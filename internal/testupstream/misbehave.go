@@ -16,9 +16,10 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 )
 
-// This file holds the misbehaving tools (faults.md §4 D). Most write raw
-// lines to stdout, so they only misbehave in stdio mode; in HTTP mode they
-// answer normally (or, for the intercepted ones, with a plain text result).
+// This file holds the misbehaving tools (docs/faults.md cases 47–61). Most
+// write raw lines to stdout, so they only misbehave in stdio mode; in HTTP
+// mode they answer normally (or, for the intercepted ones, with a plain text
+// result).
 
 // Raw-intercepted tools: their tools/call never reaches mcp-go's server; the
 // stdin reader answers them itself with hand-written (wrong) responses.
