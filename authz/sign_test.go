@@ -1,7 +1,6 @@
 package authz
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,29 +16,12 @@ import (
 	"time"
 
 	"github.com/sigilcore/sigil-hub/internal/signtest"
+	"github.com/sigilcore/sigil-hub/internal/testbuf"
 )
 
 // signTestKey is a canary API key: no error, log line or decision message
 // may ever contain it.
 const signTestKey = "sk_sigil_test_CANARY_7f3a91c2d4e5"
-
-// signTestLog is a concurrency-safe log sink.
-type signTestLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *signTestLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *signTestLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
 
 // signTestRT wraps a transport, counting round trips and optionally failing
 // the first hold lookup without sending it.
@@ -63,7 +45,7 @@ func (rt *signTestRT) RoundTrip(r *http.Request) (*http.Response, error) {
 
 type signTestEnv struct {
 	sign *Sign
-	log  *signTestLog
+	log  *testbuf.Buffer
 	rt   *signTestRT
 }
 
@@ -71,7 +53,7 @@ type signTestEnv struct {
 // a counting transport; after the test it checks the log for the key.
 func signTestNew(t *testing.T, url string, o SignOptions) *signTestEnv {
 	t.Helper()
-	env := &signTestEnv{log: &signTestLog{}, rt: &signTestRT{base: signTransport()}}
+	env := &signTestEnv{log: &testbuf.Buffer{}, rt: &signTestRT{base: signTransport()}}
 	if o.Transport != nil {
 		env.rt.base = o.Transport
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/sigilcore/sigil-hub/authz"
 	"github.com/sigilcore/sigil-hub/authz/policy"
+	"github.com/sigilcore/sigil-hub/internal/testbuf"
 )
 
 const testPolicy = `version: 2.0.0
@@ -51,24 +52,6 @@ func (c *fakeClock) Add(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
-}
-
-// syncBuffer is a goroutine-safe buffer (the decision log).
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func testKey(t testing.TB) ed25519.PrivateKey {
@@ -361,7 +344,7 @@ func TestJWKSAndHealthz(t *testing.T) {
 
 func TestHoldLifecycle(t *testing.T) {
 	clk := &fakeClock{now: time.Unix(1_800_000_000, 0)}
-	log := &syncBuffer{}
+	log := &testbuf.Buffer{}
 	srv := newTestServer(t, func(o *Options) { o.Now = clk.Now; o.DecisionLog = log })
 	ts := serve(t, srv.Handler())
 	auth := "Bearer " + testAPIKey

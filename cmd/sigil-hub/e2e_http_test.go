@@ -20,21 +20,22 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/sigilcore/sigil-hub/internal/signtest"
+	"github.com/sigilcore/sigil-hub/internal/testbuf"
 )
 
 // startHTTPHub runs the binary with --listen 127.0.0.1:0 and returns the /mcp URL.
-func startHTTPHub(t *testing.T, env []string, args ...string) (string, *syncBuffer) {
+func startHTTPHub(t *testing.T, env []string, args ...string) (string, *testbuf.Buffer) {
 	t.Helper()
 	url, stderr, _ := startHTTPHubCmd(t, env, args...)
 	return url, stderr
 }
 
 // startHTTPHubCmd is startHTTPHub that also returns the hub process.
-func startHTTPHubCmd(t *testing.T, env []string, args ...string) (string, *syncBuffer, *exec.Cmd) {
+func startHTTPHubCmd(t *testing.T, env []string, args ...string) (string, *testbuf.Buffer, *exec.Cmd) {
 	t.Helper()
 	cmd := exec.Command(hubBin, append([]string{"--listen", "127.0.0.1:0"}, args...)...)
 	cmd.Env = baseEnv(env...)
-	stderr := &syncBuffer{}
+	stderr := &testbuf.Buffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

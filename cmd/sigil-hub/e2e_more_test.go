@@ -19,6 +19,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/sigilcore/sigil-hub/internal/signtest"
+	"github.com/sigilcore/sigil-hub/internal/testbuf"
 )
 
 // TestPendingApproved: a held call is re-authorized after the hold is
@@ -260,7 +261,7 @@ func TestShutdownLeavesNoProcess(t *testing.T) {
 	cmd.Env = baseEnv(signEnv(sign)...)
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
-	stderr := &syncBuffer{}
+	stderr := &testbuf.Buffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -376,7 +377,7 @@ func TestSIGTERMStopsEverything(t *testing.T) {
 	stdin, _ := cmd.StdinPipe()
 	defer stdin.Close()
 	stdout, _ := cmd.StdoutPipe()
-	stderr := &syncBuffer{}
+	stderr := &testbuf.Buffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/sigilcore/sigil-hub/internal/testbuf"
 	"github.com/sigilcore/sigil-hub/internal/testupstream"
 	"github.com/sigilcore/sigil-hub/internal/webdriver"
 )
@@ -79,7 +80,7 @@ func (s offlineSetup) env() []string {
 // signProc is `sigil-hub sign` run as the real binary.
 type signProc struct {
 	base, tokenFile string
-	stderr          *syncBuffer
+	stderr          *testbuf.Buffer
 }
 
 // startSignBin runs `sigil-hub sign` on 127.0.0.1:0 (its address from
@@ -89,7 +90,7 @@ func startSignBin(t *testing.T, s offlineSetup) *signProc {
 	t.Helper()
 	dir := t.TempDir()
 	addrFile := filepath.Join(dir, "addr")
-	p := &signProc{tokenFile: filepath.Join(dir, "admin-token"), stderr: &syncBuffer{}}
+	p := &signProc{tokenFile: filepath.Join(dir, "admin-token"), stderr: &testbuf.Buffer{}}
 	cmd := exec.Command(hubBin, "sign", "--policy", s.policy, "--listen", "127.0.0.1:0", "--addr-file", addrFile,
 		"--key-file", filepath.Join(dir, "signer.key"), "--token-file", p.tokenFile)
 	cmd.Env = baseEnv(s.env()...)
@@ -277,7 +278,7 @@ func holdsCLI(t *testing.T, s offlineSetup, base string, args ...string) (string
 	t.Helper()
 	cmd := exec.Command(hubBin, append(append([]string{"holds"}, args...), "--sign-url", base)...)
 	cmd.Env = baseEnv(s.env()...)
-	var stderr syncBuffer
+	var stderr testbuf.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/sigilcore/sigil-hub/internal/testbuf"
 )
 
 // tssdkLine is one line of the script's output.
@@ -84,7 +86,7 @@ server_id = "ev"
 	cmd.Env = baseEnv()
 	cmd.Dir = dir
 	var stdout bytes.Buffer
-	stderr := &syncBuffer{}
+	stderr := &testbuf.Buffer{}
 	cmd.Stdout = &stdout
 	cmd.Stderr = stderr
 	runErr := cmd.Run()

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sigilcore/sigil-hub/internal/testbuf"
 	"github.com/sigilcore/sigil-hub/internal/testupstream"
 )
 
@@ -97,7 +98,7 @@ func TestFaultD49ExitsBeforeInitialize(t *testing.T) {
 	eventually(t, "the failure logged with its stderr", func() bool { return strings.Contains(h.stderr.String(), "cannot open db") })
 	// The upstream's stderr carries the API key here: it must be redacted.
 	if strings.Contains(h.stderr.String(), testKey) {
-		h.stderr = &syncBuffer{} // the leak is reported below; check the rest
+		h.stderr = &testbuf.Buffer{} // the leak is reported below; check the rest
 		assertInvariants(t, h, invariants{Sign: sign, Logs: logs, Audit: -1, SkipFDs: true})
 		knownFailure(t, 49, "an upstream's stderr tail is logged verbatim, so an API key it prints reaches the hub's log unredacted")
 	}

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/sigilcore/sigil-hub/internal/signtest"
+	"github.com/sigilcore/sigil-hub/internal/testbuf"
 )
 
 // This file is the harness of the fault-catalogue tests (faults_*_test.go,
@@ -133,7 +134,7 @@ type faultHub struct {
 	t      *testing.T
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
-	stderr *syncBuffer
+	stderr *testbuf.Buffer
 	audit  string
 	runID  string
 
@@ -165,7 +166,7 @@ type faultOpts struct {
 // (unless NoInit) initializes it and waits for the upstreams' tools.
 func startFault(t *testing.T, sign *faultSign, runID string, o faultOpts) *faultHub {
 	t.Helper()
-	h := &faultHub{t: t, stderr: &syncBuffer{}, runID: runID, exited: make(chan struct{}),
+	h := &faultHub{t: t, stderr: &testbuf.Buffer{}, runID: runID, exited: make(chan struct{}),
 		wake: make(chan struct{}), expect: map[string]int{}, maybe: map[string]bool{}, seen: map[int]bool{}}
 	h.audit = filepath.Join(t.TempDir(), "audit.jsonl")
 	env := o.Env

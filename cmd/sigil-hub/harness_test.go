@@ -22,6 +22,7 @@ import (
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/sigilcore/sigil-hub/internal/testbuf"
 	"github.com/sigilcore/sigil-hub/internal/testupstream"
 )
 
@@ -80,30 +81,12 @@ func selfExe(t *testing.T) string {
 	return exe
 }
 
-// syncBuffer is a goroutine-safe bytes.Buffer for a child's stderr.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // hubProc is a running sigil-hub binary with an MCP client attached over
 // its stdin/stdout, the way Claude Desktop or Cursor runs it.
 type hubProc struct {
 	t      *testing.T
 	c      *client.Client
-	stderr *syncBuffer
+	stderr *testbuf.Buffer
 	mu     sync.Mutex
 	notes  []mcp.JSONRPCNotification
 	seq    int
@@ -147,7 +130,7 @@ func startHubWith(t *testing.T, opts []client.ClientOption, env []string, args .
 // wrapper script).
 func startHubCmd(t *testing.T, bin string, opts []client.ClientOption, env []string, args ...string) *hubProc {
 	t.Helper()
-	h := &hubProc{t: t, stderr: &syncBuffer{}}
+	h := &hubProc{t: t, stderr: &testbuf.Buffer{}}
 	tr := transport.NewStdioWithOptions(bin, nil, args,
 		transport.WithCommandStderrWriter(h.stderr),
 		transport.WithCommandFunc(func(ctx context.Context, command string, _ []string, args []string) (*exec.Cmd, error) {
@@ -369,7 +352,7 @@ type rawClient struct {
 	cmd    *exec.Cmd
 	stdin  interface{ Write([]byte) (int, error) }
 	lines  chan []byte
-	stderr *syncBuffer
+	stderr *testbuf.Buffer
 }
 
 func startRaw(t *testing.T, env []string, args ...string) *rawClient {
@@ -384,7 +367,7 @@ func startRawAs(t *testing.T, clientName string, env []string, args ...string) *
 	cmd := exec.Command(hubBin, args...)
 	cmd.Env = baseEnv(env...)
 	cmd.Dir = t.TempDir()
-	rc := &rawClient{t: t, cmd: cmd, lines: make(chan []byte, 1024), stderr: &syncBuffer{}}
+	rc := &rawClient{t: t, cmd: cmd, lines: make(chan []byte, 1024), stderr: &testbuf.Buffer{}}
 	cmd.Stderr = rc.stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {

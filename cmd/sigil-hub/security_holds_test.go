@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sigilcore/sigil-hub/internal/testbuf"
 )
 
 // Issue 13 (a person sees what they approve, and the approval surfaces
@@ -63,7 +65,7 @@ func TestSecurityHoldsShowWhatIsApproved(t *testing.T) {
 				t.Helper()
 				cmd := exec.Command(hubBin, append(append([]string{"holds"}, args...), "--sign-url", base)...)
 				cmd.Env = baseEnv(env...)
-				var stderr syncBuffer
+				var stderr testbuf.Buffer
 				cmd.Stderr = &stderr
 				out, err := cmd.Output()
 				if err != nil {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,11 +9,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/sigilcore/sigil-hub/authz"
+	"github.com/sigilcore/sigil-hub/internal/testbuf"
 )
 
 const signTestPolicy = `version: 2.0.0
@@ -25,29 +24,11 @@ allowed_tools: github.*, slack.send_message
 require_approval: slack.send_message
 `
 
-// signBuf is a goroutine-safe buffer for the signer's stdout and stderr.
-type signBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *signBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *signBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // signerProc is `sigil-hub sign` running in-process through runMain.
 type signerProc struct {
 	base, cfgDir   string
 	environ        []string
-	stdout, stderr *signBuf
+	stdout, stderr *testbuf.Buffer
 	cancel         context.CancelFunc
 	done           chan error
 }
@@ -62,7 +43,7 @@ func startSigner(t *testing.T, extra ...string) *signerProc {
 		t.Fatal(err)
 	}
 	addrFile := filepath.Join(dir, "addr")
-	p := &signerProc{cfgDir: filepath.Join(dir, "config", "sigil-hub"), stdout: &signBuf{}, stderr: &signBuf{}, done: make(chan error, 1),
+	p := &signerProc{cfgDir: filepath.Join(dir, "config", "sigil-hub"), stdout: &testbuf.Buffer{}, stderr: &testbuf.Buffer{}, done: make(chan error, 1),
 		environ: []string{"XDG_CONFIG_HOME=" + filepath.Join(dir, "config"), "HOME=" + dir, "SIGIL_API_KEY=sk_local_test"}}
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
@@ -112,7 +93,7 @@ func (p *signerProc) stop(t *testing.T) {
 
 // holds runs `sigil-hub holds ARGS` against p and returns stdout.
 func (p *signerProc) holds(args ...string) (string, error) {
-	var out, errb signBuf
+	var out, errb testbuf.Buffer
 	args = append(append([]string{"holds"}, args...), "--sign-url", p.base)
 	err := runMain(context.Background(), args, p.environ, strings.NewReader(""), &out, &errb)
 	return out.String(), err
@@ -238,7 +219,7 @@ func TestHoldsErrors(t *testing.T) {
 		})
 	}
 	t.Run("nothing listening", func(t *testing.T) {
-		var out signBuf
+		var out testbuf.Buffer
 		err := runMain(context.Background(), []string{"holds", "list", "--sign-url", "http://127.0.0.1:1", "--token-file", tokenFile},
 			p.environ, strings.NewReader(""), &out, &out)
 		if err == nil || !strings.Contains(err.Error(), "no signer answered") {
@@ -274,7 +255,7 @@ func TestSignRefuses(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var out, errb signBuf
+			var out, errb testbuf.Buffer
 			err := runMain(context.Background(), append([]string{"sign"}, tc.args...), tc.env, strings.NewReader(""), &out, &errb)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want %q", err, tc.want)

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/sigilcore/sigil-hub/internal/signtest"
+	"github.com/sigilcore/sigil-hub/internal/testbuf"
 )
 
 // TestStdinPolledAndRestored: a pipe stdin is read through Go's poller, so
@@ -65,7 +66,7 @@ func runOnPipeStdin(t *testing.T, nonblock bool) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stderr := &syncBuffer{}
+	stderr := &testbuf.Buffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -10,9 +10,10 @@ import (
 	"net/http"
 	"os/exec"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/sigilcore/sigil-hub/internal/testbuf"
 )
 
 // RequireEnv is the environment variable that, set to "1", makes a missing
@@ -62,24 +63,6 @@ func Find(t testing.TB, o Options) (driver, browser string) {
 	return driver, browser
 }
 
-// syncBuffer collects chromedriver's output for failure messages.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // Start runs chromedriver on a free loopback port and opens a headless
 // session; both end with the test.
 func Start(t testing.TB, o Options) *Session {
@@ -94,7 +77,7 @@ func Start(t testing.TB, o Options) *Session {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	logs := &syncBuffer{}
+	logs := &testbuf.Buffer{}
 	cmd := exec.Command(driver, "--port="+strconv.Itoa(port), "--allowed-ips=127.0.0.1")
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
