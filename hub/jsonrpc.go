@@ -1,18 +1,17 @@
 package hub
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
 	"unicode/utf8"
 
+	"github.com/sigilcore/sigil-hub/internal/framing"
 	"github.com/sigilcore/sigil-hub/internal/strictjson"
 )
 
@@ -202,185 +201,44 @@ func plainJSONString(raw json.RawMessage) (string, bool) {
 	return string(raw[1 : len(raw)-1]), true
 }
 
-// lineReader reads newline-delimited messages with a size cap
-// (faults.md A11–A13).
-type lineReader struct {
-	r     *bufio.Reader
-	max   int
-	first bool
-}
+// lineReader is the client pipe's line reader: a size cap with
+// resynchronisation (framing.Resync; faults.md A11–A13).
+type lineReader struct{ r *framing.Reader }
 
 func newLineReader(r io.Reader, max int) *lineReader {
-	return &lineReader{r: bufio.NewReaderSize(r, 64<<10), max: max, first: true}
-}
-
-// stripBOM removes a UTF-8 byte order mark at the very start of the stream
-// (some Windows tools write one); anywhere else it is left to fail parsing.
-func (lr *lineReader) stripBOM(b []byte) []byte {
-	if !lr.first {
-		return b
-	}
-	lr.first = false
-	return bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))
+	return &lineReader{r: framing.NewReader(r, max, framing.Resync)}
 }
 
 // errTooLarge reports a line over the cap; the reader has skipped it.
-var errTooLarge = errors.New("message too large")
+var errTooLarge = framing.ErrTooLong
 
-// next returns the next non-empty line without its terminator. A line over
-// the cap is skipped up to its newline and reported as errTooLarge, so the
-// stream resynchronises and memory stays bounded.
-func (lr *lineReader) next() ([]byte, error) {
-	for {
-		var buf []byte
-		tooLarge := false
-		for {
-			chunk, err := lr.r.ReadSlice('\n')
-			if !tooLarge {
-				switch {
-				case len(buf)+len(chunk) > lr.max+2:
-					tooLarge, buf = true, nil
-				case err == bufio.ErrBufferFull && buf == nil:
-					// A line longer than the read buffer: one buffer
-					// for the largest line allowed, instead of growing
-					// by copies that linger until a GC (faults.md G7).
-					buf = append(make([]byte, 0, lr.max+2), chunk...)
-				default:
-					buf = append(buf, chunk...)
-				}
-			}
-			if err == bufio.ErrBufferFull {
-				continue
-			}
-			if err != nil {
-				if tooLarge {
-					return nil, errTooLarge
-				}
-				if line := bytes.TrimSpace(lr.stripBOM(buf)); len(line) > 0 && err == io.EOF {
-					// A last line without a newline still counts.
-					if len(line) > lr.max {
-						return nil, errTooLarge
-					}
-					return line, nil
-				}
-				return nil, err
-			}
-			break
-		}
-		if tooLarge {
-			return nil, errTooLarge
-		}
-		line := bytes.TrimRight(lr.stripBOM(buf), "\r\n \t")
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue
-		}
-		if len(line) > lr.max {
-			return nil, errTooLarge
-		}
-		return line, nil
-	}
-}
+// next returns the next non-empty line without its terminator, or
+// errTooLarge for a line over the cap (skipped to its newline).
+func (lr *lineReader) next() ([]byte, error) { return lr.r.Next() }
 
-// Write coalescing limits of lineWriter.
-const (
-	// maxQueued is how many bytes may wait behind a write in progress
-	// before writers block (backpressure on a client that stops reading).
-	maxQueued = 1 << 20
-	// maxSpare is the largest buffer kept for reuse after a flush.
-	maxSpare = 64 << 10
-)
-
-// lineWriter writes one message per line; safe for concurrent use.
-//
-// Writes are coalesced (issue 7): while one goroutine is writing (it yields
-// once first, so that a burst can form), the lines of the others are
-// queued, in call order, and the same goroutine writes them all before it
-// returns. So a burst of responses costs one write, and one read on the
-// client side, instead of one per message. A line is therefore on the wire
-// only once the writing goroutine is done: flush waits for that. The zero
-// value writes to w.
+// lineWriter is the client pipe's writer: framing.Writer (one message per
+// line, concurrent writes coalesced) to w. Safe for concurrent use; the
+// zero value with w set is ready.
 type lineWriter struct {
-	mu      sync.Mutex
-	w       io.Writer
-	err     error     // sticky: the first write error
-	queue   []byte    // lines waiting for the writing goroutine
-	spare   []byte    // a flushed buffer, reused for the next queue
-	writing bool      // a goroutine is writing; it also writes queue
-	drained sync.Cond // signalled when a write returns (L is &mu)
+	w    io.Writer
+	once sync.Once
+	fw   *framing.Writer
 }
 
-// write sends msg followed by a newline, or queues it behind the write in
-// progress. Raw JSON from upstreams may contain insignificant newlines
-// (pretty-printed HTTP bodies): they are compacted first so that a message
-// is always exactly one line. An error is the first write error of the
-// stream (later messages are dropped); a queued message's own failure is
-// seen by the writing goroutine and by the next caller.
-func (lw *lineWriter) write(msg []byte) error {
-	if bytes.ContainsAny(msg, "\r\n") {
-		var b bytes.Buffer
-		if err := json.Compact(&b, msg); err != nil {
-			return fmt.Errorf("compact outgoing message: %w", err)
-		}
-		msg = b.Bytes()
-	}
-	lw.mu.Lock()
-	defer lw.mu.Unlock()
-	if lw.drained.L == nil {
-		lw.drained.L = &lw.mu
-	}
-	for lw.writing && len(lw.queue) > maxQueued && lw.err == nil {
-		lw.drained.Wait()
-	}
-	if lw.err != nil {
-		return lw.err
-	}
-	lw.queue = append(append(lw.queue, msg...), '\n')
-	if lw.writing {
-		return nil // the writing goroutine sends it, in order
-	}
-	lw.writing = true
-	// Let the goroutines that are ready to run (under load, other requests
-	// about to answer) queue behind this line before the syscall; with
-	// nothing else runnable it returns at once.
-	lw.mu.Unlock()
-	runtime.Gosched()
-	lw.mu.Lock()
-	for len(lw.queue) > 0 && lw.err == nil {
-		b := lw.queue
-		lw.queue = lw.spare[:0]
-		lw.spare = nil
-		lw.mu.Unlock()
-		_, err := lw.w.Write(b)
-		lw.mu.Lock()
-		if err != nil {
-			lw.err = err
-		}
-		if cap(b) <= maxSpare {
-			lw.spare = b[:0]
-		}
-		lw.drained.Broadcast()
-	}
-	lw.queue = lw.queue[:0]
-	if cap(lw.queue) > maxSpare {
-		lw.queue = nil // do not keep a burst's buffer
-	}
-	lw.writing = false
-	lw.drained.Broadcast()
-	return lw.err
+func (lw *lineWriter) out() *framing.Writer {
+	lw.once.Do(func() { lw.fw = framing.NewWriter(lw.w, nil) })
+	return lw.fw
 }
+
+// write sends msg on a line of its own (compacted if it holds line breaks),
+// or queues it behind the write in progress. An error is the first write
+// error of the stream (later messages are dropped) or msg's own failure to
+// compact.
+func (lw *lineWriter) write(msg []byte) error { return lw.out().Write(msg) }
 
 // flush returns once every message written so far is on the wire (or the
 // stream failed).
-func (lw *lineWriter) flush() {
-	lw.mu.Lock()
-	defer lw.mu.Unlock()
-	if lw.drained.L == nil {
-		lw.drained.L = &lw.mu
-	}
-	for lw.writing {
-		lw.drained.Wait()
-	}
-}
+func (lw *lineWriter) flush() { lw.out().Flush() }
 
 // encodeResult builds a response carrying a raw result.
 func encodeResult(id, result json.RawMessage) []byte {
