@@ -11,13 +11,15 @@
 // exact bytes the upstream sent, and call params are sent as the exact bytes
 // the caller gave (compacted only when they contain newlines, which stdio's
 // line framing cannot carry). It never decodes schemas or results into mcp-go
-// types, which would be lossy. It uses mcp-go's client transports
-// (github.com/mark3labs/mcp-go/client/transport) for remote servers, and its
-// own implementation of their interface for stdio (stdio_conn.go: mcp-go's
-// decoding cost more than anything else in a tool call, issue 7), with its
-// own request ids. A remote upstream is one origin: no HTTP redirect is
-// followed, and nothing (no configured header, no token) goes to another
-// origin (origin.go).
+// types, which would be lossy. A session talks to its server through a conn
+// (conn.go: call, notify, close, raw JSON in and out). A stdio upstream's
+// conn is native (stdio_conn.go over internal/framing): no mcp-go code runs
+// on it, and notifications and server requests reach the hub byte for
+// byte. A remote upstream's conn (remote.go) is the one adapter to mcp-go's
+// client transports (github.com/mark3labs/mcp-go/client/transport), their
+// HTTP client (http.go) and the classification of their errors. A remote
+// upstream is one origin: no HTTP redirect is followed, and nothing (no
+// configured header, no token) goes to another origin (origin.go).
 //
 // It knows nothing about namespacing, policy or the front-side client. It must
 // not import hub, router, authz or any front-side (mcp-go server) code.

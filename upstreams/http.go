@@ -16,16 +16,11 @@ import (
 	"net/url"
 	"strconv"
 	"time"
-
-	"github.com/mark3labs/mcp-go/client/transport"
 )
 
-// noResponseTimeout replaces mcp-go's 60 s SSE response timeout: a long tool
-// call is bounded by the caller's ctx, not by the transport.
-const noResponseTimeout = 100 * 365 * 24 * time.Hour
-
 // httpClient returns a client of our own (never http.DefaultClient) whose
-// POST bodies get raw params substituted. From the outside in: raw params,
+// POST bodies get raw params substituted. From the outside in: the HTTP
+// error status of a call (remote.go: statusRoundTripper), raw params,
 // answers to server requests, OAuth (if configured: it retries a 401 with a
 // refreshed token, and is returned so that the caller can give it the
 // transport's handler), the 401 challenge, the SSE retry clamp, certificate
@@ -45,7 +40,7 @@ func (u *Upstream) httpClient(lost func(error), sseEndpoints bool) (*http.Client
 		ort = &oauthRoundTripper{base: base, o: u.oauth}
 		base = ort
 	}
-	rt := &rawRoundTripper{base: &answerRoundTripper{base: base}, raw: u.raw}
+	rt := statusRoundTripper{base: &rawRoundTripper{base: &answerRoundTripper{base: base}, raw: u.raw}}
 	return &http.Client{Transport: idleCloser{RoundTripper: rt, tr: tr}, CheckRedirect: refuseRedirects}, ort
 }
 
@@ -248,118 +243,4 @@ func isJSONRPCAnswer(body []byte) bool {
 		}
 	}
 	return false
-}
-
-// dialRemote connects to a remote upstream and runs the handshake (the
-// handshake is part of dialling because "auto" falls back to SSE when the
-// Streamable HTTP initialize gets a 4xx). connCtx outlives the dial: it
-// carries the GET / SSE stream.
-func (u *Upstream) dialRemote(ctx, connCtx context.Context) (*session, error) {
-	switch u.spec.Transport {
-	case "", "auto":
-		s, err := u.dialStreamable(ctx, connCtx)
-		if err == nil || !errors.Is(err, transport.ErrLegacySSEServer) {
-			return s, err
-		}
-		u.log.Info("streamable HTTP initialize got a 4xx; falling back to legacy SSE")
-		return u.dialSSE(ctx, connCtx)
-	case "streamable":
-		return u.dialStreamable(ctx, connCtx)
-	case "sse":
-		return u.dialSSE(ctx, connCtx)
-	}
-	return nil, fmt.Errorf("unknown transport %q (want auto, streamable or sse)", u.spec.Transport)
-}
-
-func (u *Upstream) dialStreamable(ctx, connCtx context.Context) (*session, error) {
-	s := newSession(u)
-	// The configured headers are added by the origin guard (not by mcp-go,
-	// whose session DELETE goes out without them).
-	hc, ort := u.httpClient(s.markLost, false)
-	opts := []transport.StreamableHTTPCOption{
-		transport.WithHTTPBasicClient(hc),
-		transport.WithHTTPLogger(u.log),
-		// The GET stream carries list_changed; it stays on because the
-		// connection is pinned to a legacy protocol version.
-		transport.WithContinuousListening(),
-	}
-	if u.oauth != nil {
-		// Without a callback (or when it could not listen) a stored token
-		// still works; authorize reports the problem if a flow is needed.
-		redirect := ""
-		if cb := u.oauth.cfg.Callback; cb != nil {
-			redirect, _ = cb.RedirectURI(ctx)
-		}
-		opts = append(opts, transport.WithHTTPOAuth(u.oauth.config(redirect)))
-	}
-	t, err := transport.NewStreamableHTTP(u.spec.URL, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("streamable HTTP %q: %w", u.spec.URL, err)
-	}
-	if ort != nil {
-		ort.setHandler(t.GetOAuthHandler())
-	}
-	if u.oauth != nil {
-		u.oauth.setHandler(t.GetOAuthHandler())
-	}
-	s.httpClient = hc
-	s.attach(t)
-	if err := t.Start(connCtx); err != nil {
-		s.close()
-		return nil, fmt.Errorf("streamable HTTP %q: start: %w", u.spec.URL, err)
-	}
-	if err := s.handshake(ctx); err != nil {
-		s.close()
-		return nil, fmt.Errorf("streamable HTTP %q: %w", u.spec.URL, err)
-	}
-	return s, nil
-}
-
-func (u *Upstream) dialSSE(ctx, connCtx context.Context) (*session, error) {
-	if u.oauth != nil {
-		return nil, fmt.Errorf("SSE %q: oauth is supported over Streamable HTTP only", u.spec.URL)
-	}
-	s := newSession(u)
-	// The configured headers are added by the origin guard, which also
-	// checks the endpoint the server names for the POSTs.
-	hc, _ := u.httpClient(s.markLost, true)
-	endpointWait := u.spec.InitTimeout
-	if dl, ok := ctx.Deadline(); ok {
-		endpointWait = time.Until(dl)
-	}
-	opts := []transport.ClientOption{
-		transport.WithHTTPClient(hc),
-		transport.WithSSELogger(u.log),
-		transport.WithResponseTimeout(noResponseTimeout),
-		transport.WithEndpointTimeout(max(endpointWait, time.Millisecond)),
-	}
-	t, err := transport.NewSSE(u.spec.URL, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("SSE %q: %w", u.spec.URL, err)
-	}
-	s.httpClient = hc
-	s.attach(t)
-	t.SetConnectionLostHandler(func(err error) { s.markLost(fmt.Errorf("SSE stream lost: %w", err)) })
-	// The stream ends with the session: a refused endpoint event (which
-	// marks it lost) ends the wait for the endpoint at once.
-	streamCtx, stop := context.WithCancel(connCtx)
-	s.goBG(func() {
-		defer stop()
-		select {
-		case <-s.lost:
-		case <-streamCtx.Done():
-		}
-	})
-	if err := t.Start(streamCtx); err != nil {
-		s.close()
-		if r := s.refused(); r != nil {
-			err = r
-		}
-		return nil, fmt.Errorf("SSE %q: start: %w", u.spec.URL, err)
-	}
-	if err := s.handshake(ctx); err != nil {
-		s.close()
-		return nil, fmt.Errorf("SSE %q: %w", u.spec.URL, err)
-	}
-	return s, nil
 }

@@ -97,13 +97,11 @@ func (u *Upstream) needsAuthorization(err error) *transport.OAuthHandler {
 }
 
 // is401 reports whether err is the upstream refusing the hub for want of
-// (valid) credentials: mcp-go's authorization errors, or ErrAuth as the
-// session classifies them ("(HTTP 401)"; a 403 is not fixed by a token).
+// (valid) credentials: mcp-go's authorization errors, which ErrAuth keeps
+// in its chain for an HTTP 401 (remoteConn.classify; a 403 is not fixed by
+// a token).
 func is401(err error) bool {
-	if errors.Is(err, transport.ErrAuthorizationRequired) || errors.Is(err, transport.ErrOAuthAuthorizationRequired) {
-		return true
-	}
-	return errors.Is(err, ErrAuth) && strings.Contains(err.Error(), "HTTP 401")
+	return errors.Is(err, transport.ErrAuthorizationRequired) || errors.Is(err, transport.ErrOAuthAuthorizationRequired)
 }
 
 func newOAuthState(cfg OAuth, serverURL string, log *slog.Logger) *oauthState {

@@ -2,7 +2,6 @@ package upstreams
 
 import (
 	"bytes"
-	"encoding/json"
 	"io"
 	"math"
 	"net/http"
@@ -10,13 +9,14 @@ import (
 	"sync"
 )
 
-// rawParams makes params reach the upstream byte for byte.
+// rawParams makes params reach a remote upstream byte for byte.
 //
 // mcp-go's transports json.Marshal the whole request, and encoding/json
 // compacts and HTML-escapes ("<" → "\u003c") the output of a
 // json.RawMessage. So the request carries a unique placeholder string token
-// instead, and the final frame (stdio: the stdin writer; HTTP: the
-// RoundTripper) swaps the token for the caller's bytes. Tokens carry a random
+// instead, and the HTTP client (rawRoundTripper) swaps the token for the
+// caller's bytes in the POST body. (A stdio upstream's frames are written
+// from the bytes themselves: stdio_conn.go.) Tokens carry a random
 // per-upstream nonce and the request's own id, so nothing else can match.
 // Safe for concurrent use.
 type rawParams struct {
@@ -68,18 +68,6 @@ func (r *rawParams) substitute(frame []byte) []byte {
 	out = append(out, frame[:start]...)
 	out = append(out, raw...)
 	return append(out, frame[end:]...)
-}
-
-// appendSubstituted appends frame to dst with its first token replaced by
-// its bytes, as substitute does, without building the frame separately.
-func (r *rawParams) appendSubstituted(dst, frame []byte) []byte {
-	start, end, raw, ok := r.find(frame)
-	if !ok {
-		return append(dst, frame...)
-	}
-	dst = append(dst, frame[:start]...)
-	dst = append(dst, raw...)
-	return append(dst, frame[end:]...)
 }
 
 // find locates the first registered token in frame: frame[start:end] is to
@@ -140,19 +128,4 @@ func (rt *rawRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) 
 	r2.ContentLength = int64(len(body))
 	r2.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	return rt.base.RoundTrip(r2)
-}
-
-// compactLine removes insignificant whitespace from raw when it contains a
-// line break, which newline-delimited stdio framing cannot carry. JSON strings
-// cannot hold raw line breaks, so only whitespace is removed; escapes and
-// number literals are kept as they are.
-func compactLine(raw []byte) []byte {
-	if !bytes.ContainsAny(raw, "\r\n") {
-		return raw
-	}
-	var b bytes.Buffer
-	if err := json.Compact(&b, raw); err != nil {
-		return raw
-	}
-	return b.Bytes()
 }

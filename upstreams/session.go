@@ -5,16 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/mark3labs/mcp-go/client/transport"
-	"github.com/mark3labs/mcp-go/mcp"
 )
 
 // Kinds of list, as bits for pending re-lists.
@@ -30,24 +23,22 @@ const (
 // blocking would stall every response from the upstream.
 const notificationQueue = 1024
 
-// cancelTimeout bounds sending notifications/cancelled after a caller gave up.
-const cancelTimeout = 5 * time.Second
-
-// session is one live connection (one child process, or one remote session).
-// It is created by connect, served and closed by the supervisor.
+// session is one live connection (one child process, or one remote session)
+// and what the hub keeps of it: the initialize results, the notification
+// queue, re-listing and liveness. It talks to the server through a conn,
+// whatever the transport, and is the conn's inbound. It is created by
+// connect, served and closed by the supervisor.
 type session struct {
-	u          *Upstream
-	t          transport.Interface
-	proc       *process     // stdio only
-	httpClient *http.Client // remote only
-	lineFramed bool         // stdio: params must be one line
+	u    *Upstream
+	c    conn
+	proc *process // stdio only
 
 	lost     chan struct{} // closed once the connection is gone
 	lostOnce sync.Once
 	lostErr  error // written before lost is closed
 
 	quit   chan struct{} // closed by close: workers stop
-	notes  chan mcp.JSONRPCNotification
+	notes  chan note
 	budget budget // notifications passed on per second
 
 	// Notification ordering: a response must not overtake the notifications
@@ -79,16 +70,31 @@ type session struct {
 	}
 }
 
+// note is one queued notification.
+type note struct {
+	method string
+	params json.RawMessage
+}
+
+// newSession returns a session whose notification dispatcher runs; give it
+// its conn (made with s.wire()) before anything is sent.
 func newSession(u *Upstream) *session {
-	return &session{
+	s := &session{
 		u:     u,
 		lost:  make(chan struct{}),
 		quit:  make(chan struct{}),
-		notes: make(chan mcp.JSONRPCNotification, notificationQueue),
+		notes: make(chan note, notificationQueue),
 
 		handledWake: make(chan struct{}),
 		relist:      make(chan struct{}, 1),
 	}
+	s.goBG(s.dispatchNotifications)
+	return s
+}
+
+// wire is what the session gives its conn.
+func (s *session) wire() wire {
+	return wire{in: s, ids: &s.u.ids, bg: s.goBG, log: s.u.log}
 }
 
 // markLost records that the connection is gone; the first error wins.
@@ -133,16 +139,6 @@ func (s *session) goBG(f func()) bool {
 	return true
 }
 
-// attach installs the handlers on t; call before t.Start.
-func (s *session) attach(t transport.Interface) {
-	s.t = t
-	t.SetNotificationHandler(s.onNotification)
-	if bt, ok := t.(transport.BidirectionalInterface); ok {
-		bt.SetRequestHandler(s.onRequest)
-	}
-	s.goBG(s.dispatchNotifications)
-}
-
 // close tears the session down: in-flight requests fail at once, the child
 // (if any) is stopped in stages, and every background goroutine is joined.
 func (s *session) close() {
@@ -150,126 +146,36 @@ func (s *session) close() {
 	s.bgMu.Lock()
 	s.bgClosed = true
 	s.bgMu.Unlock()
-	if s.t != nil {
-		_ = s.t.Close() // fails in-flight requests; closes a child's stdin
+	if s.c != nil {
+		_ = s.c.close() // fails in-flight requests; closes a child's stdin
 	}
 	if s.proc != nil {
 		s.proc.stop(s.u.tun.stopGrace, s.u.tun.stopTerm, s.u.log)
-	}
-	if s.httpClient != nil {
-		s.httpClient.CloseIdleConnections()
 	}
 	close(s.quit)
 	s.bg.Wait()
 	s.budget.flush(s.u.log)
 }
 
-// request sends one request with a fresh id and params verbatim.
+// request sends one request with params verbatim. A response (a result, or
+// an error answer) is returned once the notifications the upstream sent
+// before it were handed on.
 func (s *session) request(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
 	if s.isLost() { // not sent; lostErr is set before lost is closed
 		return nil, fmt.Errorf("%w: connection lost: %v", ErrUnavailable, s.lostErr)
 	}
-	id := s.u.ids.Add(1)
-	req := transport.JSONRPCRequest{JSONRPC: mcp.JSONRPC_VERSION, ID: mcp.NewRequestId(id), Method: method}
-	if len(params) > 0 {
-		if s.lineFramed {
-			params = compactLine(params)
-		}
-		tok, release := s.u.raw.add(params)
-		defer release()
-		req.Params = json.RawMessage(tok)
-	}
-	resp, err := s.t.SendRequest(ctx, req)
+	res, err := s.c.call(ctx, method, params)
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
-			s.sendCancel(ctx, id, ctxErr)
 			return nil, ctxErr
 		}
-		return nil, s.classify(err)
+		var rpc *RPCError
+		if !errors.As(err, &rpc) && !errors.Is(err, ErrInvalidResponse) {
+			return nil, err // no answer
+		}
 	}
 	s.awaitNotifications(ctx, s.queued.Load())
-	if resp == nil {
-		return nil, fmt.Errorf("%w: no response", ErrLost)
-	}
-	if resp.Error != nil && len(resp.Result) > 0 {
-		// A response carrying both is malformed (JSON-RPC 2.0 §5): neither
-		// part is trusted.
-		return nil, fmt.Errorf("%w: response has both result and error", ErrInvalidResponse)
-	}
-	if resp.Error != nil {
-		rpc := &RPCError{Code: resp.Error.Code, Message: resp.Error.Message}
-		if resp.Error.Data != nil {
-			if b, err := json.Marshal(resp.Error.Data); err == nil {
-				rpc.Data = b
-			}
-		}
-		return nil, rpc
-	}
-	if len(resp.Result) == 0 {
-		return json.RawMessage(`{}`), nil
-	}
-	return resp.Result, nil
-}
-
-// classify maps a transport failure (the caller's ctx still alive) to
-// ErrUnavailable (certainly not sent) or ErrLost, and marks the session lost
-// when the failure means the connection is gone.
-func (s *session) classify(err error) error {
-	var op *net.OpError
-	if r := refusal(err); r != nil {
-		// A redirect, or a request for another origin: the origin guard
-		// refused it (and marked the session lost); the error says why
-		// and what to do, without the transport's wrapping.
-		s.markLost(r)
-		return r
-	}
-	switch {
-	case errors.Is(err, transport.ErrAuthorizationRequired), errors.Is(err, transport.ErrOAuthAuthorizationRequired):
-		return fmt.Errorf("%w (HTTP 401): %w", ErrAuth, err) // the typed cause stays in the chain (OAuth)
-	case strings.Contains(err.Error(), "request failed with status 403"):
-		return fmt.Errorf("%w (HTTP 403): %w", ErrAuth, err)
-	case httpStatus(err) != 0:
-		return &HTTPStatusError{Status: httpStatus(err)}
-	case errors.As(err, &op) && op.Op == "dial":
-		s.markLost(err)
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
-	case errors.Is(err, transport.ErrTransportClosed), errors.Is(err, transport.ErrSessionTerminated):
-		s.markLost(err)
-		if s.lostErr != nil && errors.Is(s.lostErr, ErrProtocol) {
-			return fmt.Errorf("%w: %w", ErrLost, s.lostErr)
-		}
-	}
-	return fmt.Errorf("%w: %w", ErrLost, err)
-}
-
-// httpStatus is the status of mcp-go's "request failed with status N: …"
-// error (its only form for an HTTP error answer), or 0.
-func httpStatus(err error) int {
-	_, rest, ok := strings.Cut(err.Error(), "request failed with status ")
-	if !ok || len(rest) < 3 {
-		return 0
-	}
-	n, err2 := strconv.Atoi(rest[:3])
-	if err2 != nil || n < 400 || n > 599 {
-		return 0
-	}
-	return n
-}
-
-// sendCancel tells the upstream that request id is abandoned, on a joined
-// background goroutine so the caller is not held (MCP cancellation).
-func (s *session) sendCancel(ctx context.Context, id int64, cause error) {
-	s.goBG(func() {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelTimeout)
-		defer cancel()
-		n := mcp.JSONRPCNotification{JSONRPC: mcp.JSONRPC_VERSION, Notification: mcp.Notification{
-			Method: "notifications/cancelled",
-			Params: mcp.NotificationParams{AdditionalFields: map[string]any{"requestId": id, "reason": cause.Error()}},
-		}}
-		if err := s.t.SendNotification(cctx, n); err != nil {
-			s.u.log.Debug("send notifications/cancelled failed", "request_id", id, "err", err)
-		}
-	})
+	return res, err
 }
 
 // notify sends one notification with params verbatim.
@@ -277,29 +183,19 @@ func (s *session) notify(ctx context.Context, method string, params json.RawMess
 	if s.isLost() {
 		return ErrUnavailable
 	}
-	n := mcp.JSONRPCNotification{JSONRPC: mcp.JSONRPC_VERSION, Notification: mcp.Notification{Method: method}}
-	if len(params) > 0 {
-		if s.lineFramed {
-			params = compactLine(params)
-		}
-		tok, release := s.u.raw.add(params)
-		defer release()
-		key := string(tok[1 : len(tok)-1])
-		n.Params = mcp.NotificationParams{AdditionalFields: map[string]any{key: true}}
-	}
-	if err := s.t.SendNotification(ctx, n); err != nil {
+	if err := s.c.notify(ctx, method, params); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return s.classify(err)
+		return err
 	}
 	return nil
 }
 
-// onNotification runs on the transport's read loop: it must not block.
-func (s *session) onNotification(n mcp.JSONRPCNotification) {
+// onNotification runs on the conn's read loop: it must not block.
+func (s *session) onNotification(method string, params json.RawMessage) {
 	var k uint32
-	switch n.Method {
+	switch method {
 	case "notifications/tools/list_changed":
 		k = kindTools
 	case "notifications/prompts/list_changed":
@@ -321,7 +217,7 @@ func (s *session) onNotification(n mcp.JSONRPCNotification) {
 		return
 	}
 	select {
-	case s.notes <- n:
+	case s.notes <- note{method, params}:
 		s.queued.Add(1)
 	default:
 		s.budget.drop(s.u.log, now, "queue full")
@@ -335,7 +231,9 @@ func (s *session) dispatchNotifications() {
 		case <-s.quit:
 			return
 		case n := <-s.notes:
-			s.dispatchOne(n)
+			if h := s.u.spec.OnNotification; h != nil {
+				h(n.method, n.params)
+			}
 			s.handledMu.Lock()
 			s.handled++
 			close(s.handledWake)
@@ -365,46 +263,18 @@ func (s *session) awaitNotifications(ctx context.Context, n uint64) {
 	}
 }
 
-// dispatchOne hands one notification to OnNotification.
-func (s *session) dispatchOne(n mcp.JSONRPCNotification) {
-	if s.u.spec.OnNotification == nil {
-		return
-	}
-	p := n.Params
-	if len(p.Meta) == 0 {
-		p.Meta = nil
-	}
-	var raw json.RawMessage
-	if p.Meta != nil || len(p.AdditionalFields) > 0 {
-		b, err := json.Marshal(p)
-		if err != nil {
-			s.u.log.Warn("re-encode notification params", "method", n.Method, "err", err)
-			return
-		}
-		raw = b
-	}
-	s.u.spec.OnNotification(n.Method, raw)
-}
-
-// onRequest answers a server→client request.
-func (s *session) onRequest(ctx context.Context, req transport.JSONRPCRequest) (*transport.JSONRPCResponse, error) {
-	if req.Method == "ping" {
-		return transport.NewJSONRPCResultResponse(req.ID, json.RawMessage(`{}`)), nil
+// onRequest answers a server→client request: ping itself, anything else
+// with Spec.OnRequest.
+func (s *session) onRequest(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
+	if method == "ping" {
+		return json.RawMessage(`{}`), nil
 	}
 	h := s.u.spec.OnRequest
 	if h == nil {
-		return transport.NewJSONRPCErrorResponse(req.ID, mcp.METHOD_NOT_FOUND, "method not found: "+req.Method, nil), nil
-	}
-	var params json.RawMessage
-	if req.Params != nil {
-		b, err := json.Marshal(req.Params)
-		if err != nil {
-			return transport.NewJSONRPCErrorResponse(req.ID, mcp.INVALID_PARAMS, "invalid params", nil), nil
-		}
-		params = b
+		return nil, &RPCError{Code: codeMethodNotFound, Message: "method not found: " + method}
 	}
 	// The request may wait for a person (an elicitation): it is bounded by
-	// this connection's life, not by the transport's 30 s (answerRoundTripper).
+	// this connection's life, not by a transport's 30 s (answerRoundTripper).
 	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	go func() {
@@ -414,22 +284,14 @@ func (s *session) onRequest(ctx context.Context, req transport.JSONRPCRequest) (
 		case <-hctx.Done():
 		}
 	}()
-	res, err := h(hctx, req.Method, params)
+	res, err := h(hctx, method, params)
 	if err != nil {
-		var rpc *RPCError
-		if errors.As(err, &rpc) {
-			var data any
-			if len(rpc.Data) > 0 {
-				data = rpc.Data
-			}
-			return transport.NewJSONRPCErrorResponse(req.ID, rpc.Code, rpc.Message, data), nil
-		}
-		return transport.NewJSONRPCErrorResponse(req.ID, mcp.INTERNAL_ERROR, err.Error(), nil), nil
+		return nil, err
 	}
 	if len(res) == 0 {
 		res = json.RawMessage(`{}`)
 	}
-	return transport.NewJSONRPCResultResponse(req.ID, res), nil
+	return res, nil
 }
 
 // handshake sends initialize (pinned version) and notifications/initialized.
@@ -473,8 +335,8 @@ func (s *session) handshake(ctx context.Context) error {
 	s.init.capabilities = r.Capabilities
 	s.init.instructions = r.Instructions
 	s.init.tools, s.init.prompts, s.init.resources = present(caps.Tools), present(caps.Prompts), present(caps.Resources)
-	if hc, ok := s.t.(transport.HTTPConnection); ok {
-		hc.SetProtocolVersion(r.ProtocolVersion)
+	if pv, ok := s.c.(interface{ setProtocolVersion(string) }); ok {
+		pv.setProtocolVersion(r.ProtocolVersion)
 	}
 	if err := s.notify(ctx, "notifications/initialized", nil); err != nil {
 		return fmt.Errorf("notifications/initialized: %w", err)
@@ -509,7 +371,7 @@ func (s *session) listKinds(ctx context.Context, k uint32) (lists, error) {
 	if k&kindTemplates != 0 && s.init.resources {
 		l.templates, err = s.listAll(ctx, "resources/templates/list", "resourceTemplates", "uriTemplate")
 		var rpc *RPCError
-		if errors.As(err, &rpc) && rpc.Code == mcp.METHOD_NOT_FOUND {
+		if errors.As(err, &rpc) && rpc.Code == codeMethodNotFound {
 			l.templates, err = []Item{}, nil
 		}
 		if err != nil {

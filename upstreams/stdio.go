@@ -2,11 +2,9 @@ package upstreams
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -19,76 +17,31 @@ import (
 // stderrTail is how much of a child's stderr is kept for error messages.
 const stderrTail = 4096
 
-// dialStdio spawns the child and starts the stdio transport (stdioConn)
-// over pipes we own.
+// dialStdio spawns the child and connects to it over pipes we own
+// (stdioConn).
 //
-// Why not mcp-go's NewStdioWithOptions+WithCommandFunc: its Stdio.Close
-// calls cmd.Wait itself and only signals the direct child, so an exit
-// watcher of our own (prompt death detection even when a grandchild holds
-// stdout open) and our staged process-group stop would race with it on the
-// same exec.Cmd. The transport only frames JSON-RPC, and the process (env,
-// Dir, group, Wait, stop) is entirely ours. (stdioConn says why it is not
-// mcp-go's NewIO either.)
-func (u *Upstream) dialStdio(ctx context.Context) (*session, error) {
+// Why not mcp-go's stdio transport: its Stdio.Close calls cmd.Wait itself
+// and only signals the direct child, so an exit watcher of our own (prompt
+// death detection even when a grandchild holds stdout open) and our staged
+// process-group stop would race with it on the same exec.Cmd; and it
+// decodes every line into its own types and encodes every frame by
+// reflection, which cost more than anything else in a tool call and would
+// not let params and notifications pass byte for byte. The process (env,
+// Dir, group, Wait, stop) and the framing are entirely ours.
+func (u *Upstream) dialStdio() (*session, error) {
 	p, err := startProcess(&u.spec, u.log)
 	if err != nil {
 		return nil, err
 	}
 	s := newSession(u)
 	s.proc = p
-	s.lineFramed = true
-	fw := newFrameWriter(p.stdin, u.raw, func(err error) { s.markLost(fmt.Errorf("write to stdin: %w", err)) })
-	t := newStdioConn(&eofReader{r: p.stdout, s: s}, fw, u.log, s.goBG)
-	s.attach(t)
-	if err := t.Start(ctx); err != nil {
+	c, err := newStdioConn(p.stdout, p.stdin, s.wire(), s.markLost)
+	if err != nil {
 		s.close()
 		return nil, fmt.Errorf("start transport: %w", err)
 	}
+	s.c = c
 	return s, nil
-}
-
-// maxUpstreamLine bounds one message from a stdio upstream. mcp-go's
-// transport reads lines with an unbounded ReadString, so without this cap a
-// child writing one endless line could exhaust the hub's memory.
-const maxUpstreamLine = 16 << 20
-
-// eofReader is the child's stdout as read by the transport; the end of the
-// stream marks the session lost at once, and so does a line longer than
-// maxUpstreamLine (the upstream is broken: it is restarted).
-type eofReader struct {
-	r    io.Reader
-	s    *session
-	line int // bytes since the last newline
-	max  int // 0: maxUpstreamLine
-}
-
-func (e *eofReader) Read(p []byte) (int, error) {
-	max := e.max
-	if max == 0 {
-		max = maxUpstreamLine
-	}
-	if e.line > max {
-		return 0, e.tooLong(max)
-	}
-	n, err := e.r.Read(p)
-	if i := bytes.LastIndexByte(p[:n], '\n'); i >= 0 {
-		e.line = n - i - 1
-	} else {
-		e.line += n
-	}
-	if err != nil {
-		e.s.markLost(fmt.Errorf("stdout closed: %w", err))
-	}
-	if e.line > max && err == nil {
-		return n, e.tooLong(max)
-	}
-	return n, err
-}
-
-func (e *eofReader) tooLong(max int) error {
-	err := fmt.Errorf("%w: a message longer than %d bytes", ErrProtocol, max)
-	e.s.markLost(err)
-	return err
 }
 
 // process is one child with its own process group.

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,321 +22,276 @@ import (
 // mcpgoLine classifies and decodes line as mcp-go's stdio transport does
 // (transport.Stdio.readResponses): kind is "skip", "notification",
 // "request" or "response".
-func mcpgoLine(line []byte) (kind string, resp transport.JSONRPCResponse) {
+func mcpgoLine(line []byte) (kind string, resp transport.JSONRPCResponse, n mcp.JSONRPCNotification) {
 	var base struct {
 		JSONRPC string         `json:"jsonrpc"`
 		ID      *mcp.RequestId `json:"id,omitempty"`
 		Method  string         `json:"method,omitempty"`
 	}
 	if json.Unmarshal(line, &base) != nil {
-		return "skip", resp
+		return "skip", resp, n
 	}
 	if base.Method != "" && base.ID == nil {
-		var n mcp.JSONRPCNotification
 		if json.Unmarshal(line, &n) != nil {
-			return "skip", resp
+			return "skip", resp, n
 		}
-		return "notification", resp
+		return "notification", resp, n
 	}
 	if base.Method != "" && base.ID != nil {
 		var r transport.JSONRPCRequest
 		if json.Unmarshal(line, &r) == nil {
-			return "request", resp
+			return "request", resp, n
 		}
 	}
 	if json.Unmarshal(line, &resp) != nil {
-		return "skip", resp
+		return "skip", resp, n
 	}
-	return "response", resp
+	return "response", resp, n
 }
 
-// checkFastResponse: whatever fastResponse accepts, mcp-go decodes as a
-// response with the same id, version and result bytes, and no error.
-func checkFastResponse(t *testing.T, line []byte) bool {
+// kindOf names what handleLine does with m.
+func kindOf(m message) string {
+	switch {
+	case m.method != "" && m.id == nil:
+		return "notification"
+	case m.method != "":
+		return "request"
+	}
+	return "response"
+}
+
+// checkSplit: whatever splitMessage accepts, mcp-go's stdio transport
+// (which the hub used before) reads the same way: the same kind, for a
+// result the same id and result bytes, for a notification the same method
+// and params. splitMessage is stricter (it refuses duplicate and
+// case-variant members, which mcp-go reads one way and a peer may read
+// another), never looser.
+func checkSplit(t *testing.T, line []byte) (message, bool) {
 	t.Helper()
-	id, got, ok := fastResponse(line)
+	m, ok := splitMessage(line)
 	if !ok {
-		return false
+		return m, false
 	}
-	kind, want := mcpgoLine(line)
-	if kind != "response" {
-		t.Fatalf("fastResponse accepted %q, which mcp-go handles as %s", line, kind)
+	if !json.Valid(line) {
+		t.Fatalf("splitMessage accepted invalid JSON %q", line)
 	}
-	if want.ID.String() != fmt.Sprintf("int64:%d", id) || got.ID.String() != want.ID.String() {
-		t.Fatalf("%q: fast id %d (%s), mcp-go id %s", line, id, got.ID.String(), want.ID.String())
+	kind, resp, n := mcpgoLine(line)
+	if kind == "skip" && m.error != nil {
+		return m, true // an unusual error member: the caller gets ErrInvalidResponse
 	}
-	if !bytes.Equal(got.Result, want.Result) || got.Error != nil || want.Error != nil || got.JSONRPC != want.JSONRPC {
-		t.Fatalf("%q: fast %+v, mcp-go %+v", line, got, want)
+	if got := kindOf(m); got != kind {
+		t.Fatalf("splitMessage reads %q as a %s, mcp-go as a %s", line, got, kind)
 	}
-	return true
+	switch kind {
+	case "response":
+		if id, ok := integerID(m.id); ok && m.error == nil {
+			if resp.ID.String() != fmt.Sprintf("int64:%d", id) {
+				t.Fatalf("%q: id %d, mcp-go %s", line, id, resp.ID.String())
+			}
+			if m.result != nil && !bytes.Equal(m.result, resp.Result) {
+				t.Fatalf("%q: result %s, mcp-go %s", line, m.result, resp.Result)
+			}
+		}
+	case "notification":
+		if m.method != n.Method {
+			t.Fatalf("%q: method %q, mcp-go %q", line, m.method, n.Method)
+		}
+	}
+	return m, true
 }
 
-func TestFastResponse(t *testing.T) {
+func TestSplitMessage(t *testing.T) {
 	tests := []struct {
 		line string
-		fast bool // taken by the fast path (else mcp-go's decoding)
+		kind string // "" when the line is skipped
 	}{
-		{`{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"a \"}\" b"}]}}`, true},
-		{` {"result" : [1,{"a":"]"}] , "id" : -3 , "x":{"id":1}}`, true},
-		{`{"id":1,"result":null}`, true},
-		{`{"jsonrpc":"2.0","id":12345678901234,"result":"x"}`, true},
-		{`{"id":1234567890123456,"result":{}}`, false}, // beyond float64's exact integers
-		{`{"id":1.0,"result":{}}`, false},
-		{`{"id":1e2,"result":{}}`, false},
-		{`{"id":"1","result":{}}`, false},
-		{`{"id":null,"result":{}}`, false},
-		{`{"jsonrpc":2,"id":1,"result":{}}`, false},
-		{`{"jsonrpc":"1.0","id":1,"result":{}}`, false},
-		{`{"id":1,"result":{},"error":{"code":1,"message":"m"}}`, false},
-		{`{"id":1,"error":{"code":1,"message":"m"}}`, false},
-		{`{"id":1,"method":"ping"}`, false},
-		{`{"id":1,"method":"","result":{}}`, false},
-		{`{"id":1,"result":{},"result":{}}`, false},  // duplicate key
-		{`{"\u0069d":1,"result":{}}`, false},         // escaped name
-		{`{"ID":1,"result":{}}`, false},              // encoding/json folds case
-		{`{"id":1,"result":{},"Method":"x"}`, false}, // mcp-go: a request
-		{`{"jsonrpC":"000","id":0,"result":{}}`, false},
-		{`{"id":1,"result":{},"reſult":2}`, false}, // U+017F folds to s
-		{`{"id":1,"result":{},"other":{"ID":2}}`, true},
-		{`{"id":1,"result":"\xff"}`, false}, // invalid UTF-8
-		{`{"id":1,"result":{}} trailing`, false},
-		{`{"id":1}`, false},
-		{`[1]`, false},
-		{``, false},
+		{`{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"a \"}\" b"}]}}`, "response"},
+		{` {"result" : [1,{"a":"]"}] , "id" : -3 , "x":{"id":1}}`, "response"},
+		{`{"id":1,"result":null}`, "response"},
+		{`{"id":1,"result":{},"error":{"code":1,"message":"m"}}`, "response"},
+		{`{"id":1,"error":{"code":1,"message":"m","data":{"b":[1.50]}}}`, "response"},
+		{`{"id":1,"method":"ping"}`, "request"},
+		{`{"id":"s1","method":"roots/list","params":{"x":1}}`, "request"},
+		{`{"id":1,"method":"","result":{}}`, "response"},
+		{`{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"p", "progress":1.50}}`, "notification"},
+		{`{"method":"m","id":null}`, "notification"},
+		{`{"method":"m","params":[1]}`, ""},
+		{`{"method":1}`, ""},
+		{`{"id":true,"result":{}}`, ""},
+		{`{"jsonrpc":2,"id":1,"result":{}}`, ""},
+		{`{"jsonrpc":"1.0","id":1,"result":{}}`, ""},
+		{`{"id":1,"result":{},"result":{}}`, ""},  // duplicate member
+		{`{"\u0069d":1,"result":{}}`, ""},         // escaped name
+		{`{"ID":1,"result":{}}`, ""},              // encoding/json folds case
+		{`{"id":1,"result":{},"Method":"x"}`, ""}, // mcp-go: a request
+		{`{"id":1,"result":{},"reſult":2}`, ""},   // U+017F folds to s
+		{`{"id":1,"result":{},"other":{"ID":2},"é":1}`, "response"},
+		{`{"id":1,"result":"\xff"}`, ""}, // invalid UTF-8
+		{`{"id":1,"result":{}} trailing`, ""},
+		{`[1]`, ""},
+		{`npm WARN banner`, ""},
+		{``, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.line, func(t *testing.T) {
-			if got := checkFastResponse(t, []byte(tt.line)); got != tt.fast {
-				t.Errorf("fast path taken = %v, want %v", got, tt.fast)
+			m, ok := checkSplit(t, []byte(tt.line))
+			got := ""
+			if ok {
+				got = kindOf(m)
+			}
+			if got != tt.kind {
+				t.Errorf("read as %q, want %q", got, tt.kind)
 			}
 		})
 	}
 }
 
-// FuzzFastResponse: the fast path never decodes a line differently from
-// mcp-go's stdio transport (checkFastResponse), and never panics.
-func FuzzFastResponse(f *testing.F) {
+// FuzzSplitMessage: splitMessage never reads a line differently from
+// mcp-go's stdio transport (checkSplit), and never panics.
+func FuzzSplitMessage(f *testing.F) {
 	f.Add([]byte(`{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"hi"}]}}`))
 	f.Add([]byte(`{"id":-1,"result":[],"x":"\\\""}`))
 	f.Add([]byte(`{"id":1,"result":{},"error":null}`))
 	f.Add([]byte(`{"jsonrpc":"2.0","method":"notifications/progress","params":{}}`))
+	f.Add([]byte(`{"jsonrpc":"2.0","id":"a","method":"sampling/createMessage","params":{}}`))
 	f.Fuzz(func(t *testing.T, line []byte) {
-		checkFastResponse(t, line)
+		checkSplit(t, line)
 	})
 }
 
-// TestAppendRequest: the frames stdioConn writes are the bytes mcp-go's
-// json.Marshal of the request gives, plus the newline.
-func TestAppendRequest(t *testing.T) {
+// TestAppendMessage: the frames stdioConn writes carry params byte for
+// byte (no escaping, no re-encoding) and the method as a JSON string.
+func TestAppendMessage(t *testing.T) {
 	tests := []struct {
+		id     string
 		method string
-		params any
+		params string
+		want   string
 	}{
-		{"tools/call", json.RawMessage(`"sigil-raw-abc-12"`)},
-		{"initialize", json.RawMessage(`{"protocolVersion":"2025-11-25","capabilities":{}}`)},
-		{"ping", nil},
-		{"odd/<&>\"\\é", map[string]any{"cursor": "c<1>"}},
-		{"tools/list", json.RawMessage("{\n\"cursor\": \"x\"\n}")},
+		{"42", "tools/call", `{"name":"e","arguments":{"s":"<&>","n":1.50}}`, `{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"e","arguments":{"s":"<&>","n":1.50}}}`},
+		{"1", "ping", "", `{"jsonrpc":"2.0","id":1,"method":"ping"}`},
+		{"", "notifications/initialized", "", `{"jsonrpc":"2.0","method":"notifications/initialized"}`},
+		{"", "odd/\"\\é\n", `{}`, `{"jsonrpc":"2.0","method":"odd/\"\\é\n","params":{}}`},
 	}
 	for _, tt := range tests {
-		t.Run(tt.method, func(t *testing.T) {
-			got, err := appendRequest(nil, 42, tt.method, tt.params)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, err := json.Marshal(transport.JSONRPCRequest{JSONRPC: mcp.JSONRPC_VERSION, ID: mcp.NewRequestId(int64(42)), Method: tt.method, Params: tt.params})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if string(got) != string(want)+"\n" {
-				t.Errorf("got  %s\nwant %s", got, want)
-			}
-		})
-	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use that counts writes.
-type syncBuffer struct {
-	mu     sync.Mutex
-	b      bytes.Buffer
-	writes int
-	fail   error
-	closed bool
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.fail != nil {
-		return 0, s.fail
-	}
-	s.writes++
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.closed = true
-	return nil
-}
-
-// TestFrameWriterConcurrent: concurrent frames arrive whole, each with its
-// own bytes substituted, in each writer's order.
-func TestFrameWriterConcurrent(t *testing.T) {
-	out := &syncBuffer{}
-	raw := newRawParams("fw")
-	fw := newFrameWriter(out, raw, nil)
-	const writers, each = 16, 50
-	var wg sync.WaitGroup
-	for w := range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range each {
-				tok, release := raw.add([]byte(fmt.Sprintf(`{"w":%d,"i":%d,"s":"<&>"}`, w, i)))
-				frame := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"m","params":%s}`+"\n", w*each+i, tok)
-				if _, err := fw.Write([]byte(frame)); err != nil {
-					t.Error(err)
-				}
-				release()
-			}
-		}()
-	}
-	wg.Wait()
-	if err := fw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	next := make([]int, writers)
-	sc := bufio.NewScanner(strings.NewReader(out.b.String()))
-	n := 0
-	for sc.Scan() {
-		var m struct {
-			ID     int
-			Params struct{ W, I int }
+		var id []byte
+		if tt.id != "" {
+			id = []byte(tt.id)
 		}
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			t.Fatalf("frame %q: %v", sc.Text(), err)
+		var params json.RawMessage
+		if tt.params != "" {
+			params = json.RawMessage(tt.params)
 		}
-		if !strings.Contains(sc.Text(), `"s":"<&>"`) || m.ID != m.Params.W*each+m.Params.I {
-			t.Fatalf("frame %q: wrong bytes", sc.Text())
-		}
-		if m.Params.I != next[m.Params.W] {
-			t.Fatalf("writer %d: frame %d after %d", m.Params.W, m.Params.I, next[m.Params.W]-1)
-		}
-		next[m.Params.W]++
-		n++
-	}
-	if n != writers*each {
-		t.Fatalf("%d frames, want %d", n, writers*each)
-	}
-	if !out.closed {
-		t.Error("Close did not close the pipe")
-	}
-	t.Logf("%d frames in %d writes", n, out.writes)
-}
-
-// TestFrameWriterError: a write error is reported once and returned by
-// every later Write; nothing is written after it.
-func TestFrameWriterError(t *testing.T) {
-	boom := errors.New("broken pipe")
-	out := &syncBuffer{fail: boom}
-	var reported []error
-	fw := newFrameWriter(out, newRawParams("fw"), func(err error) { reported = append(reported, err) })
-	for range 3 {
-		if _, err := fw.Write([]byte("{}\n")); !errors.Is(err, boom) {
-			t.Fatalf("Write = %v, want %v", err, boom)
+		if got := string(appendMessage(nil, id, tt.method, params)); got != tt.want {
+			t.Errorf("got  %s\nwant %s", got, tt.want)
 		}
 	}
-	if len(reported) != 1 || !errors.Is(reported[0], boom) {
-		t.Fatalf("reported %v, want one %v", reported, boom)
-	}
-	_ = fw.Close()
-	if _, err := fw.Write([]byte("{}\n")); err == nil {
-		t.Fatal("Write after Close succeeded")
-	}
 }
 
-// TestStdioConnReadsLikeMCPGo drives stdioConn over pipes: garbage lines
-// are skipped, a notification reaches the handler before the response
-// that follows it, unknown and duplicate answers are dropped, a server
-// request is answered, and the end of the stream fails what is pending.
-func TestStdioConnReadsLikeMCPGo(t *testing.T) {
+// inboundLog is an inbound that records what it gets.
+type inboundLog struct {
+	mu    sync.Mutex
+	notes []string // method + " " + params
+}
+
+func (r *inboundLog) onNotification(method string, params json.RawMessage) {
+	r.mu.Lock()
+	r.notes = append(r.notes, method+" "+string(params))
+	r.mu.Unlock()
+}
+
+func (r *inboundLog) onRequest(_ context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
+	if method == "fail" {
+		return nil, &RPCError{Code: -32042, Message: "no <way>", Data: json.RawMessage(`{"why": 1.50}`)}
+	}
+	return json.RawMessage(`{"roots":[], "echo":` + string(params) + `}`), nil
+}
+
+func (r *inboundLog) got() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.notes, "|")
+}
+
+// TestStdioConnRawBytes drives stdioConn over pipes: garbage lines are
+// skipped, a notification reaches the inbound, its params byte for byte,
+// before the response that follows it; unknown and duplicate answers are
+// dropped; server requests are answered with their id and params as sent;
+// an error answer keeps its data; the end of the stream fails what is
+// pending.
+func TestStdioConnRawBytes(t *testing.T) {
 	upR, upW := io.Pipe() // upstream stdout → conn
 	inR, inW := io.Pipe() // conn → upstream stdin
 	var bg sync.WaitGroup
 	spawn := func(f func()) bool { bg.Add(1); go func() { defer bg.Done(); f() }(); return true }
-	c := newStdioConn(upR, newFrameWriter(inW, newRawParams("t"), nil), slog.New(slog.DiscardHandler), spawn)
-	var mu sync.Mutex
-	var notes []string
-	c.SetNotificationHandler(func(n mcp.JSONRPCNotification) {
-		mu.Lock()
-		notes = append(notes, n.Method)
-		mu.Unlock()
-	})
-	c.SetRequestHandler(func(ctx context.Context, req transport.JSONRPCRequest) (*transport.JSONRPCResponse, error) {
-		return transport.NewJSONRPCResultResponse(req.ID, json.RawMessage(`{"roots":[]}`)), nil
-	})
-	if err := c.Start(context.Background()); err != nil {
+	rec := &inboundLog{}
+	var lost atomic.Pointer[error]
+	c, err := newStdioConn(upR, inW, wire{in: rec, ids: new(atomic.Int64), bg: spawn, log: slog.New(slog.DiscardHandler)},
+		func(err error) { lost.CompareAndSwap(nil, &err) })
+	if err != nil {
 		t.Fatal(err)
 	}
 
-	// The fake upstream: answers request 1 after noise and a notification,
-	// sends a request of its own, and checks the conn's answer to it.
+	const progress = `{"progressToken":"p", "progress":1.50,"note":"<&>"}`
 	upDone := make(chan error, 1)
 	go func() {
 		br := bufio.NewReader(inR)
 		line, err := br.ReadString('\n')
-		if err != nil || !strings.Contains(line, `"id":1,"method":"tools/call"`) {
+		if err != nil || line != `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"a":"<&>"}}`+"\n" {
 			upDone <- fmt.Errorf("request line %q: %v", line, err)
 			return
 		}
 		io.WriteString(upW, "npm WARN banner\n{\"jsonrpc\":\n[1]\n")
-		io.WriteString(upW, `{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"p","progress":1}}`+"\n")
+		io.WriteString(upW, `{"jsonrpc":"2.0","method":"notifications/progress","params":`+progress+`}`+"\n")
 		io.WriteString(upW, `{"jsonrpc":"2.0","id":99,"result":{}}`+"\n")
 		io.WriteString(upW, `{"jsonrpc":"2.0","id":1,"result":{"ok":1}}`+"\n")
 		io.WriteString(upW, `{"jsonrpc":"2.0","id":1,"result":{"ok":2}}`+"\n")
-		io.WriteString(upW, `{"jsonrpc":"2.0","id":"s1","method":"roots/list"}`+"\n")
-		line, err = br.ReadString('\n')
-		if err != nil || !strings.Contains(line, `"id":"s1"`) || !strings.Contains(line, `"roots":[]`) {
-			upDone <- fmt.Errorf("answer line %q: %v", line, err)
-			return
+		for _, tc := range []struct{ req, want string }{
+			{`{"jsonrpc":"2.0","id":"s1","method":"roots/list","params":{"x": 2.0}}`, `{"jsonrpc":"2.0","id":"s1","result":{"roots":[], "echo":{"x": 2.0}}}`},
+			{`{"jsonrpc":"2.0","id":7,"method":"fail"}`, `{"jsonrpc":"2.0","id":7,"error":{"code":-32042,"message":"no <way>","data":{"why": 1.50}}}`},
+		} {
+			io.WriteString(upW, tc.req+"\n")
+			line, err = br.ReadString('\n')
+			if err != nil || line != tc.want+"\n" {
+				upDone <- fmt.Errorf("answer line %q: %v, want %s", line, err, tc.want)
+				return
+			}
 		}
 		upDone <- nil
 	}()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	resp, err := c.SendRequest(ctx, transport.JSONRPCRequest{JSONRPC: mcp.JSONRPC_VERSION, ID: mcp.NewRequestId(int64(1)), Method: "tools/call", Params: json.RawMessage(`{}`)})
+	res, err := c.call(ctx, "tools/call", json.RawMessage(`{"a":"<&>"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(resp.Result) != `{"ok":1}` {
-		t.Fatalf("result %s, want the first answer", resp.Result)
+	if string(res) != `{"ok":1}` {
+		t.Fatalf("result %s, want the first answer", res)
 	}
-	mu.Lock()
-	got := strings.Join(notes, ",")
-	mu.Unlock()
-	if got != "notifications/progress" {
+	if got := rec.got(); got != "notifications/progress "+progress {
 		t.Fatalf("notifications before the response: %q", got)
 	}
 	if err := <-upDone; err != nil {
 		t.Fatal(err)
 	}
 
-	// A request still waiting when the stream ends fails at once.
+	// A request still waiting when the stream ends fails at once, with
+	// ErrLost.
 	errc := make(chan error, 1)
 	go func() {
-		_, err := c.SendRequest(ctx, transport.JSONRPCRequest{JSONRPC: mcp.JSONRPC_VERSION, ID: mcp.NewRequestId(int64(2)), Method: "ping"})
+		_, err := c.call(ctx, "ping", nil)
 		errc <- err
 	}()
 	go io.Copy(io.Discard, inR)
-	upW.Close() // before or after the request registers: the error is the same
-
-	if err := <-errc; !errors.Is(err, transport.ErrTransportClosed) {
-		t.Fatalf("pending request: %v, want ErrTransportClosed", err)
+	upW.Close() // before or after the request registers: ErrLost or ErrUnavailable
+	if err := <-errc; !errors.Is(err, ErrLost) && !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("pending request: %v, want ErrLost", err)
 	}
-	_ = c.Close()
+	if p := lost.Load(); p == nil || !strings.Contains((*p).Error(), "stdout closed") {
+		t.Fatalf("the end of stdout did not mark the session lost: %v", p)
+	}
+	_ = c.close()
 	inR.Close()
 	bg.Wait()
 }

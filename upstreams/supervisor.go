@@ -100,7 +100,7 @@ func (u *Upstream) connectOnce(ctx context.Context) (*session, error) {
 	case u.spec.Command != "" && u.spec.URL != "":
 		return nil, fmt.Errorf("upstream %q: both command and url are set", u.spec.Name)
 	case u.spec.Command != "":
-		s, err = u.dialStdio(ctx)
+		s, err = u.dialStdio()
 		if err == nil {
 			if err = s.handshake(ictx); err != nil {
 				s.close()

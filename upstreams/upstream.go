@@ -83,15 +83,18 @@ type Spec struct {
 	// may call Snapshot.
 	OnChange func()
 	// OnNotification, if set, gets every upstream notification except the
-	// list_changed ones, in arrival order, on a per-upstream goroutine. params
-	// are re-encoded from mcp-go's decoding (nil when absent). It must not
+	// list_changed ones, in arrival order, on a per-upstream goroutine.
+	// params (nil when absent) are the bytes a stdio upstream sent; a
+	// remote upstream's are re-encoded from mcp-go's decoding. It must not
 	// block.
 	OnNotification func(method string, params json.RawMessage)
 	// OnRequest, if set, answers server→client requests (sampling,
 	// elicitation, roots/list); it may block until ctx ends and is called
-	// concurrently. nil answers every request but ping with JSON-RPC
-	// method-not-found. An error of type *RPCError is sent as is, any other
-	// error as -32603. Legacy SSE upstreams cannot send requests.
+	// concurrently. params are as for OnNotification; the result is sent
+	// as it is (it must be valid JSON). nil answers every request but ping
+	// with JSON-RPC method-not-found. An error of type *RPCError is sent as
+	// is, any other error as -32603. Legacy SSE upstreams cannot send
+	// requests.
 	OnRequest func(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error)
 }
 

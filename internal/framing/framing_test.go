@@ -31,7 +31,7 @@ func readAll(t *testing.T, lr *Reader) (lines []string, tooLong int, end error) 
 }
 
 // TestReaderResync pins the client pipe's framing: size cap with
-// resynchronisation (faults.md A11, A12), CRLF, blank lines, a BOM at the
+// resynchronisation (docs/faults.md A11, A12), CRLF, blank lines, a BOM at the
 // start of the stream (A13) and a last line without a line break.
 func TestReaderResync(t *testing.T) {
 	big := strings.Repeat("x", 100)
@@ -57,7 +57,7 @@ func TestReaderStrict(t *testing.T) {
 	}
 }
 
-// TestReaderHugeLineBoundedMemory feeds a 100 MiB line (faults.md A12, G7):
+// TestReaderHugeLineBoundedMemory feeds a 100 MiB line (docs/faults.md A12, G7):
 // it is reported as too long without being buffered whole; Resync then
 // goes on with the next line, Strict stops at the cap without reading on.
 func TestReaderHugeLineBoundedMemory(t *testing.T) {

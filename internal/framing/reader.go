@@ -18,7 +18,7 @@ const (
 	// Resync is for a peer that may be mistaken but keeps talking (the
 	// client): a line over the cap is read to its end and skipped, Next
 	// reports it as ErrTooLong and the following Next goes on with the next
-	// line (faults.md A11–A13); a last line without a line break counts; a
+	// line (docs/faults.md A11–A13); a last line without a line break counts; a
 	// UTF-8 byte order mark at the very start is dropped.
 	Resync Mode = iota
 	// Strict is for a peer that must follow the protocol (an upstream): a
@@ -51,7 +51,7 @@ func NewReader(r io.Reader, max int, mode Mode) *Reader {
 // A line longer than the read buffer is kept as the pieces read, joined
 // once at its end: at most twice its size is held, and nothing more than the
 // cap for a line over it, which is dropped as soon as it passes the cap
-// (faults.md G7).
+// (docs/faults.md G7).
 func (lr *Reader) Next() ([]byte, error) {
 	for {
 		line, err := lr.read()
