@@ -193,16 +193,19 @@ func (s *session) forward(ctx context.Context, u *upstream, method string, membe
 	return res, nil
 }
 
-// upstreamNotification handles one notification from an upstream.
+// upstreamNotification handles one notification from an upstream. What it
+// passes on is the upstream's params byte for byte, but for the one member
+// the hub rewrites: the progress token (back to the client's own) and, in
+// hub mode, the log message's logger (named by its upstream).
 func (h *Hub) upstreamNotification(upstreamName, method string, params json.RawMessage) {
 	switch method {
 	case "notifications/progress":
-		m, err := strictjson.Object(params, maxMessageDepth)
-		if err != nil {
+		start, end, ok := findMember(params, "progressToken")
+		if !ok || start < 0 {
 			return
 		}
-		var tok string
-		if json.Unmarshal(m["progressToken"], &tok) != nil {
+		tok, ok := plainString(params[start:end])
+		if !ok {
 			return
 		}
 		t, ok := h.progress.Load(tok)
@@ -213,24 +216,28 @@ func (h *Hub) upstreamNotification(upstreamName, method string, params json.RawM
 		if target.upstream != upstreamName {
 			return // only the upstream the call went to speaks for it
 		}
-		m["progressToken"] = target.token
-		target.sess.sendRelated(target.rel, encodeNotification(method, encodeObject(m)))
+		p, _ := setMember(params, "progressToken", target.token)
+		target.sess.sendRelated(target.rel, encodeNotification(method, p))
 	case "notifications/message":
-		m, err := strictjson.Object(params, maxMessageDepth)
-		if err != nil {
-			return
-		}
+		p := params
 		// In hub mode the logger names its upstream; single-wrap keeps the
 		// upstream's own names, loggers included.
 		if !h.opts.Single {
 			logger := upstreamName
-			var inner string
-			if json.Unmarshal(m["logger"], &inner) == nil && inner != "" {
-				logger += "/" + inner
+			start, end, ok := findMember(params, "logger")
+			if !ok {
+				return
 			}
-			m["logger"] = quote(logger)
+			if start >= 0 {
+				if inner, ok := plainString(params[start:end]); ok && inner != "" {
+					logger += "/" + inner
+				}
+			}
+			p, _ = setMember(params, "logger", quote(logger))
+		} else if strictjson.ValidateObject(params, maxMessageDepth) != nil {
+			return
 		}
-		msg := encodeNotification(method, encodeObject(m))
+		msg := encodeNotification(method, p)
 		for _, s := range h.liveSessions() {
 			if s.usesUpstream(upstreamName) { // only sessions that use this upstream
 				s.send(msg)

@@ -326,6 +326,58 @@ func encodeObject(members map[string]json.RawMessage) []byte {
 	return append(b, '}')
 }
 
+// findMember locates member name of obj, a JSON object: obj[start:end] is
+// its value, start and end are -1 when it is absent. ok is false when obj
+// is not an object strictjson accepts, or holds the name written otherwise
+// (escaped, or in another case: a reader matching names case-insensitively
+// could take that member for it), so that the member rewritten is the one
+// every reader reads.
+func findMember(obj []byte, name string) (start, end int, ok bool) {
+	if strictjson.ValidateObject(obj, maxMessageDepth) != nil {
+		return -1, -1, false
+	}
+	start, end = -1, -1
+	i := strictjson.SkipSpace(obj, strictjson.SkipSpace(obj, 0)+1) // past '{'
+	for i < len(obj) && obj[i] == '"' {
+		kEnd := strictjson.SkipString(obj, i)
+		vStart := strictjson.SkipSpace(obj, strictjson.SkipSpace(obj, kEnd)+1) // past ':'
+		vEnd := strictjson.SkipValue(obj, vStart)
+		if key, _ := plainString(obj[i:kEnd]); strictjson.SameName(key, name) {
+			if start >= 0 || string(obj[i+1:kEnd-1]) != name {
+				return -1, -1, false
+			}
+			start, end = vStart, vEnd
+		}
+		i = strictjson.SkipSpace(obj, vEnd)
+		if i < len(obj) && obj[i] == ',' {
+			i = strictjson.SkipSpace(obj, i+1)
+		}
+	}
+	return start, end, true
+}
+
+// setMember returns obj with member name's value replaced by value, every
+// other byte as it was; when absent, the member is added first. ok is false
+// (and obj returned as it is) when findMember refuses obj.
+func setMember(obj []byte, name string, value []byte) ([]byte, bool) {
+	start, end, ok := findMember(obj, name)
+	if !ok {
+		return obj, false
+	}
+	if start < 0 {
+		open := strictjson.SkipSpace(obj, 0) + 1
+		head := appendQuoted(append([]byte(nil), obj[:open]...), name)
+		head = append(append(head, ':'), value...)
+		if rest := obj[open:]; strictjson.SkipSpace(rest, 0) < len(rest) && rest[strictjson.SkipSpace(rest, 0)] != '}' {
+			head = append(head, ',')
+		}
+		return append(head, obj[open:]...), true
+	}
+	out := make([]byte, 0, len(obj)-(end-start)+len(value))
+	out = append(append(append(out, obj[:start]...), value...), obj[end:]...)
+	return out, true
+}
+
 // quote encodes s as a JSON string without HTML escaping.
 func quote(s string) json.RawMessage {
 	return appendQuoted(make([]byte, 0, len(s)+2), s)

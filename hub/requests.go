@@ -68,6 +68,9 @@ func (h *Hub) routeRequest(upstream string) (*session, json.RawMessage) {
 }
 
 // capabilityFor names the client capability a server→client method needs.
+// The params are forwarded as the upstream sent them, so the mode of an
+// elicitation is read as every client reads it: params that hold "mode"
+// written otherwise as well (findMember) are not relayed.
 func capabilityFor(method string, params json.RawMessage) (string, string) {
 	switch method {
 	case "sampling/createMessage":
@@ -75,12 +78,17 @@ func capabilityFor(method string, params json.RawMessage) (string, string) {
 	case "roots/list":
 		return "roots", ""
 	case "elicitation/create":
-		var p struct {
-			Mode string `json:"mode"`
+		if len(params) == 0 {
+			return "elicitation", ""
 		}
-		_ = json.Unmarshal(params, &p)
-		if p.Mode == "url" {
-			return "elicitation", "url"
+		start, end, ok := findMember(params, "mode")
+		if !ok {
+			return "", ""
+		}
+		if start >= 0 {
+			if mode, _ := plainString(params[start:end]); mode == "url" {
+				return "elicitation", "url"
+			}
 		}
 		return "elicitation", ""
 	}
