@@ -1,12 +1,7 @@
 package hub
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/json"
-	"fmt"
-	"strings"
-	"sync"
 	"testing"
 )
 
@@ -71,60 +66,4 @@ func TestParseMessageClassifies(t *testing.T) {
 			}
 		})
 	}
-}
-
-// countingWriter counts Write calls; safe for concurrent use.
-type countingWriter struct {
-	mu     sync.Mutex
-	b      bytes.Buffer
-	writes int
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.writes++
-	return c.b.Write(p)
-}
-
-// TestLineWriterConcurrent: lines from concurrent writers are whole, each
-// writer's in its order, and all on the wire after flush.
-func TestLineWriterConcurrent(t *testing.T) {
-	w := &countingWriter{}
-	lw := &lineWriter{w: w}
-	const writers, each = 16, 100
-	var wg sync.WaitGroup
-	for g := range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range each {
-				if err := lw.write([]byte(fmt.Sprintf(`{"g":%d,"i":%d,"pad":%q}`, g, i, strings.Repeat("x", i)))); err != nil {
-					t.Error(err)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	lw.flush()
-	next := make([]int, writers)
-	w.mu.Lock()
-	sc := bufio.NewScanner(bytes.NewReader(w.b.Bytes()))
-	w.mu.Unlock()
-	n := 0
-	for sc.Scan() {
-		var m struct{ G, I int }
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			t.Fatalf("line %q: %v", sc.Text(), err)
-		}
-		if m.I != next[m.G] {
-			t.Fatalf("writer %d: line %d after %d", m.G, m.I, next[m.G]-1)
-		}
-		next[m.G]++
-		n++
-	}
-	if n != writers*each {
-		t.Fatalf("%d lines, want %d", n, writers*each)
-	}
-	t.Logf("%d lines in %d writes", n, w.writes)
 }

@@ -91,29 +91,6 @@ func TestLineReader(t *testing.T) {
 	}
 }
 
-// TestLineReaderHugeLineBoundedMemory feeds a 100 MiB line without a newline
-// (A12): it must be reported as too large without being buffered whole.
-func TestLineReaderHugeLineBoundedMemory(t *testing.T) {
-	r := io.MultiReader(io.LimitReader(repeatReader('a'), 100<<20), strings.NewReader("\n{\"ok\":1}\n"))
-	lr := newLineReader(r, 4<<20)
-	if _, err := lr.next(); !errors.Is(err, errTooLarge) {
-		t.Fatalf("first = %v, want errTooLarge", err)
-	}
-	line, err := lr.next()
-	if err != nil || string(line) != `{"ok":1}` {
-		t.Fatalf("after resync: %q, %v", line, err)
-	}
-}
-
-type repeatReader byte
-
-func (r repeatReader) Read(p []byte) (int, error) {
-	for i := range p {
-		p[i] = byte(r)
-	}
-	return len(p), nil
-}
-
 // TestWriterCompactsPrettyJSON: a pretty-printed upstream result must never
 // split one message over several lines on stdio.
 func TestWriterCompactsPrettyJSON(t *testing.T) {

@@ -401,9 +401,10 @@ func (u *Upstream) Notify(ctx context.Context, method string, params json.RawMes
 const validJSONDepth = 10000
 
 // validJSON reports json.Valid(b), at a fraction of its cost on the
-// documents Call is given (issue 7: the hub has just built them). The params
-// are spliced into the frame verbatim, so the check guards the framing and
-// stays. strictjson accepts nothing json.Valid rejects (its FuzzValidate
+// documents Call is given (the hub has just built them). The params are
+// spliced into the frame verbatim (and so is the answer to a server
+// request), so the check guards the framing and stays: params that are not
+// one JSON value could end the params early and add members to the frame. strictjson accepts nothing json.Valid rejects (its FuzzValidate
 // checks that), so its allocation-free pass settles every document it
 // accepts; what it rejects (a duplicate key, invalid UTF-8, a syntax error)
 // gets json.Valid's own answer.
