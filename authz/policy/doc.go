@@ -12,7 +12,9 @@
 // (## evm, ## soft_limits, ## repository, ## filesystem, ## git,
 // ## database) is rejected at parse time, never silently ignored.
 //
-// It must import only the standard library and golang.org/x/text (for the
-// ICU-compatible key collation of the policy hash). It must not import
-// mcp-go, any other sigil-hub package, or do I/O; it starts no goroutines.
+// It must import only the standard library, golang.org/x/text (for the
+// ICU-compatible key collation of the policy hash) and internal/strictjson
+// (sigil-hub's one JSON scanner, for the fast read of an intent). It must not
+// import mcp-go, any other sigil-hub package, or do I/O; it starts no
+// goroutines.
 package policy

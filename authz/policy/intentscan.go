@@ -3,23 +3,22 @@ package policy
 import (
 	"bytes"
 	"encoding/json"
+
+	"github.com/sigilcore/sigil-hub/internal/strictjson"
 )
 
 // This file is the fast way into Evaluate. Measured: decoding a whole intent
 // into map[string]any, tool arguments included, was most of the cost of
 // authorizing a call, yet a policy without ## custom rules reads only a few
-// top-level members. scanIntent checks the intent in one pass without
-// building anything and cuts out those members' raw values.
+// top-level members. scanIntent checks the intent in one strict pass
+// (sigil-hub's one JSON scanner, internal/strictjson) and cuts out those
+// members' raw values.
 //
 // It is a shortcut, never a second opinion: whenever it is not certain that
-// encoding/json would accept the document and decode the same values (an
-// escaped key where a member that is read could hide, a repeated member
-// that is read, anything past the object but whitespace, nesting beyond
-// intentScanMaxDepth, or any syntax error), it declines and Evaluate decodes
-// the intent the thorough way, so every decision is the one that decoding
-// gives.
+// encoding/json would accept the document and decode the same values, it
+// declines and Evaluate decodes the intent the thorough way.
 
-// intentScanMaxDepth bounds the scanner's recursion; deeper documents take
+// intentScanMaxDepth bounds the strict pass's nesting; deeper documents take
 // the thorough path (encoding/json allows 10000 levels).
 const intentScanMaxDepth = 512
 
@@ -66,275 +65,40 @@ func (t *intentTokens) slot(k string) *[]byte {
 	return nil
 }
 
-func (t *intentTokens) metadataSlot(k string) *[]byte {
-	switch k {
-	case "serverId":
-		return &t.serverID
-	case "toolName":
-		return &t.toolName
-	}
-	return nil
-}
-
-// Roles of an object for the scanner: the intent itself, its metadata, or
-// any other object (whose members are only checked).
-const (
-	roleOther = iota
-	roleRoot
-	roleMetadata
-)
-
-type intentScanner struct {
-	data []byte
-	pos  int
-	t    intentTokens
-}
-
 // scanIntent reports whether raw is certainly an intent object that
-// encoding/json decodes without error and with no more input after it, and
-// returns the raw values of the members evaluation reads. See the file
-// comment for when it declines (ok false).
+// encoding/json decodes without error and to the same values, and returns
+// the raw values of the members evaluation reads. strictjson's one pass
+// settles that: it accepts only valid UTF-8, one value, unescaped names
+// compared after unescaping and no repeated name at any depth, nesting up
+// to intentScanMaxDepth. Anything else declines (ok false), and Evaluate
+// decodes the intent the thorough way, so that every decision is the one
+// encoding/json's decoding gives (it reads repeated names and invalid UTF-8
+// its own way).
 func scanIntent(raw []byte) (intentTokens, bool) {
-	s := intentScanner{data: raw}
-	s.skipSpace()
-	if s.pos >= len(s.data) || s.data[s.pos] != '{' {
+	if strictjson.ValidateObject(raw, intentScanMaxDepth) != nil {
 		return intentTokens{}, false
 	}
-	if !s.object(1, roleRoot) {
+	var t intentTokens
+	if !strictjson.EachMember(raw, func(k []byte, v json.RawMessage) {
+		if p := t.slot(string(k)); p != nil {
+			*p = v
+		}
+	}) {
 		return intentTokens{}, false
 	}
-	s.skipSpace()
-	if s.pos != len(s.data) {
-		return intentTokens{}, false
-	}
-	return s.t, true
-}
-
-func (s *intentScanner) skipSpace() {
-	for s.pos < len(s.data) {
-		switch s.data[s.pos] {
-		case ' ', '\t', '\n', '\r':
-			s.pos++
-		default:
-			return
-		}
-	}
-}
-
-// value checks the value at s.pos (no leading whitespace); depth counts the
-// objects and arrays around it.
-func (s *intentScanner) value(depth int) bool {
-	if s.pos >= len(s.data) {
-		return false
-	}
-	switch c := s.data[s.pos]; {
-	case c == '{':
-		return s.object(depth+1, roleOther)
-	case c == '[':
-		return s.array(depth + 1)
-	case c == '"':
-		_, ok := s.str()
-		return ok
-	case c == 't':
-		return s.literal("true")
-	case c == 'f':
-		return s.literal("false")
-	case c == 'n':
-		return s.literal("null")
-	default:
-		return s.number()
-	}
-}
-
-func (s *intentScanner) object(depth, role int) bool {
-	if depth > intentScanMaxDepth {
-		return false
-	}
-	s.pos++ // '{'
-	s.skipSpace()
-	if s.pos < len(s.data) && s.data[s.pos] == '}' {
-		s.pos++
-		return true
-	}
-	for {
-		if s.pos >= len(s.data) || s.data[s.pos] != '"' {
-			return false
-		}
-		keyStart := s.pos
-		plain, ok := s.str()
-		if !ok {
-			return false
-		}
-		if !plain && role != roleOther {
-			// An escaped key could spell a member that is read.
-			return false
-		}
-		key := s.data[keyStart+1 : s.pos-1]
-		s.skipSpace()
-		if s.pos >= len(s.data) || s.data[s.pos] != ':' {
-			return false
-		}
-		s.pos++
-		s.skipSpace()
-		valStart := s.pos
-		var slot *[]byte
-		switch role {
-		case roleRoot:
-			slot = s.t.slot(string(key))
-		case roleMetadata:
-			slot = s.t.metadataSlot(string(key))
-		}
-		if role == roleRoot && string(key) == "metadata" && s.pos < len(s.data) && s.data[s.pos] == '{' {
-			if !s.object(depth+1, roleMetadata) {
-				return false
+	if md := t.metadata; len(md) > 0 && md[0] == '{' {
+		if !strictjson.EachMember(md, func(k []byte, v json.RawMessage) {
+			switch string(k) {
+			case "serverId":
+				t.serverID = v
+			case "toolName":
+				t.toolName = v
 			}
-		} else if !s.value(depth) {
-			return false
-		}
-		if slot != nil {
-			if *slot != nil {
-				return false // repeated: encoding/json keeps the last, decide there
-			}
-			*slot = s.data[valStart:s.pos:s.pos]
-		}
-		s.skipSpace()
-		if s.pos >= len(s.data) {
-			return false
-		}
-		switch s.data[s.pos] {
-		case ',':
-			s.pos++
-			s.skipSpace()
-		case '}':
-			s.pos++
-			return true
-		default:
-			return false
+		}) {
+			return intentTokens{}, false
 		}
 	}
-}
-
-func (s *intentScanner) array(depth int) bool {
-	if depth > intentScanMaxDepth {
-		return false
-	}
-	s.pos++ // '['
-	s.skipSpace()
-	if s.pos < len(s.data) && s.data[s.pos] == ']' {
-		s.pos++
-		return true
-	}
-	for {
-		if !s.value(depth) {
-			return false
-		}
-		s.skipSpace()
-		if s.pos >= len(s.data) {
-			return false
-		}
-		switch s.data[s.pos] {
-		case ',':
-			s.pos++
-			s.skipSpace()
-		case ']':
-			s.pos++
-			return true
-		default:
-			return false
-		}
-	}
-}
-
-// str checks the string at s.pos as encoding/json does (no raw control
-// characters, only the JSON escapes; other bytes, even invalid UTF-8, are
-// accepted and decoded later by encoding/json) and reports whether it has
-// no escapes.
-func (s *intentScanner) str() (plain, ok bool) {
-	s.pos++ // opening quote
-	plain = true
-	for s.pos < len(s.data) {
-		c := s.data[s.pos]
-		switch {
-		case c == '"':
-			s.pos++
-			return plain, true
-		case c < 0x20:
-			return false, false
-		case c == '\\':
-			plain = false
-			if s.pos+1 >= len(s.data) {
-				return false, false
-			}
-			switch s.data[s.pos+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				s.pos += 2
-			case 'u':
-				if s.pos+6 > len(s.data) {
-					return false, false
-				}
-				for _, h := range s.data[s.pos+2 : s.pos+6] {
-					if !('0' <= h && h <= '9' || 'a' <= h && h <= 'f' || 'A' <= h && h <= 'F') {
-						return false, false
-					}
-				}
-				s.pos += 6
-			default:
-				return false, false
-			}
-		default:
-			s.pos++
-		}
-	}
-	return false, false
-}
-
-func (s *intentScanner) literal(lit string) bool {
-	if len(s.data)-s.pos < len(lit) || string(s.data[s.pos:s.pos+len(lit)]) != lit {
-		return false
-	}
-	s.pos += len(lit)
-	return true
-}
-
-// number checks -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-func (s *intentScanner) number() bool {
-	d, p := s.data, s.pos
-	if p < len(d) && d[p] == '-' {
-		p++
-	}
-	switch {
-	case p < len(d) && d[p] == '0':
-		p++
-	case p < len(d) && '1' <= d[p] && d[p] <= '9':
-		for p < len(d) && '0' <= d[p] && d[p] <= '9' {
-			p++
-		}
-	default:
-		return false
-	}
-	if p < len(d) && d[p] == '.' {
-		p++
-		if p >= len(d) || d[p] < '0' || d[p] > '9' {
-			return false
-		}
-		for p < len(d) && '0' <= d[p] && d[p] <= '9' {
-			p++
-		}
-	}
-	if p < len(d) && (d[p] == 'e' || d[p] == 'E') {
-		p++
-		if p < len(d) && (d[p] == '+' || d[p] == '-') {
-			p++
-		}
-		if p >= len(d) || d[p] < '0' || d[p] > '9' {
-			return false
-		}
-		for p < len(d) && '0' <= d[p] && d[p] <= '9' {
-			p++
-		}
-	}
-	s.pos = p
-	return true
+	return t, true
 }
 
 // tokenString returns the string a member's token decodes to, as

@@ -80,7 +80,7 @@ func TestIntentScan(t *testing.T) {
 	// The common case must take the fast path.
 	for _, s := range []string{
 		`{"action":"mcp.a.b","task_id":"t1","metadata":{"serverId":"a","toolName":"b","arguments":{"x":[1,{"y":"\u00e9"}]}}}`,
-		`{"action":"bash","command":"ls \"x\"","x":{"\u0061":1,"a":1}}`,
+		`{"action":"bash","command":"ls \"x\"","x":{"\u0061":1,"b":1}}`,
 	} {
 		if _, ok := scanIntent([]byte(s)); !ok {
 			t.Errorf("scanIntent declined %q", s)
@@ -92,6 +92,9 @@ func TestIntentScan(t *testing.T) {
 		`{"action":"mcp.a.b","action":"bash"}`,
 		`{"action":"mcp.a.b","metadata":{"serverId":"a","serverId":"c","toolName":"b"}}`,
 		`{"action":"bash"} ]`,
+		// A repeated name anywhere: encoding/json keeps the last, so the
+		// thorough path decides (the hub never sends one).
+		`{"action":"bash","x":{"\u0061":1,"a":1}}`,
 	} {
 		if _, ok := scanIntent([]byte(s)); ok {
 			t.Errorf("scanIntent accepted %q", s)

@@ -13,57 +13,68 @@ import (
 // anything that is not a well-formed object after all, goes through
 // Object. Members is safe for concurrent use; the values alias data.
 func Members(data []byte) (map[string]json.RawMessage, error) {
-	i := SkipSpace(data, 0)
-	if i >= len(data) || data[i] != '{' {
+	members := make(map[string]json.RawMessage)
+	dup := false
+	if !EachMember(data, func(key []byte, value json.RawMessage) {
+		if _, seen := members[string(key)]; seen {
+			dup = true
+		}
+		members[string(key)] = value
+	}) || dup {
 		return Object(data, 0)
 	}
-	members := make(map[string]json.RawMessage)
+	return members, nil
+}
+
+// EachMember calls fn with each member of an object that Validate or Object
+// has already accepted, in order, without validating it again and without
+// building anything: key aliases data (unescaped names only) and is valid
+// during the call, value is the member's byte-exact slice. It reports false,
+// possibly after some calls, when a name holds an escape or data is not a
+// well-formed object after all; the caller then reads data another way
+// (Object). It does not look for repeated names.
+func EachMember(data []byte, fn func(key []byte, value json.RawMessage)) bool {
+	i := SkipSpace(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		return false
+	}
 	i = SkipSpace(data, i+1)
 	if i < len(data) && data[i] == '}' {
-		if SkipSpace(data, i+1) != len(data) {
-			return Object(data, 0)
-		}
-		return members, nil
+		return SkipSpace(data, i+1) == len(data)
 	}
 	for {
 		if i >= len(data) || data[i] != '"' {
-			return Object(data, 0)
+			return false
 		}
 		end := bytes.IndexByte(data[i+1:], '"')
 		if end < 0 {
-			return Object(data, 0)
+			return false
 		}
 		key := data[i+1 : i+1+end]
 		if bytes.IndexByte(key, '\\') >= 0 {
-			return Object(data, 0) // escapes: Object's unescaping rules
+			return false // escapes: Object's unescaping rules
 		}
 		i = SkipSpace(data, i+end+2)
 		if i >= len(data) || data[i] != ':' {
-			return Object(data, 0)
+			return false
 		}
 		start := SkipSpace(data, i+1)
 		stop := SkipValue(data, start)
 		if stop <= start {
-			return Object(data, 0)
+			return false
 		}
-		if _, dup := members[string(key)]; dup {
-			return Object(data, 0)
-		}
-		members[string(key)] = data[start:stop:stop]
+		fn(key, data[start:stop:stop])
 		i = SkipSpace(data, stop)
 		if i >= len(data) {
-			return Object(data, 0)
+			return false
 		}
 		switch data[i] {
 		case ',':
 			i = SkipSpace(data, i+1)
 		case '}':
-			if SkipSpace(data, i+1) != len(data) {
-				return Object(data, 0)
-			}
-			return members, nil
+			return SkipSpace(data, i+1) == len(data)
 		default:
-			return Object(data, 0)
+			return false
 		}
 	}
 }
