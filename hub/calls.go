@@ -12,7 +12,7 @@ import (
 )
 
 // attestationMetaKey carries the intent attestation with a forwarded call
-// (sigil-protocol.md D12).
+// (docs/protocol.md#attestations-and-the-jwks).
 const attestationMetaKey = "sigilcore.com/attestation"
 
 // progressGrace is how long a call's progress token stays mapped after the
@@ -22,7 +22,7 @@ const progressGrace = 2 * time.Second
 // logDecision logs a call's authorization decision: a call that was not
 // approved at info, an approved one at debug (the audit log, --audit, is the
 // record of every call; formatting and writing a line per approved call was
-// an eighth of the binary's CPU, issue 7).
+// an eighth of the binary's CPU, measured).
 func (h *Hub) logDecision(exposed string, u *upstream, decision, code string, latency time.Duration) {
 	level := slog.LevelInfo
 	if decision == "APPROVED" {

@@ -15,16 +15,15 @@ import (
 	"github.com/sigilcore/sigil-hub/internal/strictjson"
 )
 
-// JSON-RPC error codes the hub answers with (../shared/faults.md §2.4,
-// sigil-protocol.md D14).
+// JSON-RPC error codes the hub answers with (docs/protocol.md#json-rpc-errors).
 const (
 	codeParseError     = -32700
 	codeInvalidRequest = -32600
 	codeMethodNotFound = -32601
 	codeInvalidParams  = -32602
 	codeInternal       = -32603
-	codeBlocked        = -32001 // every non-approval (D14)
-	codeAuthFailure    = -32002 // Sign rejected the API key (D9)
+	codeBlocked        = -32001 // every non-approval
+	codeAuthFailure    = -32002 // Sign rejected the API key (docs/protocol.md#http-statuses)
 )
 
 // maxMessageDepth bounds JSON nesting in client messages.
@@ -44,7 +43,7 @@ func newRPCError(code int, format string, args ...any) *rpcError {
 }
 
 // message is one JSON-RPC message as received, with every value kept as the
-// raw bytes the peer sent (ids are echoed byte for byte, faults.md A16).
+// raw bytes the peer sent (ids are echoed byte for byte: docs/faults.md case 16).
 type message struct {
 	ID     json.RawMessage // nil for a notification
 	Method string          // "" for a response
@@ -67,7 +66,7 @@ func (m *message) isNotification() bool { return m.Method != "" && m.ID == nil }
 var nullID = json.RawMessage("null")
 
 // parseMessage decodes and strictly validates one client line
-// (faults.md §4 A1–A10). On failure it returns the error to answer with and
+// (docs/faults.md cases 1–10). On failure it returns the error to answer with and
 // the id to answer to (null when the id itself is unusable).
 func parseMessage(line []byte) (message, json.RawMessage, *rpcError) {
 	// One strict pass settles a well-formed message: strictjson accepts
@@ -202,7 +201,7 @@ func plainJSONString(raw json.RawMessage) (string, bool) {
 }
 
 // lineReader is the client pipe's line reader: a size cap with
-// resynchronisation (framing.Resync; faults.md A11–A13).
+// resynchronisation (framing.Resync; docs/faults.md cases 11–13).
 type lineReader struct{ r *framing.Reader }
 
 func newLineReader(r io.Reader, max int) *lineReader {
@@ -401,7 +400,7 @@ func appendQuoted(b []byte, s string) []byte {
 
 // plainString decodes a JSON string token that strictjson has accepted. A
 // token without escapes (the usual tool name) is sliced rather than decoded
-// by encoding/json (issue 7); ok is false for anything but a string.
+// by encoding/json (it runs on every call); ok is false for anything but a string.
 func plainString(raw json.RawMessage) (s string, ok bool) {
 	if n := len(raw); n >= 2 && raw[0] == '"' && raw[n-1] == '"' && bytes.IndexByte(raw[1:n-1], '\\') < 0 {
 		return string(raw[1 : n-1]), true

@@ -10,8 +10,8 @@ import (
 
 // Server→client requests (sampling, elicitation, roots) from an upstream are
 // forwarded to the client whose call caused them, and only when that client
-// declared the capability (../shared/faults.md T8: an upstream must not
-// reach a user or model the client did not offer).
+// declared the capability (an upstream must not reach a user or model the
+// client did not offer).
 
 // upstreamCapabilities is what the hub declares to every upstream: it can
 // relay these requests, and answers them with an error when no client can.

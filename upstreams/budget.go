@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Notification budget (faults.md T13 and #54): an upstream may send at most
+// Notification budget (docs/faults.md case 54): an upstream may send at most
 // notificationRate notifications per second on average, in bursts of up to
 // notificationBurst; list_changed is coalesced instead and never counted.
 // Beyond the budget notifications are dropped before anything decodes or

@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/sigilcore/sigil-hub/internal/testbuf"
 	"github.com/sigilcore/sigil-hub/internal/testupstream"
 )
 
@@ -72,10 +72,9 @@ func TestBudgetDropReports(t *testing.T) {
 // line each), and its responses still arrive.
 func TestNotificationFloodBudget(t *testing.T) {
 	var got atomic.Int64
-	var mu sync.Mutex
-	var logs bytes.Buffer
+	logs := &testbuf.Buffer{}
 	spec := fakeSpec(t, testupstream.EnvMisbehave+"=1")
-	spec.Logger = slog.New(slog.NewTextHandler(&lockedBuffer{mu: &mu, b: &logs}, nil))
+	spec.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	spec.OnNotification = func(method string, params json.RawMessage) { got.Add(1) }
 	u := start(t, spec, nil)
 	waitState(t, u, Ready)
@@ -100,21 +99,8 @@ func TestNotificationFloodBudget(t *testing.T) {
 	if n := got.Load(); n > limit {
 		t.Fatalf("%d notifications passed on, over the budget of %d for %v", n, limit, elapsed)
 	}
-	mu.Lock()
 	out := logs.String()
-	mu.Unlock()
 	if !strings.Contains(out, "dropped=") || strings.Count(out, "dropped=") > 2 {
 		t.Fatalf("the drops were not reported once:\n%s", out)
 	}
-}
-
-type lockedBuffer struct {
-	mu *sync.Mutex
-	b  *bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
 }

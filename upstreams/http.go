@@ -57,7 +57,7 @@ type idleCloser struct {
 func (c idleCloser) CloseIdleConnections() { c.tr.CloseIdleConnections() }
 
 // handshakeRoundTripper reports a TLS certificate the hub does not trust as
-// a failed dial (faults.md #61). Certificate verification fails inside the
+// a failed dial (docs/faults.md case 61). Certificate verification fails inside the
 // handshake, before a byte of the request is written, so the request was
 // certainly not sent: the session classifies a dial failure as
 // ErrUnavailable and marks the connection lost, and the client learns the
@@ -88,7 +88,7 @@ func isCertificateError(err error) bool {
 	return errors.As(err, &verify) || errors.As(err, &unknown) || errors.As(err, &hostname) || errors.As(err, &invalid)
 }
 
-// SSE reconnection time bounds (faults.md #61, proposal: 250 ms…30 s).
+// SSE reconnection time bounds (docs/faults.md case 61: 250 ms…30 s).
 const (
 	minSSERetry = 250 * time.Millisecond
 	maxSSERetry = 30 * time.Second

@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-// Remote upstream faults (faults.md #61) at the HTTP client: the `retry:`
+// Remote upstream faults (docs/faults.md case 61) at the HTTP client: the `retry:`
 // clamp, a certificate the hub does not trust, and idle sockets closed with
 // the session. The end-to-end cases are cmd/sigil-hub TestFaultD61*.
 

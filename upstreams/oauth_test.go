@@ -1,7 +1,6 @@
 package upstreams
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,12 +11,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/sigilcore/sigil-hub/internal/oauthtest"
+	"github.com/sigilcore/sigil-hub/internal/testbuf"
 	"github.com/sigilcore/sigil-hub/internal/testupstream"
 )
 
@@ -79,7 +78,7 @@ func TestOAuthFlowStoreRefreshRestart(t *testing.T) {
 	as := startOAuthServer(t, oauthtest.Options{})
 	cb := startCallback(t)
 	tokenFile := filepath.Join(t.TempDir(), "oauth", "remote.json")
-	logs := &lockedBuf{}
+	logs := &testbuf.Buffer{}
 	spec := Spec{Name: "remote", URL: as.URL, Transport: "streamable", InitTimeout: testDeadline,
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		OAuth:  &OAuth{TokenFile: tokenFile, Callback: cb}}
@@ -161,24 +160,6 @@ func TestOAuthFlowStoreRefreshRestart(t *testing.T) {
 			t.Errorf("token %s… appears in the logs", tok[:6])
 		}
 	}
-}
-
-// lockedBuf is a bytes.Buffer safe for concurrent writers.
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func TestOAuthRefreshBeforeExpiry(t *testing.T) {

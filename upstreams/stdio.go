@@ -169,8 +169,8 @@ func (p *process) stop(grace, term time.Duration, log *slog.Logger) {
 		<-p.stderrDone
 	}
 	// Also when the reader ended at EOF (the usual case): otherwise only
-	// the *os.File finalizer would close it, at some later GC (faults.md
-	// G9/I5).
+	// the *os.File finalizer would close it, at some later GC (docs/faults.md, goal
+	// G9 and invariant I5).
 	_ = p.stderr.Close()
 }
 

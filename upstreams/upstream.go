@@ -19,7 +19,7 @@ import (
 )
 
 // protocolVersion is the MCP protocol version every upstream is pinned to:
-// the newest one with an initialize handshake (see shared mcp-go notes §0).
+// the newest one with an initialize handshake (mcp-go v1.2.1 speaks it).
 const protocolVersion = "2025-11-25"
 
 // Spec describes one upstream. New copies it; the caller may reuse it.

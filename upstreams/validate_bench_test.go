@@ -7,7 +7,7 @@ import (
 )
 
 // BenchmarkParamsValid measures the check Call runs on the params it is
-// given (issue 7): a tools/call of about 2 kB.
+// given (it runs on every call): a tools/call of about 2 kB.
 func BenchmarkParamsValid(b *testing.B) {
 	params := []byte(`{"name":"create_issue","arguments":{"owner":"sigilcore","repo":"sigil-hub","title":"Fix the build <now> & then","body":"` +
 		strings.Repeat("lorem ipsum é ", 120) + `","labels":["bug","p1"],"n":12.5}}`)
