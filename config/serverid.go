@@ -18,6 +18,15 @@ import (
 //	pipx run [flags] PKG         (also --spec PKG)
 //	docker run [flags] IMAGE[:tag][@digest] → IMAGE (also docker container run)
 //
+// with `uvx --from SPEC TOOL` giving TOOL (one source can provide several
+// tools); for an interpreter, the script, module or package it runs, never
+// the interpreter (cfgScriptID names a script):
+//
+//	node [flags] SCRIPT            python[3[.N]] [flags] SCRIPT
+//	python[3[.N]] [flags] -m MODULE → MODULE
+//	deno run [flags] SCRIPT|npm:PKG|jsr:PKG
+//	bun [run] [flags] SCRIPT
+//
 // and otherwise the base name of the executable without a ".exe" suffix.
 // The result is not validated; Parse checks it. Pure; safe for
 // concurrent use.
@@ -42,7 +51,27 @@ func DeriveServerID(command string, args []string) string {
 			pkg = cfgNodePackage(cfgPackageArg(rest, cfgPnpmDlxValueFlags, "--package"))
 		}
 	case "uvx":
-		pkg = cfgPythonPackage(cfgPackageArg(args, cfgUvxValueFlags, "--from"))
+		if tool := cfgPackageArg(args, cfgUvxValueFlags); tool != "" {
+			pkg = cfgPythonPackage(tool)
+		} else {
+			pkg = cfgPythonPackage(cfgPackageArg(args, cfgUvxValueFlags, "--from"))
+		}
+	case "node", "nodejs":
+		if script := cfgPackageArg(args, cfgNodeValueFlags); script != "" && !cfgHasFlag(args, cfgNodeValueFlags, "-e", "--eval", "-p", "--print") {
+			pkg = cfgScriptID(script)
+		}
+	case "bun":
+		rest := args
+		if r, ok := cfgAfterSubcommand(args, cfgBunValueFlags, "run"); ok {
+			rest = r
+		}
+		if script := cfgPackageArg(rest, cfgBunValueFlags); script != "" {
+			pkg = cfgScriptID(script)
+		}
+	case "deno":
+		if rest, ok := cfgAfterSubcommand(args, cfgDenoValueFlags, "run"); ok {
+			pkg = cfgDenoSpec(cfgPackageArg(rest, cfgDenoValueFlags))
+		}
 	case "pipx":
 		if rest, ok := cfgAfterSubcommand(args, cfgPipxGlobalValueFlags, "run"); ok {
 			pkg = cfgPythonPackage(cfgPackageArg(rest, cfgPipxRunValueFlags, "--spec"))
@@ -54,10 +83,158 @@ func DeriveServerID(command string, args []string) string {
 			pkg = cfgImageName(cfgPackageArg(rest[1:], cfgDockerRunValueFlags))
 		}
 	}
+	if cfgPython(kind) && !cfgHasFlag(args, cfgPythonValueFlags, "-c") {
+		if mod := cfgPythonModule(args); mod != "" {
+			pkg = mod
+		} else if script := cfgPackageArg(args, cfgPythonValueFlags); script != "" {
+			pkg = cfgScriptID(script)
+		}
+	}
 	if pkg != "" {
 		return pkg
 	}
 	return base
+}
+
+// cfgPython reports whether an executable's name is a Python interpreter:
+// python, python3, python3.12, py.
+func cfgPython(kind string) bool {
+	if kind == "py" || kind == "python" {
+		return true
+	}
+	v, ok := strings.CutPrefix(kind, "python")
+	return ok && v != "" && strings.Trim(v, "0123456789.") == ""
+}
+
+// cfgPythonModule returns the module of python's -m (-m MOD, -mMOD), or "".
+func cfgPythonModule(args []string) string {
+	for i := 0; i < len(args); {
+		a := args[i]
+		switch {
+		case a == "--" || !strings.HasPrefix(a, "-") || a == "-":
+			return ""
+		case a == "-m":
+			if i+1 < len(args) {
+				return args[i+1]
+			}
+			return ""
+		case strings.HasPrefix(a, "-m"):
+			return a[2:]
+		}
+		i += cfgSkipFlag(args[i:], cfgPythonValueFlags)
+	}
+	return ""
+}
+
+// cfgHasFlag reports whether args, before their first positional argument,
+// hold one of flags (as is, or with =value or, for one-letter flags, an
+// attached value: -mpkg).
+func cfgHasFlag(args []string, takesValue func(string) bool, flags ...string) bool {
+	for i := 0; i < len(args); {
+		a := args[i]
+		if a == "--" || !strings.HasPrefix(a, "-") || a == "-" {
+			return false
+		}
+		for _, f := range flags {
+			if a == f || strings.HasPrefix(a, f+"=") || len(f) == 2 && strings.HasPrefix(a, f) {
+				return true
+			}
+		}
+		i += cfgSkipFlag(args[i:], takesValue)
+	}
+	return false
+}
+
+// cfgScriptGeneric are entry-point names shared by many servers; a script
+// with one of them is named by its folder.
+var cfgScriptGeneric = map[string]bool{"index": true, "main": true, "server": true, "cli": true, "app": true,
+	"__main__": true, "mod": true, "run": true, "start": true}
+
+// cfgScriptBuildDir are folders that hold a project's entry point rather
+// than name it.
+var cfgScriptBuildDir = map[string]bool{"dist": true, "build": true, "lib": true, "src": true, "bin": true,
+	"out": true, "esm": true, "cjs": true, ".": true, "..": true, "": true}
+
+// cfgScriptID names a script: its file name without the extension, or, for
+// a generic entry point (index.js, main.py, server.ts…), the nearest folder
+// above it that is not a build folder — the project's: …/weather/build/index.js
+// → weather, node_modules/@scope/pkg/dist/index.js → @scope/pkg. A URL
+// (deno) is kept without query or fragment.
+func cfgScriptID(script string) string {
+	if strings.Contains(script, "://") {
+		if u, err := url.Parse(script); err == nil {
+			u.RawQuery, u.Fragment, u.User = "", "", nil
+			return u.String()
+		}
+		return script
+	}
+	parts := strings.Split(strings.ReplaceAll(script, `\`, "/"), "/")
+	name := parts[len(parts)-1]
+	if i := strings.LastIndexByte(name, '.'); i > 0 {
+		name = name[:i]
+	}
+	if !cfgScriptGeneric[strings.ToLower(name)] {
+		return name
+	}
+	for i := len(parts) - 2; i >= 0; i-- {
+		d := parts[i]
+		if cfgScriptBuildDir[strings.ToLower(d)] {
+			continue
+		}
+		if i > 0 && strings.HasPrefix(parts[i-1], "@") {
+			return parts[i-1] + "/" + d
+		}
+		return d
+	}
+	return name
+}
+
+// cfgDenoSpec names what `deno run` runs: an npm: or jsr: package without
+// its version, else the script.
+func cfgDenoSpec(spec string) string {
+	for _, prefix := range []string{"npm:", "jsr:"} {
+		if p, ok := strings.CutPrefix(spec, prefix); ok {
+			return cfgNodePackage(strings.TrimPrefix(p, "/"))
+		}
+	}
+	if spec == "" {
+		return ""
+	}
+	return cfgScriptID(spec)
+}
+
+func cfgNodeValueFlags(f string) bool {
+	switch f {
+	case "-r", "--require", "--import", "--loader", "--experimental-loader", "--env-file", "-C", "--conditions",
+		"--input-type", "--title", "--stack-size", "-e", "--eval", "-p", "--print":
+		return true
+	}
+	return false
+}
+
+func cfgBunValueFlags(f string) bool {
+	switch f {
+	case "--cwd", "-r", "--preload", "-c", "--config", "--env-file", "--port", "--conditions", "-e", "--eval":
+		return true
+	}
+	return false
+}
+
+func cfgDenoValueFlags(f string) bool {
+	switch f {
+	case "-c", "--config", "--import-map", "--lock", "--cert", "--location", "--seed", "--v8-flags",
+		"--env-file", "--inspect", "--ext":
+		return true
+	}
+	return false
+}
+
+func cfgPythonValueFlags(f string) bool {
+	switch f {
+	case "-W", "-X", "-c", "-m", "--check-hash-based-pycs":
+		return true
+	}
+	return false
 }
 
 // DeriveServerIDFromURL returns the serverId of a remote upstream that has

@@ -76,8 +76,11 @@ func TestNPMReferenceServers(t *testing.T) {
 		if got := resultText(t, h.call("echo", `{"message":"through the hub"}`)); !strings.Contains(got, "through the hub") {
 			t.Fatalf("echo = %q", got)
 		}
-		if r := sign.Requests()[0]; r.ServerID != "node" || r.Action != "mcp.node.echo" {
-			t.Fatalf("serverId %q action %q (derived from the executable)", r.ServerID, r.Action)
+		// An interpreter's serverId is the script's package (here found by
+		// its folder in node_modules), never "node": two node servers must
+		// not share one policy identity.
+		if r := sign.Requests()[0]; r.ServerID != "@modelcontextprotocol/server-everything" || r.Action != "mcp.@modelcontextprotocol/server-everything.echo" {
+			t.Fatalf("serverId %q action %q, want the script's package", r.ServerID, r.Action)
 		}
 	})
 
