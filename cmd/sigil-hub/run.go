@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"syscall"
@@ -26,6 +27,46 @@ import (
 )
 
 const version = "0.1.0-dev"
+
+// wantsHelp reports whether args ask for help: -h, -help or --help before
+// any "--" (after it, the flags are the wrapped command's).
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "-help", "--help":
+			return true
+		}
+	}
+	return false
+}
+
+// wantsVersion reports whether the command is `sigil-hub --version` (or
+// -version, or `sigil-hub version`).
+func wantsVersion(args []string) bool {
+	return len(args) == 1 && (args[0] == "--version" || args[0] == "-version" || args[0] == "version")
+}
+
+// versionLine is what --version prints: the version, the commit the binary
+// was built from (with "-dirty" for uncommitted changes; "unknown" when the
+// build recorded none) and the Go version.
+func versionLine() string {
+	commit, dirty := "unknown", ""
+	goVersion := "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		goVersion = bi.GoVersion
+		for _, s := range bi.Settings {
+			switch {
+			case s.Key == "vcs.revision" && s.Value != "":
+				commit = s.Value
+			case s.Key == "vcs.modified" && s.Value == "true":
+				dirty = "-dirty"
+			}
+		}
+	}
+	return "sigil-hub " + version + " (commit " + commit + dirty + ", " + goVersion + ")"
+}
 
 // errUsage marks a command-line mistake (exit code 2); the message was
 // already printed.
@@ -110,6 +151,15 @@ func parseFlags(args []string, stderr io.Writer) (cliFlags, []string, error) {
 
 // runMain is the whole command; tests drive it in-process.
 func runMain(ctx context.Context, args, environ []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if wantsHelp(args) {
+		// Help is the output asked for, not an error: it goes to stdout
+		// (`sigil-hub --help | less`), for every subcommand alike.
+		stderr = stdout
+	}
+	if wantsVersion(args) {
+		_, err := fmt.Fprintln(stdout, versionLine())
+		return err
+	}
 	if len(args) > 0 {
 		switch args[0] {
 		case "sign":
