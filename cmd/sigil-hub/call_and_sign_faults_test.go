@@ -28,7 +28,7 @@ func oneUpstream(t *testing.T, sign *faultSign, args []string, env ...string) (*
 	return startFault(t, sign, runID, faultOpts{Args: a, Env: env}), log, runID
 }
 
-func TestFaultsB(t *testing.T) {
+func TestToolCallInputFaults(t *testing.T) {
 	t.Parallel()
 	sign := newFaultSign(t, false, nil)
 	runID := faultRunID(t)
@@ -168,10 +168,10 @@ func TestFaultB25CancelWhilePending(t *testing.T) {
 	}
 }
 
-// TestFaultsC drives each Sign fault through the hub (with and without
+// TestSignFaults drives each Sign fault through the hub (with and without
 // --unsafe-bypass where docs/protocol.md#unreachable-and-fail-closed makes it
 // matter) and pins code, error_code and data.reason.
-func TestFaultsC(t *testing.T) {
+func TestSignFaults(t *testing.T) {
 	t.Parallel()
 	redirectTarget := signtest.New(t, signtest.Options{})
 	tests := []struct {
@@ -254,8 +254,8 @@ func TestFaultsC(t *testing.T) {
 	}
 }
 
-// TestFaultsCPending: C40–C42 at hub level with a short pending timeout.
-func TestFaultsCPending(t *testing.T) {
+// TestSignHoldFaults: C40–C42 at hub level with a short pending timeout.
+func TestSignHoldFaults(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name      string

@@ -492,7 +492,7 @@ func procState(pid int) string {
 // upstream receives none, and the invariants hold (one audit record per call,
 // one response each). The second group runs with --unsafe-bypass: 401, 403,
 // 429, an invalid decision and a bad certificate are never bypassed.
-// (TestFaultsC pins each kind's exact error code and reason.)
+// (TestSignFaults pins each kind's exact error code and reason.)
 func TestGoalG2FailClosedTotal(t *testing.T) {
 	t.Parallel()
 	const calls = 1000

@@ -12,7 +12,7 @@ import (
 
 // Fault catalogue cases 1–18: client → hub framing and JSON-RPC, over raw
 // stdio (docs/faults.md maps each case to its subtest). One hub serves the
-// sequential subtests of TestFaultsA; the cases that need a fresh stream
+// sequential subtests of TestMalformedClientInput; the cases that need a fresh stream
 // (before initialize, BOM at stream start, a huge line then EOF) have their
 // own tests. Invariants are checked once at the end of each hub's life.
 
@@ -32,7 +32,7 @@ func wantCode(t *testing.T, m map[string]json.RawMessage, code int) string {
 	return e.Message
 }
 
-func TestFaultsA(t *testing.T) {
+func TestMalformedClientInput(t *testing.T) {
 	runID := faultRunID(t)
 	sign := newFaultSign(t, false, nil)
 	log := newUpstreamLog(t)
