@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,29 +17,80 @@ import (
 // loadConfig builds the hub config from the file and the CLI (flag > env >
 // file > defaults). It reports whether names stay unchanged (single-wrap).
 func loadConfig(f cliFlags, command, environ []string, getenv func(string) string) (config.Config, bool, error) {
+	cfg, single, _, err := loadConfigNoted(f, command, environ, getenv)
+	return cfg, single, err
+}
+
+// loadConfigNoted is loadConfig that also says which config file was used
+// when a hub TOML and a sigil.config.json could both apply (README "Coming
+// from @sigilcore/mcp-proxy"); "" when there is nothing to say. The caller
+// logs it.
+func loadConfigNoted(f cliFlags, command, environ []string, getenv func(string) string) (config.Config, bool, string, error) {
 	cwd, err := os.Getwd()
 	if err != nil {
-		return config.Config{}, false, err
+		return config.Config{}, false, "", err
 	}
 	wrapping := len(command) > 0 || f.remote != ""
-	if wrapping && f.set["config"] {
-		return config.Config{}, false, errors.New("--config and a wrapped server (-- COMMAND or --remote) exclude each other: use --config FILE --only NAME to serve one server from a file")
+	if wrapping && f.set["config"] && !isSeedPath(f.config) {
+		return config.Config{}, false, "", errors.New("--config FILE.toml and a wrapped server (-- COMMAND or --remote) exclude each other: use --config FILE --only NAME to serve one server from a file " +
+			"(a @sigilcore/mcp-proxy " + config.SeedFileName + " may be given with --config FILE.json)")
 	}
 	path := configFile(f, command, getenv)
+	seedPath := seedFile(f, command, getenv)
+	if seedPath != "" && !wrapping {
+		return config.Config{}, false, "", fmt.Errorf("%s is a @sigilcore/mcp-proxy config (JSON): it configures one wrapped server, so give that server too: "+
+			"`sigil-hub --config %s -- COMMAND [ARGS...]` or `sigil-hub --config %s --remote URL` (a hub file with several servers is TOML: see `sigil-hub --init`)", seedPath, seedPath, seedPath)
+	}
 	if path == "" && !wrapping {
-		return config.Config{}, false, errors.New("nothing to serve: run `sigil-hub -- COMMAND [ARGS...]` to wrap one MCP server, " +
-			"`sigil-hub --remote URL`, or `sigil-hub --config FILE` (create one with `sigil-hub --init`)")
+		hint := ""
+		if fileExists(config.SeedFileName) {
+			hint = " (./" + config.SeedFileName + " applies only to a wrapped server)"
+		}
+		return config.Config{}, false, "", errors.New("nothing to serve: run `sigil-hub -- COMMAND [ARGS...]` to wrap one MCP server, " +
+			"`sigil-hub --remote URL`, or `sigil-hub --config FILE` (create one with `sigil-hub --init`)" + hint)
 	}
 
+	note := ""
 	var cfg config.Config
 	if path != "" {
 		if cfg, err = readConfigFiles(path, overlayFile(f, command, getenv), getenv); err != nil {
-			return config.Config{}, false, err
+			return config.Config{}, false, "", err
+		}
+		if fileExists(config.SeedFileName) && !sameFile(path, config.SeedFileName) {
+			note = "config: using " + path + "; ./" + config.SeedFileName + " is not read: it applies only when wrapping one server (-- COMMAND or --remote)"
 		}
 	} else {
 		cfg, err = config.Parse(strings.NewReader(""), cwd, getenv)
 		if err != nil {
-			return config.Config{}, false, err
+			return config.Config{}, false, "", err
+		}
+	}
+	var seed config.Seed
+	if seedPath != "" {
+		data, err := os.ReadFile(seedPath)
+		if err != nil {
+			return config.Config{}, false, "", fmt.Errorf("open config: %w", err)
+		}
+		if seed, err = config.ParseSeed(data, getenv); err != nil {
+			return config.Config{}, false, "", fmt.Errorf("config %s (@sigilcore/mcp-proxy format): %w", seedPath, err)
+		}
+		note = "config: using " + seedPath + " (@sigilcore/mcp-proxy format) for the wrapped server"
+		if toml := pick(getenv("SIGIL_HUB_CONFIG"), existing("sigil-hub.toml")); toml != "" && !isSeedPath(toml) {
+			note += "; " + toml + " is not read when wrapping one server"
+		}
+		// The file's settings sit under the environment's and the flags',
+		// which the overrides below apply (flag > environment > file).
+		if seed.SignURL != "" {
+			cfg.SignURL = seed.SignURL
+		}
+		if seed.LogLevel != "" {
+			cfg.LogLevel = seed.LogLevel
+		}
+		if seed.PendingTimeout > 0 {
+			cfg.PendingTimeout = seed.PendingTimeout
+		}
+		if len(command) > 0 && len(seed.Headers) > 0 {
+			return config.Config{}, false, "", fmt.Errorf("config %s: upstream.headers applies only to a remote server (--remote URL), not to -- %s", seedPath, command[0])
 		}
 	}
 
@@ -51,7 +103,7 @@ func loadConfig(f cliFlags, command, environ []string, getenv func(string) strin
 		}
 		u, err := authz.CheckSignURL(o.v)
 		if err != nil {
-			return config.Config{}, false, fmt.Errorf("%s %v", o.from, err)
+			return config.Config{}, false, "", fmt.Errorf("%s %v", o.from, err)
 		}
 		cfg.SignURL = u
 		break
@@ -62,7 +114,7 @@ func loadConfig(f cliFlags, command, environ []string, getenv func(string) strin
 	if f.policy != "" {
 		abs, err := filepath.Abs(f.policy)
 		if err != nil {
-			return config.Config{}, false, err
+			return config.Config{}, false, "", err
 		}
 		cfg.Policy = abs
 	}
@@ -72,7 +124,7 @@ func loadConfig(f cliFlags, command, environ []string, getenv func(string) strin
 	if f.audit != "" {
 		abs, err := filepath.Abs(f.audit)
 		if err != nil {
-			return config.Config{}, false, err
+			return config.Config{}, false, "", err
 		}
 		cfg.Audit = abs
 	}
@@ -81,13 +133,13 @@ func loadConfig(f cliFlags, command, environ []string, getenv func(string) strin
 		case "off", "warn", "strict":
 			cfg.Pin = f.pin
 		default:
-			return config.Config{}, false, fmt.Errorf("--pin %q: want warn, strict or off", f.pin)
+			return config.Config{}, false, "", fmt.Errorf("--pin %q: want warn, strict or off", f.pin)
 		}
 	}
 	if f.pinFile != "" {
 		abs, err := filepath.Abs(f.pinFile)
 		if err != nil {
-			return config.Config{}, false, err
+			return config.Config{}, false, "", err
 		}
 		cfg.PinFile = abs
 	}
@@ -102,7 +154,7 @@ func loadConfig(f cliFlags, command, environ []string, getenv func(string) strin
 	} else if v := getenv("SIGIL_PENDING_TIMEOUT"); v != "" {
 		ms, err := strconv.Atoi(v)
 		if err != nil || ms <= 0 {
-			return config.Config{}, false, fmt.Errorf("SIGIL_PENDING_TIMEOUT=%q: want a positive number of milliseconds", v)
+			return config.Config{}, false, "", fmt.Errorf("SIGIL_PENDING_TIMEOUT=%q: want a positive number of milliseconds", v)
 		}
 		cfg.PendingTimeout = time.Duration(ms) * time.Millisecond
 	}
@@ -110,22 +162,27 @@ func loadConfig(f cliFlags, command, environ []string, getenv func(string) strin
 	single := false
 	switch {
 	case len(command) > 0:
-		id := pick(f.serverID, config.DeriveServerID(command[0], command[1:]))
+		id := pick(f.serverID, seed.ServerID, config.DeriveServerID(command[0], command[1:]))
 		cfg.Servers = []config.Server{{
 			Name: namespaceFor(id), Command: command[0], Args: command[1:], Cwd: cwd,
 			Env:      wrappedEnv(environ),
-			ServerID: id, ServerName: pick(f.serverName, id), Attestation: true, ServerRequests: true,
+			ServerID: id, ServerName: pick(f.serverName, seed.ServerName, id), Attestation: true, ServerRequests: true,
+			Extractors: seed.Extractors,
 		}}
 		single = true
 	case f.remote != "":
 		derived, err := config.DeriveServerIDFromURL(f.remote)
 		if err != nil {
-			return config.Config{}, false, fmt.Errorf("--remote: %w", err)
+			return config.Config{}, false, "", fmt.Errorf("--remote: %w", err)
 		}
-		id := pick(f.serverID, derived)
+		id := pick(f.serverID, seed.ServerID, derived)
 		s := config.Server{Name: namespaceFor(id), URL: f.remote, Transport: "auto", ServerID: id,
-			ServerName: pick(f.serverName, id), Attestation: true, ServerRequests: true, Headers: map[string]string{}}
+			ServerName: pick(f.serverName, seed.ServerName, id), Attestation: true, ServerRequests: true, Headers: map[string]string{},
+			Extractors: seed.Extractors}
+		maps.Copy(s.Headers, seed.Headers)
 		if auth := getenv("SIGIL_UPSTREAM_AUTH"); auth != "" {
+			// The environment beats the file: one Authorization header.
+			maps.DeleteFunc(s.Headers, func(k, _ string) bool { return strings.EqualFold(k, "Authorization") })
 			s.Headers["Authorization"] = auth
 		}
 		cfg.Servers = []config.Server{s}
@@ -149,34 +206,84 @@ func loadConfig(f cliFlags, command, environ []string, getenv func(string) strin
 			for _, s := range cfg.Servers {
 				names = append(names, s.Name)
 			}
-			return config.Config{}, false, fmt.Errorf("--only %q: no such server in %s (servers: %s)", f.only, path, strings.Join(names, ", "))
+			return config.Config{}, false, "", fmt.Errorf("--only %q: no such server in %s (servers: %s)", f.only, path, strings.Join(names, ", "))
 		}
 		cfg.Servers = keep
 		single = true
 	default:
 		if f.serverID != "" || f.serverName != "" {
-			return config.Config{}, false, errors.New("--server-id and --server-name apply to one wrapped server: set server_id per server in the config file instead")
+			return config.Config{}, false, "", errors.New("--server-id and --server-name apply to one wrapped server: set server_id per server in the config file instead")
 		}
 	}
-	return cfg, single, nil
+	return cfg, single, note, nil
 }
 
-// configFile returns the config file loadConfig reads for f and command
-// ("" when there is none: a wrapped server).
+// configFile returns the hub TOML file loadConfig reads for f and command
+// ("" when there is none: a wrapped server, or a .json file, which
+// seedFile returns).
 func configFile(f cliFlags, command []string, getenv func(string) string) string {
 	if len(command) > 0 || f.remote != "" {
 		return ""
 	}
 	if f.config != "" {
+		if isSeedPath(f.config) {
+			return ""
+		}
 		return f.config
 	}
 	if p := getenv("SIGIL_HUB_CONFIG"); p != "" {
+		if isSeedPath(p) {
+			return ""
+		}
 		return p
 	}
 	if _, err := os.Stat("sigil-hub.toml"); err == nil {
 		return "sigil-hub.toml"
 	}
 	return ""
+}
+
+// seedFile returns the @sigilcore/mcp-proxy file (sigil.config.json
+// format) loadConfig reads: --config FILE.json, else SIGIL_HUB_CONFIG
+// naming a .json file, else, when wrapping one server,
+// ./sigil.config.json if it exists (where the proxy finds it). "" when
+// there is none.
+func seedFile(f cliFlags, command []string, getenv func(string) string) string {
+	switch {
+	case f.config != "":
+		if isSeedPath(f.config) {
+			return f.config
+		}
+		return ""
+	case isSeedPath(getenv("SIGIL_HUB_CONFIG")):
+		return getenv("SIGIL_HUB_CONFIG")
+	case (len(command) > 0 || f.remote != "") && fileExists(config.SeedFileName):
+		return config.SeedFileName
+	}
+	return ""
+}
+
+// isSeedPath reports whether a config path names a JSON file: the
+// @sigilcore/mcp-proxy format (a hub file is TOML).
+func isSeedPath(p string) bool { return strings.EqualFold(filepath.Ext(p), ".json") }
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir()
+}
+
+// existing returns p if it exists, else "".
+func existing(p string) string {
+	if fileExists(p) {
+		return p
+	}
+	return ""
+}
+
+func sameFile(a, b string) bool {
+	sa, err1 := os.Stat(a)
+	sb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
 }
 
 // overlay is the personal overlay file applied on top of the config file.

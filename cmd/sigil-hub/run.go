@@ -117,7 +117,7 @@ func parseFlags(args []string, stderr io.Writer) (cliFlags, []string, error) {
 	fs.IntVar(&f.callTimeout, "call-timeout", 0, "budget of one tool call in ms, shared by authorization, holds and the upstream (config call_timeout; default 120000)")
 	fs.BoolVar(&f.bypass, "unsafe-bypass", false, "forward calls when Sigil Sign is unreachable (never on 401/403/invalid answers); CLI only")
 	fs.StringVar(&f.remote, "remote", "", "wrap the remote MCP server at this URL (Authorization header from env SIGIL_UPSTREAM_AUTH)")
-	fs.StringVar(&f.config, "config", "", "hub config file (env SIGIL_HUB_CONFIG; default ./sigil-hub.toml if present)")
+	fs.StringVar(&f.config, "config", "", "hub config file (env SIGIL_HUB_CONFIG; default ./sigil-hub.toml if present); a .json file is a @sigilcore/mcp-proxy sigil.config.json (read from ./ when wrapping)")
 	fs.StringVar(&f.policy, "policy", "", "decide calls offline with this warranty.md policy (config policy); no key or network needed")
 	fs.StringVar(&f.overlay, "overlay", "", "personal overlay applied on top of the config file (default <user config dir>/sigil-hub/local.toml if present; none disables)")
 	fs.StringVar(&f.only, "only", "", "with --config: serve only this server, names unchanged")
@@ -195,7 +195,7 @@ func runMain(ctx context.Context, args, environ []string, stdin io.Reader, stdou
 		return errors.New("SIGIL_UNSAFE_BYPASS is not honoured: the bypass is a CLI-only flag (--unsafe-bypass); unset the variable")
 	}
 
-	cfg, single, err := loadConfig(f, command, environ, getenv)
+	cfg, single, cfgNote, err := loadConfigNoted(f, command, environ, getenv)
 	if err != nil {
 		return err
 	}
@@ -235,6 +235,9 @@ func runMain(ctx context.Context, args, environ []string, stdin io.Reader, stdou
 	})
 	if err != nil {
 		return err
+	}
+	if cfgNote != "" {
+		logger.Info(cfgNote)
 	}
 	if f.bypass {
 		logger.Warn("--unsafe-bypass is set: calls are forwarded UNGOVERNED whenever Sigil Sign is unreachable")
