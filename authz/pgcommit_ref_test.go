@@ -75,7 +75,7 @@ func (e *refEncoder) value() error {
 			return err
 		}
 		e.units = units
-		e.out = pgcAppendString(e.out, units)
+		e.out = strictjson.AppendJSString(e.out, units)
 		return nil
 	case c == 't':
 		return e.literal("true")
@@ -113,7 +113,7 @@ func (e *refEncoder) number() error {
 	if err != nil {
 		return errRefInternal
 	}
-	e.out = pgcAppendNumber(e.out, f)
+	e.out = strictjson.AppendJSNumber(e.out, f)
 	return nil
 }
 
@@ -198,7 +198,7 @@ func (e *refEncoder) object() error {
 		if i > 0 {
 			e.out = append(e.out, ',')
 		}
-		e.out = pgcAppendString(e.out, m.key)
+		e.out = strictjson.AppendJSString(e.out, m.key)
 		e.out = append(e.out, ':')
 		e.out = append(e.out, values[m.from-start:m.to-start]...)
 	}

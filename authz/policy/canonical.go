@@ -11,6 +11,7 @@ import (
 	"strings"
 	"unicode/utf16"
 
+	"github.com/sigilcore/sigil-hub/internal/strictjson"
 	"golang.org/x/text/collate"
 	"golang.org/x/text/language"
 )
@@ -119,58 +120,12 @@ func jsNumber(f float64) string {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return "null"
 	}
-	if f == 0 {
-		return "0"
-	}
-	abs := math.Abs(f)
-	if abs >= 1e-6 && abs < 1e21 {
-		return strconv.FormatFloat(f, 'f', -1, 64)
-	}
-	s := strconv.FormatFloat(f, 'e', -1, 64) // e.g. 1e+21, 1.5e-07
-	mant, exp, _ := strings.Cut(s, "e")
-	if exp[0] == '+' {
-		exp = exp[1:]
-	}
-	exp = strings.TrimLeft(exp, "0")
-	if strings.HasPrefix(exp, "-") {
-		exp = "-" + strings.TrimLeft(exp[1:], "0")
-		return mant + "e" + exp
-	}
-	return mant + "e+" + exp
+	var b [32]byte
+	return string(strictjson.AppendJSNumber(b[:0], f))
 }
 
-// writeJSString writes s as JSON.stringify does: escapes for '"', '\\',
-// \b \f \n \r \t, other C0 controls as lowercase \u00xx, everything else
-// (U+2028, '<', '&', non-ASCII) raw.
+// writeJSString writes s as JSON.stringify does (strictjson.AppendJSStringUTF8).
 func writeJSString(b *strings.Builder, s string) {
-	const hexd = "0123456789abcdef"
-	b.WriteByte('"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch c {
-		case '"':
-			b.WriteString(`\"`)
-		case '\\':
-			b.WriteString(`\\`)
-		case '\b':
-			b.WriteString(`\b`)
-		case '\f':
-			b.WriteString(`\f`)
-		case '\n':
-			b.WriteString(`\n`)
-		case '\r':
-			b.WriteString(`\r`)
-		case '\t':
-			b.WriteString(`\t`)
-		default:
-			if c < 0x20 {
-				b.WriteString(`\u00`)
-				b.WriteByte(hexd[c>>4])
-				b.WriteByte(hexd[c&0xf])
-			} else {
-				b.WriteByte(c)
-			}
-		}
-	}
-	b.WriteByte('"')
+	var buf [64]byte
+	b.Write(strictjson.AppendJSStringUTF8(buf[:0], s))
 }

@@ -14,7 +14,8 @@
 //
 // It must import only the standard library, golang.org/x/text (for the
 // ICU-compatible key collation of the policy hash) and internal/strictjson
-// (sigil-hub's one JSON scanner, for the fast read of an intent). It must not
+// (sigil-hub's one JSON scanner, for the fast read of an intent and the
+// JavaScript number and string forms of the policy hash). It must not
 // import mcp-go, any other sigil-hub package, or do I/O; it starts no
 // goroutines.
 package policy

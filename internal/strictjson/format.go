@@ -1,0 +1,183 @@
+package strictjson
+
+import (
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// This file writes JSON: strings as Go's encoding/json and as JavaScript's
+// JSON.stringify write them, and numbers as JavaScript writes them. The
+// canonical forms (pg-commit in authz, the policy hash in authz/policy) and
+// every message sigil-hub builds by hand use these, so that each rule is
+// written once.
+
+const lowerHex = "0123456789abcdef"
+
+// AppendString appends s as a JSON string exactly as encoding/json encodes
+// it with HTML escaping off (json.Encoder.SetEscapeHTML(false)): \" \\ \b \f
+// \n \r \t, other control characters as \u00xx, U+2028 and U+2029 escaped,
+// invalid UTF-8 as \ufffd, everything else ('<', '>', '&' included) as it
+// is. A string of printable ASCII without '"' and '\\' (the usual name or
+// id) is copied in one step.
+func AppendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c < utf8.RuneSelf && c != '"' && c != '\\' {
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			dst = append(dst, s[start:i]...)
+			dst = appendASCIIEscape(dst, c)
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 || r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			if r == utf8.RuneError {
+				r = '\ufffd'
+			}
+			dst = append(dst, '\\', 'u', lowerHex[r>>12], lowerHex[r>>8&0xF], lowerHex[r>>4&0xF], lowerHex[r&0xF])
+			start = i + size
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// appendASCIIEscape appends the escape that both encoding/json and
+// JSON.stringify write for c, '"', '\\' or a C0 control character.
+func appendASCIIEscape(dst []byte, c byte) []byte {
+	switch c {
+	case '"', '\\':
+		return append(dst, '\\', c)
+	case '\b':
+		return append(dst, '\\', 'b')
+	case '\f':
+		return append(dst, '\\', 'f')
+	case '\n':
+		return append(dst, '\\', 'n')
+	case '\r':
+		return append(dst, '\\', 'r')
+	case '\t':
+		return append(dst, '\\', 't')
+	}
+	return append(dst, '\\', 'u', '0', '0', lowerHex[c>>4], lowerHex[c&0xF])
+}
+
+// AppendJSString appends the string s, given as UTF-16 code units, as
+// JavaScript's JSON.stringify writes it (ECMAScript QuoteJSONString,
+// well-formed since ES2019): the two-character escapes \" \\ \b \f \n \r
+// \t, other C0 controls and lone surrogates as lowercase \uXXXX, and
+// everything else, U+2028, U+2029, '<', '>' and '&' included, raw as UTF-8.
+func AppendJSString(dst []byte, s []uint16) []byte {
+	dst = append(dst, '"')
+	for i := 0; i < len(s); i++ {
+		u := s[i]
+		switch {
+		case u < 0x20 || u == '"' || u == '\\':
+			dst = appendASCIIEscape(dst, byte(u))
+		case u < utf8.RuneSelf:
+			dst = append(dst, byte(u))
+		case utf16.IsSurrogate(rune(u)):
+			if u < 0xDC00 && i+1 < len(s) && 0xDC00 <= s[i+1] && s[i+1] < 0xE000 {
+				dst = utf8.AppendRune(dst, utf16.DecodeRune(rune(u), rune(s[i+1])))
+				i++
+				continue
+			}
+			dst = append(dst, '\\', 'u', lowerHex[u>>12], lowerHex[u>>8&0xF], lowerHex[u>>4&0xF], lowerHex[u&0xF])
+		default:
+			dst = utf8.AppendRune(dst, rune(u))
+		}
+	}
+	return append(dst, '"')
+}
+
+// AppendJSStringUTF8 is AppendJSString for a Go string in UTF-8, which
+// cannot hold a lone surrogate: '"', '\\' and C0 controls are escaped as
+// JSON.stringify escapes them and every other byte is copied as it is.
+func AppendJSStringUTF8(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' {
+			dst = appendASCIIEscape(append(dst, s[start:i]...), c)
+			start = i + 1
+		}
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// AppendJSNumber appends a finite f as ECMAScript Number::toString(f)
+// (ECMA-262 §6.1.6.1.20), which is what JSON.stringify writes: the shortest
+// digits that round-trip (Go's shortest formatting picks the same digits),
+// in plain notation for decimal exponents from -6 to 20 and in exponent
+// notation otherwise; -0 is written 0. What to write for NaN and the
+// infinities is the caller's decision (JSON.stringify writes null).
+func AppendJSNumber(dst []byte, f float64) []byte {
+	if f == 0 {
+		return append(dst, '0') // +0 and -0
+	}
+	if f < 0 {
+		dst = append(dst, '-')
+		f = -f
+	}
+	var buf [32]byte
+	b := strconv.AppendFloat(buf[:0], f, 'e', -1, 64) // d[.ddd]e±XX
+	var digits [24]byte
+	k := 0
+	i := 0
+	for ; b[i] != 'e'; i++ {
+		if b[i] != '.' {
+			digits[k] = b[i]
+			k++
+		}
+	}
+	exp := 0
+	neg := b[i+1] == '-'
+	for _, c := range b[i+2:] {
+		exp = exp*10 + int(c-'0')
+	}
+	if neg {
+		exp = -exp
+	}
+	// In the spec's terms the value is 0.d1d2...dk × 10^n.
+	n := exp + 1
+	d := digits[:k]
+	switch {
+	case k <= n && n <= 21:
+		dst = append(dst, d...)
+		for range n - k {
+			dst = append(dst, '0')
+		}
+	case 0 < n && n <= 21:
+		dst = append(dst, d[:n]...)
+		dst = append(dst, '.')
+		dst = append(dst, d[n:]...)
+	case -6 < n && n <= 0:
+		dst = append(dst, '0', '.')
+		for range -n {
+			dst = append(dst, '0')
+		}
+		dst = append(dst, d...)
+	default:
+		dst = append(dst, d[0])
+		if k > 1 {
+			dst = append(dst, '.')
+			dst = append(dst, d[1:]...)
+		}
+		dst = append(dst, 'e')
+		if n-1 >= 0 {
+			dst = append(dst, '+')
+		}
+		dst = strconv.AppendInt(dst, int64(n-1), 10)
+	}
+	return dst
+}
