@@ -18,6 +18,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/sigilcore/sigil-hub/authz"
+	"github.com/sigilcore/sigil-hub/internal/headername"
 	"github.com/sigilcore/sigil-hub/internal/secretlike"
 	"github.com/sigilcore/sigil-hub/upstreams"
 )
@@ -1094,20 +1095,8 @@ func cfgVarName(s string) bool {
 	return true
 }
 
-// cfgHeaderName reports whether s is an RFC 9110 token.
-func cfgHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
-			continue
-		}
-		return false
-	}
-	return true
-}
+// cfgHeaderName reports whether s is a header name (headername.Valid).
+func cfgHeaderName(s string) bool { return headername.Valid(s) }
 
 // MaskedValues reads a config file and returns the env and headers value of
 // every server as written, never expanded: each value that references

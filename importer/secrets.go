@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/sigilcore/sigil-hub/internal/headername"
 	"github.com/sigilcore/sigil-hub/internal/secretlike"
 )
 
@@ -117,20 +118,8 @@ func validVarName(s string) bool {
 	return true
 }
 
-// validHeaderName reports whether s is an RFC 9110 token.
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
-			continue
-		}
-		return false
-	}
-	return true
-}
+// validHeaderName reports whether s is a header name (headername.Valid).
+func validHeaderName(s string) bool { return headername.Valid(s) }
 
 // escapeDollar makes literal text safe in a hub env or header value.
 func escapeDollar(s string) string { return strings.ReplaceAll(s, "$", "$$") }

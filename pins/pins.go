@@ -10,12 +10,12 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/sigilcore/sigil-hub/authz"
+	"github.com/sigilcore/sigil-hub/internal/privatefile"
 )
 
 // Entry is one pinned tool definition in the pin file.
@@ -159,28 +159,8 @@ func writePins(path string, p File) (pinStamp, error) {
 	if err != nil {
 		return pinStamp{}, err
 	}
-	data = append(data, '\n')
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := privatefile.Write(path, append(data, '\n')); err != nil {
 		return pinStamp{}, fmt.Errorf("pin file: %w", err)
-	}
-	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return pinStamp{}, fmt.Errorf("pin file: %w", err)
-	}
-	_, werr := f.Write(data)
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Chmod(f.Name(), 0o600)
-	}
-	if werr == nil {
-		werr = os.Rename(f.Name(), path)
-	}
-	if werr != nil {
-		os.Remove(f.Name())
-		return pinStamp{}, fmt.Errorf("pin file: %w", werr)
 	}
 	return statPins(path), nil
 }

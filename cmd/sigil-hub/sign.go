@@ -28,6 +28,7 @@ import (
 
 	"github.com/sigilcore/sigil-hub/authz"
 	"github.com/sigilcore/sigil-hub/authz/policy"
+	"github.com/sigilcore/sigil-hub/internal/privatefile"
 	"github.com/sigilcore/sigil-hub/signer"
 )
 
@@ -94,30 +95,7 @@ func signerConfigDir(getenv func(string) string) (string, error) {
 
 // writePrivateFile writes data to path (mode 0600, folder 0700) atomically:
 // a reader sees the old content or the new, never a part.
-func writePrivateFile(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	_, werr := f.Write(data)
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Chmod(f.Name(), 0o600)
-	}
-	if werr == nil {
-		werr = os.Rename(f.Name(), path)
-	}
-	if werr != nil {
-		os.Remove(f.Name())
-	}
-	return werr
-}
+func writePrivateFile(path string, data []byte) error { return privatefile.Write(path, data) }
 
 // isLoopbackListen reports whether a listen address binds loopback only.
 func isLoopbackListen(addr string) bool {
