@@ -16,6 +16,9 @@ func retoken(doc []byte) ([]byte, bool) {
 	var count []int  // tokens read in each open bracket
 	for tok := toks.Next(); tok.Kind != End; tok = toks.Next() {
 		if tok.Kind == EndObject || tok.Kind == EndArray {
+			if len(stack) == 0 {
+				return nil, false
+			}
 			stack, count = stack[:len(stack)-1], count[:len(count)-1]
 			out = append(out, tok.Raw...)
 			continue
