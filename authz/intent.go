@@ -237,12 +237,12 @@ func buildIntent(req Request, commit bool) (Intent, error) {
 
 	b := make([]byte, 0, len(args)+256)
 	b = append(b, `{"action":`...)
-	b = intentAppendString(b, action)
+	b = strictjson.AppendString(b, action)
 	for i, field := range intentFieldOrder() {
 		switch {
 		case i == intentFieldMethod && action == "http" && method != "":
 			b = append(b, `,"method":`...)
-			b = intentAppendString(b, method)
+			b = strictjson.AppendString(b, method)
 		case i != intentFieldMethod && extracted[i] != nil:
 			b = append(b, ',', '"')
 			b = append(b, field...)
@@ -251,16 +251,16 @@ func buildIntent(req Request, commit bool) (Intent, error) {
 		}
 	}
 	b = append(b, `,"task_id":`...)
-	b = intentAppendString(b, req.TaskID)
+	b = strictjson.AppendString(b, req.TaskID)
 	b = append(b, `,"metadata":{"serverId":`...)
-	b = intentAppendString(b, req.ServerID)
+	b = strictjson.AppendString(b, req.ServerID)
 	b = append(b, `,"toolName":`...)
-	b = intentAppendString(b, req.Tool)
+	b = strictjson.AppendString(b, req.Tool)
 	b = append(b, `,"arguments":`...)
 	b = append(b, args...)
 	if req.ToolHash != "" {
 		b = append(b, `,"toolHash":`...)
-		b = intentAppendString(b, req.ToolHash)
+		b = strictjson.AppendString(b, req.ToolHash)
 	}
 	b = append(b, '}', '}')
 
@@ -295,13 +295,13 @@ func AuthorizeBody(in Intent, agentID, nonce string) []byte {
 	}
 	b := make([]byte, 0, len(in.JSON)+len(agentID)+192)
 	b = append(b, `{"framework":`...)
-	b = intentAppendString(b, Framework)
+	b = strictjson.AppendString(b, Framework)
 	b = append(b, `,"agentId":`...)
-	b = intentAppendString(b, agentID)
+	b = strictjson.AppendString(b, agentID)
 	b = append(b, `,"txCommit":`...)
-	b = intentAppendString(b, in.TxCommit)
+	b = strictjson.AppendString(b, in.TxCommit)
 	b = append(b, `,"request_nonce":`...)
-	b = intentAppendString(b, nonce)
+	b = strictjson.AppendString(b, nonce)
 	b = append(b, `,"intent":`...)
 	b = append(b, in.JSON...)
 	return append(b, '}')
@@ -380,28 +380,4 @@ func intentShorten(s string) string {
 		cut--
 	}
 	return s[:cut] + "..."
-}
-
-// intentAppendString appends s as a JSON string with a standard encoder
-// that does not escape '<', '>' and '&'. s must be valid UTF-8.
-func intentAppendString(dst []byte, s string) []byte {
-	// Fast path: printable ASCII other than '"' and '\\' (and DEL), which
-	// encoding/json writes unescaped, as every id and name usually is.
-	plain := true
-	for i := 0; i < len(s) && plain; i++ {
-		plain = s[i] >= 0x20 && s[i] < utf8.RuneSelf && s[i] != '"' && s[i] != '\\'
-	}
-	if plain {
-		dst = append(dst, '"')
-		dst = append(dst, s...)
-		return append(dst, '"')
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(s); err != nil {
-		// Encoding a string cannot fail.
-		panic("authz: encoding a string: " + err.Error())
-	}
-	return append(dst, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
 }

@@ -1,7 +1,6 @@
 package upstreams
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -157,24 +156,11 @@ func appendMessage(b, id []byte, method string, params json.RawMessage) []byte {
 	if id != nil {
 		b = append(append(b, `,"id":`...), id...)
 	}
-	b = appendString(append(b, `,"method":`...), method)
+	b = strictjson.AppendString(append(b, `,"method":`...), method)
 	if params != nil {
 		b = append(append(b, `,"params":`...), params...)
 	}
 	return append(b, '}')
-}
-
-// appendString appends s as a JSON string. Printable ASCII other than `"`
-// and `\` (every method name) is copied as it is; anything else is encoded
-// by encoding/json.
-func appendString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
-			q, _ := json.Marshal(s)
-			return append(b, q...)
-		}
-	}
-	return append(append(append(b, '"'), s...), '"')
 }
 
 // readLoop reads the child's stdout until it ends (or breaks the framing),
@@ -273,7 +259,7 @@ func appendRPCError(b []byte, err error) []byte {
 	rpc := &RPCError{Code: codeInternalError, Message: err.Error()}
 	errors.As(err, &rpc)
 	b = strconv.AppendInt(append(b, `"error":{"code":`...), int64(rpc.Code), 10)
-	b = appendString(append(b, `,"message":`...), rpc.Message)
+	b = strictjson.AppendString(append(b, `,"message":`...), rpc.Message)
 	if len(rpc.Data) > 0 && validJSON(rpc.Data) {
 		b = append(append(b, `,"data":`...), rpc.Data...)
 	}
@@ -344,8 +330,10 @@ func splitMessage(line []byte) (m message, ok bool) {
 		case "id":
 			m.id = v
 		case "method":
-			if v != nil && !jsonString(v, &m.method) {
-				return m, false
+			if v != nil {
+				if m.method, ok = strictjson.DecodeString(v); !ok {
+					return m, false
+				}
 			}
 		case "params":
 			m.params = v
@@ -370,16 +358,6 @@ func splitMessage(line []byte) (m message, ok bool) {
 		return m, false
 	}
 	return m, true
-}
-
-// jsonString decodes the JSON value v into s when it is a string (one
-// without escapes, the usual method name, is sliced rather than decoded).
-func jsonString(v []byte, s *string) bool {
-	if n := len(v); n >= 2 && v[0] == '"' && bytes.IndexByte(v[1:n-1], '\\') < 0 {
-		*s = string(v[1 : n-1])
-		return true
-	}
-	return json.Unmarshal(v, s) == nil
 }
 
 // messageMember reports whether the member name token (quoted, as written)

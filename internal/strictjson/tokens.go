@@ -2,6 +2,7 @@ package strictjson
 
 import (
 	"bytes"
+	"encoding/json"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -199,4 +200,20 @@ func AppendUTF16(dst []uint16, tok []byte) ([]uint16, bool) {
 		}
 	}
 	return dst, true
+}
+
+// DecodeString returns the text of a JSON string token that Validate has
+// accepted (as part of a larger document is fine); ok is false for any
+// other value. A token without escapes, the usual name or method, is
+// sliced; one with escapes is decoded by encoding/json, so the text is
+// what Go code reading the same document sees.
+func DecodeString(tok []byte) (s string, ok bool) {
+	n := len(tok)
+	if n < 2 || tok[0] != '"' || tok[n-1] != '"' {
+		return "", false
+	}
+	if bytes.IndexByte(tok[1:n-1], '\\') < 0 {
+		return string(tok[1 : n-1]), true
+	}
+	return s, json.Unmarshal(tok, &s) == nil
 }

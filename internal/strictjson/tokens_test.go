@@ -83,6 +83,9 @@ func checkTokens(t *testing.T, doc []byte) {
 		if err := json.Unmarshal(tok.Raw, &s); err != nil || !ok {
 			t.Fatalf("AppendUTF16(%s): ok %v, json: %v", tok.Raw, ok, err)
 		}
+		if d, ok := DecodeString(tok.Raw); !ok || d != s {
+			t.Fatalf("DecodeString(%s) = %q, %v; encoding/json reads %q", tok.Raw, d, ok, s)
+		}
 		// encoding/json reads a lone surrogate as U+FFFD; otherwise the
 		// two readings are the same text.
 		if !slices.ContainsFunc(units, func(u uint16) bool { return utf16.IsSurrogate(rune(u)) }) &&
