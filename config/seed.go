@@ -38,6 +38,10 @@ type Seed struct {
 	// references a variable ($NAME or ${NAME}); the rules are those of a
 	// server's headers in the TOML file (Server.Headers). Nil when none.
 	Headers map[string]string
+	// HeaderTemplates are the same headers as written in the file, their
+	// references unexpanded (what `sigil-hub import` writes into a hub
+	// file). Nil when none.
+	HeaderTemplates map[string]string
 	// Extractors are extractors: tool name → extractor, with the keys of
 	// [servers.NAME.extractors.TOOL] (url, path, command, method, to,
 	// action). Nil when none.
@@ -114,7 +118,7 @@ func ParseSeed(data []byte, getenv func(string) string) (Seed, error) {
 			}
 		}
 		if h, ok := p.object(obj, "headers", "upstream.headers"); ok {
-			s.Headers = p.headers(h)
+			s.Headers, s.HeaderTemplates = p.headers(h)
 		}
 	}
 	if ex, ok := p.object(top, "extractors", "extractors"); ok {
@@ -187,8 +191,8 @@ func (p *seedParser) object(obj map[string]json.RawMessage, k, key string) (map[
 // headers checks and expands upstream.headers with the rules of a TOML
 // server's headers (cfgExpand, cfgHeaderLiteral): a value must reference
 // a variable, and no value is ever quoted.
-func (p *seedParser) headers(h map[string]json.RawMessage) map[string]string {
-	out := map[string]string{}
+func (p *seedParser) headers(h map[string]json.RawMessage) (expanded, written map[string]string) {
+	out, raw := map[string]string{}, map[string]string{}
 	for _, name := range slices.Sorted(maps.Keys(h)) {
 		k := "upstream.headers." + name
 		var v string
@@ -222,12 +226,12 @@ func (p *seedParser) headers(h map[string]json.RawMessage) map[string]string {
 			p.errorf(k, "the expanded value contains a line break or NUL")
 			continue
 		}
-		out[name] = val
+		out[name], raw[name] = val, v
 	}
 	if len(out) == 0 {
-		return nil
+		return nil, nil
 	}
-	return out
+	return out, raw
 }
 
 // extractors checks extractors: {"TOOL": {"url": "a.b", ...}} with the

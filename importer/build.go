@@ -24,6 +24,10 @@ type BuildOptions struct {
 	DeriveURLID func(url string) (string, error)
 	// Now, when not zero, is written (UTC) in the file's header comment.
 	Now time.Time
+	// CheckSignURL checks and normalises a wrapper's Sign URL
+	// (authz.CheckSignURL); one it refuses is not carried. Nil = any URL,
+	// without a trailing slash.
+	CheckSignURL func(string) (string, error)
 }
 
 // KV is one env or headers entry of the hub file. Value is what the file
@@ -59,6 +63,9 @@ type Server struct {
 	ServerID, ServerName string
 	// Disabled is written as disabled = true.
 	Disabled bool
+	// Extractors come from a wrapper's sigil.config.json: tool → key (url,
+	// path, command, method, to, action) → value.
+	Extractors map[string]map[string]string
 }
 
 // Var is an environment variable the person must set where sigil-hub runs
@@ -102,6 +109,13 @@ type Result struct {
 	Notes []string
 	// Imported maps a client file path to the entry keys imported from it.
 	Imported map[string][]string
+	// SignURL, PendingTimeout (milliseconds) and LogLevel are the hub-wide
+	// settings carried from wrappers (their first value; "" = none), written
+	// at the top of TOML.
+	SignURL, PendingTimeout, LogLevel string
+	// Bypass names the servers whose wrapper ran with --unsafe-bypass: the
+	// hub entry keeps the flag (HubEntry.Bypass) when there is any.
+	Bypass []string
 	// apiKeys maps a client file path to a Sigil API key found in it.
 	apiKeys func(path string) (string, bool)
 }
@@ -138,6 +152,9 @@ type builder struct {
 	vars  map[string]*varState
 	notes []string
 	keys  map[string]string // client file → Sigil API key
+	// The wrappers' hub-wide settings (seed.go).
+	signURL, pending, logLevel hubSetting
+	bypass                     []string
 }
 
 // Build turns entries (from Read, any number of files) into the hub file.
@@ -165,6 +182,7 @@ func Build(entries []Entry, opts BuildOptions) Result {
 			continue
 		}
 		s, us := b.convert(e)
+		b.hubWide(e, label, &s)
 		base := sanitizeName(e.Key)
 		name, merged := "", false
 		for i := 1; ; i++ {
@@ -194,8 +212,12 @@ func Build(entries []Entry, opts BuildOptions) Result {
 		}
 		uses[name] = append(uses[name], us...)
 		imported[e.Source.Path] = append(imported[e.Source.Path], e.Key)
+		if e.Bypass && !slices.Contains(b.bypass, name) {
+			b.bypass = append(b.bypass, name)
+		}
 	}
 	b.uniqueIDs(servers)
+	b.hubWideNotes(servers)
 
 	for _, s := range servers {
 		for _, u := range uses[s.Name] {
@@ -206,7 +228,8 @@ func Build(entries []Entry, opts BuildOptions) Result {
 			}
 		}
 	}
-	res := Result{Servers: servers, Notes: b.notes, Imported: imported}
+	res := Result{Servers: servers, Notes: b.notes, Imported: imported,
+		SignURL: b.signURL.value, PendingTimeout: b.pending.value, LogLevel: b.logLevel.value, Bypass: b.bypass}
 	for _, name := range slices.Sorted(maps.Keys(b.vars)) {
 		st := b.vars[name]
 		res.Vars = append(res.Vars, Var{Name: name, From: st.from, valueIn: func(p string) (string, bool) {
@@ -232,7 +255,8 @@ func (b *builder) note(format string, args ...any) {
 func (b *builder) convert(e Entry) (Server, []varUse) {
 	label := fmt.Sprintf("%s entry %q", e.Source, e.Key)
 	s := Server{From: []Origin{{Source: e.Source, Key: e.Key}}, Command: e.Command, Args: slices.Clone(e.Args),
-		URL: e.URL, Transport: e.Transport, ServerID: e.ServerID, ServerName: e.ServerName, Disabled: e.Disabled}
+		URL: e.URL, Transport: e.Transport, ServerID: e.ServerID, ServerName: e.ServerName, Disabled: e.Disabled,
+		Extractors: e.Extractors}
 	var uses []varUse
 	path := e.Source.Path
 	if s.Command != "" && s.URL != "" {
@@ -316,6 +340,22 @@ func (b *builder) convert(e Entry) (Server, []varUse) {
 			}
 		}
 		s.Headers = append(s.Headers, KV{h, out.String()})
+	}
+	for _, h := range slices.Sorted(maps.Keys(e.HeaderTemplates)) {
+		if slices.ContainsFunc(s.Headers, func(kv KV) bool { return strings.EqualFold(kv.Key, h) }) {
+			continue
+		}
+		// A sigil.config.json value holds references only, in the hub's own
+		// syntax (config.ParseSeed checked it): it is written as is.
+		tmpl := e.HeaderTemplates[h]
+		pieces, _ := splitRefs(b.re, tmpl)
+		for _, p := range pieces {
+			if p.Var != "" {
+				b.reserve(p.Var, "", path, "", false)
+				uses = append(uses, varUse{p.Var, "header " + h + " (from the wrapper's " + seedFileName + ")", path})
+			}
+		}
+		s.Headers = append(s.Headers, KV{h, tmpl})
 	}
 	slices.SortFunc(s.Headers, func(a, b KV) int { return strings.Compare(a.Key, b.Key) })
 	if s.URL == "" {

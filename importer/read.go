@@ -49,6 +49,29 @@ type Entry struct {
 	// Wrapper is "@sigilcore/mcp-proxy" or "sigil-hub" when the entry was
 	// unwrapped; empty otherwise.
 	Wrapper string
+	// SignURL, LogLevel and PendingTimeout are the wrapper's hub-wide
+	// settings, as written: --sign-url, --log-level and --pending-timeout,
+	// else SIGIL_SIGN_URL, SIGIL_LOG_LEVEL and SIGIL_PENDING_TIMEOUT in its
+	// env, else its sigil.config.json (ApplySeed). Build carries them into
+	// the hub file's top level.
+	SignURL, LogLevel, PendingTimeout string
+	// Bypass is set when the wrapper ran with --unsafe-bypass, a CLI-only
+	// flag: it is kept on the printed hub entry (Result.Bypass).
+	Bypass bool
+	// SeedConfig is the wrapper's sigil.config.json (the @sigilcore/mcp-proxy
+	// format): --config FILE.json, or, without it, the sigil.config.json in
+	// the entry's cwd, where the proxy looks (SeedImplicit: it need not
+	// exist). Relative to an unknown folder when not absolute. The caller
+	// reads it and calls ApplySeed.
+	SeedConfig   string
+	SeedImplicit bool
+	// HeaderTemplates are a remote server's headers from a
+	// sigil.config.json: values as written there, references only, which a
+	// hub file accepts as they are.
+	HeaderTemplates map[string]string
+	// Extractors are the wrapper's extractors from its sigil.config.json:
+	// tool → key (url, path, command, method, to, action) → value.
+	Extractors map[string]map[string]string
 	// Notes are things the person should know about this entry.
 	Notes []string
 	// Skip, when not empty, says why the entry cannot be imported; it is
@@ -77,6 +100,7 @@ func Read(src Source, data []byte) ([]Entry, error) {
 		if src.Client == VSCode || src.Client == Cursor {
 			expandWorkspace(&entries[i])
 		}
+		resolveSeed(&entries[i])
 	}
 	return entries, nil
 }
@@ -371,7 +395,8 @@ func typeOnly(err error) error {
 func wrapperValueFlag(name string) bool {
 	switch name {
 	case "server-id", "server-name", "remote", "key", "sign-url", "log-level",
-		"pending-timeout", "config", "only", "policy":
+		"pending-timeout", "config", "only", "policy", "call-timeout", "audit",
+		"approvals", "pin", "pin-file", "overlay", "listen", "port":
 		return true
 	}
 	return false
@@ -426,15 +451,20 @@ func unwrap(e *Entry) {
 		e.Skip = "it already runs a sigil-hub config (--config); left as is"
 		return
 	}
-	var dropped []string
-	for _, f := range []string{"sign-url", "log-level", "pending-timeout", "policy", "unsafe-bypass", "only"} {
-		if _, ok := flags[f]; ok {
-			dropped = append(dropped, "--"+f)
+	if c := flags["config"]; c != "" {
+		if !strings.EqualFold(path.Ext(strings.ReplaceAll(c, `\`, "/")), ".json") {
+			e.Skip = "it runs --config " + c + " (a hub file) together with a wrapped server, which sigil-hub refuses; left as is"
+			return
 		}
+		e.SeedConfig = c
+	} else {
+		e.SeedConfig, e.SeedImplicit = seedFileName, true
 	}
-	if len(dropped) > 0 {
-		e.Notes = append(e.Notes, fmt.Sprintf("the wrapper's %s apply to the whole hub: not imported per server (set them in the hub file or the hub entry)", strings.Join(dropped, ", ")))
-	}
+	wrapperNotes(e, flags)
+	e.SignURL = pickEnv(flags, "sign-url", e.Env, "SIGIL_SIGN_URL")
+	e.LogLevel = pickEnv(flags, "log-level", e.Env, "SIGIL_LOG_LEVEL")
+	e.PendingTimeout = pickEnv(flags, "pending-timeout", e.Env, "SIGIL_PENDING_TIMEOUT")
+	_, e.Bypass = flags["unsafe-bypass"]
 	e.ServerID, e.ServerName = flags["server-id"], flags["server-name"]
 	auth, hasAuth := e.Env["SIGIL_UPSTREAM_AUTH"]
 	switch {

@@ -2,6 +2,8 @@ package importer
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 )
@@ -29,6 +31,18 @@ func renderTOML(r Result, now time.Time) []byte {
 			for _, o := range s.From {
 				fmt.Fprintf(&b, "#   servers.%s <- %s, entry %s\n", s.Name, comment(o.Source.String()), comment(tomlString(o.Key)))
 			}
+		}
+	}
+	if r.SignURL != "" || r.PendingTimeout != "" || r.LogLevel != "" {
+		b.WriteString("\n# Carried from the wrappers' --sign-url, --pending-timeout and --log-level\n# (or their environment or sigil.config.json); they apply to every server.\n")
+		if r.SignURL != "" {
+			fmt.Fprintf(&b, "sign_url = %s\n", tomlString(r.SignURL))
+		}
+		if r.PendingTimeout != "" {
+			fmt.Fprintf(&b, "pending_timeout = %s\n", r.PendingTimeout)
+		}
+		if r.LogLevel != "" {
+			fmt.Fprintf(&b, "log_level = %s\n", tomlString(r.LogLevel))
 		}
 	}
 	for _, s := range r.Servers {
@@ -61,6 +75,13 @@ func renderTOML(r Result, now time.Time) []byte {
 		}
 		if s.Disabled {
 			b.WriteString("disabled = true\n")
+		}
+		for _, tool := range slices.Sorted(maps.Keys(s.Extractors)) {
+			var kvs []KV
+			for _, k := range slices.Sorted(maps.Keys(s.Extractors[tool])) {
+				kvs = append(kvs, KV{k, s.Extractors[tool][k]})
+			}
+			fmt.Fprintf(&b, "extractors.%s = %s\n", tomlKey(tool), tomlInline(kvs))
 		}
 	}
 	return []byte(b.String())

@@ -29,6 +29,17 @@ type HubEntry struct {
 	// EnvVars (Codex only) are variables Codex forwards from its own
 	// environment (env_vars).
 	EnvVars []string
+	// Bypass adds --unsafe-bypass before --config: kept from wrappers that
+	// ran with it (Result.Bypass), since it is a command-line flag only.
+	Bypass bool
+}
+
+// args are the entry's arguments.
+func (h HubEntry) args() []string {
+	if h.Bypass {
+		return []string{"--unsafe-bypass", "--config", h.ConfigPath}
+	}
+	return []string{"--config", h.ConfigPath}
 }
 
 func (h HubEntry) name() string    { return pick(h.Name, "sigil-hub") }
@@ -48,7 +59,11 @@ func (h HubEntry) jsonValue(l Layout, indent, unit string) string {
 		b.WriteString(in + `"type": "stdio",` + "\n")
 	}
 	b.WriteString(in + `"command": ` + q(h.command()) + ",\n")
-	b.WriteString(in + `"args": [` + q("--config") + ", " + q(h.ConfigPath) + "]")
+	qa := make([]string, 0, 3)
+	for _, a := range h.args() {
+		qa = append(qa, q(a))
+	}
+	b.WriteString(in + `"args": [` + strings.Join(qa, ", ") + "]")
 	if len(h.Env) > 0 {
 		b.WriteString(",\n" + in + `"env": {`)
 		for i, kv := range h.Env {
@@ -68,7 +83,7 @@ func (h HubEntry) codexTable() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "[mcp_servers.%s]\n", tomlKey(h.name()))
 	fmt.Fprintf(&b, "command = %s\n", tomlString(h.command()))
-	fmt.Fprintf(&b, "args = %s\n", tomlArray([]string{"--config", h.ConfigPath}))
+	fmt.Fprintf(&b, "args = %s\n", tomlArray(h.args()))
 	if len(h.Env) > 0 {
 		fmt.Fprintf(&b, "env = %s\n", tomlInline(h.Env))
 	}

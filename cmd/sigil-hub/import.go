@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sigilcore/sigil-hub/authz"
 	"github.com/sigilcore/sigil-hub/config"
 	"github.com/sigilcore/sigil-hub/importer"
 )
@@ -148,11 +150,15 @@ func importMain(args, environ []string, sys importSys, stdout, stderr io.Writer)
 		}
 		entries = append(entries, es...)
 	}
+	for i := range entries {
+		readWrapperSeed(&entries[i])
+	}
 
 	res := importer.Build(entries, importer.BuildOptions{
-		DeriveID:    config.DeriveServerID,
-		DeriveURLID: config.DeriveServerIDFromURL,
-		Now:         sys.now,
+		DeriveID:     config.DeriveServerID,
+		DeriveURLID:  config.DeriveServerIDFromURL,
+		CheckSignURL: authz.CheckSignURL,
+		Now:          sys.now,
 	})
 	for _, n := range res.Notes {
 		fmt.Fprintln(stderr, "note:", n)
@@ -237,7 +243,8 @@ func importMain(args, environ []string, sys importSys, stdout, stderr io.Writer)
 			layouts = append(layouts, in.src.Layout)
 		}
 	}
-	placeholder := importer.HubEntry{ConfigPath: cfgPath, Env: []importer.KV{{Key: "SIGIL_API_KEY", Value: "sk_sigil_..."}}}
+	bypass := len(res.Bypass) > 0
+	placeholder := importer.HubEntry{ConfigPath: cfgPath, Bypass: bypass, Env: []importer.KV{{Key: "SIGIL_API_KEY", Value: "sk_sigil_..."}}}
 	for _, v := range res.Vars {
 		placeholder.Env = append(placeholder.Env, importer.KV{Key: v.Name, Value: "..."})
 	}
@@ -258,7 +265,7 @@ func importMain(args, environ []string, sys importSys, stdout, stderr io.Writer)
 		if len(keys) == 0 {
 			continue
 		}
-		he := importer.HubEntry{ConfigPath: cfgPath}
+		he := importer.HubEntry{ConfigPath: cfgPath, Bypass: bypass}
 		var missing []string
 		if k, ok := res.APIKeyIn(in.src.Path); ok {
 			he.Env = append(he.Env, importer.KV{Key: "SIGIL_API_KEY", Value: k})
@@ -294,6 +301,53 @@ func importMain(args, environ []string, sys importSys, stdout, stderr io.Writer)
 		}
 	}
 	return nil
+}
+
+// readWrapperSeed reads the sigil.config.json of a wrapped entry (its
+// --config FILE.json, or the one in its cwd, where @sigilcore/mcp-proxy
+// looks) and merges it into the entry (importer.ApplySeed). An explicit
+// file that cannot be read or does not load leaves the entry in its client
+// file: imported without it, its serverId and extractors would be lost.
+func readWrapperSeed(e *importer.Entry) {
+	if e.SeedConfig == "" || e.Skip != "" {
+		return
+	}
+	if e.SeedUnknownFolder() {
+		if e.SeedImplicit {
+			e.Notes = append(e.Notes, "the client file does not say which folder it starts the wrapper in, so a "+config.SeedFileName+
+				" there (which @sigilcore/mcp-proxy would read) was not looked for: if there is one, run import again with the entry's cwd set")
+			return
+		}
+		e.Skip = "its --config " + e.SeedConfig + " is relative to the folder the client starts it in, which the client file does not say: make the path absolute and import again"
+		return
+	}
+	data, err := os.ReadFile(e.SeedConfig)
+	switch {
+	case e.SeedImplicit && errors.Is(err, fs.ErrNotExist):
+		return
+	case err != nil:
+		e.Skip = fmt.Sprintf("its %s cannot be read (%v): imported without it, its serverId and extractors would be lost; fix it and import again", e.SeedConfig, err)
+		return
+	}
+	// Every variable counts as set: the file is checked, not expanded.
+	s, err := config.ParseSeed(data, func(string) string { return "set" })
+	if err != nil {
+		e.Skip = fmt.Sprintf("its %s does not load (%s): fix it and import again", e.SeedConfig, strings.ReplaceAll(err.Error(), "\n", "; "))
+		return
+	}
+	seed := importer.Seed{SignURL: s.SignURL, LogLevel: s.LogLevel, ServerID: s.ServerID, ServerName: s.ServerName,
+		PendingTimeout: s.PendingTimeout.Milliseconds(), Headers: s.HeaderTemplates}
+	for tool, x := range s.Extractors {
+		if seed.Extractors == nil {
+			seed.Extractors = map[string]map[string]string{}
+		}
+		m := maps.Clone(x.Fields)
+		if x.Action != "" {
+			m["action"] = x.Action
+		}
+		seed.Extractors[tool] = m
+	}
+	importer.ApplySeed(e, e.SeedConfig, seed)
 }
 
 func layoutLabel(l importer.Layout) string {
