@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"time"
+
+	"github.com/sigilcore/sigil-hub/internal/strictjson"
 )
 
 // ErrUnreachable marks the "unreachable" class
@@ -33,6 +35,11 @@ type Request struct {
 	// Arguments are the tool arguments exactly as the client sent them.
 	// Nil or empty means the call carried no arguments ({} is used).
 	Arguments json.RawMessage
+	// Checked, when it holds exactly Arguments' bytes (strictjson.Valid.Is),
+	// is the edge's proof that they passed the strict check: an object
+	// nested at most MaxArgumentsDepth deep is then not scanned again.
+	// Anything else (the zero Valid included) and Arguments are checked here.
+	Checked strictjson.Valid
 	// TaskID is the intent's task_id (docs/protocol.md#task_id); it must
 	// match ^[A-Za-z0-9_-]{1,128}$.
 	TaskID string

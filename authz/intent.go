@@ -187,12 +187,18 @@ func buildIntent(req Request, commit bool) (Intent, error) {
 		args = []byte("{}")
 	}
 	// Only an Extractor needs the members; everything else needs just the
-	// check, which allocates nothing (this runs on every call).
+	// check, which allocates nothing (this runs on every call), and none
+	// when the edge proves it made it (req.Checked).
 	var members map[string]json.RawMessage
 	var err error
-	if req.Extract != nil && len(req.Extract.Fields) > 0 {
+	checked := req.Checked.Is(req.Arguments) && req.Checked.IsObject() && req.Checked.Depth() <= MaxArgumentsDepth
+	switch wantMembers := req.Extract != nil && len(req.Extract.Fields) > 0; {
+	case checked && wantMembers:
+		members, err = strictjson.Members(args)
+	case checked:
+	case wantMembers:
 		members, err = strictjson.Object(args, MaxArgumentsDepth)
-	} else {
+	default:
 		err = strictjson.ValidateObject(args, MaxArgumentsDepth)
 	}
 	if err != nil {
@@ -349,7 +355,7 @@ func intentLookup(members map[string]json.RawMessage, path string) ([]byte, erro
 		}
 		var err error
 		// Already validated as part of the arguments; this only splits it.
-		if members, err = strictjson.Object(v, MaxArgumentsDepth); err != nil {
+		if members, err = strictjson.Members(v); err != nil {
 			return nil, err
 		}
 	}

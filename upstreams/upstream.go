@@ -358,6 +358,18 @@ func (u *Upstream) Call(ctx context.Context, method string, params json.RawMessa
 	if len(params) > 0 && !validJSON(params) {
 		return nil, fmt.Errorf("upstream %q: %s: params are not valid JSON", u.spec.Name, method)
 	}
+	return u.call(ctx, method, params)
+}
+
+// CallValid is Call for params that strictjson has accepted, as a
+// strictjson.Valid proves: they are not scanned again (the zero Valid means
+// no params). The hub builds a tools/call's params this way from the
+// arguments the edge checked.
+func (u *Upstream) CallValid(ctx context.Context, method string, params strictjson.Valid) (json.RawMessage, error) {
+	return u.call(ctx, method, params.Bytes())
+}
+
+func (u *Upstream) call(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
 	s := u.sess.Load()
 	if s == nil {
 		return nil, fmt.Errorf("upstream %q: %s: %w", u.spec.Name, method, ErrUnavailable)

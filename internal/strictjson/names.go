@@ -73,6 +73,19 @@ type Input struct {
 	// Python reads exactly and JavaScript and Go round (nil when none);
 	// likewise accepted here.
 	UnsafeInteger map[string]bool
+
+	deepest int // the document's nesting
+}
+
+// Valid returns the root member name as a Valid, for later stages that
+// take the value without scanning it again; ok is false when there is no
+// such member.
+func (in Input) Valid(name string) (Valid, bool) {
+	v, ok := in.Members[name]
+	if !ok {
+		return Valid{}, false
+	}
+	return Valid{data: v, depth: max(in.deepest-1, 0)}, true
 }
 
 // ReadInput validates data as Object does and, in the same pass, reads
@@ -97,5 +110,5 @@ func ReadInput(data []byte, maxDepth int) (Input, error) {
 		return Input{}, &Error{Kind: ErrNotObject, Offset: s.rootStart, Path: "$",
 			Detail: "root value is not an object"}
 	}
-	return Input{Members: s.members, LoneSurrogate: s.lone, UnsafeInteger: s.unsafeInt}, nil
+	return Input{Members: s.members, LoneSurrogate: s.lone, UnsafeInteger: s.unsafeInt, deepest: s.deepest}, nil
 }

@@ -150,6 +150,7 @@ type scanner struct {
 	maxDepth int
 
 	depth     int                // open frames
+	deepest   int                // the most frames open at once
 	frameBuf  [frameInline]frame // frames 0..frameInline-1
 	frameMore []frame            // frames from frameInline on
 
@@ -294,6 +295,7 @@ func (s *scanner) push(object bool) error {
 		s.frameMore = append(s.frameMore[:s.depth-frameInline], f)
 	}
 	s.depth++
+	s.deepest = max(s.deepest, s.depth)
 	s.pos++ // the opening bracket
 	return nil
 }
