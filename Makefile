@@ -10,3 +10,16 @@
 # profiles.
 bench:
 	./scripts/bench.sh $(BENCH_FLAGS)
+
+.PHONY: npm dist
+
+# npm builds the npm packages (sigil-hub and one sigil-hub-<os>-<arch> per
+# platform) into dist/npm, packed and ready to publish; `npx -y sigil-hub`
+# then runs the matching binary. scripts/npm-e2e.sh publishes them to a
+# registry on loopback and installs them from there (.ci/run runs it).
+npm:
+	./scripts/npm.sh
+
+# dist builds the release archives and their SHA256SUMS into dist/release.
+dist:
+	./scripts/dist.sh
