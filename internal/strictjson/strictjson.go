@@ -761,16 +761,6 @@ func unescape(b []byte) []byte {
 			continue
 		}
 		switch b[i+1] {
-		case 'b':
-			out = append(out, '\b')
-		case 'f':
-			out = append(out, '\f')
-		case 'n':
-			out = append(out, '\n')
-		case 'r':
-			out = append(out, '\r')
-		case 't':
-			out = append(out, '\t')
 		case 'u':
 			u := hex4(b[i+2:])
 			i += 6
@@ -788,12 +778,30 @@ func unescape(b []byte) []byte {
 				out = utf8.AppendRune(out, u)
 			}
 			continue
-		default: // '"', '\\', '/'
-			out = append(out, b[i+1])
+		default:
+			out = append(out, unescapeByte(b[i+1]))
 		}
 		i += 2
 	}
 	return out
+}
+
+// unescapeByte returns the byte the escape \\c stands for, c being one of
+// the single-character escapes of a validated string: " \\ / b f n r t.
+func unescapeByte(c byte) byte {
+	switch c {
+	case 'b':
+		return '\b'
+	case 'f':
+		return '\f'
+	case 'n':
+		return '\n'
+	case 'r':
+		return '\r'
+	case 't':
+		return '\t'
+	}
+	return c // '"', '\\', '/'
 }
 
 func hex4(b []byte) rune {

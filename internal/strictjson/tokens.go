@@ -171,18 +171,8 @@ func AppendUTF16(dst []uint16, tok []byte) ([]uint16, bool) {
 				dst = append(dst, uint16(hex4(b[i+2:])))
 				i += 6
 				continue
-			case 'b':
-				dst = append(dst, '\b')
-			case 'f':
-				dst = append(dst, '\f')
-			case 'n':
-				dst = append(dst, '\n')
-			case 'r':
-				dst = append(dst, '\r')
-			case 't':
-				dst = append(dst, '\t')
-			case '"', '\\', '/':
-				dst = append(dst, uint16(esc))
+			case 'b', 'f', 'n', 'r', 't', '"', '\\', '/':
+				dst = append(dst, uint16(unescapeByte(esc)))
 			default:
 				return dst, false
 			}
