@@ -24,12 +24,13 @@
 // re-executed (relayMain: two io.Copy between its stdio and its child's, no
 // parsing); the relay cases measure it exactly as the policy-binary cases
 // measure the binary, and scripts/bench.sh prints the targets of README
-// "Performance" against both floors. The hub runs in process (hub.New, Run, ServeStdio over
-// OS pipes) so that -cpuprofile and -memprofile see it; the policy-binary
+// "Performance" against both floors. The hub runs in process (hub.New, Run, front.ServeStdio
+// over OS pipes) so that -cpuprofile and -memprofile see it; the policy-binary
 // cases and the memory benchmark drive the real binary, and
 // policy-binary-node puts it in front of the reference server
 // @modelcontextprotocol/server-everything under Node (from testdata/npm).
 //
-// This package imports config, hub, internal/procstat and internal/testupstream;
+// This package imports config, front, hub, internal/procstat and
+// internal/testupstream;
 // nothing may import it.
 package bench

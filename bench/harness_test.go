@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/sigilcore/sigil-hub/config"
+	"github.com/sigilcore/sigil-hub/front"
 	"github.com/sigilcore/sigil-hub/hub"
 	"github.com/sigilcore/sigil-hub/internal/testupstream"
 )
@@ -558,7 +559,7 @@ type inProcHub struct {
 	stop func() // ends the session and Run and waits; idempotent
 }
 
-// startHub runs hub.New + Run + ServeStdio in process and connects an
+// startHub runs hub.New + Run + front.ServeStdio in process and connects an
 // rpcConn. stop (also run by the cleanup) ends the session, cancels Run and
 // waits for both, which stops every child.
 // It does not initialize the session.
@@ -578,7 +579,7 @@ func startHub(tb testing.TB, s hubSetup) *inProcHub {
 	}
 	serveDone := make(chan error, 1)
 	go func() {
-		err := h.ServeStdio(context.Background(), cr, hw)
+		err := front.ServeStdio(context.Background(), h, cr, hw, nil)
 		hw.Close()
 		serveDone <- err
 	}()

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sigilcore/sigil-hub/hub"
+	"github.com/sigilcore/sigil-hub/front"
 	"github.com/sigilcore/sigil-hub/internal/testupstream"
 )
 
@@ -169,7 +169,8 @@ func readyHTTPHub(tb testing.TB, s hubSetup) *httpConn {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	srv := &http.Server{Handler: h.HTTPHandler(hub.HTTPOptions{})}
+	hf := front.NewHTTP(h, front.HTTPOptions{})
+	srv := &http.Server{Handler: hf}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	tb.Cleanup(func() {
@@ -177,7 +178,7 @@ func readyHTTPHub(tb testing.TB, s hubSetup) *httpConn {
 		if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 			tb.Logf("HTTP front: %v", err)
 		}
-		h.CloseSessions()
+		hf.Close()
 		stopRun()
 	})
 	conn := newHTTPConn(tb, "http://"+ln.Addr().String()+"/mcp")

@@ -1,4 +1,4 @@
-package hub
+package front
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package hub
+package front
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -43,6 +44,9 @@ type HTTPOptions struct {
 	// new one beyond it is refused (429). Zero means 100. It does not apply
 	// without Tokens (every client is then the same anonymous holder).
 	MaxSessionsPerToken int
+	// Logger receives the front's logs (sessions started and ended). Nil
+	// discards them.
+	Logger *slog.Logger
 }
 
 // bodyReadTimeout bounds reading one POST body.
@@ -59,10 +63,21 @@ type httpSession struct {
 	used   atomic.Int64 // UnixNano of the last request
 }
 
-// HTTPHandler returns the Streamable HTTP handler serving the hub at /mcp.
-// Each session has an unguessable id, its own task_id and its own routing:
-// no response or notification ever reaches another session.
-func (h *Hub) HTTPHandler(o HTTPOptions) http.Handler {
+// HTTP is the Streamable HTTP front: it serves h at /mcp. Each session has
+// an unguessable id and its own routing: no response or notification ever
+// reaches another session. Safe for concurrent use.
+type HTTP struct {
+	h   Handler
+	o   HTTPOptions
+	log *slog.Logger
+	mux *http.ServeMux
+
+	mu       sync.Mutex              // guards sessions
+	sessions map[string]*httpSession // by Mcp-Session-Id
+}
+
+// NewHTTP returns the Streamable HTTP front of h.
+func NewHTTP(h Handler, o HTTPOptions) *HTTP {
 	if o.MaxBody <= 0 {
 		o.MaxBody = maxClientMessage
 	}
@@ -75,12 +90,19 @@ func (h *Hub) HTTPHandler(o HTTPOptions) http.Handler {
 	if o.MaxSessionsPerToken <= 0 {
 		o.MaxSessionsPerToken = 100
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/mcp", func(w http.ResponseWriter, r *http.Request) { h.serveMCP(w, r, &o) })
-	return mux
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	f := &HTTP{h: h, o: o, log: o.Logger, mux: http.NewServeMux(), sessions: make(map[string]*httpSession)}
+	f.mux.HandleFunc("/mcp", f.serveMCP)
+	return f
 }
 
-func (h *Hub) serveMCP(w http.ResponseWriter, r *http.Request, o *HTTPOptions) {
+// ServeHTTP serves /mcp; every other path is not found.
+func (f *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) { f.mux.ServeHTTP(w, r) }
+
+func (f *HTTP) serveMCP(w http.ResponseWriter, r *http.Request) {
+	o := &f.o
 	if !hostAllowed(r.Host, o.AllowedHosts) {
 		http.Error(w, "forbidden host", http.StatusForbidden)
 		return
@@ -101,16 +123,16 @@ func (h *Hub) serveMCP(w http.ResponseWriter, r *http.Request, o *HTTPOptions) {
 	}
 	switch r.Method {
 	case http.MethodPost:
-		h.servePost(w, r, o, who)
+		f.servePost(w, r, o, who)
 	case http.MethodGet:
-		h.serveGet(w, r, who)
+		f.serveGet(w, r, who)
 	case http.MethodDelete:
-		hs := h.httpSessionFor(r, who)
+		hs := f.httpSessionFor(r, who)
 		if hs == nil {
 			http.Error(w, "unknown session", http.StatusNotFound)
 			return
 		}
-		h.closeHTTPSession(r.Header.Get("Mcp-Session-Id"), hs)
+		f.closeHTTPSession(r.Header.Get("Mcp-Session-Id"), hs)
 		w.WriteHeader(http.StatusNoContent)
 	default:
 		w.Header().Set("Allow", "GET, POST, DELETE")
@@ -119,7 +141,7 @@ func (h *Hub) serveMCP(w http.ResponseWriter, r *http.Request, o *HTTPOptions) {
 }
 
 func supportedVersion(v string) bool {
-	for _, s := range supportedVersions {
+	for _, s := range SupportedVersions {
 		if s == v {
 			return true
 		}
@@ -127,7 +149,7 @@ func supportedVersion(v string) bool {
 	return false
 }
 
-func (h *Hub) servePost(w http.ResponseWriter, r *http.Request, o *HTTPOptions, who string) {
+func (f *HTTP) servePost(w http.ResponseWriter, r *http.Request, o *HTTPOptions, who string) {
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(strings.ToLower(ct), "application/json") {
 		http.Error(w, "Content-Type must be application/json", http.StatusUnsupportedMediaType)
 		return
@@ -145,38 +167,38 @@ func (h *Hub) servePost(w http.ResponseWriter, r *http.Request, o *HTTPOptions, 
 			http.Error(w, "request body not received in time", http.StatusRequestTimeout)
 			return
 		}
-		writeJSONError(w, http.StatusRequestEntityTooLarge, nullID, newRPCError(codeParseError, "parse error: message too large (limit %d bytes)", o.MaxBody))
+		writeJSONError(w, http.StatusRequestEntityTooLarge, nullID, Errorf(CodeParseError, "parse error: message too large (limit %d bytes)", o.MaxBody))
 		return
 	}
 	_ = rc.SetReadDeadline(time.Time{})
 	m, id, rerr := parseMessage(body)
 	if rerr != nil {
-		if hs := h.httpSessionFor(r, who); hs != nil {
-			hs.s.rejected(&m, rerr)
+		if hs := f.httpSessionFor(r, who); hs != nil {
+			f.h.Rejected(hs.s, &m.Request, rerr)
 		}
 		writeJSONError(w, http.StatusBadRequest, id, rerr)
 		return
 	}
 	if m.Method == "initialize" {
-		total, mine := h.sweepSessions(o, who)
+		total, mine := f.sweepSessions(o, who)
 		switch {
 		case len(o.Tokens) > 0 && mine >= o.MaxSessionsPerToken:
-			writeJSONError(w, http.StatusTooManyRequests, m.ID, newRPCError(codeInternal, "too many client sessions for token %q (limit %d per token): end unused ones (DELETE) or retry later", who, o.MaxSessionsPerToken))
+			writeJSONError(w, http.StatusTooManyRequests, m.ID, Errorf(CodeInternal, "too many client sessions for token %q (limit %d per token): end unused ones (DELETE) or retry later", who, o.MaxSessionsPerToken))
 			return
 		case total >= o.MaxSessions:
-			writeJSONError(w, http.StatusServiceUnavailable, m.ID, newRPCError(codeInternal, "too many client sessions (limit %d): end unused ones (DELETE) or retry later", o.MaxSessions))
+			writeJSONError(w, http.StatusServiceUnavailable, m.ID, Errorf(CodeInternal, "too many client sessions (limit %d): end unused ones (DELETE) or retry later", o.MaxSessions))
 			return
 		}
-		h.initializeHTTP(w, &m, who)
+		f.initializeHTTP(w, &m, who)
 		return
 	}
-	hs := h.httpSessionFor(r, who)
+	hs := f.httpSessionFor(r, who)
 	if hs == nil {
 		if r.Header.Get("Mcp-Session-Id") == "" {
-			writeJSONError(w, http.StatusBadRequest, id, newRPCError(codeInvalidRequest, "missing Mcp-Session-Id header: send initialize first"))
+			writeJSONError(w, http.StatusBadRequest, id, Errorf(CodeInvalidRequest, "missing Mcp-Session-Id header: send initialize first"))
 			return
 		}
-		writeJSONError(w, http.StatusNotFound, id, newRPCError(codeInvalidRequest, "unknown or expired session: initialize a new one"))
+		writeJSONError(w, http.StatusNotFound, id, Errorf(CodeInvalidRequest, "unknown or expired session: initialize a new one"))
 		return
 	}
 	if !m.isRequest() {
@@ -186,7 +208,7 @@ func (h *Hub) servePost(w http.ResponseWriter, r *http.Request, o *HTTPOptions, 
 	}
 	st, ok := hs.out.open(m.ID)
 	if !ok {
-		writeJSONError(w, http.StatusOK, m.ID, newRPCError(codeInvalidRequest, "duplicate request id %s: an earlier request with this id is still running", m.ID))
+		writeJSONError(w, http.StatusOK, m.ID, Errorf(CodeInvalidRequest, "duplicate request id %s: an earlier request with this id is still running", m.ID))
 		return
 	}
 	hs.s.handle(hs.ctx, &m, &hs.wg)
@@ -209,48 +231,43 @@ func (h *Hub) servePost(w http.ResponseWriter, r *http.Request, o *HTTPOptions, 
 }
 
 // initializeHTTP starts a new session.
-func (h *Hub) initializeHTTP(w http.ResponseWriter, m *message, who string) {
+func (f *HTTP) initializeHTTP(w http.ResponseWriter, m *message, who string) {
 	var b [24]byte
 	_, _ = rand.Read(b[:])
 	id := hex.EncodeToString(b[:])
 	out := &httpOutbox{streams: make(map[string]*postStream)}
-	hs := &httpSession{s: h.newSession(out), out: out, owner: who}
-	hs.s.id = id
-	hs.s.label = who
+	hs := &httpSession{s: newSession(f.h, out, id, who, f.log), out: out, owner: who}
 	hs.ctx, hs.cancel = context.WithCancel(context.Background())
 	hs.used.Store(time.Now().UnixNano())
-	result, rerr := hs.s.initialize(m.Params)
+	result, rerr := hs.s.initialize(hs.ctx, &m.Request)
 	if rerr != nil {
 		hs.cancel()
+		hs.s.close()
 		writeJSONError(w, http.StatusOK, m.ID, rerr)
 		return
 	}
-	unregister := hs.s.register()
 	go func() {
 		<-hs.ctx.Done()
-		unregister()
+		hs.s.close()
 	}()
-	h.mu.Lock()
-	if h.httpSessions == nil {
-		h.httpSessions = make(map[string]*httpSession)
-	}
-	h.httpSessions[id] = hs
-	h.mu.Unlock()
-	h.log.Info("client session started", "session", id[:8], "client", who)
+	f.mu.Lock()
+	f.sessions[id] = hs
+	f.mu.Unlock()
+	f.log.Info("client session started", "session", id[:8], "client", who)
 	w.Header().Set("Mcp-Session-Id", id)
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(encodeResult(m.ID, result))
 }
 
 // httpSessionFor finds the request's session, if it belongs to who.
-func (h *Hub) httpSessionFor(r *http.Request, who string) *httpSession {
+func (f *HTTP) httpSessionFor(r *http.Request, who string) *httpSession {
 	id := r.Header.Get("Mcp-Session-Id")
 	if id == "" {
 		return nil
 	}
-	h.mu.Lock()
-	hs := h.httpSessions[id]
-	h.mu.Unlock()
+	f.mu.Lock()
+	hs := f.sessions[id]
+	f.mu.Unlock()
 	if hs == nil || hs.owner != who {
 		return nil
 	}
@@ -260,25 +277,25 @@ func (h *Hub) httpSessionFor(r *http.Request, who string) *httpSession {
 
 // sweepSessions ends sessions idle past the timeout and counts the live
 // ones: in all, and those of token holder who.
-func (h *Hub) sweepSessions(o *HTTPOptions, who string) (total, mine int) {
+func (f *HTTP) sweepSessions(o *HTTPOptions, who string) (total, mine int) {
 	cutoff := time.Now().Add(-o.IdleTimeout).UnixNano()
-	h.mu.Lock()
+	f.mu.Lock()
 	var idle []*httpSession
-	for id, hs := range h.httpSessions {
+	for id, hs := range f.sessions {
 		if hs.used.Load() < cutoff {
-			delete(h.httpSessions, id)
+			delete(f.sessions, id)
 			idle = append(idle, hs)
 		}
 	}
-	total = len(h.httpSessions)
-	for _, hs := range h.httpSessions {
+	total = len(f.sessions)
+	for _, hs := range f.sessions {
 		if hs.owner == who {
 			mine++
 		}
 	}
-	h.mu.Unlock()
+	f.mu.Unlock()
 	for _, hs := range idle {
-		h.log.Info("client session ended: idle", "session", hs.s.id[:8], "client", hs.owner)
+		f.log.Info("client session ended: idle", "session", hs.s.id[:8], "client", hs.owner)
 		hs.cancel()
 		hs.wg.Wait()
 	}
@@ -286,20 +303,21 @@ func (h *Hub) sweepSessions(o *HTTPOptions, who string) (total, mine int) {
 }
 
 // closeHTTPSession ends a session: its requests are cancelled and waited for.
-func (h *Hub) closeHTTPSession(id string, hs *httpSession) {
-	h.mu.Lock()
-	delete(h.httpSessions, id)
-	h.mu.Unlock()
+func (f *HTTP) closeHTTPSession(id string, hs *httpSession) {
+	f.mu.Lock()
+	delete(f.sessions, id)
+	f.mu.Unlock()
 	hs.cancel()
 	hs.wg.Wait()
 }
 
-// CloseSessions ends every HTTP session (at shutdown).
-func (h *Hub) CloseSessions() {
-	h.mu.Lock()
-	all := h.httpSessions
-	h.httpSessions = nil
-	h.mu.Unlock()
+// Close ends every session (at shutdown); a session started later is
+// served as usual.
+func (f *HTTP) Close() {
+	f.mu.Lock()
+	all := f.sessions
+	f.sessions = make(map[string]*httpSession)
+	f.mu.Unlock()
 	for _, hs := range all {
 		hs.cancel()
 		hs.wg.Wait()
@@ -308,13 +326,13 @@ func (h *Hub) CloseSessions() {
 
 // serveGet holds the session's standalone SSE stream: messages that belong
 // to no request (list_changed, logs, resource updates) go there.
-func (h *Hub) serveGet(w http.ResponseWriter, r *http.Request, who string) {
+func (f *HTTP) serveGet(w http.ResponseWriter, r *http.Request, who string) {
 	if !acceptsSSE(r) {
 		w.Header().Set("Allow", "POST, DELETE")
 		http.Error(w, "GET needs Accept: text/event-stream", http.StatusMethodNotAllowed)
 		return
 	}
-	hs := h.httpSessionFor(r, who)
+	hs := f.httpSessionFor(r, who)
 	if hs == nil {
 		http.Error(w, "unknown session", http.StatusNotFound)
 		return
@@ -431,7 +449,7 @@ func compactOneLine(msg []byte) []byte {
 	return []byte(strings.TrimRight(b.String(), "\n"))
 }
 
-func writeJSONError(w http.ResponseWriter, status int, id json.RawMessage, e *rpcError) {
+func writeJSONError(w http.ResponseWriter, status int, id json.RawMessage, e *Error) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(encodeError(id, e))

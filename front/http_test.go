@@ -1,4 +1,4 @@
-package hub
+package front
 
 import (
 	"net/http"
@@ -6,22 +6,17 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/sigilcore/sigil-hub/config"
 )
 
 // TestHTTPSessionLimits: idle sessions are swept and the live count is
 // bounded, so clients that never end their sessions cannot grow the hub
 // without limit.
 func TestHTTPSessionLimits(t *testing.T) {
-	h := &Hub{sessions: map[*session]struct{}{}, calls: map[string]map[callRef]struct{}{}}
-	h.fleet.Store(&fleet{cfg: config.Config{TaskID: "t"}})
-	h.log = discardLogger()
-	h.view.Store(&view{})
-	h.settled.Store(true)
-	srv := httptest.NewServer(h.HTTPHandler(HTTPOptions{MaxSessions: 2, IdleTimeout: time.Hour}))
+	h := &fakeHandler{}
+	f := NewHTTP(h, HTTPOptions{MaxSessions: 2, IdleTimeout: time.Hour})
+	srv := httptest.NewServer(f)
 	defer srv.Close()
-	defer h.CloseSessions()
+	defer f.Close()
 	initialize := func() int {
 		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`))
 		req.Header.Set("Content-Type", "application/json")
@@ -39,20 +34,21 @@ func TestHTTPSessionLimits(t *testing.T) {
 		t.Fatalf("third session over the limit: %d, want 503", c)
 	}
 	// Age every session past the idle timeout: the next initialize sweeps them.
-	h.mu.Lock()
-	for _, hs := range h.httpSessions {
+	f.mu.Lock()
+	for _, hs := range f.sessions {
 		hs.used.Store(time.Now().Add(-2 * time.Hour).UnixNano())
 	}
-	h.mu.Unlock()
+	f.mu.Unlock()
 	if c := initialize(); c != 200 {
 		t.Fatalf("after idle sessions expired: %d, want 200", c)
 	}
-	h.mu.Lock()
-	n := len(h.httpSessions)
-	h.mu.Unlock()
+	f.mu.Lock()
+	n := len(f.sessions)
+	f.mu.Unlock()
 	if n != 1 {
 		t.Fatalf("%d sessions live, want 1 (the idle ones swept)", n)
 	}
+	waitFor(t, "the swept sessions unregistered", func() bool { return h.liveCount() == 1 })
 }
 
 // TestStreamEventsJSONUnlessSomethingCameFirst: a request's response that

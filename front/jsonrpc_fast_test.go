@@ -1,4 +1,4 @@
-package hub
+package front
 
 import (
 	"bytes"
@@ -11,12 +11,12 @@ import (
 
 func TestAppendQuotedMatchesEncoder(t *testing.T) {
 	for _, s := range []string{"", "tools/call", "files__read", "a b~", `q"uote`, `back\slash`, "<&>", "tab\t", "nl\n", "é", "\u2028", "\xff", "\x7f"} {
-		want, err := marshalNoEscape(s)
+		want, err := MarshalNoEscape(s)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := appendQuoted([]byte("x"), s); string(got) != "x"+string(want) {
-			t.Errorf("appendQuoted(%q) = %s, want x%s", s, got, want)
+		if got := AppendQuoted([]byte("x"), s); string(got) != "x"+string(want) {
+			t.Errorf("AppendQuoted(%q) = %s, want x%s", s, got, want)
 		}
 	}
 }
@@ -25,11 +25,11 @@ func FuzzAppendQuoted(f *testing.F) {
 	f.Add("tools/call")
 	f.Add("\u2028<\x01")
 	f.Fuzz(func(t *testing.T, s string) {
-		want, err := marshalNoEscape(s)
+		want, err := MarshalNoEscape(s)
 		if err != nil {
 			t.Skip()
 		}
-		if got := quote(s); !bytes.Equal(got, want) {
+		if got := Quote(s); !bytes.Equal(got, want) {
 			t.Fatalf("quote(%q) = %s, want %s", s, got, want)
 		}
 	})
@@ -46,12 +46,12 @@ func TestParseMessageClassifies(t *testing.T) {
 	}{
 		{`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{}}`, 0, "tools/call"},
 		{`{"jsonrpc":"2.0","id":1,"method":"tools\/call"}`, 0, "tools/call"},
-		{`{"jsonrpc":"2.0","id":1,"method":""}`, codeInvalidRequest, ""},
-		{`{"jsonrpc":"2.0","id":1,"method":7}`, codeInvalidRequest, ""},
-		{"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\xff\"}", codeParseError, ""},
-		{`{"jsonrpc":"2.0","id":1,"method":"x"`, codeParseError, ""},
-		{`{"jsonrpc":"2.0","id":1,"id":2,"method":"x"}`, codeInvalidRequest, ""},
-		{`{"jsonrpc":"2.0","id":1,"method":"x","METHOD":"y"}`, codeInvalidRequest, ""},
+		{`{"jsonrpc":"2.0","id":1,"method":""}`, CodeInvalidRequest, ""},
+		{`{"jsonrpc":"2.0","id":1,"method":7}`, CodeInvalidRequest, ""},
+		{"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\xff\"}", CodeParseError, ""},
+		{`{"jsonrpc":"2.0","id":1,"method":"x"`, CodeParseError, ""},
+		{`{"jsonrpc":"2.0","id":1,"id":2,"method":"x"}`, CodeInvalidRequest, ""},
+		{`{"jsonrpc":"2.0","id":1,"method":"x","METHOD":"y"}`, CodeInvalidRequest, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.line, func(t *testing.T) {

@@ -1,11 +1,9 @@
-package hub
+package front
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"strings"
 	"testing"
 )
@@ -18,29 +16,29 @@ func TestParseMessage(t *testing.T) {
 		wantCode int    // 0: accepted
 		wantID   string // id answered to
 	}{
-		{"A1 not JSON", `{"jsonrpc":`, codeParseError, "null"},
-		{"A2 array (batch)", `[{"jsonrpc":"2.0","id":1,"method":"ping"}]`, codeInvalidRequest, "null"},
-		{"A2 scalar", `42`, codeInvalidRequest, "null"},
-		{"A2 null", `null`, codeInvalidRequest, "null"},
-		{"A3 jsonrpc missing", `{"id":7,"method":"ping"}`, codeInvalidRequest, "7"},
-		{"A3 jsonrpc 1.0", `{"jsonrpc":"1.0","id":"a","method":"ping"}`, codeInvalidRequest, `"a"`},
-		{"A4 id true", `{"jsonrpc":"2.0","id":true,"method":"ping"}`, codeInvalidRequest, "null"},
-		{"A4 id fraction", `{"jsonrpc":"2.0","id":1.5,"method":"ping"}`, codeInvalidRequest, "null"},
-		{"A4 id object", `{"jsonrpc":"2.0","id":{},"method":"ping"}`, codeInvalidRequest, "null"},
-		{"A5 id null", `{"jsonrpc":"2.0","id":null,"method":"ping"}`, codeInvalidRequest, "null"},
-		{"A6 method empty", `{"jsonrpc":"2.0","id":1,"method":""}`, codeInvalidRequest, "1"},
-		{"A6 method number", `{"jsonrpc":"2.0","id":1,"method":3}`, codeInvalidRequest, "1"},
-		{"A6 method missing", `{"jsonrpc":"2.0","id":1}`, codeInvalidRequest, "1"},
-		{"A9 duplicate key", `{"jsonrpc":"2.0","id":1,"method":"ping","method":"tools/call"}`, codeInvalidRequest, "1"},
-		{"A9 duplicate id", `{"jsonrpc":"2.0","id":1,"id":2,"method":"ping"}`, codeInvalidRequest, "null"},
-		{"A9 case variant", `{"jsonrpc":"2.0","id":1,"method":"ping","Method":"tools/call"}`, codeInvalidRequest, "1"},
-		{"A10 invalid UTF-8", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"params\":{\"a\":\"\xff\"}}", codeParseError, "null"},
-		{"params not object", `{"jsonrpc":"2.0","id":1,"method":"ping","params":[]}`, codeInvalidRequest, "1"},
+		{"A1 not JSON", `{"jsonrpc":`, CodeParseError, "null"},
+		{"A2 array (batch)", `[{"jsonrpc":"2.0","id":1,"method":"ping"}]`, CodeInvalidRequest, "null"},
+		{"A2 scalar", `42`, CodeInvalidRequest, "null"},
+		{"A2 null", `null`, CodeInvalidRequest, "null"},
+		{"A3 jsonrpc missing", `{"id":7,"method":"ping"}`, CodeInvalidRequest, "7"},
+		{"A3 jsonrpc 1.0", `{"jsonrpc":"1.0","id":"a","method":"ping"}`, CodeInvalidRequest, `"a"`},
+		{"A4 id true", `{"jsonrpc":"2.0","id":true,"method":"ping"}`, CodeInvalidRequest, "null"},
+		{"A4 id fraction", `{"jsonrpc":"2.0","id":1.5,"method":"ping"}`, CodeInvalidRequest, "null"},
+		{"A4 id object", `{"jsonrpc":"2.0","id":{},"method":"ping"}`, CodeInvalidRequest, "null"},
+		{"A5 id null", `{"jsonrpc":"2.0","id":null,"method":"ping"}`, CodeInvalidRequest, "null"},
+		{"A6 method empty", `{"jsonrpc":"2.0","id":1,"method":""}`, CodeInvalidRequest, "1"},
+		{"A6 method number", `{"jsonrpc":"2.0","id":1,"method":3}`, CodeInvalidRequest, "1"},
+		{"A6 method missing", `{"jsonrpc":"2.0","id":1}`, CodeInvalidRequest, "1"},
+		{"A9 duplicate key", `{"jsonrpc":"2.0","id":1,"method":"ping","method":"tools/call"}`, CodeInvalidRequest, "1"},
+		{"A9 duplicate id", `{"jsonrpc":"2.0","id":1,"id":2,"method":"ping"}`, CodeInvalidRequest, "null"},
+		{"A9 case variant", `{"jsonrpc":"2.0","id":1,"method":"ping","Method":"tools/call"}`, CodeInvalidRequest, "1"},
+		{"A10 invalid UTF-8", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"params\":{\"a\":\"\xff\"}}", CodeParseError, "null"},
+		{"params not object", `{"jsonrpc":"2.0","id":1,"method":"ping","params":[]}`, CodeInvalidRequest, "1"},
 		{"A16 big id kept", `{"jsonrpc":"2.0","id":9007199254740993,"method":"ping"}`, 0, "9007199254740993"},
 		{"string id", `{"jsonrpc":"2.0","id":"1","method":"ping"}`, 0, `"1"`},
 		{"notification", `{"jsonrpc":"2.0","method":"notifications/initialized"}`, 0, "null"},
 		{"response", `{"jsonrpc":"2.0","id":3,"result":{}}`, 0, "3"},
-		{"response with both", `{"jsonrpc":"2.0","id":3,"result":{},"error":{}}`, codeInvalidRequest, "3"},
+		{"response with both", `{"jsonrpc":"2.0","id":3,"result":{},"error":{}}`, CodeInvalidRequest, "3"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -104,50 +102,3 @@ func TestWriterCompactsPrettyJSON(t *testing.T) {
 		t.Fatalf("got %q, want %q", b.String(), want)
 	}
 }
-
-func TestRenamedKeepsEveryOtherByte(t *testing.T) {
-	raw := []byte(`{"inputSchema":{"anyOf":[{"type":"string"}],"x-vendor":1}, "name" : "read",  "_meta":{"a/b":true}}`)
-	got := string(renamed(raw, "files__read", "read"))
-	want := `{"inputSchema":{"anyOf":[{"type":"string"}],"x-vendor":1}, "name" : "files__read",  "_meta":{"a/b":true}}`
-	if got != want {
-		t.Fatalf("got  %s\nwant %s", got, want)
-	}
-}
-
-func TestPageCursor(t *testing.T) {
-	items := make([][]byte, 5)
-	for i := range items {
-		items[i] = []byte{byte('0' + i)}
-	}
-	var all []string
-	cursor := ""
-	for {
-		pg, next, err := page(toRaw(items), cursor, 2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, it := range pg {
-			all = append(all, string(it))
-		}
-		if next == "" {
-			break
-		}
-		cursor = next
-	}
-	if strings.Join(all, "") != "01234" {
-		t.Fatalf("pages gave %q", all)
-	}
-	if _, _, err := page(toRaw(items), "garbage!", 2); err == nil {
-		t.Fatal("invalid cursor accepted")
-	}
-}
-
-func toRaw(items [][]byte) []json.RawMessage {
-	out := make([]json.RawMessage, len(items))
-	for i, it := range items {
-		out[i] = it
-	}
-	return out
-}
-
-func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

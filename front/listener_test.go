@@ -1,4 +1,4 @@
-package hub
+package front
 
 import (
 	"bufio"
@@ -13,8 +13,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/sigilcore/sigil-hub/config"
 )
 
 // connGauge counts a server's open connections through http.Server's
@@ -151,13 +149,9 @@ func procSelf() (fds, rss int) {
 // and return to the baseline.
 func TestHTTPConnectionFlood(t *testing.T) {
 	const limit, flood = 64, 1000
-	h := &Hub{sessions: map[*session]struct{}{}, calls: map[string]map[callRef]struct{}{}}
-	h.fleet.Store(&fleet{cfg: config.Config{TaskID: "t"}})
-	h.log = discardLogger()
-	h.view.Store(&view{})
-	h.settled.Store(true)
-	defer h.CloseSessions()
-	addr, g, ll := serveLimited(t, h.HTTPHandler(HTTPOptions{Tokens: map[string]string{"tok-alice": "alice"}}), limit)
+	f := NewHTTP(&fakeHandler{}, HTTPOptions{Tokens: map[string]string{"tok-alice": "alice"}})
+	defer f.Close()
+	addr, g, ll := serveLimited(t, f, limit)
 	url := "http://" + addr + "/mcp"
 
 	// One keep-alive connection for the authenticated client.

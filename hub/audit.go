@@ -11,6 +11,7 @@ import (
 
 	"github.com/sigilcore/sigil-hub/audit"
 	"github.com/sigilcore/sigil-hub/authz"
+	"github.com/sigilcore/sigil-hub/front"
 )
 
 // callTool runs the tools/call pipeline and writes its audit record before
@@ -18,14 +19,12 @@ import (
 // configured, a call whose record cannot be written is answered with an
 // error, and while the log is failing every later call is blocked before
 // authorization: the audit trail fails closed, never silently.
-func (s *session) callTool(ctx context.Context, m *message) (json.RawMessage, error) {
+func (s *session) callTool(ctx context.Context, req *front.Request) (json.RawMessage, error) {
 	h := s.h
-	rec := audit.Record{Session: s.id}
+	rec := audit.Record{Session: s.fs.ID()}
 	if h.audit != nil { // the record is only written to the audit log
 		rec.Time, rec.CallID = time.Now(), newCallID()
-		if n := s.agentID.Load(); n != nil {
-			rec.ClientName = *n
-		}
+		rec.ClientName = clientName(req.Client)
 	}
 	if h.audit != nil && h.auditBroken.Load() {
 		rec.Outcome, rec.Reason = audit.OutcomeBlocked, "audit_unavailable"
@@ -35,7 +34,7 @@ func (s *session) callTool(ctx context.Context, m *message) (json.RawMessage, er
 		h.auditBroken.Store(false) // the log works again; this call stays blocked
 		return nil, auditError(errors.New("the audit log was failing"))
 	}
-	res, err := s.callToolInner(ctx, m, &rec)
+	res, err := s.callToolInner(ctx, req, &rec)
 	if h.audit == nil {
 		return res, err
 	}
@@ -48,22 +47,27 @@ func (s *session) callTool(ctx context.Context, m *message) (json.RawMessage, er
 	return res, err
 }
 
-// rejected audits a tools/call request that failed envelope validation: it is
-// a call attempt too (invariant I4 in docs/faults.md), answered before any
-// authorization.
-func (s *session) rejected(m *message, rerr *rpcError) {
-	if s.h.audit == nil || m.Method != "tools/call" || m.ID == nil || string(m.ID) == "null" {
+// Rejected audits a tools/call request that failed envelope validation
+// (front.Handler): it is a call attempt too (invariant I4 in docs/faults.md),
+// answered before any authorization.
+func (h *Hub) Rejected(fs front.Session, req *front.Request, _ *front.Error) {
+	if h.audit == nil || req.Method != "tools/call" || req.ID == nil || string(req.ID) == "null" {
 		return
 	}
-	rec := audit.Record{Time: time.Now(), CallID: newCallID(), Session: s.id,
-		Outcome: audit.OutcomeInvalid, Reason: "invalid_request"}
-	if n := s.agentID.Load(); n != nil {
-		rec.ClientName = *n
+	rec := audit.Record{Time: time.Now(), CallID: newCallID(), Session: fs.ID(),
+		Outcome: audit.OutcomeInvalid, Reason: "invalid_request", ClientName: clientName(fs.Client())}
+	if err := h.audit.Write(context.Background(), rec); err != nil {
+		h.auditBroken.Store(true)
+		h.log.Error("audit record not written: tool calls are blocked until the audit log works again", "err", err)
 	}
-	if err := s.h.audit.Write(context.Background(), rec); err != nil {
-		s.h.auditBroken.Store(true)
-		s.h.log.Error("audit record not written: tool calls are blocked until the audit log works again", "err", err)
+}
+
+// clientName is the clientInfo.name of c, "" without one.
+func clientName(c *front.ClientContext) string {
+	if c == nil {
+		return ""
 	}
+	return c.Info.Name
 }
 
 // outcomeOf classifies how a call ended for its audit record.
@@ -71,10 +75,10 @@ func outcomeOf(err error, reason string) (string, string) {
 	if err == nil {
 		return audit.OutcomeForwarded, reason
 	}
-	if errors.Is(err, errNoResponse) {
+	if errors.Is(err, front.ErrNoResponse) {
 		return audit.OutcomeCancelled, reason
 	}
-	var re *rpcError
+	var re *front.Error
 	if !errors.As(err, &re) {
 		return audit.OutcomeUpstreamError, reason
 	}
@@ -87,11 +91,11 @@ func outcomeOf(err error, reason string) (string, string) {
 		}
 	}
 	switch {
-	case re.Code == codeBlocked || re.Code == codeAuthFailure:
+	case re.Code == front.CodeBlocked || re.Code == front.CodeAuthFailure:
 		return audit.OutcomeBlocked, reason
-	case re.Code == codeInvalidParams && reason == "unknown_tool":
+	case re.Code == front.CodeInvalidParams && reason == "unknown_tool":
 		return audit.OutcomeUnknownTool, reason
-	case re.Code == codeInvalidParams || re.Code == codeInvalidRequest:
+	case re.Code == front.CodeInvalidParams || re.Code == front.CodeInvalidRequest:
 		return audit.OutcomeInvalid, reason
 	case reason == "upstream_timeout":
 		return audit.OutcomeTimeout, reason
@@ -99,8 +103,8 @@ func outcomeOf(err error, reason string) (string, string) {
 	return audit.OutcomeUpstreamError, reason
 }
 
-func auditError(err error) *rpcError {
-	return &rpcError{Code: codeInternal,
+func auditError(err error) *front.Error {
+	return &front.Error{Code: front.CodeInternal,
 		Message: "tool call blocked: the audit log cannot be written (" + err.Error() + "); free the disk or fix the audit file, then retry",
 		Data:    map[string]any{"reason": "audit_unavailable"}}
 }

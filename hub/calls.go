@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/sigilcore/sigil-hub/front"
 	"github.com/sigilcore/sigil-hub/internal/strictjson"
 	"github.com/sigilcore/sigil-hub/router"
 )
@@ -41,45 +42,45 @@ func (h *Hub) logDecision(exposed string, u *upstream, decision, code string, la
 // progress sends a progress notification for the client's own token.
 func (s *session) progress(rel, token json.RawMessage, n float64, message string) {
 	p := map[string]any{"progressToken": token, "progress": n, "message": message}
-	b, err := marshalNoEscape(p)
+	b, err := front.MarshalNoEscape(p)
 	if err == nil {
-		s.sendRelated(rel, encodeNotification("notifications/progress", b))
+		s.sendRelated(rel, front.EncodeNotification("notifications/progress", b))
 	}
 }
 
 // getPrompt routes prompts/get to the owning upstream with its own name.
 func (s *session) getPrompt(ctx context.Context, params json.RawMessage) (json.RawMessage, error) {
-	members, err := strictjson.Object(params, maxMessageDepth)
+	members, err := strictjson.Object(params, front.MaxDepth)
 	if err != nil {
-		return nil, newRPCError(codeInvalidParams, "invalid prompts/get params: %v", err)
+		return nil, front.Errorf(front.CodeInvalidParams, "invalid prompts/get params: %v", err)
 	}
 	var exposed string
 	if err := json.Unmarshal(members["name"], &exposed); err != nil || exposed == "" {
-		return nil, newRPCError(codeInvalidParams, "invalid prompts/get params: name must be a non-empty string")
+		return nil, front.Errorf(front.CodeInvalidParams, "invalid prompts/get params: name must be a non-empty string")
 	}
 	v := s.h.view.Load()
 	route, ok := v.table.Prompt(exposed)
 	if !ok {
-		return nil, newRPCError(codeInvalidParams, "unknown prompt %q: call prompts/list to see the prompts this hub offers", exposed)
+		return nil, front.Errorf(front.CodeInvalidParams, "unknown prompt %q: call prompts/list to see the prompts this hub offers", exposed)
 	}
-	members["name"] = quote(route.Name)
+	members["name"] = front.Quote(route.Name)
 	return s.forward(ctx, v.fleet.byName[route.Upstream], "prompts/get", members, exposed)
 }
 
 // resourceRequest routes resources/read, subscribe and unsubscribe by URI.
 func (s *session) resourceRequest(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
-	members, err := strictjson.Object(params, maxMessageDepth)
+	members, err := strictjson.Object(params, front.MaxDepth)
 	if err != nil {
-		return nil, newRPCError(codeInvalidParams, "invalid %s params: %v", method, err)
+		return nil, front.Errorf(front.CodeInvalidParams, "invalid %s params: %v", method, err)
 	}
 	var uri string
 	if err := json.Unmarshal(members["uri"], &uri); err != nil || uri == "" {
-		return nil, newRPCError(codeInvalidParams, "invalid %s params: uri must be a non-empty string", method)
+		return nil, front.Errorf(front.CodeInvalidParams, "invalid %s params: uri must be a non-empty string", method)
 	}
 	v := s.h.view.Load()
 	owner, ok := s.resourceOwner(v, uri)
 	if !ok {
-		return nil, &rpcError{Code: codeInvalidParams, Message: "resource not found: no upstream serves " + strconv.Quote(uri),
+		return nil, &front.Error{Code: front.CodeInvalidParams, Message: "resource not found: no upstream serves " + strconv.Quote(uri),
 			Data: map[string]any{"uri": uri}}
 	}
 	res, err := s.forward(ctx, v.fleet.byName[owner], method, members, uri)
@@ -111,13 +112,13 @@ func (s *session) resourceOwner(v *view, uri string) (string, bool) {
 
 // complete routes completion/complete by its prompt name or resource URI.
 func (s *session) complete(ctx context.Context, params json.RawMessage) (json.RawMessage, error) {
-	members, err := strictjson.Object(params, maxMessageDepth)
+	members, err := strictjson.Object(params, front.MaxDepth)
 	if err != nil {
-		return nil, newRPCError(codeInvalidParams, "invalid completion/complete params: %v", err)
+		return nil, front.Errorf(front.CodeInvalidParams, "invalid completion/complete params: %v", err)
 	}
-	ref, err := strictjson.Object(members["ref"], maxMessageDepth)
+	ref, err := strictjson.Object(members["ref"], front.MaxDepth)
 	if err != nil {
-		return nil, newRPCError(codeInvalidParams, "invalid completion/complete ref: %v", err)
+		return nil, front.Errorf(front.CodeInvalidParams, "invalid completion/complete ref: %v", err)
 	}
 	var typ, name, uri string
 	_ = json.Unmarshal(ref["type"], &typ)
@@ -127,20 +128,20 @@ func (s *session) complete(ctx context.Context, params json.RawMessage) (json.Ra
 		_ = json.Unmarshal(ref["name"], &name)
 		route, ok := v.table.Prompt(name)
 		if !ok {
-			return nil, newRPCError(codeInvalidParams, "unknown prompt %q", name)
+			return nil, front.Errorf(front.CodeInvalidParams, "unknown prompt %q", name)
 		}
-		ref["name"] = quote(route.Name)
+		ref["name"] = front.Quote(route.Name)
 		members["ref"] = encodeObject(ref)
 		return s.forward(ctx, v.fleet.byName[route.Upstream], "completion/complete", members, name)
 	case "ref/resource":
 		_ = json.Unmarshal(ref["uri"], &uri)
 		owner, ok := s.resourceOwner(v, uri)
 		if !ok {
-			return nil, newRPCError(codeInvalidParams, "resource not found: no upstream serves %q", uri)
+			return nil, front.Errorf(front.CodeInvalidParams, "resource not found: no upstream serves %q", uri)
 		}
 		return s.forward(ctx, v.fleet.byName[owner], "completion/complete", members, uri)
 	}
-	return nil, newRPCError(codeInvalidParams, "invalid completion/complete ref type %q", typ)
+	return nil, front.Errorf(front.CodeInvalidParams, "invalid completion/complete ref type %q", typ)
 }
 
 // setLevel sends logging/setLevel to every ready upstream that logs.
@@ -149,7 +150,7 @@ func (s *session) setLevel(ctx context.Context, params json.RawMessage) (json.Ra
 		Level string `json:"level"`
 	}
 	if err := json.Unmarshal(params, &p); err != nil || p.Level == "" {
-		return nil, newRPCError(codeInvalidParams, "invalid logging/setLevel params: level is required")
+		return nil, front.Errorf(front.CodeInvalidParams, "invalid logging/setLevel params: level is required")
 	}
 	for _, u := range s.h.fleet.Load().ups {
 		snap := u.conn.Snapshot()
@@ -177,7 +178,7 @@ func hasCapability(caps json.RawMessage, name string) bool {
 // through. These requests are not tool calls and are not authorized.
 func (s *session) forward(ctx context.Context, u *upstream, method string, members map[string]json.RawMessage, what string) (json.RawMessage, error) {
 	if u == nil {
-		return nil, newRPCError(codeInternal, "internal error: no upstream for %q", what)
+		return nil, front.Errorf(front.CodeInternal, "internal error: no upstream for %q", what)
 	}
 	if st := u.conn.Snapshot(); st.State.String() != "ready" {
 		return nil, upstreamUnavailable(u, what, st.Err)
@@ -185,8 +186,8 @@ func (s *session) forward(ctx context.Context, u *upstream, method string, membe
 	s.use(u.name)
 	res, err := u.conn.Call(ctx, method, encodeObject(members))
 	if err != nil {
-		if clientCancelled(ctx) {
-			return nil, errNoResponse
+		if front.ClientCancelled(ctx) {
+			return nil, front.ErrNoResponse
 		}
 		return nil, upstreamError(u, what, err, ctx)
 	}
@@ -204,7 +205,7 @@ func (h *Hub) upstreamNotification(upstreamName, method string, params json.RawM
 		if !ok || start < 0 {
 			return
 		}
-		tok, ok := plainString(params[start:end])
+		tok, ok := front.PlainString(params[start:end])
 		if !ok {
 			return
 		}
@@ -217,7 +218,7 @@ func (h *Hub) upstreamNotification(upstreamName, method string, params json.RawM
 			return // only the upstream the call went to speaks for it
 		}
 		p, _ := setMember(params, "progressToken", target.token)
-		target.sess.sendRelated(target.rel, encodeNotification(method, p))
+		target.sess.sendRelated(target.rel, front.EncodeNotification(method, p))
 	case "notifications/message":
 		p := params
 		// In hub mode the logger names its upstream; single-wrap keeps the
@@ -229,15 +230,15 @@ func (h *Hub) upstreamNotification(upstreamName, method string, params json.RawM
 				return
 			}
 			if start >= 0 {
-				if inner, ok := plainString(params[start:end]); ok && inner != "" {
+				if inner, ok := front.PlainString(params[start:end]); ok && inner != "" {
 					logger += "/" + inner
 				}
 			}
-			p, _ = setMember(params, "logger", quote(logger))
-		} else if strictjson.ValidateObject(params, maxMessageDepth) != nil {
+			p, _ = setMember(params, "logger", front.Quote(logger))
+		} else if strictjson.ValidateObject(params, front.MaxDepth) != nil {
 			return
 		}
-		msg := encodeNotification(method, p)
+		msg := front.EncodeNotification(method, p)
 		for _, s := range h.liveSessions() {
 			if s.usesUpstream(upstreamName) { // only sessions that use this upstream
 				s.send(msg)
@@ -258,7 +259,7 @@ func (h *Hub) upstreamNotification(upstreamName, method string, params json.RawM
 			_, sub := s.subs[p.URI]
 			s.mu.Unlock()
 			if sub {
-				s.send(encodeNotification(method, params))
+				s.send(front.EncodeNotification(method, params))
 			}
 		}
 	default:

@@ -14,18 +14,22 @@
 //
 // Nothing reaches an upstream before stage 2 approves.
 //
-// The hub frames the client side of JSON-RPC itself (jsonrpc.go,
-// session.go) instead of using mcp-go's server: a proxy must answer with
-// -32001/-32002 and forward results byte for byte, which mcp-go's tool
-// handlers cannot do: any error a handler returns reaches the client as
-// -32603 without data. The codes are docs/protocol.md#json-rpc-errors.
+// The client side (framing, the JSON-RPC envelope, the stdio and
+// Streamable HTTP sessions, the listener) is package front's: the hub is
+// its front.Handler (session.go: Register, Handle, Notify, Rejected), handed
+// one validated front.Request per request and answering through a
+// front.Session. The hub frames responses itself instead of using mcp-go's
+// server: a proxy must answer with -32001/-32002 and forward results byte
+// for byte, which mcp-go's tool handlers cannot do: any error a handler
+// returns reaches the client as -32603 without data. The codes are
+// docs/protocol.md#json-rpc-errors.
 //
 // Around the pipeline it owns hot reload of the upstream set (reload.go: the
-// fleet is swapped whole, only changed servers restart), the stdio and
-// Streamable HTTP fronts (session.go, http.go), server→client request relay
-// (requests.go), the audit record of every call (audit.go), the hooks of
-// tool pinning into listing and calls (pins.go, view.go), the Status that
-// `check` and `tools` report on (status.go; their inventory is
+// fleet is swapped whole, only changed servers restart), the routing view
+// (view.go), what it keeps per client session (session.go), server→client
+// request relay (requests.go), the audit record of every call (audit.go),
+// the hooks of tool pinning into listing and calls (pins.go, view.go), the
+// Status that `check` and `tools` report on (status.go; their inventory is
 // cmd/sigil-hub's) and the approval surface of the embedded engine
 // (approvals.go).
 //
@@ -33,7 +37,7 @@
 // file) is package config's; the pin file and its store are package pins'.
 //
 // hub imports the leaves (config, pins, router, upstreams, authz, audit,
-// and signer for the approval page);
+// and front for the request it is handed and the session it answers);
 // it must not import cmd/, tint or oklog/run, and it never reads the process
 // environment: values come through Options and config.Parse's getenv.
 package hub

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/sigilcore/sigil-hub/authz"
+	"github.com/sigilcore/sigil-hub/front"
 	"github.com/sigilcore/sigil-hub/router"
 	"github.com/sigilcore/sigil-hub/upstreams"
 )
@@ -33,7 +34,7 @@ type blockData struct {
 }
 
 // decisionError maps a non-approval to the client's error.
-func decisionError(u *upstream, route router.Route, exposed string, d authz.Decision) *rpcError {
+func decisionError(u *upstream, route router.Route, exposed string, d authz.Decision) *front.Error {
 	reason := "denied"
 	switch d.ErrorCode {
 	case "SIGIL_PENDING_TIMEOUT":
@@ -65,27 +66,27 @@ func decisionError(u *upstream, route router.Route, exposed string, d authz.Deci
 	}
 	if d.Verdict == authz.AuthFailed {
 		data.Reason = "auth_failure"
-		return &rpcError{Code: codeAuthFailure, Data: data, Message: fmt.Sprintf(
+		return &front.Error{Code: front.CodeAuthFailure, Data: data, Message: fmt.Sprintf(
 			"tool %q was not called: Sigil Sign rejected the API key (%s). Check SIGIL_API_KEY or --key", exposed, why)}
 	}
 	msg := fmt.Sprintf("tool %q was blocked by policy (%s): %s", exposed, d.ErrorCode, why)
 	if d.HoldID != "" {
 		msg += fmt.Sprintf(" [hold %s]", d.HoldID)
 	}
-	return &rpcError{Code: codeBlocked, Message: msg, Data: data}
+	return &front.Error{Code: front.CodeBlocked, Message: msg, Data: data}
 }
 
 // unknownToolError answers a call to a name no upstream serves.
-func unknownToolError(exposed string) *rpcError {
-	return &rpcError{Code: codeInvalidParams, Message: "unknown tool " + strconv.Quote(exposed) + ": call tools/list to see the tools this hub offers",
+func unknownToolError(exposed string) *front.Error {
+	return &front.Error{Code: front.CodeInvalidParams, Message: "unknown tool " + strconv.Quote(exposed) + ": call tools/list to see the tools this hub offers",
 		Data: map[string]any{"reason": "unknown_tool", "tool": exposed}}
 }
 
 // caseVariantError refuses an argument member spelled unlike the property
 // the tool declares (argnames.go): member and declared are paths below
 // arguments, such as ".PATH" and ".path".
-func caseVariantError(exposed, member, declared string) *rpcError {
-	return &rpcError{Code: codeInvalidParams,
+func caseVariantError(exposed, member, declared string) *front.Error {
+	return &front.Error{Code: front.CodeInvalidParams,
 		Message: "invalid arguments for tool " + strconv.Quote(exposed) + ": member " + strconv.Quote("arguments"+member) +
 			" differs from the tool's declared property " + strconv.Quote("arguments"+declared) + " only in letter case; spell it as declared",
 		Data: map[string]any{"reason": "case_variant_argument", "tool": exposed, "member": "arguments" + member, "declared": "arguments" + declared}}
@@ -94,34 +95,34 @@ func caseVariantError(exposed, member, declared string) *rpcError {
 // unsupportedMemberError refuses a tools/call params member the hub does
 // not forward (toolcall.go); what names a member a newer MCP revision
 // defines, "" for any other.
-func unsupportedMemberError(member, what string) *rpcError {
+func unsupportedMemberError(member, what string) *front.Error {
 	if what != "" {
-		return &rpcError{Code: codeInvalidParams,
+		return &front.Error{Code: front.CodeInvalidParams,
 			Message: "tools/call params member " + strconv.Quote(member) + " (" + what + ") is not supported by sigil-hub yet: send the call without it",
 			Data:    map[string]any{"reason": "unsupported_member", "member": member}}
 	}
-	return &rpcError{Code: codeInvalidParams,
+	return &front.Error{Code: front.CodeInvalidParams,
 		Message: "tools/call params member " + strconv.Quote(member) + " is not part of a tool call: only name, arguments and _meta are accepted",
 		Data:    map[string]any{"reason": "unknown_member", "member": member}}
 }
 
 // unreachableError is the fail-closed answer when Sign could not be asked
 // (docs/protocol.md#unreachable-and-fail-closed).
-func unreachableError(u *upstream, route router.Route, exposed string, err error) *rpcError {
-	return &rpcError{Code: codeBlocked,
+func unreachableError(u *upstream, route router.Route, exposed string, err error) *front.Error {
+	return &front.Error{Code: front.CodeBlocked,
 		Message: fmt.Sprintf("tool %q was blocked: Sigil Sign could not be reached (%v), and sigil-hub fails closed. Check the network or --sign-url, then retry", exposed, err),
 		Data: blockData{Decision: "DENIED", ErrorCode: "SIGIL_UNREACHABLE", Message: "Sigil Sign unreachable",
 			ServerID: u.serverID, Tool: route.Name, ExposedTool: exposed, Reason: "unreachable"}}
 }
 
 // upstreamUnavailable answers a call to an upstream that is not serving.
-func upstreamUnavailable(u *upstream, what string, cause error) *rpcError {
+func upstreamUnavailable(u *upstream, what string, cause error) *front.Error {
 	msg := fmt.Sprintf("%q is not available: upstream %q is not running", what, u.name)
 	if cause != nil {
 		msg += fmt.Sprintf(" (%s)", u.redact(cause.Error()))
 	}
 	msg += "; it is restarted automatically, retry in a few seconds"
-	return &rpcError{Code: codeInternal, Message: msg, Data: map[string]any{"reason": "upstream_unavailable", "upstream": u.name}}
+	return &front.Error{Code: front.CodeInternal, Message: msg, Data: map[string]any{"reason": "upstream_unavailable", "upstream": u.name}}
 }
 
 // redact replaces the hub's secrets in text bound for a client.
@@ -133,8 +134,8 @@ func (u *upstream) redact(text string) string {
 }
 
 // timeoutError answers a call whose budget ran out.
-func timeoutError(u *upstream, exposed string) *rpcError {
-	return &rpcError{Code: codeInternal,
+func timeoutError(u *upstream, exposed string) *front.Error {
+	return &front.Error{Code: front.CodeInternal,
 		Message: fmt.Sprintf("%q timed out: upstream %q did not answer within the call budget", exposed, u.name),
 		Data:    map[string]any{"reason": "upstream_timeout", "upstream": u.name}}
 }
@@ -144,7 +145,7 @@ func upstreamError(u *upstream, what string, err error, ctx context.Context) err
 	var re *upstreams.RPCError
 	var hs *upstreams.HTTPStatusError
 	if errors.As(err, &re) {
-		out := &rpcError{Code: re.Code, Message: re.Message}
+		out := &front.Error{Code: re.Code, Message: re.Message}
 		if len(re.Data) > 0 {
 			out.Data = re.Data
 		}
@@ -154,19 +155,19 @@ func upstreamError(u *upstream, what string, err error, ctx context.Context) err
 	case ctx.Err() != nil:
 		return timeoutError(u, what)
 	case errors.Is(err, upstreams.ErrProtocol):
-		return &rpcError{Code: codeInternal,
+		return &front.Error{Code: front.CodeInternal,
 			Message: fmt.Sprintf("%q failed: upstream %q broke the protocol (%v) and is being restarted", what, u.name, err),
 			Data:    map[string]any{"reason": "upstream_protocol_error", "upstream": u.name}}
 	case errors.Is(err, upstreams.ErrAuth):
-		return &rpcError{Code: codeInternal,
+		return &front.Error{Code: front.CodeInternal,
 			Message: fmt.Sprintf("%q failed: %v at upstream %q; check the headers (or OAuth) configured for it", what, err, u.name),
 			Data:    map[string]any{"reason": "upstream_auth", "upstream": u.name}}
 	case errors.As(err, &hs):
-		return &rpcError{Code: codeInternal,
+		return &front.Error{Code: front.CodeInternal,
 			Message: fmt.Sprintf("%q failed: upstream %q answered HTTP %d %s; the call was not retried (see that server's logs)", what, u.name, hs.Status, http.StatusText(hs.Status)),
 			Data:    map[string]any{"reason": "upstream_http_error", "upstream": u.name, "status": hs.Status}}
 	case errors.Is(err, upstreams.ErrLost):
-		return &rpcError{Code: codeInternal,
+		return &front.Error{Code: front.CodeInternal,
 			Message: fmt.Sprintf("%q failed: upstream %q exited or disconnected during the call; the call was not retried", what, u.name),
 			Data:    map[string]any{"reason": "upstream_exited", "upstream": u.name}}
 	case errors.Is(err, upstreams.ErrUnavailable):
@@ -176,10 +177,10 @@ func upstreamError(u *upstream, what string, err error, ctx context.Context) err
 		}
 		return upstreamUnavailable(u, what, err)
 	case errors.Is(err, upstreams.ErrInvalidResponse):
-		return &rpcError{Code: codeInternal,
+		return &front.Error{Code: front.CodeInternal,
 			Message: fmt.Sprintf("%q failed: upstream %q answered with a malformed response (%v)", what, u.name, err),
 			Data:    map[string]any{"reason": "invalid_upstream_response", "upstream": u.name}}
 	}
-	return &rpcError{Code: codeInternal, Message: fmt.Sprintf("%q failed in upstream %q: %v", what, u.name, err),
+	return &front.Error{Code: front.CodeInternal, Message: fmt.Sprintf("%q failed in upstream %q: %v", what, u.name, err),
 		Data: map[string]any{"reason": "upstream_error", "upstream": u.name}}
 }

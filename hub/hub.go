@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"sync"
@@ -20,6 +19,7 @@ import (
 	"github.com/sigilcore/sigil-hub/authz"
 	"github.com/sigilcore/sigil-hub/authz/policy"
 	"github.com/sigilcore/sigil-hub/config"
+	"github.com/sigilcore/sigil-hub/front"
 	"github.com/sigilcore/sigil-hub/pins"
 	"github.com/sigilcore/sigil-hub/router"
 	"github.com/sigilcore/sigil-hub/upstreams"
@@ -97,9 +97,7 @@ type Hub struct {
 
 	changed chan struct{} // cap 1: an upstream's surface changed
 
-	mu           sync.Mutex              // guards sessions and httpSessions
-	sessions     map[*session]struct{}   // live, initialized-or-not client sessions
-	httpSessions map[string]*httpSession // HTTP sessions by Mcp-Session-Id
+	sessions sync.Map // front.Session → *session: the live (initialized) client sessions
 
 	progress sync.Map // hub progress token (string) → progressTarget
 
@@ -172,7 +170,6 @@ func New(opts Options) (*Hub, error) {
 		opts:     opts,
 		log:      opts.Logger,
 		changed:  make(chan struct{}, 1),
-		sessions: make(map[*session]struct{}),
 		calls:    make(map[string]map[callRef]struct{}),
 		renders:  make(map[string]*renderCache),
 		pageSize: 1000,
@@ -450,7 +447,7 @@ func (h *Hub) publish() {
 		if !c.diff {
 			continue
 		}
-		msg := encodeNotification(c.method, nil)
+		msg := front.EncodeNotification(c.method, nil)
 		// Only a session that listed can hold a stale list: the others
 		// (a client still waiting for its first tools/list while the
 		// upstreams start) would only be told to list twice.
@@ -478,18 +475,6 @@ func listKind(key string) uint32 {
 		return listPrompts
 	}
 	return listResources // resources, resourceTemplates
-}
-
-func (h *Hub) liveSessions() []*session {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	out := make([]*session, 0, len(h.sessions))
-	for s := range h.sessions {
-		if s.initialized.Load() {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 // waitStartup holds the first listings until every upstream finished its
@@ -534,30 +519,12 @@ func (h *Hub) publishIfStale() {
 	}
 }
 
-// ServeStdio serves one client session over r/w (newline-delimited
-// JSON-RPC, the MCP stdio transport) until r reaches EOF or ctx ends. It
-// returns after every request of the session has finished.
-func (h *Hub) ServeStdio(ctx context.Context, r io.Reader, w io.Writer) error {
-	lw := &lineWriter{w: w}
-	s := h.newSession(&stdioOutbox{w: lw, log: func(err error) { h.log.Debug("write to client failed", "err", err) }})
-	s.id = "stdio"
-	return s.serve(ctx, r)
-}
-
 // startupTimeout is cfg's startup_timeout, 30s if unset.
 func startupTimeout(cfg config.Config) time.Duration {
 	if cfg.StartupTimeout <= 0 {
 		return 30 * time.Second
 	}
 	return cfg.StartupTimeout
-}
-
-// callTimeout is the current call_timeout, 120s if unset.
-func (h *Hub) callTimeout() time.Duration {
-	if d := h.fleet.Load().cfg.CallTimeout; d > 0 {
-		return d
-	}
-	return 120 * time.Second
 }
 
 // newTaskID returns a random task id (docs/protocol.md#task_id).

@@ -3,6 +3,8 @@ package hub
 import (
 	"encoding/json"
 	"testing"
+
+	"github.com/sigilcore/sigil-hub/front"
 )
 
 // TestUpstreamNotificationsKeepTheirBytes: progress and log notifications
@@ -11,13 +13,12 @@ import (
 // holds that member written otherwise, which a case-insensitive client
 // could read instead, is dropped.
 func TestUpstreamNotificationsKeepTheirBytes(t *testing.T) {
-	h := &Hub{sessions: map[*session]struct{}{}, calls: map[string]map[callRef]struct{}{}}
+	h := &Hub{calls: map[string]map[callRef]struct{}{}}
 	h.log = discardLogger()
 	h.fleet.Store(&fleet{})
-	out := &captureOutbox{}
-	s := h.newSession(out)
-	s.initialized.Store(true)
-	s.register()
+	out := &captureSession{}
+	h.Register(out)
+	s := h.sessionOf(out)
 	s.uses.Store("docs", true)
 	h.progress.Store("hub-tok", progressTarget{sess: s, token: json.RawMessage(`42`), upstream: "docs"})
 
@@ -40,7 +41,7 @@ func TestUpstreamNotificationsKeepTheirBytes(t *testing.T) {
 		h.upstreamNotification("docs", tt.method, json.RawMessage(tt.params))
 		want := []string{}
 		if tt.want != "" {
-			want = []string{string(encodeNotification(tt.method, json.RawMessage(tt.want)))}
+			want = []string{string(front.EncodeNotification(tt.method, json.RawMessage(tt.want)))}
 		}
 		out.mu.Lock()
 		got := append([]string{}, out.msgs...)

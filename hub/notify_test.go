@@ -1,30 +1,40 @@
 package hub
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/sigilcore/sigil-hub/front"
 	"github.com/sigilcore/sigil-hub/router"
 )
 
-// captureOutbox records what a session would send to its client.
-type captureOutbox struct {
-	mu   sync.Mutex
-	msgs []string
+// captureSession is a front.Session that records what the hub sends to
+// its client.
+type captureSession struct {
+	client *front.ClientContext
+	mu     sync.Mutex
+	msgs   []string
 }
 
-func (c *captureOutbox) deliver(_ json.RawMessage, msg []byte, _ bool) {
-	if msg == nil {
-		return
-	}
+func (c *captureSession) ID() string                   { return "test" }
+func (c *captureSession) Label() string                { return "" }
+func (c *captureSession) Client() *front.ClientContext { return c.client }
+
+func (c *captureSession) Send(_ json.RawMessage, msg []byte) {
 	c.mu.Lock()
 	c.msgs = append(c.msgs, string(msg))
 	c.mu.Unlock()
 }
 
-func (c *captureOutbox) count(substr string) int {
+func (c *captureSession) Request(context.Context, json.RawMessage, string, json.RawMessage) (json.RawMessage, error) {
+	return nil, errors.New("captureSession answers no request")
+}
+
+func (c *captureSession) count(substr string) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n := 0
@@ -40,7 +50,7 @@ func (c *captureOutbox) count(substr string) int {
 // goes to the sessions subscribed to that URI, and only when it comes from
 // the upstream that owns the URI.
 func TestResourceUpdatesReachSubscribersOnly(t *testing.T) {
-	h := &Hub{sessions: map[*session]struct{}{}, calls: map[string]map[callRef]struct{}{}}
+	h := &Hub{calls: map[string]map[callRef]struct{}{}}
 	h.log = discardLogger()
 	h.fleet.Store(&fleet{})
 	table, _ := router.Build(router.Rules{Namespace: true}, []router.Source{
@@ -48,13 +58,11 @@ func TestResourceUpdatesReachSubscribersOnly(t *testing.T) {
 		{Upstream: "other", Resources: []string{"test://else"}},
 	})
 	h.view.Store(&view{table: table})
-	outs := []*captureOutbox{{}, {}}
+	outs := []*captureSession{{}, {}}
 	var sess []*session
 	for _, o := range outs {
-		s := h.newSession(o)
-		s.initialized.Store(true)
-		s.register()
-		sess = append(sess, s)
+		h.Register(o)
+		sess = append(sess, h.sessionOf(o))
 	}
 	sess[0].subs["test://doc"] = struct{}{}
 	h.upstreamNotification("docs", "notifications/resources/updated", json.RawMessage(`{"uri":"test://doc"}`))
@@ -81,9 +89,7 @@ func TestServerRequestCapabilities(t *testing.T) {
 		{`{"sampling":{}}`, "elicitation/create", `{}`, false},
 	}
 	for _, tt := range tests {
-		s := &session{}
-		caps := json.RawMessage(tt.caps)
-		s.clientCaps.Store(&caps)
+		s := &session{fs: &captureSession{client: &front.ClientContext{Capabilities: json.RawMessage(tt.caps)}}}
 		name, sub := capabilityFor(tt.method, json.RawMessage(tt.params))
 		if got := name != "" && s.declared(name, sub); got != tt.want {
 			t.Errorf("caps %s, %s %s: relayed=%v, want %v", tt.caps, tt.method, tt.params, got, tt.want)

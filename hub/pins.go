@@ -2,6 +2,8 @@ package hub
 
 import (
 	"strconv"
+
+	"github.com/sigilcore/sigil-hub/front"
 )
 
 // The hub's two hooks into tool pinning (package pins): the tools/call
@@ -26,7 +28,7 @@ func (h *Hub) pinCheck(u *upstream, tool, exposed string) (string, error) {
 		v := h.pins.Check(u.serverID, tool, it.Raw)
 		h.pins.Flush()
 		if h.pins.Blocked(v) {
-			return "", &rpcError{Code: codeInvalidParams,
+			return "", &front.Error{Code: front.CodeInvalidParams,
 				Message: "tool " + strconv.Quote(exposed) + " is hidden: its definition changed since it was pinned; review it, then run `sigil-hub pins accept " + u.serverID + " " + tool + "`",
 				Data:    map[string]any{"reason": "tool_definition_changed", "tool": exposed, "server_id": u.serverID, "pinned_sha256": v.Pinned, "current_sha256": v.Hash}}
 		}

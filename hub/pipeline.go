@@ -9,6 +9,7 @@ import (
 
 	"github.com/sigilcore/sigil-hub/audit"
 	"github.com/sigilcore/sigil-hub/authz"
+	"github.com/sigilcore/sigil-hub/front"
 	"github.com/sigilcore/sigil-hub/router"
 )
 
@@ -29,6 +30,7 @@ import (
 
 // toolCallRun is one tools/call as it goes through the pipeline.
 type toolCallRun struct {
+	req  *front.Request
 	call toolCall
 
 	// resolve
@@ -45,11 +47,11 @@ type toolCallRun struct {
 	upstreamMS time.Duration
 }
 
-func (s *session) callToolInner(ctx context.Context, m *message, rec *audit.Record) (json.RawMessage, error) {
-	r := &toolCallRun{}
+func (s *session) callToolInner(ctx context.Context, req *front.Request, rec *audit.Record) (json.RawMessage, error) {
+	r := &toolCallRun{req: req}
 	defer r.record(rec, s.h.audit != nil)
-	var rerr *rpcError
-	if r.call, rerr = readToolCall(m); rerr != nil {
+	var rerr *front.Error
+	if r.call, rerr = readToolCall(req); rerr != nil {
 		return nil, rerr
 	}
 	if err := s.resolveCall(ctx, r); err != nil {
@@ -125,7 +127,7 @@ func (s *session) resolveCall(ctx context.Context, r *toolCallRun) error {
 // --unsafe-bypass.
 func (s *session) authorizeCall(ctx context.Context, r *toolCallRun) error {
 	h, u, exposed := s.h, r.u, r.call.name
-	rel := relatedID(ctx)
+	rel := front.RelatedID(ctx)
 	var progressN float64
 	onHold := func(holdID string, waited time.Duration) {
 		h.log.Info("tool call held for approval", "exposed_tool", exposed, "upstream", u.name, "hold_id", holdID, "waited_ms", waited.Milliseconds())
@@ -141,17 +143,17 @@ func (s *session) authorizeCall(ctx context.Context, r *toolCallRun) error {
 		Tool:      r.route.Name,
 		Arguments: r.call.args,
 		TaskID:    s.taskID,
-		AgentID:   s.agentName(),
+		AgentID:   s.agentName(r.req.Client),
 		Extract:   u.extractors[r.route.Name],
 		ToolHash:  r.toolHash,
 		OnHold:    onHold,
 	})
 	r.authzTime, r.decision = time.Since(start), decision
 	switch {
-	case aerr != nil && clientCancelled(ctx):
+	case aerr != nil && front.ClientCancelled(ctx):
 		r.verdict = "CANCELLED"
 		h.logDecision(exposed, u, r.verdict, "", r.authzTime)
-		return errNoResponse
+		return front.ErrNoResponse
 	case aerr != nil && errors.Is(aerr, authz.ErrUnreachable) && h.opts.Bypass:
 		r.verdict, r.bypassed = "UNREACHABLE", true
 		h.log.Error("ungoverned_tool_call: Sigil Sign unreachable, forwarding because --unsafe-bypass is set",
@@ -169,8 +171,8 @@ func (s *session) authorizeCall(ctx context.Context, r *toolCallRun) error {
 		h.logDecision(exposed, u, r.verdict, "", r.authzTime)
 	}
 	if ctx.Err() != nil { // never forward after the budget or a cancel
-		if clientCancelled(ctx) {
-			return errNoResponse
+		if front.ClientCancelled(ctx) {
+			return front.ErrNoResponse
 		}
 		return timeoutError(u, exposed)
 	}
@@ -178,18 +180,16 @@ func (s *session) authorizeCall(ctx context.Context, r *toolCallRun) error {
 }
 
 // agentName is the call's agentId: an HTTP session's token holder, else
-// the configured agent_id, else the client's own name (docs/protocol.md).
-func (s *session) agentName() string {
-	if s.label != "" && s.label != "anonymous" {
-		return s.label
+// the configured agent_id, else the client's own name from the request's
+// client context (docs/protocol.md).
+func (s *session) agentName(c *front.ClientContext) string {
+	if l := s.fs.Label(); l != "" && l != "anonymous" {
+		return l
 	}
 	if id := s.h.fleet.Load().cfg.AgentID; id != "" {
 		return id
 	}
-	if n := s.agentID.Load(); n != nil {
-		return *n
-	}
-	return ""
+	return clientName(c)
 }
 
 // forwardCall sends the approved call. The upstream's params are built from
@@ -198,7 +198,7 @@ func (s *session) agentName() string {
 // included, passes through untouched.
 func (s *session) forwardCall(ctx context.Context, r *toolCallRun) (json.RawMessage, error) {
 	h, u, exposed := s.h, r.u, r.call.name
-	rel := relatedID(ctx)
+	rel := front.RelatedID(ctx)
 	var progressTok, attestation string
 	if r.call.progressToken != nil {
 		// An unguessable token per call, answered only from this upstream:
@@ -223,8 +223,8 @@ func (s *session) forwardCall(ctx context.Context, r *toolCallRun) (json.RawMess
 		h.log.Debug("tool call finished", "exposed_tool", exposed, "upstream", u.name, "upstream_ms", r.upstreamMS.Milliseconds(), "err", err)
 	}
 	if err != nil {
-		if clientCancelled(ctx) {
-			return nil, errNoResponse
+		if front.ClientCancelled(ctx) {
+			return nil, front.ErrNoResponse
 		}
 		return nil, upstreamError(u, exposed, err, ctx)
 	}

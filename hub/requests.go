@@ -3,8 +3,10 @@ package hub
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strconv"
 
+	"github.com/sigilcore/sigil-hub/front"
 	"github.com/sigilcore/sigil-hub/upstreams"
 )
 
@@ -86,7 +88,7 @@ func capabilityFor(method string, params json.RawMessage) (string, string) {
 			return "", ""
 		}
 		if start >= 0 {
-			if mode, _ := plainString(params[start:end]); mode == "url" {
+			if mode, _ := front.PlainString(params[start:end]); mode == "url" {
 				return "elicitation", "url"
 			}
 		}
@@ -99,15 +101,15 @@ func capabilityFor(method string, params json.RawMessage) (string, string) {
 func (h *Hub) upstreamRequest(ctx context.Context, name, method string, params json.RawMessage) (json.RawMessage, error) {
 	capName, sub := capabilityFor(method, params)
 	if capName == "" {
-		return nil, &upstreams.RPCError{Code: codeMethodNotFound, Message: "method " + strconv.Quote(method) + " is not relayed by sigil-hub"}
+		return nil, &upstreams.RPCError{Code: front.CodeMethodNotFound, Message: "method " + strconv.Quote(method) + " is not relayed by sigil-hub"}
 	}
 	s, rel := h.routeRequest(name)
 	if s == nil {
 		h.log.Warn("server request refused: no unique client to ask", "upstream", name, "method", method)
-		return nil, &upstreams.RPCError{Code: codeInternal, Message: "sigil-hub cannot tell which client this " + method + " is for; it was not relayed"}
+		return nil, &upstreams.RPCError{Code: front.CodeInternal, Message: "sigil-hub cannot tell which client this " + method + " is for; it was not relayed"}
 	}
 	if !s.declared(capName, sub) {
-		return nil, &upstreams.RPCError{Code: codeMethodNotFound, Message: "the client connected to sigil-hub does not support " + method}
+		return nil, &upstreams.RPCError{Code: front.CodeMethodNotFound, Message: "the client connected to sigil-hub does not support " + method}
 	}
 	h.log.Debug("relaying server request to the client", "upstream", name, "method", method)
 	return s.clientRequest(ctx, rel, method, params)
@@ -116,12 +118,12 @@ func (h *Hub) upstreamRequest(ctx context.Context, name, method string, params j
 // declared reports whether the client declared capability name (and, when
 // sub is set, its sub-capability, e.g. elicitation.url).
 func (s *session) declared(name, sub string) bool {
-	p := s.clientCaps.Load()
-	if p == nil {
+	cc := s.fs.Client()
+	if cc == nil || cc.Capabilities == nil {
 		return false
 	}
 	var caps map[string]json.RawMessage
-	if json.Unmarshal(*p, &caps) != nil {
+	if json.Unmarshal(cc.Capabilities, &caps) != nil {
 		return false
 	}
 	c, ok := caps[name]
@@ -139,38 +141,17 @@ func (s *session) declared(name, sub string) bool {
 	return ok
 }
 
-// clientRequest sends a request to the client and waits for its answer as
-// long as ctx allows (no fixed cap: a person may take minutes to answer an
-// elicitation). If ctx ends first, the client is told the request is
-// cancelled.
+// clientRequest sends a request to the client (front.Session.Request) and
+// turns the client's error answer into the upstream's.
 func (s *session) clientRequest(ctx context.Context, rel json.RawMessage, method string, params json.RawMessage) (json.RawMessage, error) {
-	s.mu.Lock()
-	s.reqSeq++
-	id := quote("sigil-hub-" + strconv.FormatUint(s.reqSeq, 10))
-	ch := make(chan *message, 1)
-	s.pending[string(id)] = ch
-	s.mu.Unlock()
-	s.sendRelated(rel, encodeRequest(id, method, params))
-	select {
-	case m := <-ch:
-		if m.Error != nil {
-			var e struct {
-				Code    int             `json:"code"`
-				Message string          `json:"message"`
-				Data    json.RawMessage `json:"data"`
-			}
-			if err := json.Unmarshal(m.Error, &e); err != nil {
-				return nil, &upstreams.RPCError{Code: codeInternal, Message: "the client answered with an invalid error"}
-			}
-			return nil, &upstreams.RPCError{Code: e.Code, Message: e.Message, Data: e.Data}
+	res, err := s.fs.Request(ctx, rel, method, params)
+	var fe *front.Error
+	if errors.As(err, &fe) {
+		out := &upstreams.RPCError{Code: fe.Code, Message: fe.Message}
+		if d, ok := fe.Data.(json.RawMessage); ok {
+			out.Data = d
 		}
-		return m.Result, nil
-	case <-ctx.Done():
-		s.mu.Lock()
-		delete(s.pending, string(id))
-		s.mu.Unlock()
-		p, _ := marshalNoEscape(map[string]any{"requestId": id, "reason": "the upstream no longer needs the answer"})
-		s.sendRelated(rel, encodeNotification("notifications/cancelled", p))
-		return nil, ctx.Err()
+		return nil, out
 	}
+	return res, err
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"slices"
 
+	"github.com/sigilcore/sigil-hub/front"
 	"github.com/sigilcore/sigil-hub/internal/strictjson"
 )
 
@@ -13,7 +14,7 @@ import (
 // was decided on (docs/security.md, "The bytes decided on are the bytes that
 // run").
 //
-// parseMessage has already read the whole message with
+// The edge (front.ReadRequest, run by every session) has already read the whole message with
 // strictjson.ReadInput: valid UTF-8, no duplicate and no case-variant member
 // names at any depth. readToolCall adds what only a tools/call needs, and
 // upstreamCallParams never copies anything the client sent except the
@@ -45,42 +46,42 @@ var laterMembers = map[string]string{
 	"requestState":   "multi round-trip requests",
 }
 
-// readToolCall reads the params of m, a tools/call that parseMessage
-// validated.
-func readToolCall(m *message) (toolCall, *rpcError) {
+// readToolCall reads the params of m, a tools/call the edge validated
+// (package front).
+func readToolCall(m *front.Request) (toolCall, *front.Error) {
 	var c toolCall
 	params := m.Params
 	if len(params) == 0 {
-		return c, newRPCError(codeInvalidParams, "invalid tools/call params: name must be a non-empty string")
+		return c, front.Errorf(front.CodeInvalidParams, "invalid tools/call params: name must be a non-empty string")
 	}
 	members, err := strictjson.Members(params)
 	if err != nil {
-		return c, newRPCError(codeInvalidParams, "invalid tools/call params: %v", err)
+		return c, front.Errorf(front.CodeInvalidParams, "invalid tools/call params: %v", err)
 	}
 	if k := unknownMember(members, toolCallMembers); k != "" {
 		return c, unsupportedMemberError(k, laterMembers[k])
 	}
-	name, ok := plainString(members["name"])
+	name, ok := front.PlainString(members["name"])
 	if !ok || name == "" {
-		return c, newRPCError(codeInvalidParams, "invalid tools/call params: name must be a non-empty string")
+		return c, front.Errorf(front.CodeInvalidParams, "invalid tools/call params: name must be a non-empty string")
 	}
 	c.name = name
 	switch {
 	case m.LoneSurrogate:
 		// Go reads an escaped unpaired surrogate as U+FFFD, JavaScript and
 		// Python keep it: the policy and the tool would read different text.
-		return c, newRPCError(codeInvalidParams, "invalid arguments for tool %q: a string holds an escaped unpaired UTF-16 surrogate (such as \\ud800), which decoders read differently; send well-formed Unicode", name)
+		return c, front.Errorf(front.CodeInvalidParams, "invalid arguments for tool %q: a string holds an escaped unpaired UTF-16 surrogate (such as \\ud800), which decoders read differently; send well-formed Unicode", name)
 	case m.UnsafeInteger:
 		// Python reads such an integer exactly, JavaScript and Go (and the
 		// policy) round it to a double: they would act on different values.
-		return c, newRPCError(codeInvalidParams, "invalid arguments for tool %q: a number is an integer that a double cannot hold exactly (such as 9007199254740993), which decoders read differently (some exactly, some rounded); send it as a string", name)
+		return c, front.Errorf(front.CodeInvalidParams, "invalid arguments for tool %q: a number is an integer that a double cannot hold exactly (such as 9007199254740993), which decoders read differently (some exactly, some rounded); send it as a string", name)
 	}
 	c.args = members["arguments"]
 	switch {
 	case c.args == nil:
 		c.args = json.RawMessage(`{}`)
 	case c.args[0] != '{':
-		return c, newRPCError(codeInvalidParams, "invalid arguments for tool %q: arguments must be a JSON object", name)
+		return c, front.Errorf(front.CodeInvalidParams, "invalid arguments for tool %q: arguments must be a JSON object", name)
 	case bytes.ContainsAny(c.args, "\r\n"):
 		// Line breaks can only be whitespace between tokens (an HTTP body
 		// may have them). A stdio upstream reads one line per message, so
@@ -88,18 +89,18 @@ func readToolCall(m *message) (toolCall, *rpcError) {
 		// bytes forwarded, to the byte.
 		var b bytes.Buffer
 		if err := json.Compact(&b, c.args); err != nil {
-			return c, newRPCError(codeInvalidParams, "invalid arguments for tool %q: %v", name, err)
+			return c, front.Errorf(front.CodeInvalidParams, "invalid arguments for tool %q: %v", name, err)
 		}
 		c.args = b.Bytes()
 	}
 	if raw, ok := members["_meta"]; ok {
 		meta, err := strictjson.Members(raw)
 		if err != nil {
-			return c, newRPCError(codeInvalidParams, "invalid tools/call _meta: it must be an object")
+			return c, front.Errorf(front.CodeInvalidParams, "invalid tools/call _meta: it must be an object")
 		}
 		if tok, ok := meta["progressToken"]; ok {
 			if tok[0] != '"' && tok[0] != '-' && (tok[0] < '0' || tok[0] > '9') {
-				return c, newRPCError(codeInvalidParams, "invalid tools/call _meta: progressToken must be a string or a number")
+				return c, front.Errorf(front.CodeInvalidParams, "invalid tools/call _meta: progressToken must be a string or a number")
 			}
 			c.progressToken = tok
 		}
@@ -129,21 +130,21 @@ func unknownMember(members map[string]json.RawMessage, known []string) string {
 // each only when set). Nothing else from the client's params is copied.
 func upstreamCallParams(dst []byte, tool string, args json.RawMessage, progressToken, attestation string) []byte {
 	dst = append(dst, `{"name":`...)
-	dst = appendQuoted(dst, tool)
+	dst = front.AppendQuoted(dst, tool)
 	dst = append(dst, `,"arguments":`...)
 	dst = append(dst, args...)
 	if progressToken != "" || attestation != "" {
 		dst = append(dst, `,"_meta":{`...)
 		if progressToken != "" {
 			dst = append(dst, `"progressToken":`...)
-			dst = appendQuoted(dst, progressToken)
+			dst = front.AppendQuoted(dst, progressToken)
 		}
 		if attestation != "" {
 			if progressToken != "" {
 				dst = append(dst, ',')
 			}
 			dst = append(dst, `"`+attestationMetaKey+`":`...)
-			dst = appendQuoted(dst, attestation)
+			dst = front.AppendQuoted(dst, attestation)
 		}
 		dst = append(dst, '}')
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/sigilcore/sigil-hub/authz"
+	"github.com/sigilcore/sigil-hub/front"
 )
 
 // The differential property behind "the bytes decided on are the bytes that
@@ -96,7 +97,7 @@ func FuzzToolCallFrame(f *testing.F) {
 	names := argNamesOf(json.RawMessage(fuzzToolDef))
 	f.Fuzz(func(t *testing.T, params []byte) {
 		line := append(append([]byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":`), params...), '}')
-		m, _, rerr := parseMessage(line)
+		m, rerr := front.ReadRequest(line) // the edge, as every session runs it
 		if rerr != nil {
 			return
 		}

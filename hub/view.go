@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/sigilcore/sigil-hub/config"
+	"github.com/sigilcore/sigil-hub/front"
 	"github.com/sigilcore/sigil-hub/router"
 	"github.com/sigilcore/sigil-hub/upstreams"
 )
@@ -159,7 +160,7 @@ func renamed(raw json.RawMessage, exposed, original string) json.RawMessage {
 	if !ok {
 		return raw
 	}
-	name, _ := marshalNoEscape(exposed)
+	name, _ := front.MarshalNoEscape(exposed)
 	out := make([]byte, 0, len(raw)+len(name))
 	out = append(out, raw[:start]...)
 	out = append(out, name...)

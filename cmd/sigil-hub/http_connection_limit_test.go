@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sigilcore/sigil-hub/hub"
+	"github.com/sigilcore/sigil-hub/front"
 	"github.com/sigilcore/sigil-hub/internal/signtest"
 )
 
@@ -34,10 +34,10 @@ func TestFaultE68ConnectionLimit(t *testing.T) {
 	n := 10000
 	var lim syscall.Rlimit
 	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil && int(lim.Cur) < n+1000 {
-		n = max(hub.DefaultMaxConns+300, int(lim.Cur)-1000)
+		n = max(front.DefaultMaxConns+300, int(lim.Cur)-1000)
 		t.Logf("#68: this process may open %d files: %d connections instead of 10,000", lim.Cur, n)
 	}
-	extra := n - hub.DefaultMaxConns
+	extra := n - front.DefaultMaxConns
 	sign := signtest.New(t, signtest.Options{APIKey: testKey})
 	u, _, cmd := startHTTPHubCmd(t, signEnv(sign), "--config", writeConfig(t, fakeServer(t, "files", newUpstreamLog(t), "")))
 	pu, _ := url.Parse(u)
@@ -129,7 +129,7 @@ func TestFaultE68ConnectionLimit(t *testing.T) {
 	callOK("during")
 	mem := checkRSS(t, rss, "#68", fmt.Sprintf("%d connections", n), 64<<20)
 	t.Logf("%d connections to the --listen front (limit %d): %d refused 503, %d closed unanswered, %d answered by the hub; hub fds %d → at most %d",
-		n, hub.DefaultMaxConns, got503.Load(), dropped.Load(), answered.Load(), base, fds)
+		n, front.DefaultMaxConns, got503.Load(), dropped.Load(), answered.Load(), base, fds)
 	if got503.Load()+dropped.Load() == 0 {
 		t.Fatalf("#68: the --listen front accepted all %d connections: no connection limit", n)
 	}
@@ -140,7 +140,7 @@ func TestFaultE68ConnectionLimit(t *testing.T) {
 		t.Error(mem)
 	}
 	// Held: the limit; in refusal: at most 64 at a time.
-	if fds > base+hub.DefaultMaxConns+64+16 {
-		t.Errorf("the hub had %d fds with %d connections open, baseline %d: over the limit of %d connections plus 64 refusals", fds, n, base, hub.DefaultMaxConns)
+	if fds > base+front.DefaultMaxConns+64+16 {
+		t.Errorf("the hub had %d fds with %d connections open, baseline %d: over the limit of %d connections plus 64 refusals", fds, n, base, front.DefaultMaxConns)
 	}
 }

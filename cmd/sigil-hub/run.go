@@ -22,6 +22,7 @@ import (
 	"github.com/oklog/run"
 
 	"github.com/sigilcore/sigil-hub/config"
+	"github.com/sigilcore/sigil-hub/front"
 	"github.com/sigilcore/sigil-hub/hub"
 	"github.com/sigilcore/sigil-hub/upstreams"
 )
@@ -265,7 +266,7 @@ func runMain(ctx context.Context, args, environ []string, stdin io.Reader, stdou
 		g.Add(appr.serve, appr.stop)
 	}
 	if f.listen != "" {
-		srv, ln, err := listenHTTP(f.listen, environ, h, logger)
+		srv, hf, ln, err := listenHTTP(f.listen, environ, h, logger)
 		if err != nil {
 			return err
 		}
@@ -278,13 +279,13 @@ func runMain(ctx context.Context, args, environ []string, stdin io.Reader, stdou
 			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			_ = srv.Shutdown(sctx)
-			h.CloseSessions()
+			hf.Close()
 		})
 		return g.Run()
 	}
 	sctx, scancel := context.WithCancel(ctx)
 	g.Add(func() error {
-		err := h.ServeStdio(sctx, stdin, stdout)
+		err := front.ServeStdio(sctx, h, stdin, stdout, logger)
 		logger.Debug("client disconnected; shutting down")
 		return err
 	}, func(error) { scancel() })
@@ -294,35 +295,36 @@ func runMain(ctx context.Context, args, environ []string, stdin io.Reader, stdou
 // listenHTTP prepares the Streamable HTTP front. Bearer tokens come from
 // SIGIL_HUB_TOKEN_<NAME> variables (the name labels the client in logs and
 // becomes Sign's agentId). A non-loopback address needs at least one token.
-func listenHTTP(addr string, environ []string, h *hub.Hub, logger *slog.Logger) (*http.Server, net.Listener, error) {
+func listenHTTP(addr string, environ []string, h *hub.Hub, logger *slog.Logger) (*http.Server, *front.HTTP, net.Listener, error) {
 	tokens, err := hubTokens(environ)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--listen %q: want HOST:PORT, e.g. 127.0.0.1:8080", addr)
+		return nil, nil, nil, fmt.Errorf("--listen %q: want HOST:PORT, e.g. 127.0.0.1:8080", addr)
 	}
 	ip := net.ParseIP(host)
 	loopback := host == "localhost" || (ip != nil && ip.IsLoopback())
 	if !loopback && len(tokens) == 0 {
-		return nil, nil, fmt.Errorf("--listen %s is not a loopback address: set at least one SIGIL_HUB_TOKEN_<NAME> bearer token first", addr)
+		return nil, nil, nil, fmt.Errorf("--listen %s is not a loopback address: set at least one SIGIL_HUB_TOKEN_<NAME> bearer token first", addr)
 	}
-	opts := hub.HTTPOptions{Tokens: tokens}
+	opts := front.HTTPOptions{Tokens: tokens, Logger: logger}
 	if !loopback {
 		opts.AllowedHosts = []string{"*"} // authenticated by token; DNS rebinding targets loopback binds
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--listen: %w", err)
+		return nil, nil, nil, fmt.Errorf("--listen: %w", err)
 	}
-	ln = hub.LimitListener(ln, 0) // docs/faults.md case 68: a bound on open connections
+	ln = front.LimitListener(ln, 0) // docs/faults.md case 68: a bound on open connections
 	if len(tokens) == 0 {
 		logger.Warn("serving HTTP without bearer tokens: any local process can use this hub (set SIGIL_HUB_TOKEN_<NAME> to require one)")
 	}
 	logger.Info("serving MCP over Streamable HTTP", "url", "http://"+ln.Addr().String()+"/mcp", "tokens", len(tokens))
-	srv := &http.Server{Handler: h.HTTPHandler(opts), ReadHeaderTimeout: 10 * time.Second}
-	return srv, ln, nil
+	hf := front.NewHTTP(h, opts)
+	srv := &http.Server{Handler: hf, ReadHeaderTimeout: 10 * time.Second}
+	return srv, hf, ln, nil
 }
 
 // minTokenLen is the shortest SIGIL_HUB_TOKEN_<NAME> value accepted: a

@@ -1,0 +1,220 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sigilcore/sigil-hub/front"
+)
+
+// The hub is the fronts' front.Handler: a front reads and validates what a
+// client sends (package front), the hub serves it. This file is that
+// surface and the hub's side of a client session.
+
+// session is the hub's side of one live client session: what the pipeline
+// keeps per session (the front keeps the rest: its requests in flight, its
+// client context).
+type session struct {
+	h      *Hub
+	fs     front.Session
+	taskID string
+
+	listed atomic.Uint32 // listKind bits of the lists this session asked for
+	// uses holds the names of the upstreams this session sent a request
+	// to (string → struct{}): an upstream's log messages go only to the
+	// sessions that use it.
+	uses sync.Map
+
+	mu   sync.Mutex          // guards subs
+	subs map[string]struct{} // subscribed resource URIs
+}
+
+func (h *Hub) newSession(fs front.Session) *session {
+	s := &session{h: h, fs: fs, taskID: h.fleet.Load().cfg.TaskID, subs: make(map[string]struct{})}
+	if s.taskID == "" {
+		s.taskID = newTaskID()
+	}
+	return s
+}
+
+// Register makes fs a live session (front.Handler).
+func (h *Hub) Register(fs front.Session) func() {
+	s := h.newSession(fs)
+	h.sessions.Store(fs, s)
+	return func() { h.sessions.CompareAndDelete(fs, s) }
+}
+
+// sessionOf returns the live session of fs, or nil.
+func (h *Hub) sessionOf(fs front.Session) *session {
+	if s, ok := h.sessions.Load(fs); ok {
+		return s.(*session)
+	}
+	return nil
+}
+
+func (h *Hub) liveSessions() []*session {
+	var out []*session
+	h.sessions.Range(func(_, s any) bool {
+		out = append(out, s.(*session))
+		return true
+	})
+	return out
+}
+
+// Handle answers one client request (front.Handler).
+func (h *Hub) Handle(ctx context.Context, fs front.Session, req *front.Request) (json.RawMessage, error) {
+	if req.Method == "initialize" {
+		return h.initialize(req)
+	}
+	s := h.sessionOf(fs)
+	if s == nil { // the session ended while the request waited
+		return nil, front.ErrNoResponse
+	}
+	return s.request(ctx, req)
+}
+
+// Notify handles a client notification (front.Handler).
+func (h *Hub) Notify(_ front.Session, req *front.Request) {
+	switch req.Method {
+	case "notifications/roots/list_changed":
+		for _, u := range h.fleet.Load().ups {
+			_ = u.conn.Notify(context.Background(), req.Method, nil)
+		}
+	default:
+		h.log.Debug("client notification ignored", "method", req.Method)
+	}
+}
+
+// CallTimeout is the current call_timeout, 120s if unset (front.Handler).
+func (h *Hub) CallTimeout() time.Duration {
+	if d := h.fleet.Load().cfg.CallTimeout; d > 0 {
+		return d
+	}
+	return 120 * time.Second
+}
+
+// use records that the session sent a request to upstream name.
+func (s *session) use(name string) {
+	if _, ok := s.uses.Load(name); !ok {
+		s.uses.Store(name, struct{}{})
+	}
+}
+
+// usesUpstream reports whether the session sent a request to upstream
+// name; in single-wrap mode every session uses the one upstream.
+func (s *session) usesUpstream(name string) bool {
+	if s.h.opts.Single {
+		return true
+	}
+	_, ok := s.uses.Load(name)
+	return ok
+}
+
+// send delivers a message that belongs to no particular request.
+func (s *session) send(msg []byte) { s.fs.Send(nil, msg) }
+
+// sendRelated delivers a message caused by the client request rel.
+func (s *session) sendRelated(rel json.RawMessage, msg []byte) { s.fs.Send(rel, msg) }
+
+// request answers one client request of an initialized session: a raw
+// result, or an error (a *front.Error, or front.ErrNoResponse).
+func (s *session) request(ctx context.Context, req *front.Request) (json.RawMessage, error) {
+	switch req.Method {
+	case "tools/list":
+		return s.list(ctx, req.Params, "tools", func(v *view) []json.RawMessage { return v.tools })
+	case "prompts/list":
+		return s.list(ctx, req.Params, "prompts", func(v *view) []json.RawMessage { return v.prompts })
+	case "resources/list":
+		return s.list(ctx, req.Params, "resources", func(v *view) []json.RawMessage { return v.resources })
+	case "resources/templates/list":
+		return s.list(ctx, req.Params, "resourceTemplates", func(v *view) []json.RawMessage { return v.templates })
+	case "tools/call":
+		return s.callTool(ctx, req)
+	case "prompts/get":
+		return s.getPrompt(ctx, req.Params)
+	case "resources/read", "resources/subscribe", "resources/unsubscribe":
+		return s.resourceRequest(ctx, req.Method, req.Params)
+	case "completion/complete":
+		return s.complete(ctx, req.Params)
+	case "logging/setLevel":
+		return s.setLevel(ctx, req.Params)
+	}
+	return nil, front.Errorf(front.CodeMethodNotFound, "method %q is not supported by sigil-hub", req.Method)
+}
+
+// initialize answers the handshake with the hub's merged capabilities, in
+// the protocol version the front negotiated (req.Client).
+func (h *Hub) initialize(req *front.Request) (json.RawMessage, error) {
+	version := front.SupportedVersions[0]
+	if req.Client != nil {
+		version = req.Client.ProtocolVersion
+	}
+	result := map[string]any{
+		"protocolVersion": version,
+		"capabilities": map[string]any{
+			"tools":       map[string]any{"listChanged": true},
+			"prompts":     map[string]any{"listChanged": true},
+			"resources":   map[string]any{"subscribe": true, "listChanged": true},
+			"logging":     map[string]any{},
+			"completions": map[string]any{},
+		},
+		"serverInfo": map[string]any{"name": "sigil-hub", "version": h.opts.Version},
+	}
+	if ups := h.fleet.Load().ups; h.opts.Single && len(ups) == 1 {
+		if ins := ups[0].conn.Snapshot().Instructions; ins != "" {
+			result["instructions"] = ins
+		}
+	}
+	b, err := front.MarshalNoEscape(result)
+	if err != nil {
+		return nil, front.Errorf(front.CodeInternal, "internal error: %v", err)
+	}
+	return b, nil
+}
+
+// list serves one paginated merged list.
+func (s *session) list(ctx context.Context, params json.RawMessage, key string, items func(*view) []json.RawMessage) (json.RawMessage, error) {
+	var p struct {
+		Cursor string `json:"cursor"`
+	}
+	if params != nil {
+		if err := json.Unmarshal(params, &p); err != nil {
+			return nil, front.Errorf(front.CodeInvalidParams, "invalid params: %v", err)
+		}
+	}
+	s.h.waitStartup(ctx)
+	s.h.refreshPins()
+	// Marked before the view is read: a change published after this read
+	// is notified to this session (publish swaps the view, then reads the
+	// marks).
+	s.listed.Or(listKind(key))
+	all := items(s.h.view.Load())
+	pg, next, err := page(all, p.Cursor, s.h.pageSize)
+	if err != nil {
+		return nil, front.Errorf(front.CodeInvalidParams, "%v", err)
+	}
+	n := 64
+	for _, it := range pg {
+		n += len(it) + 1
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '{')
+	b = strconv.AppendQuote(b, key)
+	b = append(b, ":["...)
+	for i, it := range pg {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, it...)
+	}
+	b = append(b, ']')
+	if next != "" {
+		b = append(b, `,"nextCursor":`...)
+		b = strconv.AppendQuote(b, next)
+	}
+	return append(b, '}'), nil
+}
