@@ -1,6 +1,8 @@
 package strictjson
 
 import (
+	"bytes"
+	"encoding/json"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -15,39 +17,22 @@ import (
 const lowerHex = "0123456789abcdef"
 
 // AppendString appends s as a JSON string exactly as encoding/json encodes
-// it with HTML escaping off (json.Encoder.SetEscapeHTML(false)): \" \\ \b \f
-// \n \r \t, other control characters as \u00xx, U+2028 and U+2029 escaped,
-// invalid UTF-8 as \ufffd, everything else ('<', '>', '&' included) as it
-// is. A string of printable ASCII without '"' and '\\' (the usual name or
-// id) is copied in one step.
+// it with HTML escaping off (json.Encoder.SetEscapeHTML(false)): '<', '>'
+// and '&' as they are, U+2028 and U+2029 escaped, invalid UTF-8 as \ufffd.
+// A string of printable ASCII without '"' and '\\' (the usual name or id)
+// is copied without an encoder.
 func AppendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c < utf8.RuneSelf && c != '"' && c != '\\' {
-			i++
-			continue
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' {
+			var b bytes.Buffer
+			enc := json.NewEncoder(&b)
+			enc.SetEscapeHTML(false)
+			_ = enc.Encode(s) // a string always encodes
+			return append(dst, bytes.TrimSuffix(b.Bytes(), []byte("\n"))...)
 		}
-		if c < utf8.RuneSelf {
-			dst = append(dst, s[start:i]...)
-			dst = appendASCIIEscape(dst, c)
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 || r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			if r == utf8.RuneError {
-				r = '\ufffd'
-			}
-			dst = append(dst, '\\', 'u', lowerHex[r>>12], lowerHex[r>>8&0xF], lowerHex[r>>4&0xF], lowerHex[r&0xF])
-			start = i + size
-		}
-		i += size
 	}
-	dst = append(dst, s[start:]...)
+	dst = append(dst, '"')
+	dst = append(dst, s...)
 	return append(dst, '"')
 }
 

@@ -1,6 +1,7 @@
 package strictjson
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 )
@@ -70,35 +71,15 @@ func (v Valid) Member(name string) (Valid, bool) {
 	return Valid{data: found, depth: max(v.depth-1, 0)}, true
 }
 
-// Compact returns v without whitespace between tokens (json.Compact's
-// result): v itself when it has none.
+// Compact returns a copy of v without whitespace between tokens
+// (json.Compact's result, which cannot fail on a Valid).
 func (v Valid) Compact() Valid {
-	d := v.data
-	i := 0
-	for ; i < len(d); i++ {
-		switch d[i] {
-		case '"':
-			i = SkipString(d, i) - 1
-		case ' ', '\t', '\n', '\r':
-			goto copy
-		}
+	var b bytes.Buffer
+	b.Grow(len(v.data))
+	if json.Compact(&b, v.data) != nil {
+		return Valid{}
 	}
-	return v
-copy:
-	out := make([]byte, i, len(d))
-	copy(out, d[:i])
-	for ; i < len(d); i++ {
-		switch c := d[i]; c {
-		case '"':
-			end := SkipString(d, i)
-			out = append(out, d[i:end]...)
-			i = end - 1
-		case ' ', '\t', '\n', '\r':
-		default:
-			out = append(out, c)
-		}
-	}
-	return Valid{data: out, depth: v.depth}
+	return Valid{data: b.Bytes(), depth: v.depth}
 }
 
 func trimSpace(b []byte) []byte {
