@@ -71,14 +71,11 @@ func (e *canonicalEncoder) encode(v any) error {
 		}
 		e.buf.WriteString(jsNumber(f))
 	case []string:
-		e.buf.WriteByte('[')
+		items := make([]any, len(x))
 		for i, s := range x {
-			if i > 0 {
-				e.buf.WriteByte(',')
-			}
-			writeJSString(&e.buf, s)
+			items[i] = s
 		}
-		e.buf.WriteByte(']')
+		return e.encode(items)
 	case []any:
 		e.buf.WriteByte('[')
 		for i, el := range x {
