@@ -1,39 +1,8 @@
 package front
 
 import (
-	"bytes"
 	"testing"
 )
-
-// The fast paths of jsonrpc.go (the general code cost measurable CPU on
-// every call) must give what the general code
-// gives.
-
-func TestAppendQuotedMatchesEncoder(t *testing.T) {
-	for _, s := range []string{"", "tools/call", "files__read", "a b~", `q"uote`, `back\slash`, "<&>", "tab\t", "nl\n", "é", "\u2028", "\xff", "\x7f"} {
-		want, err := MarshalNoEscape(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := AppendQuoted([]byte("x"), s); string(got) != "x"+string(want) {
-			t.Errorf("AppendQuoted(%q) = %s, want x%s", s, got, want)
-		}
-	}
-}
-
-func FuzzAppendQuoted(f *testing.F) {
-	f.Add("tools/call")
-	f.Add("\u2028<\x01")
-	f.Fuzz(func(t *testing.T, s string) {
-		want, err := MarshalNoEscape(s)
-		if err != nil {
-			t.Skip()
-		}
-		if got := Quote(s); !bytes.Equal(got, want) {
-			t.Fatalf("quote(%q) = %s, want %s", s, got, want)
-		}
-	})
-}
 
 // TestParseMessageClassifies: a message strictjson rejects is still
 // classified as before (parse error for bad UTF-8 or JSON, invalid request
