@@ -150,7 +150,7 @@ func parseMessage(line []byte) (message, json.RawMessage, *Error) {
 		m.ID = raw
 	}
 	if raw, ok := members["method"]; ok {
-		method, _ := PlainString(raw)
+		method, _ := strictjson.DecodeString(raw)
 		if method == "" {
 			return message{}, id, Errorf(CodeInvalidRequest, "invalid request: method must be a non-empty string")
 		}
@@ -253,7 +253,7 @@ func encodeError(id json.RawMessage, e *Error) []byte {
 func EncodeNotification(method string, params json.RawMessage) []byte {
 	b := make([]byte, 0, len(method)+len(params)+48)
 	b = append(b, `{"jsonrpc":"2.0","method":`...)
-	b = AppendQuoted(b, method)
+	b = strictjson.AppendString(b, method)
 	if params != nil {
 		b = append(b, `,"params":`...)
 		b = append(b, params...)
@@ -267,7 +267,7 @@ func encodeRequest(id json.RawMessage, method string, params json.RawMessage) []
 	b = append(b, `{"jsonrpc":"2.0","id":`...)
 	b = append(b, id...)
 	b = append(b, `,"method":`...)
-	b = AppendQuoted(b, method)
+	b = strictjson.AppendString(b, method)
 	if params != nil {
 		b = append(b, `,"params":`...)
 		b = append(b, params...)
@@ -285,39 +285,4 @@ func MarshalNoEscape(v any) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimRight(b.Bytes(), "\n"), nil
-}
-
-// Quote encodes s as a JSON string without HTML escaping.
-func Quote(s string) json.RawMessage {
-	return AppendQuoted(make([]byte, 0, len(s)+2), s)
-}
-
-// AppendQuoted appends s encoded as MarshalNoEscape encodes it. Printable
-// ASCII other than `"` and `\` is copied as it is (the usual tool, method and
-// member names: no encoder, no reflection); anything else is encoded by
-// encoding/json (escapes, U+2028/U+2029, invalid UTF-8).
-func AppendQuoted(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
-			q, _ := MarshalNoEscape(s)
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
-}
-
-// PlainString decodes a JSON string token that strictjson has accepted. A
-// token without escapes (the usual tool or method name) is sliced rather
-// than decoded by encoding/json (it runs on every call); ok is false for
-// anything but a string.
-func PlainString(raw json.RawMessage) (s string, ok bool) {
-	if n := len(raw); n >= 2 && raw[0] == '"' && raw[n-1] == '"' && bytes.IndexByte(raw[1:n-1], '\\') < 0 {
-		return string(raw[1 : n-1]), true
-	}
-	if json.Unmarshal(raw, &s) != nil {
-		return "", false
-	}
-	return s, true
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sigilcore/sigil-hub/internal/strictjson"
 )
 
 // Limits of one client session.
@@ -450,7 +452,7 @@ func (s *session) initialize(ctx context.Context, req *Request) (json.RawMessage
 			c.ProtocolVersion = v
 		}
 	}
-	c.Info.Version, _ = PlainString(p.ClientInfo.Version)
+	c.Info.Version, _ = strictjson.DecodeString(p.ClientInfo.Version)
 	if c.Capabilities != nil && string(c.Capabilities) == "null" {
 		c.Capabilities = nil
 	}
@@ -490,7 +492,7 @@ func (s *session) initialize(ctx context.Context, req *Request) (json.RawMessage
 func (s *session) Request(ctx context.Context, rel json.RawMessage, method string, params json.RawMessage) (json.RawMessage, error) {
 	s.mu.Lock()
 	s.reqSeq++
-	id := Quote("sigil-hub-" + strconv.FormatUint(s.reqSeq, 10))
+	id := json.RawMessage(strictjson.AppendString(nil, "sigil-hub-"+strconv.FormatUint(s.reqSeq, 10)))
 	ch := make(chan *message, 1)
 	s.pending[string(id)] = ch
 	s.mu.Unlock()

@@ -63,7 +63,7 @@ func (s *session) getPrompt(ctx context.Context, params json.RawMessage) (json.R
 	if !ok {
 		return nil, front.Errorf(front.CodeInvalidParams, "unknown prompt %q: call prompts/list to see the prompts this hub offers", exposed)
 	}
-	members["name"] = front.Quote(route.Name)
+	members["name"] = strictjson.AppendString(nil, route.Name)
 	return s.forward(ctx, v.fleet.byName[route.Upstream], "prompts/get", members, exposed)
 }
 
@@ -130,7 +130,7 @@ func (s *session) complete(ctx context.Context, params json.RawMessage) (json.Ra
 		if !ok {
 			return nil, front.Errorf(front.CodeInvalidParams, "unknown prompt %q", name)
 		}
-		ref["name"] = front.Quote(route.Name)
+		ref["name"] = strictjson.AppendString(nil, route.Name)
 		members["ref"] = encodeObject(ref)
 		return s.forward(ctx, v.fleet.byName[route.Upstream], "completion/complete", members, name)
 	case "ref/resource":
@@ -205,7 +205,7 @@ func (h *Hub) upstreamNotification(upstreamName, method string, params json.RawM
 		if !ok || start < 0 {
 			return
 		}
-		tok, ok := front.PlainString(params[start:end])
+		tok, ok := strictjson.DecodeString(params[start:end])
 		if !ok {
 			return
 		}
@@ -230,11 +230,11 @@ func (h *Hub) upstreamNotification(upstreamName, method string, params json.RawM
 				return
 			}
 			if start >= 0 {
-				if inner, ok := front.PlainString(params[start:end]); ok && inner != "" {
+				if inner, ok := strictjson.DecodeString(params[start:end]); ok && inner != "" {
 					logger += "/" + inner
 				}
 			}
-			p, _ = setMember(params, "logger", front.Quote(logger))
+			p, _ = setMember(params, "logger", strictjson.AppendString(nil, logger))
 		} else if strictjson.ValidateObject(params, front.MaxDepth) != nil {
 			return
 		}

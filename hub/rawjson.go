@@ -28,7 +28,7 @@ func encodeObject(members map[string]json.RawMessage) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = front.AppendQuoted(b, k)
+		b = strictjson.AppendString(b, k)
 		b = append(b, ':')
 		b = append(b, members[k]...)
 	}
@@ -51,7 +51,7 @@ func findMember(obj []byte, name string) (start, end int, ok bool) {
 		kEnd := strictjson.SkipString(obj, i)
 		vStart := strictjson.SkipSpace(obj, strictjson.SkipSpace(obj, kEnd)+1) // past ':'
 		vEnd := strictjson.SkipValue(obj, vStart)
-		if key, _ := front.PlainString(obj[i:kEnd]); strictjson.SameName(key, name) {
+		if key, _ := strictjson.DecodeString(obj[i:kEnd]); strictjson.SameName(key, name) {
 			if start >= 0 || string(obj[i+1:kEnd-1]) != name {
 				return -1, -1, false
 			}
@@ -75,7 +75,7 @@ func setMember(obj []byte, name string, value []byte) ([]byte, bool) {
 	}
 	if start < 0 {
 		open := strictjson.SkipSpace(obj, 0) + 1
-		head := front.AppendQuoted(append([]byte(nil), obj[:open]...), name)
+		head := strictjson.AppendString(append([]byte(nil), obj[:open]...), name)
 		head = append(append(head, ':'), value...)
 		if rest := obj[open:]; strictjson.SkipSpace(rest, 0) < len(rest) && rest[strictjson.SkipSpace(rest, 0)] != '}' {
 			head = append(head, ',')

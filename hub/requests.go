@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/sigilcore/sigil-hub/front"
+	"github.com/sigilcore/sigil-hub/internal/strictjson"
 	"github.com/sigilcore/sigil-hub/upstreams"
 )
 
@@ -88,7 +89,7 @@ func capabilityFor(method string, params json.RawMessage) (string, string) {
 			return "", ""
 		}
 		if start >= 0 {
-			if mode, _ := front.PlainString(params[start:end]); mode == "url" {
+			if mode, _ := strictjson.DecodeString(params[start:end]); mode == "url" {
 				return "elicitation", "url"
 			}
 		}

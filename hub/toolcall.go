@@ -61,7 +61,7 @@ func readToolCall(m *front.Request) (toolCall, *front.Error) {
 	if k := unknownMember(members, toolCallMembers); k != "" {
 		return c, unsupportedMemberError(k, laterMembers[k])
 	}
-	name, ok := front.PlainString(members["name"])
+	name, ok := strictjson.DecodeString(members["name"])
 	if !ok || name == "" {
 		return c, front.Errorf(front.CodeInvalidParams, "invalid tools/call params: name must be a non-empty string")
 	}
@@ -130,21 +130,21 @@ func unknownMember(members map[string]json.RawMessage, known []string) string {
 // each only when set). Nothing else from the client's params is copied.
 func upstreamCallParams(dst []byte, tool string, args json.RawMessage, progressToken, attestation string) []byte {
 	dst = append(dst, `{"name":`...)
-	dst = front.AppendQuoted(dst, tool)
+	dst = strictjson.AppendString(dst, tool)
 	dst = append(dst, `,"arguments":`...)
 	dst = append(dst, args...)
 	if progressToken != "" || attestation != "" {
 		dst = append(dst, `,"_meta":{`...)
 		if progressToken != "" {
 			dst = append(dst, `"progressToken":`...)
-			dst = front.AppendQuoted(dst, progressToken)
+			dst = strictjson.AppendString(dst, progressToken)
 		}
 		if attestation != "" {
 			if progressToken != "" {
 				dst = append(dst, ',')
 			}
 			dst = append(dst, `"`+attestationMetaKey+`":`...)
-			dst = front.AppendQuoted(dst, attestation)
+			dst = strictjson.AppendString(dst, attestation)
 		}
 		dst = append(dst, '}')
 	}
