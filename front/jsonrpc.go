@@ -67,6 +67,9 @@ type Request struct {
 	ID     json.RawMessage // nil for a notification
 	Method string
 	Params json.RawMessage // nil or a JSON object
+	// ParamsValid is Params as strictjson's proof of the check ParseMessage
+	// made: later stages take it without scanning again.
+	ParamsValid strictjson.Valid
 	// LoneSurrogate: a string in params holds an escaped unpaired UTF-16
 	// surrogate (strictjson.Input); a tools/call refuses it.
 	LoneSurrogate bool
@@ -157,6 +160,7 @@ func parseMessage(line []byte) (message, json.RawMessage, *Error) {
 		m.Method = method
 	}
 	m.Params = members["params"]
+	m.ParamsValid, _ = in.Valid("params")
 	m.Result = members["result"]
 	m.Error = members["error"]
 	m.LoneSurrogate, m.UnsafeInteger = in.LoneSurrogate["params"], in.UnsafeInteger["params"]

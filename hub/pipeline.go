@@ -142,6 +142,7 @@ func (s *session) authorizeCall(ctx context.Context, r *toolCallRun) error {
 		ServerID:  u.serverID,
 		Tool:      r.route.Name,
 		Arguments: r.call.args,
+		Checked:   r.call.valid,
 		TaskID:    s.taskID,
 		AgentID:   s.agentName(r.req.Client),
 		Extract:   u.extractors[r.route.Name],
@@ -213,10 +214,13 @@ func (s *session) forwardCall(ctx context.Context, r *toolCallRun) (json.RawMess
 	if u.attest {
 		attestation = r.decision.Attestation
 	}
-	params := upstreamCallParams(make([]byte, 0, len(r.call.args)+len(r.route.Name)+len(attestation)+96), r.route.Name, r.call.args, progressTok, attestation)
+	params, err := upstreamCallParams(make([]byte, 0, len(r.call.args)+len(r.route.Name)+len(attestation)+96), r.route.Name, r.call.valid, progressTok, attestation)
+	if err != nil {
+		return nil, err // the builder refuses only a repeated name: a bug here
+	}
 	untrack := h.track(u.name, s, rel)
 	start := time.Now()
-	result, err := u.conn.Call(ctx, "tools/call", params)
+	result, err := u.conn.CallValid(ctx, "tools/call", params)
 	untrack()
 	r.upstreamMS = time.Since(start)
 	if h.log.Enabled(ctx, slog.LevelDebug) {

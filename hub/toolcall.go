@@ -31,7 +31,12 @@ type toolCall struct {
 	// progressToken is the client's own progress token (a JSON string or
 	// number), or nil.
 	progressToken json.RawMessage
+	// valid is args as strictjson's proof that the edge checked them.
+	valid strictjson.Valid
 }
+
+// noArgs stands for the arguments of a call that sent none.
+var noArgs, _ = strictjson.Check([]byte(`{}`), 0)
 
 // toolCallMembers are the params members of a tools/call that sigil-hub
 // reads. Every other member is refused: nothing is forwarded unexamined.
@@ -76,23 +81,20 @@ func readToolCall(m *front.Request) (toolCall, *front.Error) {
 		// policy) round it to a double: they would act on different values.
 		return c, front.Errorf(front.CodeInvalidParams, "invalid arguments for tool %q: a number is an integer that a double cannot hold exactly (such as 9007199254740993), which decoders read differently (some exactly, some rounded); send it as a string", name)
 	}
-	c.args = members["arguments"]
+	args, ok := m.ParamsValid.Member("arguments")
 	switch {
-	case c.args == nil:
-		c.args = json.RawMessage(`{}`)
-	case c.args[0] != '{':
+	case !ok:
+		args = noArgs
+	case !args.IsObject():
 		return c, front.Errorf(front.CodeInvalidParams, "invalid arguments for tool %q: arguments must be a JSON object", name)
-	case bytes.ContainsAny(c.args, "\r\n"):
+	case bytes.ContainsAny(args.Bytes(), "\r\n"):
 		// Line breaks can only be whitespace between tokens (an HTTP body
 		// may have them). A stdio upstream reads one line per message, so
 		// they go now, before authorization: the bytes authorized are the
 		// bytes forwarded, to the byte.
-		var b bytes.Buffer
-		if err := json.Compact(&b, c.args); err != nil {
-			return c, front.Errorf(front.CodeInvalidParams, "invalid arguments for tool %q: %v", name, err)
-		}
-		c.args = b.Bytes()
+		args = args.Compact()
 	}
+	c.args, c.valid = args.Bytes(), args
 	if raw, ok := members["_meta"]; ok {
 		meta, err := strictjson.Members(raw)
 		if err != nil {
@@ -128,25 +130,20 @@ func unknownMember(members map[string]json.RawMessage, known []string) string {
 // the upstream's own tool name, the authorized arguments' bytes, and the
 // hub's own _meta (its progress token for this call and the attestation,
 // each only when set). Nothing else from the client's params is copied.
-func upstreamCallParams(dst []byte, tool string, args json.RawMessage, progressToken, attestation string) []byte {
-	dst = append(dst, `{"name":`...)
-	dst = strictjson.AppendString(dst, tool)
-	dst = append(dst, `,"arguments":`...)
-	dst = append(dst, args...)
+func upstreamCallParams(dst []byte, tool string, args strictjson.Valid, progressToken, attestation string) (strictjson.Valid, error) {
+	var o strictjson.ObjectBuilder
+	o.Start(dst)
+	o.String("name", tool)
+	o.Value("arguments", args)
 	if progressToken != "" || attestation != "" {
-		dst = append(dst, `,"_meta":{`...)
+		o.Begin("_meta")
 		if progressToken != "" {
-			dst = append(dst, `"progressToken":`...)
-			dst = strictjson.AppendString(dst, progressToken)
+			o.String("progressToken", progressToken)
 		}
 		if attestation != "" {
-			if progressToken != "" {
-				dst = append(dst, ',')
-			}
-			dst = append(dst, `"`+attestationMetaKey+`":`...)
-			dst = strictjson.AppendString(dst, attestation)
+			o.String(attestationMetaKey, attestation)
 		}
-		dst = append(dst, '}')
+		o.End()
 	}
-	return append(dst, '}')
+	return o.Finish()
 }

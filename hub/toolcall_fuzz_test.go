@@ -108,14 +108,17 @@ func FuzzToolCallFrame(f *testing.F) {
 		if member, _ := names.caseVariantArgument(call.args); member != "" {
 			return
 		}
-		in, err := authz.NewIntent(authz.Request{ServerID: "srv", Tool: "t", Arguments: call.args, TaskID: "task"})
+		in, err := authz.NewIntent(authz.Request{ServerID: "srv", Tool: "t", Arguments: call.args, Checked: call.valid, TaskID: "task"})
 		if err != nil {
 			return // denied locally: nothing is forwarded
 		}
 		policy := policyArguments(t, in.JSON)
 
-		up := upstreamCallParams(nil, "t", call.args, "sigil-hub-tok", "att")
-		frame := append(append([]byte(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":`), up...), '}')
+		up, err := upstreamCallParams(nil, "t", call.valid, "sigil-hub-tok", "att")
+		if err != nil || !call.valid.Is(call.args) {
+			t.Fatalf("params: %v (arguments proven: %v)", err, call.valid.Is(call.args))
+		}
+		frame := append(append([]byte(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":`), up.Bytes()...), '}')
 		if !json.Valid(frame) || bytes.ContainsAny(frame, "\r\n") {
 			t.Fatalf("forwarded frame is not one line of JSON: %q", frame)
 		}
