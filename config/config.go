@@ -36,6 +36,10 @@ type Config struct {
 	SignURL string
 	// LogLevel is log_level: "debug", "info", "warn" or "error". Default "info".
 	LogLevel string
+	// LogFormat is log_format: "text" (coloured on a terminal) or "json"
+	// (one object per line with a stable "event" on the lines operators
+	// alert on). Default "text".
+	LogFormat string
 	// PendingTimeout is pending_timeout (integer milliseconds in the file):
 	// how long a PENDING call waits for approval
 	// (docs/protocol.md#holds-pending). Default 30s.
@@ -172,6 +176,7 @@ const cfgMaxTimeoutMS = 24 * 60 * 60 * 1000
 type cfgRawFile struct {
 	SignURL        toml.Primitive `toml:"sign_url"`
 	LogLevel       toml.Primitive `toml:"log_level"`
+	LogFormat      toml.Primitive `toml:"log_format"`
 	PendingTimeout toml.Primitive `toml:"pending_timeout"`
 	StartupTimeout toml.Primitive `toml:"startup_timeout"`
 	CallTimeout    toml.Primitive `toml:"call_timeout"`
@@ -355,6 +360,7 @@ func (p *cfgParser) file(raw *cfgRawFile) Config {
 	cfg := Config{
 		SignURL:        DefaultSignURL,
 		LogLevel:       "info",
+		LogFormat:      "text",
 		PendingTimeout: 30 * time.Second,
 		StartupTimeout: 30 * time.Second,
 		CallTimeout:    120 * time.Second,
@@ -376,6 +382,9 @@ func (p *cfgParser) file(raw *cfgRawFile) Config {
 		default:
 			p.errorf([]string{"log_level"}, "must be debug, info, warn or error")
 		}
+	}
+	if p.str(raw.LogFormat, []string{"log_format"}, &cfg.LogFormat) && cfg.LogFormat != "text" && cfg.LogFormat != "json" {
+		p.errorf([]string{"log_format"}, "must be text or json")
 	}
 	cfg.PendingTimeout = p.millis(raw.PendingTimeout, []string{"pending_timeout"}, cfg.PendingTimeout)
 	cfg.StartupTimeout = p.millis(raw.StartupTimeout, []string{"startup_timeout"}, cfg.StartupTimeout)
@@ -498,7 +507,7 @@ func cfgKnownKey(k toml.Key) string {
 	var known []string
 	switch {
 	case len(k) == 1:
-		known = []string{"sign_url", "log_level", "pending_timeout", "startup_timeout", "call_timeout", "separator",
+		known = []string{"sign_url", "log_level", "log_format", "pending_timeout", "startup_timeout", "call_timeout", "separator",
 			"agent_id", "task_id", "verify", "policy_hash", "policy", "audit", "pin", "pin_file", "servers"}
 	case len(k) == 3 && k[0] == "servers":
 		known = []string{"command", "args", "env", "cwd", "url", "transport", "headers", "oauth", "server_id",

@@ -13,6 +13,7 @@ const cfgStarter = `# sigil-hub configuration.
 
 # sign_url = "https://sign.sigilcore.com"
 # log_level = "info"            # debug | info | warn | error
+# log_format = "text"           # text | json (one object per line, with a stable "event")
 # pending_timeout = 30000       # ms a call held for approval may wait
 # verify = "warn"               # off | warn | enforce (attestation check)
 

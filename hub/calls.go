@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sigilcore/sigil-hub/front"
@@ -32,11 +33,25 @@ func (h *Hub) logDecision(exposed string, u *upstream, decision, code string, la
 	if !h.log.Enabled(context.Background(), level) {
 		return
 	}
-	attrs := []any{"exposed_tool", exposed, "upstream", u.name, "server_id", u.serverID, "decision", decision, "latency_ms", latency.Milliseconds()}
+	attrs := []any{"event", decisionEvent(decision), "exposed_tool", exposed, "upstream", u.name, "server_id", u.serverID, "server_name", u.serverName,
+		"decision", decision, "latency_ms", latency.Milliseconds()}
 	if code != "" {
 		attrs = append(attrs, "error_code", code)
 	}
 	h.log.Log(context.Background(), level, "tool call decision", attrs...)
+}
+
+// decisionEvent is the stable "event" of a decision's log line (README,
+// "Flags and environment", --log-format): tool_call_approved, tool_call_denied, tool_call_pending,
+// tool_call_blocked (Sign unreachable, fail-closed), tool_call_cancelled.
+func decisionEvent(decision string) string {
+	switch decision {
+	case "UNREACHABLE":
+		return "tool_call_blocked"
+	case "APPROVED", "DENIED", "PENDING", "CANCELLED":
+		return "tool_call_" + strings.ToLower(decision)
+	}
+	return "tool_call_decided"
 }
 
 // progress sends a progress notification for the client's own token.

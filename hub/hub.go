@@ -139,6 +139,7 @@ type run struct {
 type upstream struct {
 	name       string
 	serverID   string
+	serverName string // server_name, the display label in logs (default: the serverId)
 	attest     bool
 	extractors map[string]*authz.Extractor // by upstream tool name
 	conn       *upstreams.Upstream
@@ -228,7 +229,10 @@ func (f *fleet) server(name string) config.Server {
 // unstarted connection; otherwise the record shares conn (a change that
 // needs no restart).
 func (h *Hub) newUpstream(cfg config.Config, s config.Server, conn *upstreams.Upstream) *upstream {
-	u := &upstream{name: s.Name, serverID: s.ServerID, attest: s.Attestation, extractors: map[string]*authz.Extractor{}, secrets: h.secrets, conn: conn}
+	u := &upstream{name: s.Name, serverID: s.ServerID, serverName: s.ServerName, attest: s.Attestation, extractors: map[string]*authz.Extractor{}, secrets: h.secrets, conn: conn}
+	if u.serverName == "" {
+		u.serverName = s.ServerID
+	}
 	for tool, ex := range s.Extractors {
 		u.extractors[tool] = &authz.Extractor{Action: ex.Action, Fields: ex.Fields}
 	}
@@ -250,7 +254,7 @@ func (h *Hub) newUpstream(cfg config.Config, s config.Server, conn *upstreams.Up
 		ClientName:    "sigil-hub",
 		ClientVersion: h.opts.Version,
 		InitTimeout:   startupTimeout(cfg),
-		Logger:        h.log,
+		Logger:        h.log.With("server_name", u.serverName), // every line about this server names it
 		OnChange:      h.markChanged,
 		OnNotification: func(method string, params json.RawMessage) {
 			h.upstreamNotification(name, method, params)

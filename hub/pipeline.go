@@ -130,7 +130,8 @@ func (s *session) authorizeCall(ctx context.Context, r *toolCallRun) error {
 	rel := front.RelatedID(ctx)
 	var progressN float64
 	onHold := func(holdID string, waited time.Duration) {
-		h.log.Info("tool call held for approval", "exposed_tool", exposed, "upstream", u.name, "hold_id", holdID, "waited_ms", waited.Milliseconds())
+		h.log.Info("tool call held for approval", "event", "tool_call_held", "exposed_tool", exposed, "upstream", u.name, "server_name", u.serverName,
+			"hold_id", holdID, "waited_ms", waited.Milliseconds())
 		if r.call.progressToken == nil {
 			return
 		}
@@ -157,7 +158,8 @@ func (s *session) authorizeCall(ctx context.Context, r *toolCallRun) error {
 		return front.ErrNoResponse
 	case aerr != nil && errors.Is(aerr, authz.ErrUnreachable) && h.opts.Bypass:
 		r.verdict, r.bypassed = "UNREACHABLE", true
-		h.log.Error("ungoverned_tool_call: Sigil Sign unreachable, forwarding because --unsafe-bypass is set",
+		h.log.Error("ungoverned_tool_call: Sigil Sign unreachable, forwarding because --unsafe-bypass is set", "event", "ungoverned_tool_call",
+			"server_name", u.serverName,
 			"exposed_tool", exposed, "upstream", u.name, "server_id", u.serverID, "err", aerr)
 	case aerr != nil:
 		r.verdict = "UNREACHABLE"

@@ -40,7 +40,7 @@ func (u *Upstream) Run(ctx context.Context) error {
 		}
 		d := backoffDelay(attempt, u.tun.backoffMin, u.tun.backoffMax, u.tun.jitter)
 		attempt++
-		u.log.Warn("upstream failed; retrying", "err", err, "retry_in", d)
+		u.log.Warn("upstream failed; retrying", "event", "upstream_exited", "err", err, "retry_in", d)
 		u.setState(Backoff, err)
 		u.settle()
 		t := time.NewTimer(d)
@@ -136,7 +136,7 @@ func (u *Upstream) connectOnce(ctx context.Context) (*session, error) {
 		snap.ProtocolVersion = s.init.protocolVersion
 		return true
 	})
-	u.log.Info("upstream ready", "protocol_version", s.init.protocolVersion,
+	u.log.Info("upstream ready", "event", "upstream_ready", "protocol_version", s.init.protocolVersion,
 		"tools", len(l.tools), "prompts", len(l.prompts), "resources", len(l.resources), "templates", len(l.templates))
 	return s, nil
 }

@@ -111,6 +111,12 @@ func loadConfigNoted(f cliFlags, command, environ []string, getenv func(string) 
 	if v := pick(f.logLevel, getenv("SIGIL_LOG_LEVEL")); v != "" {
 		cfg.LogLevel = v
 	}
+	if v := pick(f.logFormat, getenv("SIGIL_LOG_FORMAT")); v != "" {
+		if v != "text" && v != "json" {
+			return config.Config{}, false, "", fmt.Errorf("--log-format %q: want text or json", v)
+		}
+		cfg.LogFormat = v
+	}
 	if f.policy != "" {
 		abs, err := filepath.Abs(f.policy)
 		if err != nil {

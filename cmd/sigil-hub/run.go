@@ -98,11 +98,11 @@ Flags (precedence: flag > environment > config file > default):
 
 // cliFlags are the parsed command-line flags.
 type cliFlags struct {
-	key, signURL, logLevel, serverID, serverName, remote, config, only, policy, listen, audit, approvals string
-	pin, pinFile, overlay                                                                                string
-	pendingTimeout, callTimeout, port                                                                    int
-	bypass, init, help, openBrowser                                                                      bool
-	set                                                                                                  map[string]bool
+	key, signURL, logLevel, logFormat, serverID, serverName, remote, config, only, policy, listen, audit, approvals string
+	pin, pinFile, overlay                                                                                           string
+	pendingTimeout, callTimeout, port                                                                               int
+	bypass, init, help, openBrowser                                                                                 bool
+	set                                                                                                             map[string]bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (cliFlags, []string, error) {
@@ -112,6 +112,7 @@ func parseFlags(args []string, stderr io.Writer) (cliFlags, []string, error) {
 	fs.StringVar(&f.key, "key", "", "Sigil API key (env SIGIL_API_KEY; never in a file)")
 	fs.StringVar(&f.signURL, "sign-url", "", "Sigil Sign base URL (env SIGIL_SIGN_URL, config sign_url; default https://sign.sigilcore.com)")
 	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (env SIGIL_LOG_LEVEL, config log_level; default info)")
+	fs.StringVar(&f.logFormat, "log-format", "", "text or json: one JSON object per line with a stable event field (env SIGIL_LOG_FORMAT, config log_format; default text)")
 	fs.StringVar(&f.serverID, "server-id", "", "serverId of the wrapped server (default: derived from the package, image or URL)")
 	fs.StringVar(&f.serverName, "server-name", "", "display name of the wrapped server (default: the serverId)")
 	fs.IntVar(&f.pendingTimeout, "pending-timeout", 0, "how long a held call waits for approval, in ms (env SIGIL_PENDING_TIMEOUT, config pending_timeout; default 30000)")
@@ -219,7 +220,11 @@ func runMain(ctx context.Context, args, environ []string, stdin io.Reader, stdou
 	levelVar := new(slog.LevelVar)
 	levelVar.Set(level)
 	redact := newRedactWriter(stderr, secrets)
-	logger := slog.New(tint.NewHandler(redact, &tint.Options{Level: levelVar, TimeFormat: time.TimeOnly, NoColor: !isTerminal(stderr)}))
+	var handler slog.Handler = tint.NewHandler(redact, &tint.Options{Level: levelVar, TimeFormat: time.TimeOnly, NoColor: !isTerminal(stderr)})
+	if cfg.LogFormat == "json" {
+		handler = slog.NewJSONHandler(redact, &slog.HandlerOptions{Level: levelVar})
+	}
+	logger := slog.New(handler)
 	h, err := hub.New(hub.Options{
 		Config:  cfg,
 		APIKey:  key,
@@ -398,7 +403,7 @@ func namespaceFor(id string) string {
 // (the API key, the client tokens, the upstream authorization) are
 // upstreams.HubSecret's list, which every child's environment is stripped of.
 var hubVariables = map[string]bool{
-	"SIGIL_SIGN_URL": true, "SIGIL_LOG_LEVEL": true, "SIGIL_PENDING_TIMEOUT": true,
+	"SIGIL_SIGN_URL": true, "SIGIL_LOG_LEVEL": true, "SIGIL_LOG_FORMAT": true, "SIGIL_PENDING_TIMEOUT": true,
 	"SIGIL_HUB_CONFIG": true, "SIGIL_UNSAFE_BYPASS": true,
 }
 
