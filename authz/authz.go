@@ -100,6 +100,10 @@ type Decision struct {
 	ErrorCode string
 	// Message is a plain-words reason, safe to show a person (no secrets).
 	Message string
+	// SignErrorCode is Sign's own error_code on a rejected key (401/403),
+	// such as SIGIL_API_KEY_WRONG_ENV, when its body names one; ErrorCode
+	// stays the hub's classification (SIGIL_AUTH_FAILURE).
+	SignErrorCode string
 	// HoldID is set when the call was held for approval at some point.
 	HoldID string
 	// PolicyHash is the policy hash the service reported, if any.

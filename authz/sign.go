@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,8 @@ import (
 	"syscall"
 	"time"
 	"unicode/utf8"
+
+	"github.com/sigilcore/sigil-hub/internal/strictjson"
 )
 
 // The Sigil Sign client (docs/protocol.md: the request, statuses, retries,
@@ -349,8 +352,10 @@ func (s *Sign) sendOnce(ctx context.Context, in Intent, agentID string) (Decisio
 		resp.Body.Close()
 		return Decision{}, "", fmt.Errorf("%w: POST %s: HTTP %d", ErrUnreachable, s.authorizeURL, code)
 	case code == http.StatusUnauthorized:
-		resp.Body.Close()
-		return s.authFailed(code), "", nil
+		b, _ := respReadBody(ctx, resp, cancel, s.bodyTimeout)
+		d := s.authFailed(code)
+		d.SignErrorCode = signErrorCode(b)
+		return d, "", nil
 	case code == http.StatusConflict:
 		resp.Body.Close()
 		return Decision{Verdict: Denied, ErrorCode: "SIGIL_NO_POLICY",
@@ -369,7 +374,9 @@ func (s *Sign) sendOnce(ctx context.Context, in Intent, agentID string) (Decisio
 				return s.denied(r), "", nil
 			}
 		}
-		return s.authFailed(code), "", nil
+		d := s.authFailed(code)
+		d.SignErrorCode = signErrorCode(b)
+		return d, "", nil
 	case code == http.StatusOK || code == http.StatusAccepted:
 		b, err := respReadBody(ctx, resp, cancel, s.bodyTimeout)
 		if err != nil {
@@ -489,6 +496,25 @@ func (s *Sign) authFailed(code int) Decision {
 	return Decision{Verdict: AuthFailed, ErrorCode: "SIGIL_AUTH_FAILURE", Message: fmt.Sprintf(
 		"sigil sign rejected the API key (HTTP %d); check SIGIL_API_KEY or --key (the key must be valid for %s)",
 		code, s.authorizeURL)}
+}
+
+// signErrorCode returns the error_code (or errorCode) member of a rejected
+// request's body when the body is a strict JSON object and the code is a
+// plain SIGIL-style code (upper-case letters, digits and '_', at most 64):
+// nothing else from the body is passed on.
+func signErrorCode(body []byte) string {
+	m, err := strictjson.Object(body, 4)
+	if err != nil {
+		return ""
+	}
+	for _, k := range []string{"error_code", "errorCode"} {
+		var code string
+		if raw, ok := m[k]; ok && json.Unmarshal(raw, &code) == nil && len(code) <= 64 && code != "" &&
+			strings.Trim(code, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == "" {
+			return code
+		}
+	}
+	return ""
 }
 
 func signInvalid(format string, args ...any) Decision {

@@ -31,6 +31,9 @@ type blockData struct {
 	ExposedTool string `json:"exposed_tool"`
 	HoldID      string `json:"hold_id,omitempty"`
 	Reason      string `json:"reason"`
+	// SignErrorCode is Sign's own error_code when it rejected the key
+	// (ErrorCode stays the hub's classification, SIGIL_AUTH_FAILURE).
+	SignErrorCode string `json:"sign_error_code,omitempty"`
 }
 
 // decisionError maps a non-approval to the client's error.
@@ -65,7 +68,10 @@ func decisionError(u *upstream, route router.Route, exposed string, d authz.Deci
 		why = d.ErrorCode
 	}
 	if d.Verdict == authz.AuthFailed {
-		data.Reason = "auth_failure"
+		data.Reason, data.SignErrorCode = "auth_failure", d.SignErrorCode
+		if d.SignErrorCode != "" {
+			why = d.SignErrorCode + ": " + why
+		}
 		return &front.Error{Code: front.CodeAuthFailure, Data: data, Message: fmt.Sprintf(
 			"tool %q was not called: Sigil Sign rejected the API key (%s). Check SIGIL_API_KEY or --key", exposed, why)}
 	}
