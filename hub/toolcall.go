@@ -83,6 +83,10 @@ func readToolCall(m *front.Request) (toolCall, *front.Error) {
 	}
 	args, ok := m.ParamsValid.Member("arguments")
 	switch {
+	case !ok && members["arguments"] != nil:
+		// The edge's proof and the split above must name the same bytes;
+		// never fall back to `{}` for arguments the client did send.
+		return c, front.Errorf(front.CodeInternal, "internal error: the arguments of tool %q could not be read", name)
 	case !ok:
 		args = noArgs
 	case !args.IsObject():
