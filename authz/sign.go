@@ -114,13 +114,15 @@ func (o SignOptions) Validate() error {
 	default:
 		return fmt.Errorf("sign verify mode %q: want off, warn or enforce", o.Verify)
 	}
-	if o.PolicyHash != "" && !signIsHex64(o.PolicyHash) {
+	if o.PolicyHash != "" && !IsHex64(o.PolicyHash) {
 		return errors.New("pinned policy hash must be 64 lowercase hex characters")
 	}
 	return nil
 }
 
-func signIsHex64(s string) bool {
+// IsHex64 reports whether s is 64 lowercase hex characters: a SHA-256
+// digest as Sign writes them (txCommit, policy hash).
+func IsHex64(s string) bool {
 	if len(s) != 64 {
 		return false
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/sigilcore/sigil-hub/authz"
 	"github.com/sigilcore/sigil-hub/authz/policy"
 	"github.com/sigilcore/sigil-hub/internal/strictjson"
 )
@@ -28,19 +29,6 @@ import (
 //   - otherwise the policy decision (authz.Local.Submit): APPROVED 200
 //     (with an intent attestation), DENIED 200, PENDING 202 with a hold id;
 //     429 when the signer keeps too many holds already.
-
-// isHex64 reports whether s is 64 lowercase hex characters (a txCommit).
-func isHex64(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
-}
 
 // authorizeReq is a validated /v1/authorize body.
 type authorizeReq struct {
@@ -126,7 +114,7 @@ func parseAuthorize(r *http.Request) (authorizeReq, error) {
 	if q.txCommit, err = str("txCommit", true); err != nil {
 		return authorizeReq{}, err
 	}
-	if !isHex64(q.txCommit) {
+	if !authz.IsHex64(q.txCommit) {
 		return authorizeReq{}, badRequest(`"txCommit" must be 64 lowercase hex characters`)
 	}
 	if q.nonce, err = str("request_nonce", false); err != nil {
