@@ -174,7 +174,7 @@ func (s *session) setLevel(ctx context.Context, params json.RawMessage) (json.Ra
 		}
 		s.use(u.name) // a session that asks for logs gets them
 		if _, err := u.conn.Call(ctx, "logging/setLevel", params); err != nil {
-			s.h.log.Warn("logging/setLevel failed", "upstream", u.name, "err", err)
+			s.h.log.Warn("logging/setLevel failed", "upstream", u.name, "server_name", u.serverName, "err", err)
 		}
 	}
 	return json.RawMessage(`{}`), nil
@@ -278,7 +278,7 @@ func (h *Hub) upstreamNotification(upstreamName, method string, params json.RawM
 			}
 		}
 	default:
-		h.log.Debug("upstream notification not forwarded", "upstream", upstreamName, "method", method)
+		h.log.Debug("upstream notification not forwarded", "upstream", upstreamName, "server_name", h.serverName(upstreamName), "method", method)
 	}
 }
 

@@ -226,7 +226,7 @@ func (s *session) forwardCall(ctx context.Context, r *toolCallRun) (json.RawMess
 	untrack()
 	r.upstreamMS = time.Since(start)
 	if h.log.Enabled(ctx, slog.LevelDebug) {
-		h.log.Debug("tool call finished", "exposed_tool", exposed, "upstream", u.name, "upstream_ms", r.upstreamMS.Milliseconds(), "err", err)
+		h.log.Debug("tool call finished", "exposed_tool", exposed, "upstream", u.name, "server_name", u.serverName, "upstream_ms", r.upstreamMS.Milliseconds(), "err", err)
 	}
 	if err != nil {
 		if front.ClientCancelled(ctx) {

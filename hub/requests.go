@@ -106,14 +106,23 @@ func (h *Hub) upstreamRequest(ctx context.Context, name, method string, params j
 	}
 	s, rel := h.routeRequest(name)
 	if s == nil {
-		h.log.Warn("server request refused: no unique client to ask", "upstream", name, "method", method)
+		h.log.Warn("server request refused: no unique client to ask", "upstream", name, "server_name", h.serverName(name), "method", method)
 		return nil, &upstreams.RPCError{Code: front.CodeInternal, Message: "sigil-hub cannot tell which client this " + method + " is for; it was not relayed"}
 	}
 	if !s.declared(capName, sub) {
 		return nil, &upstreams.RPCError{Code: front.CodeMethodNotFound, Message: "the client connected to sigil-hub does not support " + method}
 	}
-	h.log.Debug("relaying server request to the client", "upstream", name, "method", method)
+	h.log.Debug("relaying server request to the client", "upstream", name, "server_name", h.serverName(name), "method", method)
 	return s.clientRequest(ctx, rel, method, params)
+}
+
+// serverName is the server_name label of upstream name for a log line
+// ("" once the upstream is gone from the fleet).
+func (h *Hub) serverName(name string) string {
+	if u := h.fleet.Load().byName[name]; u != nil {
+		return u.serverName
+	}
+	return ""
 }
 
 // declared reports whether the client declared capability name (and, when

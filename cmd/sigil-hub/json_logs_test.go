@@ -2,12 +2,16 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sigilcore/sigil-hub/internal/signtest"
+	"github.com/sigilcore/sigil-hub/internal/testbuf"
 )
 
 // TestJSONLogsForOperators: with --log-format json (or log_format in the
@@ -82,5 +86,90 @@ func TestJSONLogsForOperators(t *testing.T) {
 		if strings.Contains(rc.stderr.String(), testKey) {
 			t.Error("the API key appears in the JSON log")
 		}
+	})
+}
+
+// TestJSONLogsServerLinesNameTheServer: the hub's own lines about one
+// server, not only those of its connection, carry its server_name: a
+// server→client request relayed to the client and a finished tool call
+// (both at debug).
+func TestJSONLogsServerLinesNameTheServer(t *testing.T) {
+	t.Parallel()
+	policy := filepath.Join(t.TempDir(), "warranty.md")
+	if err := os.WriteFile(policy, []byte("version: 2.0.0\n\n## mcp\nallowed_tools: files.*\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, fakeServer(t, "files", newUpstreamLog(t), `server_name = "Files for Alice"`))
+	cmd := exec.Command(hubBin, "--config", cfg, "--policy", policy, "--log-format", "json", "--log-level", "debug")
+	cmd.Env = baseEnv()
+	cmd.Dir = t.TempDir()
+	rc := &rawClient{t: t, cmd: cmd, lines: make(chan []byte, 1024), stderr: &testbuf.Buffer{}}
+	cmd.Stderr = rc.stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	rc.stdin = in
+	go scanLines(out, rc.lines)
+	t.Cleanup(func() {
+		in.Close()
+		if err := waitExit(t, cmd); err != nil {
+			t.Errorf("hub exit: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("hub stderr:\n%s", rc.stderr.String())
+		}
+	})
+	// This client declares roots, so the upstream's roots/list is relayed.
+	rc.send(`{"jsonrpc":"2.0","id":"init","method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"roots":{}},"clientInfo":{"name":"c","version":"1"}}}`)
+	rc.await(`"init"`)
+	rc.send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	rc.send(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"files__roots","arguments":{}}}`)
+	deadline := time.After(60 * time.Second)
+	for done := false; !done; {
+		select {
+		case line, ok := <-rc.lines:
+			if !ok {
+				t.Fatal("hub closed stdout")
+			}
+			var m map[string]json.RawMessage
+			if err := json.Unmarshal(line, &m); err != nil {
+				t.Fatalf("not JSON: %q", line)
+			}
+			switch {
+			case string(m["method"]) == `"roots/list"`:
+				rc.send(`{"jsonrpc":"2.0","id":` + string(m["id"]) + `,"result":{"roots":[{"uri":"file:///alice","name":"alice"}]}}`)
+			case string(m["id"]) == "1":
+				if !strings.Contains(string(m["result"]), "file:///alice") {
+					t.Fatalf("files__roots: %s", line)
+				}
+				done = true
+			}
+		case <-deadline:
+			t.Fatal("no answer to files__roots")
+		}
+	}
+	want := map[string]bool{"relaying server request to the client": false, "tool call finished": false}
+	eventually(t, "the relay and call lines", func() bool {
+		for _, l := range strings.Split(strings.TrimSpace(rc.stderr.String()), "\n") {
+			var m map[string]any
+			if json.Unmarshal([]byte(l), &m) != nil {
+				continue
+			}
+			if _, ok := want[fmt.Sprint(m["msg"])]; ok && m["upstream"] == "files" {
+				if m["server_name"] != "Files for Alice" {
+					t.Fatalf("a line about the server lacks its server_name: %s", l)
+				}
+				want[fmt.Sprint(m["msg"])] = true
+			}
+		}
+		return want["relaying server request to the client"] && want["tool call finished"]
 	})
 }
