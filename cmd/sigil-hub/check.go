@@ -42,6 +42,7 @@ const checkUsage = `sigil-hub check: validate the config, the decision point and
 Usage:
   sigil-hub check [--config FILE] [--only NAME] [--policy FILE] [--sign-url URL] [--key KEY] [--json]
   sigil-hub check [flags] -- COMMAND [ARGS...]
+  sigil-hub check [flags] --config sigil.config.json -- COMMAND [ARGS...]
   sigil-hub check --print [--json]     print the effective config (secrets masked) and exit
 
 It checks Sigil Sign (GET /healthz and the API key, with a dry-run
@@ -69,7 +70,8 @@ func parseInspectFlags(name, usage string, withPrint bool, args []string, stderr
 	var f inspectFlags
 	fs := flag.NewFlagSet("sigil-hub "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&f.cli.config, "config", "", "hub config file (env SIGIL_HUB_CONFIG; default ./sigil-hub.toml if present)")
+	fs.StringVar(&f.cli.config, "config", "", "hub config file (env SIGIL_HUB_CONFIG; default ./sigil-hub.toml if present); a .json file is a "+
+		"@sigilcore/mcp-proxy sigil.config.json for the wrapped server (read from ./ when wrapping)")
 	fs.StringVar(&f.cli.only, "only", "", "with --config: only this server, names unchanged")
 	fs.StringVar(&f.cli.overlay, "overlay", "", "personal overlay on top of the config file (default <user config dir>/sigil-hub/local.toml if present; none disables)")
 	fs.StringVar(&f.cli.policy, "policy", "", "a warranty.md policy that decides calls offline (config policy)")
@@ -212,17 +214,18 @@ func runCheck(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 	if err != nil {
 		return err
 	}
-	cfg, single, err := loadConfig(f.cli, command, environ, getenv)
+	l, err := loadConfigFrom(f.cli, "sigil-hub check", command, environ, getenv)
 	if err != nil {
 		return err
 	}
+	cfg, single := l.cfg, l.single
 	path := configFile(f.cli, command, getenv)
 	key, keyFrom := f.cli.key, "--key"
 	if key == "" {
 		key, keyFrom = getenv("SIGIL_API_KEY"), "SIGIL_API_KEY"
 	}
 	if f.print {
-		return printConfig(stdout, f.json, cfg, path, overlayFile(f.cli, command, getenv), command, f.cli.remote != "", keyFrom, key != "")
+		return printConfig(stdout, f.json, l, path, overlayFile(f.cli, command, getenv), command, keyFrom, key != "")
 	}
 
 	var checks []checkResult
@@ -240,6 +243,9 @@ func runCheck(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 		cfgDetail = "wrapping one stdio server (-- " + command[0] + ")"
 	case f.cli.remote != "":
 		cfgDetail = "wrapping one remote server (" + redactURL(f.cli.remote) + ")"
+	}
+	if l.seedPath != "" {
+		cfgDetail += ", settings from " + l.seedPath + " (@sigilcore/mcp-proxy format)"
 	}
 	checks = append(checks, checkResult{"config", "ok", cfgDetail})
 	if cfg.Policy != "" {
@@ -544,14 +550,23 @@ func signDo(ctx context.Context, c *http.Client, method, u, key string, body []b
 	return resp.StatusCode, b, nil
 }
 
-// printConfig prints the effective configuration with every env and
+// printConfig prints the effective configuration l with every env and
 // header value masked: a value from the config file is shown as written,
-// its ${VAR} references kept and nothing else (config.MaskedValues); a wrapped
+// its ${VAR} references kept and nothing else (config.MaskedValues, or for
+// a sigil.config.json its upstream.headers as written); a wrapped
 // server's env, which comes from the hub's own environment, as $NAME; the
-// API key only as set or not.
-func printConfig(w io.Writer, asJSON bool, cfg config.Config, path string, o overlay, command []string, remote bool, keyFrom string, haveKey bool) error {
-	masked := map[string]string{}
+// API key only as set or not. path is the hub TOML read ("" = none).
+func printConfig(w io.Writer, asJSON bool, l loaded, path string, o overlay, command []string, keyFrom string, haveKey bool) error {
+	cfg := l.cfg
+	masked := maps.Clone(l.shown)
+	if masked == nil {
+		masked = map[string]string{}
+	}
 	overlayUsed := ""
+	file, format := path, ""
+	if l.seedPath != "" {
+		file, format = l.seedPath, seedFormat
+	}
 	if path != "" {
 		src, err := os.ReadFile(path)
 		if err != nil {
@@ -575,11 +590,8 @@ func printConfig(w io.Writer, asJSON bool, cfg config.Config, path string, o ove
 		if v, ok := masked[server+"."+table+"."+key]; ok {
 			return v
 		}
-		switch {
-		case len(command) > 0 && table == "env":
+		if len(command) > 0 && table == "env" {
 			return "${" + key + "}" // wrapped: passed on from the hub's environment
-		case remote && table == "headers" && key == "Authorization":
-			return "${SIGIL_UPSTREAM_AUTH}"
 		}
 		return "***"
 	}
@@ -607,6 +619,7 @@ func printConfig(w io.Writer, asJSON bool, cfg config.Config, path string, o ove
 		}
 		out := struct {
 			File           string       `json:"file,omitempty"`
+			FileFormat     string       `json:"file_format,omitempty"`
 			Overlay        string       `json:"overlay,omitempty"`
 			APIKey         string       `json:"api_key"`
 			SignURL        string       `json:"sign_url"`
@@ -621,7 +634,7 @@ func printConfig(w io.Writer, asJSON bool, cfg config.Config, path string, o ove
 			Policy         string       `json:"policy,omitempty"`
 			Audit          string       `json:"audit,omitempty"`
 			Servers        []jsonServer `json:"servers"`
-		}{path, overlayUsed, keyState, redactURL(cfg.SignURL), cfg.LogLevel, cfg.PendingTimeout.Milliseconds(), cfg.StartupTimeout.Milliseconds(),
+		}{file, format, overlayUsed, keyState, redactURL(cfg.SignURL), cfg.LogLevel, cfg.PendingTimeout.Milliseconds(), cfg.StartupTimeout.Milliseconds(),
 			cfg.Separator, cfg.AgentID, cfg.TaskID, cfg.Verify, cfg.PolicyHash, cfg.Policy, cfg.Audit, []jsonServer{}}
 		for _, s := range cfg.Servers {
 			js := jsonServer{Name: s.Name, Command: s.Command, Args: s.Args, Cwd: s.Cwd, Transport: s.Transport,
@@ -661,9 +674,13 @@ func printConfig(w io.Writer, asJSON bool, cfg config.Config, path string, o ove
 
 	var b strings.Builder
 	b.WriteString("# effective sigil-hub configuration: flags, environment and file merged, defaults applied\n")
-	if path != "" {
-		abs, _ := filepath.Abs(path)
-		fmt.Fprintf(&b, "# file: %s\n", abs)
+	if file != "" {
+		abs, _ := filepath.Abs(file)
+		if format != "" {
+			fmt.Fprintf(&b, "# file: %s (%s)\n", abs, format)
+		} else {
+			fmt.Fprintf(&b, "# file: %s\n", abs)
+		}
 	}
 	if overlayUsed != "" {
 		fmt.Fprintf(&b, "# personal overlay: %s\n", overlayUsed)
@@ -727,6 +744,10 @@ func printConfig(w io.Writer, asJSON bool, cfg config.Config, path string, o ove
 	_, err := io.WriteString(w, b.String())
 	return err
 }
+
+// seedFormat names the format of a sigil.config.json where `check
+// --print` shows which file it read.
+const seedFormat = "@sigilcore/mcp-proxy " + config.SeedFileName
 
 // tomlString quotes s as a TOML basic string.
 func tomlString(s string) string {

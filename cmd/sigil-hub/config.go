@@ -17,8 +17,8 @@ import (
 // loadConfig builds the hub config from the file and the CLI (flag > env >
 // file > defaults). It reports whether names stay unchanged (single-wrap).
 func loadConfig(f cliFlags, command, environ []string, getenv func(string) string) (config.Config, bool, error) {
-	cfg, single, _, err := loadConfigNoted(f, command, environ, getenv)
-	return cfg, single, err
+	l, err := loadConfigFrom(f, "sigil-hub", command, environ, getenv)
+	return l.cfg, l.single, err
 }
 
 // loadConfigNoted is loadConfig that also says which config file was used
@@ -26,35 +26,61 @@ func loadConfig(f cliFlags, command, environ []string, getenv func(string) strin
 // from @sigilcore/mcp-proxy"); "" when there is nothing to say. The caller
 // logs it.
 func loadConfigNoted(f cliFlags, command, environ []string, getenv func(string) string) (config.Config, bool, string, error) {
+	l, err := loadConfigFrom(f, "sigil-hub", command, environ, getenv)
+	return l.cfg, l.single, l.note, err
+}
+
+// loaded is what loadConfigFrom read.
+type loaded struct {
+	cfg    config.Config
+	single bool   // names stay unchanged (single-wrap)
+	note   string // which file was used, when two could apply; "" = nothing to say
+	// seedPath is the @sigilcore/mcp-proxy file the wrapped server's
+	// settings came from ("" = none).
+	seedPath string
+	// shown is how `check --print` shows a wrapped remote server's header
+	// values, keyed NAME.headers.HEADER like config.MaskedValues: the
+	// file's upstream.headers as written (references only) and
+	// ${SIGIL_UPSTREAM_AUTH} for the Authorization the environment set.
+	shown map[string]string
+}
+
+// loadConfigFrom is the one way every command reads its config: the hub
+// TOML, or the sigil.config.json of a wrapped server, with the CLI on top.
+// invocation is how errors spell the command that asks ("sigil-hub",
+// "sigil-hub check", ...).
+func loadConfigFrom(f cliFlags, invocation string, command, environ []string, getenv func(string) string) (loaded, error) {
 	cwd, err := os.Getwd()
 	if err != nil {
-		return config.Config{}, false, "", err
+		return loaded{}, err
 	}
 	wrapping := len(command) > 0 || f.remote != ""
 	if wrapping && f.set["config"] && !isSeedPath(f.config) {
-		return config.Config{}, false, "", errors.New("--config FILE.toml and a wrapped server (-- COMMAND or --remote) exclude each other: use --config FILE --only NAME to serve one server from a file " +
+		return loaded{}, errors.New("--config FILE.toml and a wrapped server (-- COMMAND or --remote) exclude each other: use --config FILE --only NAME to serve one server from a file " +
 			"(a @sigilcore/mcp-proxy " + config.SeedFileName + " may be given with --config FILE.json)")
 	}
 	path := configFile(f, command, getenv)
 	seedPath := seedFile(f, command, getenv)
 	if seedPath != "" && !wrapping {
-		return config.Config{}, false, "", fmt.Errorf("%s is a @sigilcore/mcp-proxy config (JSON): it configures one wrapped server, so give that server too: "+
-			"`sigil-hub --config %s -- COMMAND [ARGS...]` or `sigil-hub --config %s --remote URL` (a hub file with several servers is TOML: see `sigil-hub --init`)", seedPath, seedPath, seedPath)
+		return loaded{}, fmt.Errorf("%s is a @sigilcore/mcp-proxy config (JSON): it configures one wrapped server, so give that server too: "+
+			"`%s --config %s -- COMMAND [ARGS...]` or `%s --config %s --remote URL` (a hub file with several servers is TOML: see `sigil-hub init`)",
+			seedPath, invocation, seedPath, invocation, seedPath)
 	}
 	if path == "" && !wrapping {
 		hint := ""
 		if fileExists(config.SeedFileName) {
 			hint = " (./" + config.SeedFileName + " applies only to a wrapped server)"
 		}
-		return config.Config{}, false, "", errors.New("nothing to serve: run `sigil-hub -- COMMAND [ARGS...]` to wrap one MCP server, " +
-			"`sigil-hub --remote URL`, or `sigil-hub --config FILE` (create one with `sigil-hub --init`)" + hint)
+		return loaded{}, fmt.Errorf("nothing to serve: run `%s -- COMMAND [ARGS...]` to wrap one MCP server, "+
+			"`%s --remote URL`, or `%s --config FILE` (create one with `sigil-hub --init`)%s", invocation, invocation, invocation, hint)
 	}
 
 	note := ""
+	var shown map[string]string
 	var cfg config.Config
 	if path != "" {
 		if cfg, err = readConfigFiles(path, overlayFile(f, command, getenv), getenv); err != nil {
-			return config.Config{}, false, "", err
+			return loaded{}, err
 		}
 		if fileExists(config.SeedFileName) && !sameFile(path, config.SeedFileName) {
 			note = "config: using " + path + "; ./" + config.SeedFileName + " is not read: it applies only when wrapping one server (-- COMMAND or --remote)"
@@ -62,17 +88,13 @@ func loadConfigNoted(f cliFlags, command, environ []string, getenv func(string) 
 	} else {
 		cfg, err = config.Parse(strings.NewReader(""), cwd, getenv)
 		if err != nil {
-			return config.Config{}, false, "", err
+			return loaded{}, err
 		}
 	}
 	var seed config.Seed
 	if seedPath != "" {
-		data, err := os.ReadFile(seedPath)
-		if err != nil {
-			return config.Config{}, false, "", fmt.Errorf("open config: %w", err)
-		}
-		if seed, err = config.ParseSeed(data, getenv); err != nil {
-			return config.Config{}, false, "", fmt.Errorf("config %s (@sigilcore/mcp-proxy format): %w", seedPath, err)
+		if seed, err = readSeedFile(seedPath, getenv); err != nil {
+			return loaded{}, err
 		}
 		note = "config: using " + seedPath + " (@sigilcore/mcp-proxy format) for the wrapped server"
 		if toml := pick(getenv("SIGIL_HUB_CONFIG"), existing("sigil-hub.toml")); toml != "" && !isSeedPath(toml) {
@@ -90,7 +112,7 @@ func loadConfigNoted(f cliFlags, command, environ []string, getenv func(string) 
 			cfg.PendingTimeout = seed.PendingTimeout
 		}
 		if len(command) > 0 && len(seed.Headers) > 0 {
-			return config.Config{}, false, "", fmt.Errorf("config %s: upstream.headers applies only to a remote server (--remote URL), not to -- %s", seedPath, command[0])
+			return loaded{}, fmt.Errorf("config %s: upstream.headers applies only to a remote server (--remote URL), not to -- %s", seedPath, command[0])
 		}
 	}
 
@@ -103,7 +125,7 @@ func loadConfigNoted(f cliFlags, command, environ []string, getenv func(string) 
 		}
 		u, err := authz.CheckSignURL(o.v)
 		if err != nil {
-			return config.Config{}, false, "", fmt.Errorf("%s %v", o.from, err)
+			return loaded{}, fmt.Errorf("%s %v", o.from, err)
 		}
 		cfg.SignURL = u
 		break
@@ -113,14 +135,14 @@ func loadConfigNoted(f cliFlags, command, environ []string, getenv func(string) 
 	}
 	if v := pick(f.logFormat, getenv("SIGIL_LOG_FORMAT")); v != "" {
 		if v != "text" && v != "json" {
-			return config.Config{}, false, "", fmt.Errorf("--log-format %q: want text or json", v)
+			return loaded{}, fmt.Errorf("--log-format %q: want text or json", v)
 		}
 		cfg.LogFormat = v
 	}
 	if f.policy != "" {
 		abs, err := filepath.Abs(f.policy)
 		if err != nil {
-			return config.Config{}, false, "", err
+			return loaded{}, err
 		}
 		cfg.Policy = abs
 	}
@@ -130,7 +152,7 @@ func loadConfigNoted(f cliFlags, command, environ []string, getenv func(string) 
 	if f.audit != "" {
 		abs, err := filepath.Abs(f.audit)
 		if err != nil {
-			return config.Config{}, false, "", err
+			return loaded{}, err
 		}
 		cfg.Audit = abs
 	}
@@ -139,13 +161,13 @@ func loadConfigNoted(f cliFlags, command, environ []string, getenv func(string) 
 		case "off", "warn", "strict":
 			cfg.Pin = f.pin
 		default:
-			return config.Config{}, false, "", fmt.Errorf("--pin %q: want warn, strict or off", f.pin)
+			return loaded{}, fmt.Errorf("--pin %q: want warn, strict or off", f.pin)
 		}
 	}
 	if f.pinFile != "" {
 		abs, err := filepath.Abs(f.pinFile)
 		if err != nil {
-			return config.Config{}, false, "", err
+			return loaded{}, err
 		}
 		cfg.PinFile = abs
 	}
@@ -160,7 +182,7 @@ func loadConfigNoted(f cliFlags, command, environ []string, getenv func(string) 
 	} else if v := getenv("SIGIL_PENDING_TIMEOUT"); v != "" {
 		ms, err := strconv.Atoi(v)
 		if err != nil || ms <= 0 {
-			return config.Config{}, false, "", fmt.Errorf("SIGIL_PENDING_TIMEOUT=%q: want a positive number of milliseconds", v)
+			return loaded{}, fmt.Errorf("SIGIL_PENDING_TIMEOUT=%q: want a positive number of milliseconds", v)
 		}
 		cfg.PendingTimeout = time.Duration(ms) * time.Millisecond
 	}
@@ -179,17 +201,26 @@ func loadConfigNoted(f cliFlags, command, environ []string, getenv func(string) 
 	case f.remote != "":
 		derived, err := config.DeriveServerIDFromURL(f.remote)
 		if err != nil {
-			return config.Config{}, false, "", fmt.Errorf("--remote: %w", err)
+			return loaded{}, fmt.Errorf("--remote: %w", err)
 		}
 		id := pick(f.serverID, seed.ServerID, derived)
 		s := config.Server{Name: namespaceFor(id), URL: f.remote, Transport: "auto", ServerID: id,
 			ServerName: pick(f.serverName, seed.ServerName, id), Attestation: true, ServerRequests: true, Headers: map[string]string{},
 			Extractors: seed.Extractors}
 		maps.Copy(s.Headers, seed.Headers)
+		shown = map[string]string{}
+		for k, v := range seed.HeaderTemplates {
+			shown[s.Name+".headers."+k] = v // as written: references only
+		}
 		if auth := getenv("SIGIL_UPSTREAM_AUTH"); auth != "" {
 			// The environment beats the file: one Authorization header.
-			maps.DeleteFunc(s.Headers, func(k, _ string) bool { return strings.EqualFold(k, "Authorization") })
+			isAuth := func(k, _ string) bool {
+				return strings.EqualFold(strings.TrimPrefix(k, s.Name+".headers."), "Authorization")
+			}
+			maps.DeleteFunc(s.Headers, isAuth)
+			maps.DeleteFunc(shown, isAuth)
 			s.Headers["Authorization"] = auth
+			shown[s.Name+".headers.Authorization"] = "${SIGIL_UPSTREAM_AUTH}"
 		}
 		cfg.Servers = []config.Server{s}
 		single = true
@@ -212,16 +243,16 @@ func loadConfigNoted(f cliFlags, command, environ []string, getenv func(string) 
 			for _, s := range cfg.Servers {
 				names = append(names, s.Name)
 			}
-			return config.Config{}, false, "", fmt.Errorf("--only %q: no such server in %s (servers: %s)", f.only, path, strings.Join(names, ", "))
+			return loaded{}, fmt.Errorf("--only %q: no such server in %s (servers: %s)", f.only, path, strings.Join(names, ", "))
 		}
 		cfg.Servers = keep
 		single = true
 	default:
 		if f.serverID != "" || f.serverName != "" {
-			return config.Config{}, false, "", errors.New("--server-id and --server-name apply to one wrapped server: set server_id per server in the config file instead")
+			return loaded{}, errors.New("--server-id and --server-name apply to one wrapped server: set server_id per server in the config file instead")
 		}
 	}
-	return cfg, single, note, nil
+	return loaded{cfg: cfg, single: single, note: note, seedPath: seedPath, shown: shown}, nil
 }
 
 // configFile returns the hub TOML file loadConfig reads for f and command
@@ -267,6 +298,20 @@ func seedFile(f cliFlags, command []string, getenv func(string) string) string {
 		return config.SeedFileName
 	}
 	return ""
+}
+
+// readSeedFile reads and checks the @sigilcore/mcp-proxy file at path
+// (config.ParseSeed): the one reader of that format for every command.
+func readSeedFile(path string, getenv func(string) string) (config.Seed, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return config.Seed{}, fmt.Errorf("open config: %w", err)
+	}
+	seed, err := config.ParseSeed(data, getenv)
+	if err != nil {
+		return config.Seed{}, fmt.Errorf("config %s (@sigilcore/mcp-proxy format): %w", path, err)
+	}
+	return seed, nil
 }
 
 // isSeedPath reports whether a config path names a JSON file: the

@@ -72,7 +72,8 @@ func runOAuth(_ context.Context, args, environ []string, stdout, stderr io.Write
 	getenv := envLookup(environ)
 	var f cliFlags
 	fl := flag.NewFlagSet("sigil-hub oauth", flag.ContinueOnError)
-	fl.StringVar(&f.config, "config", "", "hub config file (env SIGIL_HUB_CONFIG; default ./sigil-hub.toml if present)")
+	fl.StringVar(&f.config, "config", "", "hub config file (env SIGIL_HUB_CONFIG; default ./sigil-hub.toml if present); a .json file is a "+
+		"@sigilcore/mcp-proxy sigil.config.json, whose wrapped server uses no OAuth")
 	fl.StringVar(&f.overlay, "overlay", "", "personal overlay on top of the config file (default <user config dir>/sigil-hub/local.toml if present; none disables)")
 	all := fl.Bool("all", false, "with logout: every oauth server in the config")
 	verb, help, err := parseVerb(fl, oauthUsage, stderr, args)
@@ -85,17 +86,32 @@ func runOAuth(_ context.Context, args, environ []string, stdout, stderr io.Write
 	if dir == "" {
 		return errors.New("no user config folder (set HOME or XDG_CONFIG_HOME): the hub keeps OAuth tokens in memory only")
 	}
-	cfg, _, err := loadConfig(f, nil, environ, getenv)
-	if err != nil {
-		return err
-	}
 	var servers []config.Server
-	for _, s := range cfg.Servers {
-		if s.OAuth != nil {
-			servers = append(servers, s)
+	seed := seedFile(f, nil, getenv)
+	if seed != "" {
+		// A sigil.config.json configures one wrapped server (-- COMMAND or
+		// --remote URL), which authorizes with its upstream.headers and
+		// never with OAuth: it is checked as the hub reads it, and has no
+		// oauth server.
+		if _, err := readSeedFile(seed, getenv); err != nil {
+			return err
+		}
+	} else {
+		cfg, _, err := loadConfig(f, nil, environ, getenv)
+		if err != nil {
+			return err
+		}
+		for _, s := range cfg.Servers {
+			if s.OAuth != nil {
+				servers = append(servers, s)
+			}
 		}
 	}
 	switch {
+	case verb == "list" && fl.NArg() == 0 && !*all && seed != "":
+		fmt.Fprintf(stdout, "no server in %s uses oauth: it is a @sigilcore/mcp-proxy %s, whose wrapped server sends its upstream.headers "+
+			"(OAuth is set per server in a hub TOML file: oauth = true)\n", seed, config.SeedFileName)
+		return nil
 	case verb == "list" && fl.NArg() == 0 && !*all:
 		return printOAuth(stdout, dir, servers)
 	case verb == "logout" && (fl.NArg() > 0) != *all:

@@ -7,12 +7,10 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"text/tabwriter"
 
-	"github.com/sigilcore/sigil-hub/config"
 	"github.com/sigilcore/sigil-hub/pins"
 )
 
@@ -39,7 +37,8 @@ Flags:
 func runPins(_ context.Context, args, environ []string, stdout, stderr io.Writer) error {
 	getenv := envLookup(environ)
 	fs := flag.NewFlagSet("sigil-hub pins", flag.ContinueOnError)
-	configPath := fs.String("config", "", "hub config file whose pin_file to use (env SIGIL_HUB_CONFIG; default ./sigil-hub.toml if present)")
+	configPath := fs.String("config", "", "hub config file whose pin_file to use (env SIGIL_HUB_CONFIG; default ./sigil-hub.toml if present); "+
+		"a .json file is a @sigilcore/mcp-proxy sigil.config.json, which sets no pin file: the default store")
 	pinFile := fs.String("pin-file", "", "the pin store (default: the config's pin_file, else <user config dir>/sigil-hub/pins.json)")
 	verb, help, err := parseVerb(fs, pinsUsage, stderr, args)
 	if help || err != nil {
@@ -91,29 +90,26 @@ func argAt(a []string, i int) string {
 }
 
 // pinsPath resolves the pin file: --pin-file, else the config's pin_file,
-// else <user config dir>/sigil-hub/pins.json.
-func pinsPath(flagPath, configPath string, getenv func(string) string) (string, error) {
+// else <user config dir>/sigil-hub/pins.json. The config is the one the hub
+// reads (configFile, seedFile): a @sigilcore/mcp-proxy sigil.config.json
+// is checked as the hub reads it, and has no pin file of its own, so the
+// hub that wraps a server with it uses the default store.
+func pinsPath(flagPath, configFlag string, getenv func(string) string) (string, error) {
 	if flagPath != "" {
 		return filepath.Abs(flagPath)
 	}
-	if configPath == "" {
-		configPath = getenv("SIGIL_HUB_CONFIG")
-	}
-	if configPath == "" {
-		if _, err := os.Stat("sigil-hub.toml"); err == nil {
-			configPath = "sigil-hub.toml"
+	f := cliFlags{config: configFlag}
+	if seed := seedFile(f, nil, getenv); seed != "" {
+		if _, err := readSeedFile(seed, getenv); err != nil {
+			return "", err
 		}
 	}
-	if configPath != "" {
-		f, err := os.Open(configPath)
+	if configPath := configFile(f, nil, getenv); configPath != "" {
+		// An overlay cannot set pin_file (config.MergeOverlay): the team
+		// file alone decides it.
+		cfg, err := readConfigFiles(configPath, overlay{}, getenv)
 		if err != nil {
-			return "", fmt.Errorf("open config: %w", err)
-		}
-		defer f.Close()
-		abs, _ := filepath.Abs(configPath)
-		cfg, err := config.Parse(f, filepath.Dir(abs), getenv)
-		if err != nil {
-			return "", fmt.Errorf("config %s: %w", configPath, err)
+			return "", err
 		}
 		if cfg.PinFile != "" {
 			return cfg.PinFile, nil

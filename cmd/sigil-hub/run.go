@@ -21,7 +21,6 @@ import (
 	"github.com/lmittmann/tint"
 	"github.com/oklog/run"
 
-	"github.com/sigilcore/sigil-hub/config"
 	"github.com/sigilcore/sigil-hub/front"
 	"github.com/sigilcore/sigil-hub/hub"
 	"github.com/sigilcore/sigil-hub/upstreams"
@@ -463,16 +462,4 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
-func writeStarter(stderr io.Writer) error {
-	const name = "sigil-hub.toml"
-	if _, err := os.Stat(name); err == nil {
-		return fmt.Errorf("%s already exists: not overwritten", name)
-	}
-	if err := os.WriteFile(name, []byte(config.Starter()), 0o644); err != nil {
-		return err
-	}
-	fmt.Fprintf(stderr, "wrote %s: edit its [servers.*] tables, then run `sigil-hub --config %s`\n", name, name)
-	return nil
 }

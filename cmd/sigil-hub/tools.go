@@ -22,6 +22,7 @@ const toolsUsage = `sigil-hub tools: list the exposed tools, where each one goes
 Usage:
   sigil-hub tools [--config FILE] [--only NAME] [--json]
   sigil-hub tools [flags] -- COMMAND [ARGS...]
+  sigil-hub tools [flags] --config sigil.config.json -- COMMAND [ARGS...]
 
 Columns: the exposed name, the upstream and its serverId, the upstream's own
 tool name, and the intent action Sigil decides on (mcp.<serverId>.<tool>, or
@@ -58,10 +59,11 @@ func runTools(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 	if err != nil {
 		return err
 	}
-	cfg, single, err := loadConfig(f.cli, command, environ, getenv)
+	l, err := loadConfigFrom(f.cli, "sigil-hub tools", command, environ, getenv)
 	if err != nil {
 		return err
 	}
+	cfg, single := l.cfg, l.single
 	logger, err := inspectLogger(f, stderr)
 	if err != nil {
 		return err
