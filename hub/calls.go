@@ -93,20 +93,29 @@ func (s *session) resourceRequest(ctx context.Context, method string, params jso
 		return nil, front.Errorf(front.CodeInvalidParams, "invalid %s params: uri must be a non-empty string", method)
 	}
 	v := s.h.view.Load()
-	owner, ok := s.resourceOwner(v, uri)
+	owner, ok := s.h.resourceOwner(v, uri)
 	if !ok {
 		return nil, &front.Error{Code: front.CodeInvalidParams, Message: "resource not found: no upstream serves " + strconv.Quote(uri),
 			Data: map[string]any{"uri": uri}}
 	}
-	res, err := s.forward(ctx, v.fleet.byName[owner], method, members, uri)
-	if err == nil {
+	// A subscription counts from before it is forwarded: a server may send
+	// resources/updated right behind its answer.
+	var had bool
+	if method == "resources/subscribe" {
 		s.mu.Lock()
-		switch method {
-		case "resources/subscribe":
-			s.subs[uri] = struct{}{}
-		case "resources/unsubscribe":
-			delete(s.subs, uri)
-		}
+		_, had = s.subs[uri]
+		s.subs[uri] = struct{}{}
+		s.mu.Unlock()
+	}
+	res, err := s.forward(ctx, v.fleet.byName[owner], method, members, uri)
+	switch {
+	case method == "resources/subscribe" && err != nil && !had:
+		s.mu.Lock()
+		delete(s.subs, uri)
+		s.mu.Unlock()
+	case method == "resources/unsubscribe" && err == nil:
+		s.mu.Lock()
+		delete(s.subs, uri)
 		s.mu.Unlock()
 	}
 	return res, err
@@ -115,11 +124,12 @@ func (s *session) resourceRequest(ctx context.Context, method string, params jso
 // resourceOwner names the upstream that serves uri: the one whose listed
 // resource or template matches it, or, in single-wrap mode, the one upstream
 // (a server may serve, and accept subscriptions to, URIs it does not list).
-func (s *session) resourceOwner(v *view, uri string) (string, bool) {
+// Requests and the upstreams' resource notifications are routed alike.
+func (h *Hub) resourceOwner(v *view, uri string) (string, bool) {
 	if owner, ok := v.table.Resource(uri); ok {
 		return owner, true
 	}
-	if s.h.opts.Single && len(v.fleet.ups) == 1 {
+	if h.opts.Single && len(v.fleet.ups) == 1 {
 		return v.fleet.ups[0].name, true
 	}
 	return "", false
@@ -150,7 +160,7 @@ func (s *session) complete(ctx context.Context, params json.RawMessage) (json.Ra
 		return s.forward(ctx, v.fleet.byName[route.Upstream], "completion/complete", members, name)
 	case "ref/resource":
 		_ = json.Unmarshal(ref["uri"], &uri)
-		owner, ok := s.resourceOwner(v, uri)
+		owner, ok := s.h.resourceOwner(v, uri)
 		if !ok {
 			return nil, front.Errorf(front.CodeInvalidParams, "resource not found: no upstream serves %q", uri)
 		}
@@ -266,7 +276,7 @@ func (h *Hub) upstreamNotification(upstreamName, method string, params json.RawM
 		if json.Unmarshal(params, &p) != nil {
 			return
 		}
-		if owner, ok := h.view.Load().table.Resource(p.URI); !ok || owner != upstreamName {
+		if owner, ok := h.resourceOwner(h.view.Load(), p.URI); !ok || owner != upstreamName {
 			return // only the owner of a URI speaks for it
 		}
 		for _, s := range h.liveSessions() {

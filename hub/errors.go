@@ -123,6 +123,10 @@ func unreachableError(u *upstream, route router.Route, exposed string, err error
 
 // upstreamUnavailable answers a call to an upstream that is not serving.
 func upstreamUnavailable(u *upstream, what string, cause error) *front.Error {
+	if st := u.conn.Snapshot(); st.State == upstreams.Starting && st.Err == nil { // its first start: no failure yet
+		return &front.Error{Code: front.CodeInternal, Message: fmt.Sprintf("%q is not available yet: upstream %q is still starting; retry in a few seconds", what, u.name),
+			Data: map[string]any{"reason": "upstream_unavailable", "upstream": u.name}}
+	}
 	msg := fmt.Sprintf("%q is not available: upstream %q is not running", what, u.name)
 	if cause != nil {
 		msg += fmt.Sprintf(" (%s)", u.redact(cause.Error()))

@@ -99,6 +99,9 @@ type Hub struct {
 
 	sessions sync.Map // front.Session → *session: the live (initialized) client sessions
 
+	sessionWakeMu sync.Mutex    // guards sessionWake
+	sessionWake   chan struct{} // closed (and replaced) when a session becomes ready: requests.go waits on it
+
 	progress sync.Map // hub progress token (string) → progressTarget
 
 	pins *pins.Store // nil when pinning is off (pins.go: the hooks)

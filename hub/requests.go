@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"sort"
 	"strconv"
+	"time"
 
 	"github.com/sigilcore/sigil-hub/front"
 	"github.com/sigilcore/sigil-hub/internal/strictjson"
@@ -38,36 +40,137 @@ func (h *Hub) track(upstream string, s *session, rel json.RawMessage) func() {
 	}
 }
 
-// routeRequest picks the client for a request from upstream: the session
-// with calls in flight on that upstream when it is the only one (and the
-// call, when it is the only one), else the only live session. It returns
-// nil when the client cannot be told apart: the request is refused rather
-// than shown to the wrong person.
-func (h *Hub) routeRequest(upstream string) (*session, json.RawMessage) {
+// callerOf finds the client whose call on upstream caused a request from
+// it: the session with calls in flight there when it is the only one (and
+// the call, when it is the only one). inCall is false when no call is in
+// flight on upstream; s is nil when calls of several sessions are, and the
+// client cannot be told apart: the request is refused rather than shown to
+// the wrong person.
+func (h *Hub) callerOf(upstream string) (s *session, rel json.RawMessage, inCall bool) {
 	h.callsMu.Lock()
-	var sess *session
-	var rel json.RawMessage
+	defer h.callsMu.Unlock()
 	calls := 0
 	for ref := range h.calls[upstream] {
-		if sess != nil && ref.sess != sess {
-			h.callsMu.Unlock()
-			return nil, nil
+		if s != nil && ref.sess != s {
+			return nil, nil, true
 		}
-		sess = ref.sess
+		s = ref.sess
 		rel = json.RawMessage(ref.rel)
 		calls++
 	}
-	h.callsMu.Unlock()
-	if sess != nil {
-		if calls > 1 {
-			rel = nil
+	if calls > 1 {
+		rel = nil
+	}
+	return s, rel, s != nil
+}
+
+// rootsAttempt bounds one session's answer to a roots/list asked outside
+// any call: clients answer it without a person, so a session silent this
+// long (a client gone without ending its HTTP session, or one whose event
+// stream is not open yet) is passed over for the next, and asked again
+// later while the wait lasts.
+const rootsAttempt = 2 * time.Second
+
+// wakeSessionWaiters wakes the server→client requests waiting for a
+// session (a session became ready).
+func (h *Hub) wakeSessionWaiters() {
+	h.sessionWakeMu.Lock()
+	if h.sessionWake != nil {
+		close(h.sessionWake)
+		h.sessionWake = nil
+	}
+	h.sessionWakeMu.Unlock()
+}
+
+// sessionWaiter returns a channel closed when a session next becomes ready.
+func (h *Hub) sessionWaiter() <-chan struct{} {
+	h.sessionWakeMu.Lock()
+	defer h.sessionWakeMu.Unlock()
+	if h.sessionWake == nil {
+		h.sessionWake = make(chan struct{})
+	}
+	return h.sessionWake
+}
+
+// readySessions returns the live sessions the hub may ask, those that
+// sent upstream requests first, then the most recently active first.
+func (h *Hub) readySessions(upstream string) []*session {
+	var out []*session
+	for _, s := range h.liveSessions() {
+		if s.ready.Load() {
+			out = append(out, s)
 		}
-		return sess, rel
 	}
-	if live := h.liveSessions(); len(live) == 1 {
-		return live[0], nil
+	sort.SliceStable(out, func(i, j int) bool {
+		ui, uj := out[i].usesUpstream(upstream), out[j].usesUpstream(upstream)
+		if ui != uj {
+			return ui
+		}
+		return out[i].active.Load() > out[j].active.Load()
+	})
+	return out
+}
+
+// requestOutsideCall relays a server→client request that no client call
+// caused (a server asks roots/list after notifications/initialized, or
+// after roots/list_changed). With no client connected yet it waits for one,
+// bounded by startup_timeout, instead of failing. roots/list goes to the
+// sessions that declared roots in turn, rootsAttempt each, until one
+// answers: a session whose client went away never blocks the others.
+// Sampling and elicitation reach a person or a model, so they go only to
+// the one session there is; with several they are refused.
+func (h *Hub) requestOutsideCall(ctx context.Context, name, method string, params json.RawMessage, capName, sub string) (json.RawMessage, error) {
+	wait := startupTimeout(h.fleet.Load().cfg)
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	for {
+		wake := h.sessionWaiter()
+		ready := h.readySessions(name)
+		var able []*session
+		for _, s := range ready {
+			if s.declared(capName, sub) {
+				able = append(able, s)
+			}
+		}
+		switch {
+		case len(ready) == 0:
+			select { // no client yet: wait for one
+			case <-wake:
+				continue
+			case <-wctx.Done():
+			}
+		case len(able) == 0:
+			return nil, &upstreams.RPCError{Code: front.CodeMethodNotFound, Message: "the client connected to sigil-hub does not support " + method}
+		case method != "roots/list" && len(ready) > 1:
+			h.log.Warn("server request refused: no unique client to ask", "upstream", name, "server_name", h.serverName(name), "method", method)
+			return nil, &upstreams.RPCError{Code: front.CodeInternal, Message: "sigil-hub cannot tell which client this " + method + " is for; it was not relayed"}
+		case method != "roots/list":
+			h.log.Debug("relaying server request to the client", "upstream", name, "server_name", h.serverName(name), "method", method)
+			return able[0].clientRequest(ctx, nil, method, params)
+		default:
+			for _, s := range able {
+				actx, acancel := context.WithTimeout(wctx, rootsAttempt)
+				res, err := s.clientRequest(actx, nil, method, params)
+				timedOut := err != nil && actx.Err() != nil && errors.Is(err, actx.Err())
+				acancel()
+				if !timedOut {
+					return res, err // the client's answer, or its error
+				}
+				if wctx.Err() != nil {
+					break
+				}
+				h.log.Debug("a client session did not answer roots/list in time; asking the next", "upstream", name, "server_name", h.serverName(name), "session", s.fs.ID())
+			}
+			if wctx.Err() == nil {
+				continue // each was asked once: again, while the wait lasts (an event stream may have opened)
+			}
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		h.log.Warn("server request not relayed: no client answered", "upstream", name, "server_name", h.serverName(name), "method", method, "waited", wait)
+		return nil, &upstreams.RPCError{Code: front.CodeInternal, Message: "no client connected to sigil-hub answered " + method + " within " + wait.String() + "; it was not relayed"}
 	}
-	return nil, nil
 }
 
 // capabilityFor names the client capability a server→client method needs.
@@ -104,7 +207,10 @@ func (h *Hub) upstreamRequest(ctx context.Context, name, method string, params j
 	if capName == "" {
 		return nil, &upstreams.RPCError{Code: front.CodeMethodNotFound, Message: "method " + strconv.Quote(method) + " is not relayed by sigil-hub"}
 	}
-	s, rel := h.routeRequest(name)
+	s, rel, inCall := h.callerOf(name)
+	if !inCall {
+		return h.requestOutsideCall(ctx, name, method, params, capName, sub)
+	}
 	if s == nil {
 		h.log.Warn("server request refused: no unique client to ask", "upstream", name, "server_name", h.serverName(name), "method", method)
 		return nil, &upstreams.RPCError{Code: front.CodeInternal, Message: "sigil-hub cannot tell which client this " + method + " is for; it was not relayed"}

@@ -31,7 +31,20 @@ type session struct {
 
 	mu   sync.Mutex          // guards subs
 	subs map[string]struct{} // subscribed resource URIs
+
+	// ready is set once the client may be sent requests of the hub's own
+	// (server→client requests outside any call): after its initialize was
+	// answered, at its next message or after initializeGrace, whichever
+	// comes first (the hub is not told of notifications/initialized).
+	ready atomic.Bool
+	// active is the UnixNano of the client's last message: the sessions
+	// asked first outside a call are the ones in use (requests.go).
+	active atomic.Int64
 }
+
+// initializeGrace is how long after its initialize was answered a session
+// that sent nothing since counts as ready.
+const initializeGrace = 500 * time.Millisecond
 
 func (h *Hub) newSession(fs front.Session) *session {
 	s := &session{h: h, fs: fs, taskID: h.fleet.Load().cfg.TaskID, subs: make(map[string]struct{})}
@@ -44,8 +57,24 @@ func (h *Hub) newSession(fs front.Session) *session {
 // Register makes fs a live session (front.Handler).
 func (h *Hub) Register(fs front.Session) func() {
 	s := h.newSession(fs)
+	s.active.Store(time.Now().UnixNano())
 	h.sessions.Store(fs, s)
 	return func() { h.sessions.CompareAndDelete(fs, s) }
+}
+
+// touch records a message from the client: the session is in use, and a
+// client that speaks after its initialize has read the answer.
+func (s *session) touch() {
+	s.active.Store(time.Now().UnixNano())
+	s.markReady()
+}
+
+// markReady makes the session one the hub may ask (requests.go) and wakes
+// the server→client requests waiting for one.
+func (s *session) markReady() {
+	if !s.ready.Swap(true) {
+		s.h.wakeSessionWaiters()
+	}
 }
 
 // sessionOf returns the live session of fs, or nil.
@@ -68,17 +97,25 @@ func (h *Hub) liveSessions() []*session {
 // Handle answers one client request (front.Handler).
 func (h *Hub) Handle(ctx context.Context, fs front.Session, req *front.Request) (json.RawMessage, error) {
 	if req.Method == "initialize" {
-		return h.initialize(req)
+		res, err := h.initialize(ctx, req)
+		if s := h.sessionOf(fs); s != nil && err == nil {
+			time.AfterFunc(initializeGrace, s.markReady)
+		}
+		return res, err
 	}
 	s := h.sessionOf(fs)
 	if s == nil { // the session ended while the request waited
 		return nil, front.ErrNoResponse
 	}
+	s.touch()
 	return s.request(ctx, req)
 }
 
 // Notify handles a client notification (front.Handler).
-func (h *Hub) Notify(_ front.Session, req *front.Request) {
+func (h *Hub) Notify(fs front.Session, req *front.Request) {
+	if s := h.sessionOf(fs); s != nil {
+		s.touch()
+	}
 	switch req.Method {
 	case "notifications/roots/list_changed":
 		for _, u := range h.fleet.Load().ups {
@@ -134,6 +171,12 @@ func (s *session) request(ctx context.Context, req *front.Request) (json.RawMess
 		return s.list(ctx, req.Params, "resourceTemplates", func(v *view) []json.RawMessage { return v.templates })
 	case "tools/call":
 		return s.callTool(ctx, req)
+	}
+	// Every other request waits for start-up as the lists do: a one-shot
+	// client (the MCP Inspector CLI) sends it right after initialize, and
+	// the upstream that serves it may not be ready yet.
+	s.h.waitStartup(ctx)
+	switch req.Method {
 	case "prompts/get":
 		return s.getPrompt(ctx, req.Params)
 	case "resources/read", "resources/subscribe", "resources/unsubscribe":
@@ -147,8 +190,11 @@ func (s *session) request(ctx context.Context, req *front.Request) (json.RawMess
 }
 
 // initialize answers the handshake with the hub's merged capabilities, in
-// the protocol version the front negotiated (req.Client).
-func (h *Hub) initialize(req *front.Request) (json.RawMessage, error) {
+// the protocol version the front negotiated (req.Client). In single-wrap
+// mode it first waits for the upstream's start-up (bounded by
+// startup_timeout), so that the answer carries the upstream's own
+// instructions.
+func (h *Hub) initialize(ctx context.Context, req *front.Request) (json.RawMessage, error) {
 	version := front.SupportedVersions[0]
 	if req.Client != nil {
 		version = req.Client.ProtocolVersion
@@ -165,6 +211,7 @@ func (h *Hub) initialize(req *front.Request) (json.RawMessage, error) {
 		"serverInfo": map[string]any{"name": "sigil-hub", "version": h.opts.Version},
 	}
 	if ups := h.fleet.Load().ups; h.opts.Single && len(ups) == 1 {
+		h.waitStartup(ctx)
 		if ins := ups[0].conn.Snapshot().Instructions; ins != "" {
 			result["instructions"] = ins
 		}
