@@ -25,9 +25,12 @@ const (
 type fixture struct {
 	mcp    *server.MCPServer
 	states *stateSigner
+	// strip is removed from the front of every tool and prompt name (see
+	// the -strip flag); names in this source are always the full ones.
+	strip string
 }
 
-func newFixture() *fixture {
+func newFixture(strip string) *fixture {
 	s := server.NewMCPServer(
 		"sigil-hub-conformance-fixture",
 		"1.0.0",
@@ -39,7 +42,7 @@ func newFixture() *fixture {
 		server.WithElicitation(),
 	)
 	s.EnableSampling()
-	f := &fixture{mcp: s, states: newStateSigner()}
+	f := &fixture{mcp: s, states: newStateSigner(), strip: strip}
 	f.addContentTools()
 	f.addResources()
 	f.addPrompts()
@@ -50,7 +53,20 @@ func newFixture() *fixture {
 
 // tool registers a tool that takes no arguments.
 func (f *fixture) tool(name, description string, h server.ToolHandlerFunc) {
-	f.mcp.AddTool(mcp.NewTool(name, mcp.WithDescription(description)), h)
+	f.addTool(mcp.NewTool(name, mcp.WithDescription(description)), h)
+}
+
+// exposed is the name a tool or prompt is served under.
+func (f *fixture) exposed(name string) string { return strings.TrimPrefix(name, f.strip) }
+
+func (f *fixture) addTool(t mcp.Tool, h server.ToolHandlerFunc) {
+	t.Name = f.exposed(t.Name)
+	f.mcp.AddTool(t, h)
+}
+
+func (f *fixture) addPrompt(p mcp.Prompt, h server.PromptHandlerFunc) {
+	p.Name = f.exposed(p.Name)
+	f.mcp.AddPrompt(p, h)
 }
 
 func textResult(text string) *mcp.CallToolResult { return mcp.NewToolResultText(text) }
@@ -93,7 +109,7 @@ func (f *fixture) addContentTools() {
 	// requests: these are served to 2025-era sessions (and answer a modern
 	// caller with mcp-go's error); the input_required tools of mrtr.go are
 	// their 2026 counterparts.
-	f.mcp.AddTool(mcp.NewTool("test_sampling",
+	f.addTool(mcp.NewTool("test_sampling",
 		mcp.WithDescription("Requests an LLM response from the client"),
 		mcp.WithString("prompt", mcp.Description("Prompt to send to the LLM"), mcp.Required())),
 		func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
@@ -113,7 +129,7 @@ func (f *fixture) addContentTools() {
 			}
 			return textResult("LLM response: " + text), nil
 		})
-	f.mcp.AddTool(mcp.NewTool("test_elicitation",
+	f.addTool(mcp.NewTool("test_elicitation",
 		mcp.WithDescription("Requests information from the user"),
 		mcp.WithString("message", mcp.Description("Message to show the user"), mcp.Required())),
 		func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
@@ -197,12 +213,12 @@ func userText(text string) mcp.PromptMessage {
 }
 
 func (f *fixture) addPrompts() {
-	f.mcp.AddPrompt(mcp.NewPrompt("test_simple_prompt",
+	f.addPrompt(mcp.NewPrompt("test_simple_prompt",
 		mcp.WithPromptTitle("Simple Test Prompt"), mcp.WithPromptDescription("A simple prompt without arguments")),
 		func(context.Context, mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
 			return &mcp.GetPromptResult{Messages: []mcp.PromptMessage{userText("This is a simple prompt for testing.")}}, nil
 		})
-	f.mcp.AddPrompt(mcp.NewPrompt("test_prompt_with_arguments",
+	f.addPrompt(mcp.NewPrompt("test_prompt_with_arguments",
 		mcp.WithPromptTitle("Prompt With Arguments"), mcp.WithPromptDescription("A prompt with required arguments"),
 		mcp.WithArgument("arg1", mcp.ArgumentDescription("First test argument"), mcp.RequiredArgument()),
 		mcp.WithArgument("arg2", mcp.ArgumentDescription("Second test argument"), mcp.RequiredArgument())),
@@ -210,7 +226,7 @@ func (f *fixture) addPrompts() {
 			text := fmt.Sprintf("Prompt with arguments: arg1='%s', arg2='%s'", req.Params.Arguments["arg1"], req.Params.Arguments["arg2"])
 			return &mcp.GetPromptResult{Messages: []mcp.PromptMessage{userText(text)}}, nil
 		})
-	f.mcp.AddPrompt(mcp.NewPrompt("test_prompt_with_embedded_resource",
+	f.addPrompt(mcp.NewPrompt("test_prompt_with_embedded_resource",
 		mcp.WithPromptTitle("Prompt With Embedded Resource"), mcp.WithPromptDescription("A prompt that includes an embedded resource"),
 		mcp.WithArgument("resourceUri", mcp.ArgumentDescription("URI of the resource to embed"), mcp.RequiredArgument())),
 		func(_ context.Context, req mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
@@ -222,7 +238,7 @@ func (f *fixture) addPrompts() {
 				userText("Please process the embedded resource above."),
 			}}, nil
 		})
-	f.mcp.AddPrompt(mcp.NewPrompt("test_prompt_with_image",
+	f.addPrompt(mcp.NewPrompt("test_prompt_with_image",
 		mcp.WithPromptTitle("Prompt With Image"), mcp.WithPromptDescription("A prompt that includes image content")),
 		func(context.Context, mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
 			return &mcp.GetPromptResult{Messages: []mcp.PromptMessage{

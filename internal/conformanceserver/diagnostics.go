@@ -143,7 +143,7 @@ func (f *fixture) addDiagnosticTools() {
 	// http-custom-header-server-validation (reported, not scored): a string
 	// argument mirrored in an Mcp-Param-Region header, which mcp-go checks
 	// against the body on every 2026-07-28 call.
-	f.mcp.AddTool(mcp.NewTool("test_header_param",
+	f.addTool(mcp.NewTool("test_header_param",
 		mcp.WithDescription("Echoes its region argument, which clients also send as the Mcp-Param-Region header"),
 		mcp.WithString("region", mcp.Description("Any region name"), mcp.Required(),
 			func(p map[string]any) { p["x-mcp-header"] = "Region" })),
@@ -153,7 +153,7 @@ func (f *fixture) addDiagnosticTools() {
 
 	// json-schema-2020-12 (reported, not scored): tools/list must carry the
 	// 2020-12 keywords of an input schema unchanged.
-	f.mcp.AddTool(mcp.NewToolWithRawSchema("json_schema_2020_12_tool",
+	f.addTool(mcp.NewToolWithRawSchema("json_schema_2020_12_tool",
 		"Takes a contact whose input schema uses JSON Schema 2020-12 keywords", json.RawMessage(contactSchema)),
 		func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			return textResult("contact accepted"), nil
@@ -169,7 +169,7 @@ func (f *fixture) addDiagnosticTools() {
 			mu.Lock()
 			defer mu.Unlock()
 			if toolPresent {
-				f.mcp.DeleteTools(dynamicTool)
+				f.mcp.DeleteTools(f.exposed(dynamicTool))
 			} else {
 				f.tool(dynamicTool, "Added by test_trigger_tool_change", func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 					return textResult("dynamic tool"), nil
@@ -183,9 +183,9 @@ func (f *fixture) addDiagnosticTools() {
 			mu.Lock()
 			defer mu.Unlock()
 			if promptPresent {
-				f.mcp.DeletePrompts(dynamicPrompt)
+				f.mcp.DeletePrompts(f.exposed(dynamicPrompt))
 			} else {
-				f.mcp.AddPrompt(mcp.NewPrompt(dynamicPrompt, mcp.WithPromptDescription("Added by test_trigger_prompt_change")),
+				f.addPrompt(mcp.NewPrompt(dynamicPrompt, mcp.WithPromptDescription("Added by test_trigger_prompt_change")),
 					func(context.Context, mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
 						return &mcp.GetPromptResult{Messages: []mcp.PromptMessage{userText("dynamic prompt")}}, nil
 					})

@@ -77,7 +77,7 @@ func (f *fixture) check(body []byte, headerOK func(pv string, m edgeMessage) boo
 		}
 	}
 	if mcp.MCPMethod(m.Method) == mcp.MethodToolsCall {
-		if need, ok := requiredCapability[p.Name]; ok && !declares(caps, need) {
+		if need, ok := requiredCapability[f.strip+p.Name]; ok && !declares(caps, need) {
 			return errorResponse(m.ID, mcp.MISSING_REQUIRED_CLIENT_CAPABILITY,
 				"tool "+p.Name+" needs the client capability "+need+": declare it in _meta io.modelcontextprotocol/clientCapabilities",
 				map[string]any{"requiredCapabilities": map[string]any{need: map[string]any{}}})

@@ -46,7 +46,7 @@ func modernCall(t *testing.T, url, tool string, caps string, extra string) (int,
 
 func startFixture(t *testing.T) string {
 	t.Helper()
-	f := newFixture()
+	f := newFixture("")
 	ts := httptest.NewServer(f.edgeHTTP(server.NewStreamableHTTPServer(f.mcp)))
 	t.Cleanup(ts.Close)
 	return ts.URL
@@ -135,7 +135,7 @@ func TestMultiRoundIssuesANewStateEachRound(t *testing.T) {
 // The stdio edge applies the same checks, and writes every other line through
 // to mcp-go untouched.
 func TestStdioEdgeAnswersItsCasesAndPassesTheRest(t *testing.T) {
-	f := newFixture()
+	f := newFixture("")
 	meta := `"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}`
 	in := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"test_missing_capability","arguments":{},` + meta + "}}\n" +
 		`{"jsonrpc":"2.0","id":2,"method":"tools/list","params":{` + meta + "}}\n"

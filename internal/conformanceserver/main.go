@@ -16,10 +16,17 @@
 //
 //	conformanceserver [-addr 127.0.0.1:0]   Streamable HTTP at /mcp, /health answers 200
 //	conformanceserver -stdio                 one JSON-RPC message per line on stdin/stdout
+//	conformanceserver -strip test_ ...       tools and prompts named test_X are served as X
 //
 // -addr defaults to $CONFORMANCE_ADDR, else 127.0.0.1:3000. Once listening it
 // writes "conformanceserver: serving MCP at http://HOST:PORT/mcp" to stderr,
 // so port 0 can be used. Logs go to stderr only.
+//
+// -strip test_ is for running the suite through sigil-hub in hub mode, where
+// the hub exposes an upstream's tool X of [servers.NAME] as NAME<separator>X:
+// with the server named "test" and separator "_", the hub exposes this
+// server's "simple_text" as "test_simple_text", the name the suite calls, so
+// every scenario applies through the hub's namespacing and routing.
 package main
 
 import (
@@ -48,12 +55,13 @@ func main() {
 	}
 	addr := flag.String("addr", defaultAddr, "host:port to serve Streamable HTTP on (port 0 picks a free one)")
 	stdio := flag.Bool("stdio", false, "serve on stdin/stdout instead of HTTP")
+	strip := flag.String("strip", "", "serve every tool and prompt whose name starts with this prefix without it (see the package comment)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		log.Fatalf("unexpected arguments %q: use -addr HOST:PORT or -stdio", flag.Args())
 	}
 
-	f := newFixture()
+	f := newFixture(*strip)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var err error

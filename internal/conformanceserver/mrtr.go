@@ -306,7 +306,7 @@ func (f *fixture) addInputRequiredTools() {
 		})
 
 	// input-required-result-non-tool-request: prompts/get can ask too.
-	f.mcp.AddPrompt(mcp.NewPrompt("test_input_required_result_prompt",
+	f.addPrompt(mcp.NewPrompt("test_input_required_result_prompt",
 		mcp.WithPromptDescription("input_required: asks for the context to put in the prompt")),
 		func(_ context.Context, req mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
 			if content, ok := accepted(req.Params.InputResponses, "user_context"); ok {
