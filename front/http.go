@@ -117,8 +117,12 @@ func (f *HTTP) serveMCP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "a valid bearer token is required", http.StatusUnauthorized)
 		return
 	}
-	if v := r.Header.Get("MCP-Protocol-Version"); v != "" && !supportedVersion(v) {
-		http.Error(w, "unsupported MCP-Protocol-Version "+v, http.StatusBadRequest)
+	if v := r.Header.Get("MCP-Protocol-Version"); v != "" && !legacyVersion(v) && r.Method != http.MethodPost {
+		// A 2026-07-28 client has no session and no standalone stream: it
+		// only POSTs (a POST with any other version is answered by
+		// serveModern, in JSON-RPC).
+		w.Header().Set("Allow", "POST")
+		http.Error(w, "method not allowed: MCP "+v+" requests are POSTs (no session, no GET stream)", http.StatusMethodNotAllowed)
 		return
 	}
 	switch r.Method {
@@ -138,15 +142,6 @@ func (f *HTTP) serveMCP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "GET, POST, DELETE")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 	}
-}
-
-func supportedVersion(v string) bool {
-	for _, s := range SupportedVersions {
-		if s == v {
-			return true
-		}
-	}
-	return false
 }
 
 func (f *HTTP) servePost(w http.ResponseWriter, r *http.Request, o *HTTPOptions, who string) {
@@ -177,6 +172,10 @@ func (f *HTTP) servePost(w http.ResponseWriter, r *http.Request, o *HTTPOptions,
 			f.h.Rejected(hs.s, &m.Request, rerr)
 		}
 		writeJSONError(w, http.StatusBadRequest, id, rerr)
+		return
+	}
+	if isModern(&m.Request, r.Header.Get("MCP-Protocol-Version")) {
+		f.serveModern(w, r, &m, who)
 		return
 	}
 	if m.Method == "initialize" {
@@ -372,11 +371,16 @@ func (f *HTTP) serveGet(w http.ResponseWriter, r *http.Request, who string) {
 // that nothing preceded is answered as plain JSON instead.
 func streamEvents(w http.ResponseWriter, r *http.Request, st *postStream) {
 	flusher, _ := w.(http.Flusher)
+	// A long stream (a subscription, a call held for approval) gets an SSE
+	// comment now and then, so that proxies keep it open.
+	keepAlive := time.NewTicker(keepAliveEvery)
+	defer keepAlive.Stop()
 	started := false
 	start := func() {
 		if !started {
 			w.Header().Set("Content-Type", "text/event-stream")
 			w.Header().Set("Cache-Control", "no-store")
+			w.Header().Set("X-Accel-Buffering", "no")
 			w.WriteHeader(http.StatusOK)
 			started = true
 		}
@@ -416,6 +420,9 @@ func streamEvents(w http.ResponseWriter, r *http.Request, st *postStream) {
 				// and parse (measured: the hub's added latency over HTTP,
 				// p50, went from 300 to about 170 µs).
 				w.Header().Set("Content-Type", "application/json")
+				if st.status != 0 {
+					w.WriteHeader(st.status)
+				}
 				_, _ = w.Write(final)
 				return
 			}
@@ -424,6 +431,15 @@ func streamEvents(w http.ResponseWriter, r *http.Request, st *postStream) {
 				flusher.Flush()
 			}
 			return
+		case <-keepAlive.C:
+			if started {
+				if _, err := io.WriteString(w, ": keep-alive\n\n"); err != nil {
+					return
+				}
+				if flusher != nil {
+					flusher.Flush()
+				}
+			}
 		case <-r.Context().Done():
 			return
 		}
@@ -521,6 +537,9 @@ type httpOutbox struct {
 type postStream struct {
 	events chan []byte // caused by the request; dropped when full
 	final  chan []byte // the response (nil: no response); cap 1
+	// status is the HTTP status of a response sent as JSON (0: 200); set
+	// before final is sent.
+	status int
 }
 
 const streamBuffer = 256

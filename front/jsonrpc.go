@@ -51,6 +51,21 @@ type ClientContext struct {
 	Capabilities    json.RawMessage // nil: none declared
 	Info            ClientInfo
 	LogLevel        string // "": not set
+	// Modern marks a 2026-07-28 request (modern.go): the context is the
+	// request's own, from its params._meta, and no session holds it.
+	Modern bool
+	// InfoRaw is a modern request's clientInfo as sent (nil: none), for an
+	// upstream that is told who calls.
+	InfoRaw json.RawMessage
+	// Trace are a modern request's W3C trace members of _meta
+	// (traceparent, tracestate, baggage), as sent.
+	Trace []TraceMember
+}
+
+// TraceMember is one W3C trace context member of a request's _meta.
+type TraceMember struct {
+	Name  string
+	Value json.RawMessage
 }
 
 // ClientInfo is the clientInfo a client declared.

@@ -283,6 +283,19 @@ func (s *session) handle(ctx context.Context, mp *message, wg *sync.WaitGroup) {
 		}
 		s.out.deliver(m.ID, encodeResult(m.ID, result), true)
 	case m.isRequest():
+		var fs Session = s
+		if isModern(&m.Request, "") {
+			c, rerr := modernClient(&m.Request, nil)
+			if rerr != nil {
+				s.h.Rejected(s, &m.Request, rerr)
+				s.out.deliver(m.ID, encodeError(m.ID, rerr), true)
+				return
+			}
+			m.Client = c
+			fs = &requestSession{session: s, client: c}
+		} else {
+			m.Client = s.client.Load()
+		}
 		key := string(m.ID)
 		s.mu.Lock()
 		if _, dup := s.inflight[key]; dup {
@@ -307,9 +320,8 @@ func (s *session) handle(ctx context.Context, mp *message, wg *sync.WaitGroup) {
 		rctx = context.WithValue(rctx, reqKey, r)
 		s.inflight[key] = r
 		s.mu.Unlock()
-		m.Client = s.client.Load()
 		s.run(ctx, wg, func() {
-			result, err := s.request(rctx, &m.Request)
+			result, err := s.request(rctx, fs, &m.Request)
 			// Release the id before answering: a client may reuse it as soon
 			// as it reads the response.
 			s.mu.Lock()
@@ -400,7 +412,10 @@ func (s *session) notification(req *Request) {
 
 // request answers one client request: a raw result, or an error (an
 // *Error, or ErrNoResponse).
-func (s *session) request(ctx context.Context, req *Request) (json.RawMessage, error) {
+func (s *session) request(ctx context.Context, fs Session, req *Request) (json.RawMessage, error) {
+	if req.Client != nil && req.Client.Modern {
+		return s.h.Handle(ctx, fs, req)
+	}
 	if req.Method == "ping" {
 		return json.RawMessage(`{}`), nil
 	}

@@ -209,6 +209,9 @@ func (s *session) forward(ctx context.Context, u *upstream, method string, membe
 		return nil, upstreamUnavailable(u, what, st.Err)
 	}
 	s.use(u.name)
+	if meta, ok := members["_meta"]; ok {
+		members["_meta"] = withoutProtocolMeta(meta)
+	}
 	res, err := u.conn.Call(ctx, method, encodeObject(members))
 	if err != nil {
 		if front.ClientCancelled(ctx) {
@@ -279,6 +282,7 @@ func (h *Hub) upstreamNotification(upstreamName, method string, params json.RawM
 		if owner, ok := h.resourceOwner(h.view.Load(), p.URI); !ok || owner != upstreamName {
 			return // only the owner of a URI speaks for it
 		}
+		h.listeners.resourceUpdated(p.URI, params)
 		for _, s := range h.liveSessions() {
 			s.mu.Lock()
 			_, sub := s.subs[p.URI]

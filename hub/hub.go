@@ -104,6 +104,9 @@ type Hub struct {
 
 	progress sync.Map // hub progress token (string) → progressTarget
 
+	modern    modernTasks // task ids of modern (sessionless) clients: modern.go
+	listeners listeners   // open subscriptions/listen requests: listen.go
+
 	pins *pins.Store // nil when pinning is off (pins.go: the hooks)
 
 	oauthCB *upstreams.OAuthCallback // nil without oauth servers; set by newUpstream (New, or Reconfigure under reconfMu)
@@ -454,6 +457,7 @@ func (h *Hub) publish() {
 		if !c.diff {
 			continue
 		}
+		h.listeners.listChanged(c.kind, c.method)
 		msg := front.EncodeNotification(c.method, nil)
 		// Only a session that listed can hold a stale list: the others
 		// (a client still waiting for its first tools/list while the

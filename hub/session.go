@@ -96,6 +96,9 @@ func (h *Hub) liveSessions() []*session {
 
 // Handle answers one client request (front.Handler).
 func (h *Hub) Handle(ctx context.Context, fs front.Session, req *front.Request) (json.RawMessage, error) {
+	if req.Client != nil && req.Client.Modern {
+		return h.handleModern(ctx, fs, req)
+	}
 	if req.Method == "initialize" {
 		res, err := h.initialize(ctx, req)
 		if s := h.sessionOf(fs); s != nil && err == nil {

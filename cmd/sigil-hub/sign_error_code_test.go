@@ -38,3 +38,35 @@ func TestRejectedKeyCarriesSignsErrorCode(t *testing.T) {
 		}
 	}
 }
+
+// TestModernRejectedKeyIs31002: MCP 2026-07-28 forbids -32002 (a 2025
+// "resource not found"), so on a 2026-07-28 request a rejected key is
+// -31002 with the same data; a 2025 request on the same hub still gets
+// -32002 (docs/protocol.md#json-rpc-errors). Nothing reaches the upstream.
+func TestModernRejectedKeyIs31002(t *testing.T) {
+	t.Parallel()
+	sign := signtest.New(t, signtest.Options{Decide: func(signtest.Request) signtest.Reply {
+		return signtest.Reply{Status: 401, Body: []byte(`{"error_code":"SIGIL_API_KEY_REVOKED"}`)}
+	}})
+	ulog := newUpstreamLog(t)
+	rc := startRaw(t, signEnv(sign), "--config", writeConfig(t, fakeServer(t, "files", ulog, "")))
+	rc.send(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"files__echo","arguments":{"text":"hi"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}`)
+	m := rc.await("1")
+	var e struct {
+		Code int
+		Data struct {
+			ErrorCode     string `json:"error_code"`
+			SignErrorCode string `json:"sign_error_code"`
+		}
+	}
+	if err := json.Unmarshal(m["error"], &e); err != nil || e.Code != -31002 || e.Data.ErrorCode != "SIGIL_AUTH_FAILURE" || e.Data.SignErrorCode != "SIGIL_API_KEY_REVOKED" {
+		t.Errorf("2026-07-28 request: error %s; want -31002, SIGIL_AUTH_FAILURE and Sign's code", m["error"])
+	}
+	rc.send(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"files__echo","arguments":{"text":"hi"}}}`)
+	if m := rc.await("2"); json.Unmarshal(m["error"], &e) != nil || e.Code != -32002 {
+		t.Errorf("2025 request: error %s; want -32002", m["error"])
+	}
+	if calls := ulog.toolCalls(t); len(calls) != 0 {
+		t.Errorf("the upstream received %d calls after a rejected key", len(calls))
+	}
+}

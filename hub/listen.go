@@ -1,0 +1,171 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+
+	"github.com/sigilcore/sigil-hub/front"
+	"github.com/sigilcore/sigil-hub/internal/strictjson"
+)
+
+// subscriptions/listen (MCP 2026-07-28): a modern client's one stream of
+// what changes, in place of a session's unsolicited notifications. A
+// listen asks for some of the list changes and for updates of some
+// resources; the hub acknowledges what it will honour, then sends each
+// such notification tagged with the listen's id, until the client ends
+// the request (docs/protocol.md#mcp-revisions).
+
+// subscriptionMetaKey tags a notification with the listen it belongs to.
+const subscriptionMetaKey = "io.modelcontextprotocol/subscriptionId"
+
+// listener is one open subscriptions/listen.
+type listener struct {
+	s    *session
+	rel  json.RawMessage // the listen request's id, as sent
+	kind uint32          // listKind bits asked for
+	uris map[string]bool // resources asked for and honoured
+}
+
+// listeners are the open listens. The zero value is ready.
+type listeners struct {
+	mu  sync.Mutex
+	all map[*listener]struct{}
+}
+
+func (ls *listeners) add(l *listener) {
+	ls.mu.Lock()
+	if ls.all == nil {
+		ls.all = make(map[*listener]struct{})
+	}
+	ls.all[l] = struct{}{}
+	ls.mu.Unlock()
+}
+
+func (ls *listeners) remove(l *listener) {
+	ls.mu.Lock()
+	delete(ls.all, l)
+	ls.mu.Unlock()
+}
+
+func (ls *listeners) each(f func(*listener)) {
+	ls.mu.Lock()
+	all := make([]*listener, 0, len(ls.all))
+	for l := range ls.all {
+		all = append(all, l)
+	}
+	ls.mu.Unlock()
+	for _, l := range all {
+		f(l)
+	}
+}
+
+// listChanged tells every listen that asked for this kind of change.
+func (ls *listeners) listChanged(kind uint32, method string) {
+	ls.each(func(l *listener) {
+		if l.kind&kind != 0 {
+			l.send(method, nil)
+		}
+	})
+}
+
+// resourceUpdated tells every listen that asked for uri; params are the
+// upstream's.
+func (ls *listeners) resourceUpdated(uri string, params json.RawMessage) {
+	ls.each(func(l *listener) {
+		if l.uris[uri] {
+			l.send("notifications/resources/updated", params)
+		}
+	})
+}
+
+// send sends one notification tagged with the listen's id; params (nil:
+// none) keep every member they had.
+func (l *listener) send(method string, params json.RawMessage) {
+	p, ok := tagSubscription(params, l.rel)
+	if !ok {
+		return
+	}
+	l.s.sendRelated(l.rel, front.EncodeNotification(method, p))
+}
+
+// tagSubscription sets _meta's subscription id in params (nil: none).
+func tagSubscription(params, id json.RawMessage) (json.RawMessage, bool) {
+	if params == nil {
+		params = json.RawMessage(`{}`)
+	}
+	meta := []byte("{}")
+	if start, end, ok := findMember(params, "_meta"); ok && start >= 0 && params[start] == '{' {
+		meta = params[start:end]
+	}
+	meta, ok := setMember(meta, subscriptionMetaKey, id)
+	if !ok {
+		return nil, false
+	}
+	return setMember(params, "_meta", meta)
+}
+
+// listenFilter is what a listen asks for.
+type listenFilter struct {
+	Tools     bool     `json:"toolsListChanged"`
+	Prompts   bool     `json:"promptsListChanged"`
+	Resources bool     `json:"resourcesListChanged"`
+	URIs      []string `json:"resourceSubscriptions"`
+}
+
+// listen serves one subscriptions/listen until the client ends it.
+func (h *Hub) listen(ctx context.Context, s *session, req *front.Request) (json.RawMessage, error) {
+	var p struct {
+		Notifications *listenFilter `json:"notifications"`
+	}
+	if err := json.Unmarshal(req.Params, &p); err != nil || p.Notifications == nil {
+		return nil, front.Errorf(front.CodeInvalidParams, "invalid subscriptions/listen params: notifications must be an object naming what to listen for")
+	}
+	f := p.Notifications
+	rel := front.RelatedID(ctx)
+	h.waitStartup(ctx)
+	l := &listener{s: s, rel: rel, uris: make(map[string]bool)}
+	honoured := listenFilter{Tools: f.Tools, Prompts: f.Prompts, Resources: f.Resources}
+	if f.Tools {
+		l.kind |= listTools
+	}
+	if f.Prompts {
+		l.kind |= listPrompts
+	}
+	if f.Resources {
+		l.kind |= listResources
+	}
+	// A resource is honoured when its upstream accepts the subscription.
+	// The upstream's subscription is left in place when the listen ends:
+	// another client may hold one to the same resource, and updates nobody
+	// asked for are dropped here.
+	v := h.view.Load()
+	for _, uri := range f.URIs {
+		owner, ok := h.resourceOwner(v, uri)
+		if !ok || l.uris[uri] {
+			continue
+		}
+		if _, err := s.forward(ctx, v.fleet.byName[owner], "resources/subscribe", map[string]json.RawMessage{"uri": strictjson.AppendString(nil, uri)}, uri); err != nil {
+			h.log.Info("resource subscription not honoured", "upstream", owner, "server_name", h.serverName(owner), "uri", uri, "err", err)
+			continue
+		}
+		l.uris[uri] = true
+		honoured.URIs = append(honoured.URIs, uri)
+	}
+	h.listeners.add(l)
+	defer h.listeners.remove(l)
+	filter, err := front.MarshalNoEscape(struct {
+		Tools     bool     `json:"toolsListChanged,omitempty"`
+		Prompts   bool     `json:"promptsListChanged,omitempty"`
+		Resources bool     `json:"resourcesListChanged,omitempty"`
+		URIs      []string `json:"resourceSubscriptions,omitempty"`
+	}(honoured))
+	if err != nil {
+		return nil, front.Errorf(front.CodeInternal, "internal error: %v", err)
+	}
+	ack, _ := setMember([]byte(`{}`), "notifications", filter)
+	l.send("notifications/subscriptions/acknowledged", ack)
+	// It ends when the client ends it (or its session, or the hub, ends).
+	<-ctx.Done()
+	return nil, front.ErrNoResponse
+}

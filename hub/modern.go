@@ -1,0 +1,197 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/sigilcore/sigil-hub/front"
+	"github.com/sigilcore/sigil-hub/internal/strictjson"
+)
+
+// This file serves 2026-07-28 ("modern") requests: stateless, each with
+// its own client context (front/modern.go read and checked it). A modern
+// request goes through the same pipeline as a session's; what differs is
+// around it: server/discover, subscriptions/listen (listen.go), the
+// result's resultType, serverInfo and cache hints, and the error codes the
+// revision allows (docs/protocol.md#mcp-revisions).
+
+// modernTasks holds the task id of each modern principal: with no session,
+// the calls of one stdio client, or of one HTTP token holder, are one task
+// to Sign's per-task limits.
+type modernTasks struct{ ids sync.Map } // principal → task id
+
+func (t *modernTasks) of(principal string) string {
+	if id, ok := t.ids.Load(principal); ok {
+		return id.(string)
+	}
+	id, _ := t.ids.LoadOrStore(principal, newTaskID())
+	return id.(string)
+}
+
+// handleModern answers one modern request.
+func (h *Hub) handleModern(ctx context.Context, fs front.Session, req *front.Request) (json.RawMessage, error) {
+	// A session of the request's own: never registered, so nothing meant
+	// for sessions (list changes, logs, server→client requests outside a
+	// call) reaches it.
+	s := h.newSession(fs)
+	if h.fleet.Load().cfg.TaskID == "" {
+		s.taskID = h.modern.of(fs.ID() + "\x00" + fs.Label())
+	}
+	var res json.RawMessage
+	var err error
+	switch req.Method {
+	case "server/discover":
+		res, err = h.discover(ctx)
+	case "subscriptions/listen":
+		return h.listen(ctx, s, req)
+	default:
+		res, err = s.request(ctx, req)
+	}
+	if err != nil {
+		return nil, modernError(req, err)
+	}
+	return h.modernResult(req.Method, res)
+}
+
+// discover answers server/discover: what initialize told a 2025-era
+// client, as the revision shapes it.
+func (h *Hub) discover(ctx context.Context) (json.RawMessage, error) {
+	caps, instructions := h.capabilities(ctx)
+	result := map[string]any{
+		"supportedVersions": front.AllVersions(),
+		"capabilities":      caps,
+	}
+	if instructions != "" {
+		result["instructions"] = instructions
+	}
+	b, err := front.MarshalNoEscape(result)
+	if err != nil {
+		return nil, front.Errorf(front.CodeInternal, "internal error: %v", err)
+	}
+	return b, nil
+}
+
+// capabilities are the hub's capabilities and, in single-wrap mode, the
+// upstream's own instructions (waiting for its start-up, bounded by
+// startup_timeout, so that an immediate client gets them).
+func (h *Hub) capabilities(ctx context.Context) (map[string]any, string) {
+	caps := map[string]any{
+		"tools":       map[string]any{"listChanged": true},
+		"prompts":     map[string]any{"listChanged": true},
+		"resources":   map[string]any{"subscribe": true, "listChanged": true},
+		"logging":     map[string]any{},
+		"completions": map[string]any{},
+	}
+	if ups := h.fleet.Load().ups; h.opts.Single && len(ups) == 1 {
+		h.waitStartup(ctx)
+		return caps, ups[0].conn.Snapshot().Instructions
+	}
+	return caps, ""
+}
+
+// cacheable are the methods whose complete results carry ttlMs and
+// cacheScope.
+var cacheable = map[string]bool{
+	"server/discover": true, "tools/list": true, "prompts/list": true,
+	"resources/list": true, "resources/templates/list": true, "resources/read": true,
+}
+
+// modernResult stamps what the revision requires of every result: a
+// resultType ("complete" when the upstream, of the 2025 era, sent none),
+// the hub's serverInfo in _meta, and on cacheable results the cache hints.
+// The hub makes no freshness promise of its own: a list is gathered from
+// upstreams that may change at any moment, so its ttlMs is 0 (an
+// upstream's own ttlMs on a resource it serves is kept); and every result
+// is private: the hub serves callers of different standing (tokens, the
+// hub's own filters and pins), so no shared cache may hand one caller's
+// answer to another.
+func (h *Hub) modernResult(method string, res json.RawMessage) (json.RawMessage, error) {
+	out := res
+	typ, _, _ := memberString(res, "resultType")
+	if typ == "" {
+		typ = "complete"
+		out, _ = setMember(out, "resultType", []byte(`"complete"`))
+	}
+	if typ == "complete" && cacheable[method] {
+		if start, _, ok := findMember(out, "ttlMs"); ok && start < 0 {
+			out, _ = setMember(out, "ttlMs", []byte("0"))
+		}
+		out, _ = setMember(out, "cacheScope", []byte(`"private"`))
+	}
+	info := strictjson.AppendString([]byte(`{"name":"sigil-hub","version":`), h.opts.Version)
+	info = append(info, '}')
+	meta := []byte("{}")
+	if start, end, ok := findMember(out, "_meta"); ok && start >= 0 && out[start] == '{' {
+		meta = out[start:end]
+	}
+	meta, ok := setMember(meta, serverInfoMetaKey, info)
+	if !ok {
+		return nil, front.Errorf(front.CodeInternal, "internal error: the upstream's result _meta could not be read")
+	}
+	out, ok = setMember(out, "_meta", meta)
+	if !ok {
+		return nil, front.Errorf(front.CodeInternal, "internal error: the upstream's result could not be read")
+	}
+	return out, nil
+}
+
+// serverInfoMetaKey is where a modern result names its server.
+const serverInfoMetaKey = "io.modelcontextprotocol/serverInfo"
+
+// memberString reads member name of obj as a string: present is whether
+// the member exists at all.
+func memberString(obj []byte, name string) (s string, present, ok bool) {
+	start, end, ok := findMember(obj, name)
+	if !ok || start < 0 {
+		return "", false, ok
+	}
+	s, ok = strictjson.DecodeString(obj[start:end])
+	return s, true, ok
+}
+
+// modernError maps an error to what a modern client may be sent: the
+// revision retired -32002 (resource not found before it; the hub's Sign
+// key failure), so an upstream's resource-not-found becomes -32602 with
+// the URI, and the key failure its own code (docs/protocol.md#json-rpc-errors).
+func modernError(req *front.Request, err error) error {
+	var fe *front.Error
+	if !errors.As(err, &fe) || fe.Code != front.CodeAuthFailure {
+		return err
+	}
+	out := *fe
+	if req.Method == "resources/read" {
+		uri, _, _ := memberString(req.Params, "uri")
+		out.Code, out.Data = front.CodeInvalidParams, map[string]any{"uri": uri}
+		if out.Message == "" {
+			out.Message = "resource not found: " + strconv.Quote(uri)
+		}
+		return &out
+	}
+	out.Code = front.CodeAuthFailureModern
+	return &out
+}
+
+// protocolMetaPrefix starts the _meta keys the protocol itself defines
+// (protocol version, client capabilities, client info, log level).
+const protocolMetaPrefix = "io.modelcontextprotocol/"
+
+// withoutProtocolMeta returns a client's request _meta without the keys
+// the protocol defines: they describe the client's exchange with the hub,
+// not the hub's with the upstream (whose connection sets its own). Every
+// other member is kept byte for byte; anything not an object is dropped.
+func withoutProtocolMeta(meta json.RawMessage) json.RawMessage {
+	members, err := strictjson.Members(meta)
+	if err != nil {
+		return json.RawMessage(`{}`)
+	}
+	for k := range members {
+		if strings.HasPrefix(k, protocolMetaPrefix) {
+			delete(members, k)
+		}
+	}
+	return encodeObject(members)
+}
