@@ -202,22 +202,14 @@ func (h *Hub) initialize(ctx context.Context, req *front.Request) (json.RawMessa
 	if req.Client != nil {
 		version = req.Client.ProtocolVersion
 	}
+	caps, instructions := h.capabilities(ctx)
 	result := map[string]any{
 		"protocolVersion": version,
-		"capabilities": map[string]any{
-			"tools":       map[string]any{"listChanged": true},
-			"prompts":     map[string]any{"listChanged": true},
-			"resources":   map[string]any{"subscribe": true, "listChanged": true},
-			"logging":     map[string]any{},
-			"completions": map[string]any{},
-		},
-		"serverInfo": map[string]any{"name": "sigil-hub", "version": h.opts.Version},
+		"capabilities":    caps,
+		"serverInfo":      map[string]any{"name": "sigil-hub", "version": h.opts.Version},
 	}
-	if ups := h.fleet.Load().ups; h.opts.Single && len(ups) == 1 {
-		h.waitStartup(ctx)
-		if ins := ups[0].conn.Snapshot().Instructions; ins != "" {
-			result["instructions"] = ins
-		}
+	if instructions != "" {
+		result["instructions"] = instructions
 	}
 	b, err := front.MarshalNoEscape(result)
 	if err != nil {
