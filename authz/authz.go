@@ -54,6 +54,14 @@ type Request struct {
 	// policy can pin it too. Empty = not sent (the intent bytes are then
 	// exactly those without pinning).
 	ToolHash string
+	// Continues, if set, is the id of a hold a person approved for this
+	// very call in an earlier round of it (a multi round-trip request: the
+	// upstream asked the client for input and the call is retried with the
+	// answer). A call the policy would hold is then approved again without
+	// asking, when that hold was approved for the same intent (txCommit) and
+	// agent and is still within its time; anything else is decided as
+	// usual. Sign decides on its side: a Sign-backed call may be held again.
+	Continues string
 	// OnHold, if non-nil, is called when the call is held for approval
 	// (PENDING) and again at each poll while it waits. It must not block.
 	OnHold func(holdID string, waited time.Duration)

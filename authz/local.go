@@ -48,9 +48,20 @@ type Local struct {
 	o      LocalOptions
 	policy atomic.Pointer[policy.Policy] // o.Policy, then SetPolicy's
 
-	mu     sync.Mutex       // guards holds and recent
+	mu     sync.Mutex       // guards holds, approvals and recent
 	holds  map[string]*hold // kept holds by id
 	recent []Record         // the last localRecentMax decisions, oldest first
+	// approvals are the holds a person approved, by id, kept for the
+	// hold's time whatever Retain is: a call that continues one
+	// (Request.Continues) is not asked again.
+	approvals map[string]approval
+}
+
+// approval is what a person approved: one intent, for one agent, until a
+// time.
+type approval struct {
+	txCommit, agentID string
+	until             time.Time
 }
 
 // localRecentMax is how many decision records Recent keeps.
@@ -95,7 +106,7 @@ func NewLocal(o LocalOptions) *Local {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	l := &Local{o: o, holds: make(map[string]*hold)}
+	l := &Local{o: o, holds: make(map[string]*hold), approvals: make(map[string]approval)}
 	l.policy.Store(o.Policy)
 	return l
 }
@@ -154,9 +165,42 @@ func (l *Local) Authorize(ctx context.Context, req Request) (Decision, error) {
 	case policy.StatusAllowed:
 		return Decision{Verdict: Approved, PolicyHash: rec.PolicyHash}, nil
 	case policy.StatusPending:
+		if d, ok := l.continued(req, in, rec); ok {
+			return d, nil
+		}
 		return l.wait(ctx, req, in, rec)
 	}
 	return Decision{Verdict: Denied, ErrorCode: rec.Code, Message: rec.Message, PolicyHash: rec.PolicyHash}, nil
+}
+
+// continued approves a held call that continues one a person approved
+// (Request.Continues): the same intent, the same agent, within the hold's
+// time. It records the approval, naming the hold.
+func (l *Local) continued(req Request, in Intent, rec Record) (Decision, bool) {
+	if req.Continues == "" {
+		return Decision{}, false
+	}
+	tx, err := pgcTxCommit(in.JSON)
+	if err != nil {
+		return Decision{}, false
+	}
+	now := l.o.Now()
+	l.mu.Lock()
+	for id, a := range l.approvals {
+		if !now.Before(a.until) {
+			delete(l.approvals, id)
+		}
+	}
+	a, ok := l.approvals[req.Continues]
+	ok = ok && a.txCommit == tx && a.agentID == rec.AgentID
+	l.mu.Unlock()
+	if !ok {
+		return Decision{}, false
+	}
+	rec.Decision, rec.Code, rec.HoldID, rec.TxCommit = policy.StatusAllowed, "", req.Continues, tx
+	rec.Message = "continues the call a person approved (hold " + req.Continues + ")"
+	l.record(rec)
+	return Decision{Verdict: Approved, HoldID: req.Continues, PolicyHash: rec.PolicyHash, TxCommit: tx}, true
 }
 
 // Submit decides an intent that arrives whole, with the txCommit and agent

@@ -231,3 +231,43 @@ func TestLocalSubmitHolds(t *testing.T) {
 		t.Fatalf("%d holds kept after Retain", n)
 	}
 }
+
+// TestLocalContinuesAnApprovedHold: a call retried after the upstream asked
+// for input (Request.Continues naming the hold a person approved for it) is
+// approved without a new hold, but only for the same intent and agent; a
+// changed argument, another agent or an unknown hold is held as usual.
+func TestLocalContinuesAnApprovedHold(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newTestLocal(t, 30*time.Second)
+		args := `{"name":"notes.txt","text":"hi"}`
+		id, done := heldCall(t, l, context.Background(), args)
+		if _, err := l.Resolve(id, true); err != nil {
+			t.Fatal(err)
+		}
+		if d := <-done; d.Verdict != Approved || d.HoldID != id {
+			t.Fatalf("first round: %+v", d)
+		}
+		d, err := l.Authorize(context.Background(), Request{ServerID: "files", Tool: "write", Arguments: json.RawMessage(args), TaskID: "t1", Continues: id})
+		if err != nil || d.Verdict != Approved || d.HoldID != id || len(l.Holds()) != 0 {
+			t.Fatalf("the retry: %+v %v, holds %+v", d, err, l.Holds())
+		}
+		for name, req := range map[string]Request{
+			"other arguments": {ServerID: "files", Tool: "write", Arguments: json.RawMessage(`{"name":"notes.txt","text":"HI"}`), TaskID: "t1", Continues: id},
+			"other agent":     {ServerID: "files", Tool: "write", Arguments: json.RawMessage(args), TaskID: "t1", AgentID: "someone", Continues: id},
+			"unknown hold":    {ServerID: "files", Tool: "write", Arguments: json.RawMessage(args), TaskID: "t1", Continues: "hold-nope"},
+		} {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			d, err := l.Authorize(ctx, req)
+			cancel()
+			if err == nil || d.Verdict == Approved {
+				t.Errorf("%s: %+v %v, want held (until the context ended)", name, d, err)
+			}
+		}
+		time.Sleep(31 * time.Second) // the approval ends with its hold's time
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if d, err := l.Authorize(ctx, Request{ServerID: "files", Tool: "write", Arguments: json.RawMessage(args), TaskID: "t1", Continues: id}); err == nil || d.Verdict == Approved {
+			t.Errorf("after the hold's time: %+v %v, want held", d, err)
+		}
+	})
+}

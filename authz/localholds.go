@@ -212,6 +212,7 @@ func (l *Local) Resolve(id string, approve bool) (HoldInfo, error) {
 	rec := Record{Surface: "hold_resolve", Decision: policy.StatusAllowed, Message: "a person approved the hold"}
 	if approve {
 		h.endLocked(HoldApproved, now)
+		l.approvals[id] = approval{txCommit: h.info.TxCommit, agentID: h.info.AgentID, until: h.info.Created.Add(l.o.PendingTimeout)}
 	} else {
 		h.endLocked(HoldDenied, now)
 		rec.Decision, rec.Code, rec.Message = policy.StatusDenied, "SIGIL_HOLD_DENIED", "a person denied the hold"

@@ -106,6 +106,7 @@ type Hub struct {
 
 	modern    modernTasks // task ids of modern (sessionless) clients: modern.go
 	listeners listeners   // open subscriptions/listen requests: listen.go
+	states    stateSeal   // the requestState the hub hands out: mrtr.go
 
 	pins *pins.Store // nil when pinning is off (pins.go: the hooks)
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/sigilcore/sigil-hub/authz"
 	"github.com/sigilcore/sigil-hub/front"
 	"github.com/sigilcore/sigil-hub/router"
+	"github.com/sigilcore/sigil-hub/upstreams"
 )
 
 // The tools/call pipeline, in its fixed order. Each stage is a small
@@ -39,6 +41,9 @@ type toolCallRun struct {
 	u        *upstream
 	toolHash string
 
+	// a retry of a call the upstream asked input for (mrtr.go), or nil
+	cont *continuation
+
 	// authorize
 	decision   authz.Decision
 	verdict    string // APPROVED, DENIED, PENDING, UNREACHABLE or CANCELLED
@@ -57,10 +62,50 @@ func (s *session) callToolInner(ctx context.Context, req *front.Request, rec *au
 	if err := s.resolveCall(ctx, r); err != nil {
 		return nil, err
 	}
-	if err := s.authorizeCall(ctx, r); err != nil {
-		return nil, err
+	if r.call.requestState != "" { // a retry (mrtr.go)
+		st, err := s.h.states.open(r.call.requestState, s.callBinding(r), time.Now())
+		if err != nil {
+			return nil, invalidState("tools/call", r.call.name, err)
+		}
+		responses, _ := askedResponses(r.call.inputResponses, st.Keys)
+		r.cont = &continuation{responses: responses, state: st.UpState, hold: st.Hold}
 	}
-	return s.forwardCall(ctx, r)
+	for round := 1; ; round++ {
+		if err := s.authorizeCall(ctx, r); err != nil {
+			return nil, err
+		}
+		result, err := s.forwardCall(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		ir, ok, err := readInputRequired(result)
+		switch {
+		case err != nil:
+			return nil, upstreamError(r.u, r.call.name, fmt.Errorf("%w: %v", upstreams.ErrInvalidResponse, err), ctx)
+		case !ok:
+			return result, nil
+		case r.req.Client != nil && r.req.Client.Modern:
+			st := s.callBinding(r)
+			st.Hold = r.decision.HoldID
+			return s.suspend(result, ir, st)
+		case round >= maxInputRounds:
+			return nil, front.Errorf(front.CodeInternal, "tool %q: upstream %q still asks for input after %d rounds; giving up", r.call.name, r.u.name, round)
+		}
+		responses, err := s.askClient(ctx, ir, r.call.name)
+		if err != nil {
+			return nil, err
+		}
+		r.cont = &continuation{responses: responses, state: ir.state, hold: r.decision.HoldID}
+	}
+}
+
+// continues names the hold a person approved in an earlier round of this
+// call, if any (mrtr.go).
+func (r *toolCallRun) continues() string {
+	if r.cont == nil {
+		return ""
+	}
+	return r.cont.hold
 }
 
 // record fills the audit record from the finished run; the outcome comes
@@ -148,6 +193,7 @@ func (s *session) authorizeCall(ctx context.Context, r *toolCallRun) error {
 		AgentID:   s.agentName(r.req.Client),
 		Extract:   u.extractors[r.route.Name],
 		ToolHash:  r.toolHash,
+		Continues: r.continues(),
 		OnHold:    onHold,
 	})
 	r.authzTime, r.decision = time.Since(start), decision
@@ -216,7 +262,7 @@ func (s *session) forwardCall(ctx context.Context, r *toolCallRun) (json.RawMess
 	if u.attest {
 		attestation = r.decision.Attestation
 	}
-	params, err := upstreamCallParams(make([]byte, 0, len(r.call.args)+len(r.route.Name)+len(attestation)+96), r.route.Name, r.call.valid, progressTok, attestation)
+	params, err := upstreamCallParams(make([]byte, 0, len(r.call.args)+len(r.route.Name)+len(attestation)+96), r.route.Name, r.call.valid, progressTok, attestation, r.cont)
 	if err != nil {
 		return nil, err // the builder refuses only a repeated name: a bug here
 	}

@@ -33,6 +33,10 @@ type toolCall struct {
 	progressToken json.RawMessage
 	// valid is args as strictjson's proof that the edge checked them.
 	valid strictjson.Valid
+	// inputResponses and requestState continue a call the upstream asked
+	// input for (a 2026-07-28 client's retry, mrtr.go); zero otherwise.
+	inputResponses strictjson.Valid
+	requestState   string
 }
 
 // noArgs stands for the arguments of a call that sent none.
@@ -40,15 +44,20 @@ var noArgs, _ = strictjson.Check([]byte(`{}`), 0)
 
 // toolCallMembers are the params members of a tools/call that sigil-hub
 // reads. Every other member is refused: nothing is forwarded unexamined.
-var toolCallMembers = []string{"name", "arguments", "_meta"}
+// modernMembers are those a 2026-07-28 request may add: the retry of a
+// call the upstream asked input for (mrtr.go).
+var (
+	toolCallMembers = []string{"name", "arguments", "_meta"}
+	modernMembers   = []string{"name", "arguments", "_meta", "inputResponses", "requestState"}
+)
 
 // laterMembers are params members that newer MCP revisions define for a
 // tools/call, refused with a message that says so until the hub handles
 // them under its decision.
 var laterMembers = map[string]string{
 	"task":           "task-augmented calls (the tasks extension)",
-	"inputResponses": "multi round-trip requests",
-	"requestState":   "multi round-trip requests",
+	"inputResponses": "multi round-trip requests from a 2025-era client",
+	"requestState":   "multi round-trip requests from a 2025-era client",
 }
 
 // readToolCall reads the params of m, a tools/call the edge validated
@@ -63,7 +72,11 @@ func readToolCall(m *front.Request) (toolCall, *front.Error) {
 	if err != nil {
 		return c, front.Errorf(front.CodeInvalidParams, "invalid tools/call params: %v", err)
 	}
-	if k := unknownMember(members, toolCallMembers); k != "" {
+	known := toolCallMembers
+	if m.Client != nil && m.Client.Modern {
+		known = modernMembers
+	}
+	if k := unknownMember(members, known); k != "" {
 		return c, unsupportedMemberError(k, laterMembers[k])
 	}
 	name, ok := strictjson.DecodeString(members["name"])
@@ -99,6 +112,19 @@ func readToolCall(m *front.Request) (toolCall, *front.Error) {
 		args = args.Compact()
 	}
 	c.args, c.valid = args.Bytes(), args
+	if raw, ok := members["requestState"]; ok {
+		if c.requestState, ok = strictjson.DecodeString(raw); !ok || c.requestState == "" {
+			return c, front.Errorf(front.CodeInvalidParams, "invalid tools/call params: requestState must be the non-empty string the hub sent")
+		}
+	}
+	if _, ok := members["inputResponses"]; ok {
+		if c.inputResponses, ok = m.ParamsValid.Member("inputResponses"); !ok || !c.inputResponses.IsObject() {
+			return c, front.Errorf(front.CodeInvalidParams, "invalid tools/call params: inputResponses must be an object")
+		}
+		if c.requestState == "" {
+			return c, front.Errorf(front.CodeInvalidParams, "invalid tools/call params: inputResponses without the requestState they answer")
+		}
+	}
 	if raw, ok := members["_meta"]; ok {
 		meta, err := strictjson.Members(raw)
 		if err != nil {
@@ -131,14 +157,23 @@ func unknownMember(members map[string]json.RawMessage, known []string) string {
 }
 
 // upstreamCallParams appends the params of the tools/call sent upstream:
-// the upstream's own tool name, the authorized arguments' bytes, and the
-// hub's own _meta (its progress token for this call and the attestation,
+// the upstream's own tool name, the authorized arguments' bytes, on a
+// retry the answers the upstream asked for and its own requestState
+// (mrtr.go), and the hub's own _meta (its progress token for this call and the attestation,
 // each only when set). Nothing else from the client's params is copied.
-func upstreamCallParams(dst []byte, tool string, args strictjson.Valid, progressToken, attestation string) (strictjson.Valid, error) {
+func upstreamCallParams(dst []byte, tool string, args strictjson.Valid, progressToken, attestation string, cont *continuation) (strictjson.Valid, error) {
 	var o strictjson.ObjectBuilder
 	o.Start(dst)
 	o.String("name", tool)
 	o.Value("arguments", args)
+	if cont != nil {
+		if cont.responses.Bytes() != nil {
+			o.Value("inputResponses", cont.responses)
+		}
+		if cont.state != nil {
+			o.String("requestState", *cont.state)
+		}
+	}
 	if progressToken != "" || attestation != "" {
 		o.Begin("_meta")
 		if progressToken != "" {

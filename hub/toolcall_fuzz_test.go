@@ -114,7 +114,7 @@ func FuzzToolCallFrame(f *testing.F) {
 		}
 		policy := policyArguments(t, in.JSON)
 
-		up, err := upstreamCallParams(nil, "t", call.valid, "sigil-hub-tok", "att")
+		up, err := upstreamCallParams(nil, "t", call.valid, "sigil-hub-tok", "att", nil)
 		if err != nil || !call.valid.Is(call.args) {
 			t.Fatalf("params: %v (arguments proven: %v)", err, call.valid.Is(call.args))
 		}

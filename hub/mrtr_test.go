@@ -1,0 +1,58 @@
+package hub
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRequestStateIsSealedBoundAndSingleUse: the requestState the hub hands
+// a client opens only unaltered, before its expiry, once, for the request
+// it was issued for (upstream, method, name, arguments, caller).
+func TestRequestStateIsSealedBoundAndSingleUse(t *testing.T) {
+	var ss stateSeal
+	now := time.Now()
+	up := "upstream-state"
+	bind := callState{Upstream: "files", Method: "tools/call", Name: "files__write", Args: "digest", Principal: "stdio\x00"}
+	issue := func() string {
+		st := bind
+		st.Keys, st.UpState, st.Hold = []string{"confirm"}, &up, "hold-1"
+		st.Expires = now.Add(time.Minute).UnixMilli()
+		s, err := ss.seal(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s := issue()
+	if strings.Contains(s, "upstream-state") || strings.Contains(s, "hold-1") {
+		t.Fatalf("the state shows its contents in the clear: %s", s)
+	}
+	st, err := ss.open(s, bind, now)
+	if err != nil || st.UpState == nil || *st.UpState != up || st.Hold != "hold-1" || len(st.Keys) != 1 {
+		t.Fatalf("open: %+v %v", st, err)
+	}
+	if _, err := ss.open(s, bind, now); err == nil || !strings.Contains(err.Error(), "used already") {
+		t.Errorf("replayed: %v", err)
+	}
+	other := func(f func(*callState)) callState { b := bind; f(&b); return b }
+	for name, tc := range map[string]struct {
+		state string
+		want  callState
+		at    time.Time
+	}{
+		"altered":         {issue() + "A", bind, now},
+		"foreign":         {"sigil-hub.1.AAAA", bind, now},
+		"not ours":        {"upstream-state", bind, now},
+		"expired":         {issue(), bind, now.Add(2 * time.Minute)},
+		"other upstream":  {issue(), other(func(c *callState) { c.Upstream = "mail" }), now},
+		"other tool":      {issue(), other(func(c *callState) { c.Name = "files__rm" }), now},
+		"other method":    {issue(), other(func(c *callState) { c.Method = "prompts/get" }), now},
+		"other arguments": {issue(), other(func(c *callState) { c.Args = "another" }), now},
+		"other client":    {issue(), other(func(c *callState) { c.Principal = "http\x00bob" }), now},
+	} {
+		if _, err := ss.open(tc.state, tc.want, tc.at); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
