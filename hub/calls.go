@@ -79,7 +79,7 @@ func (s *session) getPrompt(ctx context.Context, params json.RawMessage) (json.R
 		return nil, front.Errorf(front.CodeInvalidParams, "unknown prompt %q: call prompts/list to see the prompts this hub offers", exposed)
 	}
 	members["name"] = strictjson.AppendString(nil, route.Name)
-	return s.forward(ctx, v.fleet.byName[route.Upstream], "prompts/get", members, exposed)
+	return s.forwardRounds(ctx, v.fleet.byName[route.Upstream], "prompts/get", members, exposed)
 }
 
 // resourceRequest routes resources/read, subscribe and unsubscribe by URI.
@@ -107,7 +107,11 @@ func (s *session) resourceRequest(ctx context.Context, method string, params jso
 		s.subs[uri] = struct{}{}
 		s.mu.Unlock()
 	}
-	res, err := s.forward(ctx, v.fleet.byName[owner], method, members, uri)
+	forward := s.forward
+	if method == "resources/read" {
+		forward = s.forwardRounds
+	}
+	res, err := forward(ctx, v.fleet.byName[owner], method, members, uri)
 	switch {
 	case method == "resources/subscribe" && err != nil && !had:
 		s.mu.Lock()

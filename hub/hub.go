@@ -104,9 +104,10 @@ type Hub struct {
 
 	progress sync.Map // hub progress token (string) → progressTarget
 
-	modern    modernTasks // task ids of modern (sessionless) clients: modern.go
-	listeners listeners   // open subscriptions/listen requests: listen.go
-	states    stateSeal   // the requestState the hub hands out: mrtr.go
+	modern      modernTasks // task ids of modern (sessionless) clients: modern.go
+	listeners   listeners   // open subscriptions/listen requests: listen.go
+	states      stateSeal   // the requestState the hub hands out: mrtr.go
+	parkedCalls parkedCalls // calls waiting for their client's input: mrtr.go
 
 	pins *pins.Store // nil when pinning is off (pins.go: the hooks)
 

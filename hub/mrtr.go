@@ -15,6 +15,7 @@ import (
 
 	"github.com/sigilcore/sigil-hub/front"
 	"github.com/sigilcore/sigil-hub/internal/strictjson"
+	"github.com/sigilcore/sigil-hub/upstreams"
 )
 
 // Multi round-trip requests (MCP 2026-07-28): an upstream that needs
@@ -87,7 +88,10 @@ type callState struct {
 	UpState   *string  `json:"s,omitempty"`
 	// Hold is a hold a person approved for this call in an earlier round:
 	// the retry is the same call, not a new one to approve.
-	Hold  string `json:"h,omitempty"`
+	Hold string `json:"h,omitempty"`
+	// Park names the call still running on a 2025 upstream that asked the
+	// client for input mid-call.
+	Park  string `json:"c,omitempty"`
 	Nonce string `json:"o"`
 }
 
@@ -263,9 +267,227 @@ type continuation struct {
 	responses strictjson.Valid // zero: none
 	state     *string
 	hold      string
+	parked    *parked // the running call it continues, or nil
+}
+
+// A 2025 upstream asks for input with a server→client request in the middle
+// of a call, and waits for the answer. A 2026-07-28 client takes no such
+// request: the call is parked (it keeps running, bounded by the call
+// budget), the client is answered input_required with the upstream's
+// request as its one input request, and the client's retry (authorized
+// again) hands the answer to the waiting upstream and waits on with the
+// call.
+
+// parkKey is the key of the one input request of a parked call.
+const parkKey = "input"
+
+// ask is a server→client request from the upstream of a parked call.
+type ask struct {
+	method string
+	params json.RawMessage
+	answer chan askAnswer // cap 1
+}
+
+type askAnswer struct {
+	result json.RawMessage
+	err    error
+}
+
+// parked is a running tools/call of a 2026-07-28 client on a 2025 upstream.
+type parked struct {
+	asks    chan *ask       // the upstream's server→client requests
+	done    chan callResult // cap 1: the call's answer
+	ended   chan struct{}   // closed by end
+	endOnce sync.Once
+	cancel  context.CancelFunc
+	pending *ask // the request the client was shown, once parked
+}
+
+type callResult struct {
+	result json.RawMessage
+	err    error
+}
+
+// end gives the call up: the upstream is told it is cancelled.
+func (p *parked) end() {
+	p.endOnce.Do(func() {
+		p.cancel()
+		close(p.ended)
+	})
+}
+
+// askParked hands a server→client request to the parked-capable call of s
+// and waits for the client's answer.
+func (s *session) askParked(ctx context.Context, p *parked, method string, params json.RawMessage) (json.RawMessage, error) {
+	a := &ask{method: method, params: params, answer: make(chan askAnswer, 1)}
+	select {
+	case p.asks <- a:
+	case <-p.ended:
+		return nil, errors.New("the call was given up")
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case ans := <-a.answer:
+		return ans.result, ans.err
+	case <-p.ended:
+		return nil, errors.New("the call was given up")
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// callParkable runs a 2026-07-28 client's call so that it can be parked:
+// on a context of its own (it may outlive this request), bounded by the
+// call budget.
+func (s *session) callParkable(ctx context.Context, r *toolCallRun, params strictjson.Valid) (json.RawMessage, error) {
+	p := &parked{asks: make(chan *ask), done: make(chan callResult, 1), ended: make(chan struct{})}
+	cctx, cancel := context.WithoutCancel(ctx), context.CancelFunc(func() {})
+	if d, ok := ctx.Deadline(); ok {
+		cctx, cancel = context.WithDeadline(cctx, d)
+	} else {
+		cctx, cancel = context.WithCancel(cctx)
+	}
+	p.cancel = cancel
+	s.park.Store(p)
+	untrack := s.h.track(r.u.name, s, front.RelatedID(ctx))
+	go func() {
+		res, err := r.u.conn.CallValid(cctx, "tools/call", params)
+		untrack()
+		p.done <- callResult{res, err}
+	}()
+	return s.awaitParked(ctx, r, p)
+}
+
+// resumeParked answers the parked call's pending request with the client's
+// answer and waits on with the call; a retry without the answer is asked
+// again.
+func (s *session) resumeParked(ctx context.Context, r *toolCallRun) (json.RawMessage, error) {
+	p := r.cont.parked
+	v, ok := r.cont.responses.Member(parkKey)
+	if !ok {
+		r.parkID = s.h.parkCall(p, ctx)
+		return inputRequiredOf(p.pending)
+	}
+	p.pending.answer <- askAnswer{result: v.Bytes()}
+	p.pending = nil
+	return s.awaitParked(ctx, r, p)
+}
+
+// awaitParked waits for the call's answer or its next request to the
+// client, which parks it.
+func (s *session) awaitParked(ctx context.Context, r *toolCallRun, p *parked) (json.RawMessage, error) {
+	select {
+	case cr := <-p.done:
+		p.end()
+		return cr.result, cr.err
+	case a := <-p.asks:
+		p.pending = a
+		r.parkID = s.h.parkCall(p, ctx)
+		return inputRequiredOf(a)
+	case <-ctx.Done():
+		p.end()
+		return nil, ctx.Err()
+	}
+}
+
+// inputRequiredOf is the input_required result that shows the client a
+// parked call's pending request.
+func inputRequiredOf(a *ask) (json.RawMessage, error) {
+	params := a.params
+	if params == nil {
+		params = json.RawMessage(`{}`)
+	}
+	return front.MarshalNoEscape(map[string]any{
+		"resultType":    "input_required",
+		"inputRequests": map[string]any{parkKey: map[string]any{"method": a.method, "params": params}},
+	})
+}
+
+// parkedCalls are the calls parked while their client answers, by id.
+type parkedCalls struct{ m sync.Map }
+
+// parkCall keeps p until a retry takes it or its budget (ctx's deadline)
+// runs out, which ends it.
+func (h *Hub) parkCall(p *parked, ctx context.Context) string {
+	id := newCallID() + newCallID()
+	h.parkedCalls.m.Store(id, p)
+	wait := h.CallTimeout()
+	if d, ok := ctx.Deadline(); ok {
+		wait = time.Until(d)
+	}
+	time.AfterFunc(wait, func() {
+		if h.parkedCalls.m.CompareAndDelete(id, p) {
+			p.end()
+		}
+	})
+	return id
+}
+
+// unpark takes the parked call id, or nil when it ended.
+func (h *Hub) unpark(id string) *parked {
+	if p, ok := h.parkedCalls.m.LoadAndDelete(id); ok {
+		return p.(*parked)
+	}
+	return nil
 }
 
 // callBinding is what a tools/call's state is bound to.
 func (s *session) callBinding(r *toolCallRun) callState {
 	return callState{Upstream: r.u.name, Method: "tools/call", Name: r.call.name, Args: argumentsDigest(r.call.args), Principal: principal(s.fs)}
+}
+
+// forwardRounds forwards a prompts/get or resources/read (not tool calls:
+// nothing to authorize) with its multi round-trip requests carried across
+// the hub as a tools/call's are: a retry's state opened and swapped for the
+// upstream's own, only the answers it asked for passed on, an
+// input_required sealed for a 2026-07-28 client or fulfilled for a 2025 one.
+func (s *session) forwardRounds(ctx context.Context, u *upstream, method string, members map[string]json.RawMessage, what string) (json.RawMessage, error) {
+	bind := callState{Upstream: u.name, Method: method, Name: what, Args: argumentsDigest(members["arguments"]), Principal: principal(s.fs)}
+	var cont *continuation
+	if raw, ok := members["requestState"]; ok {
+		state, _ := strictjson.DecodeString(raw)
+		st, err := s.h.states.open(state, bind, time.Now())
+		if err != nil {
+			return nil, invalidState(method, what, err)
+		}
+		cont = &continuation{state: st.UpState}
+		if raw, ok := members["inputResponses"]; ok {
+			if v, err := strictjson.Check(raw, front.MaxDepth); err == nil {
+				cont.responses, _ = askedResponses(v, st.Keys)
+			}
+		}
+	}
+	for round := 1; ; round++ {
+		delete(members, "requestState")
+		delete(members, "inputResponses")
+		if cont != nil {
+			if cont.state != nil {
+				members["requestState"] = strictjson.AppendString(nil, *cont.state)
+			}
+			if cont.responses.Bytes() != nil {
+				members["inputResponses"] = cont.responses.Bytes()
+			}
+		}
+		res, err := s.forward(ctx, u, method, members, what)
+		if err != nil {
+			return nil, err
+		}
+		ir, ok, err := readInputRequired(res)
+		switch {
+		case err != nil:
+			return nil, upstreamError(u, what, fmt.Errorf("%w: %v", upstreams.ErrInvalidResponse, err), ctx)
+		case !ok:
+			return res, nil
+		case s.fs.Client() != nil && s.fs.Client().Modern:
+			return s.suspend(res, ir, bind)
+		case round >= maxInputRounds:
+			return nil, front.Errorf(front.CodeInternal, "%s %q: upstream %q still asks for input after %d rounds; giving up", method, what, u.name, round)
+		}
+		responses, err := s.askClient(ctx, ir, what)
+		if err != nil {
+			return nil, err
+		}
+		cont = &continuation{responses: responses, state: ir.state}
+	}
 }

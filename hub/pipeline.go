@@ -43,6 +43,9 @@ type toolCallRun struct {
 
 	// a retry of a call the upstream asked input for (mrtr.go), or nil
 	cont *continuation
+	// parkID names the running call parked while its client answers
+	// (mrtr.go), or "".
+	parkID string
 
 	// authorize
 	decision   authz.Decision
@@ -69,9 +72,17 @@ func (s *session) callToolInner(ctx context.Context, req *front.Request, rec *au
 		}
 		responses, _ := askedResponses(r.call.inputResponses, st.Keys)
 		r.cont = &continuation{responses: responses, state: st.UpState, hold: st.Hold}
+		if st.Park != "" {
+			if r.cont.parked = s.h.unpark(st.Park); r.cont.parked == nil {
+				return nil, invalidState("tools/call", r.call.name, errors.New("the call it continues has ended (its time ran out): call the tool again"))
+			}
+		}
 	}
 	for round := 1; ; round++ {
 		if err := s.authorizeCall(ctx, r); err != nil {
+			if r.cont != nil && r.cont.parked != nil {
+				r.cont.parked.end() // not approved this time: the running call ends
+			}
 			return nil, err
 		}
 		result, err := s.forwardCall(ctx, r)
@@ -86,7 +97,7 @@ func (s *session) callToolInner(ctx context.Context, req *front.Request, rec *au
 			return result, nil
 		case r.req.Client != nil && r.req.Client.Modern:
 			st := s.callBinding(r)
-			st.Hold = r.decision.HoldID
+			st.Hold, st.Park = r.decision.HoldID, r.parkID
 			return s.suspend(result, ir, st)
 		case round >= maxInputRounds:
 			return nil, front.Errorf(front.CodeInternal, "tool %q: upstream %q still asks for input after %d rounds; giving up", r.call.name, r.u.name, round)
@@ -266,10 +277,18 @@ func (s *session) forwardCall(ctx context.Context, r *toolCallRun) (json.RawMess
 	if err != nil {
 		return nil, err // the builder refuses only a repeated name: a bug here
 	}
-	untrack := h.track(u.name, s, rel)
 	start := time.Now()
-	result, err := u.conn.CallValid(ctx, "tools/call", params)
-	untrack()
+	var result json.RawMessage
+	switch {
+	case r.cont != nil && r.cont.parked != nil: // the call is running: answer what it asked (mrtr.go)
+		result, err = s.resumeParked(ctx, r)
+	case r.req.Client != nil && r.req.Client.Modern: // it may ask the client mid-call (mrtr.go)
+		result, err = s.callParkable(ctx, r, params)
+	default:
+		untrack := h.track(u.name, s, rel)
+		result, err = u.conn.CallValid(ctx, "tools/call", params)
+		untrack()
+	}
 	r.upstreamMS = time.Since(start)
 	if h.log.Enabled(ctx, slog.LevelDebug) {
 		h.log.Debug("tool call finished", "exposed_tool", exposed, "upstream", u.name, "server_name", u.serverName, "upstream_ms", r.upstreamMS.Milliseconds(), "err", err)

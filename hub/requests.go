@@ -260,6 +260,9 @@ func (s *session) declared(name, sub string) bool {
 // clientRequest sends a request to the client (front.Session.Request) and
 // turns the client's error answer into the upstream's.
 func (s *session) clientRequest(ctx context.Context, rel json.RawMessage, method string, params json.RawMessage) (json.RawMessage, error) {
+	if p := s.park.Load(); p != nil {
+		return s.askParked(ctx, p, method, params)
+	}
 	res, err := s.fs.Request(ctx, rel, method, params)
 	var fe *front.Error
 	if errors.As(err, &fe) {

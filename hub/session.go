@@ -32,6 +32,10 @@ type session struct {
 	mu   sync.Mutex          // guards subs
 	subs map[string]struct{} // subscribed resource URIs
 
+	// park is the call of a 2026-07-28 request that its upstream may ask
+	// the client for input in (mrtr.go), or nil.
+	park atomic.Pointer[parked]
+
 	// ready is set once the client may be sent requests of the hub's own
 	// (server→client requests outside any call): after its initialize was
 	// answered, at its next message or after initializeGrace, whichever
