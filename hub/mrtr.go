@@ -293,14 +293,22 @@ type askAnswer struct {
 	err    error
 }
 
-// parked is a running tools/call of a 2026-07-28 client on a 2025 upstream.
+// parked is a running request of a 2026-07-28 client on a 2025 upstream.
+// It counts as a call in flight on its upstream (requests.go: where a
+// server→client request goes) only while it runs, not while it waits for
+// its client's retry.
 type parked struct {
-	asks    chan *ask       // the upstream's server→client requests
-	done    chan callResult // cap 1: the call's answer
-	ended   chan struct{}   // closed by end
-	endOnce sync.Once
-	cancel  context.CancelFunc
-	pending *ask // the request the client was shown, once parked
+	h        *Hub
+	upstream string
+	asks     chan *ask       // the upstream's server→client requests
+	done     chan callResult // cap 1: the call's answer
+	ended    chan struct{}   // closed by end
+	endOnce  sync.Once
+	cancel   context.CancelFunc
+
+	mu      sync.Mutex
+	untrack func() // set while it runs on behalf of a request
+	pending *ask   // the request the client was shown, while parked
 }
 
 type callResult struct {
@@ -308,16 +316,37 @@ type callResult struct {
 	err    error
 }
 
-// end gives the call up: the upstream is told it is cancelled.
+// runFor makes the call one of s's request rel: s's server→client
+// requests from the upstream reach it.
+func (p *parked) runFor(s *session, rel json.RawMessage) {
+	s.park.Store(p)
+	p.mu.Lock()
+	p.untrack = p.h.track(p.upstream, s, rel)
+	p.mu.Unlock()
+}
+
+// pause stops counting the call as in flight.
+func (p *parked) pause() {
+	p.mu.Lock()
+	if p.untrack != nil {
+		p.untrack()
+		p.untrack = nil
+	}
+	p.mu.Unlock()
+}
+
+// end gives the call up (the upstream is told it is cancelled) or, once it
+// answered, lets it go.
 func (p *parked) end() {
 	p.endOnce.Do(func() {
+		p.pause()
 		p.cancel()
 		close(p.ended)
 	})
 }
 
-// askParked hands a server→client request to the parked-capable call of s
-// and waits for the client's answer.
+// askParked hands a server→client request to the running call and waits
+// for the client's answer.
 func (s *session) askParked(ctx context.Context, p *parked, method string, params json.RawMessage) (json.RawMessage, error) {
 	a := &ask{method: method, params: params, answer: make(chan askAnswer, 1)}
 	select {
@@ -337,57 +366,56 @@ func (s *session) askParked(ctx context.Context, p *parked, method string, param
 	}
 }
 
-// callParkable runs a 2026-07-28 client's call so that it can be parked:
-// on a context of its own (it may outlive this request), bounded by the
-// call budget.
-func (s *session) callParkable(ctx context.Context, r *toolCallRun, params strictjson.Valid) (json.RawMessage, error) {
-	p := &parked{asks: make(chan *ask), done: make(chan callResult, 1), ended: make(chan struct{})}
-	cctx, cancel := context.WithoutCancel(ctx), context.CancelFunc(func() {})
-	if d, ok := ctx.Deadline(); ok {
-		cctx, cancel = context.WithDeadline(cctx, d)
-	} else {
-		cctx, cancel = context.WithCancel(cctx)
+// runParkable runs a 2026-07-28 client's request on upstream u so that it
+// can be parked: on a context of its own (it may outlive this request),
+// bounded by ctx's deadline or the call budget. parkID is set when it was
+// parked (the result is then the input_required to answer).
+func (s *session) runParkable(ctx context.Context, u *upstream, call func(context.Context) (json.RawMessage, error)) (res json.RawMessage, parkID string, err error) {
+	d, ok := ctx.Deadline()
+	if !ok {
+		d = time.Now().Add(s.h.CallTimeout())
 	}
-	p.cancel = cancel
-	s.park.Store(p)
-	untrack := s.h.track(r.u.name, s, front.RelatedID(ctx))
+	cctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), d)
+	p := &parked{h: s.h, upstream: u.name, asks: make(chan *ask), done: make(chan callResult, 1), ended: make(chan struct{}), cancel: cancel}
+	p.runFor(s, front.RelatedID(ctx))
 	go func() {
-		res, err := r.u.conn.CallValid(cctx, "tools/call", params)
-		untrack()
+		res, err := call(cctx)
 		p.done <- callResult{res, err}
 	}()
-	return s.awaitParked(ctx, r, p)
+	return s.awaitParked(ctx, p)
 }
 
-// resumeParked answers the parked call's pending request with the client's
-// answer and waits on with the call; a retry without the answer is asked
-// again.
-func (s *session) resumeParked(ctx context.Context, r *toolCallRun) (json.RawMessage, error) {
-	p := r.cont.parked
-	v, ok := r.cont.responses.Member(parkKey)
+// resumeParked answers the parked call's pending request with the
+// client's answer and waits on with the call; a retry without the answer
+// is shown the request again.
+func (s *session) resumeParked(ctx context.Context, p *parked, responses strictjson.Valid) (json.RawMessage, string, error) {
+	v, ok := responses.Member(parkKey)
 	if !ok {
-		r.parkID = s.h.parkCall(p, ctx)
-		return inputRequiredOf(p.pending)
+		res, err := inputRequiredOf(p.pending)
+		return res, s.h.parkCall(p, ctx), err
 	}
-	p.pending.answer <- askAnswer{result: v.Bytes()}
+	a := p.pending
 	p.pending = nil
-	return s.awaitParked(ctx, r, p)
+	p.runFor(s, front.RelatedID(ctx))
+	a.answer <- askAnswer{result: v.Bytes()}
+	return s.awaitParked(ctx, p)
 }
 
 // awaitParked waits for the call's answer or its next request to the
 // client, which parks it.
-func (s *session) awaitParked(ctx context.Context, r *toolCallRun, p *parked) (json.RawMessage, error) {
+func (s *session) awaitParked(ctx context.Context, p *parked) (json.RawMessage, string, error) {
 	select {
 	case cr := <-p.done:
 		p.end()
-		return cr.result, cr.err
+		return cr.result, "", cr.err
 	case a := <-p.asks:
+		p.pause()
 		p.pending = a
-		r.parkID = s.h.parkCall(p, ctx)
-		return inputRequiredOf(a)
+		res, err := inputRequiredOf(a)
+		return res, s.h.parkCall(p, ctx), err
 	case <-ctx.Done():
 		p.end()
-		return nil, ctx.Err()
+		return nil, "", ctx.Err()
 	}
 }
 
@@ -457,7 +485,13 @@ func (s *session) forwardRounds(ctx context.Context, u *upstream, method string,
 				cont.responses, _ = askedResponses(v, st.Keys)
 			}
 		}
+		if st.Park != "" {
+			if cont.parked = s.h.unpark(st.Park); cont.parked == nil {
+				return nil, invalidState(method, what, errors.New("the request it continues has ended (its time ran out): send it again"))
+			}
+		}
 	}
+	modern := s.fs.Client() != nil && s.fs.Client().Modern
 	for round := 1; ; round++ {
 		delete(members, "requestState")
 		delete(members, "inputResponses")
@@ -469,8 +503,26 @@ func (s *session) forwardRounds(ctx context.Context, u *upstream, method string,
 				members["inputResponses"] = cont.responses.Bytes()
 			}
 		}
-		res, err := s.forward(ctx, u, method, members, what)
+		var res json.RawMessage
+		var parkID string
+		var err error
+		switch {
+		case cont != nil && cont.parked != nil: // the request is running: answer what it asked
+			res, parkID, err = s.resumeParked(ctx, cont.parked, cont.responses)
+		case modern: // it may ask the client mid-request
+			res, parkID, err = s.runParkable(ctx, u, func(ctx context.Context) (json.RawMessage, error) {
+				return s.forward(ctx, u, method, members, what)
+			})
+		default:
+			res, err = s.forward(ctx, u, method, members, what)
+		}
 		if err != nil {
+			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+				if front.ClientCancelled(ctx) {
+					return nil, front.ErrNoResponse
+				}
+				return nil, upstreamError(u, what, err, ctx)
+			}
 			return nil, err
 		}
 		ir, ok, err := readInputRequired(res)
@@ -479,8 +531,10 @@ func (s *session) forwardRounds(ctx context.Context, u *upstream, method string,
 			return nil, upstreamError(u, what, fmt.Errorf("%w: %v", upstreams.ErrInvalidResponse, err), ctx)
 		case !ok:
 			return res, nil
-		case s.fs.Client() != nil && s.fs.Client().Modern:
-			return s.suspend(res, ir, bind)
+		case modern:
+			st := bind
+			st.Park = parkID
+			return s.suspend(res, ir, st)
 		case round >= maxInputRounds:
 			return nil, front.Errorf(front.CodeInternal, "%s %q: upstream %q still asks for input after %d rounds; giving up", method, what, u.name, round)
 		}

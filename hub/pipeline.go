@@ -281,9 +281,11 @@ func (s *session) forwardCall(ctx context.Context, r *toolCallRun) (json.RawMess
 	var result json.RawMessage
 	switch {
 	case r.cont != nil && r.cont.parked != nil: // the call is running: answer what it asked (mrtr.go)
-		result, err = s.resumeParked(ctx, r)
+		result, r.parkID, err = s.resumeParked(ctx, r.cont.parked, r.cont.responses)
 	case r.req.Client != nil && r.req.Client.Modern: // it may ask the client mid-call (mrtr.go)
-		result, err = s.callParkable(ctx, r, params)
+		result, r.parkID, err = s.runParkable(ctx, u, func(ctx context.Context) (json.RawMessage, error) {
+			return u.conn.CallValid(ctx, "tools/call", params)
+		})
 	default:
 		untrack := h.track(u.name, s, rel)
 		result, err = u.conn.CallValid(ctx, "tools/call", params)
