@@ -57,8 +57,12 @@ type wire struct {
 const cancelTimeout = 5 * time.Second
 
 // cancelLater tells the server that request id is abandoned (MCP
-// cancellation), on a background goroutine so that the caller is not held.
+// cancellation), on a background goroutine so that the caller is not held;
+// not for a request whose ctx is marked noCancelKey (era.go's probe).
 func (w *wire) cancelLater(c conn, ctx context.Context, id int64, cause error) {
+	if ctx.Value(noCancelKey{}) != nil {
+		return
+	}
 	params, err := json.Marshal(struct {
 		RequestID int64  `json:"requestId"`
 		Reason    string `json:"reason"`

@@ -1,7 +1,9 @@
 // Package upstreams owns every connection to an upstream MCP server: spawning
 // stdio children (explicit environment, own process group, staged shutdown),
-// connecting to remote Streamable HTTP / legacy SSE servers, the initialize
-// handshake (pinned to protocol version 2025-11-25), paginated listing of
+// connecting to remote Streamable HTTP / legacy SSE servers, the protocol
+// era (era.go: a server/discover probe; a server that speaks 2026-07-28 gets
+// per-request _meta, modern.go, and the others the initialize handshake,
+// pinned to protocol version 2025-11-25), paginated listing of
 // tools, prompts, resources and resource templates, list_changed re-listing,
 // ping of remote servers, restart with backoff, and OAuth authorization of
 // remote servers (oauth.go: discovery, dynamic registration, PKCE browser

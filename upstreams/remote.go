@@ -1,10 +1,12 @@
 package upstreams
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"sync/atomic"
@@ -28,6 +30,13 @@ type remoteConn struct {
 	hc   *http.Client
 	raw  *rawParams
 	lost func(error) // the session's markLost
+	// modern: the transport speaks 2026-07-28 (era.go): each request gets
+	// the Mcp-Method, Mcp-Name and Mcp-Param-* headers, a 404 is an answer
+	// (not a lost session), and cancelling is closing the request's
+	// stream (no notifications/cancelled). tool finds a tool's
+	// x-mcp-header annotations.
+	modern bool
+	tool   func(name string) *mcp.Tool
 }
 
 // newRemoteConn wraps t, whose HTTP client is hc; call before t.Start.
@@ -48,12 +57,24 @@ func (c *remoteConn) call(ctx context.Context, method string, params json.RawMes
 		defer release()
 		req.Params = json.RawMessage(tok)
 	}
-	st := &callStatus{}
-	resp, err := c.t.SendRequest(context.WithValue(ctx, callStatusKey{}, st), req)
+	if c.modern {
+		req.Header = c.modernHeaders(method, params)
+	}
+	st, _ := ctx.Value(callStatusKey{}).(*callStatus) // the probe reads the status too
+	if st == nil {
+		st = &callStatus{}
+		ctx = context.WithValue(ctx, callStatusKey{}, st)
+	}
+	resp, err := c.t.SendRequest(ctx, req)
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
-			c.cancelLater(c, ctx, id, ctxErr)
+			if !c.modern {
+				c.cancelLater(c, ctx, id, ctxErr)
+			}
 			return nil, ctxErr
+		}
+		if c.modern && errors.Is(err, transport.ErrSessionTerminated) {
+			return nil, modernStatus(st)
 		}
 		return nil, c.classify(err, st)
 	}
@@ -164,8 +185,15 @@ type callStatusKey struct{}
 
 // callStatus is the HTTP error status (4xx, 5xx) the last request of one
 // call or notification got, recorded by statusRoundTripper: the typed fact
-// behind mcp-go's "request failed with status N" errors.
-type callStatus struct{ code atomic.Int32 }
+// behind mcp-go's "request failed with status N" errors. body is the start
+// of a 404's body, which mcp-go drops (a modern server answers -32601 so).
+type callStatus struct {
+	code atomic.Int32
+	body atomic.Pointer[[]byte]
+}
+
+// maxErrorBody bounds the 404 body callStatus keeps.
+const maxErrorBody = 64 << 10
 
 // statusRoundTripper records an HTTP error status in the request's
 // callStatus, if it has one.
@@ -176,6 +204,12 @@ func (rt statusRoundTripper) RoundTrip(req *http.Request) (*http.Response, error
 	if err == nil && resp.StatusCode >= 400 {
 		if st, ok := req.Context().Value(callStatusKey{}).(*callStatus); ok {
 			st.code.Store(int32(resp.StatusCode))
+			if resp.StatusCode == http.StatusNotFound {
+				b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+				_ = resp.Body.Close()
+				st.body.Store(&b)
+				resp.Body = io.NopCloser(bytes.NewReader(b))
+			}
 		}
 	}
 	return resp, err
@@ -219,11 +253,30 @@ func (c *remoteConn) classify(err error, st *callStatus) error {
 // call is bounded by the caller's ctx, not by the transport.
 const noResponseTimeout = 100 * 365 * 24 * time.Hour
 
-// dialRemote connects to a remote upstream and runs the handshake (the
-// handshake is part of dialling because "auto" falls back to SSE when the
-// Streamable HTTP initialize gets a 4xx). connCtx outlives the dial: it
-// carries the GET / SSE stream.
+// dialRemote connects to a remote upstream and settles its era: a
+// Streamable HTTP upstream is first probed with server/discover on a
+// modern transport (era.go), kept if it speaks 2026-07-28; otherwise it is
+// dialled as before, with the handshake (part of dialling because "auto"
+// falls back to SSE when the Streamable HTTP initialize gets a 4xx).
+// connCtx outlives the dial: it carries the GET / SSE stream.
 func (u *Upstream) dialRemote(ctx, connCtx context.Context) (*session, error) {
+	probed := false
+	if t := u.spec.Transport; (t == "" || t == "auto" || t == "streamable") && u.probes() {
+		probed = true
+		s, err := u.probeRemote(ctx, connCtx)
+		if err != nil || s != nil {
+			return s, err
+		}
+	}
+	s, err := u.dialLegacy(ctx, connCtx)
+	if probed {
+		u.legacyKnown.Store(err == nil)
+	}
+	return s, err
+}
+
+// dialLegacy connects to a remote upstream that does not speak 2026-07-28.
+func (u *Upstream) dialLegacy(ctx, connCtx context.Context) (*session, error) {
 	switch u.spec.Transport {
 	case "", "auto":
 		s, err := u.dialStreamable(ctx, connCtx)
@@ -241,6 +294,21 @@ func (u *Upstream) dialRemote(ctx, connCtx context.Context) (*session, error) {
 }
 
 func (u *Upstream) dialStreamable(ctx, connCtx context.Context) (*session, error) {
+	s, _, err := u.startStreamable(ctx, connCtx, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.handshake(ctx); err != nil {
+		s.close()
+		return nil, fmt.Errorf("streamable HTTP %q: %w", u.spec.URL, err)
+	}
+	return s, nil
+}
+
+// startStreamable makes a session on a started Streamable HTTP transport,
+// legacy or (modern) speaking 2026-07-28, whose conn is the returned
+// remoteConn; nothing is sent yet.
+func (u *Upstream) startStreamable(ctx, connCtx context.Context, modern bool) (*session, *remoteConn, error) {
 	s := newSession(u)
 	// The configured headers are added by the origin guard (not by mcp-go,
 	// whose session DELETE goes out without them).
@@ -248,9 +316,12 @@ func (u *Upstream) dialStreamable(ctx, connCtx context.Context) (*session, error
 	opts := []transport.StreamableHTTPCOption{
 		transport.WithHTTPBasicClient(hc),
 		transport.WithHTTPLogger(u.log),
+	}
+	if !modern {
 		// The GET stream carries list_changed; it stays on because the
-		// connection is pinned to a legacy protocol version.
-		transport.WithContinuousListening(),
+		// connection is pinned to a legacy protocol version (2026-07-28
+		// has no GET stream: subscriptions/listen, modern.go).
+		opts = append(opts, transport.WithContinuousListening())
 	}
 	if u.oauth != nil {
 		// Without a callback (or when it could not listen) a stored token
@@ -264,7 +335,7 @@ func (u *Upstream) dialStreamable(ctx, connCtx context.Context) (*session, error
 	t, err := transport.NewStreamableHTTP(u.spec.URL, opts...)
 	if err != nil {
 		s.close()
-		return nil, fmt.Errorf("streamable HTTP %q: %w", u.spec.URL, err)
+		return nil, nil, fmt.Errorf("streamable HTTP %q: %w", u.spec.URL, err)
 	}
 	if ort != nil {
 		ort.setHandler(t.GetOAuthHandler())
@@ -272,16 +343,38 @@ func (u *Upstream) dialStreamable(ctx, connCtx context.Context) (*session, error
 	if u.oauth != nil {
 		u.oauth.setHandler(t.GetOAuthHandler())
 	}
-	s.c = newRemoteConn(t, hc, u.raw, s.wire(), s.markLost)
+	rc := newRemoteConn(t, hc, u.raw, s.wire(), s.markLost)
+	if modern {
+		t.SetProtocolVersion(modernVersion) // before Start: no session, no GET stream
+		rc.modern, rc.tool = true, u.paramHeaderTool
+	}
+	s.c = rc
 	if err := t.Start(connCtx); err != nil {
 		s.close()
-		return nil, fmt.Errorf("streamable HTTP %q: start: %w", u.spec.URL, err)
+		return nil, nil, fmt.Errorf("streamable HTTP %q: start: %w", u.spec.URL, err)
 	}
-	if err := s.handshake(ctx); err != nil {
-		s.close()
-		return nil, fmt.Errorf("streamable HTTP %q: %w", u.spec.URL, err)
+	return s, rc, nil
+}
+
+// modernHeaders are a modern request's Mcp-Method and Mcp-Name headers,
+// plus, for a tools/call, the Mcp-Param-* headers the upstream's tool
+// definition asks for (from the params that are sent: the authorized
+// arguments).
+func (c *remoteConn) modernHeaders(method string, params json.RawMessage) http.Header {
+	h := http.Header{}
+	for k, v := range mcp.StandardHeaders(modernVersion, mcp.MCPMethod(method), params) {
+		h.Set(k, v)
 	}
-	return s, nil
+	if method == string(mcp.MethodToolsCall) && c.tool != nil {
+		if name, ok := mcp.ExtractHeaderName(mcp.MethodToolsCall, params); ok {
+			if t := c.tool(name); t != nil {
+				for k, v := range mcp.GenerateParamHeaders(t, params) {
+					h.Set(k, v)
+				}
+			}
+		}
+	}
+	return h
 }
 
 func (u *Upstream) dialSSE(ctx, connCtx context.Context) (*session, error) {

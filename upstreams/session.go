@@ -59,7 +59,10 @@ type session struct {
 	bgClosed bool // guarded by bgMu: no new background goroutines
 	bg       sync.WaitGroup
 
-	// initialize results, written by handshake before the session is shared.
+	listen listenState // modern only (modern.go)
+
+	// initialize results (or a modern server's DiscoverResult: era.go),
+	// written by handshake or probe before the session is shared.
 	init struct {
 		protocolVersion string
 		serverInfo      json.RawMessage
@@ -67,6 +70,11 @@ type session struct {
 		instructions    string
 		tools, prompts  bool
 		resources       bool
+		// modern: the server speaks 2026-07-28 (no initialize, no ping);
+		// its capabilities may be unknown (every list is tried), and the
+		// *Change fields are the lists it says change (its listen filter).
+		modern, unknownCaps                         bool
+		toolsChange, promptsChange, resourcesChange bool
 	}
 }
 
@@ -202,6 +210,9 @@ func (s *session) onNotification(method string, params json.RawMessage) {
 		k = kindPrompts
 	case "notifications/resources/list_changed":
 		k = kindResources | kindTemplates
+	case "notifications/subscriptions/acknowledged":
+		s.onListenAck(params) // the hub's own listen: nothing for OnNotification
+		return
 	}
 	if k != 0 {
 		s.pending.Or(k)
@@ -353,18 +364,32 @@ type lists struct {
 func (s *session) listKinds(ctx context.Context, k uint32) (lists, error) {
 	var l lists
 	var err error
+	// A modern server whose capabilities are unknown may lack a list.
+	unlisted := func(err error) bool {
+		var rpc *RPCError
+		return s.init.unknownCaps && errors.As(err, &rpc) && rpc.Code == codeMethodNotFound
+	}
 	if k&kindTools != 0 && s.init.tools {
-		if l.tools, err = s.listAll(ctx, "tools/list", "tools", "name"); err != nil {
+		if l.tools, err = s.listAll(ctx, "tools/list", "tools", "name"); unlisted(err) {
+			l.tools, err = nil, nil
+		} else if err != nil {
 			return l, err
+		}
+		if s.init.modern && s.proc == nil && l.tools != nil {
+			l.tools = s.withoutBadHeaderTools(l.tools)
 		}
 	}
 	if k&kindPrompts != 0 && s.init.prompts {
-		if l.prompts, err = s.listAll(ctx, "prompts/list", "prompts", "name"); err != nil {
+		if l.prompts, err = s.listAll(ctx, "prompts/list", "prompts", "name"); unlisted(err) {
+			l.prompts, err = nil, nil
+		} else if err != nil {
 			return l, err
 		}
 	}
 	if k&kindResources != 0 && s.init.resources {
-		if l.resources, err = s.listAll(ctx, "resources/list", "resources", "uri"); err != nil {
+		if l.resources, err = s.listAll(ctx, "resources/list", "resources", "uri"); unlisted(err) {
+			l.resources, err = nil, nil
+		} else if err != nil {
 			return l, err
 		}
 	}
@@ -404,6 +429,10 @@ func (s *session) listAll(ctx context.Context, method, key, nameField string) ([
 		var r map[string]json.RawMessage
 		if err := json.Unmarshal(res, &r); err != nil {
 			return nil, fmt.Errorf("%s: decode result: %w", method, err)
+		}
+		if rt, ok := r["resultType"]; ok && string(rt) != `"complete"` {
+			// A list is never input_required (2026-07-28).
+			return nil, fmt.Errorf("%s: result type %s, not a list", method, rt)
 		}
 		var raws []json.RawMessage
 		if v, ok := r[key]; ok && string(v) != "null" {

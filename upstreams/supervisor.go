@@ -9,8 +9,9 @@ import (
 )
 
 // Run supervises the upstream until ctx is done: connect (spawn or dial),
-// initialize (protocol version 2025-11-25, then notifications/initialized),
-// list what the server advertises, serve; on child death or connection loss
+// settle the protocol era (server/discover, then, unless the upstream speaks
+// 2026-07-28, initialize at 2025-11-25 and notifications/initialized:
+// era.go), list what the server advertises, serve; on child death or connection loss
 // fail in-flight calls at once (ErrLost), then restart after a backoff of 1s
 // doubling to 30s with jitter, re-initialize and re-list. A failing upstream
 // never makes Run return an error. Run returns nil only after ctx is done AND
@@ -100,13 +101,7 @@ func (u *Upstream) connectOnce(ctx context.Context) (*session, error) {
 	case u.spec.Command != "" && u.spec.URL != "":
 		return nil, fmt.Errorf("upstream %q: both command and url are set", u.spec.Name)
 	case u.spec.Command != "":
-		s, err = u.dialStdio()
-		if err == nil {
-			if err = s.handshake(ictx); err != nil {
-				s.close()
-				err = fmt.Errorf("%w (%s)", err, s.proc.describe())
-			}
-		}
+		s, err = u.connectStdio(ictx)
 	case u.spec.URL != "":
 		s, err = u.dialRemote(ictx, ctx)
 		if err != nil {
@@ -117,6 +112,9 @@ func (u *Upstream) connectOnce(ctx context.Context) (*session, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("upstream %q: %w", u.spec.Name, err)
+	}
+	if s.init.modern {
+		s.startListen(ctx, ictx)
 	}
 	l, err := s.listKinds(ictx, kindTools|kindPrompts|kindResources|kindTemplates)
 	if err != nil {
@@ -145,7 +143,7 @@ func (u *Upstream) connectOnce(ctx context.Context) (*session, error) {
 // down (in-flight calls fail with ErrLost) and returns why it ended.
 func (u *Upstream) serve(ctx context.Context, s *session) error {
 	s.goBG(func() { s.relistLoop(ctx) })
-	if s.proc == nil {
+	if s.proc == nil && !s.init.modern { // 2026-07-28 has no ping: health is requests that succeed
 		s.goBG(func() { s.pingLoop(ctx) })
 	}
 	var exited <-chan struct{}

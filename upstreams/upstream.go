@@ -62,12 +62,20 @@ type Spec struct {
 	// configure it.
 	OAuth *OAuth
 
-	// ClientName and ClientVersion are the clientInfo sent in initialize;
-	// "" means "sigil-hub" and "dev".
+	// ClientName and ClientVersion are the clientInfo sent in initialize
+	// (and in the _meta of a modern upstream's requests that carry no
+	// RequestMeta); "" means "sigil-hub" and "dev".
 	ClientName, ClientVersion string
-	// Capabilities are the client capabilities declared in initialize; nil
-	// means {}.
+	// Capabilities are the client capabilities declared in initialize (and
+	// as for ClientName); nil means {}.
 	Capabilities json.RawMessage
+	// Era is how the upstream's protocol era is chosen (era.go): EraDefault
+	// (""), EraPreferModern or EraLegacy.
+	Era string
+	// ProbeTimeout bounds the wait for the answer to server/discover; zero
+	// means 5s. It is never more than a quarter of InitTimeout. A stdio
+	// upstream that does not answer in time gets initialize.
+	ProbeTimeout time.Duration
 	// InitTimeout bounds spawn/connect + initialize + the first listing; zero
 	// means 60s (npx downloads are slow). It also bounds each re-list.
 	InitTimeout time.Duration
@@ -225,6 +233,9 @@ type Upstream struct {
 
 	ids atomic.Int64 // request id source
 	raw *rawParams
+	// legacyKnown: a probe said legacy and initialize then succeeded; later
+	// connections skip the probe until a handshake fails.
+	legacyKnown atomic.Bool
 
 	oauth *oauthState // nil without Spec.OAuth; immutable after New
 	// challenge is the resource_metadata URL of the last 401 that carried

@@ -1,0 +1,425 @@
+package upstreams
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"sync/atomic"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/sigilcore/sigil-hub/internal/strictjson"
+)
+
+// modernConn is the conn of an upstream that speaks 2026-07-28 (era.go):
+// there is no initialize, so every request carries the protocol version
+// and the client's capabilities and identity in params._meta, which
+// modernConn adds (from the request's RequestMeta, else the hub's own) to
+// the params it is given, leaving every other member's bytes as they are.
+// It wraps the transport's conn (stdioConn, or remoteConn with the
+// Mcp-Method and Mcp-Name headers). Results pass through untouched, their
+// resultType included. Methods the revision removed are answered here
+// without being sent.
+type modernConn struct {
+	inner conn
+	stdio bool // notifications/cancelled is the one client notification (stdio only)
+
+	hubCaps json.RawMessage // Spec.Capabilities
+	hubInfo json.RawMessage // {"name":Spec.ClientName,"version":Spec.ClientVersion}
+	// level is the log level the hub last set with logging/setLevel, sent
+	// on requests that carry no RequestMeta ("" or nil: none).
+	level atomic.Pointer[string]
+	log   *slog.Logger
+}
+
+func (u *Upstream) newModernConn(inner conn, stdio bool) *modernConn {
+	var o strictjson.ObjectBuilder
+	o.Start(nil)
+	o.String("name", u.spec.ClientName)
+	o.String("version", u.spec.ClientVersion)
+	info, _ := o.Finish() // two distinct names: it cannot fail
+	return &modernConn{inner: inner, stdio: stdio, hubCaps: u.spec.Capabilities, hubInfo: info.Bytes(), log: u.log}
+}
+
+// removedMethods are the requests 2026-07-28 removed that the hub may still
+// make of an upstream.
+var removedMethods = []string{"initialize", "ping", "resources/subscribe", "resources/unsubscribe"}
+
+func (m *modernConn) call(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
+	if method == "logging/setLevel" {
+		// The level is per request now: the hub's own level goes with
+		// the requests that carry no RequestMeta.
+		var p struct {
+			Level string `json:"level"`
+		}
+		if err := json.Unmarshal(params, &p); err != nil || p.Level == "" {
+			return nil, &RPCError{Code: codeInvalidParams, Message: "logging/setLevel: level is required"}
+		}
+		m.level.Store(&p.Level)
+		return json.RawMessage(`{}`), nil
+	}
+	if slices.Contains(removedMethods, method) {
+		return nil, &RPCError{Code: codeMethodNotFound,
+			Message: fmt.Sprintf("%s is not part of MCP %s, which this upstream speaks", method, modernVersion)}
+	}
+	p, err := withMeta(params, m.meta(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrUnavailable, method, err)
+	}
+	return m.inner.call(ctx, method, p)
+}
+
+// notify sends notifications/cancelled on stdio; 2026-07-28 has no other
+// client notification (and none at all over HTTP, where closing the
+// request's stream cancels it), so anything else is dropped.
+func (m *modernConn) notify(ctx context.Context, method string, params json.RawMessage) error {
+	if m.stdio && method == "notifications/cancelled" {
+		return m.inner.notify(ctx, method, params)
+	}
+	m.log.Debug("notification not sent: MCP "+modernVersion+" has no such client notification", "method", method)
+	return nil
+}
+
+func (m *modernConn) close() error { return m.inner.close() }
+
+// metaMember is one member of a request's _meta: a name and its JSON value.
+type metaMember struct {
+	name  string
+	value []byte
+}
+
+// meta returns the _meta members of a request made with ctx.
+func (m *modernConn) meta(ctx context.Context) []metaMember {
+	caps, info := m.hubCaps, m.hubInfo
+	level := ""
+	if p := m.level.Load(); p != nil {
+		level = *p
+	}
+	rm, ok := RequestMetaFrom(ctx)
+	if ok {
+		if isObject(rm.Capabilities) {
+			caps = rm.Capabilities
+		}
+		if isObject(rm.ClientInfo) {
+			info = rm.ClientInfo
+		}
+		level = rm.LogLevel
+	}
+	set := []metaMember{
+		{"io.modelcontextprotocol/protocolVersion", strictjson.AppendString(nil, modernVersion)},
+		{"io.modelcontextprotocol/clientCapabilities", caps},
+		{"io.modelcontextprotocol/clientInfo", info},
+	}
+	if level != "" {
+		set = append(set, metaMember{"io.modelcontextprotocol/logLevel", strictjson.AppendString(nil, level)})
+	}
+	for _, t := range rm.Trace {
+		switch t.Name {
+		case "traceparent", "tracestate", "baggage":
+			if _, ok := strictjson.DecodeString(t.Value); ok && !slices.ContainsFunc(set, func(m metaMember) bool { return m.name == t.Name }) {
+				set = append(set, metaMember{t.Name, t.Value})
+			}
+		}
+	}
+	return set
+}
+
+// isObject reports whether b is one valid JSON object (a RequestMeta value
+// that is not is replaced by the hub's own).
+func isObject(b []byte) bool {
+	return len(b) > 0 && strictjson.ValidateObject(b, validJSONDepth) == nil
+}
+
+// withMeta returns params (one JSON object, or empty for none) with the
+// members of set in its _meta: added to the _meta the params have (a
+// member of the same name there is replaced), or in a _meta of their own.
+// Every other member, the arguments of a tools/call above all, keeps its
+// bytes; members are not re-encoded, and keep their order.
+func withMeta(params json.RawMessage, set []metaMember) (json.RawMessage, error) {
+	p := bytes.TrimSpace(params)
+	if len(p) == 0 {
+		p = []byte(`{}`)
+	}
+	members, err := objectMembers(p)
+	if err != nil {
+		return nil, fmt.Errorf("params: %w", err)
+	}
+	out := make([]byte, 0, len(p)+256)
+	out = append(out, '{')
+	sawMeta := false
+	for i, mb := range members {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(strictjson.AppendString(out, mb.name), ':')
+		if mb.name != "_meta" {
+			out = append(out, mb.value...)
+			continue
+		}
+		if sawMeta {
+			return nil, errors.New("params: _meta appears twice")
+		}
+		sawMeta = true
+		if out, err = appendMeta(out, mb.value, set); err != nil {
+			return nil, err
+		}
+	}
+	if !sawMeta {
+		if len(members) > 0 {
+			out = append(out, ',')
+		}
+		if out, err = appendMeta(append(out, `"_meta":`...), nil, set); err != nil {
+			return nil, err
+		}
+	}
+	return append(out, '}'), nil
+}
+
+// appendMeta appends the object meta (nil or null: none) with set's
+// members in place of any of the same name.
+func appendMeta(out, meta []byte, set []metaMember) ([]byte, error) {
+	var members []metaMember
+	if len(meta) > 0 && string(meta) != "null" {
+		var err error
+		if members, err = objectMembers(meta); err != nil {
+			return nil, fmt.Errorf("params._meta: %w", err)
+		}
+	}
+	out = append(out, '{')
+	n := 0
+	for _, mb := range members {
+		if slices.ContainsFunc(set, func(s metaMember) bool { return s.name == mb.name }) {
+			continue
+		}
+		if n > 0 {
+			out = append(out, ',')
+		}
+		n++
+		out = append(append(strictjson.AppendString(out, mb.name), ':'), mb.value...)
+	}
+	for _, s := range set {
+		if n > 0 {
+			out = append(out, ',')
+		}
+		n++
+		out = append(append(strictjson.AppendString(out, s.name), ':'), s.value...)
+	}
+	return append(out, '}'), nil
+}
+
+// objectMembers returns the members of a JSON object, in order, with names
+// unescaped and values as their bytes. The object was checked already
+// (Upstream.Call, or strictjson for CallValid): the fast path does not scan
+// it again; a name with an escape goes through strictjson.Object, which
+// checks and orders its members by name.
+func objectMembers(obj []byte) ([]metaMember, error) {
+	var ms []metaMember
+	if strictjson.EachMember(obj, func(key []byte, value json.RawMessage) {
+		ms = append(ms, metaMember{string(key), value})
+	}) {
+		return ms, nil
+	}
+	m, err := strictjson.Object(obj, validJSONDepth)
+	if err != nil {
+		return nil, fmt.Errorf("not a JSON object: %w", err)
+	}
+	ms = ms[:0]
+	for k, v := range m {
+		ms = append(ms, metaMember{k, v})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].name < ms[j].name })
+	return ms, nil
+}
+
+// listenState is a modern session's subscriptions/listen: the hub's one
+// subscription to the upstream's list changes (2026-07-28 sends no
+// notification the client did not ask for), whose list_changed
+// notifications reach onNotification like a legacy upstream's.
+type listenState struct {
+	acked     chan struct{} // signalled (cap 1) on each acknowledgement
+	relistAll atomic.Bool   // re-list everything on the next acknowledgement (a reopened listen)
+	idle      atomic.Bool   // the last acknowledgement honoured nothing
+}
+
+// listenRetryMax bounds the wait before a listen that ended is reopened.
+const listenRetryMax = 30 * time.Second
+
+// startListen opens the listen when the server says any of its lists
+// change, and waits (at most the probe's timeout, and ctx) for its
+// acknowledgement, so that a change after the first listing is not
+// missed. runCtx is the supervisor's: the listen lasts as long as the
+// session.
+func (s *session) startListen(runCtx, ctx context.Context) {
+	params := s.listenParams()
+	if params == nil {
+		return
+	}
+	s.listen.acked = make(chan struct{}, 1)
+	if !s.goBG(func() { s.listenLoop(runCtx, params) }) {
+		return
+	}
+	t := time.NewTimer(s.u.probeTimeout())
+	defer t.Stop()
+	select {
+	case <-s.listen.acked:
+	case <-t.C:
+		s.u.log.Warn("subscriptions/listen not acknowledged in time; listing anyway")
+	case <-ctx.Done():
+	case <-s.lost:
+	}
+}
+
+// listenParams returns the listen request's params for the lists the
+// server says change (all three when its capabilities are unknown), or
+// nil for none.
+func (s *session) listenParams() json.RawMessage {
+	b := []byte(`{"notifications":{`)
+	n := 0
+	for _, k := range [...]struct {
+		on   bool
+		name string
+	}{
+		{s.init.toolsChange || s.init.unknownCaps, "toolsListChanged"},
+		{s.init.promptsChange || s.init.unknownCaps, "promptsListChanged"},
+		{s.init.resourcesChange || s.init.unknownCaps, "resourcesListChanged"},
+	} {
+		if !k.on {
+			continue
+		}
+		if n > 0 {
+			b = append(b, ',')
+		}
+		n++
+		b = append(strictjson.AppendString(b, k.name), ":true"...)
+	}
+	if n == 0 {
+		return nil
+	}
+	return append(b, "}}"...)
+}
+
+// listenLoop keeps the listen open for the session's life: the request
+// lasts until the server ends it or the connection goes. It is reopened
+// after a growing pause (1 s doubling to listenRetryMax), and everything
+// is re-listed once the new one is acknowledged, since changes in between
+// were not seen. A server without the method, or one that honours nothing
+// of the filter, is left alone.
+func (s *session) listenLoop(ctx context.Context, params json.RawMessage) {
+	delay := time.Second
+	for {
+		start := time.Now()
+		_, err := s.request(ctx, "subscriptions/listen", params)
+		if ctx.Err() != nil || s.isLost() {
+			return
+		}
+		var rpc *RPCError
+		switch {
+		case errors.As(err, &rpc) && rpc.Code == codeMethodNotFound:
+			s.u.log.Warn("upstream does not serve subscriptions/listen: changes to its lists are seen only when it restarts", "err", err)
+			return
+		case err == nil && s.listen.idle.Load():
+			s.u.log.Debug("subscriptions/listen: the upstream honours none of the hub's filter")
+			return
+		case err != nil:
+			s.u.log.Warn("subscriptions/listen failed; reopening it", "err", err, "retry_in", delay)
+		default:
+			s.u.log.Debug("subscriptions/listen ended by the upstream; reopening it", "retry_in", delay)
+		}
+		if time.Since(start) > listenRetryMax {
+			delay = time.Second
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-s.quit:
+			t.Stop()
+			return
+		case <-s.lost:
+			t.Stop()
+			return
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
+		delay = min(2*delay, listenRetryMax)
+		s.listen.relistAll.Store(true)
+	}
+}
+
+// onListenAck handles notifications/subscriptions/acknowledged.
+func (s *session) onListenAck(params json.RawMessage) {
+	var p struct {
+		Notifications struct {
+			Tools     bool     `json:"toolsListChanged"`
+			Prompts   bool     `json:"promptsListChanged"`
+			Resources bool     `json:"resourcesListChanged"`
+			URIs      []string `json:"resourceSubscriptions"`
+		} `json:"notifications"`
+	}
+	_ = json.Unmarshal(params, &p)
+	n := p.Notifications
+	s.listen.idle.Store(!n.Tools && !n.Prompts && !n.Resources && len(n.URIs) == 0)
+	if s.listen.relistAll.Swap(false) {
+		s.pending.Or(kindTools | kindPrompts | kindResources | kindTemplates)
+		select {
+		case s.relist <- struct{}{}:
+		default:
+		}
+	}
+	select {
+	case s.listen.acked <- struct{}{}:
+	default:
+	}
+}
+
+// withoutBadHeaderTools drops the tools whose x-mcp-header annotations
+// break the 2026-07-28 rules, with a warning: a client on Streamable HTTP
+// must not list them (the Mcp-Param-* headers could not be sent right).
+func (s *session) withoutBadHeaderTools(tools []Item) []Item {
+	out := tools[:0:0]
+	for _, it := range tools {
+		if bytes.Contains(it.Raw, []byte("x-mcp-header")) {
+			var t mcp.Tool
+			err := json.Unmarshal(it.Raw, &t)
+			if err == nil {
+				err = mcp.ValidateParamHeaderAnnotations(&t)
+			}
+			if err != nil {
+				s.u.log.Warn("tool left out: its x-mcp-header annotations are invalid", "tool", it.Name, "err", err)
+				continue
+			}
+		}
+		out = append(out, it)
+	}
+	return out
+}
+
+// paramHeaderTool returns the upstream's definition of tool name when it
+// has x-mcp-header annotations (the Mcp-Param-* headers of a tools/call),
+// else nil.
+func (u *Upstream) paramHeaderTool(name string) *mcp.Tool {
+	for _, it := range u.Snapshot().Tools {
+		if it.Name != name {
+			continue
+		}
+		if !bytes.Contains(it.Raw, []byte("x-mcp-header")) {
+			return nil
+		}
+		var t mcp.Tool
+		if json.Unmarshal(it.Raw, &t) != nil {
+			return nil
+		}
+		return &t
+	}
+	return nil
+}
+
+// Modern reports whether the upstream speaks 2026-07-28 (no initialize:
+// requests carry RequestMeta), rather than an older revision.
+func (s *Snapshot) Modern() bool { return s.ProtocolVersion >= modernVersion }
