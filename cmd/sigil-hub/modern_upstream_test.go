@@ -1,0 +1,93 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/sigilcore/sigil-hub/internal/testmodern"
+)
+
+// An upstream that speaks only MCP 2026-07-28 (no initialize) is this test
+// binary re-executed with testmodern.EnvMode set (init runs before
+// TestMain).
+func init() {
+	if os.Getenv(testmodern.EnvMode) != "" {
+		testmodern.Main()
+	}
+}
+
+// modernPolicy allows the modern upstream's tools but echo.
+const modernPolicy = `version: 2.0.0
+
+## mcp
+allowed_tools: modern.*
+blocked_tools: modern.echo
+`
+
+// TestModernOnlyUpstreamThroughHub: a stdio upstream that answers
+// server/discover and refuses initialize is detected as 2026-07-28 and
+// used through the hub: its tools are listed, an allowed call reaches it
+// (carrying the 2026-07-28 _meta, not an initialize before it) and a
+// blocked one does not, decided by the embedded policy engine.
+func TestModernOnlyUpstreamThroughHub(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	policy := filepath.Join(dir, "warranty.md")
+	if err := os.WriteFile(policy, []byte(modernPolicy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	log := filepath.Join(dir, "upstream.log")
+	cfg := writeConfig(t, fmt.Sprintf(`
+[servers.modern]
+command = %q
+server_id = "modern"
+env = { %s = "modern", %s = %q }
+`, selfExe(t), testmodern.EnvMode, testmodern.EnvLog, log))
+	h := startHub(t, nil, "--config", cfg, "--policy", policy)
+
+	tools := h.toolNames()
+	for _, want := range []string{"modern__whoami", "modern__echo", "modern__add_tool"} {
+		if !slices.Contains(tools, want) {
+			t.Fatalf("tools/list = %v, want %s in it\nstderr:\n%s", tools, want, h.stderr.String())
+		}
+	}
+
+	resp := h.call("modern__whoami", `{}`)
+	if resp.Error != nil {
+		t.Fatalf("allowed call: %+v\nstderr:\n%s", resp.Error, h.stderr.String())
+	}
+	var saw struct {
+		Era             string `json:"era"`
+		ProtocolVersion string `json:"protocolVersion"`
+		ClientInfo      struct {
+			Name string `json:"name"`
+		} `json:"clientInfo"`
+	}
+	if err := json.Unmarshal([]byte(resultText(t, resp)), &saw); err != nil {
+		t.Fatal(err)
+	}
+	if saw.Era != "modern" || saw.ProtocolVersion != "2026-07-28" || saw.ClientInfo.Name != "sigil-hub" {
+		t.Errorf("the upstream saw %+v, want a 2026-07-28 request from sigil-hub", saw)
+	}
+
+	if o := outcomeOf(t, h.call("modern__echo", `{"x":1}`)); o.Code != -32001 || o.ErrorCode != "SIGIL_POLICY_VIOLATION" {
+		t.Errorf("blocked call: %+v, want -32001 SIGIL_POLICY_VIOLATION", o)
+	}
+
+	b, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(b)
+	if !strings.Contains(got, `"method":"server/discover"`) || strings.Contains(got, `"method":"initialize"`) {
+		t.Errorf("want server/discover and no initialize; the upstream read:\n%s", got)
+	}
+	if !strings.Contains(got, `"name":"whoami"`) || strings.Contains(got, `"name":"echo"`) {
+		t.Errorf("want the allowed call and not the blocked one; the upstream read:\n%s", got)
+	}
+}
