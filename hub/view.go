@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/sigilcore/sigil-hub/config"
 	"github.com/sigilcore/sigil-hub/front"
@@ -31,13 +33,22 @@ func (h *Hub) rebuild() *view {
 	}
 	table, problems := router.Build(router.Rules{Separator: f.cfg.Separator, Namespace: !h.opts.Single}, srcs)
 	for _, p := range problems {
+		// Each line names the servers concerned (server_name, as every line
+		// about a server does).
+		var servers []string
+		for _, r := range p.Routes {
+			if u := f.byName[r.Upstream]; u != nil && !slices.Contains(servers, u.serverName) {
+				servers = append(servers, u.serverName)
+			}
+		}
+		attrs := []any{"exposed_tool", p.Exposed, "server_name", strings.Join(servers, ","), "detail", p.Message}
 		switch p.Kind {
 		case router.Filtered:
-			h.log.Debug("tool filtered by config", "exposed_tool", p.Exposed, "detail", p.Message)
+			h.log.Debug("tool filtered by config", attrs...)
 		case router.Collision:
-			h.log.Warn("name collision: name withheld", "exposed_tool", p.Exposed, "detail", p.Message)
+			h.log.Warn("name collision: name withheld", attrs...)
 		default:
-			h.log.Info("tool renamed", "exposed_tool", p.Exposed, "detail", p.Message)
+			h.log.Info("tool renamed", attrs...)
 		}
 	}
 	tools := table.Tools()

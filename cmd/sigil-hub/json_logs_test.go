@@ -99,7 +99,7 @@ func TestJSONLogsServerLinesNameTheServer(t *testing.T) {
 	if err := os.WriteFile(policy, []byte("version: 2.0.0\n\n## mcp\nallowed_tools: files.*\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := writeConfig(t, fakeServer(t, "files", newUpstreamLog(t), `server_name = "Files for Alice"`))
+	cfg := writeConfig(t, fakeServer(t, "files", newUpstreamLog(t), "server_name = \"Files for Alice\"\ntools = { allow = [\"echo\", \"roots\"] }"))
 	cmd := exec.Command(hubBin, "--config", cfg, "--policy", policy, "--log-format", "json", "--log-level", "debug")
 	cmd.Env = baseEnv()
 	cmd.Dir = t.TempDir()
@@ -156,20 +156,22 @@ func TestJSONLogsServerLinesNameTheServer(t *testing.T) {
 			t.Fatal("no answer to files__roots")
 		}
 	}
-	want := map[string]bool{"relaying server request to the client": false, "tool call finished": false}
+	// "tool filtered by config" names the server too (only echo and roots
+	// are allowed: every other tool of the upstream is filtered).
+	want := map[string]bool{"relaying server request to the client": false, "tool call finished": false, "tool filtered by config": false}
 	eventually(t, "the relay and call lines", func() bool {
 		for _, l := range strings.Split(strings.TrimSpace(rc.stderr.String()), "\n") {
 			var m map[string]any
 			if json.Unmarshal([]byte(l), &m) != nil {
 				continue
 			}
-			if _, ok := want[fmt.Sprint(m["msg"])]; ok && m["upstream"] == "files" {
+			if _, ok := want[fmt.Sprint(m["msg"])]; ok && (m["upstream"] == "files" || m["msg"] == "tool filtered by config") {
 				if m["server_name"] != "Files for Alice" {
 					t.Fatalf("a line about the server lacks its server_name: %s", l)
 				}
 				want[fmt.Sprint(m["msg"])] = true
 			}
 		}
-		return want["relaying server request to the client"] && want["tool call finished"]
+		return want["relaying server request to the client"] && want["tool call finished"] && want["tool filtered by config"]
 	})
 }
