@@ -11,6 +11,7 @@ import (
 	"github.com/sigilcore/sigil-hub/front"
 	"github.com/sigilcore/sigil-hub/internal/strictjson"
 	"github.com/sigilcore/sigil-hub/router"
+	"github.com/sigilcore/sigil-hub/upstreams"
 )
 
 // attestationMetaKey carries the intent attestation with a forwarded call
@@ -209,8 +210,12 @@ func (s *session) forward(ctx context.Context, u *upstream, method string, membe
 	if u == nil {
 		return nil, front.Errorf(front.CodeInternal, "internal error: no upstream for %q", what)
 	}
-	if st := u.conn.Snapshot(); st.State.String() != "ready" {
+	st := u.conn.Snapshot()
+	if st.State.String() != "ready" {
 		return nil, upstreamUnavailable(u, what, st.Err)
+	}
+	if st.Modern() {
+		ctx = upstreams.WithRequestMeta(ctx, requestMeta(s.fs.Client()))
 	}
 	s.use(u.name)
 	if meta, ok := members["_meta"]; ok {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sigilcore/sigil-hub/front"
 	"github.com/sigilcore/sigil-hub/internal/strictjson"
+	"github.com/sigilcore/sigil-hub/upstreams"
 )
 
 // This file serves 2026-07-28 ("modern") requests: stateless, each with
@@ -194,4 +195,37 @@ func withoutProtocolMeta(meta json.RawMessage) json.RawMessage {
 		}
 	}
 	return encodeObject(members)
+}
+
+// relayedCapabilities are the client capabilities an upstream may be told
+// of: what the hub can carry between them (the upstream's input requests).
+var relayedCapabilities = []string{"elicitation", "roots", "sampling"}
+
+// requestMeta is what a 2026-07-28 upstream is told of the caller of one
+// request: its capabilities that the hub relays (the upstream asks only for
+// input the caller can give), its clientInfo, its log level and trace
+// context. A 2025 client's come from its session.
+func requestMeta(c *front.ClientContext) upstreams.RequestMeta {
+	var m upstreams.RequestMeta
+	if c == nil {
+		return m
+	}
+	caps := map[string]json.RawMessage{}
+	if all, err := strictjson.Members(c.Capabilities); err == nil {
+		for _, k := range relayedCapabilities {
+			if v, ok := all[k]; ok {
+				caps[k] = v
+			}
+		}
+	}
+	m.Capabilities = encodeObject(caps)
+	m.ClientInfo = c.InfoRaw
+	if m.ClientInfo == nil && c.Info.Name != "" {
+		m.ClientInfo, _ = front.MarshalNoEscape(c.Info)
+	}
+	m.LogLevel = c.LogLevel
+	for _, t := range c.Trace {
+		m.Trace = append(m.Trace, upstreams.TraceMember{Name: t.Name, Value: t.Value})
+	}
+	return m
 }

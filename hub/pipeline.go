@@ -40,6 +40,7 @@ type toolCallRun struct {
 	route    router.Route
 	u        *upstream
 	toolHash string
+	modernUp bool // the upstream speaks 2026-07-28: each request tells it who calls
 
 	// a retry of a call the upstream asked input for (mrtr.go), or nil
 	cont *continuation
@@ -163,9 +164,11 @@ func (s *session) resolveCall(ctx context.Context, r *toolCallRun) error {
 	r.view, r.route = v, route
 	r.u = v.fleet.byName[route.Upstream] // the route's own upstream, even mid-reconfiguration
 	s.use(r.u.name)
-	if st := r.u.conn.Snapshot(); st.State.String() != "ready" {
+	st := r.u.conn.Snapshot()
+	if st.State.String() != "ready" {
 		return upstreamUnavailable(r.u, exposed, st.Err)
 	}
+	r.modernUp = st.Modern()
 	// Tool pinning: a definition changed under strict pinning is refused
 	// here, before authorization; otherwise its hash goes in the intent.
 	var err error
@@ -276,6 +279,9 @@ func (s *session) forwardCall(ctx context.Context, r *toolCallRun) (json.RawMess
 	params, err := upstreamCallParams(make([]byte, 0, len(r.call.args)+len(r.route.Name)+len(attestation)+96), r.route.Name, r.call.valid, progressTok, attestation, r.cont)
 	if err != nil {
 		return nil, err // the builder refuses only a repeated name: a bug here
+	}
+	if r.modernUp {
+		ctx = upstreams.WithRequestMeta(ctx, requestMeta(r.req.Client))
 	}
 	start := time.Now()
 	var result json.RawMessage

@@ -71,8 +71,10 @@ env = { %s = "modern", %s = %q }
 	if err := json.Unmarshal([]byte(resultText(t, resp)), &saw); err != nil {
 		t.Fatal(err)
 	}
-	if saw.Era != "modern" || saw.ProtocolVersion != "2026-07-28" || saw.ClientInfo.Name != "sigil-hub" {
-		t.Errorf("the upstream saw %+v, want a 2026-07-28 request from sigil-hub", saw)
+	// The upstream is told who calls: the client's own clientInfo (the
+	// harness's 2025 client, from its session), not the hub's.
+	if saw.Era != "modern" || saw.ProtocolVersion != "2026-07-28" || saw.ClientInfo.Name != "e2e-client" {
+		t.Errorf("the upstream saw %+v, want a 2026-07-28 request naming the calling client", saw)
 	}
 
 	if o := outcomeOf(t, h.call("modern__echo", `{"x":1}`)); o.Code != -32001 || o.ErrorCode != "SIGIL_POLICY_VIOLATION" {
