@@ -4,8 +4,10 @@
 # mode, --requirements 2026-07-28) against our fixture upstream directly, then
 # through sigil-hub three ways, and compare.
 #
-# The upstream is internal/conformanceserver (mcp-go based, dual-era), which
-# passes every scored scenario on its own. The hub runs it as
+# The upstream is internal/conformanceserver (mcp-go based), run with
+# -modern-only so that the hub, which probes, speaks 2026-07-28 to it (a
+# dual-era upstream is spoken to in 2025: docs/protocol.md#mcp-revisions);
+# it passes every scored scenario on its own. The hub runs it as
 #   single-wrap-remote  sigil-hub --remote <fixture>/mcp --server-id conformance \
 #                                 --policy testdata/conformance/warranty.md --listen 127.0.0.1:0
 #   single-wrap-stdio   sigil-hub --server-id conformance --policy ... --listen 127.0.0.1:0 \
@@ -151,7 +153,7 @@ mkdir -p "$work/home"
 start_fixture() {
   local name=$1 pid
   shift
-  (cd "$work" && exec "${clean_env[@]}" "$work/fixture" -addr 127.0.0.1:0 "$@" </dev/null >"$work/$name.log" 2>&1) &
+  (cd "$work" && exec "${clean_env[@]}" "$work/fixture" -modern-only -addr 127.0.0.1:0 "$@" </dev/null >"$work/$name.log" 2>&1) &
   pid=$!
   pids+=("$pid")
   fixture_url=
@@ -198,7 +200,7 @@ echo "conformance-2026: upstream at $upstream_url (and $stripped_url with -strip
 
 policy=$cdir/warranty.md
 start_hub single-wrap-remote --remote "$upstream_url" --server-id conformance --policy "$policy" --listen 127.0.0.1:0
-start_hub single-wrap-stdio --server-id conformance --policy "$policy" --listen 127.0.0.1:0 -- "$work/fixture" -stdio
+start_hub single-wrap-stdio --server-id conformance --policy "$policy" --listen 127.0.0.1:0 -- "$work/fixture" -modern-only -stdio
 cat >"$work/hub.toml" <<EOF
 # sigil-hub in hub mode for scripts/conformance-2026.sh: one remote upstream
 # named "test" with separator "_", so the fixture's "simple_text" (served with

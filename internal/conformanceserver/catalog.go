@@ -28,6 +28,8 @@ type fixture struct {
 	// strip is removed from the front of every tool and prompt name (see
 	// the -strip flag); names in this source are always the full ones.
 	strip string
+	// modernOnly narrows it to MCP 2026-07-28 (the -modern-only flag).
+	modernOnly bool
 }
 
 func newFixture(strip string) *fixture {

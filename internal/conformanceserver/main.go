@@ -43,6 +43,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 )
 
@@ -56,12 +57,14 @@ func main() {
 	addr := flag.String("addr", defaultAddr, "host:port to serve Streamable HTTP on (port 0 picks a free one)")
 	stdio := flag.Bool("stdio", false, "serve on stdin/stdout instead of HTTP")
 	strip := flag.String("strip", "", "serve every tool and prompt whose name starts with this prefix without it (see the package comment)")
+	modernOnly := flag.Bool("modern-only", false, "speak only MCP 2026-07-28 (server/discover lists no older version), so that a client that probes speaks it")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		log.Fatalf("unexpected arguments %q: use -addr HOST:PORT or -stdio", flag.Args())
 	}
 
 	f := newFixture(*strip)
+	f.modernOnly = *modernOnly
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var err error
@@ -83,7 +86,11 @@ func (f *fixture) serveHTTP(ctx context.Context, addr string) error {
 		return fmt.Errorf("listening on %s: %w (pass a free -addr, e.g. 127.0.0.1:0)", addr, err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/mcp", f.edgeHTTP(server.NewStreamableHTTPServer(f.mcp)))
+	var opts []server.StreamableHTTPOption
+	if f.modernOnly {
+		opts = append(opts, server.WithStreamableHTTPProtocolVersions(mcp.ProtocolVersion20260728))
+	}
+	mux.Handle("/mcp", f.edgeHTTP(server.NewStreamableHTTPServer(f.mcp, opts...)))
 	mux.HandleFunc("/health", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	log.Printf("serving MCP at http://%s/mcp", ln.Addr())
@@ -109,6 +116,11 @@ func (f *fixture) serveStdio(ctx context.Context, in io.Reader, out io.Writer) e
 	go func() { pw.CloseWithError(f.edgeLines(in, pw, w)) }()
 	ss := server.NewStdioServer(f.mcp)
 	ss.SetErrorLogger(log.New(os.Stderr, "conformanceserver: ", 0))
+	if f.modernOnly {
+		ss.SetContextFunc(func(ctx context.Context) context.Context {
+			return server.WithSupportedProtocolVersions(ctx, []string{mcp.ProtocolVersion20260728})
+		})
+	}
 	err := ss.Listen(ctx, pr, w)
 	if err == nil || errors.Is(err, io.EOF) || errors.Is(err, context.Canceled) {
 		return nil
