@@ -364,38 +364,7 @@ func startRaw(t *testing.T, env []string, args ...string) *rawClient {
 // a hold shows) chosen by the test.
 func startRawAs(t *testing.T, clientName string, env []string, args ...string) *rawClient {
 	t.Helper()
-	cmd := exec.Command(hubBin, args...)
-	cmd.Env = baseEnv(env...)
-	cmd.Dir = t.TempDir()
-	rc := &rawClient{t: t, cmd: cmd, lines: make(chan []byte, 1024), stderr: &testbuf.Buffer{}}
-	cmd.Stderr = rc.stderr
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	rc.stdin = in
-	go scanLines(out, rc.lines)
-	t.Cleanup(func() {
-		in.Close()
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("hub stderr:\n%s", rc.stderr.String())
-		}
-	})
+	rc := startRawUninitialized(t, env, args...)
 	name, _ := json.Marshal(clientName)
 	rc.send(`{"jsonrpc":"2.0","id":"init","method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":` +
 		string(name) + `,"version":"1"}}}`)
@@ -494,4 +463,44 @@ func waitExit(t *testing.T, cmd *exec.Cmd) error {
 		t.Fatal("the hub did not exit within 30 s of stdin EOF")
 		return nil
 	}
+}
+
+// startRawUninitialized starts the hub binary with a raw client and no
+// handshake: the test sends initialize itself, or speaks 2026-07-28 (no
+// initialize at all).
+func startRawUninitialized(t *testing.T, env []string, args ...string) *rawClient {
+	t.Helper()
+	cmd := exec.Command(hubBin, args...)
+	cmd.Env = baseEnv(env...)
+	cmd.Dir = t.TempDir()
+	rc := &rawClient{t: t, cmd: cmd, lines: make(chan []byte, 1024), stderr: &testbuf.Buffer{}}
+	cmd.Stderr = rc.stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	rc.stdin = in
+	go scanLines(out, rc.lines)
+	t.Cleanup(func() {
+		in.Close()
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("hub stderr:\n%s", rc.stderr.String())
+		}
+	})
+	return rc
 }

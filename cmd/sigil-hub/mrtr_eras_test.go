@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -55,27 +54,7 @@ env = { %s = "1", %s = "1", %s = %q, %s = "files" }
 	rc.await(`"init"`)
 	rc.send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
 
-	pattern := regexp.MustCompile(`holds list --sign-url (http://127\.0\.0\.1:[0-9]+)`)
-	eventually(t, "the hub's holds URL in its log", func() bool { return pattern.MatchString(rc.stderr.String()) })
-	base := pattern.FindStringSubmatch(rc.stderr.String())[1]
-	s := offlineSetup{cfgHome: home}
-	approved := 0
-	// approveOne approves the one call held now.
-	approveOne := func() {
-		t.Helper()
-		var id string
-		eventually(t, "a held call", func() bool {
-			out, _ := holdsCLI(t, s, base, "list")
-			if m := regexp.MustCompile(`(?m)^(hold-[0-9a-f]+)\s+PENDING`).FindStringSubmatch(out); m != nil {
-				id = m[1]
-			}
-			return id != ""
-		})
-		if out, err := holdsCLI(t, s, base, "approve", id); err != nil {
-			t.Fatalf("approve %s: %s %v", id, out, err)
-		}
-		approved++
-	}
+	hs := holdsOf(t, rc, home)
 	// answer reads lines until the response to id, answering each
 	// elicitation/create with content and failing on any other request.
 	answer := func(id string, content string) map[string]json.RawMessage {
@@ -110,24 +89,24 @@ env = { %s = "1", %s = "1", %s = %q, %s = "files" }
 		{"2025 upstream", "files__sample", `{"kind":"elicitation"}`, "input", `{"secret":"s"}`, "answered"},
 	} {
 		t.Run("2025 client, "+tc.name, func(t *testing.T) {
-			before := approved
+			before := hs.approved
 			id := fmt.Sprintf(`"old-%s"`, tc.tool)
 			rc.send(`{"jsonrpc":"2.0","id":` + id + `,"method":"tools/call","params":{"name":"` + tc.tool + `","arguments":` + tc.args + `}}`)
-			approveOne()
+			hs.approveOne(t)
 			m := answer(id, tc.content)
 			if !strings.Contains(string(m["result"]), tc.want) {
 				t.Fatalf("result %s %s, want %q\nstderr:\n%s", m["result"], m["error"], tc.want, rc.stderr.String())
 			}
-			if approved-before != 1 {
-				t.Errorf("%d approvals, want 1", approved-before)
+			if hs.approved-before != 1 {
+				t.Errorf("%d approvals, want 1", hs.approved-before)
 			}
 		})
 		t.Run("2026-07-28 client, "+tc.name, func(t *testing.T) {
-			before := approved
+			before := hs.approved
 			params := `{"name":"` + tc.tool + `","arguments":` + tc.args + `,` + meta
 			id := fmt.Sprintf(`"new-%s-1"`, tc.tool)
 			rc.send(`{"jsonrpc":"2.0","id":` + id + `,"method":"tools/call","params":` + params + `}}`)
-			approveOne()
+			hs.approveOne(t)
 			m := answer(id, tc.content)
 			var first struct {
 				ResultType    string `json:"resultType"`
@@ -147,12 +126,12 @@ env = { %s = "1", %s = "1", %s = %q, %s = "files" }
 			if !strings.Contains(string(m["result"]), tc.want) {
 				t.Fatalf("the retry: %s %s, want %q\nstderr:\n%s", m["result"], m["error"], tc.want, rc.stderr.String())
 			}
-			if approved-before != 1 {
-				t.Errorf("%d approvals, want 1", approved-before)
+			if hs.approved-before != 1 {
+				t.Errorf("%d approvals, want 1", hs.approved-before)
 			}
 		})
 	}
-	if out, _ := holdsCLI(t, s, base, "list"); strings.Contains(out, "PENDING") {
-		t.Errorf("a call is still held:\n%s", out)
+	if hs.pending(t) {
+		t.Errorf("a call is still held")
 	}
 }

@@ -43,22 +43,8 @@ func TestModernClientAnswersALegacyUpstreamsRequest(t *testing.T) {
 	call := `{"name":"files__roots","arguments":{},` + modernMetaRoots
 	rc.send(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":` + call + `}}`)
 	// A person approves the held call.
-	pattern := regexp.MustCompile(`holds list --sign-url (http://127\.0\.0\.1:[0-9]+)`)
-	eventually(t, "the hub's holds URL in its log", func() bool { return pattern.MatchString(rc.stderr.String()) })
-	base := pattern.FindStringSubmatch(rc.stderr.String())[1]
-	s := offlineSetup{cfgHome: home}
-	var holdID string
-	eventually(t, "the call held", func() bool {
-		out, _ := holdsCLI(t, s, base, "list")
-		m := regexp.MustCompile(`(?m)^(hold-[0-9a-f]+)\s+PENDING`).FindStringSubmatch(out)
-		if m != nil {
-			holdID = m[1]
-		}
-		return m != nil
-	})
-	if out, err := holdsCLI(t, s, base, "approve", holdID); err != nil {
-		t.Fatalf("approve: %s %v", out, err)
-	}
+	hs := holdsOf(t, rc, home)
+	hs.approveOne(t)
 
 	var first struct {
 		ResultType    string `json:"resultType"`
@@ -84,8 +70,8 @@ func TestModernClientAnswersALegacyUpstreamsRequest(t *testing.T) {
 	if !strings.Contains(string(m["result"]), "file:///work/answered") {
 		t.Fatalf("the retry: %s %s\nstderr:\n%s", m["result"], m["error"], rc.stderr.String())
 	}
-	if out, _ := holdsCLI(t, s, base, "list"); strings.Contains(out, "PENDING") {
-		t.Errorf("the retry was held again:\n%s", out)
+	if hs.pending(t) {
+		t.Errorf("the retry was held again")
 	}
 	if m := retry(4, first.RequestState); !strings.Contains(string(m["error"]), "used already") {
 		t.Errorf("a replayed state: %s %s", m["result"], m["error"])
@@ -93,4 +79,44 @@ func TestModernClientAnswersALegacyUpstreamsRequest(t *testing.T) {
 	if calls := ulog.toolCalls(t); len(calls) != 1 {
 		t.Errorf("the upstream received %d tools/call, want the one that ran: %v", len(calls), calls)
 	}
+}
+
+// hubHolds decides the calls a hub binary holds, with `sigil-hub holds`
+// against the approval surface the hub logs.
+type hubHolds struct {
+	setup    offlineSetup
+	base     string
+	approved int
+}
+
+func holdsOf(t *testing.T, rc *rawClient, home string) *hubHolds {
+	t.Helper()
+	pattern := regexp.MustCompile(`holds list --sign-url (http://127\.0\.0\.1:[0-9]+)`)
+	eventually(t, "the hub's holds URL in its log", func() bool { return pattern.MatchString(rc.stderr.String()) })
+	return &hubHolds{setup: offlineSetup{cfgHome: home}, base: pattern.FindStringSubmatch(rc.stderr.String())[1]}
+}
+
+var pendingHold = regexp.MustCompile(`(?m)^(hold-[0-9a-f]+)\s+PENDING`)
+
+// approveOne waits for a held call and approves it.
+func (h *hubHolds) approveOne(t *testing.T) {
+	t.Helper()
+	var id string
+	eventually(t, "a held call", func() bool {
+		out, _ := holdsCLI(t, h.setup, h.base, "list")
+		if m := pendingHold.FindStringSubmatch(out); m != nil {
+			id = m[1]
+		}
+		return id != ""
+	})
+	if out, err := holdsCLI(t, h.setup, h.base, "approve", id); err != nil {
+		t.Fatalf("approve %s: %s %v", id, out, err)
+	}
+	h.approved++
+}
+
+// pending reports whether a call is held now.
+func (h *hubHolds) pending(t *testing.T) bool {
+	out, _ := holdsCLI(t, h.setup, h.base, "list")
+	return pendingHold.MatchString(out)
 }

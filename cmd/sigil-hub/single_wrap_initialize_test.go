@@ -2,54 +2,13 @@ package main
 
 import (
 	"encoding/json"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sigilcore/sigil-hub/internal/signtest"
-	"github.com/sigilcore/sigil-hub/internal/testbuf"
 )
-
-// startRawUninitialized is startRaw without the handshake: the test sends
-// initialize itself.
-func startRawUninitialized(t *testing.T, env []string, args ...string) *rawClient {
-	t.Helper()
-	cmd := exec.Command(hubBin, args...)
-	cmd.Env = baseEnv(env...)
-	cmd.Dir = t.TempDir()
-	rc := &rawClient{t: t, cmd: cmd, lines: make(chan []byte, 1024), stderr: &testbuf.Buffer{}}
-	cmd.Stderr = rc.stderr
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	rc.stdin = in
-	go scanLines(out, rc.lines)
-	t.Cleanup(func() {
-		in.Close()
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("hub stderr:\n%s", rc.stderr.String())
-		}
-	})
-	return rc
-}
 
 // TestSingleWrapInitializeCarriesUpstreamInstructions: in single-wrap mode
 // a client that initializes while the upstream is still starting gets the
