@@ -43,30 +43,9 @@ baseline=$cdir/expected-failures-2026.yml
 suite_pin=0.2.0-alpha.12
 sides=(single-wrap-remote single-wrap-stdio hub)
 
-die() {
-  echo "conformance-2026: $*" >&2
-  exit 1
-}
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/sigil-conformance-2026.XXXXXX")
-pids=()
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do
-    kill "$p" 2>/dev/null || true
-  done
-  for p in "${pids[@]}"; do
-    wait "$p" 2>/dev/null || true
-  done
-  if [ "${SIGIL_CONFORMANCE_KEEP:-}" = 1 ]; then
-    echo "conformance-2026: work folder kept: $work" >&2
-  else
-    rm -rf "$work"
-  fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+me=conformance-2026
+# shellcheck source=scripts/conformance-common.sh
+. "$root/scripts/conformance-common.sh"
 
 # --- the suite and Node 22 (pinned by testdata/conformance/package-lock.json;
 # the 2026 suite is installed under the alias conformance-2026)

@@ -33,30 +33,9 @@ baseline=$cdir/expected-failures.yml
 stale_runs=10 # upstream runs of a listed scenario before its entry is stale
 flaky_runs=60 # runs per side of a listed scenario the hub has not passed yet
 
-die() {
-  echo "conformance: $*" >&2
-  exit 1
-}
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/sigil-conformance.XXXXXX")
-pids=()
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do
-    kill "$p" 2>/dev/null || true
-  done
-  for p in "${pids[@]}"; do
-    wait "$p" 2>/dev/null || true
-  done
-  if [ "${SIGIL_CONFORMANCE_KEEP:-}" = 1 ]; then
-    echo "conformance: work folder kept: $work" >&2
-  else
-    rm -rf "$work"
-  fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+me=conformance
+# shellcheck source=scripts/conformance-common.sh
+. "$root/scripts/conformance-common.sh"
 
 # --- the suite and Node 22 (pinned by testdata/conformance/package-lock.json)
 if [ ! -x "$cdir/node_modules/.bin/node" ] || [ ! -f "$cdir/node_modules/@modelcontextprotocol/conformance/dist/index.js" ] ||
