@@ -60,6 +60,9 @@ var modernMethods = []string{
 	"tools/list", "tools/call", "prompts/list", "prompts/get",
 	"resources/list", "resources/read", "resources/templates/list",
 	"completion/complete",
+	// The tasks extension's (io.modelcontextprotocol/tasks); it has no
+	// tasks/list or tasks/result.
+	"tasks/get", "tasks/update", "tasks/cancel",
 }
 
 // logLevels are the levels a request may ask for (RFC 5424, as MCP names
@@ -172,7 +175,7 @@ func modernClient(req *Request, h http.Header) (*ClientContext, *Error) {
 }
 
 // checkMethodHeaders checks Mcp-Method, and Mcp-Name where the revision
-// asks for it, against the body: an intermediary routes by the headers,
+// (or the tasks extension) asks for it, against the body: an intermediary routes by the headers,
 // so they must name what the body does.
 func checkMethodHeaders(req *Request, h http.Header) *Error {
 	if got := h.Get("Mcp-Method"); got != req.Method {
@@ -184,6 +187,8 @@ func checkMethodHeaders(req *Request, h http.Header) *Error {
 		member = "name"
 	case "resources/read":
 		member = "uri"
+	case "tasks/get", "tasks/update", "tasks/cancel":
+		member = "taskId" // the tasks extension: an intermediary routes a task by it
 	default:
 		return nil
 	}
