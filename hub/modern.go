@@ -49,6 +49,8 @@ func (h *Hub) handleModern(ctx context.Context, fs front.Session, req *front.Req
 		res, err = h.discover(ctx)
 	case "subscriptions/listen":
 		return h.listen(ctx, s, req)
+	case "tasks/get", "tasks/update", "tasks/cancel":
+		res, err = s.taskRequest(ctx, req)
 	default:
 		res, err = s.request(ctx, req)
 	}
@@ -62,6 +64,11 @@ func (h *Hub) handleModern(ctx context.Context, fs front.Session, req *front.Req
 // client, as the revision shapes it.
 func (h *Hub) discover(ctx context.Context) (json.RawMessage, error) {
 	caps, instructions := h.capabilities(ctx)
+	if h.anyUpstreamHasTasks() {
+		// Only a 2026-07-28 client is told: a 2025 one's initialize
+		// capabilities stay as they were (tasks.go).
+		caps["extensions"] = map[string]any{tasksExtension: map[string]any{}}
+	}
 	result := map[string]any{
 		"supportedVersions": front.AllVersions(),
 		"capabilities":      caps,

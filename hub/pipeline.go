@@ -41,6 +41,7 @@ type toolCallRun struct {
 	u        *upstream
 	toolHash string
 	modernUp bool // the upstream speaks 2026-07-28: each request tells it who calls
+	tasks    bool // the client opted in to the tasks extension and the upstream has it (tasks.go)
 
 	// a retry of a call the upstream asked input for (mrtr.go), or nil
 	cont *continuation
@@ -89,6 +90,9 @@ func (s *session) callToolInner(ctx context.Context, req *front.Request, rec *au
 		result, err := s.forwardCall(ctx, r)
 		if err != nil {
 			return nil, err
+		}
+		if isTaskResult(result) { // the upstream runs the call as a task (tasks.go)
+			return s.taskCreated(ctx, r, result)
 		}
 		ir, ok, err := readInputRequired(result)
 		switch {
@@ -169,6 +173,7 @@ func (s *session) resolveCall(ctx context.Context, r *toolCallRun) error {
 		return upstreamUnavailable(r.u, exposed, st.Err)
 	}
 	r.modernUp = st.Modern()
+	r.tasks = r.modernUp && clientTakesTasks(r.req.Client) && hasTasks(st.Capabilities)
 	// Tool pinning: a definition changed under strict pinning is refused
 	// here, before authorization; otherwise its hash goes in the intent.
 	var err error
@@ -281,7 +286,11 @@ func (s *session) forwardCall(ctx context.Context, r *toolCallRun) (json.RawMess
 		return nil, err // the builder refuses only a repeated name: a bug here
 	}
 	if r.modernUp {
-		ctx = upstreams.WithRequestMeta(ctx, requestMeta(r.req.Client))
+		meta := requestMeta(r.req.Client)
+		if r.tasks {
+			meta = withTasksCapability(meta)
+		}
+		ctx = upstreams.WithRequestMeta(ctx, meta)
 	}
 	start := time.Now()
 	var result json.RawMessage

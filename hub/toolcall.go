@@ -55,7 +55,7 @@ var (
 // tools/call, refused with a message that says so until the hub handles
 // them under its decision.
 var laterMembers = map[string]string{
-	"task":           "task-augmented calls (the tasks extension)",
+	"task":           "MCP 2025-11-25's experimental task augmentation; a 2026-07-28 client opts in to the tasks extension in its capabilities instead",
 	"inputResponses": "multi round-trip requests from a 2025-era client",
 	"requestState":   "multi round-trip requests from a 2025-era client",
 }
