@@ -356,7 +356,8 @@ func (u *Upstream) startStreamable(ctx, connCtx context.Context, modern bool) (*
 	return s, rc, nil
 }
 
-// modernHeaders are a modern request's Mcp-Method and Mcp-Name headers,
+// modernHeaders are a modern request's Mcp-Method and Mcp-Name headers (a
+// task's id for tasks/get, tasks/update and tasks/cancel),
 // plus, for a tools/call, the Mcp-Param-* headers the upstream's tool
 // definition asks for (from the params that are sent: the authorized
 // arguments).
@@ -364,6 +365,17 @@ func (c *remoteConn) modernHeaders(method string, params json.RawMessage) http.H
 	h := http.Header{}
 	for k, v := range mcp.StandardHeaders(modernVersion, mcp.MCPMethod(method), params) {
 		h.Set(k, v)
+	}
+	switch method {
+	case "tasks/get", "tasks/update", "tasks/cancel": // the tasks extension names the task (docs/protocol.md#mcp-revisions)
+		var p struct {
+			TaskID string `json:"taskId"`
+		}
+		if json.Unmarshal(params, &p) == nil {
+			if v, ok := mcp.EncodeHeaderValue(p.TaskID); ok {
+				h.Set(mcp.HeaderName, v)
+			}
+		}
 	}
 	if method == string(mcp.MethodToolsCall) && c.tool != nil {
 		if name, ok := mcp.ExtractHeaderName(mcp.MethodToolsCall, params); ok {
