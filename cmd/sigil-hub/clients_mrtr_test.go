@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	mcpclient "github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	mcpgo "github.com/mark3labs/mcp-go/mcp"
 	gosdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/sigilcore/sigil-hub/internal/testbuf"
@@ -23,8 +26,11 @@ import (
 // Multi round-trip requests (docs/protocol.md#mcp-revisions) with real
 // clients of both eras, in front of upstreams of both eras, with a hold a
 // person approves in between: the same promise as
-// TestMultiRoundTripInEveryEraCombination, made with the official SDKs
-// instead of a raw JSON-RPC client.
+// TestMultiRoundTripInEveryEraCombination, made with real client libraries
+// (go-sdk v1.8, mcp-go v1.2.1, the TypeScript SDK v2 and v1) instead of a
+// raw JSON-RPC client. Each client's elicitation handler accepts; at
+// 2026-07-28 the library fulfils input_required with it and retries by
+// itself, at 2025-11-25 it answers the hub's elicitation/create.
 //
 // The hub (hub mode) fronts our fixture internal/conformanceserver twice:
 // [servers.modern] with -modern-only, so the hub speaks 2026-07-28 to it and
@@ -335,6 +341,124 @@ func TestGoSDKClientMultiRoundTripThroughHub(t *testing.T) {
 				})
 				a := startHoldApprover(t, s.home, log)
 				got := goSDKMRTR(t, client, era, transport)
+				checkMRTR(t, client, era, got, a, log.String())
+			})
+		}
+	}
+}
+
+// ---- mcp-go (github.com/mark3labs/mcp-go) ----
+
+// mcpGoElicitation answers every elicitation with the answer of the call in
+// flight.
+type mcpGoElicitation struct {
+	mu     sync.Mutex
+	answer string
+	count  int
+}
+
+func (h *mcpGoElicitation) Elicit(context.Context, mcpgo.ElicitationRequest) (*mcpgo.ElicitationResult, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.count++
+	return &mcpgo.ElicitationResult{ElicitationResponse: mcpgo.ElicitationResponse{
+		Action: mcpgo.ElicitationResponseActionAccept, Content: map[string]any{"name": h.answer}}}, nil
+}
+
+// mcpGoMRTR connects mcp-go v1.2.1's client (server/discover first; pinned
+// to 2025-11-25 for era 2025-11-25) to the hub and calls both upstreams'
+// asking tool; its elicitation handler fulfils input_required at 2026-07-28
+// and answers elicitation/create at 2025-11-25.
+func mcpGoMRTR(t *testing.T, client, era string, tp transport.Interface) mrtrOutcome {
+	t.Helper()
+	h := &mcpGoElicitation{}
+	opts := []mcpclient.ClientOption{mcpclient.WithElicitationHandler(h)}
+	if era == eraLegacy {
+		opts = append(opts, mcpclient.WithProtocolVersion(eraLegacy))
+	}
+	c := mcpclient.NewClient(tp, opts...)
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatalf("%s: start: %v", client, err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	req := mcpgo.InitializeRequest{}
+	req.Params.ClientInfo = mcpgo.Implementation{Name: "mcp-go-mrtr", Version: "1.2.1"}
+	req.Params.Capabilities.Elicitation = &mcpgo.ElicitationCapability{}
+	if _, err := c.Initialize(ctx, req); err != nil {
+		t.Fatalf("%s: connect: %v", client, err)
+	}
+	out := mrtrOutcome{Version: c.ProtocolVersion(), Results: map[string]mrtrResult{}}
+	for _, server := range mrtrServers {
+		h.mu.Lock()
+		h.answer = mrtrAnswer(client, server)
+		h.mu.Unlock()
+		tool := server + "__" + mrtrTool
+		call := mcpgo.CallToolRequest{}
+		call.Params.Name = tool
+		call.Params.Arguments = map[string]any{}
+		r, err := c.CallTool(ctx, call)
+		if err != nil {
+			out.Error = fmt.Sprintf("tools/call %s: %v", tool, err)
+			return out
+		}
+		var text []string
+		for _, c := range r.Content {
+			if tc, ok := c.(mcpgo.TextContent); ok {
+				text = append(text, tc.Text)
+			}
+		}
+		out.Results[tool] = mrtrResult{strings.Join(text, "\n"), r.IsError}
+	}
+	h.mu.Lock()
+	out.Elicitations = h.count
+	h.mu.Unlock()
+	return out
+}
+
+// TestMCPGoClientMultiRoundTripThroughHub: mcp-go v1.2.1's client at
+// 2026-07-28 and pinned to 2025-11-25, over stdio and Streamable HTTP, calls
+// both upstreams' held asking tool: one approval per call, and its answer
+// reaches the upstream.
+func TestMCPGoClientMultiRoundTripThroughHub(t *testing.T) {
+	t.Parallel()
+	for _, era := range []string{eraModern, eraLegacy} {
+		for _, tr := range []string{"stdio", "http"} {
+			t.Run(era+"/"+tr, func(t *testing.T) {
+				t.Parallel()
+				s := newMRTRSetup(t)
+				client := "mcp-go-" + era + "-" + tr
+				var tp transport.Interface
+				var log *testbuf.Buffer
+				if tr == "http" {
+					var url string
+					url, log = startHTTPHub(t, s.env(), s.hubArgs()...)
+					h, err := transport.NewStreamableHTTP(url)
+					if err != nil {
+						t.Fatal(err)
+					}
+					tp = h
+				} else {
+					log = &testbuf.Buffer{}
+					env := baseEnv(s.env()...)
+					dir := t.TempDir()
+					tp = transport.NewStdioWithOptions(hubBin, nil, s.hubArgs(),
+						transport.WithCommandStderrWriter(log),
+						transport.WithCommandFunc(func(ctx context.Context, command string, _ []string, args []string) (*exec.Cmd, error) {
+							cmd := exec.Command(command, args...)
+							cmd.Env = env
+							cmd.Dir = dir
+							return cmd, nil
+						}))
+				}
+				t.Cleanup(func() {
+					if t.Failed() {
+						t.Logf("hub stderr:\n%s", log.String())
+					}
+				})
+				a := startHoldApprover(t, s.home, log)
+				got := mcpGoMRTR(t, client, era, tp)
 				checkMRTR(t, client, era, got, a, log.String())
 			})
 		}
