@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -235,4 +236,19 @@ func requestMeta(c *front.ClientContext) upstreams.RequestMeta {
 		m.Trace = append(m.Trace, upstreams.TraceMember{Name: t.Name, Value: t.Value})
 	}
 	return m
+}
+
+// logLevels are MCP's log levels, least severe first.
+var logLevels = []string{"debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"}
+
+// wantsLog reports whether a 2026-07-28 request asked for log messages
+// (its _meta logLevel) at the level of the message params: a session's
+// client gets the session's messages instead.
+func wantsLog(c *front.ClientContext, params json.RawMessage) bool {
+	if c == nil || !c.Modern || c.LogLevel == "" {
+		return false
+	}
+	level, _, _ := memberString(params, "level")
+	got, want := slices.Index(logLevels, level), slices.Index(logLevels, c.LogLevel)
+	return got >= 0 && want >= 0 && got >= want
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sigilcore/sigil-hub/internal/testmodern"
 )
@@ -91,5 +92,59 @@ env = { %s = "modern", %s = %q }
 	}
 	if !strings.Contains(got, `"name":"whoami"`) || strings.Contains(got, `"name":"echo"`) {
 		t.Errorf("want the allowed call and not the blocked one; the upstream read:\n%s", got)
+	}
+}
+
+// TestModernRequestGetsItsOwnLogMessages: a 2026-07-28 request that asks
+// for log messages (_meta logLevel) gets those of its own call, before its
+// answer; one that does not ask gets none (docs/protocol.md#mcp-revisions).
+func TestModernRequestGetsItsOwnLogMessages(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	policy := filepath.Join(dir, "warranty.md")
+	if err := os.WriteFile(policy, []byte(modernPolicy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, fmt.Sprintf(`
+[servers.modern]
+command = %q
+server_id = "modern"
+env = { %s = "modern", %s = %q }
+`, selfExe(t), testmodern.EnvMode, testmodern.EnvLog, filepath.Join(dir, "upstream.log")))
+	rc := startRawUninitialized(t, nil, "--config", cfg, "--policy", policy)
+	for _, tc := range []struct {
+		id, level string
+		want      bool
+	}{{"1", `,"io.modelcontextprotocol/logLevel":"info"`, true}, {"2", "", false}, {"3", `,"io.modelcontextprotocol/logLevel":"error"`, false}} {
+		rc.send(`{"jsonrpc":"2.0","id":` + tc.id + `,"method":"tools/call","params":{"name":"modern__log","arguments":{},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}` + tc.level + `}}}`)
+		got := false
+		deadline := time.After(60 * time.Second)
+	read:
+		for {
+			select {
+			case line := <-rc.lines:
+				var m map[string]json.RawMessage
+				if err := json.Unmarshal(line, &m); err != nil {
+					t.Fatalf("not JSON: %q", line)
+				}
+				switch {
+				case string(m["method"]) == `"notifications/message"`:
+					if !strings.Contains(string(m["params"]), "hello from log") {
+						t.Errorf("request %s: log message %s", tc.id, m["params"])
+					}
+					got = true
+				case string(m["id"]) == tc.id:
+					if !strings.Contains(string(m["result"]), "logged") {
+						t.Fatalf("request %s: %s %s", tc.id, m["result"], m["error"])
+					}
+					break read
+				}
+			case <-deadline:
+				t.Fatalf("no answer to request %s", tc.id)
+			}
+		}
+		if got != tc.want {
+			t.Errorf("request %s (logLevel %q): log message delivered %v, want %v", tc.id, tc.level, got, tc.want)
+		}
 	}
 }
