@@ -373,11 +373,18 @@ func streamEvents(w http.ResponseWriter, r *http.Request, st *postStream) {
 	flusher, _ := w.(http.Flusher)
 	// A long stream (a subscription, a call held for approval) gets an SSE
 	// comment now and then, so that proxies keep it open.
-	keepAlive := time.NewTicker(keepAliveEvery)
-	defer keepAlive.Stop()
+	var ticker *time.Ticker
+	var keepAlive <-chan time.Time // nil (never ready) until the stream started
+	defer func() {
+		if ticker != nil {
+			ticker.Stop()
+		}
+	}()
 	started := false
 	start := func() {
 		if !started {
+			ticker = time.NewTicker(keepAliveEvery)
+			keepAlive = ticker.C
 			w.Header().Set("Content-Type", "text/event-stream")
 			w.Header().Set("Cache-Control", "no-store")
 			w.Header().Set("X-Accel-Buffering", "no")
@@ -431,7 +438,7 @@ func streamEvents(w http.ResponseWriter, r *http.Request, st *postStream) {
 				flusher.Flush()
 			}
 			return
-		case <-keepAlive.C:
+		case <-keepAlive:
 			if started {
 				if _, err := io.WriteString(w, ": keep-alive\n\n"); err != nil {
 					return

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -52,6 +53,10 @@ type inputRequest struct {
 
 // readInputRequired reads result when it is an input_required one.
 func readInputRequired(result json.RawMessage) (*inputRequired, bool, error) {
+	// Most results are not: a byte search spares them a strict read.
+	if !bytes.Contains(result, []byte(`"input_required"`)) {
+		return nil, false, nil
+	}
 	if typ, _, _ := memberString(result, "resultType"); typ != "input_required" {
 		return nil, false, nil
 	}
