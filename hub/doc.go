@@ -2,7 +2,7 @@
 // into one MCP server in front of many upstream servers and owns the request
 // pipeline.
 //
-// Every tools/call goes through the same fixed stages (calls.go):
+// Every tools/call goes through the same fixed stages (pipeline.go):
 //
 //  1. resolve the exposed name with the router table (never by splitting on
 //     the separator);
@@ -23,6 +23,15 @@
 // for byte, which mcp-go's tool handlers cannot do: any error a handler
 // returns reaches the client as -32603 without data. The codes are
 // docs/protocol.md#json-rpc-errors.
+//
+// A request of MCP 2026-07-28 (no session; its own client context, read
+// by front) goes through the same pipeline; modern.go adds what that
+// revision asks around it (server/discover, resultType, cache hints, its
+// error codes), listen.go serves subscriptions/listen, mrtr.go carries
+// multi round-trip requests across the hub in both eras (the upstream's
+// requestState sealed in the hub's own, every retried call authorized
+// again) and tasks.go routes the tasks extension's handles to the upstream
+// and caller that created them (docs/protocol.md#mcp-revisions).
 //
 // Around the pipeline it owns hot reload of the upstream set (reload.go: the
 // fleet is swapped whole, only changed servers restart), the routing view
