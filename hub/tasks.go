@@ -308,7 +308,17 @@ func (s *session) taskRequest(ctx context.Context, req *front.Request) (json.Raw
 	}
 	var keys []string
 	if th.Status == "input_required" {
-		for k := range th.InputRequests {
+		for k, raw := range th.InputRequests {
+			// As for input_required (mrtr.go): the client is shown only what
+			// it declared it can answer.
+			var ir inputRequest
+			if json.Unmarshal(raw, &ir) != nil {
+				return nil, upstreamError(u, t.exposed, fmt.Errorf("%w: input request %q cannot be read", upstreams.ErrInvalidResponse, k), ctx)
+			}
+			if capName, sub := capabilityFor(ir.Method, ir.Params); capName == "" || !s.declared(capName, sub) {
+				return nil, front.Errorf(front.CodeInternal, "task of tool %q needs %s from the client (input request %q), which this client did not declare: upstream %q asked for it anyway",
+					t.exposed, ir.Method, k, u.name)
+			}
 			keys = append(keys, k)
 		}
 		slices.Sort(keys)

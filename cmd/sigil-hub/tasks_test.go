@@ -32,8 +32,10 @@ blocked_tools: jobs.blocked
 // tasksMeta is the _meta of a 2026-07-28 request whose client opted in to
 // the tasks extension; plainMeta's did not.
 const (
-	tasksMeta = `"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{"extensions":{"io.modelcontextprotocol/tasks":{}}}}`
-	plainMeta = `"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}`
+	tasksMeta = `"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{"elicitation":{},"extensions":{"io.modelcontextprotocol/tasks":{}}}}`
+	// noElicitMeta opts in to tasks but cannot answer an elicitation.
+	noElicitMeta = `"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{"extensions":{"io.modelcontextprotocol/tasks":{}}}}`
+	plainMeta    = `"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}`
 )
 
 // tasksConfig is one testtasks upstream per name, each in mode with its
@@ -163,6 +165,10 @@ func TestTasksThroughHub(t *testing.T) {
 
 	// Input the task asks for, answered through tasks/update.
 	ask := readTask(t, call("jobs__ask", `{}`, tasksMeta))
+	// A client that did not declare elicitation is not shown the request.
+	if m := do("tasks/get", `{"taskId":"`+ask.TaskID+`",`+noElicitMeta+`}`); !strings.Contains(string(m["error"]), "did not declare") {
+		t.Errorf("tasks/get asking an elicitation of a client without it: %s %s", m["result"], m["error"])
+	}
 	if v := readTask(t, taskReq("tasks/get", ask.TaskID, "")); v.Status != "input_required" || v.InputRequests["name"] == nil {
 		t.Fatalf("ask: %+v, want input_required asking for name", v)
 	}
