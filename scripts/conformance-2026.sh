@@ -202,24 +202,6 @@ run_suite() {
   "${timeout_cmd[@]}" "$node" "$suite" server --url "$1" --requirements 2026-07-28 --timeout 15000 -o "$2" >"$3" 2>&1 || true
 }
 
-# results OUTDIR: print "scenario pass|FAIL" for each scenario run into OUTDIR.
-results() {
-  "$node" -e '
-const fs = require("fs"), path = require("path");
-const dir = process.argv[1];
-let entries = [];
-try { entries = fs.readdirSync(dir).sort(); } catch {}
-for (const d of entries) {
-  const m = /^server-(.+)-\d{4}-\d{2}-\d{2}T[\d-]+Z$/.exec(d);
-  if (!m) continue;
-  let ok = false;
-  try {
-    const checks = JSON.parse(fs.readFileSync(path.join(dir, d, "checks.json"), "utf8"));
-    ok = Array.isArray(checks) && !checks.some((c) => c.status === "FAILURE");
-  } catch {}
-  console.log(m[1] + " " + (ok ? "pass" : "FAIL"));
-}' "$1"
-}
 
 # failed_checks FILE: one line per FAILURE check of a checks.json.
 failed_checks() {

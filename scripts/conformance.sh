@@ -156,26 +156,6 @@ run_suite() {
   "${timeout_cmd[@]}" "$node" "$suite" "${args[@]}" >"$3" 2>&1 || true
 }
 
-# results OUTDIR: print "scenario pass|FAIL" for each scenario run into
-# OUTDIR. A scenario passes when its checks.json holds no FAILURE check
-# (warnings and info are fine); a missing or unreadable file is a failure.
-results() {
-  "$node" -e '
-const fs = require("fs"), path = require("path");
-const dir = process.argv[1];
-let entries = [];
-try { entries = fs.readdirSync(dir).sort(); } catch {}
-for (const d of entries) {
-  const m = /^server-(.+)-\d{4}-\d{2}-\d{2}T[\d-]+Z$/.exec(d);
-  if (!m) continue;
-  let ok = false;
-  try {
-    const checks = JSON.parse(fs.readFileSync(path.join(dir, d, "checks.json"), "utf8"));
-    ok = Array.isArray(checks) && !checks.some((c) => c.status === "FAILURE");
-  } catch {}
-  console.log(m[1] + " " + (ok ? "pass" : "FAIL"));
-}' "$1"
-}
 
 # once URL SCENARIO: run one scenario; exit 0 when it passed.
 runs=0
