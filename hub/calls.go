@@ -283,8 +283,8 @@ func (h *Hub) upstreamNotification(upstreamName, method string, params json.RawM
 		}
 		// A 2026-07-28 request has no session: it gets the messages of its
 		// own call, when it asked for them (modern.go).
-		if s, rel, _ := h.callerOf(upstreamName); s != nil && rel != nil && wantsLog(s.fs.Client(), p) {
-			s.sendRelated(rel, msg)
+		if t, ok := h.logTargets.only(upstreamName); ok && wantsLog(t.sess.fs.Client(), p) {
+			t.sess.sendRelated(t.rel, msg)
 		}
 	case "notifications/resources/updated":
 		var p struct {

@@ -108,6 +108,7 @@ type Hub struct {
 	listeners   listeners   // open subscriptions/listen requests: listen.go
 	states      stateSeal   // the requestState the hub hands out: mrtr.go
 	parkedCalls parkedCalls // calls waiting for their client's input: mrtr.go
+	logTargets  logTargets  // 2026-07-28 calls that asked for log messages: modern.go
 	tasks       taskTable   // tasks upstreams created, by the id the hub handed out: tasks.go
 
 	pins *pins.Store // nil when pinning is off (pins.go: the hooks)

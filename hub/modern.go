@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/sigilcore/sigil-hub/front"
 	"github.com/sigilcore/sigil-hub/internal/strictjson"
@@ -251,4 +252,53 @@ func wantsLog(c *front.ClientContext, params json.RawMessage) bool {
 	level, _, _ := memberString(params, "level")
 	got, want := slices.Index(logLevels, level), slices.Index(logLevels, c.LogLevel)
 	return got >= 0 && want >= 0 && got >= want
+}
+
+// logTargets are the 2026-07-28 calls in flight (and, for progressGrace
+// after, as their messages may trail the result) that asked for log
+// messages, by upstream. An upstream's log message goes to its one such
+// call; with several, it cannot be told whose it is and goes to none.
+type logTargets struct {
+	mu  sync.Mutex
+	all map[string][]*logTarget // by upstream name
+}
+
+type logTarget struct {
+	sess *session
+	rel  json.RawMessage
+}
+
+// add records a call on upstream; the returned func forgets it after
+// progressGrace.
+func (lt *logTargets) add(upstream string, s *session, rel json.RawMessage) func() {
+	t := &logTarget{sess: s, rel: rel}
+	lt.mu.Lock()
+	if lt.all == nil {
+		lt.all = make(map[string][]*logTarget)
+	}
+	lt.all[upstream] = append(lt.all[upstream], t)
+	lt.mu.Unlock()
+	return func() {
+		time.AfterFunc(progressGrace, func() {
+			lt.mu.Lock()
+			defer lt.mu.Unlock()
+			l := lt.all[upstream]
+			if i := slices.Index(l, t); i >= 0 {
+				lt.all[upstream] = slices.Delete(l, i, i+1)
+			}
+			if len(lt.all[upstream]) == 0 {
+				delete(lt.all, upstream)
+			}
+		})
+	}
+}
+
+// only returns upstream's one call that asked for log messages.
+func (lt *logTargets) only(upstream string) (*logTarget, bool) {
+	lt.mu.Lock()
+	defer lt.mu.Unlock()
+	if l := lt.all[upstream]; len(l) == 1 {
+		return l[0], true
+	}
+	return nil, false
 }

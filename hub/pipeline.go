@@ -292,6 +292,11 @@ func (s *session) forwardCall(ctx context.Context, r *toolCallRun) (json.RawMess
 		}
 		ctx = upstreams.WithRequestMeta(ctx, meta)
 	}
+	if c := r.req.Client; c != nil && c.Modern && c.LogLevel != "" {
+		// A request with no session gets the log messages of its own call
+		// (modern.go); like progress, they may trail the result.
+		defer h.logTargets.add(u.name, s, rel)()
+	}
 	start := time.Now()
 	var result json.RawMessage
 	switch {
