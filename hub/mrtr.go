@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sigilcore/sigil-hub/front"
@@ -396,8 +397,7 @@ func (s *session) runParkable(ctx context.Context, u *upstream, call func(contex
 func (s *session) resumeParked(ctx context.Context, p *parked, responses strictjson.Valid) (json.RawMessage, string, error) {
 	v, ok := responses.Member(parkKey)
 	if !ok {
-		res, err := inputRequiredOf(p.pending)
-		return res, s.h.parkCall(p, ctx), err
+		return s.h.park(p, ctx)
 	}
 	a := p.pending
 	p.pending = nil
@@ -416,8 +416,7 @@ func (s *session) awaitParked(ctx context.Context, p *parked) (json.RawMessage, 
 	case a := <-p.asks:
 		p.pause()
 		p.pending = a
-		res, err := inputRequiredOf(a)
-		return res, s.h.parkCall(p, ctx), err
+		return s.h.park(p, ctx)
 	case <-ctx.Done():
 		p.end()
 		return nil, "", ctx.Err()
@@ -438,28 +437,51 @@ func inputRequiredOf(a *ask) (json.RawMessage, error) {
 }
 
 // parkedCalls are the calls parked while their client answers, by id.
-type parkedCalls struct{ m sync.Map }
+type parkedCalls struct {
+	m sync.Map     // id → *parked
+	n atomic.Int64 // how many
+}
 
-// parkCall keeps p until a retry takes it or its budget (ctx's deadline)
-// runs out, which ends it.
-func (h *Hub) parkCall(p *parked, ctx context.Context) string {
+// maxParked bounds the calls parked at once: each holds a request open on
+// its upstream until its client retries or its budget runs out, so a
+// client that never retries must not hold them without limit.
+const maxParked = 1024
+
+// park keeps p, whose pending request the client is to answer, until a
+// retry takes it or its budget (ctx's deadline) runs out, which ends it;
+// it returns the input_required that shows the request and the id the
+// sealed state names. When too many calls are parked, p ends instead.
+func (h *Hub) park(p *parked, ctx context.Context) (json.RawMessage, string, error) {
+	if h.parkedCalls.n.Add(1) > maxParked {
+		h.parkedCalls.n.Add(-1)
+		p.end()
+		return nil, "", front.Errorf(front.CodeInternal, "too many calls wait for their clients' input (limit %d): answer or abandon some, then call again", maxParked)
+	}
+	res, err := inputRequiredOf(p.pending)
+	if err != nil {
+		h.parkedCalls.n.Add(-1)
+		p.end()
+		return nil, "", err
+	}
 	id := newCallID() + newCallID()
 	h.parkedCalls.m.Store(id, p)
-	wait := h.CallTimeout()
-	if d, ok := ctx.Deadline(); ok {
-		wait = time.Until(d)
+	d, ok := ctx.Deadline()
+	if !ok {
+		d = time.Now().Add(h.CallTimeout())
 	}
-	time.AfterFunc(wait, func() {
+	time.AfterFunc(time.Until(d), func() {
 		if h.parkedCalls.m.CompareAndDelete(id, p) {
+			h.parkedCalls.n.Add(-1)
 			p.end()
 		}
 	})
-	return id
+	return res, id, nil
 }
 
 // unpark takes the parked call id, or nil when it ended.
 func (h *Hub) unpark(id string) *parked {
 	if p, ok := h.parkedCalls.m.LoadAndDelete(id); ok {
+		h.parkedCalls.n.Add(-1)
 		return p.(*parked)
 	}
 	return nil

@@ -1,7 +1,9 @@
 package hub
 
 import (
+	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -54,5 +56,54 @@ func TestRequestStateIsSealedBoundAndSingleUse(t *testing.T) {
 		if _, err := ss.open(tc.state, tc.want, tc.at); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// TestParkedCallsAreBounded: a client that never retries cannot hold
+// upstream requests open without limit: beyond maxParked the call ends
+// (its upstream request is cancelled) and the client is told why; taking
+// or expiring a parked call frees its place.
+func TestParkedCallsAreBounded(t *testing.T) {
+	var h Hub
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	newParked := func() (*parked, *atomic.Bool) {
+		cancelled := new(atomic.Bool)
+		p := &parked{ended: make(chan struct{}), cancel: func() { cancelled.Store(true) }, pending: &ask{method: "elicitation/create"}}
+		return p, cancelled
+	}
+	ids := make([]string, 0, maxParked)
+	for range maxParked {
+		p, _ := newParked()
+		res, id, err := h.park(p, ctx)
+		if err != nil || id == "" || !strings.Contains(string(res), `"input_required"`) {
+			t.Fatalf("park %d: %s %q %v", len(ids), res, id, err)
+		}
+		ids = append(ids, id)
+	}
+	p, cancelled := newParked()
+	if _, id, err := h.park(p, ctx); err == nil || id != "" || !cancelled.Load() {
+		t.Fatalf("park beyond the limit: %q %v (upstream request cancelled: %v)", id, err, cancelled.Load())
+	}
+	if h.unpark(ids[0]) == nil {
+		t.Fatal("unpark of a parked call")
+	}
+	p, _ = newParked()
+	if _, _, err := h.park(p, ctx); err != nil {
+		t.Fatalf("a place freed by a retry is not reused: %v", err)
+	}
+	short, stop := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer stop()
+	h.unpark(ids[1])
+	p, cancelled = newParked()
+	if _, _, err := h.park(p, short); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !cancelled.Load() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !cancelled.Load() || h.parkedCalls.n.Load() != maxParked-1 {
+		t.Fatalf("an expired parked call: cancelled %v, %d parked", cancelled.Load(), h.parkedCalls.n.Load())
 	}
 }
