@@ -536,8 +536,10 @@ func TestCancelSendsNotification(t *testing.T) {
 				_, err := callTool(ctx, u, "slow", `{"ms":600000}`)
 				errc <- err
 			}()
-			waitFor(t, "slow call to reach the upstream", func() bool {
-				return strings.Contains(readLog(t, logPath), `"name":"slow"`)
+			// Cancel once the tool runs: mcp-go drops a cancellation that
+			// arrives before it registered the request.
+			waitFor(t, "slow call to run in the upstream", func() bool {
+				return strings.Contains(readLog(t, logPath), `"testupstream":"started"`)
 			})
 			cancel()
 			if err := <-errc; !errors.Is(err, context.Canceled) {

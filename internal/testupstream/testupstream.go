@@ -316,6 +316,9 @@ func (f *fake) newServer() *server.MCPServer {
 	s.AddTool(mcp.NewTool("slow", mcp.WithNumber("ms")),
 		func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			ms := req.GetFloat("ms", 1000)
+			// Logged once mcp-go runs the handler: a cancellation sent from
+			// here on reaches it (one sent earlier may not).
+			f.log.event("started", map[string]any{"tool": "slow"})
 			t := time.NewTimer(time.Duration(ms) * time.Millisecond)
 			defer t.Stop()
 			select {
