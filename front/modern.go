@@ -65,9 +65,9 @@ var modernMethods = []string{
 	"tasks/get", "tasks/update", "tasks/cancel",
 }
 
-// logLevels are the levels a request may ask for (RFC 5424, as MCP names
-// them).
-var logLevels = []string{"debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"}
+// LogLevels are the levels a request may ask for (RFC 5424, as MCP names
+// them), least severe first.
+var LogLevels = []string{"debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"}
 
 // legacyVersion reports whether v is a 2025-era version (one negotiated at
 // initialize).
@@ -159,8 +159,8 @@ func modernClient(req *Request, h http.Header) (*ClientContext, *Error) {
 	}
 	if lvl, ok := meta.Member(metaLogLevel); ok {
 		c.LogLevel, _ = strictjson.DecodeString(lvl.Bytes())
-		if !slices.Contains(logLevels, c.LogLevel) {
-			return nil, Errorf(CodeInvalidParams, "invalid %s params: _meta[%q] must be one of %s", req.Method, metaLogLevel, strings.Join(logLevels, ", "))
+		if !slices.Contains(LogLevels, c.LogLevel) {
+			return nil, Errorf(CodeInvalidParams, "invalid %s params: _meta[%q] must be one of %s", req.Method, metaLogLevel, strings.Join(LogLevels, ", "))
 		}
 	}
 	for _, k := range []string{"traceparent", "tracestate", "baggage"} {

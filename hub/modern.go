@@ -164,24 +164,28 @@ func memberString(obj []byte, name string) (s string, present, ok bool) {
 }
 
 // modernError maps an error to what a modern client may be sent: the
-// revision retired -32002 (resource not found before it; the hub's Sign
-// key failure), so an upstream's resource-not-found becomes -32602 with
-// the URI, and the key failure its own code (docs/protocol.md#json-rpc-errors).
+// revision retired -32002, which meant two things before it. The hub's own
+// Sign key failure (its error.data is the hub's) gets a code of its own;
+// any other -32002 is an upstream's 2025 "resource not found", which the
+// revision calls -32602, with the URI when the request named one
+// (docs/protocol.md#json-rpc-errors).
 func modernError(req *front.Request, err error) error {
 	var fe *front.Error
 	if !errors.As(err, &fe) || fe.Code != front.CodeAuthFailure {
 		return err
 	}
 	out := *fe
-	if req.Method == "resources/read" {
-		uri, _, _ := memberString(req.Params, "uri")
-		out.Code, out.Data = front.CodeInvalidParams, map[string]any{"uri": uri}
+	if _, ours := fe.Data.(blockData); ours {
+		out.Code = front.CodeAuthFailureModern
+		return &out
+	}
+	out.Code = front.CodeInvalidParams
+	if uri, present, _ := memberString(req.Params, "uri"); present {
+		out.Data = map[string]any{"uri": uri}
 		if out.Message == "" {
 			out.Message = "resource not found: " + strconv.Quote(uri)
 		}
-		return &out
 	}
-	out.Code = front.CodeAuthFailureModern
 	return &out
 }
 
@@ -239,9 +243,6 @@ func requestMeta(c *front.ClientContext) upstreams.RequestMeta {
 	return m
 }
 
-// logLevels are MCP's log levels, least severe first.
-var logLevels = []string{"debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"}
-
 // wantsLog reports whether a 2026-07-28 request asked for log messages
 // (its _meta logLevel) at the level of the message params: a session's
 // client gets the session's messages instead.
@@ -250,7 +251,7 @@ func wantsLog(c *front.ClientContext, params json.RawMessage) bool {
 		return false
 	}
 	level, _, _ := memberString(params, "level")
-	got, want := slices.Index(logLevels, level), slices.Index(logLevels, c.LogLevel)
+	got, want := slices.Index(front.LogLevels, level), slices.Index(front.LogLevels, c.LogLevel)
 	return got >= 0 && want >= 0 && got >= want
 }
 

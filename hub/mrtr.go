@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -139,7 +140,7 @@ func (ss *stateSeal) seal(st callState) (string, error) {
 func (ss *stateSeal) open(s string, want callState, now time.Time) (callState, error) {
 	ss.init()
 	var st callState
-	raw, ok := cutPrefix(s, statePrefix)
+	raw, ok := strings.CutPrefix(s, statePrefix)
 	if !ok {
 		return st, errors.New("it is not a state this hub issued")
 	}
@@ -177,13 +178,6 @@ func (ss *stateSeal) open(s string, want callState, now time.Time) (callState, e
 	}
 	ss.used[st.Nonce] = st.Expires
 	return st, nil
-}
-
-func cutPrefix(s, prefix string) (string, bool) {
-	if len(s) < len(prefix) || s[:len(prefix)] != prefix {
-		return "", false
-	}
-	return s[len(prefix):], true
 }
 
 // principal names who a state is issued to.

@@ -2,10 +2,14 @@ package hub
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sigilcore/sigil-hub/front"
 )
 
 // TestRequestStateIsSealedBoundAndSingleUse: the requestState the hub hands
@@ -105,5 +109,38 @@ func TestParkedCallsAreBounded(t *testing.T) {
 	}
 	if !cancelled.Load() || h.parkedCalls.n.Load() != maxParked-1 {
 		t.Fatalf("an expired parked call: cancelled %v, %d parked", cancelled.Load(), h.parkedCalls.n.Load())
+	}
+}
+
+// TestModernErrorTellsTheHubsKeyFailureFromAnUpstreamsNotFound: -32002
+// meant two things before 2026-07-28. Only the hub's own key failure
+// becomes -31002; an upstream's -32002, whatever the method, is its 2025
+// "resource not found" and becomes -32602 (with the URI when there is one).
+func TestModernErrorTellsTheHubsKeyFailureFromAnUpstreamsNotFound(t *testing.T) {
+	key := &front.Error{Code: front.CodeAuthFailure, Message: "key", Data: blockData{ErrorCode: "SIGIL_AUTH_FAILURE"}}
+	upstream := &front.Error{Code: front.CodeAuthFailure, Message: "not found", Data: json.RawMessage(`{"x":1}`)}
+	for _, tc := range []struct {
+		method, params string
+		err            *front.Error
+		code           int
+		uri            bool
+	}{
+		{"tools/call", `{"name":"t"}`, key, front.CodeAuthFailureModern, false},
+		{"tools/call", `{"name":"t"}`, upstream, front.CodeInvalidParams, false},
+		{"prompts/get", `{"name":"p"}`, upstream, front.CodeInvalidParams, false},
+		{"resources/read", `{"uri":"file:///a"}`, upstream, front.CodeInvalidParams, true},
+	} {
+		var fe *front.Error
+		err := modernError(&front.Request{Method: tc.method, Params: json.RawMessage(tc.params)}, tc.err)
+		if !errors.As(err, &fe) || fe.Code != tc.code {
+			t.Errorf("%s, %s: %v, want code %d", tc.method, tc.err.Message, err, tc.code)
+			continue
+		}
+		if _, hasURI := fe.Data.(map[string]any); hasURI != tc.uri {
+			t.Errorf("%s: data %v, want the uri: %v", tc.method, fe.Data, tc.uri)
+		}
+	}
+	if err := modernError(&front.Request{Method: "tools/call"}, front.Errorf(front.CodeBlocked, "denied")); err.(*front.Error).Code != front.CodeBlocked {
+		t.Errorf("-32001 changed: %v", err)
 	}
 }
