@@ -42,16 +42,8 @@ func appendASCIIEscape(dst []byte, c byte) []byte {
 	switch c {
 	case '"', '\\':
 		return append(dst, '\\', c)
-	case '\b':
-		return append(dst, '\\', 'b')
-	case '\f':
-		return append(dst, '\\', 'f')
-	case '\n':
-		return append(dst, '\\', 'n')
-	case '\r':
-		return append(dst, '\\', 'r')
-	case '\t':
-		return append(dst, '\\', 't')
+	case '\b', '\t', '\n', '\f', '\r': // 8, 9, 10, 12, 13: '\v' (11) has no short escape
+		return append(dst, '\\', "btn_fr"[c-'\b'])
 	}
 	return append(dst, '\\', 'u', '0', '0', lowerHex[c>>4], lowerHex[c&0xF])
 }

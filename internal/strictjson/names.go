@@ -103,12 +103,8 @@ func ReadInput(data []byte, maxDepth int) (Input, error) {
 	s.init(data, maxDepth)
 	s.fold = true
 	s.members = make(map[string]json.RawMessage)
-	if err := s.document(); err != nil {
+	if err := s.objectDocument(); err != nil {
 		return Input{}, err
-	}
-	if !s.rootObject {
-		return Input{}, &Error{Kind: ErrNotObject, Offset: s.rootStart, Path: "$",
-			Detail: "root value is not an object"}
 	}
 	return Input{Members: s.members, LoneSurrogate: s.lone, UnsafeInteger: s.unsafeInt, deepest: s.deepest}, nil
 }

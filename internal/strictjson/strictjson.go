@@ -91,12 +91,8 @@ func Object(data []byte, maxDepth int) (map[string]json.RawMessage, error) {
 	var s scanner
 	s.init(data, maxDepth)
 	s.members = make(map[string]json.RawMessage)
-	if err := s.document(); err != nil {
+	if err := s.objectDocument(); err != nil {
 		return nil, err
-	}
-	if !s.rootObject {
-		return nil, &Error{Kind: ErrNotObject, Offset: s.rootStart, Path: "$",
-			Detail: "root value is not an object"}
 	}
 	return s.members, nil
 }
@@ -109,14 +105,7 @@ func Object(data []byte, maxDepth int) (map[string]json.RawMessage, error) {
 func ValidateObject(data []byte, maxDepth int) error {
 	var s scanner
 	s.init(data, maxDepth)
-	if err := s.document(); err != nil {
-		return err
-	}
-	if !s.rootObject {
-		return &Error{Kind: ErrNotObject, Offset: s.rootStart, Path: "$",
-			Detail: "root value is not an object"}
-	}
-	return nil
+	return s.objectDocument()
 }
 
 // setThreshold is the member count above which an object's keys are also
@@ -245,22 +234,31 @@ func (s *scanner) document() error {
 	return nil
 }
 
-func (s *scanner) skipSpace() {
-	for s.pos < len(s.data) {
-		switch s.data[s.pos] {
-		case ' ', '\t', '\n', '\r':
-			s.pos++
-		default:
-			return
-		}
+// objectDocument is document for a root value that must be an object.
+func (s *scanner) objectDocument() error {
+	if err := s.document(); err != nil {
+		return err
 	}
+	if !s.rootObject {
+		return &Error{Kind: ErrNotObject, Offset: s.rootStart, Path: "$",
+			Detail: "root value is not an object"}
+	}
+	return nil
+}
+
+func (s *scanner) skipSpace() { s.pos = SkipSpace(s.data, s.pos) }
+
+// peek returns the byte at the current position, or 0 at the end of the
+// input (which unexpected then reports as such).
+func (s *scanner) peek() byte {
+	if s.pos < len(s.data) {
+		return s.data[s.pos]
+	}
+	return 0
 }
 
 func (s *scanner) value() error {
-	if s.pos >= len(s.data) {
-		return s.fail(ErrSyntax, "unexpected end of input")
-	}
-	switch c := s.data[s.pos]; {
+	switch c := s.peek(); {
 	case c == '{':
 		if s.depth == 0 {
 			s.rootObject = true
@@ -284,9 +282,11 @@ func (s *scanner) value() error {
 	}
 }
 
-func (s *scanner) push(object bool) error {
+// push opens an object or array at its opening bracket; done reports that
+// it was empty and is closed again.
+func (s *scanner) push(object bool) (done bool, err error) {
 	if s.depth >= s.maxDepth {
-		return s.fail(ErrTooDeep, fmt.Sprintf("nesting deeper than %d", s.maxDepth))
+		return false, s.fail(ErrTooDeep, fmt.Sprintf("nesting deeper than %d", s.maxDepth))
 	}
 	f := frame{object: object, keysStart: s.nkeys}
 	if s.depth < frameInline {
@@ -297,7 +297,30 @@ func (s *scanner) push(object bool) error {
 	s.depth++
 	s.deepest = max(s.deepest, s.depth)
 	s.pos++ // the opening bracket
-	return nil
+	s.skipSpace()
+	if c := s.peek(); object && c == '}' || !object && c == ']' {
+		s.pop()
+		return true, nil
+	}
+	return false, nil
+}
+
+// next reads what follows a member or an element: a comma (done false) or
+// the closing bracket (done true, the frame popped).
+func (s *scanner) next() (done bool, err error) {
+	s.skipSpace()
+	f := s.frame(s.depth - 1)
+	switch c := s.peek(); {
+	case c == ',':
+		s.pos++
+		f.index++
+		s.skipSpace()
+		return false, nil
+	case f.object && c == '}' || !f.object && c == ']':
+		s.pop()
+		return true, nil
+	}
+	return false, s.unexpected()
 }
 
 func (s *scanner) pop() {
@@ -311,19 +334,9 @@ func (s *scanner) pop() {
 }
 
 func (s *scanner) object() error {
-	if err := s.push(true); err != nil {
-		return err
-	}
-	s.skipSpace()
-	if s.pos < len(s.data) && s.data[s.pos] == '}' {
-		s.pop()
-		return nil
-	}
-	for {
-		if s.pos >= len(s.data) {
-			return s.fail(ErrSyntax, "unexpected end of input")
-		}
-		if s.data[s.pos] != '"' {
+	done, err := s.push(true)
+	for ; !done && err == nil; done, err = s.next() {
+		if s.peek() != '"' {
 			return s.unexpected()
 		}
 		keyStart := s.pos
@@ -335,10 +348,7 @@ func (s *scanner) object() error {
 			return err
 		}
 		s.skipSpace()
-		if s.pos >= len(s.data) {
-			return s.fail(ErrSyntax, "unexpected end of input")
-		}
-		if s.data[s.pos] != ':' {
+		if s.peek() != ':' {
 			return s.unexpected()
 		}
 		s.pos++
@@ -350,21 +360,8 @@ func (s *scanner) object() error {
 		if s.members != nil && s.depth == 1 {
 			s.members[string(key)] = s.data[valStart:s.pos:s.pos]
 		}
-		s.skipSpace()
-		if s.pos >= len(s.data) {
-			return s.fail(ErrSyntax, "unexpected end of input")
-		}
-		switch s.data[s.pos] {
-		case ',':
-			s.pos++
-			s.skipSpace()
-		case '}':
-			s.pop()
-			return nil
-		default:
-			return s.unexpected()
-		}
 	}
+	return err
 }
 
 // addKey records key for the innermost object, rejecting a duplicate (for
@@ -434,34 +431,13 @@ func (s *scanner) setKey(key []byte) string {
 }
 
 func (s *scanner) array() error {
-	if err := s.push(false); err != nil {
-		return err
-	}
-	s.skipSpace()
-	if s.pos < len(s.data) && s.data[s.pos] == ']' {
-		s.pop()
-		return nil
-	}
-	for {
+	done, err := s.push(false)
+	for ; !done && err == nil; done, err = s.next() {
 		if err := s.value(); err != nil {
 			return err
 		}
-		s.skipSpace()
-		if s.pos >= len(s.data) {
-			return s.fail(ErrSyntax, "unexpected end of input")
-		}
-		switch s.data[s.pos] {
-		case ',':
-			s.pos++
-			s.frame(s.depth-1).index++
-			s.skipSpace()
-		case ']':
-			s.pop()
-			return nil
-		default:
-			return s.unexpected()
-		}
 	}
+	return err
 }
 
 // str scans a string starting at the opening quote. When wantKey is set it
@@ -553,27 +529,24 @@ func (s *scanner) escape() (lone bool, err error) {
 		s.pos = len(s.data)
 		return false, s.fail(ErrSyntax, "unterminated string")
 	}
-	switch s.data[s.pos+1] {
-	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+	switch c := s.data[s.pos+1]; {
+	case unescapeByte[c] != 0:
 		s.pos += 2
 		return false, nil
-	case 'u':
+	case c == 'u':
 		if s.pos+6 > len(s.data) {
 			return false, s.fail(ErrSyntax, "truncated \\u escape")
 		}
-		for _, c := range s.data[s.pos+2 : s.pos+6] {
-			if hexVal(c) < 0 {
-				return false, s.fail(ErrSyntax, "invalid \\u escape")
-			}
+		u, ok := hex4(s.data[s.pos+2:])
+		if !ok {
+			return false, s.fail(ErrSyntax, "invalid \\u escape")
 		}
-		u := hex4(s.data[s.pos+2:])
 		s.pos += 6
 		if u < 0xD800 || u >= 0xE000 {
 			return false, nil
 		}
-		if u < 0xDC00 && s.pos+6 <= len(s.data) && s.data[s.pos] == '\\' && s.data[s.pos+1] == 'u' &&
-			hexVal(s.data[s.pos+2]) >= 0 && hexVal(s.data[s.pos+3]) >= 0 && hexVal(s.data[s.pos+4]) >= 0 && hexVal(s.data[s.pos+5]) >= 0 {
-			if lo := hex4(s.data[s.pos+2:]); 0xDC00 <= lo && lo < 0xE000 {
+		if u < 0xDC00 && s.pos+6 <= len(s.data) && s.data[s.pos] == '\\' && s.data[s.pos+1] == 'u' {
+			if lo, ok := hex4(s.data[s.pos+2:]); ok && 0xDC00 <= lo && lo < 0xE000 {
 				s.pos += 6
 				return false, nil
 			}
@@ -590,45 +563,37 @@ func (s *scanner) number() error {
 	if d[p] == '-' {
 		p++
 	}
-	switch {
-	case p < len(d) && d[p] == '0':
-		p++
-	case p < len(d) && '1' <= d[p] && d[p] <= '9':
+	// digits skips the digits from p on; there must be at least one.
+	digits := func(p int) (int, bool) {
 		start := p
 		for p < len(d) && '0' <= d[p] && d[p] <= '9' {
 			p++
 		}
-		if p-start >= 16 && !(p < len(d) && (d[p] == '.' || d[p] == 'e' || d[p] == 'E')) && unsafeInteger(d[start:p]) {
-			s.flag(&s.unsafeInt)
-		}
-	default:
 		s.pos = p
+		return p, p > start
+	}
+	ok, start := true, p
+	if p < len(d) && d[p] == '0' {
+		p++
+	} else if p, ok = digits(p); !ok {
 		return s.fail(ErrSyntax, "invalid number")
+	} else if p-start >= 16 && !(p < len(d) && (d[p] == '.' || d[p] == 'e' || d[p] == 'E')) && unsafeInteger(d[start:p]) {
+		s.flag(&s.unsafeInt)
 	}
 	if p < len(d) && d[p] == '.' {
-		p++
-		if p >= len(d) || d[p] < '0' || d[p] > '9' {
-			s.pos = p
-			return s.fail(ErrSyntax, "invalid number")
-		}
-		for p < len(d) && '0' <= d[p] && d[p] <= '9' {
-			p++
-		}
+		p, ok = digits(p + 1)
 	}
-	if p < len(d) && (d[p] == 'e' || d[p] == 'E') {
+	if ok && p < len(d) && (d[p] == 'e' || d[p] == 'E') {
 		p++
 		if p < len(d) && (d[p] == '+' || d[p] == '-') {
 			p++
 		}
-		if p >= len(d) || d[p] < '0' || d[p] > '9' {
-			s.pos = p
-			return s.fail(ErrSyntax, "invalid number")
-		}
-		for p < len(d) && '0' <= d[p] && d[p] <= '9' {
-			p++
-		}
+		p, ok = digits(p)
 	}
 	s.pos = p
+	if !ok {
+		return s.fail(ErrSyntax, "invalid number")
+	}
 	return nil
 }
 
@@ -762,10 +727,10 @@ func unescape(b []byte) []byte {
 		}
 		switch b[i+1] {
 		case 'u':
-			u := hex4(b[i+2:])
+			u, _ := hex4(b[i+2:])
 			i += 6
 			if 0xD800 <= u && u < 0xDC00 && i+6 <= len(b) && b[i] == '\\' && b[i+1] == 'u' {
-				if lo := hex4(b[i+2:]); 0xDC00 <= lo && lo < 0xE000 {
+				if lo, _ := hex4(b[i+2:]); 0xDC00 <= lo && lo < 0xE000 {
 					out = utf8.AppendRune(out, 0x10000+(u-0xD800)<<10+(lo-0xDC00))
 					i += 6
 					continue
@@ -779,31 +744,20 @@ func unescape(b []byte) []byte {
 			}
 			continue
 		default:
-			out = append(out, unescapeByte(b[i+1]))
+			out = append(out, unescapeByte[b[i+1]])
 		}
 		i += 2
 	}
 	return out
 }
 
-// unescapeByte returns the byte the escape \\c stands for, c being one of
-// the single-character escapes of a validated string: " \\ / b f n r t.
-func unescapeByte(c byte) byte {
-	switch c {
-	case 'b':
-		return '\b'
-	case 'f':
-		return '\f'
-	case 'n':
-		return '\n'
-	case 'r':
-		return '\r'
-	case 't':
-		return '\t'
-	}
-	return c // '"', '\\', '/'
-}
+// unescapeByte maps c of each single-character escape \\c to the byte it
+// stands for (" \\ / b f n r t); it is 0 for every other c.
+var unescapeByte = [256]byte{'"': '"', '\\': '\\', '/': '/', 'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}
 
-func hex4(b []byte) rune {
-	return rune(hexVal(b[0])<<12 | hexVal(b[1])<<8 | hexVal(b[2])<<4 | hexVal(b[3]))
+// hex4 decodes the four hex digits at the start of b (len(b) >= 4); ok is
+// false when one of them is not a hex digit.
+func hex4(b []byte) (r rune, ok bool) {
+	h := hexVal(b[0])<<12 | hexVal(b[1])<<8 | hexVal(b[2])<<4 | hexVal(b[3])
+	return rune(h), h >= 0
 }

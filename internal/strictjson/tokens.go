@@ -158,21 +158,20 @@ func AppendUTF16(dst []uint16, tok []byte) ([]uint16, bool) {
 			if i+1 >= len(b) {
 				return dst, false
 			}
-			switch esc := b[i+1]; esc {
-			case 'u':
+			switch esc := b[i+1]; {
+			case esc == 'u':
 				if i+6 > len(b) {
 					return dst, false
 				}
-				for _, h := range b[i+2 : i+6] {
-					if hexVal(h) < 0 {
-						return dst, false
-					}
+				u, ok := hex4(b[i+2:])
+				if !ok {
+					return dst, false
 				}
-				dst = append(dst, uint16(hex4(b[i+2:])))
+				dst = append(dst, uint16(u))
 				i += 6
 				continue
-			case 'b', 'f', 'n', 'r', 't', '"', '\\', '/':
-				dst = append(dst, uint16(unescapeByte(esc)))
+			case unescapeByte[esc] != 0:
+				dst = append(dst, uint16(unescapeByte[esc]))
 			default:
 				return dst, false
 			}

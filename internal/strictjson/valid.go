@@ -25,7 +25,8 @@ func Check(data []byte, maxDepth int) (Valid, error) {
 	if err := s.document(); err != nil {
 		return Valid{}, err
 	}
-	return Valid{data: trimSpace(data), depth: s.deepest}, nil
+	v := bytes.Trim(data, " \t\n\r")
+	return Valid{data: v[:len(v):len(v)], depth: s.deepest}, nil
 }
 
 // Bytes returns the value's bytes, without surrounding whitespace; nil for
@@ -80,15 +81,6 @@ func (v Valid) Compact() Valid {
 		return Valid{}
 	}
 	return Valid{data: b.Bytes(), depth: v.depth}
-}
-
-func trimSpace(b []byte) []byte {
-	i := SkipSpace(b, 0)
-	j := len(b)
-	for j > i && (b[j-1] == ' ' || b[j-1] == '\t' || b[j-1] == '\n' || b[j-1] == '\r') {
-		j--
-	}
-	return b[i:j:j]
 }
 
 // ErrBuild reports a member name used twice in one object of an
