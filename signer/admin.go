@@ -114,22 +114,33 @@ const (
 
 // cookieName is per port: two signers on one host keep separate sessions.
 func cookieName(r *http.Request) string {
-	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
-		if _, port, err := net.SplitHostPort(a.String()); err == nil {
-			return "sigil_signer_admin_" + port
-		}
+	if _, port, ok := localAddr(r); ok {
+		return "sigil_signer_admin_" + port
 	}
 	return "sigil_signer_admin"
+}
+
+// localAddr returns the host and port of the address r arrived on.
+func localAddr(r *http.Request) (host, port string, ok bool) {
+	a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok {
+		return "", "", false
+	}
+	host, port, err := net.SplitHostPort(a.String())
+	return host, port, err == nil
+}
+
+// loopbackIP reports whether host is a loopback IP address.
+func loopbackIP(host string) bool {
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // loopbackRequest reports whether r came from a loopback peer and names a
 // loopback Host whose port is the listener's.
 func loopbackRequest(r *http.Request) bool {
 	peer, _, err := net.SplitHostPort(r.RemoteAddr)
-	if ip := net.ParseIP(peer); err != nil || ip == nil || !ip.IsLoopback() {
-		return false
-	}
-	return loopbackHost(r)
+	return err == nil && loopbackIP(peer) && loopbackHost(r)
 }
 
 // loopbackHost reports whether r's Host names a loopback host (localhost or
@@ -138,27 +149,15 @@ func loopbackRequest(r *http.Request) bool {
 // rebinding (the Host is then the attacker's name).
 func loopbackHost(r *http.Request) bool {
 	host, port, err := net.SplitHostPort(r.Host)
-	if err != nil || !authz.IsLoopbackHost(host) {
-		return false
-	}
-	a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
-	if !ok {
-		return false
-	}
-	_, lport, err := net.SplitHostPort(a.String())
-	return err == nil && lport == port
+	_, lport, ok := localAddr(r)
+	return err == nil && authz.IsLoopbackHost(host) && ok && lport == port
 }
 
 // localLoopback reports whether r arrived on a loopback address of this
 // machine.
 func localLoopback(r *http.Request) bool {
-	a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
-	if !ok {
-		return false
-	}
-	host, _, err := net.SplitHostPort(a.String())
-	ip := net.ParseIP(host)
-	return err == nil && ip != nil && ip.IsLoopback()
+	host, _, ok := localAddr(r)
+	return ok && loopbackIP(host)
 }
 
 // sameOrigin reports whether the browser-supplied provenance headers, when

@@ -43,18 +43,14 @@ func appendEscape(b *strings.Builder, r rune) {
 // visible escapes s; backslash too when plain (so that an escape in the
 // output always stands for one character of s).
 func visible(s string, plain bool) string {
-	clean := true
-	for _, r := range s {
-		if r == utf8.RuneError || invisible(r) || plain && r == '\\' {
-			clean = false
-			break
-		}
-	}
-	if clean {
+	escaped := func(r rune) bool { return r == utf8.RuneError || invisible(r) || plain && r == '\\' }
+	i := strings.IndexFunc(s, escaped)
+	if i < 0 {
 		return s
 	}
 	var b strings.Builder
-	for i := 0; i < len(s); {
+	b.WriteString(s[:i])
+	for i < len(s) {
 		r, n := utf8.DecodeRuneInString(s[i:])
 		switch {
 		case r == utf8.RuneError && n == 1:
