@@ -105,10 +105,6 @@ func (lr *Reader) read() ([]byte, error) {
 		case err != nil:
 			return nil, err
 		}
-		line := make([]byte, 0, n+len(chunk))
-		for _, f := range frags {
-			line = append(line, f...)
-		}
-		return append(line, chunk...), nil
+		return bytes.Join(append(frags, chunk), nil), nil
 	}
 }

@@ -158,12 +158,10 @@ func (f *Writer) Close() error {
 	}
 	f.mu.Unlock()
 	if idle != nil {
-		t := time.NewTimer(closeFlush)
 		select {
 		case <-idle:
-		case <-t.C:
+		case <-time.After(closeFlush):
 		}
-		t.Stop()
 	}
 	if c, ok := f.w.(io.Closer); ok {
 		return c.Close()

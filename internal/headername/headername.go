@@ -6,6 +6,8 @@
 // sigil-hub package.
 package headername
 
+import "strings"
+
 // Valid reports whether s is a header field name: an RFC 9110 token, one
 // or more of the letters, digits and !#$%&'*+-.^_`|~.
 func Valid(s string) bool {
@@ -14,17 +16,10 @@ func Valid(s string) bool {
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || isTokenSymbol(c)) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
 			return false
 		}
 	}
 	return true
-}
-
-func isTokenSymbol(c byte) bool {
-	switch c {
-	case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
-		return true
-	}
-	return false
 }

@@ -8,6 +8,7 @@ package secretlike
 
 import (
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -25,12 +26,7 @@ const NameWords = "KEY, TOKEN, SECRET, PASS, PWD, AUTH, CREDENTIAL, PRIVATE, SES
 // Matching is on the upper-cased name.
 func Name(name string) bool {
 	n := strings.ToUpper(name)
-	for _, w := range nameWords {
-		if strings.Contains(n, w) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(nameWords, func(w string) bool { return strings.Contains(n, w) })
 }
 
 // Harmless reports whether a value is obviously not a secret, whatever its
@@ -123,10 +119,9 @@ func Format(text string) bool {
 // Path reports whether text starts like a file path: /, ~/, ./, ../ or a
 // Windows drive (C:\ or C:/).
 func Path(text string) bool {
-	for _, p := range []string{"/", "~/", "./", "../"} {
-		if strings.HasPrefix(text, p) {
-			return true
-		}
+	prefix := func(p string) bool { return strings.HasPrefix(text, p) }
+	if slices.ContainsFunc([]string{"/", "~/", "./", "../"}, prefix) {
+		return true
 	}
 	return len(text) > 2 && text[1] == ':' && (text[2] == '\\' || text[2] == '/') && (text[0]|0x20 >= 'a' && text[0]|0x20 <= 'z')
 }
