@@ -271,9 +271,7 @@ func (a *Admin) guard(next func(http.ResponseWriter, *http.Request, adminAuth, s
 		auth, form := a.authenticate(r)
 		if auth == authNone {
 			if r.URL.Path == "/" {
-				h.Set("Content-Type", "text/plain; charset=utf-8")
-				w.WriteHeader(http.StatusUnauthorized)
-				w.Write([]byte(a.o.Name + ": open the approval page URL it logged (it carries the admin token)\n"))
+				http.Error(w, a.o.Name+": open the approval page URL it logged (it carries the admin token)", http.StatusUnauthorized)
 				return
 			}
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or wrong admin token"})
