@@ -117,14 +117,7 @@ func AppendJSNumber(dst []byte, f float64) []byte {
 			k++
 		}
 	}
-	exp := 0
-	neg := b[i+1] == '-'
-	for _, c := range b[i+2:] {
-		exp = exp*10 + int(c-'0')
-	}
-	if neg {
-		exp = -exp
-	}
+	exp, _ := strconv.Atoi(string(b[i+1:])) // ±XX
 	// In the spec's terms the value is 0.d1d2...dk × 10^n.
 	n := exp + 1
 	d := digits[:k]

@@ -271,12 +271,13 @@ func (s *scanner) value() error {
 		return err
 	case c == '-' || ('0' <= c && c <= '9'):
 		return s.number()
-	case c == 't':
-		return s.literal("true")
-	case c == 'f':
-		return s.literal("false")
-	case c == 'n':
-		return s.literal("null")
+	case c == 't' || c == 'f' || c == 'n':
+		n := literalLen(s.data[s.pos:])
+		if n == 0 {
+			return s.unexpected()
+		}
+		s.pos += n
+		return nil
 	default:
 		return s.unexpected()
 	}
@@ -614,12 +615,15 @@ func unsafeInteger(digits []byte) bool {
 	return new(big.Float).SetInt(exact).Cmp(big.NewFloat(f)) != 0
 }
 
-func (s *scanner) literal(lit string) error {
-	if len(s.data)-s.pos < len(lit) || string(s.data[s.pos:s.pos+len(lit)]) != lit {
-		return s.unexpected()
+// literalLen returns the length of the literal true, false or null that b
+// starts with, or 0.
+func literalLen(b []byte) int {
+	for _, lit := range [...]string{"true", "false", "null"} {
+		if len(b) >= len(lit) && string(b[:len(lit)]) == lit {
+			return len(lit)
+		}
 	}
-	s.pos += len(lit)
-	return nil
+	return 0
 }
 
 func (s *scanner) unexpected() error {

@@ -119,15 +119,11 @@ func (t *Tokens) Next() Token {
 		}
 	case c == 't' || c == 'f' || c == 'n':
 		k = Literal
-		for _, lit := range [...]string{"true", "false", "null"} {
-			if len(d)-p >= len(lit) && string(d[p:p+len(lit)]) == lit {
-				p += len(lit)
-				break
-			}
-		}
-		if p == start {
+		n := literalLen(d[p:])
+		if n == 0 {
 			return t.fail()
 		}
+		p += n
 	default:
 		return t.fail()
 	}
