@@ -132,60 +132,50 @@ func Path(text string) bool {
 // characters (a random base62 string changes about three times in five; a
 // CamelCase name with a number far less often).
 func randomRun(text string) bool {
-	class := func(c byte) int {
-		switch {
-		case c >= 'a' && c <= 'z':
-			return 1
-		case c >= 'A' && c <= 'Z':
-			return 2
-		case c >= '0' && c <= '9':
-			return 3
-		}
-		return 0
-	}
-	for i := 0; i < len(text); {
-		if class(text[i]) == 0 {
-			i++
-			continue
-		}
-		j := i
+	for run := range strings.FieldsFuncSeq(text, func(r rune) bool { return class(r) == 0 }) {
 		var seen [4]bool
 		changes := 0
-		for j < len(text) && class(text[j]) != 0 {
-			seen[class(text[j])] = true
-			if j > i && class(text[j]) != class(text[j-1]) {
+		for j := range len(run) {
+			seen[class(rune(run[j]))] = true
+			if j > 0 && class(rune(run[j])) != class(rune(run[j-1])) {
 				changes++
 			}
-			j++
 		}
-		if n := j - i; n >= 32 && seen[1] && seen[2] && seen[3] && changes*5 >= n*2 {
+		if n := len(run); n >= 32 && seen[lower] && seen[upper] && seen[digit] && changes*5 >= n*2 {
 			return true
 		}
-		i = j
 	}
 	return false
+}
+
+// The classes of ASCII letters and digits (0 for every other rune).
+const (
+	lower = 1 + iota
+	upper
+	digit
+)
+
+func class(r rune) int {
+	switch {
+	case r >= 'a' && r <= 'z':
+		return lower
+	case r >= 'A' && r <= 'Z':
+		return upper
+	case r >= '0' && r <= '9':
+		return digit
+	}
+	return 0
 }
 
 // TokenRun reports whether text holds a run of at least 16 letters, digits,
 // '_' or '-' with both a letter and a digit in it: literal text that could
 // be (part of) a token.
 func TokenRun(text string) bool {
-	start, letter, digit := 0, false, false
-	for i := 0; i <= len(text); i++ {
-		var c byte
-		if i < len(text) {
-			c = text[i]
-		}
-		isL := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
-		isD := c >= '0' && c <= '9'
-		if i < len(text) && (isL || isD || c == '_' || c == '-') {
-			letter, digit = letter || isL, digit || isD
-			continue
-		}
-		if i-start >= 16 && letter && digit {
+	for run := range strings.FieldsFuncSeq(text, func(r rune) bool { return class(r) == 0 && r != '_' && r != '-' }) {
+		letter := strings.ContainsFunc(run, func(r rune) bool { return class(r) == lower || class(r) == upper })
+		if len(run) >= 16 && letter && strings.ContainsAny(run, "0123456789") {
 			return true
 		}
-		start, letter, digit = i+1, false, false
 	}
 	return false
 }
