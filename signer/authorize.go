@@ -66,22 +66,20 @@ func parseAuthorize(r *http.Request) (authorizeReq, error) {
 		return authorizeReq{}, badRequest("body is not a strict JSON object: %v", err)
 	}
 	var q authorizeReq
-	str := func(name string, required bool) (string, error) {
+	// str reads the string member name; the first error found is kept.
+	str := func(name string, required bool) (v string) {
 		raw, ok := m[name]
-		if !ok {
-			if required {
-				return "", badRequest("missing %q", name)
-			}
-			return "", nil
+		switch {
+		case err != nil:
+		case !ok && required:
+			err = badRequest("missing %q", name)
+		case !ok:
+		case len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &v) != nil:
+			err = badRequest("%q must be a string", name)
+		case required && v == "":
+			err = badRequest("%q must not be empty", name)
 		}
-		var v string
-		if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &v) != nil {
-			return "", badRequest("%q must be a string", name)
-		}
-		if required && v == "" {
-			return "", badRequest("%q must not be empty", name)
-		}
-		return v, nil
+		return v
 	}
 	for name, raw := range m {
 		switch name {
@@ -105,26 +103,17 @@ func parseAuthorize(r *http.Request) (authorizeReq, error) {
 			return authorizeReq{}, badRequest("unknown member %.40q", name)
 		}
 	}
-	if q.framework, err = str("framework", true); err != nil {
+	q.framework, q.agentID, q.txCommit = str("framework", true), str("agentId", true), str("txCommit", true)
+	if err == nil && !authz.IsHex64(q.txCommit) {
+		err = badRequest(`"txCommit" must be 64 lowercase hex characters`)
+	}
+	q.nonce = str("request_nonce", false)
+	str("context", false) // checked, not used
+	if err == nil && q.intent == nil {
+		err = badRequest(`missing "intent"`)
+	}
+	if err != nil {
 		return authorizeReq{}, err
-	}
-	if q.agentID, err = str("agentId", true); err != nil {
-		return authorizeReq{}, err
-	}
-	if q.txCommit, err = str("txCommit", true); err != nil {
-		return authorizeReq{}, err
-	}
-	if !authz.IsHex64(q.txCommit) {
-		return authorizeReq{}, badRequest(`"txCommit" must be 64 lowercase hex characters`)
-	}
-	if q.nonce, err = str("request_nonce", false); err != nil {
-		return authorizeReq{}, err
-	}
-	if _, err = str("context", false); err != nil {
-		return authorizeReq{}, err
-	}
-	if q.intent == nil {
-		return authorizeReq{}, badRequest(`missing "intent"`)
 	}
 	return q, nil
 }
