@@ -300,11 +300,7 @@ func (a *Admin) handleAdminResolve(w http.ResponseWriter, r *http.Request, auth 
 		return
 	}
 	info, err := a.o.Local.Resolve(r.PathValue("id"), verb == "approve")
-	form := auth == authCookie
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/json" {
-		form = false
-	}
-	if form {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); auth == authCookie && mt != "application/json" {
 		// Back to the page (Post/Redirect/Get); a failure shows there as a notice.
 		to := "/"
 		if err != nil {

@@ -58,12 +58,10 @@ func (lr *Reader) Next() ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		if lr.first {
-			lr.first = false
-			if lr.mode == Resync {
-				line = bytes.TrimPrefix(line, []byte("\xef\xbb\xbf"))
-			}
+		if lr.first && lr.mode == Resync {
+			line = bytes.TrimPrefix(line, []byte("\xef\xbb\xbf"))
 		}
+		lr.first = false
 		line = bytes.TrimRight(line, "\r\n \t")
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue

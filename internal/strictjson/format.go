@@ -107,20 +107,13 @@ func AppendJSNumber(dst []byte, f float64) []byte {
 		f = -f
 	}
 	var buf [32]byte
-	b := strconv.AppendFloat(buf[:0], f, 'e', -1, 64) // d[.ddd]e±XX
+	mant, exp, _ := bytes.Cut(strconv.AppendFloat(buf[:0], f, 'e', -1, 64), []byte("e")) // d[.ddd]e±XX
 	var digits [24]byte
-	k := 0
-	i := 0
-	for ; b[i] != 'e'; i++ {
-		if b[i] != '.' {
-			digits[k] = b[i]
-			k++
-		}
-	}
-	exp, _ := strconv.Atoi(string(b[i+1:])) // ±XX
+	d := append(append(digits[:0], mant[0]), bytes.TrimPrefix(mant[1:], []byte("."))...)
+	k := len(d)
 	// In the spec's terms the value is 0.d1d2...dk × 10^n.
-	n := exp + 1
-	d := digits[:k]
+	e, _ := strconv.Atoi(string(exp))
+	n := e + 1
 	switch {
 	case k <= n && n <= 21:
 		dst = append(dst, d...)
