@@ -55,22 +55,16 @@ func appendASCIIEscape(dst []byte, c byte) []byte {
 // everything else, U+2028, U+2029, '<', '>' and '&' included, raw as UTF-8.
 func AppendJSString(dst []byte, s []uint16) []byte {
 	dst = append(dst, '"')
-	for i := 0; i < len(s); i++ {
-		u := s[i]
+	for i := 0; i < len(s); {
+		r, n := utf16At(s, i)
+		i += n
 		switch {
-		case u < 0x20 || u == '"' || u == '\\':
-			dst = appendASCIIEscape(dst, byte(u))
-		case u < utf8.RuneSelf:
-			dst = append(dst, byte(u))
-		case utf16.IsSurrogate(rune(u)):
-			if u < 0xDC00 && i+1 < len(s) && 0xDC00 <= s[i+1] && s[i+1] < 0xE000 {
-				dst = utf8.AppendRune(dst, utf16.DecodeRune(rune(u), rune(s[i+1])))
-				i++
-				continue
-			}
-			dst = append(dst, '\\', 'u', lowerHex[u>>12], lowerHex[u>>8&0xF], lowerHex[u>>4&0xF], lowerHex[u&0xF])
+		case r < 0x20 || r == '"' || r == '\\':
+			dst = appendASCIIEscape(dst, byte(r))
+		case utf16.IsSurrogate(r):
+			dst = append(dst, '\\', 'u', lowerHex[r>>12], lowerHex[r>>8&0xF], lowerHex[r>>4&0xF], lowerHex[r&0xF])
 		default:
-			dst = utf8.AppendRune(dst, rune(u))
+			dst = utf8.AppendRune(dst, r)
 		}
 	}
 	return append(dst, '"')

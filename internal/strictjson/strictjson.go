@@ -473,7 +473,7 @@ func (s *scanner) str(wantKey bool) ([]byte, error) {
 			if !escaped {
 				return s.data[start:end:end], nil
 			}
-			return unescape(s.data[start:end]), nil
+			return unescape(s.data[start-1 : end+1]), nil
 		case c == '\\':
 			escaped = true
 			l, err := s.escape()
@@ -717,40 +717,21 @@ func hexVal(c byte) int {
 	return -1
 }
 
-// unescape decodes the body of an already validated string. Surrogate
-// pairs written as two escapes combine into one code point; a lone
-// surrogate is written in its 3-byte generalized UTF-8 form.
-func unescape(b []byte) []byte {
-	out := make([]byte, 0, len(b))
-	for i := 0; i < len(b); {
-		c := b[i]
-		if c != '\\' {
-			out = append(out, c)
-			i++
-			continue
+// unescape decodes an already validated string token (quotes included).
+// Surrogate pairs written as two escapes combine into one code point; a
+// lone surrogate is written in its 3-byte generalized UTF-8 form.
+func unescape(tok []byte) []byte {
+	units, _ := AppendUTF16(nil, tok)
+	out := make([]byte, 0, len(tok))
+	for i := 0; i < len(units); {
+		r, n := utf16At(units, i)
+		i += n
+		if 0xD800 <= r && r < 0xE000 {
+			// utf8.AppendRune refuses surrogates; write the 3 bytes directly.
+			out = append(out, 0xE0|byte(r>>12), 0x80|byte(r>>6)&0x3F, 0x80|byte(r)&0x3F)
+		} else {
+			out = utf8.AppendRune(out, r)
 		}
-		switch b[i+1] {
-		case 'u':
-			u, _ := hex4(b[i+2:])
-			i += 6
-			if 0xD800 <= u && u < 0xDC00 && i+6 <= len(b) && b[i] == '\\' && b[i+1] == 'u' {
-				if lo, _ := hex4(b[i+2:]); 0xDC00 <= lo && lo < 0xE000 {
-					out = utf8.AppendRune(out, 0x10000+(u-0xD800)<<10+(lo-0xDC00))
-					i += 6
-					continue
-				}
-			}
-			if 0xD800 <= u && u < 0xE000 {
-				// utf8.AppendRune refuses surrogates; write the 3 bytes directly.
-				out = append(out, 0xE0|byte(u>>12), 0x80|byte(u>>6)&0x3F, 0x80|byte(u)&0x3F)
-			} else {
-				out = utf8.AppendRune(out, u)
-			}
-			continue
-		default:
-			out = append(out, unescapeByte[b[i+1]])
-		}
-		i += 2
 	}
 	return out
 }

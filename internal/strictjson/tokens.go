@@ -187,6 +187,17 @@ func AppendUTF16(dst []uint16, tok []byte) ([]uint16, bool) {
 	return dst, true
 }
 
+// utf16At returns the code point at s[i] and how many units it takes: a
+// surrogate pair combines, a lone surrogate is returned as it is.
+func utf16At(s []uint16, i int) (rune, int) {
+	if i+1 < len(s) && utf16.IsSurrogate(rune(s[i])) {
+		if r := utf16.DecodeRune(rune(s[i]), rune(s[i+1])); r != utf8.RuneError {
+			return r, 2
+		}
+	}
+	return rune(s[i]), 1
+}
+
 // DecodeString returns the text of a JSON string token that Validate has
 // accepted (as part of a larger document is fine); ok is false for any
 // other value. A token without escapes, the usual name or method, is
