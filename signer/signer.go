@@ -106,9 +106,6 @@ func New(o Options) *Server {
 	if o.HoldTTL <= 0 {
 		o.HoldTTL = DefaultHoldTTL
 	}
-	if o.AdminToken == "" {
-		o.AdminToken = randomHex(32)
-	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -125,24 +122,24 @@ func New(o Options) *Server {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	NewAdmin(AdminOptions{Local: s.local, Token: o.AdminToken, Name: "sigil-hub signer", Kid: o.Kid, Now: o.Now}).register(mux)
+	admin := NewAdmin(AdminOptions{Local: s.local, Token: o.AdminToken, Name: "sigil-hub signer", Kid: o.Kid, Now: o.Now})
+	admin.register(mux)
+	s.o.AdminToken = admin.Token() // drawn by NewAdmin when not given
 	s.handler = mux
 	return s
 }
 
-// Handler returns the HTTP handler serving every endpoint. Safe for
-// concurrent use.
+// Handler returns the HTTP handler serving every endpoint.
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // AdminToken is the token the admin surface accepts (Authorization: Bearer,
-// the page's forms, or ?token= on the approval page URL). Safe for
-// concurrent use.
+// the page's forms, or ?token= on the approval page URL).
 func (s *Server) AdminToken() string { return s.o.AdminToken }
 
-// Kid is the key id attestations are signed under. Safe for concurrent use.
+// Kid is the key id attestations are signed under.
 func (s *Server) Kid() string { return s.o.Kid }
 
-// PolicyHash is the loaded policy's hash. Safe for concurrent use.
+// PolicyHash is the loaded policy's hash.
 func (s *Server) PolicyHash() string { return s.o.Policy.Hash() }
 
 // logDecision logs a decision record and appends it to the decision log.
