@@ -59,11 +59,9 @@ func (v Valid) Member(name string) (Valid, bool) {
 			found = value
 		}
 	}) {
-		// A key with an escape: Object reads it (and checks again).
-		members, err := Object(v.data, 0)
-		if err != nil {
-			return Valid{}, false
-		}
+		// A key with an escape: Object reads it (and checks again; nil
+		// members when it refuses).
+		members, _ := Object(v.data, 0)
 		found = members[name]
 	}
 	if found == nil {
