@@ -99,8 +99,7 @@ func (in Input) Valid(name string) (Valid, bool) {
 // The returned error, if any, is an *Error. ReadInput is safe for concurrent
 // use; the returned values alias data.
 func ReadInput(data []byte, maxDepth int) (Input, error) {
-	var s scanner
-	s.init(data, maxDepth)
+	s := newScanner(data, maxDepth)
 	s.fold = true
 	s.members = make(map[string]json.RawMessage)
 	if err := s.objectDocument(); err != nil {

@@ -73,8 +73,7 @@ func Validate(data []byte, maxDepth int) error {
 	// The scanner lives on the stack: its first frames and keys sit in
 	// fixed arrays inside it, so a typical document allocates nothing
 	// (this runs several times on every tool call).
-	var s scanner
-	s.init(data, maxDepth)
+	s := newScanner(data, maxDepth)
 	return s.document()
 }
 
@@ -88,8 +87,7 @@ func Validate(data []byte, maxDepth int) error {
 // The returned error, if any, is an *Error. Object is safe for concurrent use;
 // the returned values alias data.
 func Object(data []byte, maxDepth int) (map[string]json.RawMessage, error) {
-	var s scanner
-	s.init(data, maxDepth)
+	s := newScanner(data, maxDepth)
 	s.members = make(map[string]json.RawMessage)
 	if err := s.objectDocument(); err != nil {
 		return nil, err
@@ -103,8 +101,7 @@ func Object(data []byte, maxDepth int) (map[string]json.RawMessage, error) {
 // nothing for a valid document. It is safe for concurrent use and does not
 // retain data.
 func ValidateObject(data []byte, maxDepth int) error {
-	var s scanner
-	s.init(data, maxDepth)
+	s := newScanner(data, maxDepth)
 	return s.objectDocument()
 }
 
@@ -172,12 +169,11 @@ func (s *scanner) flag(m *map[string]bool) {
 	(*m)[string(s.frame(0).key)] = true
 }
 
-func (s *scanner) init(data []byte, maxDepth int) {
+func newScanner(data []byte, maxDepth int) scanner {
 	if maxDepth <= 0 {
 		maxDepth = DefaultMaxDepth
 	}
-	s.data = data
-	s.maxDepth = maxDepth
+	return scanner{data: data, maxDepth: maxDepth}
 }
 
 // frame returns open frame i (0 is the root).

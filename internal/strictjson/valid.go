@@ -20,8 +20,7 @@ type Valid struct {
 
 // Check validates data as Validate does and returns it as a Valid.
 func Check(data []byte, maxDepth int) (Valid, error) {
-	var s scanner
-	s.init(data, maxDepth)
+	s := newScanner(data, maxDepth)
 	if err := s.document(); err != nil {
 		return Valid{}, err
 	}
