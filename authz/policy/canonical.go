@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -88,13 +89,8 @@ func (e *canonicalEncoder) encode(v any) error {
 		}
 		e.buf.WriteByte(']')
 	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		slices.SortFunc(keys, e.less)
 		e.buf.WriteByte('{')
-		for i, k := range keys {
+		for i, k := range slices.SortedFunc(maps.Keys(x), e.less) {
 			if i > 0 {
 				e.buf.WriteByte(',')
 			}

@@ -109,48 +109,40 @@ func (p *parser) parseCustom(lines []srcLine) (*customRules, map[string]any, err
 					res = append(res, re)
 				}
 			}
-			key := allowKey{scope, path, op}
-			if ex := allows[key]; ex != nil {
-				if ex.attested != attested {
-					return nil, nil, p.errf(l.n, "allow_only."+path, "mixes attested and non-attested rules; use one provenance mode per field and action scope")
+			rule := allows[allowKey{scope, path, op}]
+			switch {
+			case rule == nil:
+				name := "allow_only." + path
+				if scoped {
+					name = "allow_only[action=" + scope + "]." + path
 				}
-				for i, v := range values {
-					if !slices.Contains(ex.values, v) {
-						ex.values = append(ex.values, v)
-						if res != nil {
-							ex.res = append(ex.res, res[i])
-						}
+				rule = &customRule{kind: ruleAllowOnly, name: name, path: strings.Split(path, "."), op: op, actionScope: scope, attested: attested}
+				rule.canon = map[string]any{"name": name, "type": "allow_field", "fieldPath": path}
+				if scoped {
+					rule.canon["actionScope"] = scope
+				}
+				if attested {
+					rule.canon["attested"] = true
+				}
+				if op != "equals" {
+					rule.canon["operator"] = op
+				}
+				allows[allowKey{scope, path, op}] = rule
+				r.allow = append(r.allow, rule)
+				canonRules = append(canonRules, rule.canon)
+			case rule.attested != attested:
+				return nil, nil, p.errf(l.n, "allow_only."+path, "mixes attested and non-attested rules; use one provenance mode per field and action scope")
+			}
+			// Repeated lines for one field, scope and operator add to one rule.
+			for i, v := range values {
+				if !slices.Contains(rule.values, v) {
+					rule.values = append(rule.values, v)
+					if res != nil {
+						rule.res = append(rule.res, res[i])
 					}
 				}
-				ex.canon["values"] = ex.values
-				continue
 			}
-			name := "allow_only." + path
-			if scoped {
-				name = "allow_only[action=" + scope + "]." + path
-			}
-			rule := &customRule{kind: ruleAllowOnly, name: name, path: strings.Split(path, "."), op: op, values: uniq(values), res: res, actionScope: scope, attested: attested}
-			if len(rule.values) != len(values) && res != nil {
-				// Recompile in uniq order to keep values and res aligned.
-				rule.res = nil
-				for _, v := range rule.values {
-					re, _ := p.compileRegexp(l, name, v)
-					rule.res = append(rule.res, re)
-				}
-			}
-			rule.canon = map[string]any{"name": name, "type": "allow_field", "fieldPath": path, "values": rule.values}
-			if scoped {
-				rule.canon["actionScope"] = scope
-			}
-			if attested {
-				rule.canon["attested"] = true
-			}
-			if op != "equals" {
-				rule.canon["operator"] = op
-			}
-			allows[key] = rule
-			r.allow = append(r.allow, rule)
-			canonRules = append(canonRules, rule.canon)
+			rule.canon["values"] = rule.values
 			continue
 		}
 		if m := g.denyIf.FindStringSubmatch(l.text); m != nil {

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"net/url"
 	"path"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/sigilcore/sigil-hub/internal/strictjson"
 )
 
 // Decision statuses.
@@ -228,11 +231,7 @@ func (in *intent) member(k string) any {
 	if in.obj != nil {
 		return in.obj[k]
 	}
-	tok, ok := in.tok.member(k)
-	if !ok {
-		panic("policy: member " + k + " is not kept by scanIntent") // a programming error
-	}
-	return tokenValue(tok)
+	return tokenValue(in.token(k))
 }
 
 // str returns the top-level member k if it is a string.
@@ -241,11 +240,16 @@ func (in *intent) str(k string) (string, bool) {
 		s, ok := in.obj[k].(string)
 		return s, ok
 	}
-	tok, ok := in.tok.member(k)
-	if !ok {
+	return strictjson.DecodeString(in.token(k))
+}
+
+// token returns the raw value scanIntent kept of top-level member k.
+func (in *intent) token(k string) []byte {
+	p := in.tok.slot(k)
+	if p == nil {
 		panic("policy: member " + k + " is not kept by scanIntent") // a programming error
 	}
-	return tokenString(tok)
+	return *p
 }
 
 // metadataNames returns metadata.serverId and metadata.toolName when they
@@ -257,8 +261,8 @@ func (in *intent) metadataNames() (server, tool string) {
 		tool, _ = md["toolName"].(string)
 		return server, tool
 	}
-	server, _ = tokenString(in.tok.serverID)
-	tool, _ = tokenString(in.tok.toolName)
+	server, _ = strictjson.DecodeString(in.tok.serverID)
+	tool, _ = strictjson.DecodeString(in.tok.toolName)
 	return server, tool
 }
 
@@ -330,43 +334,41 @@ func (r *customRule) denyIfMatches(v any, present bool) bool {
 		// A missing field satisfies only not_equals (fail closed).
 		return r.op == "not_equals"
 	}
-	switch r.op {
-	case "contains":
-		return strings.Contains(s, r.value)
-	case "starts_with":
-		return strings.HasPrefix(s, r.value)
-	case "ends_with":
-		return strings.HasSuffix(s, r.value)
-	case "equals":
-		return s == r.value
-	case "not_equals":
-		return s != r.value
-	case "matches":
-		return r.re.MatchString(s)
-	}
-	return true
+	return opMatches(r.op, s, r.value, r.re, true)
 }
 
 func (r *customRule) allowMatches(s string) bool {
 	for i, v := range r.values {
-		var ok bool
-		switch r.op {
-		case "equals":
-			ok = s == v
-		case "contains":
-			ok = strings.Contains(s, v)
-		case "starts_with":
-			ok = strings.HasPrefix(s, v)
-		case "ends_with":
-			ok = strings.HasSuffix(s, v)
-		case "matches":
-			ok = r.res[i].MatchString(s)
+		var re *regexp.Regexp
+		if r.res != nil {
+			re = r.res[i]
 		}
-		if ok {
+		if opMatches(r.op, s, v, re, false) {
 			return true
 		}
 	}
 	return false
+}
+
+// opMatches applies a ## custom operator to s and a rule's value v (re is
+// v compiled, for matches). An operator the parser never produces gives
+// failClosed, the caller's denying answer.
+func opMatches(op, s, v string, re *regexp.Regexp, failClosed bool) bool {
+	switch op {
+	case "contains":
+		return strings.Contains(s, v)
+	case "starts_with":
+		return strings.HasPrefix(s, v)
+	case "ends_with":
+		return strings.HasSuffix(s, v)
+	case "equals":
+		return s == v
+	case "not_equals":
+		return s != v
+	case "matches":
+		return re.MatchString(s)
+	}
+	return failClosed
 }
 
 func lookup(obj map[string]any, path []string) (any, bool) {

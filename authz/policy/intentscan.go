@@ -32,15 +32,8 @@ type intentTokens struct {
 	serverID, toolName []byte
 }
 
-// member returns the token of top-level member k; ok is false for a member
-// the scanner does not keep.
-func (t *intentTokens) member(k string) (tok []byte, ok bool) {
-	if p := t.slot(k); p != nil {
-		return *p, true
-	}
-	return nil, false
-}
-
+// slot returns where scanIntent keeps top-level member k, nil for a member
+// it does not keep.
 func (t *intentTokens) slot(k string) *[]byte {
 	switch k {
 	case "action":
@@ -101,40 +94,13 @@ func scanIntent(raw []byte) (intentTokens, bool) {
 	return t, true
 }
 
-// tokenString returns the string a member's token decodes to, as
-// encoding/json decodes it (ok is false when the token is absent or not a
-// string).
-func tokenString(tok []byte) (string, bool) {
-	if len(tok) < 2 || tok[0] != '"' {
-		return "", false
-	}
-	body := tok[1 : len(tok)-1]
-	simple := true
-	for _, c := range body {
-		if c == '\\' || c >= 0x80 {
-			simple = false
-			break
-		}
-	}
-	if simple {
-		return string(body), true
-	}
-	// Escapes or non-ASCII (invalid UTF-8 becomes U+FFFD): let
-	// encoding/json decode it, exactly as the thorough path would.
-	var v string
-	if json.Unmarshal(tok, &v) != nil {
-		return "", false
-	}
-	return v, true
-}
-
 // tokenValue decodes a member's token as the thorough path does (numbers
 // as json.Number); nil for an absent token.
 func tokenValue(tok []byte) any {
 	if tok == nil {
 		return nil
 	}
-	if s, ok := tokenString(tok); ok {
+	if s, ok := strictjson.DecodeString(tok); ok {
 		return s
 	}
 	var v any
