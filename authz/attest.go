@@ -142,24 +142,9 @@ func attParse(token string) (attToken, *attError) {
 	}, nil
 }
 
-// attIsInt reports whether raw is a JSON integer (no fraction, no
-// exponent) of at most 18 digits.
-func attIsInt(raw []byte) bool {
-	digits := bytes.TrimPrefix(raw, []byte("-"))
-	if len(digits) == 0 || len(digits) > 18 || (digits[0] == '0' && len(digits) > 1) {
-		return false
-	}
-	for _, c := range digits {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
-}
-
 func attInt(m respMembers, name string) (int64, *attError) {
 	raw, ok := m[name]
-	if !ok || !attIsInt(raw) {
+	if !ok || !plainInt(raw, 18) {
 		return 0, attFail(attReasonMalformed, "claim %s missing or not an integer", name)
 	}
 	n, err := strconv.ParseInt(string(raw), 10, 64)

@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"cmp"
 	"fmt"
 	"sync"
 	"time"
@@ -64,19 +65,13 @@ func newSignBreaker(threshold int, cooldown, maxCooldown time.Duration) *signBre
 	if threshold < 0 {
 		return nil
 	}
-	if threshold == 0 {
-		threshold = defaultBreakerThreshold
+	cooldown = cmp.Or(cooldown, defaultBreakerCooldown)
+	return &signBreaker{
+		threshold:   cmp.Or(threshold, defaultBreakerThreshold),
+		minCooldown: cooldown,
+		maxCooldown: max(cmp.Or(maxCooldown, defaultBreakerMaxCooldown), cooldown),
+		cooldown:    cooldown,
 	}
-	if cooldown == 0 {
-		cooldown = defaultBreakerCooldown
-	}
-	if maxCooldown == 0 {
-		maxCooldown = defaultBreakerMaxCooldown
-	}
-	if maxCooldown < cooldown {
-		maxCooldown = cooldown
-	}
-	return &signBreaker{threshold: threshold, minCooldown: cooldown, maxCooldown: maxCooldown, cooldown: cooldown}
 }
 
 // allow decides whether an attempt may go to Sign at now. It returns

@@ -187,7 +187,7 @@ func (s *Sign) holdLookup(ctx context.Context, holdID string) (holdState, *Decis
 		return holdExpired, nil, nil
 	case code == http.StatusUnauthorized || code == http.StatusForbidden:
 		resp.Body.Close()
-		d := s.authFailed(code)
+		d := s.authFailed(code, nil)
 		return "", &d, nil
 	case code == http.StatusTooManyRequests || code >= 500:
 		resp.Body.Close()

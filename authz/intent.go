@@ -2,14 +2,17 @@ package authz
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/sigilcore/sigil-hub/authz/policy"
 	"github.com/sigilcore/sigil-hub/internal/strictjson"
 )
 
@@ -81,22 +84,8 @@ const (
 
 // intentFieldIndex returns field's index in intentFieldOrder, or -1.
 func intentFieldIndex(field string) int {
-	for i, f := range intentFieldOrder() {
-		if f == field {
-			return i
-		}
-	}
-	return -1
-}
-
-// intentValidMethod reports whether m makes a url extraction an "http"
-// action (docs/protocol.md#extractors: uppercase only, never normalised).
-func intentValidMethod(m string) bool {
-	switch m {
-	case "GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE":
-		return true
-	}
-	return false
+	fields := intentFieldOrder()
+	return slices.Index(fields[:], field)
 }
 
 // ValidateExtractor reports whether x can be used with NewIntent: Action is
@@ -112,11 +101,7 @@ func ValidateExtractor(x *Extractor) error {
 		return fmt.Errorf("%w: action %q is not valid utf-8", errIntentExtractor, x.Action)
 	}
 	for field, path := range x.Fields {
-		known := false
-		for _, f := range intentFieldOrder() {
-			known = known || f == field
-		}
-		if !known {
+		if intentFieldIndex(field) < 0 {
 			return fmt.Errorf("%w: unknown intent field %q (want url, path, command, method or to)", errIntentExtractor, field)
 		}
 		if path == "" || strings.HasPrefix(path, ".") || strings.HasSuffix(path, ".") || strings.Contains(path, "..") {
@@ -172,7 +157,7 @@ func buildIntent(req Request, commit bool) (Intent, error) {
 		return malformed("server id or tool name of %q is not valid utf-8", req.Tool)
 	}
 	if !intentValidTaskID(req.TaskID) {
-		return malformed("task id %q must be 1-128 characters of A-Z a-z 0-9 _ -", intentShorten(req.TaskID))
+		return malformed("task id %q must be 1-128 characters of A-Z a-z 0-9 _ -", clip(req.TaskID, 40, "..."))
 	}
 	if err := ValidateExtractor(req.Extract); err != nil {
 		return Intent{}, fmt.Errorf("tool %q: %w", req.Tool, err)
@@ -222,7 +207,7 @@ func buildIntent(req Request, commit bool) (Intent, error) {
 	method := ""
 	if tok := extracted[intentFieldMethod]; tok != nil {
 		var m string
-		if json.Unmarshal(tok, &m) == nil && intentValidMethod(m) {
+		if json.Unmarshal(tok, &m) == nil && policy.ValidMethod(m) {
 			method = m
 		}
 	}
@@ -242,13 +227,11 @@ func buildIntent(req Request, commit bool) (Intent, error) {
 	}
 
 	b := make([]byte, 0, len(args)+256)
-	b = append(b, `{"action":`...)
-	b = strictjson.AppendString(b, action)
+	b = appendString(b, `{"action":`, action)
 	for i, field := range intentFieldOrder() {
 		switch {
 		case i == intentFieldMethod && action == "http" && method != "":
-			b = append(b, `,"method":`...)
-			b = strictjson.AppendString(b, method)
+			b = appendString(b, `,"method":`, method)
 		case i != intentFieldMethod && extracted[i] != nil:
 			b = append(b, ',', '"')
 			b = append(b, field...)
@@ -256,17 +239,13 @@ func buildIntent(req Request, commit bool) (Intent, error) {
 			b = append(b, extracted[i]...)
 		}
 	}
-	b = append(b, `,"task_id":`...)
-	b = strictjson.AppendString(b, req.TaskID)
-	b = append(b, `,"metadata":{"serverId":`...)
-	b = strictjson.AppendString(b, req.ServerID)
-	b = append(b, `,"toolName":`...)
-	b = strictjson.AppendString(b, req.Tool)
+	b = appendString(b, `,"task_id":`, req.TaskID)
+	b = appendString(b, `,"metadata":{"serverId":`, req.ServerID)
+	b = appendString(b, `,"toolName":`, req.Tool)
 	b = append(b, `,"arguments":`...)
 	b = append(b, args...)
 	if req.ToolHash != "" {
-		b = append(b, `,"toolHash":`...)
-		b = strictjson.AppendString(b, req.ToolHash)
+		b = appendString(b, `,"toolHash":`, req.ToolHash)
 	}
 	b = append(b, '}', '}')
 
@@ -296,21 +275,21 @@ func buildIntent(req Request, commit bool) (Intent, error) {
 // The nonce must be fresh for every request (NewNonce). It is safe for
 // concurrent use.
 func AuthorizeBody(in Intent, agentID, nonce string) []byte {
-	if agentID == "" {
-		agentID = DefaultAgentID
-	}
+	agentID = cmp.Or(agentID, DefaultAgentID)
 	b := make([]byte, 0, len(in.JSON)+len(agentID)+192)
-	b = append(b, `{"framework":`...)
-	b = strictjson.AppendString(b, Framework)
-	b = append(b, `,"agentId":`...)
-	b = strictjson.AppendString(b, agentID)
-	b = append(b, `,"txCommit":`...)
-	b = strictjson.AppendString(b, in.TxCommit)
-	b = append(b, `,"request_nonce":`...)
-	b = strictjson.AppendString(b, nonce)
+	b = appendString(b, `{"framework":`, Framework)
+	b = appendString(b, `,"agentId":`, agentID)
+	b = appendString(b, `,"txCommit":`, in.TxCommit)
+	b = appendString(b, `,"request_nonce":`, nonce)
 	b = append(b, `,"intent":`...)
 	b = append(b, in.JSON...)
 	return append(b, '}')
+}
+
+// appendString appends JSON text that ends where a value starts, then s
+// as a JSON string.
+func appendString(b []byte, before, s string) []byte {
+	return strictjson.AppendString(append(b, before...), s)
 }
 
 // NewNonce returns a fresh random UUIDv4 (RFC 9562) in lowercase, for the
@@ -373,17 +352,4 @@ func intentValidTaskID(id string) bool {
 		}
 	}
 	return true
-}
-
-// intentShorten caps a string quoted in an error message.
-func intentShorten(s string) string {
-	const max = 40
-	if len(s) <= max {
-		return s
-	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "..."
 }

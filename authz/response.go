@@ -203,9 +203,6 @@ func respParse(body []byte) (respBody, error) {
 		if r.nextSteps, _, err = m.str("next_steps", ""); err != nil {
 			return respBody{}, err
 		}
-		if r.attestation != "" {
-			return respBody{}, errors.New("DENIED carries an intent attestation")
-		}
 	case respPending:
 		if r.holdID, _, err = m.str("hold_id", "holdId"); err != nil {
 			return respBody{}, err
@@ -213,9 +210,9 @@ func respParse(body []byte) (respBody, error) {
 		if r.holdID == "" {
 			return respBody{}, errors.New(`PENDING without a non-empty "hold_id"`)
 		}
-		if r.attestation != "" {
-			return respBody{}, errors.New("PENDING carries an intent attestation")
-		}
+	}
+	if r.kind != respApproved && r.attestation != "" {
+		return respBody{}, fmt.Errorf("%s carries an intent attestation", status)
 	}
 	return r, nil
 }

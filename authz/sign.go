@@ -2,6 +2,7 @@ package authz
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -123,15 +124,7 @@ func (o SignOptions) Validate() error {
 // IsHex64 reports whether s is 64 lowercase hex characters: a SHA-256
 // digest as Sign writes them (txCommit, policy hash).
 func IsHex64(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
+	return len(s) == 64 && strings.Trim(s, "0123456789abcdef") == ""
 }
 
 // Sign is the Sigil Sign client: an Authorizer that asks POST
@@ -172,24 +165,13 @@ func NewSign(o SignOptions) *Sign {
 	if err := o.Validate(); err != nil {
 		panic("authz: NewSign: " + err.Error())
 	}
-	base := strings.TrimRight(o.URL, "/")
-	if base == "" {
-		base = DefaultSignURL
-	}
+	base := cmp.Or(strings.TrimRight(o.URL, "/"), DefaultSignURL)
 	u, _ := url.Parse(base)
 	origin := (&url.URL{Scheme: u.Scheme, Host: u.Host}).String()
-	if o.RequestTimeout == 0 {
-		o.RequestTimeout = 10 * time.Second
-	}
-	if o.PendingTimeout == 0 {
-		o.PendingTimeout = 30 * time.Second
-	}
-	if o.Verify == "" {
-		o.Verify = VerifyWarn
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
+	o.RequestTimeout = cmp.Or(o.RequestTimeout, 10*time.Second)
+	o.PendingTimeout = cmp.Or(o.PendingTimeout, 30*time.Second)
+	o.Verify = cmp.Or(o.Verify, VerifyWarn)
+	o.Logger = cmp.Or(o.Logger, slog.New(slog.DiscardHandler))
 	rt := o.Transport
 	if rt == nil {
 		rt = signTransport()
@@ -301,11 +283,7 @@ func (s *Sign) Authorize(ctx context.Context, req Request) (Decision, error) {
 func (s *Sign) authorize(ctx context.Context, req Request) (Decision, error) {
 	in, err := NewIntent(req)
 	if err != nil {
-		var ie *InputError
-		if errors.As(err, &ie) {
-			return Decision{Verdict: Denied, ErrorCode: ie.Code, Message: ie.Message}, nil
-		}
-		return Decision{Verdict: Denied, ErrorCode: "SIGIL_INPUT_MALFORMED", Message: "cannot build the intent: " + err.Error()}, nil
+		return inputDecision(err, "cannot build the intent: "), nil
 	}
 	d, holdID, err := s.send(ctx, in, req.AgentID)
 	if err == nil && holdID != "" {
@@ -355,9 +333,7 @@ func (s *Sign) sendOnce(ctx context.Context, in Intent, agentID string) (Decisio
 		return Decision{}, "", fmt.Errorf("%w: POST %s: HTTP %d", ErrUnreachable, s.authorizeURL, code)
 	case code == http.StatusUnauthorized:
 		b, _ := respReadBody(ctx, resp, cancel, s.bodyTimeout)
-		d := s.authFailed(code)
-		d.SignErrorCode = signErrorCode(b)
-		return d, "", nil
+		return s.authFailed(code, b), "", nil
 	case code == http.StatusConflict:
 		resp.Body.Close()
 		return Decision{Verdict: Denied, ErrorCode: "SIGIL_NO_POLICY",
@@ -376,9 +352,7 @@ func (s *Sign) sendOnce(ctx context.Context, in Intent, agentID string) (Decisio
 				return s.denied(r), "", nil
 			}
 		}
-		d := s.authFailed(code)
-		d.SignErrorCode = signErrorCode(b)
-		return d, "", nil
+		return s.authFailed(code, b), "", nil
 	case code == http.StatusOK || code == http.StatusAccepted:
 		b, err := respReadBody(ctx, resp, cancel, s.bodyTimeout)
 		if err != nil {
@@ -491,11 +465,13 @@ func (s *Sign) denied(r respBody) Decision {
 	if r.nextSteps != "" {
 		msg += "; " + r.nextSteps
 	}
-	return Decision{Verdict: Denied, ErrorCode: r.errorCode, Message: signClip(msg), PolicyHash: r.policyHash}
+	return Decision{Verdict: Denied, ErrorCode: r.errorCode, Message: clip(msg, 1024, "…"), PolicyHash: r.policyHash}
 }
 
-func (s *Sign) authFailed(code int) Decision {
-	return Decision{Verdict: AuthFailed, ErrorCode: "SIGIL_AUTH_FAILURE", Message: fmt.Sprintf(
+// authFailed is the decision on a rejected key; body is the response's,
+// when it was read.
+func (s *Sign) authFailed(code int, body []byte) Decision {
+	return Decision{Verdict: AuthFailed, ErrorCode: "SIGIL_AUTH_FAILURE", SignErrorCode: signErrorCode(body), Message: fmt.Sprintf(
 		"sigil sign rejected the API key (HTTP %d); check SIGIL_API_KEY or --key (the key must be valid for %s)",
 		code, s.authorizeURL)}
 }
@@ -533,9 +509,9 @@ func (s *Sign) scrub(text string) string {
 	return strings.ReplaceAll(text, s.apiKey, "[redacted]")
 }
 
-// signClip bounds a Sign-provided message to 1 KiB at a rune boundary.
-func signClip(s string) string {
-	const max = 1024
+// clip bounds s to max bytes at a rune boundary, ellipsis marking a cut:
+// a Sign-provided message (1 KiB) or a value quoted in an error.
+func clip(s string, max int, ellipsis string) string {
 	if len(s) <= max {
 		return s
 	}
@@ -543,7 +519,7 @@ func signClip(s string) string {
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}
-	return s[:cut] + "…"
+	return s[:cut] + ellipsis
 }
 
 // signIsTLSVerify reports whether err is a certificate verification failure

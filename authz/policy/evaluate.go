@@ -523,7 +523,7 @@ func (t *toolRules) eval(in intent) (string, Decision, bool) {
 		}
 	case "http":
 		method, _ := str("method")
-		if !validMethod(method) {
+		if !ValidMethod(method) {
 			return "", deny(CodeValidation, "tool_calls.http", "http intent needs an uppercase method (GET, HEAD, OPTIONS, POST, PUT, PATCH, DELETE)"), false
 		}
 		host, ok := hostOf(in.member("url"))

@@ -565,7 +565,7 @@ func (p *parser) parseToolCalls(lines []srcLine, header int) (*toolRules, map[st
 				return p.errf(l.n, key, "http policy keys require version 2.0.0")
 			}
 			var err error
-			if v, err = p.validList(l, key, v, validMethod, "must contain only uppercase HTTP methods (GET, HEAD, OPTIONS, POST, PUT, PATCH, DELETE)"); err != nil {
+			if v, err = p.validList(l, key, v, ValidMethod, "must contain only uppercase HTTP methods (GET, HEAD, OPTIONS, POST, PUT, PATCH, DELETE)"); err != nil {
 				return err
 			}
 		case "http.allowed_hosts":
@@ -592,7 +592,9 @@ func (p *parser) parseToolCalls(lines []srcLine, header int) (*toolRules, map[st
 	return r, canon, nil
 }
 
-func validMethod(m string) bool {
+// ValidMethod reports whether m is an HTTP method an http intent may carry:
+// uppercase only, never normalised (docs/protocol.md#extractors).
+func ValidMethod(m string) bool {
 	switch m {
 	case "GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE":
 		return true
