@@ -278,21 +278,11 @@ func rootPolicyKey(k string) bool {
 // substitution or adjacent transposition) away from "version".
 func isVersionTypo(key string) bool {
 	s, t := strings.ToLower(key), "version"
-	if s == t {
-		return false
+	if len(s) < len(t) {
+		s, t = t, s
 	}
-	oneDeletion := func(short, long string) bool {
-		if len(short)+1 != len(long) {
-			return false
-		}
-		for i := range long {
-			if long[:i]+long[i+1:] == short {
-				return true
-			}
-		}
-		return false
-	}
-	if len(s) == len(t) {
+	switch len(s) - len(t) {
+	case 0: // substitution or transposition; "version" itself has no mismatch
 		var mis []int
 		for i := range s {
 			if s[i] != t[i] {
@@ -300,11 +290,14 @@ func isVersionTypo(key string) bool {
 			}
 		}
 		return len(mis) == 1 || (len(mis) == 2 && mis[1] == mis[0]+1 && s[mis[0]] == t[mis[1]] && s[mis[1]] == t[mis[0]])
+	case 1: // deletion from the longer one
+		for i := range s {
+			if s[:i]+s[i+1:] == t {
+				return true
+			}
+		}
 	}
-	if len(s) < len(t) {
-		return oneDeletion(s, t)
-	}
-	return oneDeletion(t, s)
+	return false
 }
 
 // --- value helpers (warrant-core policy.ts semantics) ---
