@@ -361,6 +361,7 @@ func (v *attVerifier) fetch(ctx context.Context) (map[string]ed25519.PublicKey, 
 	if err != nil {
 		return nil, fmt.Errorf("fetching jwks %s: %v", v.jwksURL, signErrText(err))
 	}
+	defer resp.Body.Close()
 	body, err := respReadBody(ctx, resp, cancel, v.bodyTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("jwks %s: %v", v.jwksURL, err)

@@ -53,11 +53,11 @@ type respBody struct {
 }
 
 // respReadBody reads resp.Body under the size cap and the body-read deadline
-// (bodyTimeout from when the headers arrived). cancel aborts the request
-// (it is the request's context cancel func). It returns ctx.Err() when the
-// caller's ctx ended; any other failure is an invalid response.
+// (bodyTimeout from when the headers arrived); the caller closes it. cancel
+// aborts the request (it is the request's context cancel func). It returns
+// ctx.Err() when the caller's ctx ended; any other failure is an invalid
+// response.
 func respReadBody(ctx context.Context, resp *http.Response, cancel context.CancelFunc, bodyTimeout time.Duration) ([]byte, error) {
-	defer resp.Body.Close()
 	t := time.AfterFunc(bodyTimeout, cancel)
 	defer t.Stop()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, respMaxBody+1))
@@ -217,21 +217,11 @@ func respParse(body []byte) (respBody, error) {
 	return r, nil
 }
 
-// holdState is the state of a hold lookup (GET /v1/holds/{id}).
-type holdState string
-
-const (
-	holdPending  holdState = "PENDING"
-	holdApproved holdState = "APPROVED"
-	holdDenied   holdState = "DENIED"
-	holdExpired  holdState = "EXPIRED"
-)
-
 // respParseHold validates a hold lookup body: a strict JSON object whose
-// "status" (or "state") is one of the four hold states. Other members are
+// "status" (or "state") is one of the four hold states (HoldPending...). Other members are
 // allowed (the vendor does not specify the schema) but must be strict JSON
 // too.
-func respParseHold(body []byte) (holdState, error) {
+func respParseHold(body []byte) (string, error) {
 	m, err := respObject(body)
 	if err != nil {
 		return "", err
@@ -252,9 +242,9 @@ func respParseHold(body []byte) (holdState, error) {
 	case !ok1:
 		st = alt
 	}
-	switch s := holdState(st); s {
-	case holdPending, holdApproved, holdDenied, holdExpired:
-		return s, nil
+	switch st {
+	case HoldPending, HoldApproved, HoldDenied, HoldExpired:
+		return st, nil
 	}
 	return "", fmt.Errorf("unknown hold state %.40q", st)
 }

@@ -326,20 +326,18 @@ func (s *Sign) sendOnce(ctx context.Context, in Intent, agentID string) (Decisio
 		return *tlsd, "", nil
 	}
 	defer cancel()
+	defer resp.Body.Close()
 	code := resp.StatusCode
 	switch {
 	case code == http.StatusBadGateway || code == http.StatusServiceUnavailable || code == http.StatusGatewayTimeout:
-		resp.Body.Close()
 		return Decision{}, "", fmt.Errorf("%w: POST %s: HTTP %d", ErrUnreachable, s.authorizeURL, code)
 	case code == http.StatusUnauthorized:
 		b, _ := respReadBody(ctx, resp, cancel, s.bodyTimeout)
 		return s.authFailed(code, b), "", nil
 	case code == http.StatusConflict:
-		resp.Body.Close()
 		return Decision{Verdict: Denied, ErrorCode: "SIGIL_NO_POLICY",
 			Message: "no policy is deployed for this API key (HTTP 409); deploy a warranty policy for it in Sigil Command"}, "", nil
 	case code == http.StatusTooManyRequests:
-		resp.Body.Close()
 		return Decision{Verdict: Denied, ErrorCode: "SIGIL_RATE_LIMITED",
 			Message: "sigil sign rate-limited this call (HTTP 429); it was not retried"}, "", nil
 	case code == http.StatusForbidden:
@@ -377,10 +375,8 @@ func (s *Sign) sendOnce(ctx context.Context, in Intent, agentID string) (Decisio
 		d, err := s.approved(ctx, r, in.TxCommit)
 		return d, "", err
 	case code >= 300 && code < 400:
-		resp.Body.Close()
 		return signInvalid("redirect (HTTP %d) not followed", code), "", nil
 	default:
-		resp.Body.Close()
 		return signInvalid("unexpected HTTP %d", code), "", nil
 	}
 }
