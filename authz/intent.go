@@ -233,9 +233,7 @@ func buildIntent(req Request, commit bool) (Intent, error) {
 		case i == intentFieldMethod && action == "http" && method != "":
 			b = appendString(b, `,"method":`, method)
 		case i != intentFieldMethod && extracted[i] != nil:
-			b = append(b, ',', '"')
-			b = append(b, field...)
-			b = append(b, '"', ':')
+			b = append(b, `,"`+field+`":`...)
 			b = append(b, extracted[i]...)
 		}
 	}
@@ -253,19 +251,18 @@ func buildIntent(req Request, commit bool) (Intent, error) {
 	// from them, strings encoded here, depth at most MaxArgumentsDepth+2), so
 	// the commit skips a second validation pass (on every call it would only
 	// repeat work).
-	if !commit {
-		if err := pgcFinite(b); err != nil {
-			return malformed("arguments of tool %q cannot be committed: %v", req.Tool, err)
-		}
-		return Intent{JSON: b, Action: action}, nil
+	in := Intent{JSON: b, Action: action}
+	if commit {
+		in.TxCommit, err = pgcTxCommit(b)
+	} else {
+		err = pgcFinite(b)
 	}
-	tx, err := pgcTxCommit(b)
 	if err != nil {
 		// Arguments are strictly valid and bounded, so only a number that
 		// overflows float64 (e.g. 1e400) gets here: JS would see Infinity.
 		return malformed("arguments of tool %q cannot be committed: %v", req.Tool, err)
 	}
-	return Intent{JSON: b, TxCommit: tx, Action: action}, nil
+	return in, nil
 }
 
 // AuthorizeBody returns the /v1/authorize request body for in

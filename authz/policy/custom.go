@@ -49,14 +49,14 @@ func (p *parser) compileRegexp(l srcLine, key, expr string) (*regexp.Regexp, err
 func (p *parser) parseCustom(lines []srcLine) (*customRules, map[string]any, error) {
 	g := p.g
 	r := &customRules{}
-	canonControls := map[string]any{}
-	var canonRules []any
+	canon := map[string]any{}
+	canonRules := []any{}
 	type allowKey struct{ scope, path, op string }
 	allows := map[allowKey]*customRule{}
 	ops := map[[2]string]string{}
 	for _, l := range lines {
 		if m := g.generic.FindStringSubmatch(l.text); m != nil {
-			if _, err := p.generic(&r.controls, canonControls, l, m[1], m[2]); err != nil {
+			if _, err := p.generic(&r.controls, canon, l, m[1], m[2]); err != nil {
 				return nil, nil, err
 			}
 			continue
@@ -182,12 +182,6 @@ func (p *parser) parseCustom(lines []srcLine) (*customRules, map[string]any, err
 		}
 		return nil, nil, nil
 	}
-	canon := map[string]any{"rules": canonRules}
-	if canonRules == nil {
-		canon["rules"] = []any{}
-	}
-	for k, v := range canonControls {
-		canon[k] = v
-	}
+	canon["rules"] = canonRules
 	return r, canon, nil
 }
