@@ -154,8 +154,7 @@ type Sign struct {
 
 	closeCtx    context.Context // cancelled by Close
 	closeCancel context.CancelFunc
-	mu          sync.Mutex     // guards closed
-	closed      bool           // set by Close
+	mu          sync.Mutex     // orders Close's cancel with inflight.Add
 	inflight    sync.WaitGroup // Authorize calls in progress
 }
 
@@ -239,9 +238,8 @@ func signTransport() *http.Transport {
 // Close is safe to call more than once and concurrently with Authorize.
 func (s *Sign) Close() {
 	s.mu.Lock()
-	s.closed = true
-	s.mu.Unlock()
 	s.closeCancel()
+	s.mu.Unlock()
 	s.inflight.Wait()
 	s.client.CloseIdleConnections()
 }
@@ -252,7 +250,7 @@ func (s *Sign) Close() {
 // OnHold is called from the calling goroutine. Safe for concurrent use.
 func (s *Sign) Authorize(ctx context.Context, req Request) (Decision, error) {
 	s.mu.Lock()
-	if s.closed {
+	if s.closeCtx.Err() != nil {
 		s.mu.Unlock()
 		return Decision{}, fmt.Errorf("sigil sign client closed: %w", context.Canceled)
 	}
