@@ -257,9 +257,7 @@ func buildIntent(req Request, commit bool) (Intent, error) {
 	} else {
 		err = pgcFinite(b)
 	}
-	if err != nil {
-		// Arguments are strictly valid and bounded, so only a number that
-		// overflows float64 (e.g. 1e400) gets here: JS would see Infinity.
+	if err != nil { // only a number that overflows float64, e.g. 1e400
 		return malformed("arguments of tool %q cannot be committed: %v", req.Tool, err)
 	}
 	return in, nil
@@ -293,9 +291,7 @@ func appendString(b []byte, before, s string) []byte {
 // request_nonce of every authorize request. It is safe for concurrent use.
 func NewNonce() string {
 	var u [16]byte
-	// crypto/rand.Read never returns an error (it crashes the program if the
-	// system's randomness is unavailable), so there is nothing to handle.
-	rand.Read(u[:])
+	rand.Read(u[:])         // never fails (crypto/rand crashes the program instead)
 	u[6] = u[6]&0x0f | 0x40 // version 4
 	u[8] = u[8]&0x3f | 0x80 // variant 10
 	h := hex.EncodeToString(u[:])

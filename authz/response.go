@@ -218,9 +218,9 @@ func respParse(body []byte) (respBody, error) {
 }
 
 // respParseHold validates a hold lookup body: a strict JSON object whose
-// "status" (or "state") is one of the four hold states (HoldPending...). Other members are
-// allowed (the vendor does not specify the schema) but must be strict JSON
-// too.
+// "status" (or "state") is one of the four hold states (HoldPending...).
+// Other members are allowed (the vendor does not specify the schema) but
+// must be strict JSON too.
 func respParseHold(body []byte) (string, error) {
 	m, err := respObject(body)
 	if err != nil {

@@ -177,12 +177,9 @@ func (p *Policy) evaluateIntent(in intent, c Counter, now time.Time) Decision {
 	return Decision{Status: StatusAllowed}
 }
 
-// decode reads an intent for p. Only ## custom deny and allow rules look at
-// arbitrary members (deny_string: anywhere), so without them the intent is
-// read by scanIntent, which builds nothing; whenever it declines, and for
-// every policy with such rules, decodeIntent decodes the whole intent.
-// Both give the same intent, hence the same decision; the scan exists
-// because decoding every intent whole was most of the cost of a call.
+// decode reads an intent for p: with scanIntent (intentscan.go), unless it
+// declines or ## custom deny and allow rules look at arbitrary members
+// (deny_string: anywhere); else decodeIntent decodes the whole intent.
 func (p *Policy) decode(raw []byte) (intent, Decision, bool) {
 	if p.custom == nil || len(p.custom.deny)+len(p.custom.allow) == 0 {
 		if t, ok := scanIntent(raw); ok {

@@ -63,10 +63,8 @@ func (t *intentTokens) slot(k string) *[]byte {
 // the raw values of the members evaluation reads. strictjson's one pass
 // settles that: it accepts only valid UTF-8, one value, unescaped names
 // compared after unescaping and no repeated name at any depth, nesting up
-// to intentScanMaxDepth. Anything else declines (ok false), and Evaluate
-// decodes the intent the thorough way, so that every decision is the one
-// encoding/json's decoding gives (it reads repeated names and invalid UTF-8
-// its own way).
+// to intentScanMaxDepth (encoding/json reads repeated names and invalid
+// UTF-8 its own way). Anything else declines (ok false).
 func scanIntent(raw []byte) (intentTokens, bool) {
 	if strictjson.ValidateObject(raw, intentScanMaxDepth) != nil {
 		return intentTokens{}, false
