@@ -281,8 +281,7 @@ func (l *Local) Recent() []Record {
 // error (an invalid extractor) denies as malformed input, its message
 // after prefix.
 func inputDecision(err error, prefix string) Decision {
-	var ie *InputError
-	if errors.As(err, &ie) {
+	if ie, ok := errors.AsType[*InputError](err); ok {
 		return Decision{Verdict: Denied, ErrorCode: ie.Code, Message: ie.Message}
 	}
 	return Decision{Verdict: Denied, ErrorCode: CodeInputMalformed, Message: prefix + err.Error()}

@@ -118,11 +118,8 @@ func (m respMembers) str(key, alias string) (string, bool, error) {
 func (m respMembers) nullableStr(key, alias string) (string, error) {
 	_, hasKey := m[key]
 	_, hasAlias := m[alias]
-	if hasKey && hasAlias {
-		return "", fmt.Errorf("both %q and %q present", key, alias)
-	}
-	if string(m[key]) == "null" || string(m[alias]) == "null" {
-		return "", nil
+	if hasKey != hasAlias && (string(m[key]) == "null" || string(m[alias]) == "null") {
+		return "", nil // both present is str's error
 	}
 	s, _, err := m.str(key, alias)
 	return s, err

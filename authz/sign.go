@@ -437,8 +437,8 @@ func (s *Sign) approved(ctx context.Context, r respBody, txCommit string) (Decis
 	if err == nil {
 		return d, nil
 	}
-	var ae *attError
-	if !errors.As(err, &ae) {
+	ae, ok := errors.AsType[*attError](err)
+	if !ok {
 		return Decision{}, err // ctx ended
 	}
 	if s.verify == VerifyEnforce {
@@ -519,25 +519,20 @@ func clip(s string, max int, ellipsis string) string {
 // signIsTLSVerify reports whether err is a certificate verification failure
 // (possible interception: never unreachable, never bypassed).
 func signIsTLSVerify(err error) bool {
-	var cv *tls.CertificateVerificationError
-	var ua x509.UnknownAuthorityError
-	var he x509.HostnameError
-	var ci x509.CertificateInvalidError
-	return errors.As(err, &cv) || errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci)
+	return errors.As(err, new(*tls.CertificateVerificationError)) || errors.As(err, new(x509.UnknownAuthorityError)) ||
+		errors.As(err, new(x509.HostnameError)) || errors.As(err, new(x509.CertificateInvalidError))
 }
 
 // signNotSent reports whether the request provably never left: a DNS
 // failure or a refused connection (docs/protocol.md#retries).
 func signNotSent(err error) bool {
-	var dns *net.DNSError
-	return errors.As(err, &dns) || errors.Is(err, syscall.ECONNREFUSED)
+	return errors.As(err, new(*net.DNSError)) || errors.Is(err, syscall.ECONNREFUSED)
 }
 
 // signErrText describes a transport error without the request URL (which
 // callers add) and without anything from the request headers.
 func signErrText(err error) string {
-	var ue *url.Error
-	if errors.As(err, &ue) {
+	if ue, ok := errors.AsType[*url.Error](err); ok {
 		err = ue.Err
 	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {

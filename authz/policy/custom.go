@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"cmp"
 	"regexp"
 	"slices"
 	"strings"
@@ -84,9 +85,7 @@ func (p *parser) parseCustom(lines []srcLine) (*customRules, map[string]any, err
 			if op == "prefix" {
 				op = "starts_with"
 			}
-			if !hasOp {
-				op = "equals"
-			}
+			op = cmp.Or(op, "equals") // none given
 			values := list(rawValues)
 			if path == "" {
 				return nil, nil, p.errf(l.n, "allow_only", "field path must not be empty")

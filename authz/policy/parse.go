@@ -415,25 +415,20 @@ type controls struct {
 }
 
 func (p *parser) generic(c *controls, canon map[string]any, l srcLine, key, value string) (bool, error) {
-	if key != "require_approval" && key != "require_shim" {
+	switch {
+	case key != "require_approval" && key != "require_shim":
 		return false, nil
-	}
-	if !p.isV2 {
+	case !p.isV2:
 		return true, p.errf(l.n, key, "requires version 2.0.0")
-	}
-	if key == "require_approval" {
-		if c.requireApproval != nil {
-			return true, p.errf(l.n, key, "duplicate key")
-		}
+	case key == "require_approval" && c.requireApproval != nil, key == "require_shim" && c.requireShim != nil:
+		return true, p.errf(l.n, key, "duplicate key")
+	case key == "require_approval":
 		v, err := p.patternList(l, key, value)
 		if err != nil {
 			return true, err
 		}
 		c.requireApproval, canon["requireApproval"] = v, v
 		return true, nil
-	}
-	if c.requireShim != nil {
-		return true, p.errf(l.n, key, "duplicate key")
 	}
 	b, err := p.boolean(l, key, value, true)
 	if err != nil {
