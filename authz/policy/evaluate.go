@@ -76,8 +76,6 @@ func (d Decision) PublicCode() string {
 			return "SIGIL_BASH_BLOCKED"
 		}
 		return "SIGIL_POLICY_VIOLATION"
-	case CodeProvenanceRequired:
-		return "SIGIL_POLICY_VIOLATION"
 	}
 	if strings.HasPrefix(d.Code, "SIGIL_") {
 		return d.Code
