@@ -20,11 +20,7 @@ const (
 )
 
 func unsupportedSection(name string) bool {
-	switch name {
-	case "evm", "soft_limits", "repository", "filesystem", "git", "database":
-		return true
-	}
-	return false
+	return slices.Contains([]string{"evm", "soft_limits", "repository", "filesystem", "git", "database"}, name)
 }
 
 // grammar holds the compiled regular expressions of one Parse call, so that
@@ -583,11 +579,7 @@ func (p *parser) parseToolCalls(lines []srcLine, header int) (*toolRules, map[st
 // ValidMethod reports whether m is an HTTP method an http intent may carry:
 // uppercase only, never normalised (docs/protocol.md#extractors).
 func ValidMethod(m string) bool {
-	switch m {
-	case "GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE":
-		return true
-	}
-	return false
+	return slices.Contains([]string{"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"}, m)
 }
 
 func (p *parser) validHost(v string) bool {
