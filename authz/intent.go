@@ -90,9 +90,9 @@ func intentFieldIndex(field string) int {
 
 // ValidateExtractor reports whether x can be used with NewIntent: Action is
 // valid UTF-8, every field is one of url, path, command, method and to, and
-// every path is a non-empty dot-separated list of non-empty keys. A nil x is valid. Config
-// loading should call it so that a typo fails at startup rather than on
-// every call. It is safe for concurrent use.
+// every path is a non-empty dot-separated list of non-empty keys. A nil x is
+// valid. Config loading should call it so that a typo fails at startup
+// rather than on every call. It is safe for concurrent use.
 func ValidateExtractor(x *Extractor) error {
 	if x == nil {
 		return nil
@@ -204,12 +204,9 @@ func buildIntent(req Request, commit bool) (Intent, error) {
 			extracted[intentFieldIndex(field)] = tok
 		}
 	}
-	method := ""
-	if tok := extracted[intentFieldMethod]; tok != nil {
-		var m string
-		if json.Unmarshal(tok, &m) == nil && policy.ValidMethod(m) {
-			method = m
-		}
+	method, _ := strictjson.DecodeString(extracted[intentFieldMethod])
+	if !policy.ValidMethod(method) {
+		method = ""
 	}
 
 	action := "mcp." + req.ServerID + "." + req.Tool
