@@ -1,7 +1,6 @@
 package authz
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
@@ -11,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -209,25 +209,15 @@ func attCheck(tok attToken, key ed25519.PublicKey, now time.Time, txCommit, pin,
 }
 
 func attHasAudience(raw json.RawMessage) bool {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return false
+	isAudience := func(r json.RawMessage) bool {
+		s, ok := strictjson.DecodeString(r)
+		return ok && s == attAudience
 	}
-	if raw[0] == '"' {
-		var s string
-		return json.Unmarshal(raw, &s) == nil && s == attAudience
+	if isAudience(raw) {
+		return true
 	}
 	var list []json.RawMessage
-	if raw[0] != '[' || json.Unmarshal(raw, &list) != nil {
-		return false
-	}
-	for _, r := range list {
-		var s string
-		if len(r) > 0 && r[0] == '"' && json.Unmarshal(r, &s) == nil && s == attAudience {
-			return true
-		}
-	}
-	return false
+	return len(raw) > 0 && raw[0] == '[' && json.Unmarshal(raw, &list) == nil && slices.ContainsFunc(list, isAudience)
 }
 
 // attParseJWKS parses a JWKS document: 1..16 Ed25519 keys ("kty":"OKP",

@@ -104,12 +104,9 @@ func (m respMembers) str(key, alias string) (string, bool, error) {
 	if !ok {
 		return "", false, nil
 	}
-	if len(raw) == 0 || raw[0] != '"' {
+	s, ok := strictjson.DecodeString(raw)
+	if !ok {
 		return "", false, fmt.Errorf("member %q is not a string", name)
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", false, fmt.Errorf("member %q: %v", name, err)
 	}
 	return s, true, nil
 }

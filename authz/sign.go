@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -480,8 +479,7 @@ func signErrorCode(body []byte) string {
 		return ""
 	}
 	for _, k := range []string{"error_code", "errorCode"} {
-		var code string
-		if raw, ok := m[k]; ok && json.Unmarshal(raw, &code) == nil && len(code) <= 64 && code != "" &&
+		if code, ok := strictjson.DecodeString(m[k]); ok && len(code) <= 64 && code != "" &&
 			strings.Trim(code, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == "" {
 			return code
 		}
