@@ -204,9 +204,11 @@ func buildIntent(req Request, commit bool) (Intent, error) {
 			extracted[intentFieldIndex(field)] = tok
 		}
 	}
-	method, _ := strictjson.DecodeString(extracted[intentFieldMethod])
-	if !policy.ValidMethod(method) {
-		method = ""
+	method := ""
+	if tok := extracted[intentFieldMethod]; tok != nil { // DecodeString allocates, even for nil
+		if m, _ := strictjson.DecodeString(tok); policy.ValidMethod(m) {
+			method = m
+		}
 	}
 
 	action := "mcp." + req.ServerID + "." + req.Tool

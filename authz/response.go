@@ -22,12 +22,9 @@ import (
 // bypass.
 
 const (
-	// respMaxBody caps every Sign response body.
-	respMaxBody = 64 << 10
-	// respMaxDepth is the JSON nesting limit of a Sign response.
-	respMaxDepth = 32
-	// respBodyTimeout is the default body-read deadline.
-	respBodyTimeout = 1500 * time.Millisecond
+	respMaxBody     = 64 << 10                // bytes of any Sign response body
+	respMaxDepth    = 32                      // JSON nesting of a Sign response
+	respBodyTimeout = 1500 * time.Millisecond // the default body-read deadline
 )
 
 // respKind is the class of a parsed /v1/authorize body.

@@ -10,8 +10,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/sigilcore/sigil-hub/internal/strictjson"
 )
 
 // Decision statuses.
@@ -135,11 +133,8 @@ func (p *Policy) evaluateIntent(in intent, c Counter, now time.Time) Decision {
 		if d, ok := p.mcp.eval(in); !ok {
 			return d
 		}
-		for _, pat := range p.mcp.requireApproval {
-			if mcpMatch(pat, in.server, in.tool) {
-				hold = "mcp.requireApproval: " + pat
-				break
-			}
+		if i := slices.IndexFunc(p.mcp.requireApproval, func(pat string) bool { return mcpMatch(pat, in.server, in.tool) }); i >= 0 {
+			hold = "mcp.requireApproval: " + p.mcp.requireApproval[i]
 		}
 	case p.tools != nil:
 		var d Decision
@@ -235,7 +230,7 @@ func (in *intent) str(k string) (string, bool) {
 		s, ok := in.obj[k].(string)
 		return s, ok
 	}
-	return strictjson.DecodeString(in.token(k))
+	return tokenString(in.token(k))
 }
 
 // token returns the raw value scanIntent kept of top-level member k.
@@ -256,8 +251,8 @@ func (in *intent) metadataNames() (server, tool string) {
 		tool, _ = md["toolName"].(string)
 		return server, tool
 	}
-	server, _ = strictjson.DecodeString(in.tok.serverID)
-	tool, _ = strictjson.DecodeString(in.tok.toolName)
+	server, _ = tokenString(in.tok.serverID)
+	tool, _ = tokenString(in.tok.toolName)
 	return server, tool
 }
 
@@ -411,10 +406,8 @@ func wild(pat, s string) bool {
 }
 
 func firstAction(prefix string, pats []string, action string) string {
-	for _, pat := range pats {
-		if wild(pat, action) {
-			return prefix + pat
-		}
+	if i := slices.IndexFunc(pats, func(pat string) bool { return wild(pat, action) }); i >= 0 {
+		return prefix + pats[i]
 	}
 	return ""
 }
