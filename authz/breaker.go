@@ -84,28 +84,17 @@ func (b *signBreaker) allow(now time.Time) (probe bool, err error) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	switch b.state {
-	case breakerClosed:
+	switch {
+	case b.state == breakerClosed:
 		return false, nil
-	case breakerOpen:
-		if now.Before(b.openUntil) {
-			return false, b.refusal(b.openUntil.Sub(now))
-		}
-		b.state = breakerHalfOpen
-		b.probing = true
-		return true, nil
-	default: // half-open
-		if b.probing {
-			return false, fmt.Errorf("%w: circuit open after %d consecutive failures, probe in progress", ErrUnreachable, b.threshold)
-		}
-		b.probing = true
-		return true, nil
+	case b.state == breakerOpen && now.Before(b.openUntil):
+		return false, fmt.Errorf("%w: circuit open after %d consecutive failures, next probe in %.1f s",
+			ErrUnreachable, b.threshold, b.openUntil.Sub(now).Seconds())
+	case b.state == breakerHalfOpen && b.probing:
+		return false, fmt.Errorf("%w: circuit open after %d consecutive failures, probe in progress", ErrUnreachable, b.threshold)
 	}
-}
-
-func (b *signBreaker) refusal(wait time.Duration) error {
-	return fmt.Errorf("%w: circuit open after %d consecutive failures, next probe in %.1f s",
-		ErrUnreachable, b.threshold, wait.Seconds())
+	b.state, b.probing = breakerHalfOpen, true // the cooldown is over: this attempt is the probe
+	return true, nil
 }
 
 // done records the outcome of an attempt that allow admitted.

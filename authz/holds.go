@@ -119,8 +119,17 @@ func (s *Sign) holdWait(ctx context.Context, in Intent, req Request, holdID stri
 		}
 		switch st {
 		case HoldApproved:
+			// The exact intent again: same bytes and txCommit, a fresh nonce.
 			s.log.Info("hold approved; re-submitting the intent", "hold_id", holdID)
-			return s.holdResubmit(ctx, in, req, holdID)
+			fresh, again, err := s.send(ctx, in, req.AgentID)
+			if err != nil {
+				return Decision{HoldID: holdID}, err
+			}
+			if again != "" {
+				return deny("SIGIL_RESPONSE_INVALID", fmt.Sprintf("sigil sign held the call again (hold %s) after hold %s was approved", again, holdID))
+			}
+			fresh.HoldID = holdID
+			return fresh, nil
 		case HoldDenied:
 			return deny("SIGIL_HOLD_DENIED", fmt.Sprintf("hold %s was denied by an approver", holdID))
 		case HoldExpired:
@@ -129,21 +138,6 @@ func (s *Sign) holdWait(ctx context.Context, in Intent, req Request, holdID stri
 		// PENDING, or no usable answer this time: wait for the next slot.
 		earliest = s.clock.Now()
 	}
-}
-
-// holdResubmit re-sends the exact intent (same bytes, same txCommit, fresh
-// nonce) after the hold was approved and returns that fresh decision.
-func (s *Sign) holdResubmit(ctx context.Context, in Intent, req Request, holdID string) (Decision, error) {
-	d, again, err := s.send(ctx, in, req.AgentID)
-	if err != nil {
-		return Decision{HoldID: holdID}, err
-	}
-	d.HoldID = holdID
-	if again != "" {
-		return Decision{Verdict: Denied, ErrorCode: "SIGIL_RESPONSE_INVALID", HoldID: holdID,
-			Message: fmt.Sprintf("sigil sign held the call again (hold %s) after hold %s was approved", again, holdID)}, nil
-	}
-	return d, nil
 }
 
 // holdLookup does one GET /v1/holds/{id}. It returns the hold's state, or a
