@@ -163,13 +163,10 @@ func buildIntent(req Request, commit bool) (Intent, error) {
 		return Intent{}, fmt.Errorf("tool %q: %w", req.Tool, err)
 	}
 
-	args := []byte(req.Arguments)
+	args := []byte(argumentsOrEmpty(req.Arguments))
 	if len(args) > MaxArgumentsBytes {
 		return Intent{}, &InputError{Code: CodeInputTooLarge, Message: fmt.Sprintf(
 			"arguments of tool %q are %d bytes, over the %d-byte limit", req.Tool, len(args), MaxArgumentsBytes)}
-	}
-	if len(args) == 0 {
-		args = []byte("{}")
 	}
 	// Only an Extractor needs the members; everything else needs just the
 	// check, which allocates nothing (this runs on every call), and none

@@ -22,9 +22,6 @@ import (
 	"github.com/sigilcore/sigil-hub/internal/strictjson"
 )
 
-// The Sigil Sign client (docs/protocol.md: the request, statuses, retries,
-// holds and attestations).
-
 // DefaultSignURL is the hosted Sigil Sign service.
 const DefaultSignURL = "https://sign.sigilcore.com"
 
@@ -128,7 +125,8 @@ func IsHex64(s string) bool {
 
 // Sign is the Sigil Sign client: an Authorizer that asks POST
 // {URL}/v1/authorize for every call, waits out PENDING holds and verifies
-// intent attestations. It keeps no decision cache.
+// intent attestations (docs/protocol.md: the request, statuses, retries,
+// holds and attestations). It keeps no decision cache.
 //
 // A Sign is safe for concurrent use. Close it when done.
 type Sign struct {
