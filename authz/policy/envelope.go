@@ -59,10 +59,7 @@ func maskHTMLComments(s string) (string, error) {
 
 // lineOf returns the 1-based line number of byte offset off in s.
 func lineOf(s string, off int) int {
-	if off > len(s) {
-		off = len(s)
-	}
-	return strings.Count(s[:off], "\n") + 1
+	return strings.Count(s[:min(off, len(s))], "\n") + 1
 }
 
 // trimASCIISpaceRight strips trailing ASCII whitespace only: the envelope
