@@ -1,7 +1,6 @@
 package authz
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
@@ -11,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -142,24 +142,9 @@ func attParse(token string) (attToken, *attError) {
 	}, nil
 }
 
-// attIsInt reports whether raw is a JSON integer (no fraction, no
-// exponent) of at most 18 digits.
-func attIsInt(raw []byte) bool {
-	digits := bytes.TrimPrefix(raw, []byte("-"))
-	if len(digits) == 0 || len(digits) > 18 || (digits[0] == '0' && len(digits) > 1) {
-		return false
-	}
-	for _, c := range digits {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
-}
-
 func attInt(m respMembers, name string) (int64, *attError) {
 	raw, ok := m[name]
-	if !ok || !attIsInt(raw) {
+	if !ok || !plainInt(raw, 18) {
 		return 0, attFail(attReasonMalformed, "claim %s missing or not an integer", name)
 	}
 	n, err := strconv.ParseInt(string(raw), 10, 64)
@@ -224,25 +209,15 @@ func attCheck(tok attToken, key ed25519.PublicKey, now time.Time, txCommit, pin,
 }
 
 func attHasAudience(raw json.RawMessage) bool {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return false
+	isAudience := func(r json.RawMessage) bool {
+		s, ok := strictjson.DecodeString(r)
+		return ok && s == attAudience
 	}
-	if raw[0] == '"' {
-		var s string
-		return json.Unmarshal(raw, &s) == nil && s == attAudience
+	if isAudience(raw) {
+		return true
 	}
 	var list []json.RawMessage
-	if raw[0] != '[' || json.Unmarshal(raw, &list) != nil {
-		return false
-	}
-	for _, r := range list {
-		var s string
-		if len(r) > 0 && r[0] == '"' && json.Unmarshal(r, &s) == nil && s == attAudience {
-			return true
-		}
-	}
-	return false
+	return len(raw) > 0 && raw[0] == '[' && json.Unmarshal(raw, &list) == nil && slices.ContainsFunc(list, isAudience)
 }
 
 // attParseJWKS parses a JWKS document: 1..16 Ed25519 keys ("kty":"OKP",
@@ -376,6 +351,7 @@ func (v *attVerifier) fetch(ctx context.Context) (map[string]ed25519.PublicKey, 
 	if err != nil {
 		return nil, fmt.Errorf("fetching jwks %s: %v", v.jwksURL, signErrText(err))
 	}
+	defer resp.Body.Close()
 	body, err := respReadBody(ctx, resp, cancel, v.bodyTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("jwks %s: %v", v.jwksURL, err)

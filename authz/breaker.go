@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"cmp"
 	"fmt"
 	"sync"
 	"time"
@@ -64,19 +65,13 @@ func newSignBreaker(threshold int, cooldown, maxCooldown time.Duration) *signBre
 	if threshold < 0 {
 		return nil
 	}
-	if threshold == 0 {
-		threshold = defaultBreakerThreshold
+	cooldown = cmp.Or(cooldown, defaultBreakerCooldown)
+	return &signBreaker{
+		threshold:   cmp.Or(threshold, defaultBreakerThreshold),
+		minCooldown: cooldown,
+		maxCooldown: max(cmp.Or(maxCooldown, defaultBreakerMaxCooldown), cooldown),
+		cooldown:    cooldown,
 	}
-	if cooldown == 0 {
-		cooldown = defaultBreakerCooldown
-	}
-	if maxCooldown == 0 {
-		maxCooldown = defaultBreakerMaxCooldown
-	}
-	if maxCooldown < cooldown {
-		maxCooldown = cooldown
-	}
-	return &signBreaker{threshold: threshold, minCooldown: cooldown, maxCooldown: maxCooldown, cooldown: cooldown}
 }
 
 // allow decides whether an attempt may go to Sign at now. It returns
@@ -89,28 +84,17 @@ func (b *signBreaker) allow(now time.Time) (probe bool, err error) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	switch b.state {
-	case breakerClosed:
+	switch {
+	case b.state == breakerClosed:
 		return false, nil
-	case breakerOpen:
-		if now.Before(b.openUntil) {
-			return false, b.refusal(b.openUntil.Sub(now))
-		}
-		b.state = breakerHalfOpen
-		b.probing = true
-		return true, nil
-	default: // half-open
-		if b.probing {
-			return false, fmt.Errorf("%w: circuit open after %d consecutive failures, probe in progress", ErrUnreachable, b.threshold)
-		}
-		b.probing = true
-		return true, nil
+	case b.state == breakerOpen && now.Before(b.openUntil):
+		return false, fmt.Errorf("%w: circuit open after %d consecutive failures, next probe in %.1f s",
+			ErrUnreachable, b.threshold, b.openUntil.Sub(now).Seconds())
+	case b.state == breakerHalfOpen && b.probing:
+		return false, fmt.Errorf("%w: circuit open after %d consecutive failures, probe in progress", ErrUnreachable, b.threshold)
 	}
-}
-
-func (b *signBreaker) refusal(wait time.Duration) error {
-	return fmt.Errorf("%w: circuit open after %d consecutive failures, next probe in %.1f s",
-		ErrUnreachable, b.threshold, wait.Seconds())
+	b.state, b.probing = breakerHalfOpen, true // the cooldown is over: this attempt is the probe
+	return true, nil
 }
 
 // done records the outcome of an attempt that allow admitted.

@@ -118,12 +118,21 @@ func (s *Sign) holdWait(ctx context.Context, in Intent, req Request, holdID stri
 			return *d, nil
 		}
 		switch st {
-		case holdApproved:
+		case HoldApproved:
+			// The exact intent again: same bytes and txCommit, a fresh nonce.
 			s.log.Info("hold approved; re-submitting the intent", "hold_id", holdID)
-			return s.holdResubmit(ctx, in, req, holdID)
-		case holdDenied:
+			fresh, again, err := s.send(ctx, in, req.AgentID)
+			if err != nil {
+				return Decision{HoldID: holdID}, err
+			}
+			if again != "" {
+				return deny("SIGIL_RESPONSE_INVALID", fmt.Sprintf("sigil sign held the call again (hold %s) after hold %s was approved", again, holdID))
+			}
+			fresh.HoldID = holdID
+			return fresh, nil
+		case HoldDenied:
 			return deny("SIGIL_HOLD_DENIED", fmt.Sprintf("hold %s was denied by an approver", holdID))
-		case holdExpired:
+		case HoldExpired:
 			return deny("SIGIL_HOLD_EXPIRED", fmt.Sprintf("hold %s expired or no longer exists", holdID))
 		}
 		// PENDING, or no usable answer this time: wait for the next slot.
@@ -131,26 +140,11 @@ func (s *Sign) holdWait(ctx context.Context, in Intent, req Request, holdID stri
 	}
 }
 
-// holdResubmit re-sends the exact intent (same bytes, same txCommit, fresh
-// nonce) after the hold was approved and returns that fresh decision.
-func (s *Sign) holdResubmit(ctx context.Context, in Intent, req Request, holdID string) (Decision, error) {
-	d, again, err := s.send(ctx, in, req.AgentID)
-	if err != nil {
-		return Decision{HoldID: holdID}, err
-	}
-	d.HoldID = holdID
-	if again != "" {
-		return Decision{Verdict: Denied, ErrorCode: "SIGIL_RESPONSE_INVALID", HoldID: holdID,
-			Message: fmt.Sprintf("sigil sign held the call again (hold %s) after hold %s was approved", again, holdID)}, nil
-	}
-	return d, nil
-}
-
 // holdLookup does one GET /v1/holds/{id}. It returns the hold's state, or a
 // final decision (invalid response, rejected key), or ctx.Err(). A lookup
 // that got no usable answer (no response, 429, 5xx) returns an empty state:
 // the caller tries again at its next slot.
-func (s *Sign) holdLookup(ctx context.Context, holdID string) (holdState, *Decision, error) {
+func (s *Sign) holdLookup(ctx context.Context, holdID string) (string, *Decision, error) {
 	rctx, cancel := context.WithTimeout(ctx, s.requestTimeout)
 	defer cancel()
 	u := s.holdsURL + url.PathEscape(holdID)
@@ -168,6 +162,7 @@ func (s *Sign) holdLookup(ctx context.Context, holdID string) (holdState, *Decis
 		s.log.Warn("hold lookup got no response; trying again", "hold_id", holdID, "err", signErrText(err))
 		return "", nil, nil
 	}
+	defer resp.Body.Close()
 	switch code := resp.StatusCode; {
 	case code == http.StatusOK:
 		body, err := respReadBody(ctx, resp, cancel, s.bodyTimeout)
@@ -183,18 +178,14 @@ func (s *Sign) holdLookup(ctx context.Context, holdID string) (holdState, *Decis
 		}
 		return st, nil, nil
 	case code == http.StatusNotFound:
-		resp.Body.Close()
-		return holdExpired, nil, nil
+		return HoldExpired, nil, nil
 	case code == http.StatusUnauthorized || code == http.StatusForbidden:
-		resp.Body.Close()
-		d := s.authFailed(code)
+		d := s.authFailed(code, nil)
 		return "", &d, nil
 	case code == http.StatusTooManyRequests || code >= 500:
-		resp.Body.Close()
 		s.log.Warn("hold lookup failed; trying again", "hold_id", holdID, "status", code)
 		return "", nil, nil
 	default:
-		resp.Body.Close()
 		return "", &Decision{Verdict: Denied, ErrorCode: "SIGIL_RESPONSE_INVALID", Message: fmt.Sprintf("unexpected HTTP %d from hold lookup", code)}, nil
 	}
 }

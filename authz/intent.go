@@ -2,14 +2,17 @@ package authz
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/sigilcore/sigil-hub/authz/policy"
 	"github.com/sigilcore/sigil-hub/internal/strictjson"
 )
 
@@ -81,29 +84,15 @@ const (
 
 // intentFieldIndex returns field's index in intentFieldOrder, or -1.
 func intentFieldIndex(field string) int {
-	for i, f := range intentFieldOrder() {
-		if f == field {
-			return i
-		}
-	}
-	return -1
-}
-
-// intentValidMethod reports whether m makes a url extraction an "http"
-// action (docs/protocol.md#extractors: uppercase only, never normalised).
-func intentValidMethod(m string) bool {
-	switch m {
-	case "GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE":
-		return true
-	}
-	return false
+	fields := intentFieldOrder()
+	return slices.Index(fields[:], field)
 }
 
 // ValidateExtractor reports whether x can be used with NewIntent: Action is
 // valid UTF-8, every field is one of url, path, command, method and to, and
-// every path is a non-empty dot-separated list of non-empty keys. A nil x is valid. Config
-// loading should call it so that a typo fails at startup rather than on
-// every call. It is safe for concurrent use.
+// every path is a non-empty dot-separated list of non-empty keys. A nil x is
+// valid. Config loading should call it so that a typo fails at startup
+// rather than on every call. It is safe for concurrent use.
 func ValidateExtractor(x *Extractor) error {
 	if x == nil {
 		return nil
@@ -112,11 +101,7 @@ func ValidateExtractor(x *Extractor) error {
 		return fmt.Errorf("%w: action %q is not valid utf-8", errIntentExtractor, x.Action)
 	}
 	for field, path := range x.Fields {
-		known := false
-		for _, f := range intentFieldOrder() {
-			known = known || f == field
-		}
-		if !known {
+		if intentFieldIndex(field) < 0 {
 			return fmt.Errorf("%w: unknown intent field %q (want url, path, command, method or to)", errIntentExtractor, field)
 		}
 		if path == "" || strings.HasPrefix(path, ".") || strings.HasSuffix(path, ".") || strings.Contains(path, "..") {
@@ -172,19 +157,16 @@ func buildIntent(req Request, commit bool) (Intent, error) {
 		return malformed("server id or tool name of %q is not valid utf-8", req.Tool)
 	}
 	if !intentValidTaskID(req.TaskID) {
-		return malformed("task id %q must be 1-128 characters of A-Z a-z 0-9 _ -", intentShorten(req.TaskID))
+		return malformed("task id %q must be 1-128 characters of A-Z a-z 0-9 _ -", clip(req.TaskID, 40, "..."))
 	}
 	if err := ValidateExtractor(req.Extract); err != nil {
 		return Intent{}, fmt.Errorf("tool %q: %w", req.Tool, err)
 	}
 
-	args := []byte(req.Arguments)
+	args := []byte(argumentsOrEmpty(req.Arguments))
 	if len(args) > MaxArgumentsBytes {
 		return Intent{}, &InputError{Code: CodeInputTooLarge, Message: fmt.Sprintf(
 			"arguments of tool %q are %d bytes, over the %d-byte limit", req.Tool, len(args), MaxArgumentsBytes)}
-	}
-	if len(args) == 0 {
-		args = []byte("{}")
 	}
 	// Only an Extractor needs the members; everything else needs just the
 	// check, which allocates nothing (this runs on every call), and none
@@ -220,9 +202,8 @@ func buildIntent(req Request, commit bool) (Intent, error) {
 		}
 	}
 	method := ""
-	if tok := extracted[intentFieldMethod]; tok != nil {
-		var m string
-		if json.Unmarshal(tok, &m) == nil && intentValidMethod(m) {
+	if tok := extracted[intentFieldMethod]; tok != nil { // DecodeString allocates, even for nil
+		if m, _ := strictjson.DecodeString(tok); policy.ValidMethod(m) {
 			method = m
 		}
 	}
@@ -242,31 +223,23 @@ func buildIntent(req Request, commit bool) (Intent, error) {
 	}
 
 	b := make([]byte, 0, len(args)+256)
-	b = append(b, `{"action":`...)
-	b = strictjson.AppendString(b, action)
+	b = appendString(b, `{"action":`, action)
 	for i, field := range intentFieldOrder() {
 		switch {
 		case i == intentFieldMethod && action == "http" && method != "":
-			b = append(b, `,"method":`...)
-			b = strictjson.AppendString(b, method)
+			b = appendString(b, `,"method":`, method)
 		case i != intentFieldMethod && extracted[i] != nil:
-			b = append(b, ',', '"')
-			b = append(b, field...)
-			b = append(b, '"', ':')
+			b = append(b, `,"`+field+`":`...)
 			b = append(b, extracted[i]...)
 		}
 	}
-	b = append(b, `,"task_id":`...)
-	b = strictjson.AppendString(b, req.TaskID)
-	b = append(b, `,"metadata":{"serverId":`...)
-	b = strictjson.AppendString(b, req.ServerID)
-	b = append(b, `,"toolName":`...)
-	b = strictjson.AppendString(b, req.Tool)
+	b = appendString(b, `,"task_id":`, req.TaskID)
+	b = appendString(b, `,"metadata":{"serverId":`, req.ServerID)
+	b = appendString(b, `,"toolName":`, req.Tool)
 	b = append(b, `,"arguments":`...)
 	b = append(b, args...)
 	if req.ToolHash != "" {
-		b = append(b, `,"toolHash":`...)
-		b = strictjson.AppendString(b, req.ToolHash)
+		b = appendString(b, `,"toolHash":`, req.ToolHash)
 	}
 	b = append(b, '}', '}')
 
@@ -274,19 +247,16 @@ func buildIntent(req Request, commit bool) (Intent, error) {
 	// from them, strings encoded here, depth at most MaxArgumentsDepth+2), so
 	// the commit skips a second validation pass (on every call it would only
 	// repeat work).
-	if !commit {
-		if err := pgcFinite(b); err != nil {
-			return malformed("arguments of tool %q cannot be committed: %v", req.Tool, err)
-		}
-		return Intent{JSON: b, Action: action}, nil
+	in := Intent{JSON: b, Action: action}
+	if commit {
+		in.TxCommit, err = pgcTxCommit(b)
+	} else {
+		err = pgcFinite(b)
 	}
-	tx, err := pgcTxCommit(b)
-	if err != nil {
-		// Arguments are strictly valid and bounded, so only a number that
-		// overflows float64 (e.g. 1e400) gets here: JS would see Infinity.
+	if err != nil { // only a number that overflows float64, e.g. 1e400
 		return malformed("arguments of tool %q cannot be committed: %v", req.Tool, err)
 	}
-	return Intent{JSON: b, TxCommit: tx, Action: action}, nil
+	return in, nil
 }
 
 // AuthorizeBody returns the /v1/authorize request body for in
@@ -296,43 +266,32 @@ func buildIntent(req Request, commit bool) (Intent, error) {
 // The nonce must be fresh for every request (NewNonce). It is safe for
 // concurrent use.
 func AuthorizeBody(in Intent, agentID, nonce string) []byte {
-	if agentID == "" {
-		agentID = DefaultAgentID
-	}
+	agentID = cmp.Or(agentID, DefaultAgentID)
 	b := make([]byte, 0, len(in.JSON)+len(agentID)+192)
-	b = append(b, `{"framework":`...)
-	b = strictjson.AppendString(b, Framework)
-	b = append(b, `,"agentId":`...)
-	b = strictjson.AppendString(b, agentID)
-	b = append(b, `,"txCommit":`...)
-	b = strictjson.AppendString(b, in.TxCommit)
-	b = append(b, `,"request_nonce":`...)
-	b = strictjson.AppendString(b, nonce)
+	b = appendString(b, `{"framework":`, Framework)
+	b = appendString(b, `,"agentId":`, agentID)
+	b = appendString(b, `,"txCommit":`, in.TxCommit)
+	b = appendString(b, `,"request_nonce":`, nonce)
 	b = append(b, `,"intent":`...)
 	b = append(b, in.JSON...)
 	return append(b, '}')
+}
+
+// appendString appends JSON text that ends where a value starts, then s
+// as a JSON string.
+func appendString(b []byte, before, s string) []byte {
+	return strictjson.AppendString(append(b, before...), s)
 }
 
 // NewNonce returns a fresh random UUIDv4 (RFC 9562) in lowercase, for the
 // request_nonce of every authorize request. It is safe for concurrent use.
 func NewNonce() string {
 	var u [16]byte
-	// crypto/rand.Read never returns an error (it crashes the program if the
-	// system's randomness is unavailable), so there is nothing to handle.
-	rand.Read(u[:])
+	rand.Read(u[:])         // never fails (crypto/rand crashes the program instead)
 	u[6] = u[6]&0x0f | 0x40 // version 4
 	u[8] = u[8]&0x3f | 0x80 // variant 10
-	var s [36]byte
-	hex.Encode(s[0:8], u[0:4])
-	s[8] = '-'
-	hex.Encode(s[9:13], u[4:6])
-	s[13] = '-'
-	hex.Encode(s[14:18], u[6:8])
-	s[18] = '-'
-	hex.Encode(s[19:23], u[8:10])
-	s[23] = '-'
-	hex.Encode(s[24:], u[10:])
-	return string(s[:])
+	h := hex.EncodeToString(u[:])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 // intentLookup follows a dot-separated path of object keys from the
@@ -373,17 +332,4 @@ func intentValidTaskID(id string) bool {
 		}
 	}
 	return true
-}
-
-// intentShorten caps a string quoted in an error message.
-func intentShorten(s string) string {
-	const max = 40
-	if len(s) <= max {
-		return s
-	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "..."
 }

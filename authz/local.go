@@ -1,10 +1,13 @@
 package authz
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -97,12 +100,8 @@ func NewLocal(o LocalOptions) *Local {
 	if o.PendingTimeout <= 0 {
 		o.PendingTimeout = 30 * time.Second
 	}
-	if o.Counter == nil {
-		o.Counter = &policy.MemoryCounter{}
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
+	o.Counter = cmp.Or[policy.Counter](o.Counter, &policy.MemoryCounter{})
+	o.Logger = cmp.Or(o.Logger, slog.New(slog.DiscardHandler))
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -132,35 +131,24 @@ func (l *Local) decide(p *policy.Policy, intent []byte, rec Record) Record {
 	rec.Decision, rec.Rule, rec.PolicyHash = d.Status, d.Rule, p.Hash()
 	switch d.Status {
 	case policy.StatusPending:
-		rec.Code, rec.Message = d.PublicCode(), pick(d.Message, "the call requires human approval")
+		rec.Code, rec.Message = d.PublicCode(), cmp.Or(d.Message, "the call requires human approval")
 		return rec
 	case policy.StatusAllowed:
 	default:
-		rec.Decision, rec.Code, rec.Message = policy.StatusDenied, d.PublicCode(), pick(d.Message, "denied by policy")
+		rec.Decision, rec.Code, rec.Message = policy.StatusDenied, d.PublicCode(), cmp.Or(d.Message, "denied by policy")
 	}
 	l.record(rec)
 	return rec
-}
-
-func pick(s, otherwise string) string {
-	if s == "" {
-		return otherwise
-	}
-	return s
 }
 
 // Authorize implements Authorizer. It returns an error only when ctx ends.
 func (l *Local) Authorize(ctx context.Context, req Request) (Decision, error) {
 	in, err := buildIntent(req, false) // the commit only for a hold
 	if err != nil {
-		return inputDecision(err), nil
-	}
-	agent := req.AgentID
-	if agent == "" {
-		agent = DefaultAgentID
+		return inputDecision(err, ""), nil
 	}
 	rec := l.decide(l.policy.Load(), in.JSON, Record{Surface: "authorize", Action: in.Action, ServerID: req.ServerID,
-		Tool: req.Tool, AgentID: agent, TaskID: req.TaskID})
+		Tool: req.Tool, AgentID: cmp.Or(req.AgentID, DefaultAgentID), TaskID: req.TaskID})
 	switch rec.Decision {
 	case policy.StatusAllowed:
 		return Decision{Verdict: Approved, PolicyHash: rec.PolicyHash}, nil
@@ -284,26 +272,26 @@ func (l *Local) record(rec Record) {
 func (l *Local) Recent() []Record {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := make([]Record, len(l.recent))
-	for i, r := range l.recent {
-		out[len(out)-1-i] = r
-	}
+	out := slices.Clone(l.recent)
+	slices.Reverse(out)
 	return out
 }
 
-// inputDecision turns a local input denial into a Decision.
-func inputDecision(err error) Decision {
-	if ie, ok := err.(*InputError); ok {
+// inputDecision turns a local input denial into a Decision; any other
+// error (an invalid extractor) denies as malformed input, its message
+// after prefix.
+func inputDecision(err error, prefix string) Decision {
+	if ie, ok := errors.AsType[*InputError](err); ok {
 		return Decision{Verdict: Denied, ErrorCode: ie.Code, Message: ie.Message}
 	}
-	return Decision{Verdict: Denied, ErrorCode: "SIGIL_INPUT_MALFORMED", Message: err.Error()}
+	return Decision{Verdict: Denied, ErrorCode: CodeInputMalformed, Message: prefix + err.Error()}
 }
 
 // wait holds the call until a person decides, the timeout passes or ctx ends.
 func (l *Local) wait(ctx context.Context, req Request, in Intent, rec Record) (Decision, error) {
 	tx, err := pgcTxCommit(in.JSON) // shown on the approval page
 	if err != nil {
-		return inputDecision(err), nil
+		return inputDecision(err, ""), nil
 	}
 	rec.TxCommit = tx
 	h, err := l.openHold(&rec, argumentsOrEmpty(req.Arguments))

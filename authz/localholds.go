@@ -1,12 +1,14 @@
 package authz
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/sigilcore/sigil-hub/authz/policy"
@@ -184,11 +186,8 @@ func (l *Local) Holds() []HoldInfo {
 			out = append(out, h.info)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].Created.Equal(out[j].Created) {
-			return out[i].Created.Before(out[j].Created)
-		}
-		return out[i].ID < out[j].ID
+	slices.SortFunc(out, func(a, b HoldInfo) int {
+		return cmp.Or(a.Created.Compare(b.Created), strings.Compare(a.ID, b.ID))
 	})
 	return out
 }

@@ -154,13 +154,9 @@ func (e *pgcEncoder) value(tok strictjson.Token) error {
 }
 
 func (e *pgcEncoder) number(lit []byte) error {
-	digits := lit
-	if len(digits) > 0 && digits[0] == '-' {
-		digits = digits[1:]
-	}
 	// A plain integer of up to 15 digits is below 2^53, so float64 holds it
 	// exactly and Number::toString writes the same digits; only -0 changes.
-	if 0 < len(digits) && len(digits) <= 15 && (len(digits) == 1 || digits[0] != '0') && pgcDigits(digits) {
+	if plainInt(lit, 15) {
 		if string(lit) == "-0" {
 			e.out = append(e.out, '0')
 		} else {
@@ -179,9 +175,14 @@ func (e *pgcEncoder) number(lit []byte) error {
 	return nil
 }
 
-// pgcDigits reports whether b is all decimal digits.
-func pgcDigits(b []byte) bool {
-	for _, c := range b {
+// plainInt reports whether lit is a JSON integer (an optional minus, no
+// fraction, no exponent) of 1 to maxDigits digits.
+func plainInt(lit []byte, maxDigits int) bool {
+	digits := bytes.TrimPrefix(lit, []byte("-"))
+	if len(digits) == 0 || len(digits) > maxDigits || (digits[0] == '0' && len(digits) > 1) {
+		return false
+	}
+	for _, c := range digits {
 		if c < '0' || c > '9' {
 			return false
 		}

@@ -22,12 +22,9 @@ import (
 // bypass.
 
 const (
-	// respMaxBody caps every Sign response body.
-	respMaxBody = 64 << 10
-	// respMaxDepth is the JSON nesting limit of a Sign response.
-	respMaxDepth = 32
-	// respBodyTimeout is the default body-read deadline.
-	respBodyTimeout = 1500 * time.Millisecond
+	respMaxBody     = 64 << 10                // bytes of any Sign response body
+	respMaxDepth    = 32                      // JSON nesting of a Sign response
+	respBodyTimeout = 1500 * time.Millisecond // the default body-read deadline
 )
 
 // respKind is the class of a parsed /v1/authorize body.
@@ -53,11 +50,11 @@ type respBody struct {
 }
 
 // respReadBody reads resp.Body under the size cap and the body-read deadline
-// (bodyTimeout from when the headers arrived). cancel aborts the request
-// (it is the request's context cancel func). It returns ctx.Err() when the
-// caller's ctx ended; any other failure is an invalid response.
+// (bodyTimeout from when the headers arrived); the caller closes it. cancel
+// aborts the request (it is the request's context cancel func). It returns
+// ctx.Err() when the caller's ctx ended; any other failure is an invalid
+// response.
 func respReadBody(ctx context.Context, resp *http.Response, cancel context.CancelFunc, bodyTimeout time.Duration) ([]byte, error) {
-	defer resp.Body.Close()
 	t := time.AfterFunc(bodyTimeout, cancel)
 	defer t.Stop()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, respMaxBody+1))
@@ -104,12 +101,9 @@ func (m respMembers) str(key, alias string) (string, bool, error) {
 	if !ok {
 		return "", false, nil
 	}
-	if len(raw) == 0 || raw[0] != '"' {
+	s, ok := strictjson.DecodeString(raw)
+	if !ok {
 		return "", false, fmt.Errorf("member %q is not a string", name)
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", false, fmt.Errorf("member %q: %v", name, err)
 	}
 	return s, true, nil
 }
@@ -118,11 +112,8 @@ func (m respMembers) str(key, alias string) (string, bool, error) {
 func (m respMembers) nullableStr(key, alias string) (string, error) {
 	_, hasKey := m[key]
 	_, hasAlias := m[alias]
-	if hasKey && hasAlias {
-		return "", fmt.Errorf("both %q and %q present", key, alias)
-	}
-	if string(m[key]) == "null" || string(m[alias]) == "null" {
-		return "", nil
+	if hasKey != hasAlias && (string(m[key]) == "null" || string(m[alias]) == "null") {
+		return "", nil // both present is str's error
 	}
 	s, _, err := m.str(key, alias)
 	return s, err
@@ -203,9 +194,6 @@ func respParse(body []byte) (respBody, error) {
 		if r.nextSteps, _, err = m.str("next_steps", ""); err != nil {
 			return respBody{}, err
 		}
-		if r.attestation != "" {
-			return respBody{}, errors.New("DENIED carries an intent attestation")
-		}
 	case respPending:
 		if r.holdID, _, err = m.str("hold_id", "holdId"); err != nil {
 			return respBody{}, err
@@ -213,28 +201,18 @@ func respParse(body []byte) (respBody, error) {
 		if r.holdID == "" {
 			return respBody{}, errors.New(`PENDING without a non-empty "hold_id"`)
 		}
-		if r.attestation != "" {
-			return respBody{}, errors.New("PENDING carries an intent attestation")
-		}
+	}
+	if r.kind != respApproved && r.attestation != "" {
+		return respBody{}, fmt.Errorf("%s carries an intent attestation", status)
 	}
 	return r, nil
 }
 
-// holdState is the state of a hold lookup (GET /v1/holds/{id}).
-type holdState string
-
-const (
-	holdPending  holdState = "PENDING"
-	holdApproved holdState = "APPROVED"
-	holdDenied   holdState = "DENIED"
-	holdExpired  holdState = "EXPIRED"
-)
-
 // respParseHold validates a hold lookup body: a strict JSON object whose
-// "status" (or "state") is one of the four hold states. Other members are
-// allowed (the vendor does not specify the schema) but must be strict JSON
-// too.
-func respParseHold(body []byte) (holdState, error) {
+// "status" (or "state") is one of the four hold states (HoldPending...).
+// Other members are allowed (the vendor does not specify the schema) but
+// must be strict JSON too.
+func respParseHold(body []byte) (string, error) {
 	m, err := respObject(body)
 	if err != nil {
 		return "", err
@@ -255,9 +233,9 @@ func respParseHold(body []byte) (holdState, error) {
 	case !ok1:
 		st = alt
 	}
-	switch s := holdState(st); s {
-	case holdPending, holdApproved, holdDenied, holdExpired:
-		return s, nil
+	switch st {
+	case HoldPending, HoldApproved, HoldDenied, HoldExpired:
+		return st, nil
 	}
 	return "", fmt.Errorf("unknown hold state %.40q", st)
 }

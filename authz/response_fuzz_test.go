@@ -39,7 +39,7 @@ func FuzzParseResponse(f *testing.F) {
 		r, err := respParse(body)
 		if st, herr := respParseHold(body); herr == nil {
 			switch st {
-			case holdPending, holdApproved, holdDenied, holdExpired:
+			case HoldPending, HoldApproved, HoldDenied, HoldExpired:
 			default:
 				t.Fatalf("respParseHold(%q) = %q, not a hold state", body, st)
 			}

@@ -53,12 +53,12 @@ func TestRespParseRejects(t *testing.T) {
 func TestRespParseHold(t *testing.T) {
 	tests := []struct {
 		body string
-		want holdState // "" = error
+		want string // "" = error
 	}{
-		{`{"status":"PENDING"}`, holdPending},
-		{`{"hold_id":"h","status":"APPROVED","intent":{"action":"x"},"policy":{"hash":"p"}}`, holdApproved},
-		{`{"state":"DENIED"}`, holdDenied},
-		{`{"status":"EXPIRED","state":"EXPIRED"}`, holdExpired},
+		{`{"status":"PENDING"}`, HoldPending},
+		{`{"hold_id":"h","status":"APPROVED","intent":{"action":"x"},"policy":{"hash":"p"}}`, HoldApproved},
+		{`{"state":"DENIED"}`, HoldDenied},
+		{`{"status":"EXPIRED","state":"EXPIRED"}`, HoldExpired},
 		{`{"status":"PENDING","state":"APPROVED"}`, ""},
 		{`{"status":"approved"}`, ""},
 		{`{"status":"REJECTED"}`, ""},

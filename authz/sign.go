@@ -2,10 +2,10 @@ package authz
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -21,9 +21,6 @@ import (
 
 	"github.com/sigilcore/sigil-hub/internal/strictjson"
 )
-
-// The Sigil Sign client (docs/protocol.md: the request, statuses, retries,
-// holds and attestations).
 
 // DefaultSignURL is the hosted Sigil Sign service.
 const DefaultSignURL = "https://sign.sigilcore.com"
@@ -123,20 +120,13 @@ func (o SignOptions) Validate() error {
 // IsHex64 reports whether s is 64 lowercase hex characters: a SHA-256
 // digest as Sign writes them (txCommit, policy hash).
 func IsHex64(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
+	return len(s) == 64 && strings.Trim(s, "0123456789abcdef") == ""
 }
 
 // Sign is the Sigil Sign client: an Authorizer that asks POST
 // {URL}/v1/authorize for every call, waits out PENDING holds and verifies
-// intent attestations. It keeps no decision cache.
+// intent attestations (docs/protocol.md: the request, statuses, retries,
+// holds and attestations). It keeps no decision cache.
 //
 // A Sign is safe for concurrent use. Close it when done.
 type Sign struct {
@@ -161,8 +151,7 @@ type Sign struct {
 
 	closeCtx    context.Context // cancelled by Close
 	closeCancel context.CancelFunc
-	mu          sync.Mutex     // guards closed
-	closed      bool           // set by Close
+	mu          sync.Mutex     // orders Close's cancel with inflight.Add
 	inflight    sync.WaitGroup // Authorize calls in progress
 }
 
@@ -172,24 +161,13 @@ func NewSign(o SignOptions) *Sign {
 	if err := o.Validate(); err != nil {
 		panic("authz: NewSign: " + err.Error())
 	}
-	base := strings.TrimRight(o.URL, "/")
-	if base == "" {
-		base = DefaultSignURL
-	}
+	base := cmp.Or(strings.TrimRight(o.URL, "/"), DefaultSignURL)
 	u, _ := url.Parse(base)
 	origin := (&url.URL{Scheme: u.Scheme, Host: u.Host}).String()
-	if o.RequestTimeout == 0 {
-		o.RequestTimeout = 10 * time.Second
-	}
-	if o.PendingTimeout == 0 {
-		o.PendingTimeout = 30 * time.Second
-	}
-	if o.Verify == "" {
-		o.Verify = VerifyWarn
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
+	o.RequestTimeout = cmp.Or(o.RequestTimeout, 10*time.Second)
+	o.PendingTimeout = cmp.Or(o.PendingTimeout, 30*time.Second)
+	o.Verify = cmp.Or(o.Verify, VerifyWarn)
+	o.Logger = cmp.Or(o.Logger, slog.New(slog.DiscardHandler))
 	rt := o.Transport
 	if rt == nil {
 		rt = signTransport()
@@ -257,9 +235,8 @@ func signTransport() *http.Transport {
 // Close is safe to call more than once and concurrently with Authorize.
 func (s *Sign) Close() {
 	s.mu.Lock()
-	s.closed = true
-	s.mu.Unlock()
 	s.closeCancel()
+	s.mu.Unlock()
 	s.inflight.Wait()
 	s.client.CloseIdleConnections()
 }
@@ -270,7 +247,7 @@ func (s *Sign) Close() {
 // OnHold is called from the calling goroutine. Safe for concurrent use.
 func (s *Sign) Authorize(ctx context.Context, req Request) (Decision, error) {
 	s.mu.Lock()
-	if s.closed {
+	if s.closeCtx.Err() != nil {
 		s.mu.Unlock()
 		return Decision{}, fmt.Errorf("sigil sign client closed: %w", context.Canceled)
 	}
@@ -301,11 +278,7 @@ func (s *Sign) Authorize(ctx context.Context, req Request) (Decision, error) {
 func (s *Sign) authorize(ctx context.Context, req Request) (Decision, error) {
 	in, err := NewIntent(req)
 	if err != nil {
-		var ie *InputError
-		if errors.As(err, &ie) {
-			return Decision{Verdict: Denied, ErrorCode: ie.Code, Message: ie.Message}, nil
-		}
-		return Decision{Verdict: Denied, ErrorCode: "SIGIL_INPUT_MALFORMED", Message: "cannot build the intent: " + err.Error()}, nil
+		return inputDecision(err, "cannot build the intent: "), nil
 	}
 	d, holdID, err := s.send(ctx, in, req.AgentID)
 	if err == nil && holdID != "" {
@@ -348,22 +321,18 @@ func (s *Sign) sendOnce(ctx context.Context, in Intent, agentID string) (Decisio
 		return *tlsd, "", nil
 	}
 	defer cancel()
+	defer resp.Body.Close()
 	code := resp.StatusCode
 	switch {
 	case code == http.StatusBadGateway || code == http.StatusServiceUnavailable || code == http.StatusGatewayTimeout:
-		resp.Body.Close()
 		return Decision{}, "", fmt.Errorf("%w: POST %s: HTTP %d", ErrUnreachable, s.authorizeURL, code)
 	case code == http.StatusUnauthorized:
 		b, _ := respReadBody(ctx, resp, cancel, s.bodyTimeout)
-		d := s.authFailed(code)
-		d.SignErrorCode = signErrorCode(b)
-		return d, "", nil
+		return s.authFailed(code, b), "", nil
 	case code == http.StatusConflict:
-		resp.Body.Close()
 		return Decision{Verdict: Denied, ErrorCode: "SIGIL_NO_POLICY",
 			Message: "no policy is deployed for this API key (HTTP 409); deploy a warranty policy for it in Sigil Command"}, "", nil
 	case code == http.StatusTooManyRequests:
-		resp.Body.Close()
 		return Decision{Verdict: Denied, ErrorCode: "SIGIL_RATE_LIMITED",
 			Message: "sigil sign rate-limited this call (HTTP 429); it was not retried"}, "", nil
 	case code == http.StatusForbidden:
@@ -376,9 +345,7 @@ func (s *Sign) sendOnce(ctx context.Context, in Intent, agentID string) (Decisio
 				return s.denied(r), "", nil
 			}
 		}
-		d := s.authFailed(code)
-		d.SignErrorCode = signErrorCode(b)
-		return d, "", nil
+		return s.authFailed(code, b), "", nil
 	case code == http.StatusOK || code == http.StatusAccepted:
 		b, err := respReadBody(ctx, resp, cancel, s.bodyTimeout)
 		if err != nil {
@@ -403,10 +370,8 @@ func (s *Sign) sendOnce(ctx context.Context, in Intent, agentID string) (Decisio
 		d, err := s.approved(ctx, r, in.TxCommit)
 		return d, "", err
 	case code >= 300 && code < 400:
-		resp.Body.Close()
 		return signInvalid("redirect (HTTP %d) not followed", code), "", nil
 	default:
-		resp.Body.Close()
 		return signInvalid("unexpected HTTP %d", code), "", nil
 	}
 }
@@ -469,8 +434,8 @@ func (s *Sign) approved(ctx context.Context, r respBody, txCommit string) (Decis
 	if err == nil {
 		return d, nil
 	}
-	var ae *attError
-	if !errors.As(err, &ae) {
+	ae, ok := errors.AsType[*attError](err)
+	if !ok {
 		return Decision{}, err // ctx ended
 	}
 	if s.verify == VerifyEnforce {
@@ -491,11 +456,13 @@ func (s *Sign) denied(r respBody) Decision {
 	if r.nextSteps != "" {
 		msg += "; " + r.nextSteps
 	}
-	return Decision{Verdict: Denied, ErrorCode: r.errorCode, Message: signClip(msg), PolicyHash: r.policyHash}
+	return Decision{Verdict: Denied, ErrorCode: r.errorCode, Message: clip(msg, 1024, "…"), PolicyHash: r.policyHash}
 }
 
-func (s *Sign) authFailed(code int) Decision {
-	return Decision{Verdict: AuthFailed, ErrorCode: "SIGIL_AUTH_FAILURE", Message: fmt.Sprintf(
+// authFailed is the decision on a rejected key; body is the response's,
+// when it was read.
+func (s *Sign) authFailed(code int, body []byte) Decision {
+	return Decision{Verdict: AuthFailed, ErrorCode: "SIGIL_AUTH_FAILURE", SignErrorCode: signErrorCode(body), Message: fmt.Sprintf(
 		"sigil sign rejected the API key (HTTP %d); check SIGIL_API_KEY or --key (the key must be valid for %s)",
 		code, s.authorizeURL)}
 }
@@ -510,8 +477,7 @@ func signErrorCode(body []byte) string {
 		return ""
 	}
 	for _, k := range []string{"error_code", "errorCode"} {
-		var code string
-		if raw, ok := m[k]; ok && json.Unmarshal(raw, &code) == nil && len(code) <= 64 && code != "" &&
+		if code, ok := strictjson.DecodeString(m[k]); ok && len(code) <= 64 && code != "" &&
 			strings.Trim(code, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == "" {
 			return code
 		}
@@ -533,9 +499,9 @@ func (s *Sign) scrub(text string) string {
 	return strings.ReplaceAll(text, s.apiKey, "[redacted]")
 }
 
-// signClip bounds a Sign-provided message to 1 KiB at a rune boundary.
-func signClip(s string) string {
-	const max = 1024
+// clip bounds s to max bytes at a rune boundary, ellipsis marking a cut:
+// a Sign-provided message (1 KiB) or a value quoted in an error.
+func clip(s string, max int, ellipsis string) string {
 	if len(s) <= max {
 		return s
 	}
@@ -543,31 +509,26 @@ func signClip(s string) string {
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}
-	return s[:cut] + "…"
+	return s[:cut] + ellipsis
 }
 
 // signIsTLSVerify reports whether err is a certificate verification failure
 // (possible interception: never unreachable, never bypassed).
 func signIsTLSVerify(err error) bool {
-	var cv *tls.CertificateVerificationError
-	var ua x509.UnknownAuthorityError
-	var he x509.HostnameError
-	var ci x509.CertificateInvalidError
-	return errors.As(err, &cv) || errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci)
+	return errors.As(err, new(*tls.CertificateVerificationError)) || errors.As(err, new(x509.UnknownAuthorityError)) ||
+		errors.As(err, new(x509.HostnameError)) || errors.As(err, new(x509.CertificateInvalidError))
 }
 
 // signNotSent reports whether the request provably never left: a DNS
 // failure or a refused connection (docs/protocol.md#retries).
 func signNotSent(err error) bool {
-	var dns *net.DNSError
-	return errors.As(err, &dns) || errors.Is(err, syscall.ECONNREFUSED)
+	return errors.As(err, new(*net.DNSError)) || errors.Is(err, syscall.ECONNREFUSED)
 }
 
 // signErrText describes a transport error without the request URL (which
 // callers add) and without anything from the request headers.
 func signErrText(err error) string {
-	var ue *url.Error
-	if errors.As(err, &ue) {
+	if ue, ok := errors.AsType[*url.Error](err); ok {
 		err = ue.Err
 	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {

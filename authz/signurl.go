@@ -37,9 +37,5 @@ func CheckSignURL(raw string) (string, error) {
 // IsLoopbackHost reports whether host (a URL's Hostname(): no port, no
 // brackets) is localhost or a loopback IP address.
 func IsLoopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return strings.EqualFold(host, "localhost") || net.ParseIP(host).IsLoopback() // a nil IP is no loopback
 }

@@ -5,10 +5,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
-	"strings"
 	"unicode/utf16"
 
 	"github.com/sigilcore/sigil-hub/internal/strictjson"
@@ -23,24 +23,19 @@ import (
 // A collator is not safe for concurrent use, so each encoder owns one.
 type canonicalEncoder struct {
 	coll *collate.Collator
-	buf  strings.Builder
-}
-
-func newCanonicalEncoder() *canonicalEncoder {
-	return &canonicalEncoder{coll: collate.New(language.AmericanEnglish)}
+	buf  []byte
 }
 
 // canonicalize returns the canonical JSON and its policyHash for v, a tree
 // of map[string]any, []any, []string, string, bool, int, int64, float64 and
 // json.Number.
 func canonicalize(v any) ([]byte, string, error) {
-	e := newCanonicalEncoder()
+	e := &canonicalEncoder{coll: collate.New(language.AmericanEnglish)}
 	if err := e.encode(v); err != nil {
 		return nil, "", err
 	}
-	out := []byte(e.buf.String())
-	sum := sha256.Sum256(out)
-	return out, hex.EncodeToString(sum[:]), nil
+	sum := sha256.Sum256(e.buf)
+	return e.buf, hex.EncodeToString(sum[:]), nil
 }
 
 func (e *canonicalEncoder) less(a, b string) int {
@@ -53,23 +48,23 @@ func (e *canonicalEncoder) less(a, b string) int {
 func (e *canonicalEncoder) encode(v any) error {
 	switch x := v.(type) {
 	case nil:
-		e.buf.WriteString("null")
+		e.buf = append(e.buf, "null"...)
 	case bool:
-		e.buf.WriteString(strconv.FormatBool(x))
+		e.buf = strconv.AppendBool(e.buf, x)
 	case string:
-		writeJSString(&e.buf, x)
+		e.buf = strictjson.AppendJSStringUTF8(e.buf, x)
 	case int:
-		e.buf.WriteString(strconv.Itoa(x))
+		e.buf = strconv.AppendInt(e.buf, int64(x), 10)
 	case int64:
-		e.buf.WriteString(strconv.FormatInt(x, 10))
+		e.buf = strconv.AppendInt(e.buf, x, 10)
 	case float64:
-		e.buf.WriteString(jsNumber(x))
+		e.buf = append(e.buf, jsNumber(x)...)
 	case json.Number:
 		f, err := x.Float64()
 		if err != nil {
 			return fmt.Errorf("canonical json: number %q: %v", x, err)
 		}
-		e.buf.WriteString(jsNumber(f))
+		e.buf = append(e.buf, jsNumber(f)...)
 	case []string:
 		items := make([]any, len(x))
 		for i, s := range x {
@@ -77,34 +72,29 @@ func (e *canonicalEncoder) encode(v any) error {
 		}
 		return e.encode(items)
 	case []any:
-		e.buf.WriteByte('[')
+		e.buf = append(e.buf, '[')
 		for i, el := range x {
 			if i > 0 {
-				e.buf.WriteByte(',')
+				e.buf = append(e.buf, ',')
 			}
 			if err := e.encode(el); err != nil {
 				return err
 			}
 		}
-		e.buf.WriteByte(']')
+		e.buf = append(e.buf, ']')
 	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		slices.SortFunc(keys, e.less)
-		e.buf.WriteByte('{')
-		for i, k := range keys {
+		e.buf = append(e.buf, '{')
+		for i, k := range slices.SortedFunc(maps.Keys(x), e.less) {
 			if i > 0 {
-				e.buf.WriteByte(',')
+				e.buf = append(e.buf, ',')
 			}
-			writeJSString(&e.buf, k)
-			e.buf.WriteByte(':')
+			e.buf = strictjson.AppendJSStringUTF8(e.buf, k)
+			e.buf = append(e.buf, ':')
 			if err := e.encode(x[k]); err != nil {
 				return err
 			}
 		}
-		e.buf.WriteByte('}')
+		e.buf = append(e.buf, '}')
 	default:
 		return fmt.Errorf("canonical json: unsupported type %T", v)
 	}
@@ -119,10 +109,4 @@ func jsNumber(f float64) string {
 	}
 	var b [32]byte
 	return string(strictjson.AppendJSNumber(b[:0], f))
-}
-
-// writeJSString writes s as JSON.stringify does (strictjson.AppendJSStringUTF8).
-func writeJSString(b *strings.Builder, s string) {
-	var buf [64]byte
-	b.Write(strictjson.AppendJSStringUTF8(buf[:0], s))
 }

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"cmp"
 	"regexp"
 	"slices"
 	"strings"
@@ -49,14 +50,14 @@ func (p *parser) compileRegexp(l srcLine, key, expr string) (*regexp.Regexp, err
 func (p *parser) parseCustom(lines []srcLine) (*customRules, map[string]any, error) {
 	g := p.g
 	r := &customRules{}
-	canonControls := map[string]any{}
-	var canonRules []any
+	canon := map[string]any{}
+	canonRules := []any{}
 	type allowKey struct{ scope, path, op string }
 	allows := map[allowKey]*customRule{}
 	ops := map[[2]string]string{}
 	for _, l := range lines {
 		if m := g.generic.FindStringSubmatch(l.text); m != nil {
-			if _, err := p.generic(&r.controls, canonControls, l, m[1], m[2]); err != nil {
+			if _, err := p.generic(&r.controls, canon, l, m[1], m[2]); err != nil {
 				return nil, nil, err
 			}
 			continue
@@ -84,9 +85,7 @@ func (p *parser) parseCustom(lines []srcLine) (*customRules, map[string]any, err
 			if op == "prefix" {
 				op = "starts_with"
 			}
-			if !hasOp {
-				op = "equals"
-			}
+			op = cmp.Or(op, "equals") // none given
 			values := list(rawValues)
 			if path == "" {
 				return nil, nil, p.errf(l.n, "allow_only", "field path must not be empty")
@@ -109,48 +108,40 @@ func (p *parser) parseCustom(lines []srcLine) (*customRules, map[string]any, err
 					res = append(res, re)
 				}
 			}
-			key := allowKey{scope, path, op}
-			if ex := allows[key]; ex != nil {
-				if ex.attested != attested {
-					return nil, nil, p.errf(l.n, "allow_only."+path, "mixes attested and non-attested rules; use one provenance mode per field and action scope")
+			rule := allows[allowKey{scope, path, op}]
+			switch {
+			case rule == nil:
+				name := "allow_only." + path
+				if scoped {
+					name = "allow_only[action=" + scope + "]." + path
 				}
-				for i, v := range values {
-					if !slices.Contains(ex.values, v) {
-						ex.values = append(ex.values, v)
-						if res != nil {
-							ex.res = append(ex.res, res[i])
-						}
+				rule = &customRule{kind: ruleAllowOnly, name: name, path: strings.Split(path, "."), op: op, actionScope: scope, attested: attested}
+				rule.canon = map[string]any{"name": name, "type": "allow_field", "fieldPath": path}
+				if scoped {
+					rule.canon["actionScope"] = scope
+				}
+				if attested {
+					rule.canon["attested"] = true
+				}
+				if op != "equals" {
+					rule.canon["operator"] = op
+				}
+				allows[allowKey{scope, path, op}] = rule
+				r.allow = append(r.allow, rule)
+				canonRules = append(canonRules, rule.canon)
+			case rule.attested != attested:
+				return nil, nil, p.errf(l.n, "allow_only."+path, "mixes attested and non-attested rules; use one provenance mode per field and action scope")
+			}
+			// Repeated lines for one field, scope and operator add to one rule.
+			for i, v := range values {
+				if !slices.Contains(rule.values, v) {
+					rule.values = append(rule.values, v)
+					if res != nil {
+						rule.res = append(rule.res, res[i])
 					}
 				}
-				ex.canon["values"] = ex.values
-				continue
 			}
-			name := "allow_only." + path
-			if scoped {
-				name = "allow_only[action=" + scope + "]." + path
-			}
-			rule := &customRule{kind: ruleAllowOnly, name: name, path: strings.Split(path, "."), op: op, values: uniq(values), res: res, actionScope: scope, attested: attested}
-			if len(rule.values) != len(values) && res != nil {
-				// Recompile in uniq order to keep values and res aligned.
-				rule.res = nil
-				for _, v := range rule.values {
-					re, _ := p.compileRegexp(l, name, v)
-					rule.res = append(rule.res, re)
-				}
-			}
-			rule.canon = map[string]any{"name": name, "type": "allow_field", "fieldPath": path, "values": rule.values}
-			if scoped {
-				rule.canon["actionScope"] = scope
-			}
-			if attested {
-				rule.canon["attested"] = true
-			}
-			if op != "equals" {
-				rule.canon["operator"] = op
-			}
-			allows[key] = rule
-			r.allow = append(r.allow, rule)
-			canonRules = append(canonRules, rule.canon)
+			rule.canon["values"] = rule.values
 			continue
 		}
 		if m := g.denyIf.FindStringSubmatch(l.text); m != nil {
@@ -190,12 +181,6 @@ func (p *parser) parseCustom(lines []srcLine) (*customRules, map[string]any, err
 		}
 		return nil, nil, nil
 	}
-	canon := map[string]any{"rules": canonRules}
-	if canonRules == nil {
-		canon["rules"] = []any{}
-	}
-	for k, v := range canonControls {
-		canon[k] = v
-	}
+	canon["rules"] = canonRules
 	return r, canon, nil
 }

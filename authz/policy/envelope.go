@@ -59,10 +59,7 @@ func maskHTMLComments(s string) (string, error) {
 
 // lineOf returns the 1-based line number of byte offset off in s.
 func lineOf(s string, off int) int {
-	if off > len(s) {
-		off = len(s)
-	}
-	return strings.Count(s[:off], "\n") + 1
+	return strings.Count(s[:min(off, len(s))], "\n") + 1
 }
 
 // trimASCIISpaceRight strips trailing ASCII whitespace only: the envelope
@@ -140,12 +137,8 @@ func splitEnvelope(raw []byte) (envelope, error) {
 func findSignatureHeaders(masked string) [][2]int {
 	var out [][2]int
 	off := 0
-	for off <= len(masked) {
-		nl := strings.IndexByte(masked[off:], '\n')
-		end := len(masked)
-		if nl >= 0 {
-			end = off + nl
-		}
+	for l := range strings.Lines(masked) {
+		end := off + len(strings.TrimSuffix(l, "\n"))
 		line := strings.TrimRight(masked[off:end], " \t\r\f\v")
 		if len(line) > 2 && line[0] == '#' && line[1] == '#' {
 			rest := line[2:]
@@ -154,10 +147,7 @@ func findSignatureHeaders(masked string) [][2]int {
 				out = append(out, [2]int{off, end})
 			}
 		}
-		if nl < 0 {
-			break
-		}
-		off = end + 1
+		off += len(l)
 	}
 	return out
 }
@@ -201,16 +191,12 @@ func strictCC1(raw []byte, maxBytes int) (cc1, error) {
 	}
 	const header = "## signature\n"
 	var starts []int
-	for off := 0; ; {
-		i := bytes.Index(raw[off:], []byte(header))
-		if i < 0 {
-			break
+	off := 0
+	for l := range bytes.Lines(raw) {
+		if string(l) == header {
+			starts = append(starts, off)
 		}
-		p := off + i
-		if p == 0 || raw[p-1] == '\n' {
-			starts = append(starts, p)
-		}
-		off = p + 1
+		off += len(l)
 	}
 	if len(starts) != 1 {
 		// A heading that is not the exact literal (e.g. "## Signature") or

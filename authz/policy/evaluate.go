@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"path"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -73,8 +74,6 @@ func (d Decision) PublicCode() string {
 			return "SIGIL_BASH_BLOCKED"
 		}
 		return "SIGIL_POLICY_VIOLATION"
-	case CodeProvenanceRequired:
-		return "SIGIL_POLICY_VIOLATION"
 	}
 	if strings.HasPrefix(d.Code, "SIGIL_") {
 		return d.Code
@@ -134,11 +133,8 @@ func (p *Policy) evaluateIntent(in intent, c Counter, now time.Time) Decision {
 		if d, ok := p.mcp.eval(in); !ok {
 			return d
 		}
-		for _, pat := range p.mcp.requireApproval {
-			if mcpMatch(pat, in.server, in.tool) {
-				hold = "mcp.requireApproval: " + pat
-				break
-			}
+		if i := slices.IndexFunc(p.mcp.requireApproval, func(pat string) bool { return mcpMatch(pat, in.server, in.tool) }); i >= 0 {
+			hold = "mcp.requireApproval: " + p.mcp.requireApproval[i]
 		}
 	case p.tools != nil:
 		var d Decision
@@ -174,12 +170,9 @@ func (p *Policy) evaluateIntent(in intent, c Counter, now time.Time) Decision {
 	return Decision{Status: StatusAllowed}
 }
 
-// decode reads an intent for p. Only ## custom deny and allow rules look at
-// arbitrary members (deny_string: anywhere), so without them the intent is
-// read by scanIntent, which builds nothing; whenever it declines, and for
-// every policy with such rules, decodeIntent decodes the whole intent.
-// Both give the same intent, hence the same decision; the scan exists
-// because decoding every intent whole was most of the cost of a call.
+// decode reads an intent for p: with scanIntent (intentscan.go), unless it
+// declines or ## custom deny and allow rules look at arbitrary members
+// (deny_string: anywhere); else decodeIntent decodes the whole intent.
 func (p *Policy) decode(raw []byte) (intent, Decision, bool) {
 	if p.custom == nil || len(p.custom.deny)+len(p.custom.allow) == 0 {
 		if t, ok := scanIntent(raw); ok {
@@ -228,11 +221,7 @@ func (in *intent) member(k string) any {
 	if in.obj != nil {
 		return in.obj[k]
 	}
-	tok, ok := in.tok.member(k)
-	if !ok {
-		panic("policy: member " + k + " is not kept by scanIntent") // a programming error
-	}
-	return tokenValue(tok)
+	return tokenValue(in.token(k))
 }
 
 // str returns the top-level member k if it is a string.
@@ -241,11 +230,16 @@ func (in *intent) str(k string) (string, bool) {
 		s, ok := in.obj[k].(string)
 		return s, ok
 	}
-	tok, ok := in.tok.member(k)
-	if !ok {
+	return tokenString(in.token(k))
+}
+
+// token returns the raw value scanIntent kept of top-level member k.
+func (in *intent) token(k string) []byte {
+	p := in.tok.slot(k)
+	if p == nil {
 		panic("policy: member " + k + " is not kept by scanIntent") // a programming error
 	}
-	return tokenString(tok)
+	return *p
 }
 
 // metadataNames returns metadata.serverId and metadata.toolName when they
@@ -330,43 +324,41 @@ func (r *customRule) denyIfMatches(v any, present bool) bool {
 		// A missing field satisfies only not_equals (fail closed).
 		return r.op == "not_equals"
 	}
-	switch r.op {
-	case "contains":
-		return strings.Contains(s, r.value)
-	case "starts_with":
-		return strings.HasPrefix(s, r.value)
-	case "ends_with":
-		return strings.HasSuffix(s, r.value)
-	case "equals":
-		return s == r.value
-	case "not_equals":
-		return s != r.value
-	case "matches":
-		return r.re.MatchString(s)
-	}
-	return true
+	return opMatches(r.op, s, r.value, r.re, true)
 }
 
 func (r *customRule) allowMatches(s string) bool {
 	for i, v := range r.values {
-		var ok bool
-		switch r.op {
-		case "equals":
-			ok = s == v
-		case "contains":
-			ok = strings.Contains(s, v)
-		case "starts_with":
-			ok = strings.HasPrefix(s, v)
-		case "ends_with":
-			ok = strings.HasSuffix(s, v)
-		case "matches":
-			ok = r.res[i].MatchString(s)
+		var re *regexp.Regexp
+		if r.res != nil {
+			re = r.res[i]
 		}
-		if ok {
+		if opMatches(r.op, s, v, re, false) {
 			return true
 		}
 	}
 	return false
+}
+
+// opMatches applies a ## custom operator to s and a rule's value v (re is
+// v compiled, for matches). An operator the parser never produces gives
+// failClosed, the caller's denying answer.
+func opMatches(op, s, v string, re *regexp.Regexp, failClosed bool) bool {
+	switch op {
+	case "contains":
+		return strings.Contains(s, v)
+	case "starts_with":
+		return strings.HasPrefix(s, v)
+	case "ends_with":
+		return strings.HasSuffix(s, v)
+	case "equals":
+		return s == v
+	case "not_equals":
+		return s != v
+	case "matches":
+		return re.MatchString(s)
+	}
+	return failClosed
 }
 
 func lookup(obj map[string]any, path []string) (any, bool) {
@@ -414,10 +406,8 @@ func wild(pat, s string) bool {
 }
 
 func firstAction(prefix string, pats []string, action string) string {
-	for _, pat := range pats {
-		if wild(pat, action) {
-			return prefix + pat
-		}
+	if i := slices.IndexFunc(pats, func(pat string) bool { return wild(pat, action) }); i >= 0 {
+		return prefix + pats[i]
 	}
 	return ""
 }
@@ -521,7 +511,7 @@ func (t *toolRules) eval(in intent) (string, Decision, bool) {
 		}
 	case "http":
 		method, _ := str("method")
-		if !validMethod(method) {
+		if !ValidMethod(method) {
 			return "", deny(CodeValidation, "tool_calls.http", "http intent needs an uppercase method (GET, HEAD, OPTIONS, POST, PUT, PATCH, DELETE)"), false
 		}
 		host, ok := hostOf(in.member("url"))

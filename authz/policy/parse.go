@@ -20,11 +20,7 @@ const (
 )
 
 func unsupportedSection(name string) bool {
-	switch name {
-	case "evm", "soft_limits", "repository", "filesystem", "git", "database":
-		return true
-	}
-	return false
+	return slices.Contains([]string{"evm", "soft_limits", "repository", "filesystem", "git", "database"}, name)
 }
 
 // grammar holds the compiled regular expressions of one Parse call, so that
@@ -161,46 +157,31 @@ func parseText(text string) (*Policy, error) {
 
 	pol := &Policy{version: p.version}
 	canon := map[string]any{"version": p.version}
-	enforceable := false
 	for _, s := range sections {
 		p.section = s.name
+		// A section's canonical JSON is empty exactly when it declares
+		// nothing enforceable (## custom or ## execution_limits without
+		// rules; the others reject that).
+		var sj map[string]any
 		switch s.name {
 		case secCustom:
-			c, cj, err := p.parseCustom(s.lines)
-			if err != nil {
-				return nil, err
-			}
-			if c != nil {
-				pol.custom, canon["custom"], enforceable = c, cj, true
-			}
+			pol.custom, sj, err = p.parseCustom(s.lines)
 		case secToolCalls:
-			t, tj, err := p.parseToolCalls(s.lines, s.line)
-			if err != nil {
-				return nil, err
-			}
-			pol.tools, canon["tool_calls"], enforceable = t, tj, true
+			pol.tools, sj, err = p.parseToolCalls(s.lines, s.line)
 		case secMCP:
-			mc, mj, err := p.parseMCP(s.lines, s.line)
-			if err != nil {
-				return nil, err
-			}
-			pol.mcp, canon["mcp"], enforceable = mc, mj, true
+			pol.mcp, sj, err = p.parseMCP(s.lines, s.line)
 		case secLimits:
-			l, lj, err := p.parseLimits(s.lines)
-			if err != nil {
-				return nil, err
-			}
-			if len(lj) > 0 {
-				canon["execution_limits"] = lj
-				pol.limits = l
-				if l.enforceable() {
-					enforceable = true
-				}
-			}
+			pol.limits, sj, err = p.parseLimits(s.lines)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(sj) > 0 {
+			canon[s.name] = sj
 		}
 	}
 	p.section = ""
-	if !enforceable {
+	if len(canon) == 1 { // only the version
 		return nil, &ParseError{Code: "POLICY_EMPTY", Msg: "warranty.md must contain an enforceable policy block (## mcp, ## tool_calls, ## custom or ## execution_limits)"}
 	}
 	pol.canonJSON, pol.hash, err = canonicalize(canon)
@@ -293,21 +274,11 @@ func rootPolicyKey(k string) bool {
 // substitution or adjacent transposition) away from "version".
 func isVersionTypo(key string) bool {
 	s, t := strings.ToLower(key), "version"
-	if s == t {
-		return false
+	if len(s) < len(t) {
+		s, t = t, s
 	}
-	oneDeletion := func(short, long string) bool {
-		if len(short)+1 != len(long) {
-			return false
-		}
-		for i := range long {
-			if long[:i]+long[i+1:] == short {
-				return true
-			}
-		}
-		return false
-	}
-	if len(s) == len(t) {
+	switch len(s) - len(t) {
+	case 0: // substitution or transposition; "version" itself has no mismatch
 		var mis []int
 		for i := range s {
 			if s[i] != t[i] {
@@ -315,11 +286,14 @@ func isVersionTypo(key string) bool {
 			}
 		}
 		return len(mis) == 1 || (len(mis) == 2 && mis[1] == mis[0]+1 && s[mis[0]] == t[mis[1]] && s[mis[1]] == t[mis[0]])
+	case 1: // deletion from the longer one
+		for i := range s {
+			if s[:i]+s[i+1:] == t {
+				return true
+			}
+		}
 	}
-	if len(s) < len(t) {
-		return oneDeletion(s, t)
-	}
-	return oneDeletion(t, s)
+	return false
 }
 
 // --- value helpers (warrant-core policy.ts semantics) ---
@@ -363,9 +337,14 @@ func validPattern(v string) bool {
 }
 
 func (p *parser) patternList(l srcLine, key, value string) ([]string, error) {
-	vals := list(value)
-	if len(vals) == 0 || slices.ContainsFunc(vals, func(e string) bool { return !validPattern(e) }) {
-		return nil, p.errf(l.n, key, "must contain exact values or one trailing * wildcard")
+	return p.validList(l, key, list(value), validPattern, "must contain exact values or one trailing * wildcard")
+}
+
+// validList returns vals without repeats, or an error saying msg when vals
+// is empty or holds an entry that is not valid.
+func (p *parser) validList(l srcLine, key string, vals []string, valid func(string) bool, msg string) ([]string, error) {
+	if len(vals) == 0 || slices.ContainsFunc(vals, func(e string) bool { return !valid(e) }) {
+		return nil, p.errf(l.n, key, "%s", msg)
 	}
 	return uniq(vals), nil
 }
@@ -390,23 +369,38 @@ func (p *parser) positiveInt(l srcLine, key, value string) (int64, error) {
 	return n, nil
 }
 
-// keyValues splits section lines into key/value pairs, rejecting lines that
-// are not "key: value" (block lists included) and duplicate keys.
-func (p *parser) keyValues(lines []srcLine) ([]srcLine, [][2]string, error) {
+// eachKey splits section lines into key/value pairs, rejecting lines that
+// are not "key: value" (block lists included) and duplicate keys, all lines
+// first. Then it hands each pair to p.generic when c is not nil and, unless
+// that took it, to fn.
+func (p *parser) eachKey(lines []srcLine, c *controls, canon map[string]any, fn func(l srcLine, key, value string) error) error {
 	seen := map[string]bool{}
-	pairs := make([][2]string, 0, len(lines))
-	for _, l := range lines {
+	pairs := make([][]string, len(lines))
+	for i, l := range lines {
 		m := p.g.keyValue.FindStringSubmatch(l.text)
 		if m == nil {
-			return nil, nil, p.errf(l.n, "", "unrecognized line %q (expected key: value; lists are inline and comma-separated)", l.text)
+			return p.errf(l.n, "", "unrecognized line %q (expected key: value; lists are inline and comma-separated)", l.text)
 		}
 		if seen[m[1]] {
-			return nil, nil, p.errf(l.n, m[1], "duplicate key")
+			return p.errf(l.n, m[1], "duplicate key")
 		}
 		seen[m[1]] = true
-		pairs = append(pairs, [2]string{m[1], m[2]})
+		pairs[i] = m
 	}
-	return lines, pairs, nil
+	for i, m := range pairs {
+		if c != nil {
+			if ok, err := p.generic(c, canon, lines[i], m[1], m[2]); ok {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		if err := fn(lines[i], m[1], m[2]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // controls holds the generic require_approval / require_shim keys shared by
@@ -417,25 +411,20 @@ type controls struct {
 }
 
 func (p *parser) generic(c *controls, canon map[string]any, l srcLine, key, value string) (bool, error) {
-	if key != "require_approval" && key != "require_shim" {
+	switch {
+	case key != "require_approval" && key != "require_shim":
 		return false, nil
-	}
-	if !p.isV2 {
+	case !p.isV2:
 		return true, p.errf(l.n, key, "requires version 2.0.0")
-	}
-	if key == "require_approval" {
-		if c.requireApproval != nil {
-			return true, p.errf(l.n, key, "duplicate key")
-		}
+	case key == "require_approval" && c.requireApproval != nil, key == "require_shim" && c.requireShim != nil:
+		return true, p.errf(l.n, key, "duplicate key")
+	case key == "require_approval":
 		v, err := p.patternList(l, key, value)
 		if err != nil {
 			return true, err
 		}
 		c.requireApproval, canon["requireApproval"] = v, v
 		return true, nil
-	}
-	if c.requireShim != nil {
-		return true, p.errf(l.n, key, "duplicate key")
 	}
 	b, err := p.boolean(l, key, value, true)
 	if err != nil {
@@ -459,14 +448,9 @@ func (p *parser) parseMCP(lines []srcLine, header int) (*mcpRules, map[string]an
 	if !p.isV2 {
 		return nil, nil, p.errf(header, "", "policy block ## mcp requires version 2.0.0")
 	}
-	lines, pairs, err := p.keyValues(lines)
-	if err != nil {
-		return nil, nil, err
-	}
 	r := &mcpRules{}
 	canon := map[string]any{}
-	for i, kv := range pairs {
-		l, key, value := lines[i], kv[0], kv[1]
+	err := p.eachKey(lines, nil, canon, func(l srcLine, key, value string) error {
 		var dst *[]string
 		var ck string
 		switch key {
@@ -480,19 +464,17 @@ func (p *parser) parseMCP(lines []srcLine, header int) (*mcpRules, map[string]an
 			dst, ck = &r.requireApproval, "requireApproval"
 		case "require_shim":
 			b, err := p.boolean(l, key, value, true)
-			if err != nil {
-				return nil, nil, err
-			}
 			r.requireShim, canon["requireShim"] = b, b
-			continue
+			return err
 		default:
-			return nil, nil, p.errf(l.n, key, "unknown key (## mcp supports allowed_servers, allowed_tools, blocked_tools, require_approval, require_shim)")
+			return p.errf(l.n, key, "unknown key (## mcp supports allowed_servers, allowed_tools, blocked_tools, require_approval, require_shim)")
 		}
 		v, err := p.patternList(l, key, value)
-		if err != nil {
-			return nil, nil, err
-		}
 		*dst, canon[ck] = v, v
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	if r.allowedServers == nil && r.allowedTools == nil && r.blockedTools == nil {
 		return nil, nil, p.errf(header, "", "must declare at least one of allowed_servers, allowed_tools or blocked_tools")
@@ -526,82 +508,67 @@ type toolRules struct {
 }
 
 func (p *parser) parseToolCalls(lines []srcLine, header int) (*toolRules, map[string]any, error) {
-	lines, pairs, err := p.keyValues(lines)
-	if err != nil {
-		return nil, nil, err
-	}
 	r := &toolRules{}
 	canon := map[string]any{}
-	for i, kv := range pairs {
-		l, key, value := lines[i], kv[0], kv[1]
-		if ok, err := p.generic(&r.controls, canon, l, key, value); ok {
-			if err != nil {
-				return nil, nil, err
-			}
-			continue
-		}
-		switch key {
-		case "allowed":
-			r.allowed = list(value)
-			canon["allowed"] = r.allowed
-		case "bash.blocked_commands":
-			r.bashBlocked = list(value)
-			canon["bashBlockedCommands"] = r.bashBlocked
-		case "web_fetch.blocked_domains":
-			r.webBlockedDomains = list(value)
-			canon["webFetchBlockedDomains"] = r.webBlockedDomains
-		case "file_write.blocked_paths":
-			r.fileBlockedPaths = list(value)
-			canon["fileWriteBlockedPaths"] = r.fileBlockedPaths
-		case "email.require_approval":
+	// The list keys, and their names in the canonical policy JSON.
+	lists := map[string]struct {
+		dst   *[]string
+		canon string
+	}{
+		"allowed":                   {&r.allowed, "allowed"},
+		"bash.blocked_commands":     {&r.bashBlocked, "bashBlockedCommands"},
+		"web_fetch.blocked_domains": {&r.webBlockedDomains, "webFetchBlockedDomains"},
+		"file_write.blocked_paths":  {&r.fileBlockedPaths, "fileWriteBlockedPaths"},
+		"email.allowed_recipients":  {&r.emailAllowed, "emailAllowedRecipients"},
+		"email.blocked_recipients":  {&r.emailBlocked, "emailBlockedRecipients"},
+		"http.allowed_methods":      {&r.httpAllowedMethods, "httpAllowedMethods"},
+		"http.blocked_methods":      {&r.httpBlockedMethods, "httpBlockedMethods"},
+		"http.allowed_hosts":        {&r.httpAllowedHosts, "httpAllowedHosts"},
+	}
+	err := p.eachKey(lines, &r.controls, canon, func(l srcLine, key, value string) error {
+		if key == "email.require_approval" {
 			b, err := p.boolean(l, key, value, p.isV2)
-			if err != nil {
-				return nil, nil, err
-			}
 			r.emailRequireApproval, canon["emailRequireApproval"] = b, b
+			return err
+		}
+		d, ok := lists[key]
+		if !ok {
+			return p.errf(l.n, key, "unknown key")
+		}
+		v := list(value)
+		switch key {
 		case "email.allowed_recipients", "email.blocked_recipients":
-			v := list(value)
 			for j := range v {
 				v[j] = strings.ToLower(v[j])
 			}
 			if v == nil {
 				v = []string{}
 			}
-			if key == "email.allowed_recipients" {
-				r.emailAllowed, canon["emailAllowedRecipients"] = v, v
-			} else {
-				r.emailBlocked, canon["emailBlockedRecipients"] = v, v
-			}
 		case "http.allowed_methods", "http.blocked_methods":
 			if !p.isV2 {
-				return nil, nil, p.errf(l.n, key, "http policy keys require version 2.0.0")
+				return p.errf(l.n, key, "http policy keys require version 2.0.0")
 			}
-			v := list(value)
-			if len(v) == 0 || slices.ContainsFunc(v, func(m string) bool { return !validMethod(m) }) {
-				return nil, nil, p.errf(l.n, key, "must contain only uppercase HTTP methods (GET, HEAD, OPTIONS, POST, PUT, PATCH, DELETE)")
-			}
-			v = uniq(v)
-			if key == "http.allowed_methods" {
-				r.httpAllowedMethods, canon["httpAllowedMethods"] = v, v
-			} else {
-				r.httpBlockedMethods, canon["httpBlockedMethods"] = v, v
+			var err error
+			if v, err = p.validList(l, key, v, ValidMethod, "must contain only uppercase HTTP methods (GET, HEAD, OPTIONS, POST, PUT, PATCH, DELETE)"); err != nil {
+				return err
 			}
 		case "http.allowed_hosts":
 			if !p.isV2 {
-				return nil, nil, p.errf(l.n, key, "http policy keys require version 2.0.0")
+				return p.errf(l.n, key, "http policy keys require version 2.0.0")
 			}
-			v := list(value)
 			for j := range v {
 				v[j] = strings.TrimSuffix(strings.ToLower(v[j]), ".")
 			}
-			if len(v) == 0 || slices.ContainsFunc(v, func(h string) bool { return !p.validHost(h) }) {
-				return nil, nil, p.errf(l.n, key, "must contain valid host names (use *.example.com for subdomains)")
+			var err error
+			if v, err = p.validList(l, key, v, p.validHost, "must contain valid host names (use *.example.com for subdomains)"); err != nil {
+				return err
 			}
-			v = uniq(v)
-			r.httpAllowedHosts, canon["httpAllowedHosts"] = v, v
-		default:
-			return nil, nil, p.errf(l.n, key, "unknown key")
 		}
+		*d.dst, canon[d.canon] = v, v
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	if len(r.allowed) == 0 {
 		return nil, nil, p.errf(header, "allowed", "## tool_calls requires at least one allowed tool")
@@ -609,12 +576,10 @@ func (p *parser) parseToolCalls(lines []srcLine, header int) (*toolRules, map[st
 	return r, canon, nil
 }
 
-func validMethod(m string) bool {
-	switch m {
-	case "GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE":
-		return true
-	}
-	return false
+// ValidMethod reports whether m is an HTTP method an http intent may carry:
+// uppercase only, never normalised (docs/protocol.md#extractors).
+func ValidMethod(m string) bool {
+	return slices.Contains([]string{"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"}, m)
 }
 
 func (p *parser) validHost(v string) bool {
@@ -641,40 +606,31 @@ type execLimits struct {
 func (l *execLimits) enforceable() bool {
 	return l.perTask > 0 || l.perHour > 0 || l.requireApproval != nil || (l.requireShim != nil && *l.requireShim)
 }
-
 func (p *parser) parseLimits(lines []srcLine) (*execLimits, map[string]any, error) {
-	lines, pairs, err := p.keyValues(lines)
-	if err != nil {
-		return nil, nil, err
-	}
 	r := &execLimits{}
 	canon := map[string]any{}
-	for i, kv := range pairs {
-		l, key, value := lines[i], kv[0], kv[1]
-		if ok, err := p.generic(&r.controls, canon, l, key, value); ok {
-			if err != nil {
-				return nil, nil, err
-			}
-			continue
-		}
+	err := p.eachKey(lines, &r.controls, canon, func(l srcLine, key, value string) error {
+		var err error
 		switch key {
 		case "max_tool_calls_per_task":
-			if r.perTask, err = p.positiveInt(l, key, value); err != nil {
-				return nil, nil, err
-			}
+			r.perTask, err = p.positiveInt(l, key, value)
 			canon["maxToolCallsPerTask"] = r.perTask
 		case "max_tool_calls_per_hour":
-			if r.perHour, err = p.positiveInt(l, key, value); err != nil {
-				return nil, nil, err
-			}
+			r.perHour, err = p.positiveInt(l, key, value)
 			canon["maxToolCallsPerHour"] = r.perHour
 		case "max_model_spend_usd_per_task", "max_model_tokens_per_task":
-			return nil, nil, &ParseError{Line: l.n, Section: p.section, Key: key, Code: "POLICY_UNSUPPORTED_KEY", Msg: "key is not supported by the embedded engine"}
+			return &ParseError{Line: l.n, Section: p.section, Key: key, Code: "POLICY_UNSUPPORTED_KEY", Msg: "key is not supported by the embedded engine"}
 		default:
-			return nil, nil, p.errf(l.n, key, "unknown key")
+			return p.errf(l.n, key, "unknown key")
 		}
-	}
-	if len(canon) > 0 && !r.enforceable() {
+		return err
+	})
+	switch {
+	case err != nil:
+		return nil, nil, err
+	case len(canon) == 0:
+		return nil, nil, nil
+	case !r.enforceable():
 		return nil, nil, p.errf(lines[0].n, "", "## execution_limits must declare at least one enforceable control")
 	}
 	return r, canon, nil

@@ -80,7 +80,6 @@ func Parse(src []byte, o Options) (*Policy, error) {
 		return nil, err
 	}
 	text := string(src)
-	signed := false
 	if env.hasHeader {
 		line := lineOf(text, env.headerOff)
 		if env.signature == "" {
@@ -105,7 +104,6 @@ func Parse(src []byte, o Options) (*Policy, error) {
 			}
 		}
 		text = string(c.unsigned)
-		signed = true
 	} else if o.RequireSignature {
 		return nil, &ParseError{Section: "signature", Code: "POLICY_UNSIGNED", Msg: "policy is unsigned but a signature is required"}
 	}
@@ -113,7 +111,7 @@ func Parse(src []byte, o Options) (*Policy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.signed = signed
+	p.signed = env.hasHeader
 	return p, nil
 }
 
