@@ -165,7 +165,7 @@ func (s *session) probe(ctx context.Context, m *modernConn, stdio bool) (verdict
 				s.u.log.Debug("server/discover: a dual-era server; speaking the legacy protocol to it", "supported_versions", d.SupportedVersions)
 				return verdictLegacy, nil
 			}
-			s.adoptDiscover(&d, res)
+			s.adoptDiscover(&d)
 			return verdictModern, nil
 		case !stdio && st.code.Load() >= 500:
 			// A 5xx with a JSON-RPC body comes back as an error answer:
@@ -190,7 +190,7 @@ func (s *session) probe(ctx context.Context, m *modernConn, stdio bool) (verdict
 				// Only a modern server knows these codes; the request
 				// was the hub's fault, so the server is modern.
 				s.u.log.Warn("server/discover refused the hub's request; treating the upstream as 2026-07-28 with unknown capabilities", "err", err)
-				s.adoptDiscover(&discoverResult{}, nil)
+				s.adoptDiscover(nil)
 				return verdictModern, nil
 			}
 			s.u.log.Debug("server/discover got an error answer: legacy", "err", err)
@@ -215,41 +215,20 @@ func (s *session) probe(ctx context.Context, m *modernConn, stdio bool) (verdict
 	}
 }
 
-// adoptDiscover records a modern server's DiscoverResult (nil raw: none, so
+// adoptDiscover records a modern server's DiscoverResult (nil: none, so
 // the capabilities are unknown and every list is tried) as the session's
 // init.
-func (s *session) adoptDiscover(d *discoverResult, raw json.RawMessage) {
+func (s *session) adoptDiscover(d *discoverResult) {
 	s.init.modern = true
-	s.init.protocolVersion = modernVersion
-	s.init.serverInfo = d.Meta["io.modelcontextprotocol/serverInfo"]
-	s.init.instructions = d.Instructions
-	if raw == nil {
+	if d == nil {
+		_ = s.adopt(modernVersion, nil, nil, "")
 		s.init.tools, s.init.prompts, s.init.resources = true, true, true
 		s.init.unknownCaps = true
 		return
 	}
-	s.init.capabilities = d.Capabilities
-	s.readCapabilities(d.Capabilities)
-}
-
-// readCapabilities sets which lists the server has and which of them it
-// says change, from its capabilities object.
-func (s *session) readCapabilities(caps json.RawMessage) {
-	var c struct {
-		Tools, Prompts, Resources json.RawMessage
-	}
-	if len(caps) > 0 && json.Unmarshal(caps, &c) != nil {
+	if s.adopt(modernVersion, d.Meta["io.modelcontextprotocol/serverInfo"], d.Capabilities, d.Instructions) != nil {
 		s.u.log.Warn("server/discover: capabilities are not an object; none assumed")
 	}
-	present := func(m json.RawMessage) bool { return len(m) > 0 && string(m) != "null" }
-	changes := func(m json.RawMessage) bool {
-		var v struct {
-			ListChanged bool `json:"listChanged"`
-		}
-		return present(m) && json.Unmarshal(m, &v) == nil && v.ListChanged
-	}
-	s.init.tools, s.init.prompts, s.init.resources = present(c.Tools), present(c.Prompts), present(c.Resources)
-	s.init.toolsChange, s.init.promptsChange, s.init.resourcesChange = changes(c.Tools), changes(c.Prompts), changes(c.Resources)
 }
 
 // noCancelKey marks a request's ctx: when it ends, no

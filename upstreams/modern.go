@@ -366,11 +366,7 @@ func (s *session) onListenAck(params json.RawMessage) {
 	n := p.Notifications
 	s.listen.idle.Store(!n.Tools && !n.Prompts && !n.Resources && len(n.URIs) == 0)
 	if s.listen.relistAll.Swap(false) {
-		s.pending.Or(kindTools | kindPrompts | kindResources | kindTemplates)
-		select {
-		case s.relist <- struct{}{}:
-		default:
-		}
+		s.relistSoon(kindTools | kindPrompts | kindResources | kindTemplates)
 	}
 	select {
 	case s.listen.acked <- struct{}{}:

@@ -1,10 +1,12 @@
 package upstreams
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +19,16 @@ const (
 	kindResources
 	kindTemplates
 )
+
+// listings are the kinds of list in the order of their bits (and of
+// Snapshot.lists): the method that lists one, the result member holding its
+// items, and the item member that names an item.
+var listings = [...]struct{ method, key, nameField string }{
+	{"tools/list", "tools", "name"},
+	{"prompts/list", "prompts", "name"},
+	{"resources/list", "resources", "uri"},
+	{"resources/templates/list", "resourceTemplates", "uriTemplate"},
+}
 
 // notificationQueue bounds the per-session queue between the transport's read
 // loop and OnNotification. When full, notifications are dropped (logged):
@@ -139,11 +151,7 @@ func (s *session) goBG(f func()) bool {
 	if s.bgClosed {
 		return false
 	}
-	s.bg.Add(1)
-	go func() {
-		defer s.bg.Done()
-		f()
-	}()
+	s.bg.Go(f)
 	return true
 }
 
@@ -215,11 +223,7 @@ func (s *session) onNotification(method string, params json.RawMessage) {
 		return
 	}
 	if k != 0 {
-		s.pending.Or(k)
-		select {
-		case s.relist <- struct{}{}:
-		default:
-		}
+		s.relistSoon(k)
 		return
 	}
 	now := time.Now()
@@ -232,6 +236,15 @@ func (s *session) onNotification(method string, params json.RawMessage) {
 		s.queued.Add(1)
 	default:
 		s.budget.drop(s.u.log, now, "queue full")
+	}
+}
+
+// relistSoon adds the kinds k to the pending re-list and wakes relistLoop.
+func (s *session) relistSoon(k uint32) {
+	s.pending.Or(k)
+	select {
+	case s.relist <- struct{}{}:
+	default:
 	}
 }
 
@@ -332,20 +345,9 @@ func (s *session) handshake(ctx context.Context) error {
 	if r.ProtocolVersion == "" {
 		return errors.New("initialize: result has no protocolVersion")
 	}
-	var caps struct {
-		Tools, Prompts, Resources json.RawMessage
+	if err := s.adopt(r.ProtocolVersion, r.ServerInfo, r.Capabilities, r.Instructions); err != nil {
+		return fmt.Errorf("initialize: decode capabilities: %w", err)
 	}
-	if len(r.Capabilities) > 0 {
-		if err := json.Unmarshal(r.Capabilities, &caps); err != nil {
-			return fmt.Errorf("initialize: decode capabilities: %w", err)
-		}
-	}
-	present := func(m json.RawMessage) bool { return len(m) > 0 && string(m) != "null" }
-	s.init.protocolVersion = r.ProtocolVersion
-	s.init.serverInfo = r.ServerInfo
-	s.init.capabilities = r.Capabilities
-	s.init.instructions = r.Instructions
-	s.init.tools, s.init.prompts, s.init.resources = present(caps.Tools), present(caps.Prompts), present(caps.Resources)
 	if pv, ok := s.c.(interface{ setProtocolVersion(string) }); ok {
 		pv.setProtocolVersion(r.ProtocolVersion)
 	}
@@ -355,53 +357,59 @@ func (s *session) handshake(ctx context.Context) error {
 	return nil
 }
 
-// lists holds one listing result; a nil slice means "not listed".
-type lists struct {
-	tools, prompts, resources, templates []Item
+// adopt records what the server says of itself (its initialize result, or
+// a modern server's DiscoverResult: era.go) as the session's init: which
+// lists it has and which of them it says change, from its capabilities. An
+// error says the capabilities are not an object (none are then assumed).
+func (s *session) adopt(version string, info, caps json.RawMessage, instructions string) error {
+	s.init.protocolVersion, s.init.serverInfo = version, info
+	s.init.capabilities, s.init.instructions = caps, instructions
+	var c struct {
+		Tools, Prompts, Resources json.RawMessage
+	}
+	var err error
+	if len(caps) > 0 {
+		err = json.Unmarshal(caps, &c)
+	}
+	present := func(m json.RawMessage) bool { return len(m) > 0 && string(m) != "null" }
+	changes := func(m json.RawMessage) bool {
+		var v struct {
+			ListChanged bool `json:"listChanged"`
+		}
+		return present(m) && json.Unmarshal(m, &v) == nil && v.ListChanged
+	}
+	s.init.tools, s.init.prompts, s.init.resources = present(c.Tools), present(c.Prompts), present(c.Resources)
+	s.init.toolsChange, s.init.promptsChange, s.init.resourcesChange = changes(c.Tools), changes(c.Prompts), changes(c.Resources)
+	return err
 }
 
-// listKinds lists the kinds in k that the server advertises.
-func (s *session) listKinds(ctx context.Context, k uint32) (lists, error) {
-	var l lists
-	var err error
-	// A modern server whose capabilities are unknown may lack a list.
-	unlisted := func(err error) bool {
-		var rpc *RPCError
-		return s.init.unknownCaps && errors.As(err, &rpc) && rpc.Code == codeMethodNotFound
-	}
-	if k&kindTools != 0 && s.init.tools {
-		if l.tools, err = s.listAll(ctx, "tools/list", "tools", "name"); unlisted(err) {
-			l.tools, err = nil, nil
-		} else if err != nil {
-			return l, err
+// listKinds lists the kinds in k that the server advertises into the lists
+// of a Snapshot (nil: not listed).
+func (s *session) listKinds(ctx context.Context, k uint32) (Snapshot, error) {
+	var l Snapshot
+	advertised := [...]bool{s.init.tools, s.init.prompts, s.init.resources, s.init.resources}
+	for i, dst := range l.lists() {
+		bit := uint32(1) << i
+		if k&bit == 0 || !advertised[i] {
+			continue
 		}
-		if s.init.modern && s.proc == nil && l.tools != nil {
-			l.tools = s.withoutBadHeaderTools(l.tools)
-		}
-	}
-	if k&kindPrompts != 0 && s.init.prompts {
-		if l.prompts, err = s.listAll(ctx, "prompts/list", "prompts", "name"); unlisted(err) {
-			l.prompts, err = nil, nil
-		} else if err != nil {
-			return l, err
-		}
-	}
-	if k&kindResources != 0 && s.init.resources {
-		if l.resources, err = s.listAll(ctx, "resources/list", "resources", "uri"); unlisted(err) {
-			l.resources, err = nil, nil
-		} else if err != nil {
-			return l, err
-		}
-	}
-	if k&kindTemplates != 0 && s.init.resources {
-		l.templates, err = s.listAll(ctx, "resources/templates/list", "resourceTemplates", "uriTemplate")
+		items, err := s.listAll(ctx, listings[i].method, listings[i].key, listings[i].nameField)
 		var rpc *RPCError
 		if errors.As(err, &rpc) && rpc.Code == codeMethodNotFound {
-			l.templates, err = []Item{}, nil
+			switch {
+			case bit == kindTemplates:
+				items, err = []Item{}, nil
+			case s.init.unknownCaps: // a modern server whose capabilities are unknown may lack a list
+				items, err = nil, nil
+			}
 		}
 		if err != nil {
 			return l, err
 		}
+		if bit == kindTools && s.init.modern && s.proc == nil && items != nil {
+			items = s.withoutBadHeaderTools(items)
+		}
+		*dst = items
 	}
 	return l, nil
 }
@@ -509,33 +517,20 @@ func (s *session) relistLoop(ctx context.Context) {
 				return false // superseded
 			}
 			changed := false
-			set := func(dst *[]Item, src []Item, kind uint32) {
-				if k&kind == 0 || src == nil || itemsEqual(*dst, src) {
-					return
+			for i, dst := range snap.lists() {
+				src := *l.lists()[i]
+				if k&(uint32(1)<<i) == 0 || src == nil || slices.EqualFunc(*dst, src, sameItem) {
+					continue
 				}
 				*dst = src
 				changed = true
 			}
-			set(&snap.Tools, l.tools, kindTools)
-			set(&snap.Prompts, l.prompts, kindPrompts)
-			set(&snap.Resources, l.resources, kindResources)
-			set(&snap.Templates, l.templates, kindTemplates)
 			return changed
 		})
 	}
 }
 
-func itemsEqual(a, b []Item) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i].Name != b[i].Name || string(a[i].Raw) != string(b[i].Raw) {
-			return false
-		}
-	}
-	return true
-}
+func sameItem(a, b Item) bool { return a.Name == b.Name && bytes.Equal(a.Raw, b.Raw) }
 
 // pingLoop checks a remote upstream's liveness; a transport failure marks
 // the session lost (an error answer still proves it alive).

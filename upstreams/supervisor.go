@@ -127,7 +127,7 @@ func (u *Upstream) connectOnce(ctx context.Context) (*session, error) {
 	u.sess.Store(s)
 	u.update(func(snap *Snapshot) bool {
 		snap.State, snap.Err = Ready, nil
-		snap.Tools, snap.Prompts, snap.Resources, snap.Templates = l.tools, l.prompts, l.resources, l.templates
+		snap.Tools, snap.Prompts, snap.Resources, snap.Templates = l.Tools, l.Prompts, l.Resources, l.Templates
 		snap.ServerInfo = s.init.serverInfo
 		snap.Capabilities = s.init.capabilities
 		snap.Instructions = s.init.instructions
@@ -135,7 +135,7 @@ func (u *Upstream) connectOnce(ctx context.Context) (*session, error) {
 		return true
 	})
 	u.log.Info("upstream ready", "event", "upstream_ready", "protocol_version", s.init.protocolVersion,
-		"tools", len(l.tools), "prompts", len(l.prompts), "resources", len(l.resources), "templates", len(l.templates))
+		"tools", len(l.Tools), "prompts", len(l.Prompts), "resources", len(l.Resources), "templates", len(l.Templates))
 	return s, nil
 }
 

@@ -168,6 +168,12 @@ type Snapshot struct {
 	Generation uint64
 }
 
+// lists returns the snapshot's lists in the order of the kind bits
+// (session.go).
+func (s *Snapshot) lists() [4]*[]Item {
+	return [...]*[]Item{&s.Tools, &s.Prompts, &s.Resources, &s.Templates}
+}
+
 // RPCError is an error answer from the upstream. It implements error.
 type RPCError struct {
 	Code    int
