@@ -41,7 +41,7 @@ func (u *Upstream) httpClient(lost func(error), sseEndpoints bool) (*http.Client
 		base = ort
 	}
 	rt := statusRoundTripper{base: &rawRoundTripper{base: &answerRoundTripper{base: base}, raw: u.raw}}
-	return &http.Client{Transport: idleCloser{RoundTripper: rt, tr: tr}, CheckRedirect: refuseRedirects}, ort
+	return &http.Client{Transport: idleCloser{RoundTripper: rt, tr: tr}, CheckRedirect: refuseRedirects(false)}, ort
 }
 
 // idleCloser lets http.Client.CloseIdleConnections (called when a session

@@ -150,67 +150,37 @@ func withMeta(params json.RawMessage, set []metaMember) (json.RawMessage, error)
 	if err != nil {
 		return nil, fmt.Errorf("params: %w", err)
 	}
-	out := make([]byte, 0, len(p)+256)
+	isMeta := func(m metaMember) bool { return m.name == "_meta" }
+	i := slices.IndexFunc(members, isMeta)
+	if i < 0 {
+		i, members = len(members), append(members, metaMember{name: "_meta"})
+	}
+	var meta []metaMember
+	if v := members[i].value; len(v) > 0 && string(v) != "null" {
+		if meta, err = objectMembers(v); err != nil {
+			return nil, fmt.Errorf("params._meta: %w", err)
+		}
+	}
+	if slices.ContainsFunc(members[i+1:], isMeta) {
+		return nil, errors.New("params: _meta appears twice")
+	}
+	meta = slices.DeleteFunc(meta, func(mb metaMember) bool {
+		return slices.ContainsFunc(set, func(s metaMember) bool { return s.name == mb.name })
+	})
+	members[i].value = appendObject(nil, append(meta, set...))
+	return appendObject(make([]byte, 0, len(p)+256), members), nil
+}
+
+// appendObject appends the object of members, their values as they are.
+func appendObject(out []byte, members []metaMember) []byte {
 	out = append(out, '{')
-	sawMeta := false
 	for i, mb := range members {
 		if i > 0 {
 			out = append(out, ',')
 		}
-		out = append(strictjson.AppendString(out, mb.name), ':')
-		if mb.name != "_meta" {
-			out = append(out, mb.value...)
-			continue
-		}
-		if sawMeta {
-			return nil, errors.New("params: _meta appears twice")
-		}
-		sawMeta = true
-		if out, err = appendMeta(out, mb.value, set); err != nil {
-			return nil, err
-		}
-	}
-	if !sawMeta {
-		if len(members) > 0 {
-			out = append(out, ',')
-		}
-		if out, err = appendMeta(append(out, `"_meta":`...), nil, set); err != nil {
-			return nil, err
-		}
-	}
-	return append(out, '}'), nil
-}
-
-// appendMeta appends the object meta (nil or null: none) with set's
-// members in place of any of the same name.
-func appendMeta(out, meta []byte, set []metaMember) ([]byte, error) {
-	var members []metaMember
-	if len(meta) > 0 && string(meta) != "null" {
-		var err error
-		if members, err = objectMembers(meta); err != nil {
-			return nil, fmt.Errorf("params._meta: %w", err)
-		}
-	}
-	out = append(out, '{')
-	n := 0
-	for _, mb := range members {
-		if slices.ContainsFunc(set, func(s metaMember) bool { return s.name == mb.name }) {
-			continue
-		}
-		if n > 0 {
-			out = append(out, ',')
-		}
-		n++
 		out = append(append(strictjson.AppendString(out, mb.name), ':'), mb.value...)
 	}
-	for _, s := range set {
-		if n > 0 {
-			out = append(out, ',')
-		}
-		n++
-		out = append(append(strictjson.AppendString(out, s.name), ':'), s.value...)
-	}
-	return append(out, '}'), nil
+	return append(out, '}')
 }
 
 // objectMembers returns the members of a JSON object, in order, with names
@@ -334,17 +304,13 @@ func (s *session) listenLoop(ctx context.Context, params json.RawMessage) {
 		if time.Since(start) > listenRetryMax {
 			delay = time.Second
 		}
-		t := time.NewTimer(delay)
 		select {
-		case <-t.C:
+		case <-time.After(delay):
 		case <-s.quit:
-			t.Stop()
 			return
 		case <-s.lost:
-			t.Stop()
 			return
 		case <-ctx.Done():
-			t.Stop()
 			return
 		}
 		delay = min(2*delay, listenRetryMax)

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mark3labs/mcp-go/client/transport"
@@ -68,14 +69,7 @@ type oauthState struct {
 
 	refreshMu sync.Mutex // serializes refreshes after a 401
 
-	mu      sync.Mutex
-	handler *transport.OAuthHandler // of the last connection; guarded by mu
-}
-
-func (o *oauthState) setHandler(h *transport.OAuthHandler) {
-	o.mu.Lock()
-	o.handler = h
-	o.mu.Unlock()
+	handler atomic.Pointer[transport.OAuthHandler] // of the last connection
 }
 
 // needsAuthorization returns the OAuth handler to run the browser flow
@@ -91,9 +85,7 @@ func (u *Upstream) needsAuthorization(err error) *transport.OAuthHandler {
 	if !is401(err) {
 		return nil
 	}
-	u.oauth.mu.Lock()
-	defer u.oauth.mu.Unlock()
-	return u.oauth.handler
+	return u.oauth.handler.Load()
 }
 
 // is401 reports whether err is the upstream refusing the hub for want of
@@ -116,7 +108,7 @@ func newOAuthState(cfg OAuth, serverURL string, log *slog.Logger) *oauthState {
 		// Discovery, registration and token requests never follow a
 		// redirect (a 307 would re-send a refresh token elsewhere).
 		hc: &http.Client{Timeout: 30 * time.Second, Transport: http.DefaultTransport.(*http.Transport).Clone(),
-			CheckRedirect: refuseOAuthRedirects},
+			CheckRedirect: refuseRedirects(true)},
 	}
 	if err := st.store.load(); err != nil {
 		log.Warn("ignoring the stored OAuth token", "err", err)
@@ -234,24 +226,14 @@ func (o *oauthState) refreshAfter401(ctx context.Context, h *transport.OAuthHand
 type oauthRoundTripper struct {
 	base    http.RoundTripper
 	o       *oauthState
-	mu      sync.Mutex
-	handler *transport.OAuthHandler
-}
-
-func (rt *oauthRoundTripper) setHandler(h *transport.OAuthHandler) {
-	rt.mu.Lock()
-	rt.handler = h
-	rt.mu.Unlock()
+	handler atomic.Pointer[transport.OAuthHandler] // of its connection
 }
 
 func (rt *oauthRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Method == http.MethodDelete && len(req.Header.Values("Authorization")) == 0 {
 		// mcp-go sends the session DELETE without the token; the
 		// origin guard under this layer keeps it to url's origin.
-		rt.mu.Lock()
-		h := rt.handler
-		rt.mu.Unlock()
-		if h != nil {
+		if h := rt.handler.Load(); h != nil {
 			if v, err := h.GetAuthorizationHeader(req.Context()); err == nil {
 				req = req.Clone(req.Context())
 				req.Header.Set("Authorization", v)
@@ -277,10 +259,7 @@ func (rt *oauthRoundTripper) RoundTrip(req *http.Request) (*http.Response, error
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
 	}
-	rt.mu.Lock()
-	h := rt.handler
-	rt.mu.Unlock()
-	tok, ok := rt.o.refreshAfter401(req.Context(), h, sent)
+	tok, ok := rt.o.refreshAfter401(req.Context(), rt.handler.Load(), sent)
 	if !ok {
 		return resp, nil
 	}
@@ -509,24 +488,24 @@ func (s *tokenStore) writeLocked() error {
 	if err != nil {
 		return fmt.Errorf("token file: %w", err)
 	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := f.Chmod(0o600); err != nil && !errors.Is(err, errors.ErrUnsupported) {
-		_ = f.Close()
-		return fmt.Errorf("token file: %w", err)
+	defer os.Remove(f.Name())
+	err = f.Chmod(0o600)
+	if errors.Is(err, errors.ErrUnsupported) {
+		err = nil
 	}
-	if _, err := f.Write(b); err != nil {
-		_ = f.Close()
-		return fmt.Errorf("token file: %w", err)
+	if err == nil {
+		_, err = f.Write(b)
 	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		return fmt.Errorf("token file: %w", err)
+	if err == nil {
+		err = f.Sync()
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("token file: %w", err)
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	if err := os.Rename(tmp, s.path); err != nil {
+	if err == nil {
+		err = os.Rename(f.Name(), s.path)
+	}
+	if err != nil {
 		return fmt.Errorf("token file: %w", err)
 	}
 	return nil

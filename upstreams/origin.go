@@ -152,30 +152,22 @@ func newRedirectError(req *http.Request, resp *http.Response) *RedirectError {
 	return e
 }
 
-// refuseRedirects is the CheckRedirect of a remote upstream's HTTP client:
-// the 3xx answer becomes the error, nothing goes to its Location. (The
+// refuseRedirects returns the CheckRedirect of a remote upstream's HTTP
+// client (oauth: of its OAuth client): the 3xx answer that made http.Client
+// want to send req becomes the error, nothing goes to its Location. (The
 // origin guard turns a 3xx into an error before the client sees it; this
 // holds should a layer ever pass one up.)
-func refuseRedirects(req *http.Request, _ []*http.Request) error {
-	return redirectRefusal(req, false)
-}
-
-// refuseOAuthRedirects is refuseRedirects for the OAuth client.
-func refuseOAuthRedirects(req *http.Request, _ []*http.Request) error {
-	return redirectRefusal(req, true)
-}
-
-// redirectRefusal describes the answer that made http.Client want to send
-// req (its Location).
-func redirectRefusal(req *http.Request, oauth bool) *RedirectError {
-	var e *RedirectError
-	if r := req.Response; r != nil && r.Request != nil {
-		e = newRedirectError(r.Request, r)
-	} else {
-		e = &RedirectError{Method: req.Method, URL: shownURL(req.URL), Location: shownURL(req.URL)}
+func refuseRedirects(oauth bool) func(req *http.Request, _ []*http.Request) error {
+	return func(req *http.Request, _ []*http.Request) error {
+		var e *RedirectError
+		if r := req.Response; r != nil && r.Request != nil {
+			e = newRedirectError(r.Request, r)
+		} else {
+			e = &RedirectError{Method: req.Method, URL: shownURL(req.URL), Location: shownURL(req.URL)}
+		}
+		e.OAuth = oauth
+		return e
 	}
-	e.OAuth = oauth
-	return e
 }
 
 // originRoundTripper is the innermost layer of a remote upstream's HTTP

@@ -338,10 +338,10 @@ func (u *Upstream) startStreamable(ctx, connCtx context.Context, modern bool) (*
 		return nil, nil, fmt.Errorf("streamable HTTP %q: %w", u.spec.URL, err)
 	}
 	if ort != nil {
-		ort.setHandler(t.GetOAuthHandler())
+		ort.handler.Store(t.GetOAuthHandler())
 	}
 	if u.oauth != nil {
-		u.oauth.setHandler(t.GetOAuthHandler())
+		u.oauth.handler.Store(t.GetOAuthHandler())
 	}
 	rc := newRemoteConn(t, hc, u.raw, s.wire(), s.markLost)
 	if modern {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -70,29 +71,21 @@ func startProcess(spec *Spec, log *slog.Logger) (*process, error) {
 	cmd.Dir = spec.Dir
 	setProcessGroup(cmd)
 
-	var files []*os.File
+	var files []*os.File // stdin's, stdout's and stderr's read and write ends
 	closeAll := func() {
 		for _, f := range files {
 			_ = f.Close()
 		}
 	}
-	inR, inW, err := os.Pipe()
-	if err != nil {
-		return nil, fmt.Errorf("stdin pipe: %w", err)
+	for _, name := range []string{"stdin", "stdout", "stderr"} {
+		r, w, err := os.Pipe()
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("%s pipe: %w", name, err)
+		}
+		files = append(files, r, w)
 	}
-	files = append(files, inR, inW)
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		closeAll()
-		return nil, fmt.Errorf("stdout pipe: %w", err)
-	}
-	files = append(files, outR, outW)
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		closeAll()
-		return nil, fmt.Errorf("stderr pipe: %w", err)
-	}
-	files = append(files, errR, errW)
+	inR, inW, outR, outW, errR, errW := files[0], files[1], files[2], files[3], files[4], files[5]
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
 
 	if err := cmd.Start(); err != nil {
@@ -196,12 +189,10 @@ func (p *process) describe() string {
 }
 
 func waitChan(c <-chan struct{}, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
 	select {
 	case <-c:
 		return true
-	case <-t.C:
+	case <-time.After(d):
 		return false
 	}
 }
@@ -277,15 +268,6 @@ var (
 // nothing).
 func HubSecret(name string) bool {
 	n := strings.ToUpper(name)
-	for _, s := range hubSecretNames {
-		if n == s {
-			return true
-		}
-	}
-	for _, p := range hubSecretPrefixes {
-		if strings.HasPrefix(n, p) {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(hubSecretNames, n) ||
+		slices.ContainsFunc(hubSecretPrefixes, func(p string) bool { return strings.HasPrefix(n, p) })
 }

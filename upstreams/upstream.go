@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -277,13 +278,7 @@ func New(s Spec) *Upstream {
 	s.Args = append([]string(nil), s.Args...)
 	s.Environ = append([]string(nil), s.Environ...)
 	s.Env = append([]string(nil), s.Env...)
-	if s.Headers != nil {
-		h := make(map[string]string, len(s.Headers))
-		for k, v := range s.Headers {
-			h[k] = v
-		}
-		s.Headers = h
-	}
+	s.Headers = maps.Clone(s.Headers)
 	if s.ClientName == "" {
 		s.ClientName = "sigil-hub"
 	}
