@@ -346,38 +346,39 @@ func (s *session) onListenAck(params json.RawMessage) {
 func (s *session) withoutBadHeaderTools(tools []Item) []Item {
 	out := tools[:0:0]
 	for _, it := range tools {
-		if bytes.Contains(it.Raw, []byte("x-mcp-header")) {
-			var t mcp.Tool
-			err := json.Unmarshal(it.Raw, &t)
-			if err == nil {
-				err = mcp.ValidateParamHeaderAnnotations(&t)
-			}
-			if err != nil {
-				s.u.log.Warn("tool left out: its x-mcp-header annotations are invalid", "tool", it.Name, "err", err)
-				continue
-			}
+		t, err := headerTool(it.Raw)
+		if err == nil && t != nil {
+			err = mcp.ValidateParamHeaderAnnotations(t)
+		}
+		if err != nil {
+			s.u.log.Warn("tool left out: its x-mcp-header annotations are invalid", "tool", it.Name, "err", err)
+			continue
 		}
 		out = append(out, it)
 	}
 	return out
 }
 
+// headerTool decodes the tool definition raw when it has x-mcp-header
+// annotations (the Mcp-Param-* headers of a tools/call), else returns nil.
+func headerTool(raw json.RawMessage) (*mcp.Tool, error) {
+	if !bytes.Contains(raw, []byte("x-mcp-header")) {
+		return nil, nil
+	}
+	var t mcp.Tool
+	if err := json.Unmarshal(raw, &t); err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
 // paramHeaderTool returns the upstream's definition of tool name when it
-// has x-mcp-header annotations (the Mcp-Param-* headers of a tools/call),
-// else nil.
+// has x-mcp-header annotations, else nil.
 func (u *Upstream) paramHeaderTool(name string) *mcp.Tool {
-	for _, it := range u.Snapshot().Tools {
-		if it.Name != name {
-			continue
-		}
-		if !bytes.Contains(it.Raw, []byte("x-mcp-header")) {
-			return nil
-		}
-		var t mcp.Tool
-		if json.Unmarshal(it.Raw, &t) != nil {
-			return nil
-		}
-		return &t
+	tools := u.Snapshot().Tools
+	if i := slices.IndexFunc(tools, func(it Item) bool { return it.Name == name }); i >= 0 {
+		t, _ := headerTool(tools[i].Raw)
+		return t
 	}
 	return nil
 }

@@ -3,7 +3,6 @@ package upstreams
 import (
 	"bytes"
 	"io"
-	"math"
 	"net/http"
 	"strconv"
 	"sync"
@@ -85,13 +84,9 @@ func (r *rawParams) find(frame []byte) (start, end int, raw []byte, ok bool) {
 	if k == j || k >= len(frame) || frame[k] != '"' {
 		return 0, 0, nil, false
 	}
-	var id uint64
-	for _, c := range frame[j:k] {
-		d := uint64(c - '0')
-		if id > (math.MaxUint64-d)/10 {
-			return 0, 0, nil, false // overflows: not a token add made
-		}
-		id = id*10 + d
+	id, err := strconv.ParseUint(string(frame[j:k]), 10, 64)
+	if err != nil {
+		return 0, 0, nil, false // overflows: not a token add made
 	}
 	r.mu.Lock()
 	raw, ok = r.m[id]

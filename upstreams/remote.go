@@ -82,9 +82,7 @@ func (c *remoteConn) call(ctx context.Context, method string, params json.RawMes
 		return nil, fmt.Errorf("%w: no response", ErrLost)
 	}
 	if resp.Error != nil && len(resp.Result) > 0 {
-		// A response carrying both is malformed (JSON-RPC 2.0 §5): neither
-		// part is trusted.
-		return nil, fmt.Errorf("%w: response has both result and error", ErrInvalidResponse)
+		return nil, errResultAndError
 	}
 	if resp.Error != nil {
 		rpc := &RPCError{Code: resp.Error.Code, Message: resp.Error.Message}

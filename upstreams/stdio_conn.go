@@ -209,9 +209,7 @@ func (c *stdioConn) handleLine(line []byte) {
 		r := reply{result: m.result}
 		switch {
 		case m.error != nil && m.result != nil:
-			// A response carrying both is malformed (JSON-RPC 2.0 §5):
-			// neither part is trusted.
-			r = reply{err: fmt.Errorf("%w: response has both result and error", ErrInvalidResponse)}
+			r = reply{err: errResultAndError}
 		case m.error != nil:
 			r.err = decodeRPCError(m.error)
 		case m.result == nil:
@@ -265,6 +263,10 @@ func appendRPCError(b []byte, err error) []byte {
 	}
 	return append(b, "}}"...)
 }
+
+// errResultAndError answers a response carrying both a result and an
+// error: it is malformed (JSON-RPC 2.0 §5), and neither part is trusted.
+var errResultAndError = fmt.Errorf("%w: response has both result and error", ErrInvalidResponse)
 
 // JSON-RPC error codes the upstreams package answers with.
 const (
@@ -377,29 +379,9 @@ func messageMember(token []byte) bool {
 	return false
 }
 
-// maxIDDigits bounds the digits of a response id: ours count from 1.
-const maxIDDigits = 18
-
 // integerID reads a response id written as an integer (as every server
 // echoes ours); anything else is not one of ours.
 func integerID(raw json.RawMessage) (int64, bool) {
-	digits := raw
-	neg := len(digits) > 0 && digits[0] == '-'
-	if neg {
-		digits = digits[1:]
-	}
-	if len(digits) == 0 || len(digits) > maxIDDigits {
-		return 0, false
-	}
-	var id int64
-	for _, d := range digits {
-		if d < '0' || d > '9' {
-			return 0, false
-		}
-		id = id*10 + int64(d-'0')
-	}
-	if neg {
-		id = -id
-	}
-	return id, true
+	id, err := strconv.ParseInt(string(raw), 10, 64)
+	return id, err == nil
 }

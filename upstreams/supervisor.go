@@ -157,19 +157,20 @@ func (u *Upstream) serve(ctx context.Context, s *session) error {
 		// The child died but a grandchild may still hold stdout open.
 		s.markLost(errors.New("process exited"))
 	}
+	var err error
 	if ctx.Err() == nil {
 		// Not ready from the moment the session is gone, with the reason
 		// known so far: stopping the process can take a while, and a call
 		// meanwhile must not find a "ready" upstream with no session and
 		// no reason. Run records the full reason once it is stopped.
-		u.setState(Backoff, fmt.Errorf("upstream %q: connection lost: %w", u.spec.Name, s.lostErr))
+		err = fmt.Errorf("upstream %q: connection lost: %w", u.spec.Name, s.lostErr)
+		u.setState(Backoff, err)
 	}
 	u.sess.CompareAndSwap(s, nil)
 	s.close()
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	err := fmt.Errorf("upstream %q: connection lost: %w", u.spec.Name, s.lostErr)
 	if s.proc != nil {
 		err = fmt.Errorf("%w (%s)", err, s.proc.describe())
 	}

@@ -125,15 +125,8 @@ const (
 
 // String returns the lowercase name of the state.
 func (s State) String() string {
-	switch s {
-	case Starting:
-		return "starting"
-	case Ready:
-		return "ready"
-	case Backoff:
-		return "backoff"
-	case Stopped:
-		return "stopped"
+	if names := [...]string{"starting", "ready", "backoff", "stopped"}; s >= 0 && int(s) < len(names) {
+		return names[s]
 	}
 	return fmt.Sprintf("state(%d)", int(s))
 }
