@@ -55,15 +55,14 @@ func (b *budget) drop(log *slog.Logger, now time.Time, reason string) {
 		b.dropped = map[string]int{}
 	}
 	b.dropped[reason]++
-	if !b.reported.IsZero() && now.Sub(b.reported) < dropReportEvery {
-		b.mu.Unlock()
-		return
+	due := b.reported.IsZero() || now.Sub(b.reported) >= dropReportEvery
+	if due {
+		b.reported = now
 	}
-	b.reported = now
-	counts := b.dropped
-	b.dropped = nil
 	b.mu.Unlock()
-	logDrops(log, counts)
+	if due {
+		b.flush(log)
+	}
 }
 
 // flush logs what was dropped since the last report (at session end).

@@ -2,6 +2,7 @@ package upstreams
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -551,9 +552,7 @@ type callbackResult struct {
 
 // NewOAuthCallback returns a callback listener; nothing listens until Run.
 func NewOAuthCallback(o OAuthCallbackOptions) *OAuthCallback {
-	if o.Addr == "" {
-		o.Addr = "127.0.0.1:0"
-	}
+	o.Addr = cmp.Or(o.Addr, "127.0.0.1:0")
 	lg := o.Logger
 	if lg == nil {
 		lg = slog.New(slog.NewTextHandler(io.Discard, nil))

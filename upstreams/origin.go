@@ -2,6 +2,7 @@ package upstreams
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -104,18 +105,11 @@ func refusal(err error) error {
 // http://h:80/x compare equal.
 func originOf(u *url.URL) string {
 	scheme := strings.ToLower(u.Scheme)
-	host := strings.ToLower(u.Hostname())
-	port := u.Port()
-	if port == "" {
-		switch scheme {
-		case "http":
-			port = "80"
-		case "https":
-			port = "443"
-		}
-	}
-	return scheme + "://" + net.JoinHostPort(host, port)
+	port := cmp.Or(u.Port(), defaultPorts[scheme])
+	return scheme + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), port)
 }
+
+var defaultPorts = map[string]string{"http": "80", "https": "443"}
 
 // maxShownURL bounds a URL quoted in an error message.
 const maxShownURL = 512

@@ -165,15 +165,13 @@ func (c *remoteConn) onRequest(ctx context.Context, req transport.JSONRPCRequest
 	}
 	res, err := c.in.onRequest(ctx, req.Method, params)
 	if err != nil {
-		var rpc *RPCError
-		if errors.As(err, &rpc) {
-			var data any
-			if len(rpc.Data) > 0 {
-				data = rpc.Data
-			}
-			return transport.NewJSONRPCErrorResponse(req.ID, rpc.Code, rpc.Message, data), nil
+		rpc := &RPCError{Code: mcp.INTERNAL_ERROR, Message: err.Error()}
+		errors.As(err, &rpc)
+		var data any
+		if len(rpc.Data) > 0 {
+			data = rpc.Data
 		}
-		return transport.NewJSONRPCErrorResponse(req.ID, mcp.INTERNAL_ERROR, err.Error(), nil), nil
+		return transport.NewJSONRPCErrorResponse(req.ID, rpc.Code, rpc.Message, data), nil
 	}
 	return transport.NewJSONRPCResultResponse(req.ID, res), nil
 }

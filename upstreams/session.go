@@ -199,13 +199,11 @@ func (s *session) notify(ctx context.Context, method string, params json.RawMess
 	if s.isLost() {
 		return ErrUnavailable
 	}
-	if err := s.c.notify(ctx, method, params); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return err
+	err := s.c.notify(ctx, method, params)
+	if err != nil && ctx.Err() != nil {
+		return ctx.Err()
 	}
-	return nil
+	return err
 }
 
 // onNotification runs on the conn's read loop: it must not block.

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 )
 
 // stderrTail is how much of a child's stderr is kept for error messages.
@@ -216,11 +215,7 @@ func (t *tailBuffer) Write(p []byte) {
 func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	s := strings.TrimSpace(string(t.buf))
-	if !utf8.ValidString(s) {
-		s = strings.ToValidUTF8(s, "\uFFFD")
-	}
-	return s
+	return strings.ToValidUTF8(strings.TrimSpace(string(t.buf)), "\uFFFD")
 }
 
 // childEnv returns the allow-listed part of environ plus extra, without any

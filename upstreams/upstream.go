@@ -2,6 +2,7 @@ package upstreams
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -272,12 +273,8 @@ func New(s Spec) *Upstream {
 	s.Environ = append([]string(nil), s.Environ...)
 	s.Env = append([]string(nil), s.Env...)
 	s.Headers = maps.Clone(s.Headers)
-	if s.ClientName == "" {
-		s.ClientName = "sigil-hub"
-	}
-	if s.ClientVersion == "" {
-		s.ClientVersion = "dev"
-	}
+	s.ClientName = cmp.Or(s.ClientName, "sigil-hub")
+	s.ClientVersion = cmp.Or(s.ClientVersion, "dev")
 	if len(s.Capabilities) == 0 {
 		s.Capabilities = json.RawMessage(`{}`)
 	} else {
