@@ -241,7 +241,7 @@ func (s *session) startListen(runCtx, ctx context.Context) {
 	case <-t.C:
 		s.u.log.Warn("subscriptions/listen not acknowledged in time; listing anyway")
 	case <-ctx.Done():
-	case <-s.lost:
+	case <-s.lost.Done():
 	}
 }
 
@@ -308,7 +308,7 @@ func (s *session) listenLoop(ctx context.Context, params json.RawMessage) {
 		case <-time.After(delay):
 		case <-s.quit:
 			return
-		case <-s.lost:
+		case <-s.lost.Done():
 			return
 		case <-ctx.Done():
 			return

@@ -416,7 +416,7 @@ func (u *Upstream) dialSSE(ctx, connCtx context.Context) (*session, error) {
 	s.goBG(func() {
 		defer stop()
 		select {
-		case <-s.lost:
+		case <-s.lost.Done():
 		case <-streamCtx.Done():
 		}
 	})

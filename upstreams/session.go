@@ -45,9 +45,10 @@ type session struct {
 	c    conn
 	proc *process // stdio only
 
-	lost     chan struct{} // closed once the connection is gone
-	lostOnce sync.Once
-	lostErr  error // written before lost is closed
+	// lost ends once the connection is gone (markLost); its cause says why,
+	// the first error winning.
+	lost     context.Context
+	markLost context.CancelCauseFunc
 
 	quit   chan struct{} // closed by close: workers stop
 	notes  chan note
@@ -101,13 +102,13 @@ type note struct {
 func newSession(u *Upstream) *session {
 	s := &session{
 		u:     u,
-		lost:  make(chan struct{}),
 		quit:  make(chan struct{}),
 		notes: make(chan note, notificationQueue),
 
 		handledWake: make(chan struct{}),
 		relist:      make(chan struct{}, 1),
 	}
+	s.lost, s.markLost = context.WithCancelCause(context.Background())
 	s.goBG(s.dispatchNotifications)
 	return s
 }
@@ -117,31 +118,16 @@ func (s *session) wire() wire {
 	return wire{in: s, ids: &s.u.ids, bg: s.goBG, log: s.u.log}
 }
 
-// markLost records that the connection is gone; the first error wins.
-func (s *session) markLost(err error) {
-	s.lostOnce.Do(func() {
-		s.lostErr = err
-		close(s.lost)
-	})
-}
-
 // refused returns the redirect or cross-origin refusal the session was
 // lost to, or nil.
 func (s *session) refused() error {
 	if !s.isLost() {
 		return nil
 	}
-	return refusal(s.lostErr)
+	return refusal(context.Cause(s.lost))
 }
 
-func (s *session) isLost() bool {
-	select {
-	case <-s.lost:
-		return true
-	default:
-		return false
-	}
-}
+func (s *session) isLost() bool { return s.lost.Err() != nil }
 
 // goBG runs f on a goroutine joined by close; it reports false (and does not
 // run f) once close has begun.
@@ -177,8 +163,8 @@ func (s *session) close() {
 // an error answer) is returned once the notifications the upstream sent
 // before it were handed on.
 func (s *session) request(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
-	if s.isLost() { // not sent; lostErr is set before lost is closed
-		return nil, fmt.Errorf("%w: connection lost: %v", ErrUnavailable, s.lostErr)
+	if s.isLost() { // not sent
+		return nil, fmt.Errorf("%w: connection lost: %v", ErrUnavailable, context.Cause(s.lost))
 	}
 	res, err := s.c.call(ctx, method, params)
 	if err != nil {

@@ -39,9 +39,10 @@ type stdioConn struct {
 	chans  sync.Pool // one-slot answer channels, recycled once emptied
 	frames sync.Pool // *[]byte request frame buffers (the writer copies them)
 
-	done     chan struct{} // closed when the stream ended or close was called
-	doneOnce sync.Once
-	endErr   error // why; written before done is closed
+	// done ends when the stream ended or close was called; its cause says
+	// why.
+	done   context.Context
+	finish context.CancelCauseFunc
 }
 
 // reply is the answer to one request.
@@ -58,8 +59,8 @@ func newStdioConn(stdout io.Reader, stdin io.WriteCloser, w wire, lost func(erro
 		r:       framing.NewReader(stdout, maxUpstreamLine, framing.Strict),
 		lost:    lost,
 		pending: make(map[int64]chan reply),
-		done:    make(chan struct{}),
 	}
+	c.done, c.finish = context.WithCancelCause(context.Background())
 	c.w = framing.NewWriter(stdin, func(err error) { lost(fmt.Errorf("write to stdin: %w", err)) })
 	c.chans.New = func() any { return make(chan reply, 1) }
 	c.frames.New = func() any { b := make([]byte, 0, 512); return &b }
@@ -67,13 +68,6 @@ func newStdioConn(stdout io.Reader, stdin io.WriteCloser, w wire, lost func(erro
 		return nil, errors.New("stdio upstream: connection closing")
 	}
 	return c, nil
-}
-
-func (c *stdioConn) finish(err error) {
-	c.doneOnce.Do(func() {
-		c.endErr = err
-		close(c.done)
-	})
 }
 
 // close fails the calls in flight and closes the child's stdin.
@@ -86,10 +80,8 @@ func (c *stdioConn) close() error {
 }
 
 func (c *stdioConn) call(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
-	select {
-	case <-c.done:
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, c.endErr)
-	default:
+	if c.done.Err() != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, context.Cause(c.done))
 	}
 	id := c.ids.Add(1)
 	bp := c.frames.Get().(*[]byte)
@@ -111,7 +103,7 @@ func (c *stdioConn) call(ctx context.Context, method string, params json.RawMess
 	case r := <-ch:
 		c.chans.Put(ch) // emptied, and no longer in pending
 		return r.result, r.err
-	case <-c.done:
+	case <-c.done.Done():
 		// An answer may have arrived just before the stream ended.
 		select {
 		case r := <-ch:
@@ -119,7 +111,7 @@ func (c *stdioConn) call(ctx context.Context, method string, params json.RawMess
 		default:
 		}
 		c.forget(id)
-		return nil, fmt.Errorf("%w: %w", ErrLost, c.endErr)
+		return nil, fmt.Errorf("%w: %w", ErrLost, context.Cause(c.done))
 	case <-ctx.Done():
 		c.forget(id)
 		c.cancelLater(c, ctx, id, ctx.Err())
@@ -137,8 +129,8 @@ func (c *stdioConn) forget(id int64) {
 
 func (c *stdioConn) notify(ctx context.Context, method string, params json.RawMessage) error {
 	select {
-	case <-c.done:
-		return fmt.Errorf("%w: %w", ErrUnavailable, c.endErr)
+	case <-c.done.Done():
+		return fmt.Errorf("%w: %w", ErrUnavailable, context.Cause(c.done))
 	case <-ctx.Done():
 		return ctx.Err()
 	default:

@@ -152,7 +152,7 @@ func (u *Upstream) serve(ctx context.Context, s *session) error {
 	}
 	select {
 	case <-ctx.Done():
-	case <-s.lost:
+	case <-s.lost.Done():
 	case <-exited:
 		// The child died but a grandchild may still hold stdout open.
 		s.markLost(errors.New("process exited"))
@@ -163,7 +163,7 @@ func (u *Upstream) serve(ctx context.Context, s *session) error {
 		// known so far: stopping the process can take a while, and a call
 		// meanwhile must not find a "ready" upstream with no session and
 		// no reason. Run records the full reason once it is stopped.
-		err = fmt.Errorf("upstream %q: connection lost: %w", u.spec.Name, s.lostErr)
+		err = fmt.Errorf("upstream %q: connection lost: %w", u.spec.Name, context.Cause(s.lost))
 		u.setState(Backoff, err)
 	}
 	u.sess.CompareAndSwap(s, nil)
