@@ -226,7 +226,7 @@ func (c *remoteConn) classify(err error, st *callStatus) error {
 	var op *net.OpError
 	status := int(st.code.Load())
 	switch {
-	case errors.Is(err, transport.ErrAuthorizationRequired), errors.Is(err, transport.ErrOAuthAuthorizationRequired):
+	case is401(err):
 		return fmt.Errorf("%w (HTTP 401): %w", ErrAuth, err) // the typed cause stays in the chain (OAuth)
 	case errors.Is(err, transport.ErrLegacySSEServer):
 		// initialize got a 4xx: dialRemote falls back to legacy SSE.

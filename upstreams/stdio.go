@@ -222,13 +222,10 @@ func (t *tailBuffer) String() string {
 // hub secret (HubSecret) in either: whatever built extra, a child never gets
 // the hub's API key, client tokens or upstream authorization.
 func childEnv(environ, extra []string) []string {
-	env := make([]string, 0, len(environ)+len(extra))
-	for _, kv := range environ {
+	env := slices.DeleteFunc(WithoutHubSecrets(environ), func(kv string) bool {
 		k, _, ok := strings.Cut(kv, "=")
-		if ok && k != "" && envAllowed(k) && !HubSecret(k) {
-			env = append(env, kv)
-		}
-	}
+		return !ok || k == "" || !envAllowed(k)
+	})
 	return append(env, WithoutHubSecrets(extra)...)
 }
 
