@@ -136,12 +136,14 @@ const (
 	verdictRespawn                // the child exited on the probe: start it again and send initialize
 )
 
-// probe sends server/discover on m and reads the answer. stdio says whether
+// probe sends server/discover (on a modernConn around s.c, which becomes
+// s.c when the verdict is modern) and reads the answer. stdio says whether
 // the connection is a child's pipes (a timeout or an exit then means
 // legacy) or HTTP (where they are errors: a 5xx, a network failure or
 // silence is no verdict). An error is returned for what is no verdict:
 // the connection attempt fails and is retried.
-func (s *session) probe(ctx context.Context, m *modernConn, stdio bool) (verdict, error) {
+func (s *session) probe(ctx context.Context, stdio bool) (verdict, error) {
+	m := s.u.newModernConn(s.c, stdio)
 	pt := s.u.probeTimeout()
 	for attempt := 0; ; attempt++ {
 		pctx, cancel := context.WithTimeout(context.WithValue(ctx, noCancelKey{}, true), pt)
@@ -153,6 +155,7 @@ func (s *session) probe(ctx context.Context, m *modernConn, stdio bool) (verdict
 			return 0, ctx.Err()
 		}
 		var rpc *RPCError
+		var hs *HTTPStatusError
 		switch {
 		case err == nil:
 			var d discoverResult
@@ -166,6 +169,7 @@ func (s *session) probe(ctx context.Context, m *modernConn, stdio bool) (verdict
 				return verdictLegacy, nil
 			}
 			s.adoptDiscover(&d)
+			s.c = m
 			return verdictModern, nil
 		case !stdio && st.code.Load() >= 500:
 			// A 5xx with a JSON-RPC body comes back as an error answer:
@@ -191,6 +195,7 @@ func (s *session) probe(ctx context.Context, m *modernConn, stdio bool) (verdict
 				// was the hub's fault, so the server is modern.
 				s.u.log.Warn("server/discover refused the hub's request; treating the upstream as 2026-07-28 with unknown capabilities", "err", err)
 				s.adoptDiscover(nil)
+				s.c = m
 				return verdictModern, nil
 			}
 			s.u.log.Debug("server/discover got an error answer: legacy", "err", err)
@@ -205,9 +210,7 @@ func (s *session) probe(ctx context.Context, m *modernConn, stdio bool) (verdict
 			return verdictRespawn, nil
 		case !stdio && timedOut:
 			return 0, fmt.Errorf("server/discover: no answer within %s", pt)
-		}
-		var hs *HTTPStatusError
-		if !stdio && errors.As(err, &hs) && hs.Status >= 400 && hs.Status < 500 {
+		case !stdio && errors.As(err, &hs) && hs.Status >= 400 && hs.Status < 500:
 			s.u.log.Debug("server/discover got an HTTP 4xx: legacy", "status", hs.Status)
 			return verdictLegacy, nil
 		}
@@ -251,13 +254,11 @@ func (u *Upstream) connectStdio(ctx context.Context) (*session, error) {
 	probed := false
 	if u.probes() {
 		probed = true
-		m := u.newModernConn(s.c, true)
-		v, err := s.probe(ctx, m, true)
+		v, err := s.probe(ctx, true)
 		switch {
 		case err != nil:
 			return fail(s, err)
 		case v == verdictModern:
-			s.c = m
 			return s, nil
 		case v == verdictRespawn:
 			s.close()
@@ -281,13 +282,11 @@ func (u *Upstream) connectStdio(ctx context.Context) (*session, error) {
 // returns the Ready-to-list session when the upstream is modern, and
 // (nil, nil) when it is legacy: the caller then dials as before.
 func (u *Upstream) probeRemote(ctx, connCtx context.Context) (*session, error) {
-	s, rc, err := u.startStreamable(ctx, connCtx, true)
+	s, err := u.startStreamable(ctx, connCtx, true)
 	if err != nil {
 		return nil, err
 	}
-	m := u.newModernConn(rc, false)
-	s.c = m
-	v, err := s.probe(ctx, m, false)
+	v, err := s.probe(ctx, false)
 	if err == nil && v == verdictModern {
 		return s, nil
 	}

@@ -234,11 +234,9 @@ func (s *session) startListen(runCtx, ctx context.Context) {
 	if !s.goBG(func() { s.listenLoop(runCtx, params) }) {
 		return
 	}
-	t := time.NewTimer(s.u.probeTimeout())
-	defer t.Stop()
 	select {
 	case <-s.listen.acked:
-	case <-t.C:
+	case <-time.After(s.u.probeTimeout()):
 		s.u.log.Warn("subscriptions/listen not acknowledged in time; listing anyway")
 	case <-ctx.Done():
 	case <-s.lost.Done():

@@ -290,7 +290,7 @@ func (u *Upstream) dialLegacy(ctx, connCtx context.Context) (*session, error) {
 }
 
 func (u *Upstream) dialStreamable(ctx, connCtx context.Context) (*session, error) {
-	s, _, err := u.startStreamable(ctx, connCtx, false)
+	s, err := u.startStreamable(ctx, connCtx, false)
 	if err != nil {
 		return nil, err
 	}
@@ -302,9 +302,9 @@ func (u *Upstream) dialStreamable(ctx, connCtx context.Context) (*session, error
 }
 
 // startStreamable makes a session on a started Streamable HTTP transport,
-// legacy or (modern) speaking 2026-07-28, whose conn is the returned
-// remoteConn; nothing is sent yet.
-func (u *Upstream) startStreamable(ctx, connCtx context.Context, modern bool) (*session, *remoteConn, error) {
+// legacy or (modern) speaking 2026-07-28, whose conn is a remoteConn;
+// nothing is sent yet.
+func (u *Upstream) startStreamable(ctx, connCtx context.Context, modern bool) (*session, error) {
 	s := newSession(u)
 	// The configured headers are added by the origin guard (not by mcp-go,
 	// whose session DELETE goes out without them).
@@ -331,7 +331,7 @@ func (u *Upstream) startStreamable(ctx, connCtx context.Context, modern bool) (*
 	t, err := transport.NewStreamableHTTP(u.spec.URL, opts...)
 	if err != nil {
 		s.close()
-		return nil, nil, fmt.Errorf("streamable HTTP %q: %w", u.spec.URL, err)
+		return nil, fmt.Errorf("streamable HTTP %q: %w", u.spec.URL, err)
 	}
 	if ort != nil {
 		ort.handler.Store(t.GetOAuthHandler())
@@ -347,9 +347,9 @@ func (u *Upstream) startStreamable(ctx, connCtx context.Context, modern bool) (*
 	s.c = rc
 	if err := t.Start(connCtx); err != nil {
 		s.close()
-		return nil, nil, fmt.Errorf("streamable HTTP %q: start: %w", u.spec.URL, err)
+		return nil, fmt.Errorf("streamable HTTP %q: start: %w", u.spec.URL, err)
 	}
-	return s, rc, nil
+	return s, nil
 }
 
 // modernHeaders are a modern request's Mcp-Method and Mcp-Name headers (a
@@ -413,13 +413,7 @@ func (u *Upstream) dialSSE(ctx, connCtx context.Context) (*session, error) {
 	// The stream ends with the session: a refused endpoint event (which
 	// marks it lost) ends the wait for the endpoint at once.
 	streamCtx, stop := context.WithCancel(connCtx)
-	s.goBG(func() {
-		defer stop()
-		select {
-		case <-s.lost.Done():
-		case <-streamCtx.Done():
-		}
-	})
+	context.AfterFunc(s.lost, stop)
 	if err := t.Start(streamCtx); err != nil {
 		s.close()
 		if r := s.refused(); r != nil {
