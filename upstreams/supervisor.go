@@ -22,12 +22,7 @@ func (u *Upstream) Run(ctx context.Context) error {
 		return fmt.Errorf("upstream %q: Run called twice", u.spec.Name)
 	}
 	defer u.settle()
-	attempt := 0
-	for {
-		if ctx.Err() != nil {
-			u.setState(Stopped, nil)
-			return nil
-		}
+	for attempt := 0; ctx.Err() == nil; attempt++ {
 		u.setState(Starting, u.Snapshot().Err)
 		s, err := u.connect(ctx)
 		if err == nil {
@@ -36,23 +31,21 @@ func (u *Upstream) Run(ctx context.Context) error {
 			err = u.serve(ctx, s)
 		}
 		if ctx.Err() != nil {
-			u.setState(Stopped, nil)
-			return nil
+			break
 		}
 		d := backoffDelay(attempt, u.tun.backoffMin, u.tun.backoffMax, u.tun.jitter)
-		attempt++
 		u.log.Warn("upstream failed; retrying", "event", "upstream_exited", "err", err, "retry_in", d)
 		u.setState(Backoff, err)
 		u.settle()
-		t := time.NewTimer(d)
 		select {
 		case <-ctx.Done():
-			t.Stop()
 			u.setState(Stopped, err)
 			return nil
-		case <-t.C:
+		case <-time.After(d):
 		}
 	}
+	u.setState(Stopped, nil)
+	return nil
 }
 
 // backoffDelay returns the wait before retry number attempt (0-based):
