@@ -7,8 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
-	"sort"
 	"sync/atomic"
 	"time"
 
@@ -200,10 +200,9 @@ func objectMembers(obj []byte) ([]metaMember, error) {
 		return nil, fmt.Errorf("not a JSON object: %w", err)
 	}
 	ms = ms[:0]
-	for k, v := range m {
-		ms = append(ms, metaMember{k, v})
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		ms = append(ms, metaMember{k, m[k]})
 	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].name < ms[j].name })
 	return ms, nil
 }
 
@@ -247,8 +246,7 @@ func (s *session) startListen(runCtx, ctx context.Context) {
 // server says change (all three when its capabilities are unknown), or
 // nil for none.
 func (s *session) listenParams() json.RawMessage {
-	b := []byte(`{"notifications":{`)
-	n := 0
+	var on []metaMember
 	for _, k := range [...]struct {
 		on   bool
 		name string
@@ -257,19 +255,14 @@ func (s *session) listenParams() json.RawMessage {
 		{s.init.promptsChange || s.init.unknownCaps, "promptsListChanged"},
 		{s.init.resourcesChange || s.init.unknownCaps, "resourcesListChanged"},
 	} {
-		if !k.on {
-			continue
+		if k.on {
+			on = append(on, metaMember{k.name, []byte("true")})
 		}
-		if n > 0 {
-			b = append(b, ',')
-		}
-		n++
-		b = append(strictjson.AppendString(b, k.name), ":true"...)
 	}
-	if n == 0 {
+	if len(on) == 0 {
 		return nil
 	}
-	return append(b, "}}"...)
+	return appendObject(nil, []metaMember{{"notifications", appendObject(nil, on)}})
 }
 
 // listenLoop keeps the listen open for the session's life: the request

@@ -169,22 +169,19 @@ func (p *process) stop(grace, term time.Duration, log *slog.Logger) {
 // describe returns the exit status and the stderr tail, for error messages.
 // Call after stop.
 func (p *process) describe() string {
-	var b strings.Builder
+	status := "still running"
 	select {
 	case <-p.exited:
+		status = "exit status 0"
 		if p.waitErr != nil {
-			b.WriteString(p.waitErr.Error())
-		} else {
-			b.WriteString("exit status 0")
+			status = p.waitErr.Error()
 		}
 	default:
-		b.WriteString("still running")
 	}
 	if t := p.tail.String(); t != "" {
-		b.WriteString("; stderr: ")
-		b.WriteString(t)
+		return status + "; stderr: " + t
 	}
-	return b.String()
+	return status
 }
 
 func waitChan(c <-chan struct{}, d time.Duration) bool {
