@@ -64,7 +64,6 @@ var errAuthRequired = errors.New("oauth authorization required")
 // oauthState is one upstream's OAuth state; it outlives its connections.
 type oauthState struct {
 	cfg   OAuth
-	url   string
 	store *tokenStore
 	hc    *http.Client // for the authorization server only
 
@@ -104,7 +103,6 @@ func newOAuthState(cfg OAuth, serverURL string, log *slog.Logger) *oauthState {
 	}
 	st := &oauthState{
 		cfg:   cfg,
-		url:   serverURL,
 		store: &tokenStore{path: cfg.TokenFile, url: serverURL},
 		// Discovery, registration and token requests never follow a
 		// redirect (a 307 would re-send a refresh token elsewhere).

@@ -333,10 +333,8 @@ func (u *Upstream) startStreamable(ctx, connCtx context.Context, modern bool) (*
 		s.close()
 		return nil, fmt.Errorf("streamable HTTP %q: %w", u.spec.URL, err)
 	}
-	if ort != nil {
+	if ort != nil { // u.oauth is set
 		ort.handler.Store(t.GetOAuthHandler())
-	}
-	if u.oauth != nil {
 		u.oauth.handler.Store(t.GetOAuthHandler())
 	}
 	rc := newRemoteConn(t, hc, u.raw, s.wire(), s.markLost)

@@ -68,7 +68,8 @@ func startProcess(spec *Spec, log *slog.Logger) (*process, error) {
 	cmd := exec.Command(spec.Command, spec.Args...)
 	cmd.Env = childEnv(spec.Environ, spec.Env)
 	cmd.Dir = spec.Dir
-	setProcessGroup(cmd)
+	// A process group of its own, so that stop signals the child's tree.
+	cmd.SysProcAttr = sysProcAttr()
 
 	var files []*os.File // stdin's, stdout's and stderr's read and write ends
 	closeAll := func() {
