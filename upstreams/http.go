@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -218,29 +217,10 @@ func (c *cancelOnClose) Close() error {
 	return err
 }
 
-// isJSONRPCAnswer reports whether body is a JSON-RPC response (result or
-// error, no method) rather than a request or notification. It reads only the
-// leading members (mcp-go writes jsonrpc, id, then result or error).
+// isJSONRPCAnswer reports whether body is a JSON-RPC response (it has an
+// id and no method: mcp-go posts nothing else so) rather than a request or
+// notification.
 func isJSONRPCAnswer(body []byte) bool {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return false
-	}
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return false
-		}
-		switch t {
-		case "method":
-			return false
-		case "result", "error":
-			return true
-		}
-		var skip json.RawMessage
-		if dec.Decode(&skip) != nil {
-			return false
-		}
-	}
-	return false
+	m, ok := splitMessage(body)
+	return ok && m.method == "" && m.id != nil
 }
