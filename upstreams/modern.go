@@ -335,19 +335,16 @@ func (s *session) onListenAck(params json.RawMessage) {
 // break the 2026-07-28 rules, with a warning: a client on Streamable HTTP
 // must not list them (the Mcp-Param-* headers could not be sent right).
 func (s *session) withoutBadHeaderTools(tools []Item) []Item {
-	out := tools[:0:0]
-	for _, it := range tools {
+	return slices.DeleteFunc(slices.Clone(tools), func(it Item) bool {
 		t, err := headerTool(it.Raw)
 		if err == nil && t != nil {
 			err = mcp.ValidateParamHeaderAnnotations(t)
 		}
 		if err != nil {
 			s.u.log.Warn("tool left out: its x-mcp-header annotations are invalid", "tool", it.Name, "err", err)
-			continue
 		}
-		out = append(out, it)
-	}
-	return out
+		return err != nil
+	})
 }
 
 // headerTool decodes the tool definition raw when it has x-mcp-header

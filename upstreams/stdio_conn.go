@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -363,12 +364,7 @@ func messageMember(token []byte) bool {
 			return true
 		}
 	}
-	for _, mm := range messageMembers {
-		if strictjson.SameName(name, mm) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(messageMembers[:], func(mm string) bool { return strictjson.SameName(name, mm) })
 }
 
 // integerID reads a response id written as an integer (as every server
