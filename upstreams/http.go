@@ -17,16 +17,13 @@ import (
 	"time"
 )
 
-// httpClient returns a client of our own (never http.DefaultClient) whose
-// POST bodies get raw params substituted. From the outside in: the HTTP
-// error status of a call (remote.go: statusRoundTripper), raw params,
-// answers to server requests, OAuth (if configured: it retries a 401 with a
-// refreshed token, and is returned so that the caller can give it the
-// transport's handler), the 401 challenge, the SSE retry clamp, certificate
-// errors as failed dials, the origin guard (origin.go: url's origin only,
-// configured headers, no redirects; sseEndpoints checks a legacy SSE
-// stream's endpoint events; lost is called when it refuses), the
-// transport. The client's own redirect following is off as well.
+// httpClient returns a client of our own (never http.DefaultClient) for a
+// remote upstream's transport: the layers below, each saying what it does,
+// outermost first, down to the origin guard (origin.go; sseEndpoints checks
+// a legacy SSE stream's endpoint events; lost is called when it refuses).
+// The OAuth layer (nil without OAuth) is returned so that the caller can
+// give it the transport's handler. The client's own redirect following is
+// off as well.
 func (u *Upstream) httpClient(lost func(error), sseEndpoints bool) (*http.Client, *oauthRoundTripper) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	guard := &originRoundTripper{base: tr, headers: u.spec.Headers, sseEndpoints: sseEndpoints, lost: lost}

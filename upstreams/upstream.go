@@ -39,11 +39,8 @@ type Spec struct {
 	Dir string
 	// Environ is the hub's own environment ("K=V"). Only an allow-list is
 	// passed to the child: PATH HOME USER LOGNAME SHELL TERM LANG LC_* TZ
-	// TMPDIR, plus on Windows SystemRoot, SystemDrive, WINDIR, COMSPEC,
-	// PATHEXT, TEMP, TMP, USERPROFILE, APPDATA, LOCALAPPDATA, ProgramFiles,
-	// ProgramFiles(x86), ProgramW6432, ProgramData, CommonProgramFiles*,
-	// HOMEDRIVE, HOMEPATH, USERNAME, COMPUTERNAME, OS, NUMBER_OF_PROCESSORS,
-	// PROCESSOR_ARCHITECTURE. nil means the child gets only Env.
+	// TMPDIR, plus on Windows the system's own (SystemRoot, TEMP, APPDATA…:
+	// envAllowed in proc_windows.go). nil means the child gets only Env.
 	Environ []string
 	// Env is the upstream's declared environment ("K=V"), added on top of the
 	// allow-listed Environ (later entries win). nil means none.
