@@ -71,10 +71,6 @@ func (b *budget) flush(log *slog.Logger) {
 	counts := b.dropped
 	b.dropped = nil
 	b.mu.Unlock()
-	logDrops(log, counts)
-}
-
-func logDrops(log *slog.Logger, counts map[string]int) {
 	for reason, n := range counts {
 		msg := "upstream sends notifications faster than the hub passes them on; dropped (it keeps running; tell its maintainer if this persists)"
 		if reason == "queue full" {

@@ -251,9 +251,8 @@ func (u *Upstream) connectStdio(ctx context.Context) (*session, error) {
 		s.close()
 		return nil, fmt.Errorf("%w (%s)", err, s.proc.describe())
 	}
-	probed := false
-	if u.probes() {
-		probed = true
+	probed := u.probes()
+	if probed {
 		v, err := s.probe(ctx, true)
 		switch {
 		case err != nil:

@@ -212,10 +212,7 @@ func (o *oauthState) refreshAfter401(ctx context.Context, h *transport.OAuthHand
 		return nil, false
 	}
 	t, err := h.RefreshToken(ctx, cur.RefreshToken)
-	if err != nil {
-		return nil, false
-	}
-	return t, true
+	return t, err == nil
 }
 
 // oauthRoundTripper retries a request once with a refreshed token when the
