@@ -42,14 +42,9 @@ type jobBasicLimitInformation struct {
 	SchedulingClass         uint32
 }
 
-type jobIOCounters struct {
-	ReadOperationCount, WriteOperationCount, OtherOperationCount uint64
-	ReadTransferCount, WriteTransferCount, OtherTransferCount    uint64
-}
-
 type jobExtendedLimitInformation struct {
 	BasicLimitInformation jobBasicLimitInformation
-	IoInfo                jobIOCounters
+	IoInfo                [6]uint64 // IO_COUNTERS: six ULONGLONG counters
 	ProcessMemoryLimit    uintptr
 	JobMemoryLimit        uintptr
 	PeakProcessMemoryUsed uintptr
