@@ -232,13 +232,10 @@ func childEnv(environ, extra []string) []string {
 // upstream (the browser opener, taskkill), which otherwise inherits the
 // hub's whole environment.
 func WithoutHubSecrets(environ []string) []string {
-	out := make([]string, 0, len(environ))
-	for _, kv := range environ {
-		if k, _, _ := strings.Cut(kv, "="); !HubSecret(k) {
-			out = append(out, kv)
-		}
-	}
-	return out
+	return slices.DeleteFunc(append([]string{}, environ...), func(kv string) bool {
+		k, _, _ := strings.Cut(kv, "=")
+		return HubSecret(k)
+	})
 }
 
 // hubSecretNames and hubSecretPrefixes are the one list of the hub's own

@@ -97,9 +97,7 @@ func (u *Upstream) connectOnce(ctx context.Context) (*session, error) {
 		s, err = u.connectStdio(ictx)
 	case u.spec.URL != "":
 		s, err = u.dialRemote(ictx, ctx)
-		if err != nil {
-			err = u.authHint(err)
-		}
+		err = u.authHint(err)
 	default:
 		return nil, fmt.Errorf("upstream %q: neither command nor url is set", u.spec.Name)
 	}

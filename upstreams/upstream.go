@@ -272,10 +272,9 @@ func New(s Spec) *Upstream {
 	s.Headers = maps.Clone(s.Headers)
 	s.ClientName = cmp.Or(s.ClientName, "sigil-hub")
 	s.ClientVersion = cmp.Or(s.ClientVersion, "dev")
+	s.Capabilities = bytes.Clone(s.Capabilities)
 	if len(s.Capabilities) == 0 {
 		s.Capabilities = json.RawMessage(`{}`)
-	} else {
-		s.Capabilities = append(json.RawMessage(nil), s.Capabilities...)
 	}
 	if s.InitTimeout <= 0 {
 		s.InitTimeout = 60 * time.Second
