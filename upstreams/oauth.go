@@ -560,12 +560,10 @@ func NewOAuthCallback(o OAuthCallbackOptions) *OAuthCallback {
 // fail with that error.
 func (c *OAuthCallback) Run(ctx context.Context) error {
 	ln, err := c.listen()
-	c.mu.Lock()
 	c.bindErr = err
 	if err == nil {
 		c.uri = "http://" + ln.Addr().String() + "/callback"
 	}
-	c.mu.Unlock()
 	close(c.ready)
 	if err != nil {
 		return err
@@ -602,8 +600,6 @@ func (c *OAuthCallback) RedirectURI(ctx context.Context) (string, error) {
 		return "", ctx.Err()
 	case <-c.ready:
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	return c.uri, c.bindErr
 }
 

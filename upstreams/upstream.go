@@ -225,9 +225,9 @@ type Upstream struct {
 	// (Run) only.
 	sess atomic.Pointer[session]
 
-	settled    chan struct{}
-	settleOnce sync.Once
-	running    atomic.Bool
+	settled chan struct{}
+	settle  func() // closes settled, once
+	running atomic.Bool
 
 	ids atomic.Int64 // request id source
 	raw *rawParams
@@ -292,6 +292,7 @@ func New(s Spec) *Upstream {
 		settled: make(chan struct{}),
 		raw:     newRawParams(hex.EncodeToString(nonce[:])),
 	}
+	u.settle = sync.OnceFunc(func() { close(u.settled) })
 	if s.OAuth != nil && s.URL != "" {
 		u.oauth = newOAuthState(*s.OAuth, s.URL, u.log)
 	}
@@ -313,8 +314,6 @@ func (u *Upstream) WaitSettled(ctx context.Context) error {
 		return ctx.Err()
 	}
 }
-
-func (u *Upstream) settle() { u.settleOnce.Do(func() { close(u.settled) }) }
 
 // update is the single funnel for snapshot changes: f edits a copy and
 // reports whether it changed anything; if so the copy is published with the
