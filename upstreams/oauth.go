@@ -79,7 +79,7 @@ func (u *Upstream) needsAuthorization(err error) *transport.OAuthHandler {
 	if err == nil || u.oauth == nil {
 		return nil
 	}
-	if oe := (*transport.OAuthAuthorizationRequiredError)(nil); errors.As(err, &oe) && oe.Handler != nil {
+	if oe, ok := errors.AsType[*transport.OAuthAuthorizationRequiredError](err); ok && oe.Handler != nil {
 		return oe.Handler
 	}
 	if !is401(err) {
@@ -276,8 +276,7 @@ func (u *Upstream) authHint(err error) error {
 		return err
 	}
 	meta := ""
-	var are *transport.AuthorizationRequiredError
-	if errors.As(err, &are) {
+	if are, ok := errors.AsType[*transport.AuthorizationRequiredError](err); ok {
 		meta = are.ResourceMetadataURL
 	}
 	if p := u.challenge.Load(); meta == "" && p != nil {

@@ -89,12 +89,10 @@ func (e *CrossOriginError) Unwrap() error { return ErrCrossOrigin }
 // refusal returns err's *RedirectError or *CrossOriginError (without the
 // transport's wrapping), or nil.
 func refusal(err error) error {
-	var re *RedirectError
-	if errors.As(err, &re) {
+	if re, ok := errors.AsType[*RedirectError](err); ok {
 		return re
 	}
-	var ce *CrossOriginError
-	if errors.As(err, &ce) {
+	if ce, ok := errors.AsType[*CrossOriginError](err); ok {
 		return ce
 	}
 	return nil

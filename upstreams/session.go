@@ -171,8 +171,7 @@ func (s *session) request(ctx context.Context, method string, params json.RawMes
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, ctxErr
 		}
-		var rpc *RPCError
-		if !errors.As(err, &rpc) && !errors.Is(err, ErrInvalidResponse) {
+		if _, rpc := errors.AsType[*RPCError](err); !rpc && !errors.Is(err, ErrInvalidResponse) {
 			return nil, err // no answer
 		}
 	}
@@ -378,8 +377,7 @@ func (s *session) listKinds(ctx context.Context, k uint32) (Snapshot, error) {
 			continue
 		}
 		items, err := s.listAll(ctx, listings[i].method, listings[i].key, listings[i].nameField)
-		var rpc *RPCError
-		if errors.As(err, &rpc) && rpc.Code == codeMethodNotFound {
+		if rpc, ok := errors.AsType[*RPCError](err); ok && rpc.Code == codeMethodNotFound {
 			switch {
 			case bit == kindTemplates:
 				items, err = []Item{}, nil
@@ -533,8 +531,7 @@ func (s *session) pingLoop(ctx context.Context) {
 		pctx, cancel := context.WithTimeout(ctx, s.u.tun.pingInterval)
 		_, err := s.request(pctx, "ping", nil)
 		cancel()
-		var rpc *RPCError
-		if err != nil && !errors.As(err, &rpc) && ctx.Err() == nil && !s.isLost() {
+		if _, rpc := errors.AsType[*RPCError](err); err != nil && !rpc && ctx.Err() == nil && !s.isLost() {
 			s.u.log.Warn("ping failed; reconnecting", "err", err)
 			s.markLost(fmt.Errorf("ping: %w", err))
 		}

@@ -376,8 +376,7 @@ func (u *Upstream) call(ctx context.Context, method string, params json.RawMessa
 	}
 	res, err := s.request(ctx, method, params)
 	if err != nil {
-		var rpc *RPCError
-		if errors.As(err, &rpc) || errors.Is(err, ctx.Err()) && ctx.Err() != nil {
+		if _, rpc := errors.AsType[*RPCError](err); rpc || errors.Is(err, ctx.Err()) && ctx.Err() != nil {
 			return nil, err
 		}
 		return nil, fmt.Errorf("upstream %q: %s: %w", u.spec.Name, method, err)
