@@ -289,11 +289,7 @@ func (u *Upstream) probeRemote(ctx, connCtx context.Context) (*session, error) {
 	if err == nil && v == verdictModern {
 		return s, nil
 	}
-	s.close()
-	if r := s.refused(); r != nil {
-		err = r
-	}
-	if err != nil {
+	if err = s.abandon(err); err != nil {
 		return nil, fmt.Errorf("streamable HTTP %q: %w", u.spec.URL, err)
 	}
 	return nil, nil

@@ -413,11 +413,7 @@ func (u *Upstream) dialSSE(ctx, connCtx context.Context) (*session, error) {
 	streamCtx, stop := context.WithCancel(connCtx)
 	context.AfterFunc(s.lost, stop)
 	if err := t.Start(streamCtx); err != nil {
-		s.close()
-		if r := s.refused(); r != nil {
-			err = r
-		}
-		return nil, fmt.Errorf("SSE %q: start: %w", u.spec.URL, err)
+		return nil, fmt.Errorf("SSE %q: start: %w", u.spec.URL, s.abandon(err))
 	}
 	if err := s.handshake(ctx); err != nil {
 		s.close()

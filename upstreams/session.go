@@ -118,13 +118,14 @@ func (s *session) wire() wire {
 	return wire{in: s, ids: &s.u.ids, bg: s.goBG, log: s.u.log}
 }
 
-// refused returns the redirect or cross-origin refusal the session was
-// lost to, or nil.
-func (s *session) refused() error {
-	if !s.isLost() {
-		return nil
+// abandon closes the session and returns why it failed: the redirect or
+// cross-origin refusal it was lost to, if any, else err.
+func (s *session) abandon(err error) error {
+	s.close()
+	if r := refusal(context.Cause(s.lost)); r != nil {
+		return r
 	}
-	return refusal(context.Cause(s.lost))
+	return err
 }
 
 func (s *session) isLost() bool { return s.lost.Err() != nil }
