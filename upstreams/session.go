@@ -77,12 +77,10 @@ type session struct {
 	// initialize results (or a modern server's DiscoverResult: era.go),
 	// written by handshake or probe before the session is shared.
 	init struct {
-		protocolVersion string
-		serverInfo      json.RawMessage
-		capabilities    json.RawMessage
-		instructions    string
-		tools, prompts  bool
-		resources       bool
+		protocolVersion           string
+		serverInfo, capabilities  json.RawMessage
+		instructions              string
+		tools, prompts, resources bool
 		// modern: the server speaks 2026-07-28 (no initialize, no ping);
 		// its capabilities may be unknown (every list is tried), and the
 		// *Change fields are the lists it says change (its listen filter).

@@ -241,7 +241,7 @@ type Upstream struct {
 	challenge atomic.Pointer[string]
 }
 
-// tuning holds timings and hooks that tests may change (export_test.go).
+// tuning holds timings and hooks that tests may change.
 type tuning struct {
 	backoffMin, backoffMax time.Duration
 	jitter                 func() float64 // in [0,1); nil → math/rand/v2
