@@ -55,15 +55,14 @@ func (b *budget) drop(log *slog.Logger, now time.Time, reason string) {
 		b.dropped = map[string]int{}
 	}
 	b.dropped[reason]++
-	if !b.reported.IsZero() && now.Sub(b.reported) < dropReportEvery {
-		b.mu.Unlock()
-		return
+	due := b.reported.IsZero() || now.Sub(b.reported) >= dropReportEvery
+	if due {
+		b.reported = now
 	}
-	b.reported = now
-	counts := b.dropped
-	b.dropped = nil
 	b.mu.Unlock()
-	logDrops(log, counts)
+	if due {
+		b.flush(log)
+	}
 }
 
 // flush logs what was dropped since the last report (at session end).
@@ -72,10 +71,6 @@ func (b *budget) flush(log *slog.Logger) {
 	counts := b.dropped
 	b.dropped = nil
 	b.mu.Unlock()
-	logDrops(log, counts)
-}
-
-func logDrops(log *slog.Logger, counts map[string]int) {
 	for reason, n := range counts {
 		msg := "upstream sends notifications faster than the hub passes them on; dropped (it keeps running; tell its maintainer if this persists)"
 		if reason == "queue full" {

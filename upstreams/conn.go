@@ -11,9 +11,7 @@ import (
 // conn is one live connection to an upstream server, raw JSON in and out:
 // call, notify and close, with what the server sends unasked (notifications
 // and server→client requests) handed to an inbound as the bytes it sent. A
-// session (legacy protocol: one initialize, then requests on that
-// connection) holds one; an upstream spoken to per request would implement
-// the same. Methods are safe for concurrent use.
+// session holds one. Methods are safe for concurrent use.
 type conn interface {
 	// call sends one request with an id of its own and params verbatim
 	// (nil: none; otherwise one valid JSON value, which Upstream.Call

@@ -136,12 +136,14 @@ const (
 	verdictRespawn                // the child exited on the probe: start it again and send initialize
 )
 
-// probe sends server/discover on m and reads the answer. stdio says whether
+// probe sends server/discover (on a modernConn around s.c, which becomes
+// s.c when the verdict is modern) and reads the answer. stdio says whether
 // the connection is a child's pipes (a timeout or an exit then means
 // legacy) or HTTP (where they are errors: a 5xx, a network failure or
 // silence is no verdict). An error is returned for what is no verdict:
 // the connection attempt fails and is retried.
-func (s *session) probe(ctx context.Context, m *modernConn, stdio bool) (verdict, error) {
+func (s *session) probe(ctx context.Context, stdio bool) (verdict, error) {
+	m := s.u.newModernConn(s.c, stdio)
 	pt := s.u.probeTimeout()
 	for attempt := 0; ; attempt++ {
 		pctx, cancel := context.WithTimeout(context.WithValue(ctx, noCancelKey{}, true), pt)
@@ -153,6 +155,7 @@ func (s *session) probe(ctx context.Context, m *modernConn, stdio bool) (verdict
 			return 0, ctx.Err()
 		}
 		var rpc *RPCError
+		var hs *HTTPStatusError
 		switch {
 		case err == nil:
 			var d discoverResult
@@ -165,7 +168,8 @@ func (s *session) probe(ctx context.Context, m *modernConn, stdio bool) (verdict
 				s.u.log.Debug("server/discover: a dual-era server; speaking the legacy protocol to it", "supported_versions", d.SupportedVersions)
 				return verdictLegacy, nil
 			}
-			s.adoptDiscover(&d, res)
+			s.adoptDiscover(&d)
+			s.c = m
 			return verdictModern, nil
 		case !stdio && st.code.Load() >= 500:
 			// A 5xx with a JSON-RPC body comes back as an error answer:
@@ -190,7 +194,8 @@ func (s *session) probe(ctx context.Context, m *modernConn, stdio bool) (verdict
 				// Only a modern server knows these codes; the request
 				// was the hub's fault, so the server is modern.
 				s.u.log.Warn("server/discover refused the hub's request; treating the upstream as 2026-07-28 with unknown capabilities", "err", err)
-				s.adoptDiscover(&discoverResult{}, nil)
+				s.adoptDiscover(nil)
+				s.c = m
 				return verdictModern, nil
 			}
 			s.u.log.Debug("server/discover got an error answer: legacy", "err", err)
@@ -205,9 +210,7 @@ func (s *session) probe(ctx context.Context, m *modernConn, stdio bool) (verdict
 			return verdictRespawn, nil
 		case !stdio && timedOut:
 			return 0, fmt.Errorf("server/discover: no answer within %s", pt)
-		}
-		var hs *HTTPStatusError
-		if !stdio && errors.As(err, &hs) && hs.Status >= 400 && hs.Status < 500 {
+		case !stdio && errors.As(err, &hs) && hs.Status >= 400 && hs.Status < 500:
 			s.u.log.Debug("server/discover got an HTTP 4xx: legacy", "status", hs.Status)
 			return verdictLegacy, nil
 		}
@@ -215,41 +218,19 @@ func (s *session) probe(ctx context.Context, m *modernConn, stdio bool) (verdict
 	}
 }
 
-// adoptDiscover records a modern server's DiscoverResult (nil raw: none, so
+// adoptDiscover records a modern server's DiscoverResult (nil: none, so
 // the capabilities are unknown and every list is tried) as the session's
 // init.
-func (s *session) adoptDiscover(d *discoverResult, raw json.RawMessage) {
+func (s *session) adoptDiscover(d *discoverResult) {
 	s.init.modern = true
-	s.init.protocolVersion = modernVersion
-	s.init.serverInfo = d.Meta["io.modelcontextprotocol/serverInfo"]
-	s.init.instructions = d.Instructions
-	if raw == nil {
-		s.init.tools, s.init.prompts, s.init.resources = true, true, true
-		s.init.unknownCaps = true
+	if d == nil {
+		_ = s.adopt(modernVersion, nil, nil, "")
+		s.init.tools, s.init.prompts, s.init.resources, s.init.unknownCaps = true, true, true, true
 		return
 	}
-	s.init.capabilities = d.Capabilities
-	s.readCapabilities(d.Capabilities)
-}
-
-// readCapabilities sets which lists the server has and which of them it
-// says change, from its capabilities object.
-func (s *session) readCapabilities(caps json.RawMessage) {
-	var c struct {
-		Tools, Prompts, Resources json.RawMessage
-	}
-	if len(caps) > 0 && json.Unmarshal(caps, &c) != nil {
+	if s.adopt(modernVersion, d.Meta["io.modelcontextprotocol/serverInfo"], d.Capabilities, d.Instructions) != nil {
 		s.u.log.Warn("server/discover: capabilities are not an object; none assumed")
 	}
-	present := func(m json.RawMessage) bool { return len(m) > 0 && string(m) != "null" }
-	changes := func(m json.RawMessage) bool {
-		var v struct {
-			ListChanged bool `json:"listChanged"`
-		}
-		return present(m) && json.Unmarshal(m, &v) == nil && v.ListChanged
-	}
-	s.init.tools, s.init.prompts, s.init.resources = present(c.Tools), present(c.Prompts), present(c.Resources)
-	s.init.toolsChange, s.init.promptsChange, s.init.resourcesChange = changes(c.Tools), changes(c.Prompts), changes(c.Resources)
 }
 
 // noCancelKey marks a request's ctx: when it ends, no
@@ -269,16 +250,13 @@ func (u *Upstream) connectStdio(ctx context.Context) (*session, error) {
 		s.close()
 		return nil, fmt.Errorf("%w (%s)", err, s.proc.describe())
 	}
-	probed := false
-	if u.probes() {
-		probed = true
-		m := u.newModernConn(s.c, true)
-		v, err := s.probe(ctx, m, true)
+	probed := u.probes()
+	if probed {
+		v, err := s.probe(ctx, true)
 		switch {
 		case err != nil:
 			return fail(s, err)
 		case v == verdictModern:
-			s.c = m
 			return s, nil
 		case v == verdictRespawn:
 			s.close()
@@ -302,21 +280,15 @@ func (u *Upstream) connectStdio(ctx context.Context) (*session, error) {
 // returns the Ready-to-list session when the upstream is modern, and
 // (nil, nil) when it is legacy: the caller then dials as before.
 func (u *Upstream) probeRemote(ctx, connCtx context.Context) (*session, error) {
-	s, rc, err := u.startStreamable(ctx, connCtx, true)
+	s, err := u.startStreamable(ctx, connCtx, true)
 	if err != nil {
 		return nil, err
 	}
-	m := u.newModernConn(rc, false)
-	s.c = m
-	v, err := s.probe(ctx, m, false)
+	v, err := s.probe(ctx, false)
 	if err == nil && v == verdictModern {
 		return s, nil
 	}
-	s.close()
-	if r := s.refused(); r != nil {
-		err = r
-	}
-	if err != nil {
+	if err = s.abandon(err); err != nil {
 		return nil, fmt.Errorf("streamable HTTP %q: %w", u.spec.URL, err)
 	}
 	return nil, nil

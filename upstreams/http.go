@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,16 +17,13 @@ import (
 	"time"
 )
 
-// httpClient returns a client of our own (never http.DefaultClient) whose
-// POST bodies get raw params substituted. From the outside in: the HTTP
-// error status of a call (remote.go: statusRoundTripper), raw params,
-// answers to server requests, OAuth (if configured: it retries a 401 with a
-// refreshed token, and is returned so that the caller can give it the
-// transport's handler), the 401 challenge, the SSE retry clamp, certificate
-// errors as failed dials, the origin guard (origin.go: url's origin only,
-// configured headers, no redirects; sseEndpoints checks a legacy SSE
-// stream's endpoint events; lost is called when it refuses), the
-// transport. The client's own redirect following is off as well.
+// httpClient returns a client of our own (never http.DefaultClient) for a
+// remote upstream's transport: the layers below, each saying what it does,
+// outermost first, down to the origin guard (origin.go; sseEndpoints checks
+// a legacy SSE stream's endpoint events; lost is called when it refuses).
+// The OAuth layer (nil without OAuth) is returned so that the caller can
+// give it the transport's handler. The client's own redirect following is
+// off as well.
 func (u *Upstream) httpClient(lost func(error), sseEndpoints bool) (*http.Client, *oauthRoundTripper) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	guard := &originRoundTripper{base: tr, headers: u.spec.Headers, sseEndpoints: sseEndpoints, lost: lost}
@@ -41,7 +37,7 @@ func (u *Upstream) httpClient(lost func(error), sseEndpoints bool) (*http.Client
 		base = ort
 	}
 	rt := statusRoundTripper{base: &rawRoundTripper{base: &answerRoundTripper{base: base}, raw: u.raw}}
-	return &http.Client{Transport: idleCloser{RoundTripper: rt, tr: tr}, CheckRedirect: refuseRedirects}, ort
+	return &http.Client{Transport: idleCloser{RoundTripper: rt, tr: tr}, CheckRedirect: refuseRedirects(false)}, ort
 }
 
 // idleCloser lets http.Client.CloseIdleConnections (called when a session
@@ -218,29 +214,10 @@ func (c *cancelOnClose) Close() error {
 	return err
 }
 
-// isJSONRPCAnswer reports whether body is a JSON-RPC response (result or
-// error, no method) rather than a request or notification. It reads only the
-// leading members (mcp-go writes jsonrpc, id, then result or error).
+// isJSONRPCAnswer reports whether body is a JSON-RPC response (it has an
+// id and no method: mcp-go posts nothing else so) rather than a request or
+// notification.
 func isJSONRPCAnswer(body []byte) bool {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return false
-	}
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return false
-		}
-		switch t {
-		case "method":
-			return false
-		case "result", "error":
-			return true
-		}
-		var skip json.RawMessage
-		if dec.Decode(&skip) != nil {
-			return false
-		}
-	}
-	return false
+	m, ok := splitMessage(body)
+	return ok && m.method == "" && m.id != nil
 }

@@ -7,8 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
-	"sort"
 	"sync/atomic"
 	"time"
 
@@ -150,67 +150,37 @@ func withMeta(params json.RawMessage, set []metaMember) (json.RawMessage, error)
 	if err != nil {
 		return nil, fmt.Errorf("params: %w", err)
 	}
-	out := make([]byte, 0, len(p)+256)
+	isMeta := func(m metaMember) bool { return m.name == "_meta" }
+	i := slices.IndexFunc(members, isMeta)
+	if i < 0 {
+		i, members = len(members), append(members, metaMember{name: "_meta"})
+	}
+	var meta []metaMember
+	if v := members[i].value; len(v) > 0 && string(v) != "null" {
+		if meta, err = objectMembers(v); err != nil {
+			return nil, fmt.Errorf("params._meta: %w", err)
+		}
+	}
+	if slices.ContainsFunc(members[i+1:], isMeta) {
+		return nil, errors.New("params: _meta appears twice")
+	}
+	meta = slices.DeleteFunc(meta, func(mb metaMember) bool {
+		return slices.ContainsFunc(set, func(s metaMember) bool { return s.name == mb.name })
+	})
+	members[i].value = appendObject(nil, append(meta, set...))
+	return appendObject(make([]byte, 0, len(p)+256), members), nil
+}
+
+// appendObject appends the object of members, their values as they are.
+func appendObject(out []byte, members []metaMember) []byte {
 	out = append(out, '{')
-	sawMeta := false
 	for i, mb := range members {
 		if i > 0 {
 			out = append(out, ',')
 		}
-		out = append(strictjson.AppendString(out, mb.name), ':')
-		if mb.name != "_meta" {
-			out = append(out, mb.value...)
-			continue
-		}
-		if sawMeta {
-			return nil, errors.New("params: _meta appears twice")
-		}
-		sawMeta = true
-		if out, err = appendMeta(out, mb.value, set); err != nil {
-			return nil, err
-		}
-	}
-	if !sawMeta {
-		if len(members) > 0 {
-			out = append(out, ',')
-		}
-		if out, err = appendMeta(append(out, `"_meta":`...), nil, set); err != nil {
-			return nil, err
-		}
-	}
-	return append(out, '}'), nil
-}
-
-// appendMeta appends the object meta (nil or null: none) with set's
-// members in place of any of the same name.
-func appendMeta(out, meta []byte, set []metaMember) ([]byte, error) {
-	var members []metaMember
-	if len(meta) > 0 && string(meta) != "null" {
-		var err error
-		if members, err = objectMembers(meta); err != nil {
-			return nil, fmt.Errorf("params._meta: %w", err)
-		}
-	}
-	out = append(out, '{')
-	n := 0
-	for _, mb := range members {
-		if slices.ContainsFunc(set, func(s metaMember) bool { return s.name == mb.name }) {
-			continue
-		}
-		if n > 0 {
-			out = append(out, ',')
-		}
-		n++
 		out = append(append(strictjson.AppendString(out, mb.name), ':'), mb.value...)
 	}
-	for _, s := range set {
-		if n > 0 {
-			out = append(out, ',')
-		}
-		n++
-		out = append(append(strictjson.AppendString(out, s.name), ':'), s.value...)
-	}
-	return append(out, '}'), nil
+	return append(out, '}')
 }
 
 // objectMembers returns the members of a JSON object, in order, with names
@@ -230,10 +200,9 @@ func objectMembers(obj []byte) ([]metaMember, error) {
 		return nil, fmt.Errorf("not a JSON object: %w", err)
 	}
 	ms = ms[:0]
-	for k, v := range m {
-		ms = append(ms, metaMember{k, v})
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		ms = append(ms, metaMember{k, m[k]})
 	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].name < ms[j].name })
 	return ms, nil
 }
 
@@ -264,14 +233,12 @@ func (s *session) startListen(runCtx, ctx context.Context) {
 	if !s.goBG(func() { s.listenLoop(runCtx, params) }) {
 		return
 	}
-	t := time.NewTimer(s.u.probeTimeout())
-	defer t.Stop()
 	select {
 	case <-s.listen.acked:
-	case <-t.C:
+	case <-time.After(s.u.probeTimeout()):
 		s.u.log.Warn("subscriptions/listen not acknowledged in time; listing anyway")
 	case <-ctx.Done():
-	case <-s.lost:
+	case <-s.lost.Done():
 	}
 }
 
@@ -279,8 +246,7 @@ func (s *session) startListen(runCtx, ctx context.Context) {
 // server says change (all three when its capabilities are unknown), or
 // nil for none.
 func (s *session) listenParams() json.RawMessage {
-	b := []byte(`{"notifications":{`)
-	n := 0
+	var on []metaMember
 	for _, k := range [...]struct {
 		on   bool
 		name string
@@ -289,19 +255,14 @@ func (s *session) listenParams() json.RawMessage {
 		{s.init.promptsChange || s.init.unknownCaps, "promptsListChanged"},
 		{s.init.resourcesChange || s.init.unknownCaps, "resourcesListChanged"},
 	} {
-		if !k.on {
-			continue
+		if k.on {
+			on = append(on, metaMember{k.name, []byte("true")})
 		}
-		if n > 0 {
-			b = append(b, ',')
-		}
-		n++
-		b = append(strictjson.AppendString(b, k.name), ":true"...)
 	}
-	if n == 0 {
+	if len(on) == 0 {
 		return nil
 	}
-	return append(b, "}}"...)
+	return appendObject(nil, []metaMember{{"notifications", appendObject(nil, on)}})
 }
 
 // listenLoop keeps the listen open for the session's life: the request
@@ -334,17 +295,13 @@ func (s *session) listenLoop(ctx context.Context, params json.RawMessage) {
 		if time.Since(start) > listenRetryMax {
 			delay = time.Second
 		}
-		t := time.NewTimer(delay)
 		select {
-		case <-t.C:
+		case <-time.After(delay):
 		case <-s.quit:
-			t.Stop()
 			return
-		case <-s.lost:
-			t.Stop()
+		case <-s.lost.Done():
 			return
 		case <-ctx.Done():
-			t.Stop()
 			return
 		}
 		delay = min(2*delay, listenRetryMax)
@@ -366,11 +323,7 @@ func (s *session) onListenAck(params json.RawMessage) {
 	n := p.Notifications
 	s.listen.idle.Store(!n.Tools && !n.Prompts && !n.Resources && len(n.URIs) == 0)
 	if s.listen.relistAll.Swap(false) {
-		s.pending.Or(kindTools | kindPrompts | kindResources | kindTemplates)
-		select {
-		case s.relist <- struct{}{}:
-		default:
-		}
+		s.relistSoon(kindTools | kindPrompts | kindResources | kindTemplates)
 	}
 	select {
 	case s.listen.acked <- struct{}{}:
@@ -382,40 +335,38 @@ func (s *session) onListenAck(params json.RawMessage) {
 // break the 2026-07-28 rules, with a warning: a client on Streamable HTTP
 // must not list them (the Mcp-Param-* headers could not be sent right).
 func (s *session) withoutBadHeaderTools(tools []Item) []Item {
-	out := tools[:0:0]
-	for _, it := range tools {
-		if bytes.Contains(it.Raw, []byte("x-mcp-header")) {
-			var t mcp.Tool
-			err := json.Unmarshal(it.Raw, &t)
-			if err == nil {
-				err = mcp.ValidateParamHeaderAnnotations(&t)
-			}
-			if err != nil {
-				s.u.log.Warn("tool left out: its x-mcp-header annotations are invalid", "tool", it.Name, "err", err)
-				continue
-			}
+	return slices.DeleteFunc(slices.Clone(tools), func(it Item) bool {
+		t, err := headerTool(it.Raw)
+		if err == nil && t != nil {
+			err = mcp.ValidateParamHeaderAnnotations(t)
 		}
-		out = append(out, it)
+		if err != nil {
+			s.u.log.Warn("tool left out: its x-mcp-header annotations are invalid", "tool", it.Name, "err", err)
+		}
+		return err != nil
+	})
+}
+
+// headerTool decodes the tool definition raw when it has x-mcp-header
+// annotations (the Mcp-Param-* headers of a tools/call), else returns nil.
+func headerTool(raw json.RawMessage) (*mcp.Tool, error) {
+	if !bytes.Contains(raw, []byte("x-mcp-header")) {
+		return nil, nil
 	}
-	return out
+	var t mcp.Tool
+	if err := json.Unmarshal(raw, &t); err != nil {
+		return nil, err
+	}
+	return &t, nil
 }
 
 // paramHeaderTool returns the upstream's definition of tool name when it
-// has x-mcp-header annotations (the Mcp-Param-* headers of a tools/call),
-// else nil.
+// has x-mcp-header annotations, else nil.
 func (u *Upstream) paramHeaderTool(name string) *mcp.Tool {
-	for _, it := range u.Snapshot().Tools {
-		if it.Name != name {
-			continue
-		}
-		if !bytes.Contains(it.Raw, []byte("x-mcp-header")) {
-			return nil
-		}
-		var t mcp.Tool
-		if json.Unmarshal(it.Raw, &t) != nil {
-			return nil
-		}
-		return &t
+	tools := u.Snapshot().Tools
+	if i := slices.IndexFunc(tools, func(it Item) bool { return it.Name == name }); i >= 0 {
+		t, _ := headerTool(tools[i].Raw)
+		return t
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package upstreams
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mark3labs/mcp-go/client/transport"
@@ -62,20 +64,12 @@ var errAuthRequired = errors.New("oauth authorization required")
 // oauthState is one upstream's OAuth state; it outlives its connections.
 type oauthState struct {
 	cfg   OAuth
-	url   string
 	store *tokenStore
 	hc    *http.Client // for the authorization server only
 
 	refreshMu sync.Mutex // serializes refreshes after a 401
 
-	mu      sync.Mutex
-	handler *transport.OAuthHandler // of the last connection; guarded by mu
-}
-
-func (o *oauthState) setHandler(h *transport.OAuthHandler) {
-	o.mu.Lock()
-	o.handler = h
-	o.mu.Unlock()
+	handler atomic.Pointer[transport.OAuthHandler] // of the last connection
 }
 
 // needsAuthorization returns the OAuth handler to run the browser flow
@@ -85,15 +79,13 @@ func (u *Upstream) needsAuthorization(err error) *transport.OAuthHandler {
 	if err == nil || u.oauth == nil {
 		return nil
 	}
-	if oe := (*transport.OAuthAuthorizationRequiredError)(nil); errors.As(err, &oe) && oe.Handler != nil {
+	if oe, ok := errors.AsType[*transport.OAuthAuthorizationRequiredError](err); ok && oe.Handler != nil {
 		return oe.Handler
 	}
 	if !is401(err) {
 		return nil
 	}
-	u.oauth.mu.Lock()
-	defer u.oauth.mu.Unlock()
-	return u.oauth.handler
+	return u.oauth.handler.Load()
 }
 
 // is401 reports whether err is the upstream refusing the hub for want of
@@ -111,12 +103,11 @@ func newOAuthState(cfg OAuth, serverURL string, log *slog.Logger) *oauthState {
 	}
 	st := &oauthState{
 		cfg:   cfg,
-		url:   serverURL,
 		store: &tokenStore{path: cfg.TokenFile, url: serverURL},
 		// Discovery, registration and token requests never follow a
 		// redirect (a 307 would re-send a refresh token elsewhere).
 		hc: &http.Client{Timeout: 30 * time.Second, Transport: http.DefaultTransport.(*http.Transport).Clone(),
-			CheckRedirect: refuseOAuthRedirects},
+			CheckRedirect: refuseRedirects(true)},
 	}
 	if err := st.store.load(); err != nil {
 		log.Warn("ignoring the stored OAuth token", "err", err)
@@ -221,10 +212,7 @@ func (o *oauthState) refreshAfter401(ctx context.Context, h *transport.OAuthHand
 		return nil, false
 	}
 	t, err := h.RefreshToken(ctx, cur.RefreshToken)
-	if err != nil {
-		return nil, false
-	}
-	return t, true
+	return t, err == nil
 }
 
 // oauthRoundTripper retries a request once with a refreshed token when the
@@ -234,24 +222,14 @@ func (o *oauthState) refreshAfter401(ctx context.Context, h *transport.OAuthHand
 type oauthRoundTripper struct {
 	base    http.RoundTripper
 	o       *oauthState
-	mu      sync.Mutex
-	handler *transport.OAuthHandler
-}
-
-func (rt *oauthRoundTripper) setHandler(h *transport.OAuthHandler) {
-	rt.mu.Lock()
-	rt.handler = h
-	rt.mu.Unlock()
+	handler atomic.Pointer[transport.OAuthHandler] // of its connection
 }
 
 func (rt *oauthRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Method == http.MethodDelete && len(req.Header.Values("Authorization")) == 0 {
 		// mcp-go sends the session DELETE without the token; the
 		// origin guard under this layer keeps it to url's origin.
-		rt.mu.Lock()
-		h := rt.handler
-		rt.mu.Unlock()
-		if h != nil {
+		if h := rt.handler.Load(); h != nil {
 			if v, err := h.GetAuthorizationHeader(req.Context()); err == nil {
 				req = req.Clone(req.Context())
 				req.Header.Set("Authorization", v)
@@ -277,10 +255,7 @@ func (rt *oauthRoundTripper) RoundTrip(req *http.Request) (*http.Response, error
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
 	}
-	rt.mu.Lock()
-	h := rt.handler
-	rt.mu.Unlock()
-	tok, ok := rt.o.refreshAfter401(req.Context(), h, sent)
+	tok, ok := rt.o.refreshAfter401(req.Context(), rt.handler.Load(), sent)
 	if !ok {
 		return resp, nil
 	}
@@ -301,8 +276,7 @@ func (u *Upstream) authHint(err error) error {
 		return err
 	}
 	meta := ""
-	var are *transport.AuthorizationRequiredError
-	if errors.As(err, &are) {
+	if are, ok := errors.AsType[*transport.AuthorizationRequiredError](err); ok {
 		meta = are.ResourceMetadataURL
 	}
 	if p := u.challenge.Load(); meta == "" && p != nil {
@@ -509,24 +483,24 @@ func (s *tokenStore) writeLocked() error {
 	if err != nil {
 		return fmt.Errorf("token file: %w", err)
 	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := f.Chmod(0o600); err != nil && !errors.Is(err, errors.ErrUnsupported) {
-		_ = f.Close()
-		return fmt.Errorf("token file: %w", err)
+	defer os.Remove(f.Name())
+	err = f.Chmod(0o600)
+	if errors.Is(err, errors.ErrUnsupported) {
+		err = nil
 	}
-	if _, err := f.Write(b); err != nil {
-		_ = f.Close()
-		return fmt.Errorf("token file: %w", err)
+	if err == nil {
+		_, err = f.Write(b)
 	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		return fmt.Errorf("token file: %w", err)
+	if err == nil {
+		err = f.Sync()
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("token file: %w", err)
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	if err := os.Rename(tmp, s.path); err != nil {
+	if err == nil {
+		err = os.Rename(f.Name(), s.path)
+	}
+	if err != nil {
 		return fmt.Errorf("token file: %w", err)
 	}
 	return nil
@@ -572,9 +546,7 @@ type callbackResult struct {
 
 // NewOAuthCallback returns a callback listener; nothing listens until Run.
 func NewOAuthCallback(o OAuthCallbackOptions) *OAuthCallback {
-	if o.Addr == "" {
-		o.Addr = "127.0.0.1:0"
-	}
+	o.Addr = cmp.Or(o.Addr, "127.0.0.1:0")
 	lg := o.Logger
 	if lg == nil {
 		lg = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -587,12 +559,10 @@ func NewOAuthCallback(o OAuthCallbackOptions) *OAuthCallback {
 // fail with that error.
 func (c *OAuthCallback) Run(ctx context.Context) error {
 	ln, err := c.listen()
-	c.mu.Lock()
 	c.bindErr = err
 	if err == nil {
 		c.uri = "http://" + ln.Addr().String() + "/callback"
 	}
-	c.mu.Unlock()
 	close(c.ready)
 	if err != nil {
 		return err
@@ -629,8 +599,6 @@ func (c *OAuthCallback) RedirectURI(ctx context.Context) (string, error) {
 		return "", ctx.Err()
 	case <-c.ready:
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	return c.uri, c.bindErr
 }
 

@@ -277,7 +277,7 @@ func TestOAuthSessionDeleteCarriesToken(t *testing.T) {
 		return &http.Response{StatusCode: 200, Body: http.NoBody, Header: http.Header{}}, nil
 	})
 	rt := &oauthRoundTripper{base: base, o: &oauthState{store: store}}
-	rt.setHandler(transport.NewOAuthHandler(transport.OAuthConfig{TokenStore: store}))
+	rt.handler.Store(transport.NewOAuthHandler(transport.OAuthConfig{TokenStore: store}))
 	for _, m := range []string{http.MethodDelete, http.MethodGet} {
 		req, _ := http.NewRequestWithContext(t.Context(), m, "http://127.0.0.1:9/mcp", nil)
 		resp, err := rt.RoundTrip(req)

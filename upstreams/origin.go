@@ -2,6 +2,7 @@ package upstreams
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -88,12 +89,10 @@ func (e *CrossOriginError) Unwrap() error { return ErrCrossOrigin }
 // refusal returns err's *RedirectError or *CrossOriginError (without the
 // transport's wrapping), or nil.
 func refusal(err error) error {
-	var re *RedirectError
-	if errors.As(err, &re) {
+	if re, ok := errors.AsType[*RedirectError](err); ok {
 		return re
 	}
-	var ce *CrossOriginError
-	if errors.As(err, &ce) {
+	if ce, ok := errors.AsType[*CrossOriginError](err); ok {
 		return ce
 	}
 	return nil
@@ -104,18 +103,11 @@ func refusal(err error) error {
 // http://h:80/x compare equal.
 func originOf(u *url.URL) string {
 	scheme := strings.ToLower(u.Scheme)
-	host := strings.ToLower(u.Hostname())
-	port := u.Port()
-	if port == "" {
-		switch scheme {
-		case "http":
-			port = "80"
-		case "https":
-			port = "443"
-		}
-	}
-	return scheme + "://" + net.JoinHostPort(host, port)
+	port := cmp.Or(u.Port(), defaultPorts[scheme])
+	return scheme + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), port)
 }
+
+var defaultPorts = map[string]string{"http": "80", "https": "443"}
 
 // maxShownURL bounds a URL quoted in an error message.
 const maxShownURL = 512
@@ -152,30 +144,22 @@ func newRedirectError(req *http.Request, resp *http.Response) *RedirectError {
 	return e
 }
 
-// refuseRedirects is the CheckRedirect of a remote upstream's HTTP client:
-// the 3xx answer becomes the error, nothing goes to its Location. (The
+// refuseRedirects returns the CheckRedirect of a remote upstream's HTTP
+// client (oauth: of its OAuth client): the 3xx answer that made http.Client
+// want to send req becomes the error, nothing goes to its Location. (The
 // origin guard turns a 3xx into an error before the client sees it; this
 // holds should a layer ever pass one up.)
-func refuseRedirects(req *http.Request, _ []*http.Request) error {
-	return redirectRefusal(req, false)
-}
-
-// refuseOAuthRedirects is refuseRedirects for the OAuth client.
-func refuseOAuthRedirects(req *http.Request, _ []*http.Request) error {
-	return redirectRefusal(req, true)
-}
-
-// redirectRefusal describes the answer that made http.Client want to send
-// req (its Location).
-func redirectRefusal(req *http.Request, oauth bool) *RedirectError {
-	var e *RedirectError
-	if r := req.Response; r != nil && r.Request != nil {
-		e = newRedirectError(r.Request, r)
-	} else {
-		e = &RedirectError{Method: req.Method, URL: shownURL(req.URL), Location: shownURL(req.URL)}
+func refuseRedirects(oauth bool) func(req *http.Request, _ []*http.Request) error {
+	return func(req *http.Request, _ []*http.Request) error {
+		var e *RedirectError
+		if r := req.Response; r != nil && r.Request != nil {
+			e = newRedirectError(r.Request, r)
+		} else {
+			e = &RedirectError{Method: req.Method, URL: shownURL(req.URL), Location: shownURL(req.URL)}
+		}
+		e.OAuth = oauth
+		return e
 	}
-	e.OAuth = oauth
-	return e
 }
 
 // originRoundTripper is the innermost layer of a remote upstream's HTTP

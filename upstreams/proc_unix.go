@@ -5,17 +5,10 @@ package upstreams
 import (
 	"errors"
 	"log/slog"
-	"os/exec"
 	"strings"
 	"syscall"
 	"time"
 )
-
-// setProcessGroup puts the child in a new process group led by itself, so
-// stop can signal it and every descendant at once.
-func setProcessGroup(cmd *exec.Cmd) {
-	cmd.SysProcAttr = sysProcAttr()
-}
 
 // contain is a no-op on Unix: the process group (and on Linux Pdeathsig)
 // already holds the child's tree.

@@ -13,10 +13,10 @@ import (
 	"unsafe"
 )
 
-// setProcessGroup starts the child in a new process group (no console
-// signals from the hub's group reach it).
-func setProcessGroup(cmd *exec.Cmd) {
-	cmd.SysProcAttr = &syscall.SysProcAttr{CreationFlags: syscall.CREATE_NEW_PROCESS_GROUP}
+// sysProcAttr starts the child in a new process group (no console signals
+// from the hub's group reach it).
+func sysProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{CreationFlags: syscall.CREATE_NEW_PROCESS_GROUP}
 }
 
 // Job objects: a child and everything it starts afterwards live in a job
@@ -42,14 +42,9 @@ type jobBasicLimitInformation struct {
 	SchedulingClass         uint32
 }
 
-type jobIOCounters struct {
-	ReadOperationCount, WriteOperationCount, OtherOperationCount uint64
-	ReadTransferCount, WriteTransferCount, OtherTransferCount    uint64
-}
-
 type jobExtendedLimitInformation struct {
 	BasicLimitInformation jobBasicLimitInformation
-	IoInfo                jobIOCounters
+	IoInfo                [6]uint64 // IO_COUNTERS: six ULONGLONG counters
 	ProcessMemoryLimit    uintptr
 	JobMemoryLimit        uintptr
 	PeakProcessMemoryUsed uintptr

@@ -3,7 +3,6 @@ package upstreams
 import (
 	"bytes"
 	"io"
-	"math"
 	"net/http"
 	"strconv"
 	"sync"
@@ -78,20 +77,13 @@ func (r *rawParams) find(frame []byte) (start, end int, raw []byte, ok bool) {
 		return 0, 0, nil, false
 	}
 	j := i + len(r.prefix)
-	k := j
-	for k < len(frame) && frame[k] >= '0' && frame[k] <= '9' {
-		k++
-	}
-	if k == j || k >= len(frame) || frame[k] != '"' {
+	k := bytes.IndexByte(frame[j:], '"') + j // the token's closing quote
+	if k < j {
 		return 0, 0, nil, false
 	}
-	var id uint64
-	for _, c := range frame[j:k] {
-		d := uint64(c - '0')
-		if id > (math.MaxUint64-d)/10 {
-			return 0, 0, nil, false // overflows: not a token add made
-		}
-		id = id*10 + d
+	id, err := strconv.ParseUint(string(frame[j:k]), 10, 64)
+	if err != nil {
+		return 0, 0, nil, false // not digits, or too many: not a token add made
 	}
 	r.mu.Lock()
 	raw, ok = r.m[id]

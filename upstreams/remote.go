@@ -82,9 +82,7 @@ func (c *remoteConn) call(ctx context.Context, method string, params json.RawMes
 		return nil, fmt.Errorf("%w: no response", ErrLost)
 	}
 	if resp.Error != nil && len(resp.Result) > 0 {
-		// A response carrying both is malformed (JSON-RPC 2.0 §5): neither
-		// part is trusted.
-		return nil, fmt.Errorf("%w: response has both result and error", ErrInvalidResponse)
+		return nil, errResultAndError
 	}
 	if resp.Error != nil {
 		rpc := &RPCError{Code: resp.Error.Code, Message: resp.Error.Message}
@@ -167,15 +165,13 @@ func (c *remoteConn) onRequest(ctx context.Context, req transport.JSONRPCRequest
 	}
 	res, err := c.in.onRequest(ctx, req.Method, params)
 	if err != nil {
-		var rpc *RPCError
-		if errors.As(err, &rpc) {
-			var data any
-			if len(rpc.Data) > 0 {
-				data = rpc.Data
-			}
-			return transport.NewJSONRPCErrorResponse(req.ID, rpc.Code, rpc.Message, data), nil
+		rpc := &RPCError{Code: mcp.INTERNAL_ERROR, Message: err.Error()}
+		errors.As(err, &rpc)
+		var data any
+		if len(rpc.Data) > 0 {
+			data = rpc.Data
 		}
-		return transport.NewJSONRPCErrorResponse(req.ID, mcp.INTERNAL_ERROR, err.Error(), nil), nil
+		return transport.NewJSONRPCErrorResponse(req.ID, rpc.Code, rpc.Message, data), nil
 	}
 	return transport.NewJSONRPCResultResponse(req.ID, res), nil
 }
@@ -230,7 +226,7 @@ func (c *remoteConn) classify(err error, st *callStatus) error {
 	var op *net.OpError
 	status := int(st.code.Load())
 	switch {
-	case errors.Is(err, transport.ErrAuthorizationRequired), errors.Is(err, transport.ErrOAuthAuthorizationRequired):
+	case is401(err):
 		return fmt.Errorf("%w (HTTP 401): %w", ErrAuth, err) // the typed cause stays in the chain (OAuth)
 	case errors.Is(err, transport.ErrLegacySSEServer):
 		// initialize got a 4xx: dialRemote falls back to legacy SSE.
@@ -294,7 +290,7 @@ func (u *Upstream) dialLegacy(ctx, connCtx context.Context) (*session, error) {
 }
 
 func (u *Upstream) dialStreamable(ctx, connCtx context.Context) (*session, error) {
-	s, _, err := u.startStreamable(ctx, connCtx, false)
+	s, err := u.startStreamable(ctx, connCtx, false)
 	if err != nil {
 		return nil, err
 	}
@@ -306,9 +302,9 @@ func (u *Upstream) dialStreamable(ctx, connCtx context.Context) (*session, error
 }
 
 // startStreamable makes a session on a started Streamable HTTP transport,
-// legacy or (modern) speaking 2026-07-28, whose conn is the returned
-// remoteConn; nothing is sent yet.
-func (u *Upstream) startStreamable(ctx, connCtx context.Context, modern bool) (*session, *remoteConn, error) {
+// legacy or (modern) speaking 2026-07-28, whose conn is a remoteConn;
+// nothing is sent yet.
+func (u *Upstream) startStreamable(ctx, connCtx context.Context, modern bool) (*session, error) {
 	s := newSession(u)
 	// The configured headers are added by the origin guard (not by mcp-go,
 	// whose session DELETE goes out without them).
@@ -335,13 +331,11 @@ func (u *Upstream) startStreamable(ctx, connCtx context.Context, modern bool) (*
 	t, err := transport.NewStreamableHTTP(u.spec.URL, opts...)
 	if err != nil {
 		s.close()
-		return nil, nil, fmt.Errorf("streamable HTTP %q: %w", u.spec.URL, err)
+		return nil, fmt.Errorf("streamable HTTP %q: %w", u.spec.URL, err)
 	}
-	if ort != nil {
-		ort.setHandler(t.GetOAuthHandler())
-	}
-	if u.oauth != nil {
-		u.oauth.setHandler(t.GetOAuthHandler())
+	if ort != nil { // u.oauth is set
+		ort.handler.Store(t.GetOAuthHandler())
+		u.oauth.handler.Store(t.GetOAuthHandler())
 	}
 	rc := newRemoteConn(t, hc, u.raw, s.wire(), s.markLost)
 	if modern {
@@ -351,9 +345,9 @@ func (u *Upstream) startStreamable(ctx, connCtx context.Context, modern bool) (*
 	s.c = rc
 	if err := t.Start(connCtx); err != nil {
 		s.close()
-		return nil, nil, fmt.Errorf("streamable HTTP %q: start: %w", u.spec.URL, err)
+		return nil, fmt.Errorf("streamable HTTP %q: start: %w", u.spec.URL, err)
 	}
-	return s, rc, nil
+	return s, nil
 }
 
 // modernHeaders are a modern request's Mcp-Method and Mcp-Name headers (a
@@ -417,19 +411,9 @@ func (u *Upstream) dialSSE(ctx, connCtx context.Context) (*session, error) {
 	// The stream ends with the session: a refused endpoint event (which
 	// marks it lost) ends the wait for the endpoint at once.
 	streamCtx, stop := context.WithCancel(connCtx)
-	s.goBG(func() {
-		defer stop()
-		select {
-		case <-s.lost:
-		case <-streamCtx.Done():
-		}
-	})
+	context.AfterFunc(s.lost, stop)
 	if err := t.Start(streamCtx); err != nil {
-		s.close()
-		if r := s.refused(); r != nil {
-			err = r
-		}
-		return nil, fmt.Errorf("SSE %q: start: %w", u.spec.URL, err)
+		return nil, fmt.Errorf("SSE %q: start: %w", u.spec.URL, s.abandon(err))
 	}
 	if err := s.handshake(ctx); err != nil {
 		s.close()

@@ -1,10 +1,12 @@
 package upstreams
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +19,16 @@ const (
 	kindResources
 	kindTemplates
 )
+
+// listings are the kinds of list in the order of their bits (and of
+// Snapshot.lists): the method that lists one, the result member holding its
+// items, and the item member that names an item.
+var listings = [...]struct{ method, key, nameField string }{
+	{"tools/list", "tools", "name"},
+	{"prompts/list", "prompts", "name"},
+	{"resources/list", "resources", "uri"},
+	{"resources/templates/list", "resourceTemplates", "uriTemplate"},
+}
 
 // notificationQueue bounds the per-session queue between the transport's read
 // loop and OnNotification. When full, notifications are dropped (logged):
@@ -33,9 +45,10 @@ type session struct {
 	c    conn
 	proc *process // stdio only
 
-	lost     chan struct{} // closed once the connection is gone
-	lostOnce sync.Once
-	lostErr  error // written before lost is closed
+	// lost ends once the connection is gone (markLost); its cause says why,
+	// the first error winning.
+	lost     context.Context
+	markLost context.CancelCauseFunc
 
 	quit   chan struct{} // closed by close: workers stop
 	notes  chan note
@@ -64,12 +77,10 @@ type session struct {
 	// initialize results (or a modern server's DiscoverResult: era.go),
 	// written by handshake or probe before the session is shared.
 	init struct {
-		protocolVersion string
-		serverInfo      json.RawMessage
-		capabilities    json.RawMessage
-		instructions    string
-		tools, prompts  bool
-		resources       bool
+		protocolVersion           string
+		serverInfo, capabilities  json.RawMessage
+		instructions              string
+		tools, prompts, resources bool
 		// modern: the server speaks 2026-07-28 (no initialize, no ping);
 		// its capabilities may be unknown (every list is tried), and the
 		// *Change fields are the lists it says change (its listen filter).
@@ -89,13 +100,13 @@ type note struct {
 func newSession(u *Upstream) *session {
 	s := &session{
 		u:     u,
-		lost:  make(chan struct{}),
 		quit:  make(chan struct{}),
 		notes: make(chan note, notificationQueue),
 
 		handledWake: make(chan struct{}),
 		relist:      make(chan struct{}, 1),
 	}
+	s.lost, s.markLost = context.WithCancelCause(context.Background())
 	s.goBG(s.dispatchNotifications)
 	return s
 }
@@ -105,31 +116,17 @@ func (s *session) wire() wire {
 	return wire{in: s, ids: &s.u.ids, bg: s.goBG, log: s.u.log}
 }
 
-// markLost records that the connection is gone; the first error wins.
-func (s *session) markLost(err error) {
-	s.lostOnce.Do(func() {
-		s.lostErr = err
-		close(s.lost)
-	})
+// abandon closes the session and returns why it failed: the redirect or
+// cross-origin refusal it was lost to, if any, else err.
+func (s *session) abandon(err error) error {
+	s.close()
+	if r := refusal(context.Cause(s.lost)); r != nil {
+		return r
+	}
+	return err
 }
 
-// refused returns the redirect or cross-origin refusal the session was
-// lost to, or nil.
-func (s *session) refused() error {
-	if !s.isLost() {
-		return nil
-	}
-	return refusal(s.lostErr)
-}
-
-func (s *session) isLost() bool {
-	select {
-	case <-s.lost:
-		return true
-	default:
-		return false
-	}
-}
+func (s *session) isLost() bool { return s.lost.Err() != nil }
 
 // goBG runs f on a goroutine joined by close; it reports false (and does not
 // run f) once close has begun.
@@ -139,11 +136,7 @@ func (s *session) goBG(f func()) bool {
 	if s.bgClosed {
 		return false
 	}
-	s.bg.Add(1)
-	go func() {
-		defer s.bg.Done()
-		f()
-	}()
+	s.bg.Go(f)
 	return true
 }
 
@@ -169,16 +162,15 @@ func (s *session) close() {
 // an error answer) is returned once the notifications the upstream sent
 // before it were handed on.
 func (s *session) request(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
-	if s.isLost() { // not sent; lostErr is set before lost is closed
-		return nil, fmt.Errorf("%w: connection lost: %v", ErrUnavailable, s.lostErr)
+	if s.isLost() { // not sent
+		return nil, fmt.Errorf("%w: connection lost: %v", ErrUnavailable, context.Cause(s.lost))
 	}
 	res, err := s.c.call(ctx, method, params)
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, ctxErr
 		}
-		var rpc *RPCError
-		if !errors.As(err, &rpc) && !errors.Is(err, ErrInvalidResponse) {
+		if _, rpc := errors.AsType[*RPCError](err); !rpc && !errors.Is(err, ErrInvalidResponse) {
 			return nil, err // no answer
 		}
 	}
@@ -191,13 +183,11 @@ func (s *session) notify(ctx context.Context, method string, params json.RawMess
 	if s.isLost() {
 		return ErrUnavailable
 	}
-	if err := s.c.notify(ctx, method, params); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return err
+	err := s.c.notify(ctx, method, params)
+	if err != nil && ctx.Err() != nil {
+		return ctx.Err()
 	}
-	return nil
+	return err
 }
 
 // onNotification runs on the conn's read loop: it must not block.
@@ -215,11 +205,7 @@ func (s *session) onNotification(method string, params json.RawMessage) {
 		return
 	}
 	if k != 0 {
-		s.pending.Or(k)
-		select {
-		case s.relist <- struct{}{}:
-		default:
-		}
+		s.relistSoon(k)
 		return
 	}
 	now := time.Now()
@@ -232,6 +218,15 @@ func (s *session) onNotification(method string, params json.RawMessage) {
 		s.queued.Add(1)
 	default:
 		s.budget.drop(s.u.log, now, "queue full")
+	}
+}
+
+// relistSoon adds the kinds k to the pending re-list and wakes relistLoop.
+func (s *session) relistSoon(k uint32) {
+	s.pending.Or(k)
+	select {
+	case s.relist <- struct{}{}:
+	default:
 	}
 }
 
@@ -332,20 +327,9 @@ func (s *session) handshake(ctx context.Context) error {
 	if r.ProtocolVersion == "" {
 		return errors.New("initialize: result has no protocolVersion")
 	}
-	var caps struct {
-		Tools, Prompts, Resources json.RawMessage
+	if err := s.adopt(r.ProtocolVersion, r.ServerInfo, r.Capabilities, r.Instructions); err != nil {
+		return fmt.Errorf("initialize: decode capabilities: %w", err)
 	}
-	if len(r.Capabilities) > 0 {
-		if err := json.Unmarshal(r.Capabilities, &caps); err != nil {
-			return fmt.Errorf("initialize: decode capabilities: %w", err)
-		}
-	}
-	present := func(m json.RawMessage) bool { return len(m) > 0 && string(m) != "null" }
-	s.init.protocolVersion = r.ProtocolVersion
-	s.init.serverInfo = r.ServerInfo
-	s.init.capabilities = r.Capabilities
-	s.init.instructions = r.Instructions
-	s.init.tools, s.init.prompts, s.init.resources = present(caps.Tools), present(caps.Prompts), present(caps.Resources)
 	if pv, ok := s.c.(interface{ setProtocolVersion(string) }); ok {
 		pv.setProtocolVersion(r.ProtocolVersion)
 	}
@@ -355,53 +339,58 @@ func (s *session) handshake(ctx context.Context) error {
 	return nil
 }
 
-// lists holds one listing result; a nil slice means "not listed".
-type lists struct {
-	tools, prompts, resources, templates []Item
+// adopt records what the server says of itself (its initialize result, or
+// a modern server's DiscoverResult: era.go) as the session's init: which
+// lists it has and which of them it says change, from its capabilities. An
+// error says the capabilities are not an object (none are then assumed).
+func (s *session) adopt(version string, info, caps json.RawMessage, instructions string) error {
+	s.init.protocolVersion, s.init.serverInfo = version, info
+	s.init.capabilities, s.init.instructions = caps, instructions
+	var c struct {
+		Tools, Prompts, Resources json.RawMessage
+	}
+	var err error
+	if len(caps) > 0 {
+		err = json.Unmarshal(caps, &c)
+	}
+	present := func(m json.RawMessage) bool { return len(m) > 0 && string(m) != "null" }
+	changes := func(m json.RawMessage) bool {
+		var v struct {
+			ListChanged bool `json:"listChanged"`
+		}
+		return present(m) && json.Unmarshal(m, &v) == nil && v.ListChanged
+	}
+	s.init.tools, s.init.prompts, s.init.resources = present(c.Tools), present(c.Prompts), present(c.Resources)
+	s.init.toolsChange, s.init.promptsChange, s.init.resourcesChange = changes(c.Tools), changes(c.Prompts), changes(c.Resources)
+	return err
 }
 
-// listKinds lists the kinds in k that the server advertises.
-func (s *session) listKinds(ctx context.Context, k uint32) (lists, error) {
-	var l lists
-	var err error
-	// A modern server whose capabilities are unknown may lack a list.
-	unlisted := func(err error) bool {
-		var rpc *RPCError
-		return s.init.unknownCaps && errors.As(err, &rpc) && rpc.Code == codeMethodNotFound
-	}
-	if k&kindTools != 0 && s.init.tools {
-		if l.tools, err = s.listAll(ctx, "tools/list", "tools", "name"); unlisted(err) {
-			l.tools, err = nil, nil
-		} else if err != nil {
-			return l, err
+// listKinds lists the kinds in k that the server advertises into the lists
+// of a Snapshot (nil: not listed).
+func (s *session) listKinds(ctx context.Context, k uint32) (Snapshot, error) {
+	var l Snapshot
+	advertised := [...]bool{s.init.tools, s.init.prompts, s.init.resources, s.init.resources}
+	for i, dst := range l.lists() {
+		bit := uint32(1) << i
+		if k&bit == 0 || !advertised[i] {
+			continue
 		}
-		if s.init.modern && s.proc == nil && l.tools != nil {
-			l.tools = s.withoutBadHeaderTools(l.tools)
-		}
-	}
-	if k&kindPrompts != 0 && s.init.prompts {
-		if l.prompts, err = s.listAll(ctx, "prompts/list", "prompts", "name"); unlisted(err) {
-			l.prompts, err = nil, nil
-		} else if err != nil {
-			return l, err
-		}
-	}
-	if k&kindResources != 0 && s.init.resources {
-		if l.resources, err = s.listAll(ctx, "resources/list", "resources", "uri"); unlisted(err) {
-			l.resources, err = nil, nil
-		} else if err != nil {
-			return l, err
-		}
-	}
-	if k&kindTemplates != 0 && s.init.resources {
-		l.templates, err = s.listAll(ctx, "resources/templates/list", "resourceTemplates", "uriTemplate")
-		var rpc *RPCError
-		if errors.As(err, &rpc) && rpc.Code == codeMethodNotFound {
-			l.templates, err = []Item{}, nil
+		items, err := s.listAll(ctx, listings[i].method, listings[i].key, listings[i].nameField)
+		if rpc, ok := errors.AsType[*RPCError](err); ok && rpc.Code == codeMethodNotFound {
+			switch {
+			case bit == kindTemplates:
+				items, err = []Item{}, nil
+			case s.init.unknownCaps: // a modern server whose capabilities are unknown may lack a list
+				items, err = nil, nil
+			}
 		}
 		if err != nil {
 			return l, err
 		}
+		if bit == kindTools && s.init.modern && s.proc == nil && items != nil {
+			items = s.withoutBadHeaderTools(items)
+		}
+		*dst = items
 	}
 	return l, nil
 }
@@ -509,33 +498,20 @@ func (s *session) relistLoop(ctx context.Context) {
 				return false // superseded
 			}
 			changed := false
-			set := func(dst *[]Item, src []Item, kind uint32) {
-				if k&kind == 0 || src == nil || itemsEqual(*dst, src) {
-					return
+			for i, dst := range snap.lists() {
+				src := *l.lists()[i]
+				if k&(uint32(1)<<i) == 0 || src == nil || slices.EqualFunc(*dst, src, sameItem) {
+					continue
 				}
 				*dst = src
 				changed = true
 			}
-			set(&snap.Tools, l.tools, kindTools)
-			set(&snap.Prompts, l.prompts, kindPrompts)
-			set(&snap.Resources, l.resources, kindResources)
-			set(&snap.Templates, l.templates, kindTemplates)
 			return changed
 		})
 	}
 }
 
-func itemsEqual(a, b []Item) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i].Name != b[i].Name || string(a[i].Raw) != string(b[i].Raw) {
-			return false
-		}
-	}
-	return true
-}
+func sameItem(a, b Item) bool { return a.Name == b.Name && bytes.Equal(a.Raw, b.Raw) }
 
 // pingLoop checks a remote upstream's liveness; a transport failure marks
 // the session lost (an error answer still proves it alive).
@@ -554,8 +530,7 @@ func (s *session) pingLoop(ctx context.Context) {
 		pctx, cancel := context.WithTimeout(ctx, s.u.tun.pingInterval)
 		_, err := s.request(pctx, "ping", nil)
 		cancel()
-		var rpc *RPCError
-		if err != nil && !errors.As(err, &rpc) && ctx.Err() == nil && !s.isLost() {
+		if _, rpc := errors.AsType[*RPCError](err); err != nil && !rpc && ctx.Err() == nil && !s.isLost() {
 			s.u.log.Warn("ping failed; reconnecting", "err", err)
 			s.markLost(fmt.Errorf("ping: %w", err))
 		}

@@ -8,10 +8,10 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 )
 
 // stderrTail is how much of a child's stderr is kept for error messages.
@@ -68,31 +68,24 @@ func startProcess(spec *Spec, log *slog.Logger) (*process, error) {
 	cmd := exec.Command(spec.Command, spec.Args...)
 	cmd.Env = childEnv(spec.Environ, spec.Env)
 	cmd.Dir = spec.Dir
-	setProcessGroup(cmd)
+	// A process group of its own, so that stop signals the child's tree.
+	cmd.SysProcAttr = sysProcAttr()
 
-	var files []*os.File
+	var files []*os.File // stdin's, stdout's and stderr's read and write ends
 	closeAll := func() {
 		for _, f := range files {
 			_ = f.Close()
 		}
 	}
-	inR, inW, err := os.Pipe()
-	if err != nil {
-		return nil, fmt.Errorf("stdin pipe: %w", err)
+	for _, name := range []string{"stdin", "stdout", "stderr"} {
+		r, w, err := os.Pipe()
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("%s pipe: %w", name, err)
+		}
+		files = append(files, r, w)
 	}
-	files = append(files, inR, inW)
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		closeAll()
-		return nil, fmt.Errorf("stdout pipe: %w", err)
-	}
-	files = append(files, outR, outW)
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		closeAll()
-		return nil, fmt.Errorf("stderr pipe: %w", err)
-	}
-	files = append(files, errR, errW)
+	inR, inW, outR, outW, errR, errW := files[0], files[1], files[2], files[3], files[4], files[5]
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
 
 	if err := cmd.Start(); err != nil {
@@ -177,31 +170,26 @@ func (p *process) stop(grace, term time.Duration, log *slog.Logger) {
 // describe returns the exit status and the stderr tail, for error messages.
 // Call after stop.
 func (p *process) describe() string {
-	var b strings.Builder
+	status := "still running"
 	select {
 	case <-p.exited:
+		status = "exit status 0"
 		if p.waitErr != nil {
-			b.WriteString(p.waitErr.Error())
-		} else {
-			b.WriteString("exit status 0")
+			status = p.waitErr.Error()
 		}
 	default:
-		b.WriteString("still running")
 	}
 	if t := p.tail.String(); t != "" {
-		b.WriteString("; stderr: ")
-		b.WriteString(t)
+		return status + "; stderr: " + t
 	}
-	return b.String()
+	return status
 }
 
 func waitChan(c <-chan struct{}, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
 	select {
 	case <-c:
 		return true
-	case <-t.C:
+	case <-time.After(d):
 		return false
 	}
 }
@@ -225,24 +213,17 @@ func (t *tailBuffer) Write(p []byte) {
 func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	s := strings.TrimSpace(string(t.buf))
-	if !utf8.ValidString(s) {
-		s = strings.ToValidUTF8(s, "\uFFFD")
-	}
-	return s
+	return strings.ToValidUTF8(strings.TrimSpace(string(t.buf)), "\uFFFD")
 }
 
 // childEnv returns the allow-listed part of environ plus extra, without any
 // hub secret (HubSecret) in either: whatever built extra, a child never gets
 // the hub's API key, client tokens or upstream authorization.
 func childEnv(environ, extra []string) []string {
-	env := make([]string, 0, len(environ)+len(extra))
-	for _, kv := range environ {
+	env := slices.DeleteFunc(WithoutHubSecrets(environ), func(kv string) bool {
 		k, _, ok := strings.Cut(kv, "=")
-		if ok && k != "" && envAllowed(k) && !HubSecret(k) {
-			env = append(env, kv)
-		}
-	}
+		return !ok || k == "" || !envAllowed(k)
+	})
 	return append(env, WithoutHubSecrets(extra)...)
 }
 
@@ -251,13 +232,10 @@ func childEnv(environ, extra []string) []string {
 // upstream (the browser opener, taskkill), which otherwise inherits the
 // hub's whole environment.
 func WithoutHubSecrets(environ []string) []string {
-	out := make([]string, 0, len(environ))
-	for _, kv := range environ {
-		if k, _, _ := strings.Cut(kv, "="); !HubSecret(k) {
-			out = append(out, kv)
-		}
-	}
-	return out
+	return slices.DeleteFunc(append([]string{}, environ...), func(kv string) bool {
+		k, _, _ := strings.Cut(kv, "=")
+		return HubSecret(k)
+	})
 }
 
 // hubSecretNames and hubSecretPrefixes are the one list of the hub's own
@@ -277,15 +255,6 @@ var (
 // nothing).
 func HubSecret(name string) bool {
 	n := strings.ToUpper(name)
-	for _, s := range hubSecretNames {
-		if n == s {
-			return true
-		}
-	}
-	for _, p := range hubSecretPrefixes {
-		if strings.HasPrefix(n, p) {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(hubSecretNames, n) ||
+		slices.ContainsFunc(hubSecretPrefixes, func(p string) bool { return strings.HasPrefix(n, p) })
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,9 +40,10 @@ type stdioConn struct {
 	chans  sync.Pool // one-slot answer channels, recycled once emptied
 	frames sync.Pool // *[]byte request frame buffers (the writer copies them)
 
-	done     chan struct{} // closed when the stream ended or close was called
-	doneOnce sync.Once
-	endErr   error // why; written before done is closed
+	// done ends when the stream ended or close was called; its cause says
+	// why.
+	done   context.Context
+	finish context.CancelCauseFunc
 }
 
 // reply is the answer to one request.
@@ -58,8 +60,8 @@ func newStdioConn(stdout io.Reader, stdin io.WriteCloser, w wire, lost func(erro
 		r:       framing.NewReader(stdout, maxUpstreamLine, framing.Strict),
 		lost:    lost,
 		pending: make(map[int64]chan reply),
-		done:    make(chan struct{}),
 	}
+	c.done, c.finish = context.WithCancelCause(context.Background())
 	c.w = framing.NewWriter(stdin, func(err error) { lost(fmt.Errorf("write to stdin: %w", err)) })
 	c.chans.New = func() any { return make(chan reply, 1) }
 	c.frames.New = func() any { b := make([]byte, 0, 512); return &b }
@@ -67,13 +69,6 @@ func newStdioConn(stdout io.Reader, stdin io.WriteCloser, w wire, lost func(erro
 		return nil, errors.New("stdio upstream: connection closing")
 	}
 	return c, nil
-}
-
-func (c *stdioConn) finish(err error) {
-	c.doneOnce.Do(func() {
-		c.endErr = err
-		close(c.done)
-	})
 }
 
 // close fails the calls in flight and closes the child's stdin.
@@ -86,10 +81,8 @@ func (c *stdioConn) close() error {
 }
 
 func (c *stdioConn) call(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
-	select {
-	case <-c.done:
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, c.endErr)
-	default:
+	if c.done.Err() != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, context.Cause(c.done))
 	}
 	id := c.ids.Add(1)
 	bp := c.frames.Get().(*[]byte)
@@ -111,7 +104,7 @@ func (c *stdioConn) call(ctx context.Context, method string, params json.RawMess
 	case r := <-ch:
 		c.chans.Put(ch) // emptied, and no longer in pending
 		return r.result, r.err
-	case <-c.done:
+	case <-c.done.Done():
 		// An answer may have arrived just before the stream ended.
 		select {
 		case r := <-ch:
@@ -119,7 +112,7 @@ func (c *stdioConn) call(ctx context.Context, method string, params json.RawMess
 		default:
 		}
 		c.forget(id)
-		return nil, fmt.Errorf("%w: %w", ErrLost, c.endErr)
+		return nil, fmt.Errorf("%w: %w", ErrLost, context.Cause(c.done))
 	case <-ctx.Done():
 		c.forget(id)
 		c.cancelLater(c, ctx, id, ctx.Err())
@@ -137,8 +130,8 @@ func (c *stdioConn) forget(id int64) {
 
 func (c *stdioConn) notify(ctx context.Context, method string, params json.RawMessage) error {
 	select {
-	case <-c.done:
-		return fmt.Errorf("%w: %w", ErrUnavailable, c.endErr)
+	case <-c.done.Done():
+		return fmt.Errorf("%w: %w", ErrUnavailable, context.Cause(c.done))
 	case <-ctx.Done():
 		return ctx.Err()
 	default:
@@ -209,9 +202,7 @@ func (c *stdioConn) handleLine(line []byte) {
 		r := reply{result: m.result}
 		switch {
 		case m.error != nil && m.result != nil:
-			// A response carrying both is malformed (JSON-RPC 2.0 §5):
-			// neither part is trusted.
-			r = reply{err: fmt.Errorf("%w: response has both result and error", ErrInvalidResponse)}
+			r = reply{err: errResultAndError}
 		case m.error != nil:
 			r.err = decodeRPCError(m.error)
 		case m.result == nil:
@@ -265,6 +256,10 @@ func appendRPCError(b []byte, err error) []byte {
 	}
 	return append(b, "}}"...)
 }
+
+// errResultAndError answers a response carrying both a result and an
+// error: it is malformed (JSON-RPC 2.0 §5), and neither part is trusted.
+var errResultAndError = fmt.Errorf("%w: response has both result and error", ErrInvalidResponse)
 
 // JSON-RPC error codes the upstreams package answers with.
 const (
@@ -369,37 +364,12 @@ func messageMember(token []byte) bool {
 			return true
 		}
 	}
-	for _, mm := range messageMembers {
-		if strictjson.SameName(name, mm) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(messageMembers[:], func(mm string) bool { return strictjson.SameName(name, mm) })
 }
-
-// maxIDDigits bounds the digits of a response id: ours count from 1.
-const maxIDDigits = 18
 
 // integerID reads a response id written as an integer (as every server
 // echoes ours); anything else is not one of ours.
 func integerID(raw json.RawMessage) (int64, bool) {
-	digits := raw
-	neg := len(digits) > 0 && digits[0] == '-'
-	if neg {
-		digits = digits[1:]
-	}
-	if len(digits) == 0 || len(digits) > maxIDDigits {
-		return 0, false
-	}
-	var id int64
-	for _, d := range digits {
-		if d < '0' || d > '9' {
-			return 0, false
-		}
-		id = id*10 + int64(d-'0')
-	}
-	if neg {
-		id = -id
-	}
-	return id, true
+	id, err := strconv.ParseInt(string(raw), 10, 64)
+	return id, err == nil
 }

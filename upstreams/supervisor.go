@@ -22,12 +22,7 @@ func (u *Upstream) Run(ctx context.Context) error {
 		return fmt.Errorf("upstream %q: Run called twice", u.spec.Name)
 	}
 	defer u.settle()
-	attempt := 0
-	for {
-		if ctx.Err() != nil {
-			u.setState(Stopped, nil)
-			return nil
-		}
+	for attempt := 0; ctx.Err() == nil; attempt++ {
 		u.setState(Starting, u.Snapshot().Err)
 		s, err := u.connect(ctx)
 		if err == nil {
@@ -36,23 +31,21 @@ func (u *Upstream) Run(ctx context.Context) error {
 			err = u.serve(ctx, s)
 		}
 		if ctx.Err() != nil {
-			u.setState(Stopped, nil)
-			return nil
+			break
 		}
 		d := backoffDelay(attempt, u.tun.backoffMin, u.tun.backoffMax, u.tun.jitter)
-		attempt++
 		u.log.Warn("upstream failed; retrying", "event", "upstream_exited", "err", err, "retry_in", d)
 		u.setState(Backoff, err)
 		u.settle()
-		t := time.NewTimer(d)
 		select {
 		case <-ctx.Done():
-			t.Stop()
 			u.setState(Stopped, err)
 			return nil
-		case <-t.C:
+		case <-time.After(d):
 		}
 	}
+	u.setState(Stopped, nil)
+	return nil
 }
 
 // backoffDelay returns the wait before retry number attempt (0-based):
@@ -104,9 +97,7 @@ func (u *Upstream) connectOnce(ctx context.Context) (*session, error) {
 		s, err = u.connectStdio(ictx)
 	case u.spec.URL != "":
 		s, err = u.dialRemote(ictx, ctx)
-		if err != nil {
-			err = u.authHint(err)
-		}
+		err = u.authHint(err)
 	default:
 		return nil, fmt.Errorf("upstream %q: neither command nor url is set", u.spec.Name)
 	}
@@ -127,7 +118,7 @@ func (u *Upstream) connectOnce(ctx context.Context) (*session, error) {
 	u.sess.Store(s)
 	u.update(func(snap *Snapshot) bool {
 		snap.State, snap.Err = Ready, nil
-		snap.Tools, snap.Prompts, snap.Resources, snap.Templates = l.tools, l.prompts, l.resources, l.templates
+		snap.Tools, snap.Prompts, snap.Resources, snap.Templates = l.Tools, l.Prompts, l.Resources, l.Templates
 		snap.ServerInfo = s.init.serverInfo
 		snap.Capabilities = s.init.capabilities
 		snap.Instructions = s.init.instructions
@@ -135,7 +126,7 @@ func (u *Upstream) connectOnce(ctx context.Context) (*session, error) {
 		return true
 	})
 	u.log.Info("upstream ready", "event", "upstream_ready", "protocol_version", s.init.protocolVersion,
-		"tools", len(l.tools), "prompts", len(l.prompts), "resources", len(l.resources), "templates", len(l.templates))
+		"tools", len(l.Tools), "prompts", len(l.Prompts), "resources", len(l.Resources), "templates", len(l.Templates))
 	return s, nil
 }
 
@@ -152,24 +143,25 @@ func (u *Upstream) serve(ctx context.Context, s *session) error {
 	}
 	select {
 	case <-ctx.Done():
-	case <-s.lost:
+	case <-s.lost.Done():
 	case <-exited:
 		// The child died but a grandchild may still hold stdout open.
 		s.markLost(errors.New("process exited"))
 	}
+	var err error
 	if ctx.Err() == nil {
 		// Not ready from the moment the session is gone, with the reason
 		// known so far: stopping the process can take a while, and a call
 		// meanwhile must not find a "ready" upstream with no session and
 		// no reason. Run records the full reason once it is stopped.
-		u.setState(Backoff, fmt.Errorf("upstream %q: connection lost: %w", u.spec.Name, s.lostErr))
+		err = fmt.Errorf("upstream %q: connection lost: %w", u.spec.Name, context.Cause(s.lost))
+		u.setState(Backoff, err)
 	}
 	u.sess.CompareAndSwap(s, nil)
 	s.close()
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	err := fmt.Errorf("upstream %q: connection lost: %w", u.spec.Name, s.lostErr)
 	if s.proc != nil {
 		err = fmt.Errorf("%w (%s)", err, s.proc.describe())
 	}

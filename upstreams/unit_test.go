@@ -113,3 +113,21 @@ func TestBackoffSchedule(t *testing.T) {
 		}
 	})
 }
+
+// TestIsJSONRPCAnswer: of what mcp-go posts, answers to server requests
+// (results, null ones included, and errors) are told from requests and
+// notifications.
+func TestIsJSONRPCAnswer(t *testing.T) {
+	for body, want := range map[string]bool{
+		`{"jsonrpc":"2.0","id":7,"result":{"a":1}}`:                                     true,
+		`{"jsonrpc":"2.0","id":7,"result":null}`:                                        true,
+		`{"jsonrpc":"2.0","id":"s","error":{"code":-32603,"message":"x","data":{}}}`:    true,
+		`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{}}`:                    false,
+		`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1}}`: false,
+		`not json`: false,
+	} {
+		if got := isJSONRPCAnswer([]byte(body)); got != want {
+			t.Errorf("%s: %v, want %v", body, got, want)
+		}
+	}
+}

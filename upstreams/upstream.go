@@ -2,6 +2,7 @@ package upstreams
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -37,11 +39,8 @@ type Spec struct {
 	Dir string
 	// Environ is the hub's own environment ("K=V"). Only an allow-list is
 	// passed to the child: PATH HOME USER LOGNAME SHELL TERM LANG LC_* TZ
-	// TMPDIR, plus on Windows SystemRoot, SystemDrive, WINDIR, COMSPEC,
-	// PATHEXT, TEMP, TMP, USERPROFILE, APPDATA, LOCALAPPDATA, ProgramFiles,
-	// ProgramFiles(x86), ProgramW6432, ProgramData, CommonProgramFiles*,
-	// HOMEDRIVE, HOMEPATH, USERNAME, COMPUTERNAME, OS, NUMBER_OF_PROCESSORS,
-	// PROCESSOR_ARCHITECTURE. nil means the child gets only Env.
+	// TMPDIR, plus on Windows the system's own (SystemRoot, TEMP, APPDATA…:
+	// envAllowed in proc_windows.go). nil means the child gets only Env.
 	Environ []string
 	// Env is the upstream's declared environment ("K=V"), added on top of the
 	// allow-listed Environ (later entries win). nil means none.
@@ -124,15 +123,8 @@ const (
 
 // String returns the lowercase name of the state.
 func (s State) String() string {
-	switch s {
-	case Starting:
-		return "starting"
-	case Ready:
-		return "ready"
-	case Backoff:
-		return "backoff"
-	case Stopped:
-		return "stopped"
+	if names := [...]string{"starting", "ready", "backoff", "stopped"}; s >= 0 && int(s) < len(names) {
+		return names[s]
 	}
 	return fmt.Sprintf("state(%d)", int(s))
 }
@@ -166,6 +158,12 @@ type Snapshot struct {
 	ProtocolVersion string
 	// Generation increments on every change.
 	Generation uint64
+}
+
+// lists returns the snapshot's lists in the order of the kind bits
+// (session.go).
+func (s *Snapshot) lists() [4]*[]Item {
+	return [...]*[]Item{&s.Tools, &s.Prompts, &s.Resources, &s.Templates}
 }
 
 // RPCError is an error answer from the upstream. It implements error.
@@ -227,9 +225,9 @@ type Upstream struct {
 	// (Run) only.
 	sess atomic.Pointer[session]
 
-	settled    chan struct{}
-	settleOnce sync.Once
-	running    atomic.Bool
+	settled chan struct{}
+	settle  func() // closes settled, once
+	running atomic.Bool
 
 	ids atomic.Int64 // request id source
 	raw *rawParams
@@ -243,7 +241,7 @@ type Upstream struct {
 	challenge atomic.Pointer[string]
 }
 
-// tuning holds timings and hooks that tests may change (export_test.go).
+// tuning holds timings and hooks that tests may change.
 type tuning struct {
 	backoffMin, backoffMax time.Duration
 	jitter                 func() float64 // in [0,1); nil → math/rand/v2
@@ -271,23 +269,12 @@ func New(s Spec) *Upstream {
 	s.Args = append([]string(nil), s.Args...)
 	s.Environ = append([]string(nil), s.Environ...)
 	s.Env = append([]string(nil), s.Env...)
-	if s.Headers != nil {
-		h := make(map[string]string, len(s.Headers))
-		for k, v := range s.Headers {
-			h[k] = v
-		}
-		s.Headers = h
-	}
-	if s.ClientName == "" {
-		s.ClientName = "sigil-hub"
-	}
-	if s.ClientVersion == "" {
-		s.ClientVersion = "dev"
-	}
+	s.Headers = maps.Clone(s.Headers)
+	s.ClientName = cmp.Or(s.ClientName, "sigil-hub")
+	s.ClientVersion = cmp.Or(s.ClientVersion, "dev")
+	s.Capabilities = bytes.Clone(s.Capabilities)
 	if len(s.Capabilities) == 0 {
 		s.Capabilities = json.RawMessage(`{}`)
-	} else {
-		s.Capabilities = append(json.RawMessage(nil), s.Capabilities...)
 	}
 	if s.InitTimeout <= 0 {
 		s.InitTimeout = 60 * time.Second
@@ -305,6 +292,7 @@ func New(s Spec) *Upstream {
 		settled: make(chan struct{}),
 		raw:     newRawParams(hex.EncodeToString(nonce[:])),
 	}
+	u.settle = sync.OnceFunc(func() { close(u.settled) })
 	if s.OAuth != nil && s.URL != "" {
 		u.oauth = newOAuthState(*s.OAuth, s.URL, u.log)
 	}
@@ -326,8 +314,6 @@ func (u *Upstream) WaitSettled(ctx context.Context) error {
 		return ctx.Err()
 	}
 }
-
-func (u *Upstream) settle() { u.settleOnce.Do(func() { close(u.settled) }) }
 
 // update is the single funnel for snapshot changes: f edits a copy and
 // reports whether it changed anything; if so the copy is published with the
@@ -390,8 +376,7 @@ func (u *Upstream) call(ctx context.Context, method string, params json.RawMessa
 	}
 	res, err := s.request(ctx, method, params)
 	if err != nil {
-		var rpc *RPCError
-		if errors.As(err, &rpc) || errors.Is(err, ctx.Err()) && ctx.Err() != nil {
+		if _, rpc := errors.AsType[*RPCError](err); rpc || errors.Is(err, ctx.Err()) && ctx.Err() != nil {
 			return nil, err
 		}
 		return nil, fmt.Errorf("upstream %q: %s: %w", u.spec.Name, method, err)
