@@ -202,7 +202,7 @@ func buildIntent(req Request, commit bool) (Intent, error) {
 		}
 	}
 	method := ""
-	if tok := extracted[intentFieldMethod]; tok != nil { // DecodeString allocates, even for nil
+	if tok := extracted[intentFieldMethod]; tok != nil {
 		if m, _ := strictjson.DecodeString(tok); policy.ValidMethod(m) {
 			method = m
 		}

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/sigilcore/sigil-hub/internal/strictjson"
 )
 
 // Decision statuses.
@@ -230,7 +232,7 @@ func (in *intent) str(k string) (string, bool) {
 		s, ok := in.obj[k].(string)
 		return s, ok
 	}
-	return tokenString(in.token(k))
+	return strictjson.DecodeString(in.token(k))
 }
 
 // token returns the raw value scanIntent kept of top-level member k.
@@ -251,8 +253,8 @@ func (in *intent) metadataNames() (server, tool string) {
 		tool, _ = md["toolName"].(string)
 		return server, tool
 	}
-	server, _ = tokenString(in.tok.serverID)
-	tool, _ = tokenString(in.tok.toolName)
+	server, _ = strictjson.DecodeString(in.tok.serverID)
+	tool, _ = strictjson.DecodeString(in.tok.toolName)
 	return server, tool
 }
 

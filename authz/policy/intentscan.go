@@ -92,27 +92,13 @@ func scanIntent(raw []byte) (intentTokens, bool) {
 	return t, true
 }
 
-// tokenString is strictjson.DecodeString for the tokens scanIntent keeps,
-// but only a token with escapes reaches DecodeString: it allocates its
-// result before it looks at the token, which doubled the allocations of an
-// evaluation.
-func tokenString(tok []byte) (string, bool) {
-	if bytes.IndexByte(tok, '\\') >= 0 {
-		return strictjson.DecodeString(tok)
-	}
-	if n := len(tok); n >= 2 && tok[0] == '"' && tok[n-1] == '"' {
-		return string(tok[1 : n-1]), true
-	}
-	return "", false
-}
-
 // tokenValue decodes a member's token as the thorough path does (numbers
 // as json.Number); nil for an absent token.
 func tokenValue(tok []byte) any {
 	if tok == nil {
 		return nil
 	}
-	if s, ok := tokenString(tok); ok {
+	if s, ok := strictjson.DecodeString(tok); ok {
 		return s
 	}
 	var v any

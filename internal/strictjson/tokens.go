@@ -211,5 +211,6 @@ func DecodeString(tok []byte) (s string, ok bool) {
 	if bytes.IndexByte(tok[1:n-1], '\\') < 0 {
 		return string(tok[1 : n-1]), true
 	}
-	return s, json.Unmarshal(tok, &s) == nil
+	var v string // declared here: only a token with escapes allocates it
+	return v, json.Unmarshal(tok, &v) == nil
 }
