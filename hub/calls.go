@@ -10,7 +10,6 @@ import (
 
 	"github.com/sigilcore/sigil-hub/front"
 	"github.com/sigilcore/sigil-hub/internal/strictjson"
-	"github.com/sigilcore/sigil-hub/router"
 	"github.com/sigilcore/sigil-hub/upstreams"
 )
 
@@ -207,6 +206,16 @@ func hasCapability(caps json.RawMessage, name string) bool {
 // forward sends a non-tool request to its upstream and passes the result
 // through. These requests are not tool calls and are not authorized.
 func (s *session) forward(ctx context.Context, u *upstream, method string, members map[string]json.RawMessage, what string) (json.RawMessage, error) {
+	if meta, ok := members["_meta"]; ok {
+		members["_meta"] = withoutProtocolMeta(meta)
+	}
+	return s.forwardParams(ctx, u, method, encodeObject(members), what, false)
+}
+
+// forwardParams sends one request that is not a tool call to u, on behalf of what
+// (a name or URI, for the errors of errors.go); tasks tells a 2026-07-28
+// upstream the caller takes tasks (tasks.go).
+func (s *session) forwardParams(ctx context.Context, u *upstream, method string, params json.RawMessage, what string, tasks bool) (json.RawMessage, error) {
 	if u == nil {
 		return nil, front.Errorf(front.CodeInternal, "internal error: no upstream for %q", what)
 	}
@@ -215,13 +224,10 @@ func (s *session) forward(ctx context.Context, u *upstream, method string, membe
 		return nil, upstreamUnavailable(u, what, st.Err)
 	}
 	if st.Modern() {
-		ctx = upstreams.WithRequestMeta(ctx, requestMeta(s.fs.Client()))
+		ctx = upstreams.WithRequestMeta(ctx, requestMeta(s.fs.Client(), tasks))
 	}
 	s.use(u.name)
-	if meta, ok := members["_meta"]; ok {
-		members["_meta"] = withoutProtocolMeta(meta)
-	}
-	res, err := u.conn.Call(ctx, method, encodeObject(members))
+	res, err := u.conn.Call(ctx, method, params)
 	if err != nil {
 		if front.ClientCancelled(ctx) {
 			return nil, front.ErrNoResponse
@@ -309,5 +315,3 @@ func (h *Hub) upstreamNotification(upstreamName, method string, params json.RawM
 		h.log.Debug("upstream notification not forwarded", "upstream", upstreamName, "server_name", h.serverName(upstreamName), "method", method)
 	}
 }
-
-var _ = router.Route{}

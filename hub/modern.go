@@ -216,9 +216,11 @@ var relayedCapabilities = []string{"elicitation", "roots", "sampling"}
 
 // requestMeta is what a 2026-07-28 upstream is told of the caller of one
 // request: its capabilities that the hub relays (the upstream asks only for
-// input the caller can give), its clientInfo, its log level and trace
-// context. A 2025 client's come from its session.
-func requestMeta(c *front.ClientContext) upstreams.RequestMeta {
+// input the caller can give) and, with tasks, the tasks extension (tasks.go:
+// its settings are the hub's own, `{}`, nothing of the client's is copied),
+// its clientInfo, its log level and trace context. A 2025 client's come
+// from its session.
+func requestMeta(c *front.ClientContext, tasks bool) upstreams.RequestMeta {
 	var m upstreams.RequestMeta
 	if c == nil {
 		return m
@@ -230,6 +232,9 @@ func requestMeta(c *front.ClientContext) upstreams.RequestMeta {
 				caps[k] = v
 			}
 		}
+	}
+	if tasks {
+		caps["extensions"] = json.RawMessage(`{"` + tasksExtension + `":{}}`)
 	}
 	m.Capabilities = encodeObject(caps)
 	m.ClientInfo = c.InfoRaw

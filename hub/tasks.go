@@ -159,19 +159,6 @@ func (h *Hub) anyUpstreamHasTasks() bool {
 	return false
 }
 
-// withTasksCapability adds the tasks extension to what an upstream is told
-// the caller can do. The hub writes the extension's settings itself (the
-// extension defines none: `{}`), so nothing of the client's is copied.
-func withTasksCapability(m upstreams.RequestMeta) upstreams.RequestMeta {
-	caps, err := strictjson.Members(m.Capabilities)
-	if err != nil || caps == nil {
-		caps = map[string]json.RawMessage{}
-	}
-	caps["extensions"] = json.RawMessage(`{"` + tasksExtension + `":{}}`)
-	m.Capabilities = encodeObject(caps)
-	return m
-}
-
 // isTaskResult reports whether an upstream's result is a task handle.
 func isTaskResult(result json.RawMessage) bool {
 	typ, _, _ := memberString(result, "resultType")
@@ -222,11 +209,7 @@ func (s *session) taskCreated(ctx context.Context, r *toolCallRun, result json.R
 		return nil, front.Errorf(front.CodeInternal, "tool %q: sigil-hub keeps %d tasks at most and all are in use; try again when some have ended", r.call.name, maxTasks)
 	}
 	s.h.log.Info("task created", "event", "task_created", "task_id", id, "exposed_tool", r.call.name, "upstream", r.u.name, "server_name", r.u.serverName)
-	out, ok := setMember(result, "taskId", strictjson.AppendString(nil, id))
-	if !ok {
-		return nil, front.Errorf(front.CodeInternal, "internal error: the upstream's task could not be rewritten")
-	}
-	return out, nil
+	return withTaskID(result, id)
 }
 
 // taskParams are the params of a tasks/* request to the upstream: its own
@@ -277,27 +260,13 @@ func (s *session) taskRequest(ctx context.Context, req *front.Request) (json.Raw
 	if u == nil {
 		return nil, front.Errorf(front.CodeInvalidParams, "task %q of tool %q: its upstream %q is no longer configured", id, t.exposed, t.upstream)
 	}
-	st := u.conn.Snapshot()
-	if st.State.String() != "ready" {
-		return nil, upstreamUnavailable(u, t.exposed, st.Err)
-	}
-	if st.Modern() {
-		ctx = upstreams.WithRequestMeta(ctx, withTasksCapability(requestMeta(req.Client)))
-	}
 	params, err := taskParams(t.upID, responses)
 	if err != nil {
 		return nil, front.Errorf(front.CodeInternal, "internal error: %v", err)
 	}
-	s.use(u.name)
-	res, err := u.conn.Call(ctx, req.Method, params)
-	if err != nil {
-		if front.ClientCancelled(ctx) {
-			return nil, front.ErrNoResponse
-		}
-		return nil, upstreamError(u, t.exposed, err, ctx)
-	}
-	if req.Method != "tasks/get" {
-		return res, nil
+	res, err := s.forwardParams(ctx, u, req.Method, params, t.exposed, true)
+	if err != nil || req.Method != "tasks/get" {
+		return res, err
 	}
 	th, err := readTaskHandle(res)
 	if err == nil && th.TaskID != t.upID {
@@ -324,6 +293,11 @@ func (s *session) taskRequest(ctx context.Context, req *front.Request) (json.Raw
 		slices.Sort(keys)
 	}
 	h.tasks.set(id, keys, th.TTL)
+	return withTaskID(res, id)
+}
+
+// withTaskID is an upstream's task with the hub's id in place of its own.
+func withTaskID(res json.RawMessage, id string) (json.RawMessage, error) {
 	out, ok := setMember(res, "taskId", strictjson.AppendString(nil, id))
 	if !ok {
 		return nil, front.Errorf(front.CodeInternal, "internal error: the upstream's task could not be rewritten")
