@@ -65,30 +65,14 @@ func (h *Hub) handleModern(ctx context.Context, fs front.Session, req *front.Req
 // discover answers server/discover: what initialize told a 2025-era
 // client, as the revision shapes it.
 func (h *Hub) discover(ctx context.Context) (json.RawMessage, error) {
-	caps, instructions := h.capabilities(ctx)
-	if h.anyUpstreamHasTasks() {
-		// Only a 2026-07-28 client is told: a 2025 one's initialize
-		// capabilities stay as they were (tasks.go).
-		caps["extensions"] = map[string]any{tasksExtension: map[string]any{}}
-	}
-	result := map[string]any{
-		"supportedVersions": front.AllVersions(),
-		"capabilities":      caps,
-	}
-	if instructions != "" {
-		result["instructions"] = instructions
-	}
-	b, err := front.MarshalNoEscape(result)
-	if err != nil {
-		return nil, front.Errorf(front.CodeInternal, "internal error: %v", err)
-	}
-	return b, nil
+	return h.serverResult(ctx, map[string]any{"supportedVersions": front.AllVersions()}, true)
 }
 
-// capabilities are the hub's capabilities and, in single-wrap mode, the
-// upstream's own instructions (waiting for its start-up, bounded by
-// startup_timeout, so that an immediate client gets them).
-func (h *Hub) capabilities(ctx context.Context) (map[string]any, string) {
+// serverResult completes result, initialize's or server/discover's (modern),
+// with the hub's capabilities and, in single-wrap mode, the upstream's own
+// instructions (waiting for its start-up, bounded by startup_timeout, so
+// that an immediate client gets them).
+func (h *Hub) serverResult(ctx context.Context, result map[string]any, modern bool) (json.RawMessage, error) {
 	caps := map[string]any{
 		"tools":       map[string]any{"listChanged": true},
 		"prompts":     map[string]any{"listChanged": true},
@@ -98,9 +82,21 @@ func (h *Hub) capabilities(ctx context.Context) (map[string]any, string) {
 	}
 	if ups := h.fleet.Load().ups; h.opts.Single && len(ups) == 1 {
 		h.waitStartup(ctx)
-		return caps, ups[0].conn.Snapshot().Instructions
+		if instructions := ups[0].conn.Snapshot().Instructions; instructions != "" {
+			result["instructions"] = instructions
+		}
 	}
-	return caps, ""
+	if modern && h.anyUpstreamHasTasks() {
+		// Only a 2026-07-28 client is told: a 2025 one's initialize
+		// capabilities stay as they were (tasks.go).
+		caps["extensions"] = map[string]any{tasksExtension: map[string]any{}}
+	}
+	result["capabilities"] = caps
+	b, err := front.MarshalNoEscape(result)
+	if err != nil {
+		return nil, front.Errorf(front.CodeInternal, "internal error: %v", err)
+	}
+	return b, nil
 }
 
 // cacheable are the methods whose complete results carry ttlMs and

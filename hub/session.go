@@ -206,20 +206,10 @@ func (h *Hub) initialize(ctx context.Context, req *front.Request) (json.RawMessa
 	if req.Client != nil {
 		version = req.Client.ProtocolVersion
 	}
-	caps, instructions := h.capabilities(ctx)
-	result := map[string]any{
+	return h.serverResult(ctx, map[string]any{
 		"protocolVersion": version,
-		"capabilities":    caps,
 		"serverInfo":      map[string]any{"name": "sigil-hub", "version": h.opts.Version},
-	}
-	if instructions != "" {
-		result["instructions"] = instructions
-	}
-	b, err := front.MarshalNoEscape(result)
-	if err != nil {
-		return nil, front.Errorf(front.CodeInternal, "internal error: %v", err)
-	}
-	return b, nil
+	}, false)
 }
 
 // list serves one paginated merged list.

@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -9,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/sigilcore/sigil-hub/config"
-	"github.com/sigilcore/sigil-hub/front"
+	"github.com/sigilcore/sigil-hub/internal/strictjson"
 	"github.com/sigilcore/sigil-hub/router"
 	"github.com/sigilcore/sigil-hub/upstreams"
 )
@@ -160,51 +159,22 @@ func index(items []upstreams.Item) map[string]json.RawMessage {
 	return m
 }
 
-// renamed returns raw with its top-level "name" member set to exposed,
-// every other byte unchanged (schemas, _meta, icons and unknown fields
-// reach the client as the upstream sent them).
+// renamed returns raw (a JSON object, as the upstream listed it) with its
+// top-level "name" member set to exposed, every other byte unchanged
+// (schemas, _meta, icons and unknown fields reach the client as the
+// upstream sent them).
 func renamed(raw json.RawMessage, exposed, original string) json.RawMessage {
 	if exposed == original {
 		return raw
 	}
-	start, end, ok := memberSpan(raw, "name")
-	if !ok {
-		return raw
-	}
-	name, _ := front.MarshalNoEscape(exposed)
-	out := make([]byte, 0, len(raw)+len(name))
-	out = append(out, raw[:start]...)
-	out = append(out, name...)
-	return append(out, raw[end:]...)
-}
-
-// memberSpan finds the byte span of the value of top-level member key in the
-// JSON object raw.
-func memberSpan(raw json.RawMessage, key string) (start, end int, ok bool) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return 0, 0, false
-	}
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return 0, 0, false
-		}
-		k, _ := t.(string)
-		off := int(dec.InputOffset())
-		// Skip whitespace and the colon to the value's first byte.
-		for off < len(raw) && (raw[off] == ' ' || raw[off] == '\t' || raw[off] == '\n' || raw[off] == '\r' || raw[off] == ':') {
-			off++
-		}
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return 0, 0, false
-		}
-		if k == key {
-			return off, int(dec.InputOffset()), true
+	for key, v := range members(raw) {
+		if k, _ := strictjson.DecodeString(key); k == "name" {
+			out := make([]byte, 0, len(raw)+len(exposed)+2)
+			out = strictjson.AppendString(append(out, raw[:v[0]]...), exposed)
+			return append(out, raw[v[1]:]...)
 		}
 	}
-	return 0, 0, false
+	return raw
 }
 
 // page cuts a list into pages with an opaque cursor (MCP pagination).
