@@ -183,7 +183,7 @@ func (s *session) setLevel(ctx context.Context, params json.RawMessage) (json.Ra
 	}
 	for _, u := range s.h.fleet.Load().ups {
 		snap := u.conn.Snapshot()
-		if snap.State.String() != "ready" || !hasCapability(snap.Capabilities, "logging") {
+		if snap.State.String() != "ready" || !hasCapability(snap.Capabilities, "logging", "") {
 			continue
 		}
 		s.use(u.name) // a session that asks for logs gets them
@@ -192,15 +192,6 @@ func (s *session) setLevel(ctx context.Context, params json.RawMessage) (json.Ra
 		}
 	}
 	return json.RawMessage(`{}`), nil
-}
-
-func hasCapability(caps json.RawMessage, name string) bool {
-	var m map[string]json.RawMessage
-	if json.Unmarshal(caps, &m) != nil {
-		return false
-	}
-	_, ok := m[name]
-	return ok
 }
 
 // forward sends a non-tool request to its upstream and passes the result

@@ -27,37 +27,15 @@ type listener struct {
 	uris map[string]bool // resources asked for and honoured
 }
 
-// listeners are the open listens. The zero value is ready.
-type listeners struct {
-	mu  sync.Mutex
-	all map[*listener]struct{}
-}
-
-func (ls *listeners) add(l *listener) {
-	ls.mu.Lock()
-	if ls.all == nil {
-		ls.all = make(map[*listener]struct{})
-	}
-	ls.all[l] = struct{}{}
-	ls.mu.Unlock()
-}
-
-func (ls *listeners) remove(l *listener) {
-	ls.mu.Lock()
-	delete(ls.all, l)
-	ls.mu.Unlock()
-}
+// listeners are the open listens (*listener → struct{}). The zero value
+// is ready.
+type listeners struct{ all sync.Map }
 
 func (ls *listeners) each(f func(*listener)) {
-	ls.mu.Lock()
-	all := make([]*listener, 0, len(ls.all))
-	for l := range ls.all {
-		all = append(all, l)
-	}
-	ls.mu.Unlock()
-	for _, l := range all {
-		f(l)
-	}
+	ls.all.Range(func(l, _ any) bool {
+		f(l.(*listener))
+		return true
+	})
 }
 
 // listChanged tells every listen that asked for this kind of change.
@@ -152,8 +130,8 @@ func (h *Hub) listen(ctx context.Context, s *session, req *front.Request) (json.
 		l.uris[uri] = true
 		honoured.URIs = append(honoured.URIs, uri)
 	}
-	h.listeners.add(l)
-	defer h.listeners.remove(l)
+	h.listeners.all.Store(l, struct{}{})
+	defer h.listeners.all.Delete(l)
 	filter, err := front.MarshalNoEscape(struct {
 		Tools     bool     `json:"toolsListChanged,omitempty"`
 		Prompts   bool     `json:"promptsListChanged,omitempty"`

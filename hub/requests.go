@@ -235,19 +235,19 @@ func (h *Hub) serverName(name string) string {
 // sub is set, its sub-capability, e.g. elicitation.url).
 func (s *session) declared(name, sub string) bool {
 	cc := s.fs.Client()
-	if cc == nil || cc.Capabilities == nil {
+	return cc != nil && hasCapability(cc.Capabilities, name, sub)
+}
+
+// hasCapability reports whether caps (a client's or a server's) declare
+// capability name and, when sub is set, its sub-capability sub.
+func hasCapability(caps json.RawMessage, name, sub string) bool {
+	var all map[string]json.RawMessage
+	if json.Unmarshal(caps, &all) != nil {
 		return false
 	}
-	var caps map[string]json.RawMessage
-	if json.Unmarshal(cc.Capabilities, &caps) != nil {
-		return false
-	}
-	c, ok := caps[name]
-	if !ok {
-		return false
-	}
-	if sub == "" {
-		return true
+	c, ok := all[name]
+	if !ok || sub == "" {
+		return ok
 	}
 	var subs map[string]json.RawMessage
 	if json.Unmarshal(c, &subs) != nil {

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/sigilcore/sigil-hub/config"
 	"github.com/sigilcore/sigil-hub/internal/strictjson"
 	"github.com/sigilcore/sigil-hub/router"
 	"github.com/sigilcore/sigil-hub/upstreams"
@@ -21,16 +20,14 @@ func (h *Hub) rebuild() *view {
 	h.rebuildMu.Lock()
 	defer h.rebuildMu.Unlock()
 	f := h.fleet.Load()
-	srcs := make([]router.Source, 0, len(f.ups))
 	snaps := make(map[string]*upstreams.Snapshot, len(f.ups))
 	gens := make(map[string]uint64, len(f.ups))
 	for _, u := range f.ups {
 		snap := u.conn.Snapshot()
 		snaps[u.name] = snap
 		gens[u.name] = snap.Generation
-		srcs = append(srcs, routerSource(u.name, f.server(u.name), snap))
 	}
-	table, problems := router.Build(router.Rules{Separator: f.cfg.Separator, Namespace: !h.opts.Single}, srcs)
+	table, problems := h.route(f, snaps)
 	for _, p := range problems {
 		// Each line names the servers concerned (server_name, as every line
 		// about a server does).
@@ -84,23 +81,24 @@ func (h *Hub) rebuild() *view {
 	return v
 }
 
-// routerSource is one upstream's surface as the router sees it: the names
-// its snapshot lists, and its configured tool filters.
-func routerSource(name string, cfg config.Server, snap *upstreams.Snapshot) router.Source {
-	src := router.Source{Upstream: name, Allow: cfg.Allow, Deny: cfg.Deny}
-	for _, it := range snap.Tools {
-		src.Tools = append(src.Tools, it.Name)
+// route builds the routing table of f's upstreams for snaps (by upstream
+// name): the names each lists, and its configured tool filters.
+func (h *Hub) route(f *fleet, snaps map[string]*upstreams.Snapshot) (*router.Table, []router.Problem) {
+	srcs := make([]router.Source, 0, len(f.ups))
+	for _, u := range f.ups {
+		cfg, snap := f.server(u.name), snaps[u.name]
+		srcs = append(srcs, router.Source{Upstream: u.name, Allow: cfg.Allow, Deny: cfg.Deny, Tools: itemNames(snap.Tools),
+			Prompts: itemNames(snap.Prompts), Resources: itemNames(snap.Resources), Templates: itemNames(snap.Templates)})
 	}
-	for _, it := range snap.Prompts {
-		src.Prompts = append(src.Prompts, it.Name)
+	return router.Build(router.Rules{Separator: f.cfg.Separator, Namespace: !h.opts.Single}, srcs)
+}
+
+func itemNames(items []upstreams.Item) []string {
+	var names []string
+	for _, it := range items {
+		names = append(names, it.Name)
 	}
-	for _, it := range snap.Resources {
-		src.Resources = append(src.Resources, it.Name)
-	}
-	for _, it := range snap.Templates {
-		src.Templates = append(src.Templates, it.Name)
-	}
-	return src
+	return names
 }
 
 // renderCache holds one upstream's list items as the client sees them, for
