@@ -59,7 +59,7 @@ func (s *session) progress(rel, token json.RawMessage, n float64, message string
 	p := map[string]any{"progressToken": token, "progress": n, "message": message}
 	b, err := front.MarshalNoEscape(p)
 	if err == nil {
-		s.sendRelated(rel, front.EncodeNotification("notifications/progress", b))
+		s.fs.Send(rel, front.EncodeNotification("notifications/progress", b))
 	}
 }
 
@@ -102,10 +102,7 @@ func (s *session) resourceRequest(ctx context.Context, method string, params jso
 	// resources/updated right behind its answer.
 	var had bool
 	if method == "resources/subscribe" {
-		s.mu.Lock()
-		_, had = s.subs[uri]
-		s.subs[uri] = struct{}{}
-		s.mu.Unlock()
+		_, had = s.subs.LoadOrStore(uri, struct{}{})
 	}
 	forward := s.forward
 	if method == "resources/read" {
@@ -113,14 +110,8 @@ func (s *session) resourceRequest(ctx context.Context, method string, params jso
 	}
 	res, err := forward(ctx, v.fleet.byName[owner], method, members, uri)
 	switch {
-	case method == "resources/subscribe" && err != nil && !had:
-		s.mu.Lock()
-		delete(s.subs, uri)
-		s.mu.Unlock()
-	case method == "resources/unsubscribe" && err == nil:
-		s.mu.Lock()
-		delete(s.subs, uri)
-		s.mu.Unlock()
+	case method == "resources/subscribe" && err != nil && !had, method == "resources/unsubscribe" && err == nil:
+		s.subs.Delete(uri)
 	}
 	return res, err
 }
@@ -252,7 +243,7 @@ func (h *Hub) upstreamNotification(upstreamName, method string, params json.RawM
 			return // only the upstream the call went to speaks for it
 		}
 		p, _ := setMember(params, "progressToken", target.token)
-		target.sess.sendRelated(target.rel, front.EncodeNotification(method, p))
+		target.sess.fs.Send(target.rel, front.EncodeNotification(method, p))
 	case "notifications/message":
 		p := params
 		// In hub mode the logger names its upstream; single-wrap keeps the
@@ -275,13 +266,13 @@ func (h *Hub) upstreamNotification(upstreamName, method string, params json.RawM
 		msg := front.EncodeNotification(method, p)
 		for _, s := range h.liveSessions() {
 			if s.usesUpstream(upstreamName) { // only sessions that use this upstream
-				s.send(msg)
+				s.fs.Send(nil, msg)
 			}
 		}
 		// A 2026-07-28 request has no session: it gets the messages of its
 		// own call, when it asked for them (modern.go).
 		if t, ok := h.logTargets.only(upstreamName); ok && wantsLog(t.sess.fs.Client(), p) {
-			t.sess.sendRelated(t.rel, msg)
+			t.sess.fs.Send(t.rel, msg)
 		}
 	case "notifications/resources/updated":
 		var p struct {
@@ -295,11 +286,8 @@ func (h *Hub) upstreamNotification(upstreamName, method string, params json.RawM
 		}
 		h.listeners.resourceUpdated(p.URI, params)
 		for _, s := range h.liveSessions() {
-			s.mu.Lock()
-			_, sub := s.subs[p.URI]
-			s.mu.Unlock()
-			if sub {
-				s.send(front.EncodeNotification(method, params))
+			if _, sub := s.subs.Load(p.URI); sub {
+				s.fs.Send(nil, front.EncodeNotification(method, params))
 			}
 		}
 	default:

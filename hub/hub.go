@@ -469,7 +469,7 @@ func (h *Hub) publish() {
 		// upstreams start) would only be told to list twice.
 		for _, s := range sessions {
 			if s.listed.Load()&c.kind != 0 {
-				s.send(msg)
+				s.fs.Send(nil, msg)
 			}
 		}
 	}

@@ -64,7 +64,7 @@ func (l *listener) send(method string, params json.RawMessage) {
 	if !ok {
 		return
 	}
-	l.s.sendRelated(l.rel, front.EncodeNotification(method, p))
+	l.s.fs.Send(l.rel, front.EncodeNotification(method, p))
 }
 
 // tagSubscription sets _meta's subscription id in params (nil: none).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -198,11 +199,7 @@ func withoutProtocolMeta(meta json.RawMessage) json.RawMessage {
 	if err != nil {
 		return json.RawMessage(`{}`)
 	}
-	for k := range members {
-		if strings.HasPrefix(k, protocolMetaPrefix) {
-			delete(members, k)
-		}
-	}
+	maps.DeleteFunc(members, func(k string, _ json.RawMessage) bool { return strings.HasPrefix(k, protocolMetaPrefix) })
 	return encodeObject(members)
 }
 

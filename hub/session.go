@@ -29,8 +29,7 @@ type session struct {
 	// sessions that use it.
 	uses sync.Map
 
-	mu   sync.Mutex          // guards subs
-	subs map[string]struct{} // subscribed resource URIs
+	subs sync.Map // subscribed resource URIs (string → struct{})
 
 	// park is the call of a 2026-07-28 request that its upstream may ask
 	// the client for input in (mrtr.go), or nil.
@@ -51,7 +50,7 @@ type session struct {
 const initializeGrace = 500 * time.Millisecond
 
 func (h *Hub) newSession(fs front.Session) *session {
-	s := &session{h: h, fs: fs, taskID: h.fleet.Load().cfg.TaskID, subs: make(map[string]struct{})}
+	s := &session{h: h, fs: fs, taskID: h.fleet.Load().cfg.TaskID}
 	if s.taskID == "" {
 		s.taskID = newTaskID()
 	}
@@ -157,12 +156,6 @@ func (s *session) usesUpstream(name string) bool {
 	_, ok := s.uses.Load(name)
 	return ok
 }
-
-// send delivers a message that belongs to no particular request.
-func (s *session) send(msg []byte) { s.fs.Send(nil, msg) }
-
-// sendRelated delivers a message caused by the client request rel.
-func (s *session) sendRelated(rel json.RawMessage, msg []byte) { s.fs.Send(rel, msg) }
 
 // request answers one client request of an initialized session: a raw
 // result, or an error (a *front.Error, or front.ErrNoResponse).
