@@ -226,12 +226,8 @@ func (s *session) forwardParams(ctx context.Context, u *upstream, method string,
 func (h *Hub) upstreamNotification(upstreamName, method string, params json.RawMessage) {
 	switch method {
 	case "notifications/progress":
-		start, end, ok := findMember(params, "progressToken")
-		if !ok || start < 0 {
-			return
-		}
-		tok, ok := strictjson.DecodeString(params[start:end])
-		if !ok {
+		tok, present, ok := memberString(params, "progressToken")
+		if !present || !ok {
 			return
 		}
 		t, ok := h.progress.Load(tok)
@@ -250,14 +246,12 @@ func (h *Hub) upstreamNotification(upstreamName, method string, params json.RawM
 		// upstream's own names, loggers included.
 		if !h.opts.Single {
 			logger := upstreamName
-			start, end, ok := findMember(params, "logger")
-			if !ok {
+			inner, present, ok := memberString(params, "logger")
+			if !present && !ok { // not an object findMember reads
 				return
 			}
-			if start >= 0 {
-				if inner, ok := strictjson.DecodeString(params[start:end]); ok && inner != "" {
-					logger += "/" + inner
-				}
+			if ok && inner != "" {
+				logger += "/" + inner
 			}
 			p, _ = setMember(params, "logger", strictjson.AppendString(nil, logger))
 		} else if strictjson.ValidateObject(params, front.MaxDepth) != nil {

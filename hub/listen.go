@@ -83,12 +83,12 @@ func tagSubscription(params, id json.RawMessage) (json.RawMessage, bool) {
 	return setMember(params, "_meta", meta)
 }
 
-// listenFilter is what a listen asks for.
+// listenFilter is what a listen asks for, and what the hub honours of it.
 type listenFilter struct {
-	Tools     bool     `json:"toolsListChanged"`
-	Prompts   bool     `json:"promptsListChanged"`
-	Resources bool     `json:"resourcesListChanged"`
-	URIs      []string `json:"resourceSubscriptions"`
+	Tools     bool     `json:"toolsListChanged,omitempty"`
+	Prompts   bool     `json:"promptsListChanged,omitempty"`
+	Resources bool     `json:"resourcesListChanged,omitempty"`
+	URIs      []string `json:"resourceSubscriptions,omitempty"`
 }
 
 // listen serves one subscriptions/listen until the client ends it.
@@ -132,16 +132,10 @@ func (h *Hub) listen(ctx context.Context, s *session, req *front.Request) (json.
 	}
 	h.listeners.all.Store(l, struct{}{})
 	defer h.listeners.all.Delete(l)
-	filter, err := front.MarshalNoEscape(struct {
-		Tools     bool     `json:"toolsListChanged,omitempty"`
-		Prompts   bool     `json:"promptsListChanged,omitempty"`
-		Resources bool     `json:"resourcesListChanged,omitempty"`
-		URIs      []string `json:"resourceSubscriptions,omitempty"`
-	}(honoured))
+	ack, err := front.MarshalNoEscape(map[string]any{"notifications": honoured})
 	if err != nil {
 		return nil, front.Errorf(front.CodeInternal, "internal error: %v", err)
 	}
-	ack, _ := setMember([]byte(`{}`), "notifications", filter)
 	l.send("notifications/subscriptions/acknowledged", ack)
 	// It ends when the client ends it (or its session, or the hub, ends).
 	<-ctx.Done()

@@ -43,7 +43,7 @@ func (h *Hub) handleModern(ctx context.Context, fs front.Session, req *front.Req
 	// call) reaches it.
 	s := h.newSession(fs)
 	if h.fleet.Load().cfg.TaskID == "" {
-		s.taskID = h.modern.of(fs.ID() + "\x00" + fs.Label())
+		s.taskID = h.modern.of(principal(fs))
 	}
 	var res json.RawMessage
 	var err error

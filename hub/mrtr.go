@@ -141,11 +141,8 @@ func (ss *stateSeal) open(s string, want callState, now time.Time) (callState, e
 	ss.init()
 	var st callState
 	raw, ok := strings.CutPrefix(s, statePrefix)
-	if !ok {
-		return st, errors.New("it is not a state this hub issued")
-	}
 	b, err := base64.RawURLEncoding.DecodeString(raw)
-	if err != nil || len(b) < sha256.Size {
+	if !ok || err != nil || len(b) < sha256.Size {
 		return st, errors.New("it is not a state this hub issued")
 	}
 	mac := hmac.New(sha256.New, ss.key[:])
@@ -285,12 +282,7 @@ const parkKey = "input"
 type ask struct {
 	method string
 	params json.RawMessage
-	answer chan askAnswer // cap 1
-}
-
-type askAnswer struct {
-	result json.RawMessage
-	err    error
+	answer chan callResult // cap 1
 }
 
 // parked is a running request of a 2026-07-28 client on a 2025 upstream.
@@ -311,6 +303,7 @@ type parked struct {
 	pending *ask   // the request the client was shown, while parked
 }
 
+// callResult is an answer: the call's, or the client's to an ask.
 type callResult struct {
 	result json.RawMessage
 	err    error
@@ -348,7 +341,7 @@ func (p *parked) end() {
 // askParked hands a server→client request to the running call and waits
 // for the client's answer.
 func (s *session) askParked(ctx context.Context, p *parked, method string, params json.RawMessage) (json.RawMessage, error) {
-	a := &ask{method: method, params: params, answer: make(chan askAnswer, 1)}
+	a := &ask{method: method, params: params, answer: make(chan callResult, 1)}
 	select {
 	case p.asks <- a:
 	case <-p.ended:
@@ -396,7 +389,7 @@ func (s *session) resumeParked(ctx context.Context, p *parked, responses strictj
 	a := p.pending
 	p.pending = nil
 	p.runFor(s, front.RelatedID(ctx))
-	a.answer <- askAnswer{result: v.Bytes()}
+	a.answer <- callResult{result: v.Bytes()}
 	return s.awaitParked(ctx, p)
 }
 

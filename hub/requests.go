@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/sigilcore/sigil-hub/front"
-	"github.com/sigilcore/sigil-hub/internal/strictjson"
 	"github.com/sigilcore/sigil-hub/upstreams"
 )
 
@@ -187,14 +186,12 @@ func capabilityFor(method string, params json.RawMessage) (string, string) {
 		if len(params) == 0 {
 			return "elicitation", ""
 		}
-		start, end, ok := findMember(params, "mode")
-		if !ok {
+		mode, present, ok := memberString(params, "mode")
+		if !present && !ok { // not an object findMember reads
 			return "", ""
 		}
-		if start >= 0 {
-			if mode, _ := strictjson.DecodeString(params[start:end]); mode == "url" {
-				return "elicitation", "url"
-			}
+		if mode == "url" {
+			return "elicitation", "url"
 		}
 		return "elicitation", ""
 	}

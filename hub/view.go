@@ -179,25 +179,18 @@ func renamed(raw json.RawMessage, exposed, original string) json.RawMessage {
 func page(items []json.RawMessage, cursor string, size int) ([]json.RawMessage, string, error) {
 	off := 0
 	if cursor != "" {
-		n, err := fmt.Sscanf(decodeCursor(cursor), "o%d", &off)
-		if err != nil || n != 1 || off < 0 || off > len(items) {
+		b, err := base64.RawURLEncoding.DecodeString(cursor)
+		if err == nil {
+			_, err = fmt.Sscanf(string(b), "o%d", &off)
+		}
+		if err != nil || off < 0 || off > len(items) {
 			return nil, "", fmt.Errorf("invalid cursor %q: list again from the start", cursor)
 		}
 	}
 	end := min(off+size, len(items))
 	next := ""
 	if end < len(items) {
-		next = encodeCursor(fmt.Sprintf("o%d", end))
+		next = base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "o%d", end))
 	}
 	return items[off:end], next, nil
-}
-
-func encodeCursor(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
-
-func decodeCursor(c string) string {
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return ""
-	}
-	return string(b)
 }
