@@ -180,7 +180,7 @@ func (s *session) resolveCall(ctx context.Context, r *toolCallRun) error {
 	if r.toolHash, err = h.pinCheck(r.u, route.Name, exposed); err != nil {
 		return err
 	}
-	if member, declared := v.argNamesFor(exposed).caseVariantArgument(r.call.args); member != "" {
+	if member, declared := v.argNamesFor(exposed).caseVariantArgument(r.call.args, ""); member != "" {
 		return caseVariantError(exposed, member, declared)
 	}
 	return nil

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/sigilcore/sigil-hub/authz"
-	"github.com/sigilcore/sigil-hub/authz/policy"
 	"github.com/sigilcore/sigil-hub/config"
 	"github.com/sigilcore/sigil-hub/upstreams"
 )
@@ -94,25 +93,21 @@ func (h *Hub) Reconfigure(ctx context.Context, cfg config.Config, secrets []stri
 	}
 	var r Reload
 	r.Settings = settings
-	local, _ := h.authorizer.(*authz.Local)
-	var newPolicy *policy.Policy
-	if local != nil {
+	if local, _ := h.authorizer.(*authz.Local); local != nil {
 		p, err := loadPolicy(cfg.Policy)
 		if err != nil {
 			return Reload{}, fmt.Errorf("%w: nothing was reloaded (the hub keeps the policy it has)", err)
 		}
 		if p.Hash() != local.PolicyHash() {
-			newPolicy, r.PolicyHash = p, p.Hash()
+			r.PolicyHash = p.Hash()
 			if !slices.Contains(r.Settings, "policy") {
 				r.Settings = append(r.Settings, "policy")
 			}
+			local.SetPolicy(p)
+			h.log.Info("policy reloaded", "policy", cfg.Policy, "policy_hash", p.Hash())
 		}
 	}
 	h.secrets = secrets
-	if newPolicy != nil {
-		local.SetPolicy(newPolicy)
-		h.log.Info("policy reloaded", "policy", cfg.Policy, "policy_hash", newPolicy.Hash())
-	}
 	nf := &fleet{cfg: cfg, byName: map[string]*upstream{}}
 	var starts, restarts []*upstreams.Upstream
 	for _, s := range cfg.Servers {
