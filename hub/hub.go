@@ -69,10 +69,9 @@ type Options struct {
 	OpenBrowser func(url string) error
 }
 
-// Hub is one MCP server in front of many upstream servers. It owns the
-// request pipeline: resolve (router) → authorize (authz) → forward
-// (upstreams) → map the result for the client. Nothing reaches an upstream
-// before authz approves. Methods are safe for concurrent use.
+// Hub is one MCP server in front of many upstream servers, and the request
+// pipeline between them (the package doc). Methods are safe for concurrent
+// use.
 type Hub struct {
 	opts       Options
 	log        *slog.Logger
@@ -549,8 +548,6 @@ func newTaskID() string {
 	_, _ = rand.Read(b[:])
 	return "hub-" + hex.EncodeToString(b[:])
 }
-
-// Addr-free helpers for the router view.
 
 // view is an immutable routing snapshot: the router table plus the rendered
 // list items the client sees.

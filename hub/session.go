@@ -189,11 +189,9 @@ func (s *session) request(ctx context.Context, req *front.Request) (json.RawMess
 	return nil, front.Errorf(front.CodeMethodNotFound, "method %q is not supported by sigil-hub", req.Method)
 }
 
-// initialize answers the handshake with the hub's merged capabilities, in
-// the protocol version the front negotiated (req.Client). In single-wrap
-// mode it first waits for the upstream's start-up (bounded by
-// startup_timeout), so that the answer carries the upstream's own
-// instructions.
+// initialize answers the handshake in the protocol version the front
+// negotiated (req.Client), with the hub's capabilities and instructions
+// (serverResult).
 func (h *Hub) initialize(ctx context.Context, req *front.Request) (json.RawMessage, error) {
 	version := front.SupportedVersions[0]
 	if req.Client != nil {

@@ -225,10 +225,6 @@ func taskParams(upID string, responses strictjson.Valid) (json.RawMessage, error
 	return v.Bytes(), err
 }
 
-// emptyResponses is what tasks/update forwards when none of the client's
-// answers is to a request the upstream made.
-var emptyResponses, _ = strictjson.Check([]byte(`{}`), 0)
-
 // taskRequest serves tasks/get, tasks/update and tasks/cancel: to the
 // upstream that created the task, for the caller that created it.
 func (s *session) taskRequest(ctx context.Context, req *front.Request) (json.RawMessage, error) {
@@ -253,7 +249,7 @@ func (s *session) taskRequest(ctx context.Context, req *front.Request) (json.Raw
 		}
 		// Only answers to requests the upstream made go to it.
 		if responses, ok = askedResponses(all, t.keys); !ok {
-			responses = emptyResponses
+			responses = emptyObject
 		}
 	}
 	u := h.fleet.Load().byName[t.upstream]
