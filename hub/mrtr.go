@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -165,11 +166,7 @@ func (ss *stateSeal) open(s string, want callState, now time.Time) (callState, e
 	}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	for n, exp := range ss.used {
-		if now.UnixMilli() > exp {
-			delete(ss.used, n)
-		}
-	}
+	maps.DeleteFunc(ss.used, func(_ string, exp int64) bool { return now.UnixMilli() > exp })
 	if _, dup := ss.used[st.Nonce]; dup {
 		return st, errors.New("it was used already: each requestState continues a call once")
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -94,12 +95,7 @@ func (h *Hub) sessionWaiter() <-chan struct{} {
 // readySessions returns the live sessions the hub may ask, those that
 // sent upstream requests first, then the most recently active first.
 func (h *Hub) readySessions(upstream string) []*session {
-	var out []*session
-	for _, s := range h.liveSessions() {
-		if s.ready.Load() {
-			out = append(out, s)
-		}
-	}
+	out := slices.DeleteFunc(h.liveSessions(), func(s *session) bool { return !s.ready.Load() })
 	sort.SliceStable(out, func(i, j int) bool {
 		ui, uj := out[i].usesUpstream(upstream), out[j].usesUpstream(upstream)
 		if ui != uj {
@@ -125,12 +121,7 @@ func (h *Hub) requestOutsideCall(ctx context.Context, name, method string, param
 	for {
 		wake := h.sessionWaiter()
 		ready := h.readySessions(name)
-		var able []*session
-		for _, s := range ready {
-			if s.declared(capName, sub) {
-				able = append(able, s)
-			}
-		}
+		able := slices.DeleteFunc(slices.Clone(ready), func(s *session) bool { return !s.declared(capName, sub) })
 		switch {
 		case len(ready) == 0:
 			select { // no client yet: wait for one

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -75,11 +76,7 @@ func (tt *taskTable) add(t *task, now time.Time) (string, bool) {
 		tt.all = make(map[string]*task)
 	}
 	if len(tt.all) >= maxTasks {
-		for id, old := range tt.all {
-			if now.After(old.expires) {
-				delete(tt.all, id)
-			}
-		}
+		maps.DeleteFunc(tt.all, func(_ string, old *task) bool { return now.After(old.expires) })
 		if len(tt.all) >= maxTasks {
 			return "", false
 		}
