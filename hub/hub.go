@@ -522,15 +522,8 @@ func (h *Hub) waitStartup(ctx context.Context) {
 // the snapshots even if the coalescing timer has not fired yet.
 func (h *Hub) publishIfStale() {
 	v, f := h.view.Load(), h.fleet.Load()
-	if v.fleet != f {
+	if v.fleet != f || slices.ContainsFunc(f.ups, func(u *upstream) bool { return u.conn.Snapshot().Generation != v.generations[u.name] }) {
 		h.publish()
-		return
-	}
-	for _, u := range f.ups {
-		if u.conn.Snapshot().Generation != v.generations[u.name] {
-			h.publish()
-			return
-		}
 	}
 }
 

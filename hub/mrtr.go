@@ -70,14 +70,12 @@ func readInputRequired(result json.RawMessage) (*inputRequired, bool, error) {
 	if err := json.Unmarshal(result, &r); err != nil {
 		return nil, true, fmt.Errorf("an input_required result that cannot be read: %w", err)
 	}
-	ir := &inputRequired{requests: r.InputRequests, state: r.RequestState}
 	for k, req := range r.InputRequests {
 		if req.Method == "" {
 			return nil, true, fmt.Errorf("input request %q names no method", k)
 		}
-		ir.keys = append(ir.keys, k)
 	}
-	slices.Sort(ir.keys)
+	ir := &inputRequired{requests: r.InputRequests, keys: slices.Sorted(maps.Keys(r.InputRequests)), state: r.RequestState}
 	if len(ir.keys) == 0 && ir.state == nil {
 		return nil, true, errors.New("an input_required result with neither inputRequests nor requestState")
 	}

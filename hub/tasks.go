@@ -148,12 +148,7 @@ func clientTakesTasks(c *front.ClientContext) bool {
 // anyUpstreamHasTasks reports whether an upstream of the fleet advertised
 // the tasks extension (server/discover advertises it only then).
 func (h *Hub) anyUpstreamHasTasks() bool {
-	for _, u := range h.fleet.Load().ups {
-		if hasTasks(u.conn.Snapshot().Capabilities) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(h.fleet.Load().ups, func(u *upstream) bool { return hasTasks(u.conn.Snapshot().Capabilities) })
 }
 
 // isTaskResult reports whether an upstream's result is a task handle.
