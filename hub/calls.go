@@ -266,7 +266,7 @@ func (h *Hub) upstreamNotification(upstreamName, method string, params json.RawM
 		// A 2026-07-28 request has no session: it gets the messages of its
 		// own call, when it asked for them (modern.go).
 		if t, ok := h.logTargets.only(upstreamName); ok && wantsLog(t.sess.fs.Client(), p) {
-			t.sess.fs.Send(t.rel, msg)
+			t.sess.fs.Send(json.RawMessage(t.rel), msg)
 		}
 	case "notifications/resources/updated":
 		var p struct {

@@ -259,21 +259,16 @@ func wantsLog(c *front.ClientContext, params json.RawMessage) bool {
 // call; with several, it cannot be told whose it is and goes to none.
 type logTargets struct {
 	mu  sync.Mutex
-	all map[string][]*logTarget // by upstream name
-}
-
-type logTarget struct {
-	sess *session
-	rel  json.RawMessage
+	all map[string][]*callRef // by upstream name
 }
 
 // add records a call on upstream; the returned func forgets it after
 // progressGrace.
 func (lt *logTargets) add(upstream string, s *session, rel json.RawMessage) func() {
-	t := &logTarget{sess: s, rel: rel}
+	t := &callRef{sess: s, rel: string(rel)}
 	lt.mu.Lock()
 	if lt.all == nil {
-		lt.all = make(map[string][]*logTarget)
+		lt.all = make(map[string][]*callRef)
 	}
 	lt.all[upstream] = append(lt.all[upstream], t)
 	lt.mu.Unlock()
@@ -281,10 +276,7 @@ func (lt *logTargets) add(upstream string, s *session, rel json.RawMessage) func
 		time.AfterFunc(progressGrace, func() {
 			lt.mu.Lock()
 			defer lt.mu.Unlock()
-			l := lt.all[upstream]
-			if i := slices.Index(l, t); i >= 0 {
-				lt.all[upstream] = slices.Delete(l, i, i+1)
-			}
+			lt.all[upstream] = slices.DeleteFunc(lt.all[upstream], func(c *callRef) bool { return c == t })
 			if len(lt.all[upstream]) == 0 {
 				delete(lt.all, upstream)
 			}
@@ -293,7 +285,7 @@ func (lt *logTargets) add(upstream string, s *session, rel json.RawMessage) func
 }
 
 // only returns upstream's one call that asked for log messages.
-func (lt *logTargets) only(upstream string) (*logTarget, bool) {
+func (lt *logTargets) only(upstream string) (*callRef, bool) {
 	lt.mu.Lock()
 	defer lt.mu.Unlock()
 	if l := lt.all[upstream]; len(l) == 1 {
