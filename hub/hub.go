@@ -197,12 +197,10 @@ func New(opts Options) (*Hub, error) {
 		return nil, err
 	}
 	if opts.Config.Audit != "" {
-		l, err := audit.Open(opts.Config.Audit, audit.Options{Logger: opts.Logger.With("component", "audit")})
-		if err != nil {
+		if h.audit, err = audit.Open(opts.Config.Audit, audit.Options{Logger: opts.Logger.With("component", "audit")}); err != nil {
 			closeAz()
 			return nil, fmt.Errorf("audit log: %w", err)
 		}
-		h.audit = l
 	}
 	f := &fleet{cfg: opts.Config, byName: map[string]*upstream{}}
 	for _, srv := range opts.Config.Servers {

@@ -474,11 +474,9 @@ func (s *session) callBinding(r *toolCallRun) callState {
 	return callState{Upstream: r.u.name, Method: "tools/call", Name: r.call.name, Args: argumentsDigest(r.call.args), Principal: principal(s.fs)}
 }
 
-// forwardRounds forwards a prompts/get or resources/read (not tool calls:
-// nothing to authorize) with its multi round-trip requests carried across
-// the hub as a tools/call's are: a retry's state opened and swapped for the
-// upstream's own, only the answers it asked for passed on, an
-// input_required sealed for a 2026-07-28 client or fulfilled for a 2025 one.
+// forwardRounds forwards a prompts/get or resources/read (not a tool call:
+// nothing to authorize) across its rounds of input as callToolInner does a
+// tools/call.
 func (s *session) forwardRounds(ctx context.Context, u *upstream, method string, members map[string]json.RawMessage, what string) (json.RawMessage, error) {
 	bind := callState{Upstream: u.name, Method: method, Name: what, Args: argumentsDigest(members["arguments"]), Principal: principal(s.fs)}
 	var cont *continuation

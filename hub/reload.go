@@ -85,8 +85,12 @@ func (h *Hub) Reconfigure(ctx context.Context, cfg config.Config, secrets []stri
 	old := h.fleet.Load()
 	fixed, settings := settingsDiff(old.cfg, cfg)
 	if len(fixed) > 0 {
+		verb := "they apply"
+		if len(fixed) == 1 {
+			verb = "it applies"
+		}
 		return Reload{}, fmt.Errorf("%s changed: %s at start only, so nothing was reloaded; restart sigil-hub to apply the new config",
-			strings.Join(fixed, ", "), pluralVerb(len(fixed), "applies", "apply"))
+			strings.Join(fixed, ", "), verb)
 	}
 	if !slices.ContainsFunc(cfg.Servers, func(s config.Server) bool { return !s.Disabled }) {
 		return Reload{}, errors.New("every server would be disabled: nothing was reloaded (the hub keeps serving the old config)")
@@ -216,11 +220,4 @@ func sameConnection(a, b config.Server) bool {
 	return a.Command == b.Command && slices.Equal(a.Args, b.Args) && reflect.DeepEqual(a.Env, b.Env) &&
 		a.Cwd == b.Cwd && a.URL == b.URL && a.Transport == b.Transport && reflect.DeepEqual(a.Headers, b.Headers) &&
 		reflect.DeepEqual(a.OAuth, b.OAuth) && a.ServerID == b.ServerID && a.ServerRequests == b.ServerRequests
-}
-
-func pluralVerb(n int, one, many string) string {
-	if n == 1 {
-		return "it " + one
-	}
-	return "they " + many
 }
