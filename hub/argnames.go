@@ -42,13 +42,11 @@ func argNamesOf(def json.RawMessage) *argNames {
 	}
 	n := &argNames{}
 	n.add(d.InputSchema, d.InputSchema, 0)
-	if n.empty() {
+	if len(n.props) == 0 && n.items == nil {
 		return nil
 	}
 	return n
 }
-
-func (n *argNames) empty() bool { return len(n.props) == 0 && n.items == nil }
 
 // add merges schema's declared names into n; root resolves local $refs.
 func (n *argNames) add(schema, root map[string]any, depth int) {
