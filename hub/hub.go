@@ -104,12 +104,12 @@ type Hub struct {
 
 	progress sync.Map // hub progress token (string) → progressTarget
 
-	modern      modernTasks // task ids of modern (sessionless) clients: modern.go
-	listeners   listeners   // open subscriptions/listen requests: listen.go
-	states      stateSeal   // the requestState the hub hands out: mrtr.go
-	parkedCalls parkedCalls // calls waiting for their client's input: mrtr.go
-	logTargets  logTargets  // 2026-07-28 calls that asked for log messages: modern.go
-	tasks       taskTable   // tasks upstreams created, by the id the hub handed out: tasks.go
+	modernTaskIDs sync.Map    // principal → task id of a modern (sessionless) client: modern.go
+	listeners     listeners   // open subscriptions/listen requests: listen.go
+	states        stateSeal   // the requestState the hub hands out: mrtr.go
+	parkedCalls   parkedCalls // calls waiting for their client's input: mrtr.go
+	logTargets    logTargets  // 2026-07-28 calls that asked for log messages: modern.go
+	tasks         taskTable   // tasks upstreams created, by the id the hub handed out: tasks.go
 
 	pins *pins.Store // nil when pinning is off (pins.go: the hooks)
 

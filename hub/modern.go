@@ -23,19 +23,6 @@ import (
 // result's resultType, serverInfo and cache hints, and the error codes the
 // revision allows (docs/protocol.md#mcp-revisions).
 
-// modernTasks holds the task id of each modern principal: with no session,
-// the calls of one stdio client, or of one HTTP token holder, are one task
-// to Sign's per-task limits.
-type modernTasks struct{ ids sync.Map } // principal → task id
-
-func (t *modernTasks) of(principal string) string {
-	if id, ok := t.ids.Load(principal); ok {
-		return id.(string)
-	}
-	id, _ := t.ids.LoadOrStore(principal, newTaskID())
-	return id.(string)
-}
-
 // handleModern answers one modern request.
 func (h *Hub) handleModern(ctx context.Context, fs front.Session, req *front.Request) (json.RawMessage, error) {
 	// A session of the request's own: never registered, so nothing meant
@@ -43,7 +30,13 @@ func (h *Hub) handleModern(ctx context.Context, fs front.Session, req *front.Req
 	// call) reaches it.
 	s := h.newSession(fs)
 	if h.fleet.Load().cfg.TaskID == "" {
-		s.taskID = h.modern.of(principal(fs))
+		// With no session, the calls of one stdio client, or of one HTTP
+		// token holder, are one task to Sign's per-task limits.
+		id, ok := h.modernTaskIDs.Load(principal(fs))
+		if !ok {
+			id, _ = h.modernTaskIDs.LoadOrStore(principal(fs), newTaskID())
+		}
+		s.taskID = id.(string)
 	}
 	var res json.RawMessage
 	var err error
