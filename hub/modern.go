@@ -17,11 +17,10 @@ import (
 )
 
 // This file serves 2026-07-28 ("modern") requests: stateless, each with
-// its own client context (front/modern.go read and checked it). A modern
-// request goes through the same pipeline as a session's; what differs is
-// around it: server/discover, subscriptions/listen (listen.go), the
-// result's resultType, serverInfo and cache hints, and the error codes the
-// revision allows (docs/protocol.md#mcp-revisions).
+// its own client context (front/modern.go read and checked it), through the
+// same pipeline as a session's, with what the revision asks around it
+// (server/discover, resultType, serverInfo and cache hints, its error
+// codes: docs/protocol.md#mcp-revisions; subscriptions/listen: listen.go).
 
 // handleModern answers one modern request.
 func (h *Hub) handleModern(ctx context.Context, fs front.Session, req *front.Request) (json.RawMessage, error) {

@@ -11,9 +11,8 @@ import (
 	"github.com/sigilcore/sigil-hub/front"
 )
 
-// The hub is the fronts' front.Handler: a front reads and validates what a
-// client sends (package front), the hub serves it. This file is that
-// surface and the hub's side of a client session.
+// This file is the hub's front.Handler surface (the package doc) and its
+// side of a client session.
 
 // session is the hub's side of one live client session: what the pipeline
 // keeps per session (the front keeps the rest: its requests in flight, its
