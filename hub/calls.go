@@ -194,9 +194,9 @@ func (s *session) forward(ctx context.Context, u *upstream, method string, membe
 	return s.forwardParams(ctx, u, method, encodeObject(members), what, false)
 }
 
-// forwardParams sends one request that is not a tool call to u, on behalf of what
-// (a name or URI, for the errors of errors.go); tasks tells a 2026-07-28
-// upstream the caller takes tasks (tasks.go).
+// forwardParams sends one request that is not a tool call to u, on behalf
+// of what (a name or URI, for the errors of errors.go); tasks tells a
+// 2026-07-28 upstream the caller takes tasks (tasks.go).
 func (s *session) forwardParams(ctx context.Context, u *upstream, method string, params json.RawMessage, what string, tasks bool) (json.RawMessage, error) {
 	if u == nil {
 		return nil, front.Errorf(front.CodeInternal, "internal error: no upstream for %q", what)
