@@ -42,13 +42,11 @@ func argNamesOf(def json.RawMessage) *argNames {
 	}
 	n := &argNames{}
 	n.add(d.InputSchema, d.InputSchema, 0)
-	if n.empty() {
+	if len(n.props) == 0 && n.items == nil {
 		return nil
 	}
 	return n
 }
-
-func (n *argNames) empty() bool { return len(n.props) == 0 && n.items == nil }
 
 // add merges schema's declared names into n; root resolves local $refs.
 func (n *argNames) add(schema, root map[string]any, depth int) {
@@ -113,15 +111,11 @@ func localRef(root map[string]any, ref string) map[string]any {
 	return nil
 }
 
-// caseVariantArgument checks args (a validated JSON object) against n: it
-// returns the path of the first member that is the same name as a declared
-// property without being spelled like it, and that property, or "" when
-// every name is spelled as declared (or undeclared).
-func (n *argNames) caseVariantArgument(args json.RawMessage) (member, declared string) {
-	return n.check(args, "")
-}
-
-func (n *argNames) check(v json.RawMessage, path string) (string, string) {
+// caseVariantArgument checks v (validated JSON, the arguments at path "")
+// against n: it returns the path of the first member that is the same name
+// as a declared property without being spelled like it, and that property,
+// or "" when every name is spelled as declared (or undeclared).
+func (n *argNames) caseVariantArgument(v json.RawMessage, path string) (member, declared string) {
 	if n == nil || len(v) == 0 {
 		return "", ""
 	}
@@ -136,7 +130,7 @@ func (n *argNames) check(v json.RawMessage, path string) (string, string) {
 		}
 		for k, val := range members {
 			if child, ok := n.props[k]; ok {
-				if m, d := child.check(val, path+"."+k); m != "" {
+				if m, d := child.caseVariantArgument(val, path+"."+k); m != "" {
 					return m, d
 				}
 				continue
@@ -156,7 +150,7 @@ func (n *argNames) check(v json.RawMessage, path string) (string, string) {
 			return "", ""
 		}
 		for i, e := range elems {
-			if m, d := n.items.check(e, path+"["+strconv.Itoa(i)+"]"); m != "" {
+			if m, d := n.items.caseVariantArgument(e, path+"["+strconv.Itoa(i)+"]"); m != "" {
 				return m, d
 			}
 		}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/sigilcore/sigil-hub/front"
 	"github.com/sigilcore/sigil-hub/internal/strictjson"
-	"github.com/sigilcore/sigil-hub/router"
 	"github.com/sigilcore/sigil-hub/upstreams"
 )
 
@@ -60,7 +59,7 @@ func (s *session) progress(rel, token json.RawMessage, n float64, message string
 	p := map[string]any{"progressToken": token, "progress": n, "message": message}
 	b, err := front.MarshalNoEscape(p)
 	if err == nil {
-		s.sendRelated(rel, front.EncodeNotification("notifications/progress", b))
+		s.fs.Send(rel, front.EncodeNotification("notifications/progress", b))
 	}
 }
 
@@ -103,10 +102,7 @@ func (s *session) resourceRequest(ctx context.Context, method string, params jso
 	// resources/updated right behind its answer.
 	var had bool
 	if method == "resources/subscribe" {
-		s.mu.Lock()
-		_, had = s.subs[uri]
-		s.subs[uri] = struct{}{}
-		s.mu.Unlock()
+		_, had = s.subs.LoadOrStore(uri, struct{}{})
 	}
 	forward := s.forward
 	if method == "resources/read" {
@@ -114,14 +110,8 @@ func (s *session) resourceRequest(ctx context.Context, method string, params jso
 	}
 	res, err := forward(ctx, v.fleet.byName[owner], method, members, uri)
 	switch {
-	case method == "resources/subscribe" && err != nil && !had:
-		s.mu.Lock()
-		delete(s.subs, uri)
-		s.mu.Unlock()
-	case method == "resources/unsubscribe" && err == nil:
-		s.mu.Lock()
-		delete(s.subs, uri)
-		s.mu.Unlock()
+	case method == "resources/subscribe" && err != nil && !had, method == "resources/unsubscribe" && err == nil:
+		s.subs.Delete(uri)
 	}
 	return res, err
 }
@@ -184,7 +174,7 @@ func (s *session) setLevel(ctx context.Context, params json.RawMessage) (json.Ra
 	}
 	for _, u := range s.h.fleet.Load().ups {
 		snap := u.conn.Snapshot()
-		if snap.State.String() != "ready" || !hasCapability(snap.Capabilities, "logging") {
+		if snap.State.String() != "ready" || !hasCapability(snap.Capabilities, "logging", "") {
 			continue
 		}
 		s.use(u.name) // a session that asks for logs gets them
@@ -195,18 +185,19 @@ func (s *session) setLevel(ctx context.Context, params json.RawMessage) (json.Ra
 	return json.RawMessage(`{}`), nil
 }
 
-func hasCapability(caps json.RawMessage, name string) bool {
-	var m map[string]json.RawMessage
-	if json.Unmarshal(caps, &m) != nil {
-		return false
-	}
-	_, ok := m[name]
-	return ok
-}
-
 // forward sends a non-tool request to its upstream and passes the result
 // through. These requests are not tool calls and are not authorized.
 func (s *session) forward(ctx context.Context, u *upstream, method string, members map[string]json.RawMessage, what string) (json.RawMessage, error) {
+	if meta, ok := members["_meta"]; ok {
+		members["_meta"] = withoutProtocolMeta(meta)
+	}
+	return s.forwardParams(ctx, u, method, encodeObject(members), what, false)
+}
+
+// forwardParams sends one request that is not a tool call to u, on behalf
+// of what (a name or URI, for the errors of errors.go); tasks tells a
+// 2026-07-28 upstream the caller takes tasks (tasks.go).
+func (s *session) forwardParams(ctx context.Context, u *upstream, method string, params json.RawMessage, what string, tasks bool) (json.RawMessage, error) {
 	if u == nil {
 		return nil, front.Errorf(front.CodeInternal, "internal error: no upstream for %q", what)
 	}
@@ -215,13 +206,10 @@ func (s *session) forward(ctx context.Context, u *upstream, method string, membe
 		return nil, upstreamUnavailable(u, what, st.Err)
 	}
 	if st.Modern() {
-		ctx = upstreams.WithRequestMeta(ctx, requestMeta(s.fs.Client()))
+		ctx = upstreams.WithRequestMeta(ctx, requestMeta(s.fs.Client(), tasks))
 	}
 	s.use(u.name)
-	if meta, ok := members["_meta"]; ok {
-		members["_meta"] = withoutProtocolMeta(meta)
-	}
-	res, err := u.conn.Call(ctx, method, encodeObject(members))
+	res, err := u.conn.Call(ctx, method, params)
 	if err != nil {
 		if front.ClientCancelled(ctx) {
 			return nil, front.ErrNoResponse
@@ -238,12 +226,8 @@ func (s *session) forward(ctx context.Context, u *upstream, method string, membe
 func (h *Hub) upstreamNotification(upstreamName, method string, params json.RawMessage) {
 	switch method {
 	case "notifications/progress":
-		start, end, ok := findMember(params, "progressToken")
-		if !ok || start < 0 {
-			return
-		}
-		tok, ok := strictjson.DecodeString(params[start:end])
-		if !ok {
+		tok, present, ok := memberString(params, "progressToken")
+		if !present || !ok {
 			return
 		}
 		t, ok := h.progress.Load(tok)
@@ -255,21 +239,19 @@ func (h *Hub) upstreamNotification(upstreamName, method string, params json.RawM
 			return // only the upstream the call went to speaks for it
 		}
 		p, _ := setMember(params, "progressToken", target.token)
-		target.sess.sendRelated(target.rel, front.EncodeNotification(method, p))
+		target.sess.fs.Send(target.rel, front.EncodeNotification(method, p))
 	case "notifications/message":
 		p := params
 		// In hub mode the logger names its upstream; single-wrap keeps the
 		// upstream's own names, loggers included.
 		if !h.opts.Single {
 			logger := upstreamName
-			start, end, ok := findMember(params, "logger")
-			if !ok {
+			inner, present, ok := memberString(params, "logger")
+			if !present && !ok { // not an object findMember reads
 				return
 			}
-			if start >= 0 {
-				if inner, ok := strictjson.DecodeString(params[start:end]); ok && inner != "" {
-					logger += "/" + inner
-				}
+			if ok && inner != "" {
+				logger += "/" + inner
 			}
 			p, _ = setMember(params, "logger", strictjson.AppendString(nil, logger))
 		} else if strictjson.ValidateObject(params, front.MaxDepth) != nil {
@@ -278,13 +260,13 @@ func (h *Hub) upstreamNotification(upstreamName, method string, params json.RawM
 		msg := front.EncodeNotification(method, p)
 		for _, s := range h.liveSessions() {
 			if s.usesUpstream(upstreamName) { // only sessions that use this upstream
-				s.send(msg)
+				s.fs.Send(nil, msg)
 			}
 		}
 		// A 2026-07-28 request has no session: it gets the messages of its
 		// own call, when it asked for them (modern.go).
 		if t, ok := h.logTargets.only(upstreamName); ok && wantsLog(t.sess.fs.Client(), p) {
-			t.sess.sendRelated(t.rel, msg)
+			t.sess.fs.Send(json.RawMessage(t.rel), msg)
 		}
 	case "notifications/resources/updated":
 		var p struct {
@@ -298,16 +280,11 @@ func (h *Hub) upstreamNotification(upstreamName, method string, params json.RawM
 		}
 		h.listeners.resourceUpdated(p.URI, params)
 		for _, s := range h.liveSessions() {
-			s.mu.Lock()
-			_, sub := s.subs[p.URI]
-			s.mu.Unlock()
-			if sub {
-				s.send(front.EncodeNotification(method, params))
+			if _, sub := s.subs.Load(p.URI); sub {
+				s.fs.Send(nil, front.EncodeNotification(method, params))
 			}
 		}
 	default:
 		h.log.Debug("upstream notification not forwarded", "upstream", upstreamName, "server_name", h.serverName(upstreamName), "method", method)
 	}
 }
-
-var _ = router.Route{}

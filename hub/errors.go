@@ -124,15 +124,14 @@ func unreachableError(u *upstream, route router.Route, exposed string, err error
 // upstreamUnavailable answers a call to an upstream that is not serving.
 func upstreamUnavailable(u *upstream, what string, cause error) *front.Error {
 	if st := u.conn.Snapshot(); st.State == upstreams.Starting && st.Err == nil { // its first start: no failure yet
-		return &front.Error{Code: front.CodeInternal, Message: fmt.Sprintf("%q is not available yet: upstream %q is still starting; retry in a few seconds", what, u.name),
-			Data: map[string]any{"reason": "upstream_unavailable", "upstream": u.name}}
+		return upstreamFailure(u, "upstream_unavailable", "%q is not available yet: upstream %q is still starting; retry in a few seconds", what, u.name)
 	}
 	msg := fmt.Sprintf("%q is not available: upstream %q is not running", what, u.name)
 	if cause != nil {
 		msg += fmt.Sprintf(" (%s)", u.redact(cause.Error()))
 	}
 	msg += "; it is restarted automatically, retry in a few seconds"
-	return &front.Error{Code: front.CodeInternal, Message: msg, Data: map[string]any{"reason": "upstream_unavailable", "upstream": u.name}}
+	return upstreamFailure(u, "upstream_unavailable", "%s", msg)
 }
 
 // redact replaces the hub's secrets in text bound for a client.
@@ -145,9 +144,13 @@ func (u *upstream) redact(text string) string {
 
 // timeoutError answers a call whose budget ran out.
 func timeoutError(u *upstream, exposed string) *front.Error {
-	return &front.Error{Code: front.CodeInternal,
-		Message: fmt.Sprintf("%q timed out: upstream %q did not answer within the call budget", exposed, u.name),
-		Data:    map[string]any{"reason": "upstream_timeout", "upstream": u.name}}
+	return upstreamFailure(u, "upstream_timeout", "%q timed out: upstream %q did not answer within the call budget", exposed, u.name)
+}
+
+// upstreamFailure is -32603 for a failure at upstream u, data.reason naming
+// which.
+func upstreamFailure(u *upstream, reason, format string, args ...any) *front.Error {
+	return &front.Error{Code: front.CodeInternal, Message: fmt.Sprintf(format, args...), Data: map[string]any{"reason": reason, "upstream": u.name}}
 }
 
 // upstreamError maps a failed upstream request.
@@ -165,21 +168,15 @@ func upstreamError(u *upstream, what string, err error, ctx context.Context) err
 	case ctx.Err() != nil:
 		return timeoutError(u, what)
 	case errors.Is(err, upstreams.ErrProtocol):
-		return &front.Error{Code: front.CodeInternal,
-			Message: fmt.Sprintf("%q failed: upstream %q broke the protocol (%v) and is being restarted", what, u.name, err),
-			Data:    map[string]any{"reason": "upstream_protocol_error", "upstream": u.name}}
+		return upstreamFailure(u, "upstream_protocol_error", "%q failed: upstream %q broke the protocol (%v) and is being restarted", what, u.name, err)
 	case errors.Is(err, upstreams.ErrAuth):
-		return &front.Error{Code: front.CodeInternal,
-			Message: fmt.Sprintf("%q failed: %v at upstream %q; check the headers (or OAuth) configured for it", what, err, u.name),
-			Data:    map[string]any{"reason": "upstream_auth", "upstream": u.name}}
+		return upstreamFailure(u, "upstream_auth", "%q failed: %v at upstream %q; check the headers (or OAuth) configured for it", what, err, u.name)
 	case errors.As(err, &hs):
 		return &front.Error{Code: front.CodeInternal,
 			Message: fmt.Sprintf("%q failed: upstream %q answered HTTP %d %s; the call was not retried (see that server's logs)", what, u.name, hs.Status, http.StatusText(hs.Status)),
 			Data:    map[string]any{"reason": "upstream_http_error", "upstream": u.name, "status": hs.Status}}
 	case errors.Is(err, upstreams.ErrLost):
-		return &front.Error{Code: front.CodeInternal,
-			Message: fmt.Sprintf("%q failed: upstream %q exited or disconnected during the call; the call was not retried", what, u.name),
-			Data:    map[string]any{"reason": "upstream_exited", "upstream": u.name}}
+		return upstreamFailure(u, "upstream_exited", "%q failed: upstream %q exited or disconnected during the call; the call was not retried", what, u.name)
 	case errors.Is(err, upstreams.ErrUnavailable):
 		// Not running (in backoff, restarting): say why it last failed.
 		if st := u.conn.Snapshot(); st.State.String() != "ready" && st.Err != nil {
@@ -187,10 +184,7 @@ func upstreamError(u *upstream, what string, err error, ctx context.Context) err
 		}
 		return upstreamUnavailable(u, what, err)
 	case errors.Is(err, upstreams.ErrInvalidResponse):
-		return &front.Error{Code: front.CodeInternal,
-			Message: fmt.Sprintf("%q failed: upstream %q answered with a malformed response (%v)", what, u.name, err),
-			Data:    map[string]any{"reason": "invalid_upstream_response", "upstream": u.name}}
+		return upstreamFailure(u, "invalid_upstream_response", "%q failed: upstream %q answered with a malformed response (%v)", what, u.name, err)
 	}
-	return &front.Error{Code: front.CodeInternal, Message: fmt.Sprintf("%q failed in upstream %q: %v", what, u.name, err),
-		Data: map[string]any{"reason": "upstream_error", "upstream": u.name}}
+	return upstreamFailure(u, "upstream_error", "%q failed in upstream %q: %v", what, u.name, err)
 }

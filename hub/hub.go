@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -68,10 +69,9 @@ type Options struct {
 	OpenBrowser func(url string) error
 }
 
-// Hub is one MCP server in front of many upstream servers. It owns the
-// request pipeline: resolve (router) → authorize (authz) → forward
-// (upstreams) → map the result for the client. Nothing reaches an upstream
-// before authz approves. Methods are safe for concurrent use.
+// Hub is one MCP server in front of many upstream servers, and the request
+// pipeline between them (the package doc). Methods are safe for concurrent
+// use.
 type Hub struct {
 	opts       Options
 	log        *slog.Logger
@@ -104,12 +104,12 @@ type Hub struct {
 
 	progress sync.Map // hub progress token (string) → progressTarget
 
-	modern      modernTasks // task ids of modern (sessionless) clients: modern.go
-	listeners   listeners   // open subscriptions/listen requests: listen.go
-	states      stateSeal   // the requestState the hub hands out: mrtr.go
-	parkedCalls parkedCalls // calls waiting for their client's input: mrtr.go
-	logTargets  logTargets  // 2026-07-28 calls that asked for log messages: modern.go
-	tasks       taskTable   // tasks upstreams created, by the id the hub handed out: tasks.go
+	modernTaskIDs sync.Map    // principal → task id of a modern (sessionless) client: modern.go
+	listeners     listeners   // open subscriptions/listen requests: listen.go
+	states        stateSeal   // the requestState the hub hands out: mrtr.go
+	parkedCalls   parkedCalls // calls waiting for their client's input: mrtr.go
+	logTargets    logTargets  // 2026-07-28 calls that asked for log messages: modern.go
+	tasks         taskTable   // tasks upstreams created, by the id the hub handed out: tasks.go
 
 	pins *pins.Store // nil when pinning is off (pins.go: the hooks)
 
@@ -197,12 +197,10 @@ func New(opts Options) (*Hub, error) {
 		return nil, err
 	}
 	if opts.Config.Audit != "" {
-		l, err := audit.Open(opts.Config.Audit, audit.Options{Logger: opts.Logger.With("component", "audit")})
-		if err != nil {
+		if h.audit, err = audit.Open(opts.Config.Audit, audit.Options{Logger: opts.Logger.With("component", "audit")}); err != nil {
 			closeAz()
 			return nil, fmt.Errorf("audit log: %w", err)
 		}
-		h.audit = l
 	}
 	f := &fleet{cfg: opts.Config, byName: map[string]*upstream{}}
 	for _, srv := range opts.Config.Servers {
@@ -468,7 +466,7 @@ func (h *Hub) publish() {
 		// upstreams start) would only be told to list twice.
 		for _, s := range sessions {
 			if s.listed.Load()&c.kind != 0 {
-				s.send(msg)
+				s.fs.Send(nil, msg)
 			}
 		}
 	}
@@ -522,15 +520,8 @@ func (h *Hub) waitStartup(ctx context.Context) {
 // the snapshots even if the coalescing timer has not fired yet.
 func (h *Hub) publishIfStale() {
 	v, f := h.view.Load(), h.fleet.Load()
-	if v.fleet != f {
+	if v.fleet != f || slices.ContainsFunc(f.ups, func(u *upstream) bool { return u.conn.Snapshot().Generation != v.generations[u.name] }) {
 		h.publish()
-		return
-	}
-	for _, u := range f.ups {
-		if u.conn.Snapshot().Generation != v.generations[u.name] {
-			h.publish()
-			return
-		}
 	}
 }
 
@@ -548,8 +539,6 @@ func newTaskID() string {
 	_, _ = rand.Read(b[:])
 	return "hub-" + hex.EncodeToString(b[:])
 }
-
-// Addr-free helpers for the router view.
 
 // view is an immutable routing snapshot: the router table plus the rendered
 // list items the client sees.
@@ -578,13 +567,5 @@ func (v *view) argNamesFor(exposed string) *argNames {
 }
 
 func equalItems(a, b []json.RawMessage) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if string(a[i]) != string(b[i]) {
-			return false
-		}
-	}
-	return true
+	return slices.EqualFunc(a, b, func(x, y json.RawMessage) bool { return string(x) == string(y) })
 }

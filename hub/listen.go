@@ -27,37 +27,15 @@ type listener struct {
 	uris map[string]bool // resources asked for and honoured
 }
 
-// listeners are the open listens. The zero value is ready.
-type listeners struct {
-	mu  sync.Mutex
-	all map[*listener]struct{}
-}
-
-func (ls *listeners) add(l *listener) {
-	ls.mu.Lock()
-	if ls.all == nil {
-		ls.all = make(map[*listener]struct{})
-	}
-	ls.all[l] = struct{}{}
-	ls.mu.Unlock()
-}
-
-func (ls *listeners) remove(l *listener) {
-	ls.mu.Lock()
-	delete(ls.all, l)
-	ls.mu.Unlock()
-}
+// listeners are the open listens (*listener → struct{}). The zero value
+// is ready.
+type listeners struct{ all sync.Map }
 
 func (ls *listeners) each(f func(*listener)) {
-	ls.mu.Lock()
-	all := make([]*listener, 0, len(ls.all))
-	for l := range ls.all {
-		all = append(all, l)
-	}
-	ls.mu.Unlock()
-	for _, l := range all {
-		f(l)
-	}
+	ls.all.Range(func(l, _ any) bool {
+		f(l.(*listener))
+		return true
+	})
 }
 
 // listChanged tells every listen that asked for this kind of change.
@@ -86,7 +64,7 @@ func (l *listener) send(method string, params json.RawMessage) {
 	if !ok {
 		return
 	}
-	l.s.sendRelated(l.rel, front.EncodeNotification(method, p))
+	l.s.fs.Send(l.rel, front.EncodeNotification(method, p))
 }
 
 // tagSubscription sets _meta's subscription id in params (nil: none).
@@ -105,12 +83,12 @@ func tagSubscription(params, id json.RawMessage) (json.RawMessage, bool) {
 	return setMember(params, "_meta", meta)
 }
 
-// listenFilter is what a listen asks for.
+// listenFilter is what a listen asks for, and what the hub honours of it.
 type listenFilter struct {
-	Tools     bool     `json:"toolsListChanged"`
-	Prompts   bool     `json:"promptsListChanged"`
-	Resources bool     `json:"resourcesListChanged"`
-	URIs      []string `json:"resourceSubscriptions"`
+	Tools     bool     `json:"toolsListChanged,omitempty"`
+	Prompts   bool     `json:"promptsListChanged,omitempty"`
+	Resources bool     `json:"resourcesListChanged,omitempty"`
+	URIs      []string `json:"resourceSubscriptions,omitempty"`
 }
 
 // listen serves one subscriptions/listen until the client ends it.
@@ -152,18 +130,12 @@ func (h *Hub) listen(ctx context.Context, s *session, req *front.Request) (json.
 		l.uris[uri] = true
 		honoured.URIs = append(honoured.URIs, uri)
 	}
-	h.listeners.add(l)
-	defer h.listeners.remove(l)
-	filter, err := front.MarshalNoEscape(struct {
-		Tools     bool     `json:"toolsListChanged,omitempty"`
-		Prompts   bool     `json:"promptsListChanged,omitempty"`
-		Resources bool     `json:"resourcesListChanged,omitempty"`
-		URIs      []string `json:"resourceSubscriptions,omitempty"`
-	}(honoured))
+	h.listeners.all.Store(l, struct{}{})
+	defer h.listeners.all.Delete(l)
+	ack, err := front.MarshalNoEscape(map[string]any{"notifications": honoured})
 	if err != nil {
 		return nil, front.Errorf(front.CodeInternal, "internal error: %v", err)
 	}
-	ack, _ := setMember([]byte(`{}`), "notifications", filter)
 	l.send("notifications/subscriptions/acknowledged", ack)
 	// It ends when the client ends it (or its session, or the hub, ends).
 	<-ctx.Done()

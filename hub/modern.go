@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,24 +17,10 @@ import (
 )
 
 // This file serves 2026-07-28 ("modern") requests: stateless, each with
-// its own client context (front/modern.go read and checked it). A modern
-// request goes through the same pipeline as a session's; what differs is
-// around it: server/discover, subscriptions/listen (listen.go), the
-// result's resultType, serverInfo and cache hints, and the error codes the
-// revision allows (docs/protocol.md#mcp-revisions).
-
-// modernTasks holds the task id of each modern principal: with no session,
-// the calls of one stdio client, or of one HTTP token holder, are one task
-// to Sign's per-task limits.
-type modernTasks struct{ ids sync.Map } // principal → task id
-
-func (t *modernTasks) of(principal string) string {
-	if id, ok := t.ids.Load(principal); ok {
-		return id.(string)
-	}
-	id, _ := t.ids.LoadOrStore(principal, newTaskID())
-	return id.(string)
-}
+// its own client context (front/modern.go read and checked it), through the
+// same pipeline as a session's, with what the revision asks around it
+// (server/discover, resultType, serverInfo and cache hints, its error
+// codes: docs/protocol.md#mcp-revisions; subscriptions/listen: listen.go).
 
 // handleModern answers one modern request.
 func (h *Hub) handleModern(ctx context.Context, fs front.Session, req *front.Request) (json.RawMessage, error) {
@@ -42,7 +29,13 @@ func (h *Hub) handleModern(ctx context.Context, fs front.Session, req *front.Req
 	// call) reaches it.
 	s := h.newSession(fs)
 	if h.fleet.Load().cfg.TaskID == "" {
-		s.taskID = h.modern.of(fs.ID() + "\x00" + fs.Label())
+		// With no session, the calls of one stdio client, or of one HTTP
+		// token holder, are one task to Sign's per-task limits.
+		id, ok := h.modernTaskIDs.Load(principal(fs))
+		if !ok {
+			id, _ = h.modernTaskIDs.LoadOrStore(principal(fs), newTaskID())
+		}
+		s.taskID = id.(string)
 	}
 	var res json.RawMessage
 	var err error
@@ -65,30 +58,14 @@ func (h *Hub) handleModern(ctx context.Context, fs front.Session, req *front.Req
 // discover answers server/discover: what initialize told a 2025-era
 // client, as the revision shapes it.
 func (h *Hub) discover(ctx context.Context) (json.RawMessage, error) {
-	caps, instructions := h.capabilities(ctx)
-	if h.anyUpstreamHasTasks() {
-		// Only a 2026-07-28 client is told: a 2025 one's initialize
-		// capabilities stay as they were (tasks.go).
-		caps["extensions"] = map[string]any{tasksExtension: map[string]any{}}
-	}
-	result := map[string]any{
-		"supportedVersions": front.AllVersions(),
-		"capabilities":      caps,
-	}
-	if instructions != "" {
-		result["instructions"] = instructions
-	}
-	b, err := front.MarshalNoEscape(result)
-	if err != nil {
-		return nil, front.Errorf(front.CodeInternal, "internal error: %v", err)
-	}
-	return b, nil
+	return h.serverResult(ctx, map[string]any{"supportedVersions": front.AllVersions()}, true)
 }
 
-// capabilities are the hub's capabilities and, in single-wrap mode, the
-// upstream's own instructions (waiting for its start-up, bounded by
-// startup_timeout, so that an immediate client gets them).
-func (h *Hub) capabilities(ctx context.Context) (map[string]any, string) {
+// serverResult completes result, initialize's or server/discover's (modern),
+// with the hub's capabilities and, in single-wrap mode, the upstream's own
+// instructions (waiting for its start-up, bounded by startup_timeout, so
+// that an immediate client gets them).
+func (h *Hub) serverResult(ctx context.Context, result map[string]any, modern bool) (json.RawMessage, error) {
 	caps := map[string]any{
 		"tools":       map[string]any{"listChanged": true},
 		"prompts":     map[string]any{"listChanged": true},
@@ -98,9 +75,21 @@ func (h *Hub) capabilities(ctx context.Context) (map[string]any, string) {
 	}
 	if ups := h.fleet.Load().ups; h.opts.Single && len(ups) == 1 {
 		h.waitStartup(ctx)
-		return caps, ups[0].conn.Snapshot().Instructions
+		if instructions := ups[0].conn.Snapshot().Instructions; instructions != "" {
+			result["instructions"] = instructions
+		}
 	}
-	return caps, ""
+	if modern && h.anyUpstreamHasTasks() {
+		// Only a 2026-07-28 client is told: a 2025 one's initialize
+		// capabilities stay as they were (tasks.go).
+		caps["extensions"] = map[string]any{tasksExtension: map[string]any{}}
+	}
+	result["capabilities"] = caps
+	b, err := front.MarshalNoEscape(result)
+	if err != nil {
+		return nil, front.Errorf(front.CodeInternal, "internal error: %v", err)
+	}
+	return b, nil
 }
 
 // cacheable are the methods whose complete results carry ttlMs and
@@ -202,11 +191,7 @@ func withoutProtocolMeta(meta json.RawMessage) json.RawMessage {
 	if err != nil {
 		return json.RawMessage(`{}`)
 	}
-	for k := range members {
-		if strings.HasPrefix(k, protocolMetaPrefix) {
-			delete(members, k)
-		}
-	}
+	maps.DeleteFunc(members, func(k string, _ json.RawMessage) bool { return strings.HasPrefix(k, protocolMetaPrefix) })
 	return encodeObject(members)
 }
 
@@ -216,9 +201,11 @@ var relayedCapabilities = []string{"elicitation", "roots", "sampling"}
 
 // requestMeta is what a 2026-07-28 upstream is told of the caller of one
 // request: its capabilities that the hub relays (the upstream asks only for
-// input the caller can give), its clientInfo, its log level and trace
-// context. A 2025 client's come from its session.
-func requestMeta(c *front.ClientContext) upstreams.RequestMeta {
+// input the caller can give) and, with tasks, the tasks extension (tasks.go:
+// its settings are the hub's own, `{}`, nothing of the client's is copied),
+// its clientInfo, its log level and trace context. A 2025 client's come
+// from its session.
+func requestMeta(c *front.ClientContext, tasks bool) upstreams.RequestMeta {
 	var m upstreams.RequestMeta
 	if c == nil {
 		return m
@@ -230,6 +217,9 @@ func requestMeta(c *front.ClientContext) upstreams.RequestMeta {
 				caps[k] = v
 			}
 		}
+	}
+	if tasks {
+		caps["extensions"] = json.RawMessage(`{"` + tasksExtension + `":{}}`)
 	}
 	m.Capabilities = encodeObject(caps)
 	m.ClientInfo = c.InfoRaw
@@ -261,21 +251,16 @@ func wantsLog(c *front.ClientContext, params json.RawMessage) bool {
 // call; with several, it cannot be told whose it is and goes to none.
 type logTargets struct {
 	mu  sync.Mutex
-	all map[string][]*logTarget // by upstream name
-}
-
-type logTarget struct {
-	sess *session
-	rel  json.RawMessage
+	all map[string][]*callRef // by upstream name
 }
 
 // add records a call on upstream; the returned func forgets it after
 // progressGrace.
 func (lt *logTargets) add(upstream string, s *session, rel json.RawMessage) func() {
-	t := &logTarget{sess: s, rel: rel}
+	t := &callRef{sess: s, rel: string(rel)}
 	lt.mu.Lock()
 	if lt.all == nil {
-		lt.all = make(map[string][]*logTarget)
+		lt.all = make(map[string][]*callRef)
 	}
 	lt.all[upstream] = append(lt.all[upstream], t)
 	lt.mu.Unlock()
@@ -283,10 +268,7 @@ func (lt *logTargets) add(upstream string, s *session, rel json.RawMessage) func
 		time.AfterFunc(progressGrace, func() {
 			lt.mu.Lock()
 			defer lt.mu.Unlock()
-			l := lt.all[upstream]
-			if i := slices.Index(l, t); i >= 0 {
-				lt.all[upstream] = slices.Delete(l, i, i+1)
-			}
+			lt.all[upstream] = slices.DeleteFunc(lt.all[upstream], func(c *callRef) bool { return c == t })
 			if len(lt.all[upstream]) == 0 {
 				delete(lt.all, upstream)
 			}
@@ -295,7 +277,7 @@ func (lt *logTargets) add(upstream string, s *session, rel json.RawMessage) func
 }
 
 // only returns upstream's one call that asked for log messages.
-func (lt *logTargets) only(upstream string) (*logTarget, bool) {
+func (lt *logTargets) only(upstream string) (*callRef, bool) {
 	lt.mu.Lock()
 	defer lt.mu.Unlock()
 	if l := lt.all[upstream]; len(l) == 1 {

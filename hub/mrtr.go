@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -69,14 +70,12 @@ func readInputRequired(result json.RawMessage) (*inputRequired, bool, error) {
 	if err := json.Unmarshal(result, &r); err != nil {
 		return nil, true, fmt.Errorf("an input_required result that cannot be read: %w", err)
 	}
-	ir := &inputRequired{requests: r.InputRequests, state: r.RequestState}
 	for k, req := range r.InputRequests {
 		if req.Method == "" {
 			return nil, true, fmt.Errorf("input request %q names no method", k)
 		}
-		ir.keys = append(ir.keys, k)
 	}
-	slices.Sort(ir.keys)
+	ir := &inputRequired{requests: r.InputRequests, keys: slices.Sorted(maps.Keys(r.InputRequests)), state: r.RequestState}
 	if len(ir.keys) == 0 && ir.state == nil {
 		return nil, true, errors.New("an input_required result with neither inputRequests nor requestState")
 	}
@@ -141,11 +140,8 @@ func (ss *stateSeal) open(s string, want callState, now time.Time) (callState, e
 	ss.init()
 	var st callState
 	raw, ok := strings.CutPrefix(s, statePrefix)
-	if !ok {
-		return st, errors.New("it is not a state this hub issued")
-	}
 	b, err := base64.RawURLEncoding.DecodeString(raw)
-	if err != nil || len(b) < sha256.Size {
+	if !ok || err != nil || len(b) < sha256.Size {
 		return st, errors.New("it is not a state this hub issued")
 	}
 	mac := hmac.New(sha256.New, ss.key[:])
@@ -168,11 +164,7 @@ func (ss *stateSeal) open(s string, want callState, now time.Time) (callState, e
 	}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	for n, exp := range ss.used {
-		if now.UnixMilli() > exp {
-			delete(ss.used, n)
-		}
-	}
+	maps.DeleteFunc(ss.used, func(_ string, exp int64) bool { return now.UnixMilli() > exp })
 	if _, dup := ss.used[st.Nonce]; dup {
 		return st, errors.New("it was used already: each requestState continues a call once")
 	}
@@ -285,12 +277,7 @@ const parkKey = "input"
 type ask struct {
 	method string
 	params json.RawMessage
-	answer chan askAnswer // cap 1
-}
-
-type askAnswer struct {
-	result json.RawMessage
-	err    error
+	answer chan callResult // cap 1
 }
 
 // parked is a running request of a 2026-07-28 client on a 2025 upstream.
@@ -311,6 +298,7 @@ type parked struct {
 	pending *ask   // the request the client was shown, while parked
 }
 
+// callResult is an answer: the call's, or the client's to an ask.
 type callResult struct {
 	result json.RawMessage
 	err    error
@@ -348,7 +336,7 @@ func (p *parked) end() {
 // askParked hands a server→client request to the running call and waits
 // for the client's answer.
 func (s *session) askParked(ctx context.Context, p *parked, method string, params json.RawMessage) (json.RawMessage, error) {
-	a := &ask{method: method, params: params, answer: make(chan askAnswer, 1)}
+	a := &ask{method: method, params: params, answer: make(chan callResult, 1)}
 	select {
 	case p.asks <- a:
 	case <-p.ended:
@@ -396,7 +384,7 @@ func (s *session) resumeParked(ctx context.Context, p *parked, responses strictj
 	a := p.pending
 	p.pending = nil
 	p.runFor(s, front.RelatedID(ctx))
-	a.answer <- askAnswer{result: v.Bytes()}
+	a.answer <- callResult{result: v.Bytes()}
 	return s.awaitParked(ctx, p)
 }
 
@@ -486,11 +474,9 @@ func (s *session) callBinding(r *toolCallRun) callState {
 	return callState{Upstream: r.u.name, Method: "tools/call", Name: r.call.name, Args: argumentsDigest(r.call.args), Principal: principal(s.fs)}
 }
 
-// forwardRounds forwards a prompts/get or resources/read (not tool calls:
-// nothing to authorize) with its multi round-trip requests carried across
-// the hub as a tools/call's are: a retry's state opened and swapped for the
-// upstream's own, only the answers it asked for passed on, an
-// input_required sealed for a 2026-07-28 client or fulfilled for a 2025 one.
+// forwardRounds forwards a prompts/get or resources/read (not a tool call:
+// nothing to authorize) across its rounds of input as callToolInner does a
+// tools/call.
 func (s *session) forwardRounds(ctx context.Context, u *upstream, method string, members map[string]json.RawMessage, what string) (json.RawMessage, error) {
 	bind := callState{Upstream: u.name, Method: method, Name: what, Args: argumentsDigest(members["arguments"]), Principal: principal(s.fs)}
 	var cont *continuation

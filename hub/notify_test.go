@@ -64,7 +64,7 @@ func TestResourceUpdatesReachSubscribersOnly(t *testing.T) {
 		h.Register(o)
 		sess = append(sess, h.sessionOf(o))
 	}
-	sess[0].subs["test://doc"] = struct{}{}
+	sess[0].subs.Store("test://doc", struct{}{})
 	h.upstreamNotification("docs", "notifications/resources/updated", json.RawMessage(`{"uri":"test://doc"}`))
 	h.upstreamNotification("other", "notifications/resources/updated", json.RawMessage(`{"uri":"test://doc"}`)) // not its URI
 	if outs[0].count("resources/updated") != 1 || outs[1].count("resources/updated") != 0 {

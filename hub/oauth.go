@@ -52,10 +52,7 @@ func (h *Hub) oauthSpec(s config.Server) *upstreams.OAuth {
 		ClientID:     s.OAuth.ClientID,
 		ClientSecret: s.OAuth.ClientSecret,
 		Scopes:       s.OAuth.Scopes,
-		Callback:     h.oauthCB,
-	}
-	if h.opts.OAuthStoredOnly {
-		o.Callback = nil
+		Callback:     h.oauthCB, // nil with OAuthStoredOnly: never made
 	}
 	if h.opts.OAuthDir != "" {
 		o.TokenFile = OAuthTokenFile(h.opts.OAuthDir, s.ServerID)

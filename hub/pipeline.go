@@ -180,7 +180,7 @@ func (s *session) resolveCall(ctx context.Context, r *toolCallRun) error {
 	if r.toolHash, err = h.pinCheck(r.u, route.Name, exposed); err != nil {
 		return err
 	}
-	if member, declared := v.argNamesFor(exposed).caseVariantArgument(r.call.args); member != "" {
+	if member, declared := v.argNamesFor(exposed).caseVariantArgument(r.call.args, ""); member != "" {
 		return caseVariantError(exposed, member, declared)
 	}
 	return nil
@@ -286,11 +286,7 @@ func (s *session) forwardCall(ctx context.Context, r *toolCallRun) (json.RawMess
 		return nil, err // the builder refuses only a repeated name: a bug here
 	}
 	if r.modernUp {
-		meta := requestMeta(r.req.Client)
-		if r.tasks {
-			meta = withTasksCapability(meta)
-		}
-		ctx = upstreams.WithRequestMeta(ctx, meta)
+		ctx = upstreams.WithRequestMeta(ctx, requestMeta(r.req.Client, r.tasks))
 	}
 	if c := r.req.Client; c != nil && c.Modern && c.LogLevel != "" {
 		// A request with no session gets the log messages of its own call

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"encoding/json"
+	"iter"
 	"sort"
 
 	"github.com/sigilcore/sigil-hub/front"
@@ -46,23 +47,36 @@ func findMember(obj []byte, name string) (start, end int, ok bool) {
 		return -1, -1, false
 	}
 	start, end = -1, -1
-	i := strictjson.SkipSpace(obj, strictjson.SkipSpace(obj, 0)+1) // past '{'
-	for i < len(obj) && obj[i] == '"' {
-		kEnd := strictjson.SkipString(obj, i)
-		vStart := strictjson.SkipSpace(obj, strictjson.SkipSpace(obj, kEnd)+1) // past ':'
-		vEnd := strictjson.SkipValue(obj, vStart)
-		if key, _ := strictjson.DecodeString(obj[i:kEnd]); strictjson.SameName(key, name) {
-			if start >= 0 || string(obj[i+1:kEnd-1]) != name {
+	for key, v := range members(obj) {
+		if k, _ := strictjson.DecodeString(key); strictjson.SameName(k, name) {
+			if start >= 0 || string(key[1:len(key)-1]) != name {
 				return -1, -1, false
 			}
-			start, end = vStart, vEnd
-		}
-		i = strictjson.SkipSpace(obj, vEnd)
-		if i < len(obj) && obj[i] == ',' {
-			i = strictjson.SkipSpace(obj, i+1)
+			start, end = v[0], v[1]
 		}
 	}
 	return start, end, true
+}
+
+// members yields the members of obj, a valid JSON object, in order: each
+// name as written (a string token, quotes and escapes included) and the
+// span of its value in obj.
+func members(obj []byte) iter.Seq2[[]byte, [2]int] {
+	return func(yield func([]byte, [2]int) bool) {
+		i := strictjson.SkipSpace(obj, strictjson.SkipSpace(obj, 0)+1) // past '{'
+		for i < len(obj) && obj[i] == '"' {
+			kEnd := strictjson.SkipString(obj, i)
+			vStart := strictjson.SkipSpace(obj, strictjson.SkipSpace(obj, kEnd)+1) // past ':'
+			vEnd := strictjson.SkipValue(obj, vStart)
+			if !yield(obj[i:kEnd], [2]int{vStart, vEnd}) {
+				return
+			}
+			i = strictjson.SkipSpace(obj, vEnd)
+			if i < len(obj) && obj[i] == ',' {
+				i = strictjson.SkipSpace(obj, i+1)
+			}
+		}
+	}
 }
 
 // setMember returns obj with member name's value replaced by value, every

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/sigilcore/sigil-hub/authz"
-	"github.com/sigilcore/sigil-hub/authz/policy"
 	"github.com/sigilcore/sigil-hub/config"
 	"github.com/sigilcore/sigil-hub/upstreams"
 )
@@ -86,33 +85,33 @@ func (h *Hub) Reconfigure(ctx context.Context, cfg config.Config, secrets []stri
 	old := h.fleet.Load()
 	fixed, settings := settingsDiff(old.cfg, cfg)
 	if len(fixed) > 0 {
+		verb := "they apply"
+		if len(fixed) == 1 {
+			verb = "it applies"
+		}
 		return Reload{}, fmt.Errorf("%s changed: %s at start only, so nothing was reloaded; restart sigil-hub to apply the new config",
-			strings.Join(fixed, ", "), pluralVerb(len(fixed), "applies", "apply"))
+			strings.Join(fixed, ", "), verb)
 	}
 	if !slices.ContainsFunc(cfg.Servers, func(s config.Server) bool { return !s.Disabled }) {
 		return Reload{}, errors.New("every server would be disabled: nothing was reloaded (the hub keeps serving the old config)")
 	}
 	var r Reload
 	r.Settings = settings
-	local, _ := h.authorizer.(*authz.Local)
-	var newPolicy *policy.Policy
-	if local != nil {
+	if local, _ := h.authorizer.(*authz.Local); local != nil {
 		p, err := loadPolicy(cfg.Policy)
 		if err != nil {
 			return Reload{}, fmt.Errorf("%w: nothing was reloaded (the hub keeps the policy it has)", err)
 		}
 		if p.Hash() != local.PolicyHash() {
-			newPolicy, r.PolicyHash = p, p.Hash()
+			r.PolicyHash = p.Hash()
 			if !slices.Contains(r.Settings, "policy") {
 				r.Settings = append(r.Settings, "policy")
 			}
+			local.SetPolicy(p)
+			h.log.Info("policy reloaded", "policy", cfg.Policy, "policy_hash", p.Hash())
 		}
 	}
 	h.secrets = secrets
-	if newPolicy != nil {
-		local.SetPolicy(newPolicy)
-		h.log.Info("policy reloaded", "policy", cfg.Policy, "policy_hash", newPolicy.Hash())
-	}
 	nf := &fleet{cfg: cfg, byName: map[string]*upstream{}}
 	var starts, restarts []*upstreams.Upstream
 	for _, s := range cfg.Servers {
@@ -221,11 +220,4 @@ func sameConnection(a, b config.Server) bool {
 	return a.Command == b.Command && slices.Equal(a.Args, b.Args) && reflect.DeepEqual(a.Env, b.Env) &&
 		a.Cwd == b.Cwd && a.URL == b.URL && a.Transport == b.Transport && reflect.DeepEqual(a.Headers, b.Headers) &&
 		reflect.DeepEqual(a.OAuth, b.OAuth) && a.ServerID == b.ServerID && a.ServerRequests == b.ServerRequests
-}
-
-func pluralVerb(n int, one, many string) string {
-	if n == 1 {
-		return "it " + one
-	}
-	return "they " + many
 }

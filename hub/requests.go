@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
 
 	"github.com/sigilcore/sigil-hub/front"
-	"github.com/sigilcore/sigil-hub/internal/strictjson"
 	"github.com/sigilcore/sigil-hub/upstreams"
 )
 
@@ -95,12 +95,7 @@ func (h *Hub) sessionWaiter() <-chan struct{} {
 // readySessions returns the live sessions the hub may ask, those that
 // sent upstream requests first, then the most recently active first.
 func (h *Hub) readySessions(upstream string) []*session {
-	var out []*session
-	for _, s := range h.liveSessions() {
-		if s.ready.Load() {
-			out = append(out, s)
-		}
-	}
+	out := slices.DeleteFunc(h.liveSessions(), func(s *session) bool { return !s.ready.Load() })
 	sort.SliceStable(out, func(i, j int) bool {
 		ui, uj := out[i].usesUpstream(upstream), out[j].usesUpstream(upstream)
 		if ui != uj {
@@ -126,12 +121,7 @@ func (h *Hub) requestOutsideCall(ctx context.Context, name, method string, param
 	for {
 		wake := h.sessionWaiter()
 		ready := h.readySessions(name)
-		var able []*session
-		for _, s := range ready {
-			if s.declared(capName, sub) {
-				able = append(able, s)
-			}
-		}
+		able := slices.DeleteFunc(slices.Clone(ready), func(s *session) bool { return !s.declared(capName, sub) })
 		switch {
 		case len(ready) == 0:
 			select { // no client yet: wait for one
@@ -187,14 +177,12 @@ func capabilityFor(method string, params json.RawMessage) (string, string) {
 		if len(params) == 0 {
 			return "elicitation", ""
 		}
-		start, end, ok := findMember(params, "mode")
-		if !ok {
+		mode, present, ok := memberString(params, "mode")
+		if !present && !ok { // not an object findMember reads
 			return "", ""
 		}
-		if start >= 0 {
-			if mode, _ := strictjson.DecodeString(params[start:end]); mode == "url" {
-				return "elicitation", "url"
-			}
+		if mode == "url" {
+			return "elicitation", "url"
 		}
 		return "elicitation", ""
 	}
@@ -235,19 +223,19 @@ func (h *Hub) serverName(name string) string {
 // sub is set, its sub-capability, e.g. elicitation.url).
 func (s *session) declared(name, sub string) bool {
 	cc := s.fs.Client()
-	if cc == nil || cc.Capabilities == nil {
+	return cc != nil && hasCapability(cc.Capabilities, name, sub)
+}
+
+// hasCapability reports whether caps (a client's or a server's) declare
+// capability name and, when sub is set, its sub-capability sub.
+func hasCapability(caps json.RawMessage, name, sub string) bool {
+	var all map[string]json.RawMessage
+	if json.Unmarshal(caps, &all) != nil {
 		return false
 	}
-	var caps map[string]json.RawMessage
-	if json.Unmarshal(cc.Capabilities, &caps) != nil {
-		return false
-	}
-	c, ok := caps[name]
-	if !ok {
-		return false
-	}
-	if sub == "" {
-		return true
+	c, ok := all[name]
+	if !ok || sub == "" {
+		return ok
 	}
 	var subs map[string]json.RawMessage
 	if json.Unmarshal(c, &subs) != nil {

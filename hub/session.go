@@ -11,9 +11,8 @@ import (
 	"github.com/sigilcore/sigil-hub/front"
 )
 
-// The hub is the fronts' front.Handler: a front reads and validates what a
-// client sends (package front), the hub serves it. This file is that
-// surface and the hub's side of a client session.
+// This file is the hub's front.Handler surface (the package doc) and its
+// side of a client session.
 
 // session is the hub's side of one live client session: what the pipeline
 // keeps per session (the front keeps the rest: its requests in flight, its
@@ -29,8 +28,7 @@ type session struct {
 	// sessions that use it.
 	uses sync.Map
 
-	mu   sync.Mutex          // guards subs
-	subs map[string]struct{} // subscribed resource URIs
+	subs sync.Map // subscribed resource URIs (string → struct{})
 
 	// park is the call of a 2026-07-28 request that its upstream may ask
 	// the client for input in (mrtr.go), or nil.
@@ -51,7 +49,7 @@ type session struct {
 const initializeGrace = 500 * time.Millisecond
 
 func (h *Hub) newSession(fs front.Session) *session {
-	s := &session{h: h, fs: fs, taskID: h.fleet.Load().cfg.TaskID, subs: make(map[string]struct{})}
+	s := &session{h: h, fs: fs, taskID: h.fleet.Load().cfg.TaskID}
 	if s.taskID == "" {
 		s.taskID = newTaskID()
 	}
@@ -158,12 +156,6 @@ func (s *session) usesUpstream(name string) bool {
 	return ok
 }
 
-// send delivers a message that belongs to no particular request.
-func (s *session) send(msg []byte) { s.fs.Send(nil, msg) }
-
-// sendRelated delivers a message caused by the client request rel.
-func (s *session) sendRelated(rel json.RawMessage, msg []byte) { s.fs.Send(rel, msg) }
-
 // request answers one client request of an initialized session: a raw
 // result, or an error (a *front.Error, or front.ErrNoResponse).
 func (s *session) request(ctx context.Context, req *front.Request) (json.RawMessage, error) {
@@ -196,30 +188,18 @@ func (s *session) request(ctx context.Context, req *front.Request) (json.RawMess
 	return nil, front.Errorf(front.CodeMethodNotFound, "method %q is not supported by sigil-hub", req.Method)
 }
 
-// initialize answers the handshake with the hub's merged capabilities, in
-// the protocol version the front negotiated (req.Client). In single-wrap
-// mode it first waits for the upstream's start-up (bounded by
-// startup_timeout), so that the answer carries the upstream's own
-// instructions.
+// initialize answers the handshake in the protocol version the front
+// negotiated (req.Client), with the hub's capabilities and instructions
+// (serverResult).
 func (h *Hub) initialize(ctx context.Context, req *front.Request) (json.RawMessage, error) {
 	version := front.SupportedVersions[0]
 	if req.Client != nil {
 		version = req.Client.ProtocolVersion
 	}
-	caps, instructions := h.capabilities(ctx)
-	result := map[string]any{
+	return h.serverResult(ctx, map[string]any{
 		"protocolVersion": version,
-		"capabilities":    caps,
 		"serverInfo":      map[string]any{"name": "sigil-hub", "version": h.opts.Version},
-	}
-	if instructions != "" {
-		result["instructions"] = instructions
-	}
-	b, err := front.MarshalNoEscape(result)
-	if err != nil {
-		return nil, front.Errorf(front.CodeInternal, "internal error: %v", err)
-	}
-	return b, nil
+	}, false)
 }
 
 // list serves one paginated merged list.

@@ -62,12 +62,11 @@ func (h *Hub) Status(ctx context.Context) Status {
 
 	// The same sources rebuild gives the router, so the table is the one
 	// tools/list serves for these snapshots.
-	srcs := make([]router.Source, 0, len(f.ups))
+	snaps := make(map[string]*upstreams.Snapshot, len(f.ups))
 	for i, u := range f.ups {
-		s, snap := f.server(u.name), u.conn.Snapshot()
-		st.Upstreams[i].Server, st.Upstreams[i].Snapshot = s, snap
-		srcs = append(srcs, routerSource(u.name, s, snap))
+		snaps[u.name] = u.conn.Snapshot()
+		st.Upstreams[i].Server, st.Upstreams[i].Snapshot = f.server(u.name), snaps[u.name]
 	}
-	st.Table, st.Problems = router.Build(router.Rules{Separator: f.cfg.Separator, Namespace: !h.opts.Single}, srcs)
+	st.Table, st.Problems = h.route(f, snaps)
 	return st
 }

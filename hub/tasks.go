@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -75,11 +76,7 @@ func (tt *taskTable) add(t *task, now time.Time) (string, bool) {
 		tt.all = make(map[string]*task)
 	}
 	if len(tt.all) >= maxTasks {
-		for id, old := range tt.all {
-			if now.After(old.expires) {
-				delete(tt.all, id)
-			}
-		}
+		maps.DeleteFunc(tt.all, func(_ string, old *task) bool { return now.After(old.expires) })
 		if len(tt.all) >= maxTasks {
 			return "", false
 		}
@@ -151,25 +148,7 @@ func clientTakesTasks(c *front.ClientContext) bool {
 // anyUpstreamHasTasks reports whether an upstream of the fleet advertised
 // the tasks extension (server/discover advertises it only then).
 func (h *Hub) anyUpstreamHasTasks() bool {
-	for _, u := range h.fleet.Load().ups {
-		if hasTasks(u.conn.Snapshot().Capabilities) {
-			return true
-		}
-	}
-	return false
-}
-
-// withTasksCapability adds the tasks extension to what an upstream is told
-// the caller can do. The hub writes the extension's settings itself (the
-// extension defines none: `{}`), so nothing of the client's is copied.
-func withTasksCapability(m upstreams.RequestMeta) upstreams.RequestMeta {
-	caps, err := strictjson.Members(m.Capabilities)
-	if err != nil || caps == nil {
-		caps = map[string]json.RawMessage{}
-	}
-	caps["extensions"] = json.RawMessage(`{"` + tasksExtension + `":{}}`)
-	m.Capabilities = encodeObject(caps)
-	return m
+	return slices.ContainsFunc(h.fleet.Load().ups, func(u *upstream) bool { return hasTasks(u.conn.Snapshot().Capabilities) })
 }
 
 // isTaskResult reports whether an upstream's result is a task handle.
@@ -222,11 +201,7 @@ func (s *session) taskCreated(ctx context.Context, r *toolCallRun, result json.R
 		return nil, front.Errorf(front.CodeInternal, "tool %q: sigil-hub keeps %d tasks at most and all are in use; try again when some have ended", r.call.name, maxTasks)
 	}
 	s.h.log.Info("task created", "event", "task_created", "task_id", id, "exposed_tool", r.call.name, "upstream", r.u.name, "server_name", r.u.serverName)
-	out, ok := setMember(result, "taskId", strictjson.AppendString(nil, id))
-	if !ok {
-		return nil, front.Errorf(front.CodeInternal, "internal error: the upstream's task could not be rewritten")
-	}
-	return out, nil
+	return withTaskID(result, id)
 }
 
 // taskParams are the params of a tasks/* request to the upstream: its own
@@ -241,10 +216,6 @@ func taskParams(upID string, responses strictjson.Valid) (json.RawMessage, error
 	v, err := o.Finish()
 	return v.Bytes(), err
 }
-
-// emptyResponses is what tasks/update forwards when none of the client's
-// answers is to a request the upstream made.
-var emptyResponses, _ = strictjson.Check([]byte(`{}`), 0)
 
 // taskRequest serves tasks/get, tasks/update and tasks/cancel: to the
 // upstream that created the task, for the caller that created it.
@@ -270,34 +241,20 @@ func (s *session) taskRequest(ctx context.Context, req *front.Request) (json.Raw
 		}
 		// Only answers to requests the upstream made go to it.
 		if responses, ok = askedResponses(all, t.keys); !ok {
-			responses = emptyResponses
+			responses = emptyObject
 		}
 	}
 	u := h.fleet.Load().byName[t.upstream]
 	if u == nil {
 		return nil, front.Errorf(front.CodeInvalidParams, "task %q of tool %q: its upstream %q is no longer configured", id, t.exposed, t.upstream)
 	}
-	st := u.conn.Snapshot()
-	if st.State.String() != "ready" {
-		return nil, upstreamUnavailable(u, t.exposed, st.Err)
-	}
-	if st.Modern() {
-		ctx = upstreams.WithRequestMeta(ctx, withTasksCapability(requestMeta(req.Client)))
-	}
 	params, err := taskParams(t.upID, responses)
 	if err != nil {
 		return nil, front.Errorf(front.CodeInternal, "internal error: %v", err)
 	}
-	s.use(u.name)
-	res, err := u.conn.Call(ctx, req.Method, params)
-	if err != nil {
-		if front.ClientCancelled(ctx) {
-			return nil, front.ErrNoResponse
-		}
-		return nil, upstreamError(u, t.exposed, err, ctx)
-	}
-	if req.Method != "tasks/get" {
-		return res, nil
+	res, err := s.forwardParams(ctx, u, req.Method, params, t.exposed, true)
+	if err != nil || req.Method != "tasks/get" {
+		return res, err
 	}
 	th, err := readTaskHandle(res)
 	if err == nil && th.TaskID != t.upID {
@@ -324,6 +281,11 @@ func (s *session) taskRequest(ctx context.Context, req *front.Request) (json.Raw
 		slices.Sort(keys)
 	}
 	h.tasks.set(id, keys, th.TTL)
+	return withTaskID(res, id)
+}
+
+// withTaskID is an upstream's task with the hub's id in place of its own.
+func withTaskID(res json.RawMessage, id string) (json.RawMessage, error) {
 	out, ok := setMember(res, "taskId", strictjson.AppendString(nil, id))
 	if !ok {
 		return nil, front.Errorf(front.CodeInternal, "internal error: the upstream's task could not be rewritten")

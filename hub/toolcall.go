@@ -39,8 +39,10 @@ type toolCall struct {
 	requestState   string
 }
 
-// noArgs stands for the arguments of a call that sent none.
-var noArgs, _ = strictjson.Check([]byte(`{}`), 0)
+// emptyObject stands for the arguments of a call that sent none, and is
+// what tasks/update forwards when none of the client's answers is to a
+// request the upstream made (tasks.go).
+var emptyObject, _ = strictjson.Check([]byte(`{}`), 0)
 
 // toolCallMembers are the params members of a tools/call that sigil-hub
 // reads. Every other member is refused: nothing is forwarded unexamined.
@@ -101,7 +103,7 @@ func readToolCall(m *front.Request) (toolCall, *front.Error) {
 		// never fall back to `{}` for arguments the client did send.
 		return c, front.Errorf(front.CodeInternal, "internal error: the arguments of tool %q could not be read", name)
 	case !ok:
-		args = noArgs
+		args = emptyObject
 	case !args.IsObject():
 		return c, front.Errorf(front.CodeInvalidParams, "invalid arguments for tool %q: arguments must be a JSON object", name)
 	case bytes.ContainsAny(args.Bytes(), "\r\n"):

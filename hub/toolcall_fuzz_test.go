@@ -105,7 +105,7 @@ func FuzzToolCallFrame(f *testing.F) {
 		if rerr != nil {
 			return
 		}
-		if member, _ := names.caseVariantArgument(call.args); member != "" {
+		if member, _ := names.caseVariantArgument(call.args, ""); member != "" {
 			return
 		}
 		in, err := authz.NewIntent(authz.Request{ServerID: "srv", Tool: "t", Arguments: call.args, Checked: call.valid, TaskID: "task"})

@@ -1,15 +1,13 @@
 package hub
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 
-	"github.com/sigilcore/sigil-hub/config"
-	"github.com/sigilcore/sigil-hub/front"
+	"github.com/sigilcore/sigil-hub/internal/strictjson"
 	"github.com/sigilcore/sigil-hub/router"
 	"github.com/sigilcore/sigil-hub/upstreams"
 )
@@ -22,16 +20,14 @@ func (h *Hub) rebuild() *view {
 	h.rebuildMu.Lock()
 	defer h.rebuildMu.Unlock()
 	f := h.fleet.Load()
-	srcs := make([]router.Source, 0, len(f.ups))
 	snaps := make(map[string]*upstreams.Snapshot, len(f.ups))
 	gens := make(map[string]uint64, len(f.ups))
 	for _, u := range f.ups {
 		snap := u.conn.Snapshot()
 		snaps[u.name] = snap
 		gens[u.name] = snap.Generation
-		srcs = append(srcs, routerSource(u.name, f.server(u.name), snap))
 	}
-	table, problems := router.Build(router.Rules{Separator: f.cfg.Separator, Namespace: !h.opts.Single}, srcs)
+	table, problems := h.route(f, snaps)
 	for _, p := range problems {
 		// Each line names the servers concerned (server_name, as every line
 		// about a server does).
@@ -85,23 +81,24 @@ func (h *Hub) rebuild() *view {
 	return v
 }
 
-// routerSource is one upstream's surface as the router sees it: the names
-// its snapshot lists, and its configured tool filters.
-func routerSource(name string, cfg config.Server, snap *upstreams.Snapshot) router.Source {
-	src := router.Source{Upstream: name, Allow: cfg.Allow, Deny: cfg.Deny}
-	for _, it := range snap.Tools {
-		src.Tools = append(src.Tools, it.Name)
+// route builds the routing table of f's upstreams for snaps (by upstream
+// name): the names each lists, and its configured tool filters.
+func (h *Hub) route(f *fleet, snaps map[string]*upstreams.Snapshot) (*router.Table, []router.Problem) {
+	srcs := make([]router.Source, 0, len(f.ups))
+	for _, u := range f.ups {
+		cfg, snap := f.server(u.name), snaps[u.name]
+		srcs = append(srcs, router.Source{Upstream: u.name, Allow: cfg.Allow, Deny: cfg.Deny, Tools: itemNames(snap.Tools),
+			Prompts: itemNames(snap.Prompts), Resources: itemNames(snap.Resources), Templates: itemNames(snap.Templates)})
 	}
-	for _, it := range snap.Prompts {
-		src.Prompts = append(src.Prompts, it.Name)
+	return router.Build(router.Rules{Separator: f.cfg.Separator, Namespace: !h.opts.Single}, srcs)
+}
+
+func itemNames(items []upstreams.Item) []string {
+	var names []string
+	for _, it := range items {
+		names = append(names, it.Name)
 	}
-	for _, it := range snap.Resources {
-		src.Resources = append(src.Resources, it.Name)
-	}
-	for _, it := range snap.Templates {
-		src.Templates = append(src.Templates, it.Name)
-	}
-	return src
+	return names
 }
 
 // renderCache holds one upstream's list items as the client sees them, for
@@ -160,76 +157,40 @@ func index(items []upstreams.Item) map[string]json.RawMessage {
 	return m
 }
 
-// renamed returns raw with its top-level "name" member set to exposed,
-// every other byte unchanged (schemas, _meta, icons and unknown fields
-// reach the client as the upstream sent them).
+// renamed returns raw (a JSON object, as the upstream listed it) with its
+// top-level "name" member set to exposed, every other byte unchanged
+// (schemas, _meta, icons and unknown fields reach the client as the
+// upstream sent them).
 func renamed(raw json.RawMessage, exposed, original string) json.RawMessage {
 	if exposed == original {
 		return raw
 	}
-	start, end, ok := memberSpan(raw, "name")
-	if !ok {
-		return raw
-	}
-	name, _ := front.MarshalNoEscape(exposed)
-	out := make([]byte, 0, len(raw)+len(name))
-	out = append(out, raw[:start]...)
-	out = append(out, name...)
-	return append(out, raw[end:]...)
-}
-
-// memberSpan finds the byte span of the value of top-level member key in the
-// JSON object raw.
-func memberSpan(raw json.RawMessage, key string) (start, end int, ok bool) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return 0, 0, false
-	}
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return 0, 0, false
-		}
-		k, _ := t.(string)
-		off := int(dec.InputOffset())
-		// Skip whitespace and the colon to the value's first byte.
-		for off < len(raw) && (raw[off] == ' ' || raw[off] == '\t' || raw[off] == '\n' || raw[off] == '\r' || raw[off] == ':') {
-			off++
-		}
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return 0, 0, false
-		}
-		if k == key {
-			return off, int(dec.InputOffset()), true
+	for key, v := range members(raw) {
+		if k, _ := strictjson.DecodeString(key); k == "name" {
+			out := make([]byte, 0, len(raw)+len(exposed)+2)
+			out = strictjson.AppendString(append(out, raw[:v[0]]...), exposed)
+			return append(out, raw[v[1]:]...)
 		}
 	}
-	return 0, 0, false
+	return raw
 }
 
 // page cuts a list into pages with an opaque cursor (MCP pagination).
 func page(items []json.RawMessage, cursor string, size int) ([]json.RawMessage, string, error) {
 	off := 0
 	if cursor != "" {
-		n, err := fmt.Sscanf(decodeCursor(cursor), "o%d", &off)
-		if err != nil || n != 1 || off < 0 || off > len(items) {
+		b, err := base64.RawURLEncoding.DecodeString(cursor)
+		if err == nil {
+			_, err = fmt.Sscanf(string(b), "o%d", &off)
+		}
+		if err != nil || off < 0 || off > len(items) {
 			return nil, "", fmt.Errorf("invalid cursor %q: list again from the start", cursor)
 		}
 	}
 	end := min(off+size, len(items))
 	next := ""
 	if end < len(items) {
-		next = encodeCursor(fmt.Sprintf("o%d", end))
+		next = base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "o%d", end))
 	}
 	return items[off:end], next, nil
-}
-
-func encodeCursor(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
-
-func decodeCursor(c string) string {
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return ""
-	}
-	return string(b)
 }
