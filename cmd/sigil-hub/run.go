@@ -287,6 +287,7 @@ func runMain(ctx context.Context, args, environ []string, stdin io.Reader, stdou
 		})
 		return g.Run()
 	}
+	beforeStdio()
 	sctx, scancel := context.WithCancel(ctx)
 	g.Add(func() error {
 		err := front.ServeStdio(sctx, h, stdin, stdout, logger)
@@ -295,6 +296,11 @@ func runMain(ctx context.Context, args, environ []string, stdin io.Reader, stdou
 	}, func(error) { scancel() })
 	return g.Run()
 }
+
+// beforeStdio runs when the hub is about to serve its client over stdio:
+// main sets it (main.go: stdioProcs); runMain called in process, as tests
+// do, leaves the process's scheduler alone.
+var beforeStdio = func() {}
 
 // listenHTTP prepares the Streamable HTTP front. Bearer tokens come from
 // SIGIL_HUB_TOKEN_<NAME> variables (the name labels the client in logs and
