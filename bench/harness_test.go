@@ -318,10 +318,9 @@ type child struct {
 	stop func() // closes stdin and waits for the process; idempotent
 }
 
-// startChild starts cmd with pipes, initializes the MCP session and
-// registers a cleanup that closes stdin and waits for the process (killing
-// it after a grace period).
-func startChild(tb testing.TB, cmd *exec.Cmd) *child {
+// spawnChild starts cmd with pipes and registers a cleanup that closes
+// stdin and waits for the process (killing it after a grace period).
+func spawnChild(tb testing.TB, cmd *exec.Cmd) *child {
 	tb.Helper()
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -340,6 +339,13 @@ func startChild(tb testing.TB, cmd *exec.Cmd) *child {
 	c := &child{cmd: cmd, conn: newRPCConn(stdout, stdin)}
 	c.stop = sync.OnceFunc(func() { stopProcess(cmd, stdin) })
 	tb.Cleanup(c.stop)
+	return c
+}
+
+// startChild spawns cmd (spawnChild) and initializes it.
+func startChild(tb testing.TB, cmd *exec.Cmd) *child {
+	tb.Helper()
+	c := spawnChild(tb, cmd)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := c.conn.initialize(ctx); err != nil {
