@@ -13,8 +13,9 @@
 // file (RewriteJSON, RewriteCodex, Apply).
 //
 // Everything except Apply is pure: bytes and values in, bytes and values
-// out. importer imports only the standard library and BurntSushi/toml (to
-// read Codex's config.toml); it must not import hub/ or any other
-// sigil-hub package — cmd/sigil-hub passes hub's serverId derivation in
-// through BuildOptions and checks the result with config.Parse.
+// out. importer imports only the standard library, BurntSushi/toml (to
+// read Codex's config.toml) and the leaf helpers internal/headername and
+// internal/secretlike; it must not import hub/ or any other sigil-hub
+// package — cmd/sigil-hub passes hub's serverId derivation in through
+// BuildOptions and checks the result with config.Parse.
 package importer

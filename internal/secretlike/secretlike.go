@@ -3,7 +3,8 @@
 // when it writes a hub file) and the hub's config parser (which refuses
 // them written literally in a team file: README says secrets are only
 // $ENV references). It only looks at names and text; it never logs or
-// returns a value.
+// returns a value. It imports only the standard library, so both of its
+// users can depend on it without depending on each other.
 package secretlike
 
 import (

@@ -9,6 +9,7 @@
 // SIGIL_HUB_REQUIRE_BROWSER=1 and installs both with
 // `apt-get install -y chromium chromium-driver`).
 //
-// webdriver imports only the standard library. It must not import any
-// sigil-hub package, and production code must not import it.
+// webdriver imports only the standard library and internal/testbuf (the
+// driver's log). It must not import any other sigil-hub package, and
+// production code must not import it.
 package webdriver
