@@ -1,5 +1,9 @@
 // Command sigil-hub is an MCP gateway: one MCP server in front of many, with
 // every tool call authorized by Sigil Sign before the upstream sees it.
+//
+// It owns flags, environment, logging and the process's lifecycle, and
+// the subcommands; it may import every production package of the module
+// (never a test-only one under internal/), and nothing imports it.
 package main
 
 import (

@@ -27,6 +27,9 @@
 // with the server named "test" and separator "_", the hub exposes this
 // server's "simple_text" as "test_simple_text", the name the suite calls, so
 // every scenario applies through the hub's namespacing and routing.
+//
+// It imports mcp-go's server side and the standard library, no sigil-hub
+// package: it is an upstream like any other.
 package main
 
 import (

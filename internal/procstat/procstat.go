@@ -1,6 +1,6 @@
 // Package procstat reads another process's figures from /proc for tests and
 // benchmarks (Linux; elsewhere the figures are 0). Production code must not
-// import it.
+// import it. It imports only the standard library.
 package procstat
 
 import (

@@ -1,7 +1,7 @@
 // Package vectors locates the shared known-answer vectors for tests: they
 // live in ../shared/vectors beside the repository (CI always has them there)
 // and are never copied into it. Test-only: production code must not import
-// it.
+// it. It imports only the standard library.
 package vectors
 
 import (
