@@ -487,3 +487,78 @@ func TestEraHTTPServerErrorIsNoVerdict(t *testing.T) {
 		t.Errorf("after the server recovered: protocol version %q", snap.ProtocolVersion)
 	}
 }
+
+// TestModernResourceSubscription: 2026-07-28 has no resources/subscribe;
+// the hub's subscribe becomes a URI in its listen's filter, answered once
+// the reopened listen is acknowledged, and the resource's updates come
+// through without the listen's own id. Unsubscribing reopens the listen
+// without it, and no update follows.
+func TestModernResourceSubscription(t *testing.T) {
+	for _, mode := range []string{"stdio", "http"} {
+		t.Run(mode, func(t *testing.T) {
+			logPath := filepath.Join(t.TempDir(), "log")
+			var spec Spec
+			if mode == "stdio" {
+				spec = modernSpec(t, "modern", logPath)
+			} else {
+				h, err := testmodern.Handler("modern", "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				srv := httptest.NewServer(h)
+				t.Cleanup(srv.Close)
+				spec = Spec{Name: "m", URL: srv.URL}
+			}
+			updates := make(chan json.RawMessage, 8)
+			spec.OnNotification = func(method string, params json.RawMessage) {
+				if method == "notifications/resources/updated" {
+					updates <- params
+				}
+			}
+			u := start(t, spec, nil)
+			waitState(t, u, Ready)
+			uri := json.RawMessage(`{"uri":"test://modern"}`)
+			if res, err := u.Call(t.Context(), "resources/subscribe", uri); err != nil || string(res) != `{}` {
+				t.Fatalf("resources/subscribe: %s %v", res, err)
+			}
+			if res, err := callTool(t.Context(), u, "touch", `{}`); err != nil || resultText(t, res) != "touched" {
+				t.Fatalf("touch: %s %v", res, err)
+			}
+			select {
+			case p := <-updates:
+				if !strings.Contains(string(p), `"uri":"test://modern"`) || strings.Contains(string(p), "subscriptionId") {
+					t.Errorf("update params %s: want the uri and no subscriptionId", p)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("no notifications/resources/updated after subscribing")
+			}
+			if res, err := u.Call(t.Context(), "resources/unsubscribe", uri); err != nil || string(res) != `{}` {
+				t.Fatalf("resources/unsubscribe: %s %v", res, err)
+			}
+			// Touches that reach the listen before it is reopened may still
+			// send updates: drain them until the upstream's newest listen
+			// no longer has the resource, then no update may come.
+			waitFor(t, "the listen reopened without the resource", func() bool {
+				res, err := callTool(t.Context(), u, "touch", `{}`)
+				return err == nil && resultText(t, res) == "no listen subscribed test://modern"
+			})
+			time.Sleep(100 * time.Millisecond)
+			for len(updates) > 0 {
+				<-updates
+			}
+			if res, err := callTool(t.Context(), u, "touch", `{}`); err != nil || resultText(t, res) != "no listen subscribed test://modern" {
+				t.Fatalf("touch after unsubscribing: %s %v", res, err)
+			}
+			select {
+			case p := <-updates:
+				t.Errorf("an update after unsubscribing: %s", p)
+			case <-time.After(200 * time.Millisecond):
+			}
+			if mode == "stdio" {
+				if log := readLog(t, logPath); !strings.Contains(log, `"resourceSubscriptions":["test://modern"]`) || strings.Contains(log, `"method":"resources/subscribe"`) {
+					t.Errorf("want a listen with resourceSubscriptions and no resources/subscribe sent; log:\n%s", log)
+				}
+			}
+		})
+	}
+}

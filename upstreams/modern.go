@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -49,6 +50,8 @@ func (u *Upstream) newModernConn(inner conn, stdio bool) *modernConn {
 
 // removedMethods are the requests 2026-07-28 removed that the hub may still
 // make of an upstream.
+// (resources/subscribe and unsubscribe never reach here: session.subscribe
+// answers them with the listen).
 var removedMethods = []string{"initialize", "ping", "resources/subscribe", "resources/unsubscribe"}
 
 func (m *modernConn) call(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
@@ -207,13 +210,26 @@ func objectMembers(obj []byte) ([]metaMember, error) {
 }
 
 // listenState is a modern session's subscriptions/listen: the hub's one
-// subscription to the upstream's list changes (2026-07-28 sends no
-// notification the client did not ask for), whose list_changed
-// notifications reach onNotification like a legacy upstream's.
+// subscription to the upstream's list changes and to the resources the hub
+// subscribed (2026-07-28 sends no notification the client did not ask for,
+// and has no resources/subscribe: a subscription is a URI in the listen's
+// filter), whose notifications reach onNotification like a legacy
+// upstream's.
 type listenState struct {
 	acked     chan struct{} // signalled (cap 1) on each acknowledgement
 	relistAll atomic.Bool   // re-list everything on the next acknowledgement (a reopened listen)
 	idle      atomic.Bool   // the last acknowledgement honoured nothing
+
+	mu       sync.Mutex
+	runCtx   context.Context    // the supervisor's: how long a listen may last
+	running  bool               // listenLoop runs
+	reopen   context.CancelFunc // ends the listen in progress, which the loop reopens with the current filter
+	uris     []string           // the resources subscribed, sorted
+	gen      uint64             // counts changes of uris
+	sentGen  uint64             // gen of the filter of the listen in progress
+	ackedGen uint64             // gen of the filter the last acknowledgement answered
+	honoured []string           // the resources the last acknowledgement honoured
+	ackWait  chan struct{}      // closed at the next acknowledgement, or when the loop ends
 }
 
 // listenRetryMax bounds the wait before a listen that ended is reopened.
@@ -225,12 +241,12 @@ const listenRetryMax = 30 * time.Second
 // missed. runCtx is the supervisor's: the listen lasts as long as the
 // session.
 func (s *session) startListen(runCtx, ctx context.Context) {
-	params := s.listenParams()
-	if params == nil {
-		return
-	}
 	s.listen.acked = make(chan struct{}, 1)
-	if !s.goBG(func() { s.listenLoop(runCtx, params) }) {
+	s.listen.mu.Lock()
+	s.listen.runCtx = runCtx
+	started := s.listenParams() != nil && s.runListenLocked()
+	s.listen.mu.Unlock()
+	if !started {
 		return
 	}
 	select {
@@ -242,9 +258,18 @@ func (s *session) startListen(runCtx, ctx context.Context) {
 	}
 }
 
+// runListenLocked starts listenLoop (s.listen.mu is held).
+func (s *session) runListenLocked() bool {
+	if s.listen.runCtx == nil || !s.goBG(func() { s.listenLoop(s.listen.runCtx) }) {
+		return false
+	}
+	s.listen.running = true
+	return true
+}
+
 // listenParams returns the listen request's params for the lists the
-// server says change (all three when its capabilities are unknown), or
-// nil for none.
+// server says change (all three when its capabilities are unknown) and the
+// resources subscribed, or nil for none. s.listen.mu is held.
 func (s *session) listenParams() json.RawMessage {
 	var on []metaMember
 	for _, k := range [...]struct {
@@ -259,10 +284,125 @@ func (s *session) listenParams() json.RawMessage {
 			on = append(on, metaMember{k.name, []byte("true")})
 		}
 	}
+	if len(s.listen.uris) > 0 {
+		list := []byte{'['}
+		for i, uri := range s.listen.uris {
+			if i > 0 {
+				list = append(list, ',')
+			}
+			list = strictjson.AppendString(list, uri)
+		}
+		on = append(on, metaMember{"resourceSubscriptions", append(list, ']')})
+	}
 	if len(on) == 0 {
 		return nil
 	}
 	return appendObject(nil, []metaMember{{"notifications", appendObject(nil, on)}})
+}
+
+// subscribe answers the hub's resources/subscribe and unsubscribe, which
+// 2026-07-28 removed, with the listen: the URI joins (or leaves) its
+// filter and the listen is reopened with it. A subscription is answered
+// once the new listen is acknowledged, and only if the acknowledgement
+// honours it.
+func (s *session) subscribe(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
+	var p struct {
+		URI string `json:"uri"`
+	}
+	if err := json.Unmarshal(params, &p); err != nil || p.URI == "" {
+		return nil, &RPCError{Code: codeInvalidParams, Message: method + ": uri must be a non-empty string"}
+	}
+	on := method == "resources/subscribe"
+	l := &s.listen
+	l.mu.Lock()
+	if i, found := slices.BinarySearch(l.uris, p.URI); on != found { // else: as it is already
+		if on {
+			l.uris = slices.Insert(l.uris, i, p.URI)
+		} else {
+			l.uris = slices.Delete(l.uris, i, i+1)
+		}
+		l.gen++
+		if l.ackWait == nil {
+			l.ackWait = make(chan struct{})
+		}
+		switch {
+		case l.running && l.reopen != nil:
+			l.reopen()
+		case !l.running && s.listenParams() != nil:
+			s.runListenLocked()
+		}
+	}
+	gen := l.gen
+	l.mu.Unlock()
+	if !on {
+		return json.RawMessage(`{}`), nil
+	}
+	timeout := time.NewTimer(s.u.probeTimeout())
+	defer timeout.Stop()
+	for {
+		l.mu.Lock()
+		if l.ackWait == nil {
+			l.ackWait = make(chan struct{})
+		}
+		settled, honoured, wait := l.ackedGen >= gen || !l.running, slices.Contains(l.honoured, p.URI), l.ackWait
+		l.mu.Unlock()
+		if settled && honoured {
+			return json.RawMessage(`{}`), nil
+		}
+		if settled {
+			s.unsubscribeLost(p.URI)
+			return nil, &RPCError{Code: codeInvalidParams, Message: fmt.Sprintf("this upstream (MCP %s) did not accept a subscription to %q: its subscriptions/listen acknowledgement left it out", modernVersion, p.URI)}
+		}
+		select {
+		case <-wait:
+		case <-timeout.C:
+			s.unsubscribeLost(p.URI)
+			return nil, fmt.Errorf("%w: resources/subscribe: subscriptions/listen not acknowledged in time", ErrUnavailable)
+		case <-ctx.Done():
+			s.unsubscribeLost(p.URI)
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// subscriptionIDKey is the _meta member that tags each message of a
+// 2026-07-28 listen with the listen's id.
+const subscriptionIDKey = "io.modelcontextprotocol/subscriptionId"
+
+// withoutSubscriptionID drops the id of the hub's own listen from a
+// notification's _meta: the hub's clients have listens of their own, or
+// none, and the hub tags what it sends them itself.
+func withoutSubscriptionID(params json.RawMessage) json.RawMessage {
+	ms, err := objectMembers(params)
+	if err != nil {
+		return params
+	}
+	i := slices.IndexFunc(ms, func(m metaMember) bool { return m.name == "_meta" })
+	if i < 0 {
+		return params
+	}
+	meta, err := objectMembers(ms[i].value)
+	if err != nil {
+		return params
+	}
+	meta = slices.DeleteFunc(meta, func(m metaMember) bool { return m.name == subscriptionIDKey })
+	if len(meta) == 0 {
+		ms = slices.Delete(ms, i, i+1)
+	} else {
+		ms[i].value = appendObject(nil, meta)
+	}
+	return appendObject(nil, ms)
+}
+
+// unsubscribeLost takes uri out of the filter after a subscription that
+// did not take; the next reopening of the listen drops it.
+func (s *session) unsubscribeLost(uri string) {
+	s.listen.mu.Lock()
+	defer s.listen.mu.Unlock()
+	if i, found := slices.BinarySearch(s.listen.uris, uri); found {
+		s.listen.uris = slices.Delete(s.listen.uris, i, i+1)
+		s.listen.gen++
+	}
 }
 
 // listenLoop keeps the listen open for the session's life: the request
@@ -271,13 +411,38 @@ func (s *session) listenParams() json.RawMessage {
 // is re-listed once the new one is acknowledged, since changes in between
 // were not seen. A server without the method, or one that honours nothing
 // of the filter, is left alone.
-func (s *session) listenLoop(ctx context.Context, params json.RawMessage) {
+func (s *session) listenLoop(ctx context.Context) {
+	l := &s.listen
+	defer func() {
+		l.mu.Lock()
+		l.running, l.reopen = false, nil
+		if l.ackWait != nil {
+			close(l.ackWait) // a waiting subscription learns the listen ended
+			l.ackWait = nil
+		}
+		l.mu.Unlock()
+	}()
 	delay := time.Second
 	for {
+		l.mu.Lock()
+		params := s.listenParams()
+		lctx, reopen := context.WithCancel(ctx)
+		l.reopen, l.sentGen = reopen, l.gen
+		l.mu.Unlock()
+		if params == nil {
+			reopen()
+			return
+		}
 		start := time.Now()
-		_, err := s.request(ctx, "subscriptions/listen", params)
+		_, err := s.request(lctx, "subscriptions/listen", params)
+		reopened := lctx.Err() != nil
+		reopen()
 		if ctx.Err() != nil || s.isLost() {
 			return
+		}
+		if reopened { // the filter changed: reopen at once
+			l.relistAll.Store(true)
+			continue
 		}
 		var rpc *RPCError
 		switch {
@@ -322,6 +487,13 @@ func (s *session) onListenAck(params json.RawMessage) {
 	_ = json.Unmarshal(params, &p)
 	n := p.Notifications
 	s.listen.idle.Store(!n.Tools && !n.Prompts && !n.Resources && len(n.URIs) == 0)
+	s.listen.mu.Lock()
+	s.listen.honoured, s.listen.ackedGen = n.URIs, s.listen.sentGen
+	if s.listen.ackWait != nil {
+		close(s.listen.ackWait)
+		s.listen.ackWait = make(chan struct{})
+	}
+	s.listen.mu.Unlock()
 	if s.listen.relistAll.Swap(false) {
 		s.relistSoon(kindTools | kindPrompts | kindResources | kindTemplates)
 	}

@@ -165,6 +165,9 @@ func (s *session) request(ctx context.Context, method string, params json.RawMes
 	if s.isLost() { // not sent
 		return nil, fmt.Errorf("%w: connection lost: %v", ErrUnavailable, context.Cause(s.lost))
 	}
+	if s.init.modern && (method == "resources/subscribe" || method == "resources/unsubscribe") {
+		return s.subscribe(ctx, method, params)
+	}
 	res, err := s.c.call(ctx, method, params)
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
@@ -207,6 +210,9 @@ func (s *session) onNotification(method string, params json.RawMessage) {
 	if k != 0 {
 		s.relistSoon(k)
 		return
+	}
+	if s.init.modern && method == "notifications/resources/updated" {
+		params = withoutSubscriptionID(params)
 	}
 	now := time.Now()
 	if !s.budget.take(now) {

@@ -34,7 +34,8 @@ blocked_tools: modern.echo
 // server/discover and refuses initialize is detected as 2026-07-28 and
 // used through the hub: its tools are listed, an allowed call reaches it
 // (carrying the 2026-07-28 _meta, not an initialize before it) and a
-// blocked one does not, decided by the embedded policy engine.
+// blocked one does not, decided by the embedded policy engine; a resource
+// subscription works though the upstream has no resources/subscribe.
 func TestModernOnlyUpstreamThroughHub(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -81,6 +82,16 @@ env = { %s = "modern", %s = %q }
 	if o := outcomeOf(t, h.call("modern__echo", `{"x":1}`)); o.Code != -32001 || o.ErrorCode != "SIGIL_POLICY_VIOLATION" {
 		t.Errorf("blocked call: %+v, want -32001 SIGIL_POLICY_VIOLATION", o)
 	}
+
+	// 2026-07-28 has no resources/subscribe: the 2025 client's subscription
+	// becomes the hub's listen filter, and the resource's update reaches it.
+	if resp := h.rpc("resources/subscribe", map[string]any{"uri": "test://modern"}); resp.Error != nil || string(resp.Result) != `{}` {
+		t.Fatalf("resources/subscribe: %s %+v", resp.Result, resp.Error)
+	}
+	if resp := h.call("modern__touch", `{}`); resp.Error != nil || resultText(t, resp) != "touched" {
+		t.Fatalf("touch: %s %+v", resp.Result, resp.Error)
+	}
+	eventually(t, "the resource update", func() bool { return h.notifications("notifications/resources/updated") == 1 })
 
 	b, err := os.ReadFile(log)
 	if err != nil {

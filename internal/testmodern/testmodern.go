@@ -20,8 +20,11 @@
 // protocolVersion, clientInfo, clientCapabilities, logLevel), echo (its raw
 // arguments), add_tool {name} (adds a tool: a tools/list_changed), ask (a
 // modern caller gets an input_required result asking an elicitation), log
-// (sends an info log message, then answers). Prompt hello; resource
-// test://modern.
+// (sends an info log message, then answers), touch (sends
+// notifications/resources/updated for test://modern on the newest
+// subscriptions/listen, tagged with its subscription id, if it subscribed
+// that resource). Prompt hello; resource
+// test://modern, which can be subscribed.
 //
 // This package may import mcp-go and the standard library, no sigil-hub
 // package; production code must not import it.
@@ -35,7 +38,10 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -130,6 +136,14 @@ func NewServer(mode, name string) (*server.MCPServer, error) {
 		name = "testmodern"
 	}
 	hooks := &server.Hooks{}
+	// listens are the sessions serving a subscriptions/listen, by request
+	// id, with the URIs each subscribed.
+	var listens sync.Map // id → listenSub
+	hooks.AddBeforeSubscriptionsListen(func(ctx context.Context, id any, req *mcp.SubscriptionsListenRequest) {
+		if session := server.ClientSessionFromContext(ctx); session != nil {
+			listens.Store(fmt.Sprint(id), listenSub{id, session, req.Params.Notifications.ResourceSubscriptions, time.Now()})
+		}
+	})
 	switch mode {
 	case "dual":
 	case "modern":
@@ -161,7 +175,7 @@ func NewServer(mode, name string) (*server.MCPServer, error) {
 	s := server.NewMCPServer(name, "1.0.0",
 		server.WithToolCapabilities(true),
 		server.WithPromptCapabilities(true),
-		server.WithResourceCapabilities(false, true),
+		server.WithResourceCapabilities(true, true),
 		server.WithLogging(),
 		server.WithInstructions("testmodern "+mode),
 		server.WithHooks(hooks),
@@ -209,6 +223,23 @@ func NewServer(mode, name string) (*server.MCPServer, error) {
 		}
 		return text("logged"), nil
 	})
+	s.AddTool(mcp.NewTool("touch"), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		var last *listenSub // the newest listen: a reopened one replaces the one before
+		listens.Range(func(_, v any) bool {
+			if l := v.(listenSub); last == nil || l.at.After(last.at) {
+				last = &l
+			}
+			return true
+		})
+		if last == nil || !slices.Contains(last.uris, "test://modern") {
+			return text("no listen subscribed test://modern"), nil
+		}
+		last.session.NotificationChannel() <- mcp.JSONRPCNotification{JSONRPC: mcp.JSONRPC_VERSION,
+			Notification: mcp.Notification{Method: "notifications/resources/updated",
+				Params: mcp.NotificationParams{Meta: map[string]any{mcp.MetaKeySubscriptionID: last.id},
+					AdditionalFields: map[string]any{"uri": "test://modern"}}}}
+		return text("touched"), nil
+	})
 	s.AddPrompt(mcp.NewPrompt("hello"), func(ctx context.Context, req mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
 		return mcp.NewGetPromptResult("hello", []mcp.PromptMessage{mcp.NewPromptMessage(mcp.RoleUser, mcp.NewTextContent("hello"))}), nil
 	})
@@ -217,4 +248,13 @@ func NewServer(mode, name string) (*server.MCPServer, error) {
 			return []mcp.ResourceContents{mcp.TextResourceContents{URI: "test://modern", MIMEType: "text/plain", Text: strings.ToUpper("modern")}}, nil
 		})
 	return s, nil
+}
+
+// listenSub is one subscriptions/listen: the session it is served on and
+// the resources it subscribed.
+type listenSub struct {
+	id      any // the listen's request id: its subscription id
+	session server.ClientSession
+	uris    []string
+	at      time.Time
 }
