@@ -51,6 +51,17 @@ type wire struct {
 	log *slog.Logger
 }
 
+// sentIDKey marks a ctx whose caller wants the id its request is sent
+// with (the listen matches its acknowledgement by it: modern.go).
+type sentIDKey struct{}
+
+// noteSentID tells the caller of a request made with ctx its id, if asked.
+func noteSentID(ctx context.Context, id int64) {
+	if p, ok := ctx.Value(sentIDKey{}).(*atomic.Int64); ok {
+		p.Store(id)
+	}
+}
+
 // cancelTimeout bounds sending notifications/cancelled after a caller gave up.
 const cancelTimeout = 5 * time.Second
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/sigilcore/sigil-hub/internal/strictjson"
 	"github.com/sigilcore/sigil-hub/internal/testmodern"
+	"golang.org/x/sync/errgroup"
 )
 
 // The era tests run this binary as internal/testmodern's server when
@@ -553,6 +555,22 @@ func TestModernResourceSubscription(t *testing.T) {
 			case p := <-updates:
 				t.Errorf("an update after unsubscribing: %s", p)
 			case <-time.After(200 * time.Millisecond):
+			}
+			// Subscriptions made at once each reopen the listen: every one
+			// is answered, none refused for an acknowledgement meant for
+			// the listen before.
+			var g errgroup.Group
+			for i := range 5 {
+				g.Go(func() error {
+					uri := fmt.Sprintf(`{"uri":"test://c/%d"}`, i)
+					if res, err := u.Call(t.Context(), "resources/subscribe", json.RawMessage(uri)); err != nil || string(res) != `{}` {
+						return fmt.Errorf("resources/subscribe %s: %s %v", uri, res, err)
+					}
+					return nil
+				})
+			}
+			if err := g.Wait(); err != nil {
+				t.Fatal(err)
 			}
 			if mode == "stdio" {
 				if log := readLog(t, logPath); !strings.Contains(log, `"resourceSubscriptions":["test://modern"]`) || strings.Contains(log, `"method":"resources/subscribe"`) {

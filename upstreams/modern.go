@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -227,6 +229,7 @@ type listenState struct {
 	uris     []string           // the resources subscribed, sorted
 	gen      uint64             // counts changes of uris
 	sentGen  uint64             // gen of the filter of the listen in progress
+	sentID   atomic.Int64       // request id of the listen in progress (its subscription id)
 	ackedGen uint64             // gen of the filter the last acknowledgement answered
 	honoured []string           // the resources the last acknowledgement honoured
 	ackWait  chan struct{}      // closed at the next acknowledgement, or when the loop ends
@@ -427,6 +430,7 @@ func (s *session) listenLoop(ctx context.Context) {
 		l.mu.Lock()
 		params := s.listenParams()
 		lctx, reopen := context.WithCancel(ctx)
+		lctx = context.WithValue(lctx, sentIDKey{}, &l.sentID)
 		l.reopen, l.sentGen = reopen, l.gen
 		l.mu.Unlock()
 		if params == nil {
@@ -483,8 +487,12 @@ func (s *session) onListenAck(params json.RawMessage) {
 			Resources bool     `json:"resourcesListChanged"`
 			URIs      []string `json:"resourceSubscriptions"`
 		} `json:"notifications"`
+		Meta map[string]json.RawMessage `json:"_meta"`
 	}
 	_ = json.Unmarshal(params, &p)
+	if id, ok := p.Meta[subscriptionIDKey]; ok && strings.Trim(string(id), `"`) != strconv.FormatInt(s.listen.sentID.Load(), 10) {
+		return // the acknowledgement of a listen since reopened, late
+	}
 	n := p.Notifications
 	s.listen.idle.Store(!n.Tools && !n.Prompts && !n.Resources && len(n.URIs) == 0)
 	s.listen.mu.Lock()

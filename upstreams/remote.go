@@ -51,6 +51,7 @@ func newRemoteConn(t transport.Interface, hc *http.Client, raw *rawParams, w wir
 
 func (c *remoteConn) call(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
 	id := c.ids.Add(1)
+	noteSentID(ctx, id)
 	req := transport.JSONRPCRequest{JSONRPC: mcp.JSONRPC_VERSION, ID: mcp.NewRequestId(id), Method: method}
 	if len(params) > 0 {
 		tok, release := c.raw.add(params)

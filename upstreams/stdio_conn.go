@@ -85,6 +85,7 @@ func (c *stdioConn) call(ctx context.Context, method string, params json.RawMess
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, context.Cause(c.done))
 	}
 	id := c.ids.Add(1)
+	noteSentID(ctx, id)
 	bp := c.frames.Get().(*[]byte)
 	frame := appendMessage((*bp)[:0], strconv.AppendInt(nil, id, 10), method, params)
 	ch := c.chans.Get().(chan reply)
