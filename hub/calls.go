@@ -268,6 +268,8 @@ func (h *Hub) upstreamNotification(upstreamName, method string, params json.RawM
 		if t, ok := h.logTargets.only(upstreamName); ok && wantsLog(t.sess.fs.Client(), p) {
 			t.sess.fs.Send(json.RawMessage(t.rel), msg)
 		}
+	case "notifications/tasks":
+		h.taskStatus(upstreamName, params)
 	case "notifications/resources/updated":
 		var p struct {
 			URI string `json:"uri"`

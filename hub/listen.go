@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"sync"
+	"time"
 
 	"github.com/sigilcore/sigil-hub/front"
 	"github.com/sigilcore/sigil-hub/internal/strictjson"
@@ -21,10 +22,11 @@ const subscriptionMetaKey = "io.modelcontextprotocol/subscriptionId"
 
 // listener is one open subscriptions/listen.
 type listener struct {
-	s    *session
-	rel  json.RawMessage // the listen request's id, as sent
-	kind uint32          // listKind bits asked for
-	uris map[string]bool // resources asked for and honoured
+	s     *session
+	rel   json.RawMessage // the listen request's id, as sent
+	kind  uint32          // listKind bits asked for
+	uris  map[string]bool // resources asked for and honoured
+	tasks map[string]bool // tasks (the hub's ids) asked for and honoured
 }
 
 // listeners are the open listens (*listener → struct{}). The zero value
@@ -55,6 +57,20 @@ func (ls *listeners) resourceUpdated(uri string, params json.RawMessage) {
 			l.send("notifications/resources/updated", params)
 		}
 	})
+}
+
+// unwatchTasks ends the upstreams' watch of the tasks listen l watched
+// that no other listen watches. l has left h.listeners.
+func (h *Hub) unwatchTasks(l *listener) {
+	for id := range l.tasks {
+		still := false
+		h.listeners.each(func(o *listener) { still = still || o.tasks[id] })
+		if t, u, err := h.taskFor(l.s, id); err == nil && !still {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = u.conn.WatchTask(ctx, t.upID, false)
+			cancel()
+		}
+	}
 }
 
 // send sends one notification tagged with the listen's id; params (nil:
@@ -89,6 +105,7 @@ type listenFilter struct {
 	Prompts   bool     `json:"promptsListChanged,omitempty"`
 	Resources bool     `json:"resourcesListChanged,omitempty"`
 	URIs      []string `json:"resourceSubscriptions,omitempty"`
+	TaskIDs   []string `json:"taskIds,omitempty"`
 }
 
 // listen serves one subscriptions/listen until the client ends it.
@@ -129,6 +146,32 @@ func (h *Hub) listen(ctx context.Context, s *session, req *front.Request) (json.
 		}
 		l.uris[uri] = true
 		honoured.URIs = append(honoured.URIs, uri)
+	}
+	// A task is honoured when it is the caller's and its upstream watches
+	// it for the hub; that watch ends with the last listen of the task.
+	if len(f.TaskIDs) > 0 {
+		if !clientTakesTasks(req.Client) {
+			return nil, &front.Error{Code: front.CodeMissingCapability,
+				Message: "subscriptions/listen names taskIds: declare the " + tasksExtension + " extension in the request's client capabilities",
+				Data:    map[string]any{"requiredCapabilities": map[string]any{"extensions": map[string]any{tasksExtension: map[string]any{}}}}}
+		}
+		l.tasks = make(map[string]bool)
+		for _, id := range f.TaskIDs {
+			if l.tasks[id] {
+				continue
+			}
+			t, u, err := h.taskFor(s, id)
+			if err == nil {
+				err = u.conn.WatchTask(ctx, t.upID, true)
+			}
+			if err != nil {
+				h.log.Info("task notifications not honoured", "task_id", id, "err", err)
+				continue
+			}
+			l.tasks[id] = true
+			honoured.TaskIDs = append(honoured.TaskIDs, id)
+		}
+		defer h.unwatchTasks(l)
 	}
 	h.listeners.all.Store(l, struct{}{})
 	defer h.listeners.all.Delete(l)

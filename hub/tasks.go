@@ -102,6 +102,18 @@ func (tt *taskTable) get(id, principal string, now time.Time) (task, bool) {
 	return *t, true
 }
 
+// byUpstream finds the task an upstream calls upID, with the hub's id.
+func (tt *taskTable) byUpstream(upstream, upID string, now time.Time) (string, task, bool) {
+	tt.mu.Lock()
+	defer tt.mu.Unlock()
+	for id, t := range tt.all {
+		if t.upstream == upstream && t.upID == upID && !now.After(t.expires) {
+			return id, *t, true
+		}
+	}
+	return "", task{}, false
+}
+
 // set updates what a tasks/get told of task id: its outstanding input
 // requests and its ttlMs (which may change over the task's life).
 func (tt *taskTable) set(id string, keys []string, ttl json.RawMessage) {
@@ -229,9 +241,9 @@ func (s *session) taskRequest(ctx context.Context, req *front.Request) (json.Raw
 	if !ok || id == "" {
 		return nil, front.Errorf(front.CodeInvalidParams, "invalid %s params: taskId must be the task's id, a non-empty string", req.Method)
 	}
-	t, ok := h.tasks.get(id, principal(s.fs), time.Now())
-	if !ok {
-		return nil, front.Errorf(front.CodeInvalidParams, "unknown task %q: no task of this caller has that id (a task is kept until its ttlMs runs out)", id)
+	t, u, err := h.taskFor(s, id)
+	if err != nil {
+		return nil, front.Errorf(front.CodeInvalidParams, "%v", err)
 	}
 	var responses strictjson.Valid
 	if req.Method == "tasks/update" {
@@ -243,10 +255,6 @@ func (s *session) taskRequest(ctx context.Context, req *front.Request) (json.Raw
 		if responses, ok = askedResponses(all, t.keys); !ok {
 			responses = emptyObject
 		}
-	}
-	u := h.fleet.Load().byName[t.upstream]
-	if u == nil {
-		return nil, front.Errorf(front.CodeInvalidParams, "task %q of tool %q: its upstream %q is no longer configured", id, t.exposed, t.upstream)
 	}
 	params, err := taskParams(t.upID, responses)
 	if err != nil {
@@ -263,6 +271,14 @@ func (s *session) taskRequest(ctx context.Context, req *front.Request) (json.Raw
 	if err != nil {
 		return nil, upstreamError(u, t.exposed, fmt.Errorf("%w: %v", upstreams.ErrInvalidResponse, err), ctx)
 	}
+	return s.clientTask(ctx, u, t, id, th, res)
+}
+
+// clientTask is an upstream's task t (a tasks/get result, or the params
+// of a notifications/tasks) as the client that created it sees it: its
+// input requests only if the client declared it can answer them (they are
+// kept for tasks/update), and the hub's id in place of the upstream's.
+func (s *session) clientTask(ctx context.Context, u *upstream, t task, id string, th taskHandle, res json.RawMessage) (json.RawMessage, error) {
 	var keys []string
 	if th.Status == "input_required" {
 		for k, raw := range th.InputRequests {
@@ -280,8 +296,47 @@ func (s *session) taskRequest(ctx context.Context, req *front.Request) (json.Raw
 		}
 		slices.Sort(keys)
 	}
-	h.tasks.set(id, keys, th.TTL)
+	s.h.tasks.set(id, keys, th.TTL)
 	return withTaskID(res, id)
+}
+
+// taskFor is task id of the caller of session s, and its upstream.
+func (h *Hub) taskFor(s *session, id string) (task, *upstream, error) {
+	t, ok := h.tasks.get(id, principal(s.fs), time.Now())
+	if !ok {
+		return task{}, nil, fmt.Errorf("unknown task %q: no task of this caller has that id (a task is kept until its ttlMs runs out)", id)
+	}
+	u := h.fleet.Load().byName[t.upstream]
+	if u == nil {
+		return task{}, nil, fmt.Errorf("task %q of tool %q: its upstream %q is no longer configured", id, t.exposed, t.upstream)
+	}
+	return t, u, nil
+}
+
+// taskStatus passes an upstream's notifications/tasks to each listen that
+// watches the task (listen.go), as that listen's client sees the task.
+func (h *Hub) taskStatus(upstreamName string, params json.RawMessage) {
+	th, err := readTaskHandle(params)
+	if err != nil {
+		h.log.Warn("upstream task notification dropped", "upstream", upstreamName, "server_name", h.serverName(upstreamName), "err", err)
+		return
+	}
+	id, t, ok := h.tasks.byUpstream(upstreamName, th.TaskID, time.Now())
+	u := h.fleet.Load().byName[upstreamName]
+	if !ok || u == nil {
+		return // not a task the hub handed out, or one it forgot
+	}
+	h.listeners.each(func(l *listener) {
+		if !l.tasks[id] {
+			return
+		}
+		p, err := l.s.clientTask(context.Background(), u, t, id, th, params)
+		if err != nil {
+			h.log.Warn("upstream task notification not passed on", "upstream", upstreamName, "server_name", h.serverName(upstreamName), "task_id", id, "err", err)
+			return
+		}
+		l.send("notifications/tasks", p)
+	})
 }
 
 // withTaskID is an upstream's task with the hub's id in place of its own.

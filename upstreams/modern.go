@@ -226,12 +226,12 @@ type listenState struct {
 	runCtx   context.Context    // the supervisor's: how long a listen may last
 	running  bool               // listenLoop runs
 	reopen   context.CancelFunc // ends the listen in progress, which the loop reopens with the current filter
-	uris     []string           // the resources subscribed, sorted
-	gen      uint64             // counts changes of uris
+	watched  [2][]string        // by watchKind: the resources subscribed and the tasks watched, sorted
+	gen      uint64             // counts changes of watched
 	sentGen  uint64             // gen of the filter of the listen in progress
 	sentID   atomic.Int64       // request id of the listen in progress (its subscription id)
 	ackedGen uint64             // gen of the filter the last acknowledgement answered
-	honoured []string           // the resources the last acknowledgement honoured
+	honoured [2][]string        // by watchKind: what the last acknowledgement honoured
 	ackWait  chan struct{}      // closed at the next acknowledgement, or when the loop ends
 }
 
@@ -287,15 +287,18 @@ func (s *session) listenParams() json.RawMessage {
 			on = append(on, metaMember{k.name, []byte("true")})
 		}
 	}
-	if len(s.listen.uris) > 0 {
+	for k, values := range s.listen.watched {
+		if len(values) == 0 {
+			continue
+		}
 		list := []byte{'['}
-		for i, uri := range s.listen.uris {
+		for i, v := range values {
 			if i > 0 {
 				list = append(list, ',')
 			}
-			list = strictjson.AppendString(list, uri)
+			list = strictjson.AppendString(list, v)
 		}
-		on = append(on, metaMember{"resourceSubscriptions", append(list, ']')})
+		on = append(on, metaMember{watchMembers[k], append(list, ']')})
 	}
 	if len(on) == 0 {
 		return nil
@@ -303,11 +306,20 @@ func (s *session) listenParams() json.RawMessage {
 	return appendObject(nil, []metaMember{{"notifications", appendObject(nil, on)}})
 }
 
+// watchKind is what a listen watches beside the lists: the resources the
+// hub subscribed and the tasks (of the tasks extension) it watches.
+type watchKind int
+
+const (
+	watchResource watchKind = iota
+	watchTask
+)
+
+// watchMembers are each watchKind's member of the listen's filter.
+var watchMembers = [...]string{watchResource: "resourceSubscriptions", watchTask: "taskIds"}
+
 // subscribe answers the hub's resources/subscribe and unsubscribe, which
-// 2026-07-28 removed, with the listen: the URI joins (or leaves) its
-// filter and the listen is reopened with it. A subscription is answered
-// once the new listen is acknowledged, and only if the acknowledgement
-// honours it.
+// 2026-07-28 removed, with the listen (watch).
 func (s *session) subscribe(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
 	var p struct {
 		URI string `json:"uri"`
@@ -315,14 +327,23 @@ func (s *session) subscribe(ctx context.Context, method string, params json.RawM
 	if err := json.Unmarshal(params, &p); err != nil || p.URI == "" {
 		return nil, &RPCError{Code: codeInvalidParams, Message: method + ": uri must be a non-empty string"}
 	}
-	on := method == "resources/subscribe"
+	if err := s.watch(ctx, watchResource, p.URI, method == "resources/subscribe"); err != nil {
+		return nil, err
+	}
+	return json.RawMessage(`{}`), nil
+}
+
+// watch adds v to (on) or takes it out of the listen's filter of kind k,
+// and reopens the listen with it. Adding returns once the new listen is
+// acknowledged, with an *RPCError if the acknowledgement leaves v out.
+func (s *session) watch(ctx context.Context, k watchKind, v string, on bool) error {
 	l := &s.listen
 	l.mu.Lock()
-	if i, found := slices.BinarySearch(l.uris, p.URI); on != found { // else: as it is already
+	if i, found := slices.BinarySearch(l.watched[k], v); on != found { // else: as it is already
 		if on {
-			l.uris = slices.Insert(l.uris, i, p.URI)
+			l.watched[k] = slices.Insert(l.watched[k], i, v)
 		} else {
-			l.uris = slices.Delete(l.uris, i, i+1)
+			l.watched[k] = slices.Delete(l.watched[k], i, i+1)
 		}
 		l.gen++
 		if l.ackWait == nil {
@@ -338,7 +359,7 @@ func (s *session) subscribe(ctx context.Context, method string, params json.RawM
 	gen := l.gen
 	l.mu.Unlock()
 	if !on {
-		return json.RawMessage(`{}`), nil
+		return nil
 	}
 	timeout := time.NewTimer(s.u.probeTimeout())
 	defer timeout.Stop()
@@ -347,23 +368,23 @@ func (s *session) subscribe(ctx context.Context, method string, params json.RawM
 		if l.ackWait == nil {
 			l.ackWait = make(chan struct{})
 		}
-		settled, honoured, wait := l.ackedGen >= gen || !l.running, slices.Contains(l.honoured, p.URI), l.ackWait
+		settled, honoured, wait := l.ackedGen >= gen || !l.running, slices.Contains(l.honoured[k], v), l.ackWait
 		l.mu.Unlock()
 		if settled && honoured {
-			return json.RawMessage(`{}`), nil
+			return nil
 		}
 		if settled {
-			s.unsubscribeLost(p.URI)
-			return nil, &RPCError{Code: codeInvalidParams, Message: fmt.Sprintf("this upstream (MCP %s) did not accept a subscription to %q: its subscriptions/listen acknowledgement left it out", modernVersion, p.URI)}
+			s.unwatchLost(k, v)
+			return &RPCError{Code: codeInvalidParams, Message: fmt.Sprintf("this upstream (MCP %s) did not accept %s %q in its subscriptions/listen: its acknowledgement left it out", modernVersion, watchMembers[k], v)}
 		}
 		select {
 		case <-wait:
 		case <-timeout.C:
-			s.unsubscribeLost(p.URI)
-			return nil, fmt.Errorf("%w: resources/subscribe: subscriptions/listen not acknowledged in time", ErrUnavailable)
+			s.unwatchLost(k, v)
+			return fmt.Errorf("%w: %s %q: subscriptions/listen not acknowledged in time", ErrUnavailable, watchMembers[k], v)
 		case <-ctx.Done():
-			s.unsubscribeLost(p.URI)
-			return nil, ctx.Err()
+			s.unwatchLost(k, v)
+			return ctx.Err()
 		}
 	}
 }
@@ -397,13 +418,13 @@ func withoutSubscriptionID(params json.RawMessage) json.RawMessage {
 	return appendObject(nil, ms)
 }
 
-// unsubscribeLost takes uri out of the filter after a subscription that
-// did not take; the next reopening of the listen drops it.
-func (s *session) unsubscribeLost(uri string) {
+// unwatchLost takes v out of the filter after a watch that did not take;
+// the next reopening of the listen drops it.
+func (s *session) unwatchLost(k watchKind, v string) {
 	s.listen.mu.Lock()
 	defer s.listen.mu.Unlock()
-	if i, found := slices.BinarySearch(s.listen.uris, uri); found {
-		s.listen.uris = slices.Delete(s.listen.uris, i, i+1)
+	if i, found := slices.BinarySearch(s.listen.watched[k], v); found {
+		s.listen.watched[k] = slices.Delete(s.listen.watched[k], i, i+1)
 		s.listen.gen++
 	}
 }
@@ -486,6 +507,7 @@ func (s *session) onListenAck(params json.RawMessage) {
 			Prompts   bool     `json:"promptsListChanged"`
 			Resources bool     `json:"resourcesListChanged"`
 			URIs      []string `json:"resourceSubscriptions"`
+			TaskIDs   []string `json:"taskIds"`
 		} `json:"notifications"`
 		Meta map[string]json.RawMessage `json:"_meta"`
 	}
@@ -494,9 +516,9 @@ func (s *session) onListenAck(params json.RawMessage) {
 		return // the acknowledgement of a listen since reopened, late
 	}
 	n := p.Notifications
-	s.listen.idle.Store(!n.Tools && !n.Prompts && !n.Resources && len(n.URIs) == 0)
+	s.listen.idle.Store(!n.Tools && !n.Prompts && !n.Resources && len(n.URIs) == 0 && len(n.TaskIDs) == 0)
 	s.listen.mu.Lock()
-	s.listen.honoured, s.listen.ackedGen = n.URIs, s.listen.sentGen
+	s.listen.honoured, s.listen.ackedGen = [2][]string{watchResource: n.URIs, watchTask: n.TaskIDs}, s.listen.sentGen
 	if s.listen.ackWait != nil {
 		close(s.listen.ackWait)
 		s.listen.ackWait = make(chan struct{})

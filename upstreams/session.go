@@ -211,7 +211,7 @@ func (s *session) onNotification(method string, params json.RawMessage) {
 		s.relistSoon(k)
 		return
 	}
-	if s.init.modern && method == "notifications/resources/updated" {
+	if s.init.modern && (method == "notifications/resources/updated" || method == "notifications/tasks") {
 		params = withoutSubscriptionID(params)
 	}
 	now := time.Now()

@@ -384,6 +384,19 @@ func (u *Upstream) call(ctx context.Context, method string, params json.RawMessa
 	return res, nil
 }
 
+// WatchTask adds the upstream's task id to (on) or takes it out of the
+// hub's subscriptions/listen to it, so that its notifications/tasks reach
+// OnNotification; adding returns once the upstream acknowledged it (an
+// *RPCError when it would not). Only a 2026-07-28 upstream has the tasks
+// extension; any other gets ErrUnavailable.
+func (u *Upstream) WatchTask(ctx context.Context, id string, on bool) error {
+	s := u.sess.Load()
+	if s == nil || !s.init.modern {
+		return fmt.Errorf("upstream %q: task %q: %w", u.spec.Name, id, ErrUnavailable)
+	}
+	return s.watch(ctx, watchTask, id, on)
+}
+
 // Notify sends one notification with params verbatim (nil or empty means no
 // params). It returns ErrUnavailable when the upstream is not ready. Safe for
 // concurrent use.

@@ -7,8 +7,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sigilcore/sigil-hub/internal/testtasks"
 )
@@ -291,5 +293,79 @@ func TestTasksBelongToTheirCreatorOverHTTP(t *testing.T) {
 	}
 	if v.Status != "completed" || !strings.Contains(v.Result.Content[0].Text, "alice") {
 		t.Errorf("alice's task: %+v", v)
+	}
+}
+
+// TestTaskStatusNotificationsThroughHub: a 2026-07-28 client's listen that
+// names its tasks is acknowledged for those that are its own; the hub has
+// the upstream watch each (by the upstream's own id) and passes each status
+// change on with the hub's id, tagged with the client's listen. A listen
+// naming tasks without declaring the extension is -32021.
+func TestTaskStatusNotificationsThroughHub(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	rc := startRawUninitialized(t, nil, "--config", tasksConfig(t, dir, "tasks", "jobs"), "--policy", writeTasksPolicy(t, dir, tasksPolicy))
+	// next returns the next message that match accepts; others are dropped.
+	next := func(what string, match func(m map[string]json.RawMessage) bool) map[string]json.RawMessage {
+		t.Helper()
+		timeout := time.After(30 * time.Second)
+		for {
+			select {
+			case line, ok := <-rc.lines:
+				if !ok {
+					t.Fatalf("hub closed stdout waiting for %s\nstderr:\n%s", what, rc.stderr.String())
+				}
+				var m map[string]json.RawMessage
+				if json.Unmarshal(line, &m) == nil && match(m) {
+					return m
+				}
+			case <-timeout:
+				t.Fatalf("no %s\nstderr:\n%s", what, rc.stderr.String())
+			}
+		}
+	}
+	method := func(name string) func(map[string]json.RawMessage) bool {
+		return func(m map[string]json.RawMessage) bool { return string(m["method"]) == `"`+name+`"` }
+	}
+
+	rc.send(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"jobs__forever","arguments":{},` + tasksMeta + `}}`)
+	task := readTask(t, rc.await("1"))
+	rc.send(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"jobs__slow","arguments":{},` + tasksMeta + `}}`)
+	other := readTask(t, rc.await("2"))
+
+	// Without the extension declared, a listen for tasks is refused.
+	rc.send(`{"jsonrpc":"2.0","id":3,"method":"subscriptions/listen","params":{"notifications":{"taskIds":["` + task.TaskID + `"]},` + plainMeta + `}}`)
+	if m := rc.await("3"); !strings.Contains(string(m["error"]), "-32021") {
+		t.Errorf("listen for tasks without the extension: %s %s, want -32021", m["result"], m["error"])
+	}
+
+	// The upstream's own id is no task of the hub's: not honoured.
+	rc.send(`{"jsonrpc":"2.0","id":"L","method":"subscriptions/listen","params":{"notifications":{"taskIds":["` + task.TaskID + `","task-2"]},` + tasksMeta + `}}`)
+	ack := next("the listen's acknowledgement", method("notifications/subscriptions/acknowledged"))
+	var a struct {
+		Notifications struct {
+			TaskIDs []string `json:"taskIds"`
+		} `json:"notifications"`
+		Meta map[string]json.RawMessage `json:"_meta"`
+	}
+	if err := json.Unmarshal(ack["params"], &a); err != nil || !slices.Equal(a.Notifications.TaskIDs, []string{task.TaskID}) || string(a.Meta["io.modelcontextprotocol/subscriptionId"]) != `"L"` {
+		t.Fatalf("acknowledgement %s (%v), want taskIds [%s] for listen L", ack["params"], err, task.TaskID)
+	}
+
+	// A change of the watched task reaches the listen with the hub's id; the
+	// other task's does not.
+	rc.send(`{"jsonrpc":"2.0","id":4,"method":"tasks/get","params":{"taskId":"` + other.TaskID + `",` + tasksMeta + `}}`)
+	rc.send(`{"jsonrpc":"2.0","id":5,"method":"tasks/cancel","params":{"taskId":"` + task.TaskID + `",` + tasksMeta + `}}`)
+	note := next("notifications/tasks", method("notifications/tasks"))
+	var n struct {
+		TaskID string                     `json:"taskId"`
+		Status string                     `json:"status"`
+		Meta   map[string]json.RawMessage `json:"_meta"`
+	}
+	if err := json.Unmarshal(note["params"], &n); err != nil || n.TaskID != task.TaskID || n.Status != "cancelled" || string(n.Meta["io.modelcontextprotocol/subscriptionId"]) != `"L"` {
+		t.Errorf("notifications/tasks %s (%v), want task %s cancelled, tagged with listen L", note["params"], err, task.TaskID)
+	}
+	if log := strings.Join(upstreamReceived(t, filepath.Join(dir, "jobs.log"), "subscriptions/listen"), "\n"); !strings.Contains(log, `"taskIds":["task-1"]`) || strings.Contains(log, "sigil-task-") {
+		t.Errorf("the upstream's listens %s: want its own task-1 watched, never the hub's id", log)
 	}
 }

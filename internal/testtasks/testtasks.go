@@ -25,6 +25,11 @@
 // Task ids are "task-1", "task-2", … in each process, so two processes
 // hand out the same ids. Unknown task ids get -32602.
 //
+// A subscriptions/listen naming taskIds is acknowledged (with every id it
+// names) and kept open; each change of a watched task's status is then
+// sent on it as notifications/tasks with the task in full, tagged with the
+// listen's id. A new listen replaces the one before.
+//
 // This package may import only the standard library; production code must
 // not import it.
 package testtasks
@@ -35,6 +40,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 )
 
@@ -55,6 +61,9 @@ type request struct {
 	ID     json.RawMessage `json:"id"`
 	Method string          `json:"method"`
 	Params struct {
+		Notifications struct {
+			TaskIDs []string `json:"taskIds"`
+		} `json:"notifications"`
 		Name           string                     `json:"name"`
 		Arguments      json.RawMessage            `json:"arguments"`
 		TaskID         string                     `json:"taskId"`
@@ -107,6 +116,25 @@ type server struct {
 	tasks map[string]*task
 	n     int
 	out   *bufio.Writer
+	// the open listen: its id and the tasks it watches
+	listenID json.RawMessage
+	watched  []string
+}
+
+// notify writes one notification.
+func (s *server) notify(method string, params map[string]any) {
+	b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "method": method, "params": params})
+	s.out.Write(append(b, '\n'))
+}
+
+// changed tells the listen, if it watches t, t's new state.
+func (s *server) changed(t *task) {
+	if s.listenID == nil || !slices.Contains(s.watched, t.id) {
+		return
+	}
+	m := s.view(t)
+	m["_meta"] = map[string]any{"io.modelcontextprotocol/subscriptionId": s.listenID}
+	s.notify("notifications/tasks", m)
 }
 
 func (s *server) reply(id json.RawMessage, result any) {
@@ -141,6 +169,11 @@ func (s *server) serve(r *request) {
 		return
 	}
 	switch r.Method {
+	case "subscriptions/listen":
+		s.listenID, s.watched = r.ID, r.Params.Notifications.TaskIDs
+		s.notify("notifications/subscriptions/acknowledged", map[string]any{
+			"notifications": map[string]any{"taskIds": s.watched},
+			"_meta":         map[string]any{"io.modelcontextprotocol/subscriptionId": r.ID}})
 	case "server/discover":
 		caps := map[string]any{"tools": map[string]any{}}
 		if s.mode == "tasks" {
@@ -180,7 +213,11 @@ func (s *server) serve(r *request) {
 		}
 		switch r.Method {
 		case "tasks/get":
+			before := t.status
 			s.advance(t)
+			if t.status != before {
+				s.changed(t)
+			}
 			m := s.view(t)
 			m["resultType"] = "complete"
 			s.reply(r.ID, m)
@@ -194,11 +231,13 @@ func (s *server) serve(r *request) {
 				_ = json.Unmarshal(raw, &a)
 				t.answer = a.Content.Name
 				t.status = "working"
+				s.changed(t)
 			}
 			s.reply(r.ID, map[string]any{"resultType": "complete"})
 		case "tasks/cancel":
 			if t.status == "working" || t.status == "input_required" {
 				t.status = "cancelled"
+				s.changed(t)
 			}
 			s.reply(r.ID, map[string]any{"resultType": "complete"})
 		}
