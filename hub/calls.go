@@ -265,8 +265,8 @@ func (h *Hub) upstreamNotification(upstreamName, method string, params json.RawM
 		}
 		// A 2026-07-28 request has no session: it gets the messages of its
 		// own call, when it asked for them (modern.go).
-		if t, ok := h.logTargets.only(upstreamName); ok && wantsLog(t.sess.fs.Client(), p) {
-			t.sess.fs.Send(json.RawMessage(t.rel), msg)
+		if t := h.logTargets.of(upstreamName); len(t) == 1 && wantsLog(t[0].sess.fs.Client(), p) {
+			t[0].sess.fs.Send(json.RawMessage(t[0].rel), msg)
 		}
 	case "notifications/tasks":
 		h.taskStatus(upstreamName, params)

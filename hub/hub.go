@@ -108,8 +108,13 @@ type Hub struct {
 	listeners     listeners   // open subscriptions/listen requests: listen.go
 	states        stateSeal   // the requestState the hub hands out: mrtr.go
 	parkedCalls   parkedCalls // calls waiting for their client's input: mrtr.go
-	logTargets    logTargets  // 2026-07-28 calls that asked for log messages: modern.go
-	tasks         taskTable   // tasks upstreams created, by the id the hub handed out: tasks.go
+	// logTargets are the 2026-07-28 calls in flight (and, for
+	// progressGrace after, as their messages may trail the result) that
+	// asked for log messages. An upstream's log message goes to its one
+	// such call; with several, it cannot be told whose it is and goes to
+	// none (modern.go).
+	logTargets callSet
+	tasks      taskTable // tasks upstreams created, by the id the hub handed out: tasks.go
 
 	pins *pins.Store // nil when pinning is off (pins.go: the hooks)
 
@@ -118,8 +123,7 @@ type Hub struct {
 	audit       *audit.Log  // nil without an audit log
 	auditBroken atomic.Bool // the last audit write failed: calls are blocked
 
-	callsMu sync.Mutex                      // guards calls
-	calls   map[string]map[callRef]struct{} // upstream → forwarded calls in flight
+	calls callSet // forwarded calls in flight
 }
 
 // callRef names one forwarded client call.
@@ -181,7 +185,6 @@ func New(opts Options) (*Hub, error) {
 		opts:     opts,
 		log:      opts.Logger,
 		changed:  make(chan struct{}, 1),
-		calls:    make(map[string]map[callRef]struct{}),
 		renders:  make(map[string]*renderCache),
 		pageSize: 1000,
 		running:  make(map[*upstreams.Upstream]*run),

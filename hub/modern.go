@@ -8,8 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/sigilcore/sigil-hub/front"
 	"github.com/sigilcore/sigil-hub/internal/strictjson"
@@ -243,45 +241,4 @@ func wantsLog(c *front.ClientContext, params json.RawMessage) bool {
 	level, _, _ := memberString(params, "level")
 	got, want := slices.Index(front.LogLevels, level), slices.Index(front.LogLevels, c.LogLevel)
 	return got >= 0 && want >= 0 && got >= want
-}
-
-// logTargets are the 2026-07-28 calls in flight (and, for progressGrace
-// after, as their messages may trail the result) that asked for log
-// messages, by upstream. An upstream's log message goes to its one such
-// call; with several, it cannot be told whose it is and goes to none.
-type logTargets struct {
-	mu  sync.Mutex
-	all map[string][]*callRef // by upstream name
-}
-
-// add records a call on upstream; the returned func forgets it after
-// progressGrace.
-func (lt *logTargets) add(upstream string, s *session, rel json.RawMessage) func() {
-	t := &callRef{sess: s, rel: string(rel)}
-	lt.mu.Lock()
-	if lt.all == nil {
-		lt.all = make(map[string][]*callRef)
-	}
-	lt.all[upstream] = append(lt.all[upstream], t)
-	lt.mu.Unlock()
-	return func() {
-		time.AfterFunc(progressGrace, func() {
-			lt.mu.Lock()
-			defer lt.mu.Unlock()
-			lt.all[upstream] = slices.DeleteFunc(lt.all[upstream], func(c *callRef) bool { return c == t })
-			if len(lt.all[upstream]) == 0 {
-				delete(lt.all, upstream)
-			}
-		})
-	}
-}
-
-// only returns upstream's one call that asked for log messages.
-func (lt *logTargets) only(upstream string) (*callRef, bool) {
-	lt.mu.Lock()
-	defer lt.mu.Unlock()
-	if l := lt.all[upstream]; len(l) == 1 {
-		return l[0], true
-	}
-	return nil, false
 }

@@ -309,7 +309,7 @@ type callResult struct {
 func (p *parked) runFor(s *session, rel json.RawMessage) {
 	s.park.Store(p)
 	p.mu.Lock()
-	p.untrack = p.h.track(p.upstream, s, rel)
+	p.untrack = p.h.calls.add(p.upstream, s, rel)
 	p.mu.Unlock()
 }
 

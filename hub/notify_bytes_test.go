@@ -13,7 +13,7 @@ import (
 // holds that member written otherwise, which a case-insensitive client
 // could read instead, is dropped.
 func TestUpstreamNotificationsKeepTheirBytes(t *testing.T) {
-	h := &Hub{calls: map[string]map[callRef]struct{}{}}
+	h := &Hub{}
 	h.log = discardLogger()
 	h.fleet.Store(&fleet{})
 	out := &captureSession{}

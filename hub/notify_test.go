@@ -50,7 +50,7 @@ func (c *captureSession) count(substr string) int {
 // goes to the sessions subscribed to that URI, and only when it comes from
 // the upstream that owns the URI.
 func TestResourceUpdatesReachSubscribersOnly(t *testing.T) {
-	h := &Hub{calls: map[string]map[callRef]struct{}{}}
+	h := &Hub{}
 	h.log = discardLogger()
 	h.fleet.Store(&fleet{})
 	table, _ := router.Build(router.Rules{Namespace: true}, []router.Source{

@@ -291,7 +291,7 @@ func (s *session) forwardCall(ctx context.Context, r *toolCallRun) (json.RawMess
 	if c := r.req.Client; c != nil && c.Modern && c.LogLevel != "" {
 		// A request with no session gets the log messages of its own call
 		// (modern.go); like progress, they may trail the result.
-		defer h.logTargets.add(u.name, s, rel)()
+		defer time.AfterFunc(progressGrace, h.logTargets.add(u.name, s, rel))
 	}
 	start := time.Now()
 	var result json.RawMessage
@@ -303,7 +303,7 @@ func (s *session) forwardCall(ctx context.Context, r *toolCallRun) (json.RawMess
 			return u.conn.CallValid(ctx, "tools/call", params)
 		})
 	default:
-		untrack := h.track(u.name, s, rel)
+		untrack := h.calls.add(u.name, s, rel)
 		result, err = u.conn.CallValid(ctx, "tools/call", params)
 		untrack()
 	}

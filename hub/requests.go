@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/sigilcore/sigil-hub/front"
@@ -22,22 +24,36 @@ import (
 // relay these requests, and answers them with an error when no client can.
 var upstreamCapabilities = json.RawMessage(`{"roots":{"listChanged":true},"sampling":{},"elicitation":{"form":{},"url":{}}}`)
 
-// track records a call forwarded to upstream; the returned func forgets it.
-func (h *Hub) track(upstream string, s *session, rel json.RawMessage) func() {
+// callSet holds client calls by upstream name. The zero value is ready.
+type callSet struct {
+	mu  sync.Mutex
+	all map[string]map[callRef]struct{}
+}
+
+// add records a call on upstream; the returned func forgets it.
+func (cs *callSet) add(upstream string, s *session, rel json.RawMessage) func() {
 	ref := callRef{sess: s, rel: string(rel)}
-	h.callsMu.Lock()
-	m := h.calls[upstream]
-	if m == nil {
-		m = make(map[callRef]struct{})
-		h.calls[upstream] = m
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.all[upstream] == nil {
+		if cs.all == nil {
+			cs.all = make(map[string]map[callRef]struct{})
+		}
+		cs.all[upstream] = make(map[callRef]struct{})
 	}
-	m[ref] = struct{}{}
-	h.callsMu.Unlock()
+	cs.all[upstream][ref] = struct{}{}
 	return func() {
-		h.callsMu.Lock()
-		delete(h.calls[upstream], ref)
-		h.callsMu.Unlock()
+		cs.mu.Lock()
+		defer cs.mu.Unlock()
+		delete(cs.all[upstream], ref)
 	}
+}
+
+// of returns the calls on upstream.
+func (cs *callSet) of(upstream string) []callRef {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return slices.Collect(maps.Keys(cs.all[upstream]))
 }
 
 // callerOf finds the client whose call on upstream caused a request from
@@ -47,18 +63,15 @@ func (h *Hub) track(upstream string, s *session, rel json.RawMessage) func() {
 // client cannot be told apart: the request is refused rather than shown to
 // the wrong person.
 func (h *Hub) callerOf(upstream string) (s *session, rel json.RawMessage, inCall bool) {
-	h.callsMu.Lock()
-	defer h.callsMu.Unlock()
-	calls := 0
-	for ref := range h.calls[upstream] {
+	calls := h.calls.of(upstream)
+	for _, ref := range calls {
 		if s != nil && ref.sess != s {
 			return nil, nil, true
 		}
 		s = ref.sess
 		rel = json.RawMessage(ref.rel)
-		calls++
 	}
-	if calls > 1 {
+	if len(calls) > 1 {
 		rel = nil
 	}
 	return s, rel, s != nil
