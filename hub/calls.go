@@ -280,7 +280,11 @@ func (h *Hub) upstreamNotification(upstreamName, method string, params json.RawM
 		if owner, ok := h.resourceOwner(h.view.Load(), p.URI); !ok || owner != upstreamName {
 			return // only the owner of a URI speaks for it
 		}
-		h.listeners.resourceUpdated(p.URI, params)
+		h.listeners.each(func(l *listener) {
+			if l.uris[p.URI] {
+				l.send(method, params)
+			}
+		})
 		for _, s := range h.liveSessions() {
 			if _, sub := s.subs.Load(p.URI); sub {
 				s.fs.Send(nil, front.EncodeNotification(method, params))

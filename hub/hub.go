@@ -462,7 +462,11 @@ func (h *Hub) publish() {
 		if !c.diff {
 			continue
 		}
-		h.listeners.listChanged(c.kind, c.method)
+		h.listeners.each(func(l *listener) { // those that asked for this kind of change
+			if l.kind&c.kind != 0 {
+				l.send(c.method, nil)
+			}
+		})
 		msg := front.EncodeNotification(c.method, nil)
 		// Only a session that listed can hold a stale list: the others
 		// (a client still waiting for its first tools/list while the

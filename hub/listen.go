@@ -40,25 +40,6 @@ func (ls *listeners) each(f func(*listener)) {
 	})
 }
 
-// listChanged tells every listen that asked for this kind of change.
-func (ls *listeners) listChanged(kind uint32, method string) {
-	ls.each(func(l *listener) {
-		if l.kind&kind != 0 {
-			l.send(method, nil)
-		}
-	})
-}
-
-// resourceUpdated tells every listen that asked for uri; params are the
-// upstream's.
-func (ls *listeners) resourceUpdated(uri string, params json.RawMessage) {
-	ls.each(func(l *listener) {
-		if l.uris[uri] {
-			l.send("notifications/resources/updated", params)
-		}
-	})
-}
-
 // unwatchTasks ends the upstreams' watch of the tasks listen l watched
 // that no other listen watches. l has left h.listeners.
 func (h *Hub) unwatchTasks(l *listener) {

@@ -77,9 +77,10 @@ func (h *Hub) serverResult(ctx context.Context, result map[string]any, modern bo
 			result["instructions"] = instructions
 		}
 	}
-	if modern && h.anyUpstreamHasTasks() {
-		// Only a 2026-07-28 client is told: a 2025 one's initialize
-		// capabilities stay as they were (tasks.go).
+	if modern && slices.ContainsFunc(h.fleet.Load().ups, func(u *upstream) bool { return hasTasks(u.conn.Snapshot().Capabilities) }) {
+		// When an upstream advertised the tasks extension, only a
+		// 2026-07-28 client is told: a 2025 one's initialize capabilities
+		// stay as they were (tasks.go).
 		caps["extensions"] = map[string]any{tasksExtension: map[string]any{}}
 	}
 	result["capabilities"] = caps

@@ -157,12 +157,6 @@ func clientTakesTasks(c *front.ClientContext) bool {
 	return c != nil && c.Modern && hasTasks(c.Capabilities)
 }
 
-// anyUpstreamHasTasks reports whether an upstream of the fleet advertised
-// the tasks extension (server/discover advertises it only then).
-func (h *Hub) anyUpstreamHasTasks() bool {
-	return slices.ContainsFunc(h.fleet.Load().ups, func(u *upstream) bool { return hasTasks(u.conn.Snapshot().Capabilities) })
-}
-
 // isTaskResult reports whether an upstream's result is a task handle.
 func isTaskResult(result json.RawMessage) bool {
 	typ, _, _ := memberString(result, "resultType")

@@ -3,6 +3,7 @@ package hub
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"slices"
 
 	"github.com/sigilcore/sigil-hub/front"
@@ -145,17 +146,12 @@ func readToolCall(m *front.Request) (toolCall, *front.Error) {
 // unknownMember returns the first member name (in sorted order, so the
 // answer is stable) that is not in known, or "".
 func unknownMember(members map[string]json.RawMessage, known []string) string {
-	var bad []string
-	for k := range members {
+	for _, k := range slices.Sorted(maps.Keys(members)) {
 		if !slices.Contains(known, k) {
-			bad = append(bad, k)
+			return k
 		}
 	}
-	if len(bad) == 0 {
-		return ""
-	}
-	slices.Sort(bad)
-	return bad[0]
+	return ""
 }
 
 // upstreamCallParams appends the params of the tools/call sent upstream:
