@@ -486,17 +486,6 @@ const (
 	listResources
 )
 
-// listKind maps a list result key to its listKind bit.
-func listKind(key string) uint32 {
-	switch key {
-	case "tools":
-		return listTools
-	case "prompts":
-		return listPrompts
-	}
-	return listResources // resources, resourceTemplates
-}
-
 // waitStartup holds the first listings until every upstream finished its
 // first start attempt, bounded by the startup timeout (several clients
 // ignore list_changed, so a partial first list would stick).

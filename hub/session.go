@@ -161,13 +161,13 @@ func (s *session) usesUpstream(name string) bool {
 func (s *session) request(ctx context.Context, req *front.Request) (json.RawMessage, error) {
 	switch req.Method {
 	case "tools/list":
-		return s.list(ctx, req.Params, "tools", func(v *view) []json.RawMessage { return v.tools })
+		return s.list(ctx, req.Params, "tools", listTools, func(v *view) []json.RawMessage { return v.tools })
 	case "prompts/list":
-		return s.list(ctx, req.Params, "prompts", func(v *view) []json.RawMessage { return v.prompts })
+		return s.list(ctx, req.Params, "prompts", listPrompts, func(v *view) []json.RawMessage { return v.prompts })
 	case "resources/list":
-		return s.list(ctx, req.Params, "resources", func(v *view) []json.RawMessage { return v.resources })
+		return s.list(ctx, req.Params, "resources", listResources, func(v *view) []json.RawMessage { return v.resources })
 	case "resources/templates/list":
-		return s.list(ctx, req.Params, "resourceTemplates", func(v *view) []json.RawMessage { return v.templates })
+		return s.list(ctx, req.Params, "resourceTemplates", listResources, func(v *view) []json.RawMessage { return v.templates })
 	case "tools/call":
 		return s.callTool(ctx, req)
 	}
@@ -202,8 +202,8 @@ func (h *Hub) initialize(ctx context.Context, req *front.Request) (json.RawMessa
 	}, false)
 }
 
-// list serves one paginated merged list.
-func (s *session) list(ctx context.Context, params json.RawMessage, key string, items func(*view) []json.RawMessage) (json.RawMessage, error) {
+// list serves one paginated merged list, of listKind kind.
+func (s *session) list(ctx context.Context, params json.RawMessage, key string, kind uint32, items func(*view) []json.RawMessage) (json.RawMessage, error) {
 	var p struct {
 		Cursor string `json:"cursor"`
 	}
@@ -217,7 +217,7 @@ func (s *session) list(ctx context.Context, params json.RawMessage, key string, 
 	// Marked before the view is read: a change published after this read
 	// is notified to this session (publish swaps the view, then reads the
 	// marks).
-	s.listed.Or(listKind(key))
+	s.listed.Or(kind)
 	all := items(s.h.view.Load())
 	pg, next, err := page(all, p.Cursor, s.h.pageSize)
 	if err != nil {
