@@ -54,30 +54,15 @@ func (h *Hub) unwatchTasks(l *listener) {
 	}
 }
 
-// send sends one notification tagged with the listen's id; params (nil:
-// none) keep every member they had.
+// send sends one notification tagged with the listen's id in its _meta;
+// params (nil: none) keep every other member they had.
 func (l *listener) send(method string, params json.RawMessage) {
-	p, ok := tagSubscription(params, l.rel)
-	if !ok {
-		return
-	}
-	l.s.fs.Send(l.rel, front.EncodeNotification(method, p))
-}
-
-// tagSubscription sets _meta's subscription id in params (nil: none).
-func tagSubscription(params, id json.RawMessage) (json.RawMessage, bool) {
 	if params == nil {
 		params = json.RawMessage(`{}`)
 	}
-	meta := []byte("{}")
-	if start, end, ok := findMember(params, "_meta"); ok && start >= 0 && params[start] == '{' {
-		meta = params[start:end]
+	if p, ok := setMetaMember(params, subscriptionMetaKey, l.rel); ok {
+		l.s.fs.Send(l.rel, front.EncodeNotification(method, p))
 	}
-	meta, ok := setMember(meta, subscriptionMetaKey, id)
-	if !ok {
-		return nil, false
-	}
-	return setMember(params, "_meta", meta)
 }
 
 // listenFilter is what a listen asks for, and what the hub honours of it.

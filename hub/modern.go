@@ -122,19 +122,13 @@ func (h *Hub) modernResult(method string, res json.RawMessage) (json.RawMessage,
 	}
 	info := strictjson.AppendString([]byte(`{"name":"sigil-hub","version":`), h.opts.Version)
 	info = append(info, '}')
-	meta := []byte("{}")
-	if start, end, ok := findMember(out, "_meta"); ok && start >= 0 && out[start] == '{' {
-		meta = out[start:end]
+	if stamped, ok := setMetaMember(out, serverInfoMetaKey, info); ok {
+		return stamped, nil
 	}
-	meta, ok := setMember(meta, serverInfoMetaKey, info)
-	if !ok {
+	if _, _, ok := findMember(out, "_meta"); ok {
 		return nil, front.Errorf(front.CodeInternal, "internal error: the upstream's result _meta could not be read")
 	}
-	out, ok = setMember(out, "_meta", meta)
-	if !ok {
-		return nil, front.Errorf(front.CodeInternal, "internal error: the upstream's result could not be read")
-	}
-	return out, nil
+	return nil, front.Errorf(front.CodeInternal, "internal error: the upstream's result could not be read")
 }
 
 // serverInfoMetaKey is where a modern result names its server.

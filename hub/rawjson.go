@@ -100,3 +100,18 @@ func setMember(obj []byte, name string, value []byte) ([]byte, bool) {
 	out = append(append(append(out, obj[:start]...), value...), obj[end:]...)
 	return out, true
 }
+
+// setMetaMember returns obj with member key of its _meta set to value (a
+// _meta that is absent or not an object is replaced by one); ok is false
+// when setMember refuses obj or its _meta.
+func setMetaMember(obj []byte, key string, value []byte) ([]byte, bool) {
+	meta := []byte("{}")
+	if start, end, ok := findMember(obj, "_meta"); ok && start >= 0 && obj[start] == '{' {
+		meta = obj[start:end]
+	}
+	meta, ok := setMember(meta, key, value)
+	if !ok {
+		return obj, false
+	}
+	return setMember(obj, "_meta", meta)
+}
