@@ -227,11 +227,8 @@ func taskParams(upID string, responses strictjson.Valid) (json.RawMessage, error
 // upstream that created the task, for the caller that created it.
 func (s *session) taskRequest(ctx context.Context, req *front.Request) (json.RawMessage, error) {
 	h := s.h
-	raw, ok := req.ParamsValid.Member("taskId")
-	var id string
-	if ok {
-		id, ok = strictjson.DecodeString(raw.Bytes())
-	}
+	raw, _ := req.ParamsValid.Member("taskId")
+	id, ok := strictjson.DecodeString(raw.Bytes())
 	if !ok || id == "" {
 		return nil, front.Errorf(front.CodeInvalidParams, "invalid %s params: taskId must be the task's id, a non-empty string", req.Method)
 	}
