@@ -250,7 +250,6 @@ func (h *Hub) newUpstream(cfg config.Config, s config.Server, conn *upstreams.Up
 	if conn != nil {
 		return u
 	}
-	name := s.Name
 	spec := upstreams.Spec{
 		Name:          s.Name,
 		Command:       s.Command,
@@ -268,12 +267,12 @@ func (h *Hub) newUpstream(cfg config.Config, s config.Server, conn *upstreams.Up
 		Logger:        h.log.With("server_name", u.serverName), // every line about this server names it
 		OnChange:      h.markChanged,
 		OnNotification: func(method string, params json.RawMessage) {
-			h.upstreamNotification(name, method, params)
+			h.upstreamNotification(s.Name, method, params)
 		},
 	}
 	if s.ServerRequests {
 		spec.OnRequest = func(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
-			return h.upstreamRequest(ctx, name, method, params)
+			return h.upstreamRequest(ctx, s.Name, method, params)
 		}
 		spec.Capabilities = upstreamCapabilities
 	}

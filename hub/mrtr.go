@@ -434,14 +434,12 @@ const maxParked = 1024
 // it returns the input_required that shows the request and the id the
 // sealed state names. When too many calls are parked, p ends instead.
 func (h *Hub) park(p *parked, ctx context.Context) (json.RawMessage, string, error) {
-	if h.parkedCalls.n.Add(1) > maxParked {
-		h.parkedCalls.n.Add(-1)
-		p.end()
-		return nil, "", front.Errorf(front.CodeInternal, "too many calls wait for their clients' input (limit %d): answer or abandon some, then call again", maxParked)
-	}
 	res, err := inputRequiredOf(p.pending)
-	if err != nil {
+	if err == nil && h.parkedCalls.n.Add(1) > maxParked {
 		h.parkedCalls.n.Add(-1)
+		err = front.Errorf(front.CodeInternal, "too many calls wait for their clients' input (limit %d): answer or abandon some, then call again", maxParked)
+	}
+	if err != nil {
 		p.end()
 		return nil, "", err
 	}
