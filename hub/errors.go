@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -63,10 +64,7 @@ func decisionError(u *upstream, route router.Route, exposed string, d authz.Deci
 		HoldID:      d.HoldID,
 		Reason:      reason,
 	}
-	why := d.Message
-	if why == "" {
-		why = d.ErrorCode
-	}
+	why := cmp.Or(d.Message, d.ErrorCode)
 	if d.Verdict == authz.AuthFailed {
 		data.Reason, data.SignErrorCode = "auth_failure", d.SignErrorCode
 		if d.SignErrorCode != "" {

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -175,12 +176,8 @@ func New(opts Options) (*Hub, error) {
 	if len(opts.Config.Servers) == 0 {
 		return nil, errors.New("no upstream servers configured: add a [servers.NAME] table to the config file, or run `sigil-hub -- <command> [args...]` to wrap one server")
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.Version == "" {
-		opts.Version = "dev"
-	}
+	opts.Logger = cmp.Or(opts.Logger, slog.New(slog.DiscardHandler))
+	opts.Version = cmp.Or(opts.Version, "dev")
 	h := &Hub{
 		opts:     opts,
 		log:      opts.Logger,
@@ -240,10 +237,7 @@ func (f *fleet) server(name string) config.Server {
 // unstarted connection; otherwise the record shares conn (a change that
 // needs no restart).
 func (h *Hub) newUpstream(cfg config.Config, s config.Server, conn *upstreams.Upstream) *upstream {
-	u := &upstream{name: s.Name, serverID: s.ServerID, serverName: s.ServerName, attest: s.Attestation, extractors: map[string]*authz.Extractor{}, secrets: h.secrets, conn: conn}
-	if u.serverName == "" {
-		u.serverName = s.ServerID
-	}
+	u := &upstream{name: s.Name, serverID: s.ServerID, serverName: cmp.Or(s.ServerName, s.ServerID), attest: s.Attestation, extractors: map[string]*authz.Extractor{}, secrets: h.secrets, conn: conn}
 	for tool, ex := range s.Extractors {
 		u.extractors[tool] = &authz.Extractor{Action: ex.Action, Fields: ex.Fields}
 	}

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -164,9 +165,7 @@ func modernError(req *front.Request, err error) error {
 	out.Code = front.CodeInvalidParams
 	if uri, present, _ := memberString(req.Params, "uri"); present {
 		out.Data = map[string]any{"uri": uri}
-		if out.Message == "" {
-			out.Message = "resource not found: " + strconv.Quote(uri)
-		}
+		out.Message = cmp.Or(out.Message, "resource not found: "+strconv.Quote(uri))
 	}
 	return &out
 }

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -251,13 +252,11 @@ func (s *session) authorizeCall(ctx context.Context, r *toolCallRun) error {
 // the configured agent_id, else the client's own name from the request's
 // client context (docs/protocol.md).
 func (s *session) agentName(c *front.ClientContext) string {
-	if l := s.fs.Label(); l != "" && l != "anonymous" {
-		return l
+	label := s.fs.Label()
+	if label == "anonymous" {
+		label = ""
 	}
-	if id := s.h.fleet.Load().cfg.AgentID; id != "" {
-		return id
-	}
-	return clientName(c)
+	return cmp.Or(label, s.h.fleet.Load().cfg.AgentID, clientName(c))
 }
 
 // forwardCall sends the approved call. The upstream's params are built from
