@@ -337,20 +337,17 @@ func (p *parked) end() {
 // for the client's answer.
 func (s *session) askParked(ctx context.Context, p *parked, method string, params json.RawMessage) (json.RawMessage, error) {
 	a := &ask{method: method, params: params, answer: make(chan callResult, 1)}
-	select {
-	case p.asks <- a:
-	case <-p.ended:
-		return nil, errors.New("the call was given up")
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	select {
-	case ans := <-a.answer:
-		return ans.result, ans.err
-	case <-p.ended:
-		return nil, errors.New("the call was given up")
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	for asks := p.asks; ; {
+		select {
+		case asks <- a:
+			asks = nil // handed to the call: wait for the client's answer
+		case ans := <-a.answer:
+			return ans.result, ans.err
+		case <-p.ended:
+			return nil, errors.New("the call was given up")
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 }
 
@@ -359,11 +356,7 @@ func (s *session) askParked(ctx context.Context, p *parked, method string, param
 // bounded by ctx's deadline or the call budget. parkID is set when it was
 // parked (the result is then the input_required to answer).
 func (s *session) runParkable(ctx context.Context, u *upstream, call func(context.Context) (json.RawMessage, error)) (res json.RawMessage, parkID string, err error) {
-	d, ok := ctx.Deadline()
-	if !ok {
-		d = time.Now().Add(s.h.CallTimeout())
-	}
-	cctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), d)
+	cctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), s.h.budgetEnd(ctx))
 	p := &parked{h: s.h, upstream: u.name, asks: make(chan *ask), done: make(chan callResult, 1), ended: make(chan struct{}), cancel: cancel}
 	p.runFor(s, front.RelatedID(ctx))
 	go func() {
@@ -445,17 +438,21 @@ func (h *Hub) park(p *parked, ctx context.Context) (json.RawMessage, string, err
 	}
 	id := newCallID() + newCallID()
 	h.parkedCalls.m.Store(id, p)
-	d, ok := ctx.Deadline()
-	if !ok {
-		d = time.Now().Add(h.CallTimeout())
-	}
-	time.AfterFunc(time.Until(d), func() {
+	time.AfterFunc(time.Until(h.budgetEnd(ctx)), func() {
 		if h.parkedCalls.m.CompareAndDelete(id, p) {
 			h.parkedCalls.n.Add(-1)
 			p.end()
 		}
 	})
 	return res, id, nil
+}
+
+// budgetEnd is ctx's deadline, or the end of a call budget from now.
+func (h *Hub) budgetEnd(ctx context.Context) time.Time {
+	if d, ok := ctx.Deadline(); ok {
+		return d
+	}
+	return time.Now().Add(h.CallTimeout())
 }
 
 // unpark takes the parked call id, or nil when it ended.
