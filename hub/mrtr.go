@@ -474,14 +474,14 @@ func (s *session) callBinding(r *toolCallRun) callState {
 // tools/call.
 func (s *session) forwardRounds(ctx context.Context, u *upstream, method string, members map[string]json.RawMessage, what string) (json.RawMessage, error) {
 	bind := callState{Upstream: u.name, Method: method, Name: what, Args: argumentsDigest(members["arguments"]), Principal: principal(s.fs)}
-	var cont *continuation
+	var cont continuation
 	if raw, ok := members["requestState"]; ok {
 		state, _ := strictjson.DecodeString(raw)
 		st, err := s.h.states.open(state, bind, time.Now())
 		if err != nil {
 			return nil, invalidState(method, what, err)
 		}
-		cont = &continuation{state: st.UpState}
+		cont = continuation{state: st.UpState}
 		if raw, ok := members["inputResponses"]; ok {
 			if v, err := strictjson.Check(raw, front.MaxDepth); err == nil {
 				cont.responses, _ = askedResponses(v, st.Keys)
@@ -497,19 +497,17 @@ func (s *session) forwardRounds(ctx context.Context, u *upstream, method string,
 	for round := 1; ; round++ {
 		delete(members, "requestState")
 		delete(members, "inputResponses")
-		if cont != nil {
-			if cont.state != nil {
-				members["requestState"] = strictjson.AppendString(nil, *cont.state)
-			}
-			if cont.responses.Bytes() != nil {
-				members["inputResponses"] = cont.responses.Bytes()
-			}
+		if cont.state != nil {
+			members["requestState"] = strictjson.AppendString(nil, *cont.state)
+		}
+		if cont.responses.Bytes() != nil {
+			members["inputResponses"] = cont.responses.Bytes()
 		}
 		var res json.RawMessage
 		var parkID string
 		var err error
 		switch {
-		case cont != nil && cont.parked != nil: // the request is running: answer what it asked
+		case cont.parked != nil: // the request is running: answer what it asked
 			res, parkID, err = s.resumeParked(ctx, cont.parked, cont.responses)
 		case modern: // it may ask the client mid-request
 			res, parkID, err = s.runParkable(ctx, u, func(ctx context.Context) (json.RawMessage, error) {
@@ -544,6 +542,6 @@ func (s *session) forwardRounds(ctx context.Context, u *upstream, method string,
 		if err != nil {
 			return nil, err
 		}
-		cont = &continuation{responses: responses, state: ir.state}
+		cont = continuation{responses: responses, state: ir.state}
 	}
 }

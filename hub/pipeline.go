@@ -44,8 +44,9 @@ type toolCallRun struct {
 	modernUp bool // the upstream speaks 2026-07-28: each request tells it who calls
 	tasks    bool // the client opted in to the tasks extension and the upstream has it (tasks.go)
 
-	// a retry of a call the upstream asked input for (mrtr.go), or nil
-	cont *continuation
+	// what a retry of a call the upstream asked input for carries over
+	// (mrtr.go); zero for a first call
+	cont continuation
 	// parkID names the running call parked while its client answers
 	// (mrtr.go), or "".
 	parkID string
@@ -74,7 +75,7 @@ func (s *session) callToolInner(ctx context.Context, req *front.Request, rec *au
 			return nil, invalidState("tools/call", r.call.name, err)
 		}
 		responses, _ := askedResponses(r.call.inputResponses, st.Keys)
-		r.cont = &continuation{responses: responses, state: st.UpState, hold: st.Hold}
+		r.cont = continuation{responses: responses, state: st.UpState, hold: st.Hold}
 		if st.Park != "" {
 			if r.cont.parked = s.h.unpark(st.Park); r.cont.parked == nil {
 				return nil, invalidState("tools/call", r.call.name, errors.New("the call it continues has ended (its time ran out): call the tool again"))
@@ -83,7 +84,7 @@ func (s *session) callToolInner(ctx context.Context, req *front.Request, rec *au
 	}
 	for round := 1; ; round++ {
 		if err := s.authorizeCall(ctx, r); err != nil {
-			if r.cont != nil && r.cont.parked != nil {
+			if r.cont.parked != nil {
 				r.cont.parked.end() // not approved this time: the running call ends
 			}
 			return nil, err
@@ -112,17 +113,8 @@ func (s *session) callToolInner(ctx context.Context, req *front.Request, rec *au
 		if err != nil {
 			return nil, err
 		}
-		r.cont = &continuation{responses: responses, state: ir.state, hold: r.decision.HoldID}
+		r.cont = continuation{responses: responses, state: ir.state, hold: r.decision.HoldID}
 	}
-}
-
-// continues names the hold a person approved in an earlier round of this
-// call, if any (mrtr.go).
-func (r *toolCallRun) continues() string {
-	if r.cont == nil {
-		return ""
-	}
-	return r.cont.hold
 }
 
 // record fills the audit record from the finished run; the outcome comes
@@ -213,7 +205,7 @@ func (s *session) authorizeCall(ctx context.Context, r *toolCallRun) error {
 		AgentID:   s.agentName(r.req.Client),
 		Extract:   u.extractors[r.route.Name],
 		ToolHash:  r.toolHash,
-		Continues: r.continues(),
+		Continues: r.cont.hold,
 		OnHold:    onHold,
 	})
 	r.authzTime, r.decision = time.Since(start), decision
@@ -280,7 +272,7 @@ func (s *session) forwardCall(ctx context.Context, r *toolCallRun) (json.RawMess
 	if u.attest {
 		attestation = r.decision.Attestation
 	}
-	params, err := upstreamCallParams(make([]byte, 0, len(r.call.args)+len(r.route.Name)+len(attestation)+96), r.route.Name, r.call.valid, progressTok, attestation, r.cont)
+	params, err := upstreamCallParams(make([]byte, 0, len(r.call.args)+len(r.route.Name)+len(attestation)+96), r.route.Name, r.call.valid, progressTok, attestation, &r.cont)
 	if err != nil {
 		return nil, err // the builder refuses only a repeated name: a bug here
 	}
@@ -295,7 +287,7 @@ func (s *session) forwardCall(ctx context.Context, r *toolCallRun) (json.RawMess
 	start := time.Now()
 	var result json.RawMessage
 	switch {
-	case r.cont != nil && r.cont.parked != nil: // the call is running: answer what it asked (mrtr.go)
+	case r.cont.parked != nil: // the call is running: answer what it asked (mrtr.go)
 		result, r.parkID, err = s.resumeParked(ctx, r.cont.parked, r.cont.responses)
 	case r.req.Client != nil && r.req.Client.Modern: // it may ask the client mid-call (mrtr.go)
 		result, r.parkID, err = s.runParkable(ctx, u, func(ctx context.Context) (json.RawMessage, error) {
