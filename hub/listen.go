@@ -87,14 +87,10 @@ func (h *Hub) listen(ctx context.Context, s *session, req *front.Request) (json.
 	h.waitStartup(ctx)
 	l := &listener{s: s, rel: rel, uris: make(map[string]bool)}
 	honoured := listenFilter{Tools: f.Tools, Prompts: f.Prompts, Resources: f.Resources}
-	if f.Tools {
-		l.kind |= listTools
-	}
-	if f.Prompts {
-		l.kind |= listPrompts
-	}
-	if f.Resources {
-		l.kind |= listResources
+	for bit, on := range map[uint32]bool{listTools: f.Tools, listPrompts: f.Prompts, listResources: f.Resources} {
+		if on {
+			l.kind |= bit
+		}
 	}
 	// A resource is honoured when its upstream accepts the subscription.
 	// The upstream's subscription is left in place when the listen ends:

@@ -250,12 +250,7 @@ func hasCapability(caps json.RawMessage, name, sub string) bool {
 	if !ok || sub == "" {
 		return ok
 	}
-	var subs map[string]json.RawMessage
-	if json.Unmarshal(c, &subs) != nil {
-		return false
-	}
-	_, ok = subs[sub]
-	return ok
+	return hasCapability(c, sub, "")
 }
 
 // clientRequest sends a request to the client (front.Session.Request) and
