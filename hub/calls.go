@@ -226,17 +226,11 @@ func (s *session) forwardParams(ctx context.Context, u *upstream, method string,
 func (h *Hub) upstreamNotification(upstreamName, method string, params json.RawMessage) {
 	switch method {
 	case "notifications/progress":
-		tok, present, ok := memberString(params, "progressToken")
-		if !present || !ok {
-			return
-		}
-		t, ok := h.progress.Load(tok)
-		if !ok {
-			return // a token this hub did not hand out: dropped
-		}
-		target := t.(progressTarget)
-		if target.upstream != upstreamName {
-			return // only the upstream the call went to speaks for it
+		tok, _, _ := memberString(params, "progressToken") // "" when absent or not a string: none of the hub's
+		t, _ := h.progress.Load(tok)
+		target, ok := t.(progressTarget)
+		if !ok || target.upstream != upstreamName {
+			return // a token this hub did not hand out, or another upstream's: only the one the call went to speaks for it
 		}
 		p, _ := setMember(params, "progressToken", target.token)
 		target.sess.fs.Send(target.rel, front.EncodeNotification(method, p))
