@@ -100,14 +100,12 @@ func caseVariantError(exposed, member, declared string) *front.Error {
 // not forward (toolcall.go); what names a member a newer MCP revision
 // defines, "" for any other.
 func unsupportedMemberError(member, what string) *front.Error {
+	why, reason := " is not part of a tool call: only name, arguments and _meta are accepted", "unknown_member"
 	if what != "" {
-		return &front.Error{Code: front.CodeInvalidParams,
-			Message: "tools/call params member " + strconv.Quote(member) + " (" + what + ") is not supported by sigil-hub yet: send the call without it",
-			Data:    map[string]any{"reason": "unsupported_member", "member": member}}
+		why, reason = " ("+what+") is not supported by sigil-hub yet: send the call without it", "unsupported_member"
 	}
-	return &front.Error{Code: front.CodeInvalidParams,
-		Message: "tools/call params member " + strconv.Quote(member) + " is not part of a tool call: only name, arguments and _meta are accepted",
-		Data:    map[string]any{"reason": "unknown_member", "member": member}}
+	return &front.Error{Code: front.CodeInvalidParams, Message: "tools/call params member " + strconv.Quote(member) + why,
+		Data: map[string]any{"reason": reason, "member": member}}
 }
 
 // unreachableError is the fail-closed answer when Sign could not be asked
