@@ -25,11 +25,10 @@ import (
 // The call that creates a task is a tools/call like any other: read,
 // resolved, authorized and forwarded by the pipeline (pipeline.go), so a
 // call the authorizer refuses never creates a task. The hub hands the
-// client an id of its own in place of the upstream's and keeps, per id,
-// the upstream that created the task and its id there, the exposed tool,
-// the caller, and until when it is kept: tasks/get, tasks/update and
-// tasks/cancel go only to that upstream, and only for that caller (anyone
-// else is answered as if the task did not exist).
+// client an id of its own in place of the upstream's and keeps what routes
+// it (task): tasks/get, tasks/update and tasks/cancel go only to the
+// upstream that created the task, and only for its caller (anyone else is
+// answered as if the task did not exist).
 
 // tasksExtension names the extension in capabilities.
 const tasksExtension = "io.modelcontextprotocol/tasks"
@@ -138,14 +137,8 @@ func taskExpiry(raw json.RawMessage, created time.Time) time.Time {
 // hasTasks reports whether capabilities (a client's or a server's)
 // declare the tasks extension.
 func hasTasks(caps json.RawMessage) bool {
-	all, err := strictjson.Members(caps)
-	if err != nil || all["extensions"] == nil {
-		return false
-	}
-	ext, err := strictjson.Members(all["extensions"])
-	if err != nil {
-		return false
-	}
+	all, _ := strictjson.Members(caps) // nil when not an object
+	ext, _ := strictjson.Members(all["extensions"])
 	v := ext[tasksExtension]
 	return len(v) > 0 && v[0] == '{'
 }
