@@ -185,8 +185,8 @@ func (s *session) setLevel(ctx context.Context, params json.RawMessage) (json.Ra
 	return json.RawMessage(`{}`), nil
 }
 
-// forward sends a non-tool request to its upstream and passes the result
-// through. These requests are not tool calls and are not authorized.
+// forward sends a request that is not a tool call (not authorized) with
+// forwardParams, its _meta without the protocol's own keys (modern.go).
 func (s *session) forward(ctx context.Context, u *upstream, method string, members map[string]json.RawMessage, what string) (json.RawMessage, error) {
 	if meta, ok := members["_meta"]; ok {
 		members["_meta"] = withoutProtocolMeta(meta)

@@ -15,11 +15,8 @@ import (
 	"github.com/sigilcore/sigil-hub/upstreams"
 )
 
-// This file serves 2026-07-28 ("modern") requests: stateless, each with
-// its own client context (front/modern.go read and checked it), through the
-// same pipeline as a session's, with what the revision asks around it
-// (server/discover, resultType, serverInfo and cache hints, its error
-// codes: docs/protocol.md#mcp-revisions; subscriptions/listen: listen.go).
+// This file serves 2026-07-28 ("modern") requests, each with its own client
+// context (front/modern.go read and checked it): the package doc says what.
 
 // handleModern answers one modern request.
 func (h *Hub) handleModern(ctx context.Context, fs front.Session, req *front.Request) (json.RawMessage, error) {
