@@ -103,10 +103,8 @@ func parseText(text string) (*Policy, error) {
 	g := newGrammar()
 	p := &parser{g: g}
 	lines := strings.Split(structural, "\n")
-	for i, l := range lines {
-		if g.indentedHeading.MatchString(l) {
-			return nil, &ParseError{Line: i + 1, Code: "POLICY_SYNTAX", Msg: "indented policy headings are not supported"}
-		}
+	if i := slices.IndexFunc(lines, g.indentedHeading.MatchString); i >= 0 {
+		return nil, &ParseError{Line: i + 1, Code: "POLICY_SYNTAX", Msg: "indented policy headings are not supported"}
 	}
 
 	// Root: everything before the first "## " heading.
@@ -147,12 +145,8 @@ func parseText(text string) (*Policy, error) {
 	if err := p.parseVersion(lines[:rootEnd]); err != nil {
 		return nil, err
 	}
-	if !p.isV2 {
-		for i, l := range lines {
-			if g.v2Only.MatchString(l) {
-				return nil, &ParseError{Line: i + 1, Code: "POLICY_VERSION", Msg: "policy syntax requires version 2.0.0"}
-			}
-		}
+	if i := slices.IndexFunc(lines, g.v2Only.MatchString); !p.isV2 && i >= 0 {
+		return nil, &ParseError{Line: i + 1, Code: "POLICY_VERSION", Msg: "policy syntax requires version 2.0.0"}
 	}
 
 	pol := &Policy{version: p.version}
@@ -479,12 +473,9 @@ func (p *parser) parseMCP(lines []srcLine, header int) (*mcpRules, map[string]an
 	if r.allowedServers == nil && r.allowedTools == nil && r.blockedTools == nil {
 		return nil, nil, p.errf(header, "", "must declare at least one of allowed_servers, allowed_tools or blocked_tools")
 	}
-	var overlap []string
-	for _, t := range r.allowedTools {
-		if slices.Contains(r.blockedTools, t) {
-			overlap = append(overlap, t)
-		}
-	}
+	overlap := slices.DeleteFunc(slices.Clone(r.allowedTools), func(t string) bool {
+		return !slices.Contains(r.blockedTools, t)
+	})
 	if len(overlap) > 0 {
 		return nil, nil, p.errf(header, "allowed_tools", "lists the same tool in both allowed_tools and blocked_tools: %s", strings.Join(overlap, ", "))
 	}
@@ -535,7 +526,11 @@ func (p *parser) parseToolCalls(lines []srcLine, header int) (*toolRules, map[st
 		if !ok {
 			return p.errf(l.n, key, "unknown key")
 		}
+		if strings.HasPrefix(key, "http.") && !p.isV2 {
+			return p.errf(l.n, key, "http policy keys require version 2.0.0")
+		}
 		v := list(value)
+		var err error
 		switch key {
 		case "email.allowed_recipients", "email.blocked_recipients":
 			for j := range v {
@@ -545,27 +540,15 @@ func (p *parser) parseToolCalls(lines []srcLine, header int) (*toolRules, map[st
 				v = []string{}
 			}
 		case "http.allowed_methods", "http.blocked_methods":
-			if !p.isV2 {
-				return p.errf(l.n, key, "http policy keys require version 2.0.0")
-			}
-			var err error
-			if v, err = p.validList(l, key, v, ValidMethod, "must contain only uppercase HTTP methods (GET, HEAD, OPTIONS, POST, PUT, PATCH, DELETE)"); err != nil {
-				return err
-			}
+			v, err = p.validList(l, key, v, ValidMethod, "must contain only uppercase HTTP methods (GET, HEAD, OPTIONS, POST, PUT, PATCH, DELETE)")
 		case "http.allowed_hosts":
-			if !p.isV2 {
-				return p.errf(l.n, key, "http policy keys require version 2.0.0")
-			}
 			for j := range v {
 				v[j] = strings.TrimSuffix(strings.ToLower(v[j]), ".")
 			}
-			var err error
-			if v, err = p.validList(l, key, v, p.validHost, "must contain valid host names (use *.example.com for subdomains)"); err != nil {
-				return err
-			}
+			v, err = p.validList(l, key, v, p.validHost, "must contain valid host names (use *.example.com for subdomains)")
 		}
 		*d.dst, canon[d.canon] = v, v
-		return nil
+		return err
 	})
 	if err != nil {
 		return nil, nil, err
