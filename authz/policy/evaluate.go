@@ -225,11 +225,8 @@ func (in *intent) member(k string) any {
 
 // str returns the top-level member k if it is a string.
 func (in *intent) str(k string) (string, bool) {
-	if in.obj != nil {
-		s, ok := in.obj[k].(string)
-		return s, ok
-	}
-	return strictjson.DecodeString(in.token(k))
+	s, ok := in.member(k).(string)
+	return s, ok
 }
 
 // token returns the raw value scanIntent kept of top-level member k.

@@ -293,11 +293,8 @@ func isVersionTypo(key string) bool {
 // --- value helpers (warrant-core policy.ts semantics) ---
 
 func unquote(v string) string {
-	if len(v) >= 1 && ((v[0] == '"' && v[len(v)-1] == '"') || (v[0] == '\'' && v[len(v)-1] == '\'')) {
-		if len(v) == 1 {
-			return ""
-		}
-		return v[1 : len(v)-1]
+	if len(v) > 0 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
+		return v[1:max(1, len(v)-1)] // a lone quote is ""
 	}
 	return v
 }
@@ -414,18 +411,12 @@ func (p *parser) generic(c *controls, canon map[string]any, l srcLine, key, valu
 		return true, p.errf(l.n, key, "duplicate key")
 	case key == "require_approval":
 		v, err := p.patternList(l, key, value)
-		if err != nil {
-			return true, err
-		}
 		c.requireApproval, canon["requireApproval"] = v, v
-		return true, nil
-	}
-	b, err := p.boolean(l, key, value, true)
-	if err != nil {
 		return true, err
 	}
+	b, err := p.boolean(l, key, value, true)
 	c.requireShim, canon["requireShim"] = &b, b
-	return true, nil
+	return true, err
 }
 
 // --- ## mcp ---
