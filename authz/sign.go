@@ -83,10 +83,8 @@ func (o SignOptions) Validate() error {
 	if o.APIKey == "" {
 		return errors.New("sign api key is empty")
 	}
-	for _, r := range o.APIKey {
-		if r < 0x21 || r > 0x7e {
-			return errors.New("sign api key contains a space, control or non-ASCII character")
-		}
+	if strings.IndexFunc(o.APIKey, func(r rune) bool { return r < 0x21 || r > 0x7e }) >= 0 {
+		return errors.New("sign api key contains a space, control or non-ASCII character")
 	}
 	if o.URL != "" {
 		u, err := url.Parse(o.URL)
@@ -340,10 +338,8 @@ func (s *Sign) sendOnce(ctx context.Context, in Intent, agentID string) (Decisio
 		if err != nil && ctx.Err() != nil {
 			return Decision{}, "", ctx.Err()
 		}
-		if err == nil {
-			if r, perr := respParse(b); perr == nil && r.kind == respDenied {
-				return s.denied(r), "", nil
-			}
+		if r, perr := respParse(b); perr == nil && r.kind == respDenied { // b is nil when unread
+			return s.denied(r), "", nil
 		}
 		return s.authFailed(code, b), "", nil
 	case code == http.StatusOK || code == http.StatusAccepted:
