@@ -44,11 +44,9 @@ func CanonicalPgCommitV1(raw []byte) ([]byte, error) {
 // the txCommit for an intent. It is safe for concurrent use.
 func TxCommit(raw []byte) (string, error) { return pgcSum(CanonicalPgCommitV1(raw)) }
 
-// pgcTxCommit is TxCommit for a document already known to be strictly valid:
-// NewIntent builds the intent from arguments it has just validated and
-// strings it encoded itself, so validating the whole intent again would only
-// repeat work on every call. The encoder still checks the structure it relies
-// on, and rejects duplicate keys and non-finite numbers itself.
+// pgcTxCommit is TxCommit for a document already known to be strictly valid,
+// such as the intent buildIntent builds (pgcEncoder still checks what it
+// relies on).
 func pgcTxCommit(raw []byte) (string, error) { return pgcSum(pgcCanonical(raw)) }
 
 // pgcSum is the lowercase hex SHA-256 of a canonical form c, or err.

@@ -344,13 +344,13 @@ func (s *Sign) sendOnce(ctx context.Context, in Intent, agentID string) (Decisio
 		return s.authFailed(code, b), "", nil
 	case code == http.StatusOK || code == http.StatusAccepted:
 		b, err := respReadBody(ctx, resp, cancel, s.bodyTimeout)
-		if err != nil {
-			if ctx.Err() != nil {
-				return Decision{}, "", ctx.Err()
-			}
-			return signInvalid("%v", err), "", nil
+		if err != nil && ctx.Err() != nil {
+			return Decision{}, "", ctx.Err()
 		}
-		r, err := respParse(b)
+		var r respBody
+		if err == nil {
+			r, err = respParse(b)
+		}
 		if err != nil {
 			return signInvalid("%v", err), "", nil
 		}

@@ -37,8 +37,6 @@ type customRules struct {
 	controls
 }
 
-func stripIntent(path string) string { return strings.TrimPrefix(path, "intent.") }
-
 func (p *parser) compileRegexp(l srcLine, key, expr string) (*regexp.Regexp, error) {
 	re, err := regexp.Compile(expr)
 	if err != nil {
@@ -79,7 +77,7 @@ func (p *parser) parseCustom(lines []srcLine) (*customRules, map[string]any, err
 			if scoped && scope == "" {
 				return nil, nil, p.errf(l.n, "allow_only", "action scope must not be empty")
 			}
-			path := stripIntent(rawPath)
+			path := strings.TrimPrefix(rawPath, "intent.")
 			if op == "prefix" {
 				op = "starts_with"
 			}
@@ -143,7 +141,7 @@ func (p *parser) parseCustom(lines []srcLine) (*customRules, map[string]any, err
 		}
 		var rule *customRule
 		if m := g.denyIf.FindStringSubmatch(l.text); m != nil {
-			path := stripIntent(m[1])
+			path := strings.TrimPrefix(m[1], "intent.")
 			if path == "" {
 				return nil, nil, p.errf(l.n, "deny_if", "field path must not be empty")
 			}

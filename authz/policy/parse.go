@@ -115,7 +115,6 @@ func parseText(text string) (*Policy, error) {
 	}
 	var sections []*section
 	rootEnd := len(lines)
-	seen := map[string]bool{}
 	for i, l := range lines {
 		m := g.heading.FindStringSubmatch(l)
 		if m == nil {
@@ -136,10 +135,9 @@ func parseText(text string) (*Policy, error) {
 			return nil, &ParseError{Line: i + 1, Section: name, Code: "POLICY_UNSUPPORTED_SECTION", Msg: fmt.Sprintf("section ## %s is not supported by the embedded engine", name)}
 		case name != secCustom && name != secToolCalls && name != secMCP && name != secLimits:
 			return nil, &ParseError{Line: i + 1, Section: name, Code: "POLICY_UNKNOWN_SECTION", Msg: fmt.Sprintf("unknown policy block ## %s", name)}
-		case seen[name]:
+		case slices.ContainsFunc(sections, func(s *section) bool { return s.name == name }):
 			return nil, &ParseError{Line: i + 1, Section: name, Code: "POLICY_DUPLICATE_SECTION", Msg: fmt.Sprintf("duplicate policy block ## %s", name)}
 		}
-		seen[name] = true
 		sections = append(sections, &section{name: name, line: i + 1})
 	}
 	if err := p.parseVersion(lines[:rootEnd]); err != nil {
