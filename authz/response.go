@@ -120,9 +120,8 @@ func (m respMembers) nullableStr(key, alias string) (string, error) {
 }
 
 // respMemberAllowed reports whether a body with the given literal may carry
-// member name. Aliases are listed too; str rejects a body that carries both
-// spellings. DENIED and PENDING may carry intent_attestation only as null
-// (Sign sends null there).
+// member name (aliases included). DENIED and PENDING may carry
+// intent_attestation only as null (Sign sends null there).
 func respMemberAllowed(kind respKind, name string) bool {
 	switch name {
 	case "status", "message", "policy_hash", "policyHash", "task_id", "decision_record",

@@ -240,9 +240,8 @@ func (s *Sign) Close() {
 }
 
 // Authorize asks Sign whether req may be forwarded. It implements
-// Authorizer: a non-nil error wraps ErrUnreachable (no HTTP response, or
-// HTTP 502/503/504) or is ctx.Err(); every other outcome is a Decision.
-// OnHold is called from the calling goroutine. Safe for concurrent use.
+// Authorizer. OnHold is called from the calling goroutine. Safe for
+// concurrent use.
 func (s *Sign) Authorize(ctx context.Context, req Request) (Decision, error) {
 	s.mu.Lock()
 	if s.closeCtx.Err() != nil {
