@@ -441,7 +441,7 @@ func (m *mcpRules) eval(in intent) (string, Decision, bool) {
 	if m.allowedTools != nil && !slices.ContainsFunc(m.allowedTools, matches) {
 		return "", deny(CodeNotAllowed, "mcp.allowedTools", "tool %q on server %q is not on the allowed_tools list", in.tool, in.server), false
 	}
-	if m.requireShim && !in.shim {
+	if m.requireShim != nil && *m.requireShim && !in.shim {
 		return "", deny(CodeProvenanceRequired, "mcp.requireShim", "the policy requires MCP intents to arrive through a trusted shim"), false
 	}
 	if i := slices.IndexFunc(m.requireApproval, matches); i >= 0 {

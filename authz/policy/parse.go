@@ -360,8 +360,8 @@ func (p *parser) positiveInt(l srcLine, key, value string) (int64, error) {
 
 // eachKey splits section lines into key/value pairs, rejecting lines that
 // are not "key: value" (block lists included) and duplicate keys, all lines
-// first. Then it hands each pair to p.generic when c is not nil and, unless
-// that took it, to fn.
+// first. Then it hands each pair to p.generic and, unless that took it, to
+// fn.
 func (p *parser) eachKey(lines []srcLine, c *controls, canon map[string]any, fn func(l srcLine, key, value string) error) error {
 	seen := map[string]bool{}
 	pairs := make([][]string, len(lines))
@@ -377,13 +377,11 @@ func (p *parser) eachKey(lines []srcLine, c *controls, canon map[string]any, fn 
 		pairs[i] = m
 	}
 	for i, m := range pairs {
-		if c != nil {
-			if ok, err := p.generic(c, canon, lines[i], m[1], m[2]); ok {
-				if err != nil {
-					return err
-				}
-				continue
+		if ok, err := p.generic(c, canon, lines[i], m[1], m[2]); ok {
+			if err != nil {
+				return err
 			}
+			continue
 		}
 		if err := fn(lines[i], m[1], m[2]); err != nil {
 			return err
@@ -420,11 +418,10 @@ func (p *parser) generic(c *controls, canon map[string]any, l srcLine, key, valu
 // --- ## mcp ---
 
 type mcpRules struct {
-	allowedServers  []string // nil: not declared
-	allowedTools    []string
-	blockedTools    []string
-	requireApproval []string
-	requireShim     bool
+	allowedServers []string // nil: not declared
+	allowedTools   []string
+	blockedTools   []string
+	controls
 }
 
 func (p *parser) parseMCP(lines []srcLine, header int) (*mcpRules, map[string]any, error) {
@@ -433,7 +430,7 @@ func (p *parser) parseMCP(lines []srcLine, header int) (*mcpRules, map[string]an
 	}
 	r := &mcpRules{}
 	canon := map[string]any{}
-	err := p.eachKey(lines, nil, canon, func(l srcLine, key, value string) error {
+	err := p.eachKey(lines, &r.controls, canon, func(l srcLine, key, value string) error {
 		var dst *[]string
 		var ck string
 		switch key {
@@ -443,12 +440,6 @@ func (p *parser) parseMCP(lines []srcLine, header int) (*mcpRules, map[string]an
 			dst, ck = &r.allowedTools, "allowedTools"
 		case "blocked_tools":
 			dst, ck = &r.blockedTools, "blockedTools"
-		case "require_approval":
-			dst, ck = &r.requireApproval, "requireApproval"
-		case "require_shim":
-			b, err := p.boolean(l, key, value, true)
-			r.requireShim, canon["requireShim"] = b, b
-			return err
 		default:
 			return p.errf(l.n, key, "unknown key (## mcp supports allowed_servers, allowed_tools, blocked_tools, require_approval, require_shim)")
 		}
