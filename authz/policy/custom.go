@@ -106,15 +106,12 @@ func (p *parser) parseCustom(lines []srcLine) (*customRules, map[string]any, err
 			}
 			switch {
 			case rule == nil:
-				name := "allow_only." + path
+				rule = &customRule{kind: ruleAllowOnly, name: "allow_only." + path, path: strings.Split(path, "."), op: op, actionScope: scope, attested: attested}
+				rule.canon = map[string]any{"type": "allow_field", "fieldPath": path}
 				if scoped {
-					name = "allow_only[action=" + scope + "]." + path
+					rule.name, rule.canon["actionScope"] = "allow_only[action="+scope+"]."+path, scope
 				}
-				rule = &customRule{kind: ruleAllowOnly, name: name, path: strings.Split(path, "."), op: op, actionScope: scope, attested: attested}
-				rule.canon = map[string]any{"name": name, "type": "allow_field", "fieldPath": path}
-				if scoped {
-					rule.canon["actionScope"] = scope
-				}
+				rule.canon["name"] = rule.name
 				if attested {
 					rule.canon["attested"] = true
 				}

@@ -498,10 +498,9 @@ func (t *toolRules) eval(in intent) (string, Decision, bool) {
 				return "", deny(CodeValidation, "tool_calls.fileWriteBlockedPaths", "file_write intent lacks a path"), false
 			}
 			clean := path.Clean(p)
-			for _, b := range t.fileBlockedPaths {
-				if strings.HasPrefix(p, b) || strings.HasPrefix(clean, b) {
-					return "", deny(CodeNotAllowed, "tool_calls.fileWriteBlockedPaths: "+b, "path %q is under the blocked path %q", p, b), false
-				}
+			if i := slices.IndexFunc(t.fileBlockedPaths, func(b string) bool { return strings.HasPrefix(p, b) || strings.HasPrefix(clean, b) }); i >= 0 {
+				b := t.fileBlockedPaths[i]
+				return "", deny(CodeNotAllowed, "tool_calls.fileWriteBlockedPaths: "+b, "path %q is under the blocked path %q", p, b), false
 			}
 		}
 	case "http":

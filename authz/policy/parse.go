@@ -234,17 +234,11 @@ func (g *grammar) isRootPolicySyntax(line string) bool {
 	if m := g.rootSyntaxKey.FindStringSubmatch(line); m != nil && rootPolicyKey(m[1]) {
 		return true
 	}
-	for _, re := range g.rootSyntax {
-		if re.MatchString(line) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(g.rootSyntax, func(re *regexp.Regexp) bool { return re.MatchString(line) })
 }
 
 func rootPolicyKey(k string) bool {
-	switch k {
-	case "require_approval", "require_shim",
+	return slices.Contains([]string{"require_approval", "require_shim",
 		"max_transaction_eth", "allowed_actions", "allowed_chains", "chain_actions", "consensus_threshold_eth", "consensus_require_hold",
 		"allowed", "bash.blocked_commands", "web_fetch.blocked_domains", "file_write.blocked_paths", "email.require_approval", "email.allowed_recipients", "email.blocked_recipients",
 		"http.allowed_methods", "http.allowed_hosts", "http.blocked_methods",
@@ -256,10 +250,8 @@ func rootPolicyKey(k string) bool {
 		"protected_effects", "max_files_per_action", "max_bytes_written_per_task", "max_bytes_deleted_per_task", "max_destructive_effects_per_task",
 		"filesystem_actions", "providers", "allowed_remote_schemes", "allowed_operations", "blocked_operations", "protected_refs", "max_ref_changes_per_task",
 		"protected_environments", "allowed_resources", "routine_catalog", "require_read_only_for_select", "deny_unreviewed_indirect_effects",
-		"max_schema_changes_per_task", "statement_timeout_ms", "lock_timeout_ms":
-		return true
-	}
-	return false
+		"max_schema_changes_per_task", "statement_timeout_ms", "lock_timeout_ms",
+	}, k)
 }
 
 // isVersionTypo reports whether key is one edit (deletion, insertion,
