@@ -24,9 +24,8 @@ import (
 //
 // An approval may carry intent_attestation: a compact Ed25519 JWS signed by
 // Sign over claims that bind the decision to the txCommit we sent
-// (intentHash = sha256hex(txCommit)). Keys come from the Sign origin's
-// /.well-known/jwks.json, cached for attJWKSTTL with one refetch when a token
-// names an unknown kid.
+// (intentHash = sha256hex(txCommit)), with keys from the Sign origin's
+// /.well-known/jwks.json.
 
 const (
 	attMaxToken    = 8 << 10 // token size cap

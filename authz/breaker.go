@@ -8,18 +8,11 @@ import (
 )
 
 // The circuit breaker on /v1/authorize (docs/protocol.md#the-circuit-breaker;
-// docs/faults.md case 44 and goal G4).
-//
-// After Threshold consecutive unreachable-class failures (ErrUnreachable
-// only: a 401, a denial or an invalid body is an answer and resets the
-// count) the breaker opens: calls fail at once with an error wrapping
-// ErrUnreachable, without dialing, until the cooldown ends. Then it is
-// half-open: exactly one call (the probe) goes to Sign while the others keep
-// failing fast. An answer closes the breaker; another unreachable failure
-// opens it again with the cooldown doubled, up to the maximum. The breaker
-// never turns a failure into an approval: fail-closed stays total, and
-// --unsafe-bypass applies to its errors exactly as to any other
-// ErrUnreachable (docs/protocol.md#unreachable-and-fail-closed).
+// docs/faults.md case 44 and goal G4), as SignOptions.Breaker* describe it.
+// Half-open, exactly one call (the probe) goes to Sign while the others keep
+// failing fast. It never turns a failure into an approval: --unsafe-bypass
+// applies to its errors exactly as to any other ErrUnreachable
+// (docs/protocol.md#unreachable-and-fail-closed).
 
 // Breaker defaults, for SignOptions.
 const (

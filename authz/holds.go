@@ -145,12 +145,15 @@ func (s *Sign) holdWait(ctx context.Context, in Intent, req Request, holdID stri
 // that got no usable answer (no response, 429, 5xx) returns an empty state:
 // the caller tries again at its next slot.
 func (s *Sign) holdLookup(ctx context.Context, holdID string) (string, *Decision, error) {
+	invalid := func(msg string) (string, *Decision, error) {
+		return "", &Decision{Verdict: Denied, ErrorCode: "SIGIL_RESPONSE_INVALID", Message: msg}, nil
+	}
 	rctx, cancel := context.WithTimeout(ctx, s.requestTimeout)
 	defer cancel()
 	u := s.holdsURL + url.PathEscape(holdID)
 	req, err := http.NewRequestWithContext(rctx, http.MethodGet, u, nil)
 	if err != nil {
-		return "", &Decision{Verdict: Denied, ErrorCode: "SIGIL_RESPONSE_INVALID", Message: fmt.Sprintf("bad hold id %.64q", holdID)}, nil
+		return invalid(fmt.Sprintf("bad hold id %.64q", holdID))
 	}
 	req.Header.Set("Authorization", "Bearer "+s.apiKey)
 	req.Header.Set("Accept", "application/json")
@@ -166,15 +169,15 @@ func (s *Sign) holdLookup(ctx context.Context, holdID string) (string, *Decision
 	switch code := resp.StatusCode; {
 	case code == http.StatusOK:
 		body, err := respReadBody(ctx, resp, cancel, s.bodyTimeout)
-		if err != nil {
-			if ctx.Err() != nil {
-				return "", nil, ctx.Err()
-			}
-			return "", &Decision{Verdict: Denied, ErrorCode: "SIGIL_RESPONSE_INVALID", Message: "invalid hold lookup response: " + err.Error()}, nil
+		if err != nil && ctx.Err() != nil {
+			return "", nil, ctx.Err()
 		}
-		st, err := respParseHold(body)
+		st := ""
+		if err == nil {
+			st, err = respParseHold(body)
+		}
 		if err != nil {
-			return "", &Decision{Verdict: Denied, ErrorCode: "SIGIL_RESPONSE_INVALID", Message: "invalid hold lookup response: " + err.Error()}, nil
+			return invalid("invalid hold lookup response: " + err.Error())
 		}
 		return st, nil, nil
 	case code == http.StatusNotFound:
@@ -186,6 +189,6 @@ func (s *Sign) holdLookup(ctx context.Context, holdID string) (string, *Decision
 		s.log.Warn("hold lookup failed; trying again", "hold_id", holdID, "status", code)
 		return "", nil, nil
 	default:
-		return "", &Decision{Verdict: Denied, ErrorCode: "SIGIL_RESPONSE_INVALID", Message: fmt.Sprintf("unexpected HTTP %d from hold lookup", code)}, nil
+		return invalid(fmt.Sprintf("unexpected HTTP %d from hold lookup", code))
 	}
 }

@@ -173,8 +173,9 @@ func buildIntent(req Request, commit bool) (Intent, error) {
 	// when the edge proves it made it (req.Checked).
 	var members map[string]json.RawMessage
 	var err error
+	x := cmp.Or(req.Extract, &Extractor{})
 	checked := req.Checked.Is(req.Arguments) && req.Checked.IsObject() && req.Checked.Depth() <= MaxArgumentsDepth
-	switch wantMembers := req.Extract != nil && len(req.Extract.Fields) > 0; {
+	switch wantMembers := len(x.Fields) > 0; {
 	case checked && wantMembers:
 		members, err = strictjson.Members(args)
 	case checked:
@@ -192,14 +193,12 @@ func buildIntent(req Request, commit bool) (Intent, error) {
 	// arguments, so the typed field is exactly the value the tool receives.
 	// extracted[i] belongs to intentFieldOrder()[i].
 	var extracted [5][]byte
-	if req.Extract != nil {
-		for field, path := range req.Extract.Fields {
-			tok, err := intentLookup(members, path)
-			if err != nil {
-				return malformed("tool %q: argument %q for intent field %q %v", req.Tool, path, field, err)
-			}
-			extracted[intentFieldIndex(field)] = tok
+	for field, path := range x.Fields {
+		tok, err := intentLookup(members, path)
+		if err != nil {
+			return malformed("tool %q: argument %q for intent field %q %v", req.Tool, path, field, err)
 		}
+		extracted[intentFieldIndex(field)] = tok
 	}
 	method := ""
 	if tok := extracted[intentFieldMethod]; tok != nil {
@@ -210,8 +209,8 @@ func buildIntent(req Request, commit bool) (Intent, error) {
 
 	action := "mcp." + req.ServerID + "." + req.Tool
 	switch {
-	case req.Extract != nil && req.Extract.Action != "":
-		action = req.Extract.Action
+	case x.Action != "":
+		action = x.Action
 	case extracted[intentFieldURL] != nil && method != "":
 		action = "http"
 	case extracted[intentFieldURL] != nil:
@@ -322,14 +321,6 @@ func intentLookup(members map[string]json.RawMessage, path string) ([]byte, erro
 }
 
 func intentValidTaskID(id string) bool {
-	if len(id) == 0 || len(id) > 128 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
+	return len(id) > 0 && len(id) <= 128 &&
+		strings.Trim(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") == ""
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -174,11 +175,7 @@ func (l *Local) continued(req Request, in Intent, rec Record) (Decision, bool) {
 	}
 	now := l.o.Now()
 	l.mu.Lock()
-	for id, a := range l.approvals {
-		if !now.Before(a.until) {
-			delete(l.approvals, id)
-		}
-	}
+	maps.DeleteFunc(l.approvals, func(_ string, a approval) bool { return !now.Before(a.until) })
 	a, ok := l.approvals[req.Continues]
 	ok = ok && a.txCommit == tx && a.agentID == rec.AgentID
 	l.mu.Unlock()

@@ -18,15 +18,12 @@ import (
 // one store behind the hub's approval page in --policy mode and behind the
 // signer's GET /v1/holds/{id} and approval page.
 //
-// A require_approval decision opens a PENDING hold. A person approves or
-// denies it (Resolve); a hold nobody decided within PendingTimeout of its
-// creation is EXPIRED. A call held by Authorize waits on its hold. An intent
-// decided by Submit (the signer) does not wait: its client polls the hold
-// and then re-submits the exact intent (same txCommit, same agent), which
-// consumes the approval once. An ended hold stays known for Retain, then it
-// is forgotten: Resolve answers ErrNoHold, a lookup finds nothing. A
-// restart forgets every hold, so nothing is ever approved by a hold that is
-// no longer known.
+// A require_approval decision opens a PENDING hold (Authorize waits on it,
+// Submit's client re-submits). A person approves or denies it (Resolve); a
+// hold nobody decided within PendingTimeout of its creation is EXPIRED. An
+// ended hold stays known for Retain, then it is forgotten: Resolve answers
+// ErrNoHold, a lookup finds nothing. A restart forgets every hold, so nothing
+// is ever approved by a hold that is no longer known.
 
 // Hold states, as Holds and GET /v1/holds/{id} report them.
 const (

@@ -42,20 +42,15 @@ func CanonicalPgCommitV1(raw []byte) ([]byte, error) {
 
 // TxCommit returns the lowercase hex SHA-256 of CanonicalPgCommitV1(raw):
 // the txCommit for an intent. It is safe for concurrent use.
-func TxCommit(raw []byte) (string, error) {
-	if err := strictjson.Validate(raw, pgcMaxDepth); err != nil {
-		return "", fmt.Errorf("pg-commit-v1: %w", err)
-	}
-	return pgcTxCommit(raw)
-}
+func TxCommit(raw []byte) (string, error) { return pgcSum(CanonicalPgCommitV1(raw)) }
 
-// pgcTxCommit is TxCommit for a document already known to be strictly valid:
-// NewIntent builds the intent from arguments it has just validated and
-// strings it encoded itself, so validating the whole intent again would only
-// repeat work on every call. The encoder still checks the structure it relies
-// on, and rejects duplicate keys and non-finite numbers itself.
-func pgcTxCommit(raw []byte) (string, error) {
-	c, err := pgcCanonical(raw)
+// pgcTxCommit is TxCommit for a document already known to be strictly valid,
+// such as the intent buildIntent builds (pgcEncoder still checks what it
+// relies on).
+func pgcTxCommit(raw []byte) (string, error) { return pgcSum(pgcCanonical(raw)) }
+
+// pgcSum is the lowercase hex SHA-256 of a canonical form c, or err.
+func pgcSum(c []byte, err error) (string, error) {
 	if err != nil {
 		return "", err
 	}

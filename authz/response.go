@@ -120,9 +120,8 @@ func (m respMembers) nullableStr(key, alias string) (string, error) {
 }
 
 // respMemberAllowed reports whether a body with the given literal may carry
-// member name. Aliases are listed too; str rejects a body that carries both
-// spellings. DENIED and PENDING may carry intent_attestation only as null
-// (Sign sends null there).
+// member name (aliases included). DENIED and PENDING may carry
+// intent_attestation only as null (Sign sends null there).
 func respMemberAllowed(kind respKind, name string) bool {
 	switch name {
 	case "status", "message", "policy_hash", "policyHash", "task_id", "decision_record",
@@ -168,17 +167,13 @@ func respParse(body []byte) (respBody, error) {
 			return respBody{}, fmt.Errorf("unexpected member %.40q on %s", name, status)
 		}
 	}
-	if r.message, _, err = m.str("message", ""); err != nil {
-		return respBody{}, err
-	}
-	if r.policyHash, _, err = m.str("policy_hash", "policyHash"); err != nil {
-		return respBody{}, err
-	}
-	if r.taskID, _, err = m.str("task_id", ""); err != nil {
-		return respBody{}, err
-	}
-	if r.decisionRecord, _, err = m.str("decision_record", ""); err != nil {
-		return respBody{}, err
+	for _, f := range []struct {
+		dst        *string
+		key, alias string
+	}{{&r.message, "message", ""}, {&r.policyHash, "policy_hash", "policyHash"}, {&r.taskID, "task_id", ""}, {&r.decisionRecord, "decision_record", ""}} {
+		if *f.dst, _, err = m.str(f.key, f.alias); err != nil {
+			return respBody{}, err
+		}
 	}
 	if r.attestation, err = m.nullableStr("intent_attestation", "intentAttestation"); err != nil {
 		return respBody{}, err

@@ -83,10 +83,8 @@ func (o SignOptions) Validate() error {
 	if o.APIKey == "" {
 		return errors.New("sign api key is empty")
 	}
-	for _, r := range o.APIKey {
-		if r < 0x21 || r > 0x7e {
-			return errors.New("sign api key contains a space, control or non-ASCII character")
-		}
+	if strings.IndexFunc(o.APIKey, func(r rune) bool { return r < 0x21 || r > 0x7e }) >= 0 {
+		return errors.New("sign api key contains a space, control or non-ASCII character")
 	}
 	if o.URL != "" {
 		u, err := url.Parse(o.URL)
@@ -242,9 +240,8 @@ func (s *Sign) Close() {
 }
 
 // Authorize asks Sign whether req may be forwarded. It implements
-// Authorizer: a non-nil error wraps ErrUnreachable (no HTTP response, or
-// HTTP 502/503/504) or is ctx.Err(); every other outcome is a Decision.
-// OnHold is called from the calling goroutine. Safe for concurrent use.
+// Authorizer. OnHold is called from the calling goroutine. Safe for
+// concurrent use.
 func (s *Sign) Authorize(ctx context.Context, req Request) (Decision, error) {
 	s.mu.Lock()
 	if s.closeCtx.Err() != nil {
@@ -340,21 +337,19 @@ func (s *Sign) sendOnce(ctx context.Context, in Intent, agentID string) (Decisio
 		if err != nil && ctx.Err() != nil {
 			return Decision{}, "", ctx.Err()
 		}
-		if err == nil {
-			if r, perr := respParse(b); perr == nil && r.kind == respDenied {
-				return s.denied(r), "", nil
-			}
+		if r, perr := respParse(b); perr == nil && r.kind == respDenied { // b is nil when unread
+			return s.denied(r), "", nil
 		}
 		return s.authFailed(code, b), "", nil
 	case code == http.StatusOK || code == http.StatusAccepted:
 		b, err := respReadBody(ctx, resp, cancel, s.bodyTimeout)
-		if err != nil {
-			if ctx.Err() != nil {
-				return Decision{}, "", ctx.Err()
-			}
-			return signInvalid("%v", err), "", nil
+		if err != nil && ctx.Err() != nil {
+			return Decision{}, "", ctx.Err()
 		}
-		r, err := respParse(b)
+		var r respBody
+		if err == nil {
+			r, err = respParse(b)
+		}
 		if err != nil {
 			return signInvalid("%v", err), "", nil
 		}

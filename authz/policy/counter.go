@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"slices"
 	"sync"
 	"time"
 )
@@ -42,9 +43,7 @@ func (m *MemoryCounter) Add(taskID string, now time.Time) (perTask, perHour int)
 	for drop < len(m.recent) && !m.recent[drop].After(cutoff) {
 		drop++
 	}
-	if drop > 0 {
-		m.recent = append(m.recent[:0], m.recent[drop:]...)
-	}
+	m.recent = slices.Delete(m.recent, 0, drop)
 	m.recent = append(m.recent, now)
 	return m.perTask[taskID], len(m.recent)
 }

@@ -37,8 +37,6 @@ type customRules struct {
 	controls
 }
 
-func stripIntent(path string) string { return strings.TrimPrefix(path, "intent.") }
-
 func (p *parser) compileRegexp(l srcLine, key, expr string) (*regexp.Regexp, error) {
 	re, err := regexp.Compile(expr)
 	if err != nil {
@@ -52,9 +50,7 @@ func (p *parser) parseCustom(lines []srcLine) (*customRules, map[string]any, err
 	r := &customRules{}
 	canon := map[string]any{}
 	canonRules := []any{}
-	type allowKey struct{ scope, path, op string }
-	allows := map[allowKey]*customRule{}
-	ops := map[[2]string]string{}
+	allows := map[[2]string]*customRule{} // by action scope and field path
 	for _, l := range lines {
 		if m := g.generic.FindStringSubmatch(l.text); m != nil {
 			if _, err := p.generic(&r.controls, canon, l, m[1], m[2]); err != nil {
@@ -81,7 +77,7 @@ func (p *parser) parseCustom(lines []srcLine) (*customRules, map[string]any, err
 			if scoped && scope == "" {
 				return nil, nil, p.errf(l.n, "allow_only", "action scope must not be empty")
 			}
-			path := stripIntent(rawPath)
+			path := strings.TrimPrefix(rawPath, "intent.")
 			if op == "prefix" {
 				op = "starts_with"
 			}
@@ -94,10 +90,10 @@ func (p *parser) parseCustom(lines []srcLine) (*customRules, map[string]any, err
 				return nil, nil, p.errf(l.n, "allow_only."+path, "must contain at least one value")
 			}
 			sk := [2]string{scope, path}
-			if prev, ok := ops[sk]; ok && prev != op {
-				return nil, nil, p.errf(l.n, "allow_only."+path, "mixes operators (%s, %s); use one operator per field and action scope", prev, op)
+			rule := allows[sk]
+			if rule != nil && rule.op != op {
+				return nil, nil, p.errf(l.n, "allow_only."+path, "mixes operators (%s, %s); use one operator per field and action scope", rule.op, op)
 			}
-			ops[sk] = op
 			var res []*regexp.Regexp
 			if op == "matches" {
 				for _, v := range values {
@@ -108,25 +104,21 @@ func (p *parser) parseCustom(lines []srcLine) (*customRules, map[string]any, err
 					res = append(res, re)
 				}
 			}
-			rule := allows[allowKey{scope, path, op}]
 			switch {
 			case rule == nil:
-				name := "allow_only." + path
+				rule = &customRule{kind: ruleAllowOnly, name: "allow_only." + path, path: strings.Split(path, "."), op: op, actionScope: scope, attested: attested}
+				rule.canon = map[string]any{"type": "allow_field", "fieldPath": path}
 				if scoped {
-					name = "allow_only[action=" + scope + "]." + path
+					rule.name, rule.canon["actionScope"] = "allow_only[action="+scope+"]."+path, scope
 				}
-				rule = &customRule{kind: ruleAllowOnly, name: name, path: strings.Split(path, "."), op: op, actionScope: scope, attested: attested}
-				rule.canon = map[string]any{"name": name, "type": "allow_field", "fieldPath": path}
-				if scoped {
-					rule.canon["actionScope"] = scope
-				}
+				rule.canon["name"] = rule.name
 				if attested {
 					rule.canon["attested"] = true
 				}
 				if op != "equals" {
 					rule.canon["operator"] = op
 				}
-				allows[allowKey{scope, path, op}] = rule
+				allows[sk] = rule
 				r.allow = append(r.allow, rule)
 				canonRules = append(canonRules, rule.canon)
 			case rule.attested != attested:
@@ -144,14 +136,15 @@ func (p *parser) parseCustom(lines []srcLine) (*customRules, map[string]any, err
 			rule.canon["values"] = rule.values
 			continue
 		}
+		var rule *customRule
 		if m := g.denyIf.FindStringSubmatch(l.text); m != nil {
-			path := stripIntent(m[1])
+			path := strings.TrimPrefix(m[1], "intent.")
 			if path == "" {
 				return nil, nil, p.errf(l.n, "deny_if", "field path must not be empty")
 			}
 			value := unquote(m[3])
 			name := "deny_if." + path + "." + m[2] + ":" + value
-			rule := &customRule{kind: ruleDenyIf, name: name, path: strings.Split(path, "."), op: m[2], value: value}
+			rule = &customRule{kind: ruleDenyIf, name: name, path: strings.Split(path, "."), op: m[2], value: value}
 			if m[2] == "matches" {
 				re, err := p.compileRegexp(l, "deny_if."+path, value)
 				if err != nil {
@@ -160,20 +153,16 @@ func (p *parser) parseCustom(lines []srcLine) (*customRules, map[string]any, err
 				rule.re = re
 			}
 			rule.canon = map[string]any{"name": name, "type": "field", "fieldPath": path, "operator": m[2], "value": value}
-			r.deny = append(r.deny, rule)
-			canonRules = append(canonRules, rule.canon)
-			continue
-		}
-		if m := g.denyString.FindStringSubmatch(l.text); m != nil {
+		} else if m := g.denyString.FindStringSubmatch(l.text); m != nil {
 			value := unquote(m[1])
 			name := "deny_string:" + value
-			rule := &customRule{kind: ruleDenyString, name: name, value: value}
+			rule = &customRule{kind: ruleDenyString, name: name, value: value}
 			rule.canon = map[string]any{"name": name, "type": "deny_string", "value": value}
-			r.deny = append(r.deny, rule)
-			canonRules = append(canonRules, rule.canon)
-			continue
+		} else {
+			return nil, nil, p.errf(l.n, "", "unrecognized custom rule %q", l.text)
 		}
-		return nil, nil, p.errf(l.n, "", "unrecognized custom rule %q", l.text)
+		r.deny = append(r.deny, rule)
+		canonRules = append(canonRules, rule.canon)
 	}
 	if len(canonRules) == 0 && r.requireApproval == nil && (r.requireShim == nil || !*r.requireShim) {
 		if r.requireShim != nil {

@@ -102,28 +102,25 @@ func splitEnvelope(raw []byte) (envelope, error) {
 		env.headerOff = headers[0][0]
 		env.payload = trimASCIISpaceRight(s[:headers[0][0]])
 		block := s[headers[0][1]:]
-		line := lineOf(s, headers[0][1])
-		for _, l := range strings.Split(block, "\n") {
-			t := strings.TrimSpace(l)
-			if t != "" {
-				switch {
-				case strings.HasPrefix(t, "sigil-sig:"):
-					if env.signature != "" {
-						return envelope{}, &ParseError{Line: line, Section: "signature", Code: codeDuplicateSignature, Msg: "more than one sigil-sig line"}
-					}
-					v := strings.TrimSpace(strings.TrimPrefix(t, "sigil-sig:"))
-					if v == "" || strings.TrimLeft(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") != "" {
-						return envelope{}, &ParseError{Line: line, Section: "signature", Key: "sigil-sig", Code: codeStrictSignature, Msg: "signature is not base64url"}
-					}
-					env.signature = v
-				case strings.HasPrefix(t, "#") && !strings.HasPrefix(t, "##"):
-					// An author's placeholder comment ("# operator signature
-					// will be added later").
-				default:
-					return envelope{}, &ParseError{Line: line, Section: "signature", Code: codeTrailingContent, Msg: "signature block must be final and contain only sigil-sig"}
+		first := lineOf(s, headers[0][1])
+		for i, l := range strings.Split(block, "\n") {
+			t, line := strings.TrimSpace(l), first+i
+			switch {
+			case t == "", strings.HasPrefix(t, "#") && !strings.HasPrefix(t, "##"):
+				// Blank, or an author's placeholder comment ("# operator
+				// signature will be added later").
+			case strings.HasPrefix(t, "sigil-sig:"):
+				if env.signature != "" {
+					return envelope{}, &ParseError{Line: line, Section: "signature", Code: codeDuplicateSignature, Msg: "more than one sigil-sig line"}
 				}
+				v := strings.TrimSpace(strings.TrimPrefix(t, "sigil-sig:"))
+				if v == "" || strings.TrimLeft(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") != "" {
+					return envelope{}, &ParseError{Line: line, Section: "signature", Key: "sigil-sig", Code: codeStrictSignature, Msg: "signature is not base64url"}
+				}
+				env.signature = v
+			default:
+				return envelope{}, &ParseError{Line: line, Section: "signature", Code: codeTrailingContent, Msg: "signature block must be final and contain only sigil-sig"}
 			}
-			line++
 		}
 	}
 	if strings.TrimSpace(env.payload) == "" || strings.Trim(env.payload, " \t\r\n\f\v\ufeff") == "" {

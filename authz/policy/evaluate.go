@@ -8,6 +8,7 @@ import (
 	"path"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -130,22 +131,18 @@ func (p *Policy) evaluateIntent(in intent, c Counter, now time.Time) Decision {
 		return deny(CodeProvenanceRequired, "execution_limits.requireShim", "the policy requires intents to arrive through a trusted shim")
 	}
 	var hold string
+	var d Decision
+	var ok bool
 	switch {
 	case in.isMCP && p.mcp != nil:
-		if d, ok := p.mcp.eval(in); !ok {
-			return d
-		}
-		if i := slices.IndexFunc(p.mcp.requireApproval, func(pat string) bool { return mcpMatch(pat, in.server, in.tool) }); i >= 0 {
-			hold = "mcp.requireApproval: " + p.mcp.requireApproval[i]
-		}
+		hold, d, ok = p.mcp.eval(in)
 	case p.tools != nil:
-		var d Decision
-		var ok bool
-		if hold, d, ok = p.tools.eval(in); !ok {
-			return d
-		}
+		hold, d, ok = p.tools.eval(in)
 	default:
 		return deny(CodeNotAllowed, "default.deny", "no policy block allows action %q", in.action)
+	}
+	if !ok {
+		return d
 	}
 	if hold == "" && p.custom != nil {
 		hold = firstAction("custom.requireApproval: ", p.custom.requireApproval, in.action)
@@ -228,11 +225,8 @@ func (in *intent) member(k string) any {
 
 // str returns the top-level member k if it is a string.
 func (in *intent) str(k string) (string, bool) {
-	if in.obj != nil {
-		s, ok := in.obj[k].(string)
-		return s, ok
-	}
-	return strictjson.DecodeString(in.token(k))
+	s, ok := in.member(k).(string)
+	return s, ok
 }
 
 // token returns the raw value scanIntent kept of top-level member k.
@@ -312,10 +306,7 @@ func scalarText(v any) (string, bool) {
 		}
 		return jsNumber(f), true
 	case bool:
-		if x {
-			return "true", true
-		}
-		return "false", true
+		return strconv.FormatBool(x), true
 	}
 	return "", false
 }
@@ -438,22 +429,25 @@ func mcpMatch(pat, server, tool string) bool {
 	return tool == rest
 }
 
-func (m *mcpRules) eval(in intent) (Decision, bool) {
-	for _, pat := range m.blockedTools {
-		if mcpMatch(pat, in.server, in.tool) {
-			return deny(CodeNotAllowed, "mcp.blockedTools: "+pat, "tool %q on server %q is blocked", in.tool, in.server), false
-		}
+// eval applies ## mcp to an MCP action. It returns the hold rule, if any.
+func (m *mcpRules) eval(in intent) (string, Decision, bool) {
+	matches := func(pat string) bool { return mcpMatch(pat, in.server, in.tool) }
+	if i := slices.IndexFunc(m.blockedTools, matches); i >= 0 {
+		return "", deny(CodeNotAllowed, "mcp.blockedTools: "+m.blockedTools[i], "tool %q on server %q is blocked", in.tool, in.server), false
 	}
 	if m.allowedServers != nil && !slices.ContainsFunc(m.allowedServers, func(p string) bool { return wild(p, in.server) }) {
-		return deny(CodeNotAllowed, "mcp.allowedServers", "server %q is not on the allowed_servers list", in.server), false
+		return "", deny(CodeNotAllowed, "mcp.allowedServers", "server %q is not on the allowed_servers list", in.server), false
 	}
-	if m.allowedTools != nil && !slices.ContainsFunc(m.allowedTools, func(p string) bool { return mcpMatch(p, in.server, in.tool) }) {
-		return deny(CodeNotAllowed, "mcp.allowedTools", "tool %q on server %q is not on the allowed_tools list", in.tool, in.server), false
+	if m.allowedTools != nil && !slices.ContainsFunc(m.allowedTools, matches) {
+		return "", deny(CodeNotAllowed, "mcp.allowedTools", "tool %q on server %q is not on the allowed_tools list", in.tool, in.server), false
 	}
-	if m.requireShim && !in.shim {
-		return deny(CodeProvenanceRequired, "mcp.requireShim", "the policy requires MCP intents to arrive through a trusted shim"), false
+	if m.requireShim != nil && *m.requireShim && !in.shim {
+		return "", deny(CodeProvenanceRequired, "mcp.requireShim", "the policy requires MCP intents to arrive through a trusted shim"), false
 	}
-	return Decision{}, true
+	if i := slices.IndexFunc(m.requireApproval, matches); i >= 0 {
+		return "mcp.requireApproval: " + m.requireApproval[i], Decision{}, true
+	}
+	return "", Decision{}, true
 }
 
 // --- ## tool_calls ---
@@ -479,10 +473,9 @@ func (t *toolRules) eval(in intent) (string, Decision, bool) {
 			if !ok {
 				return "", deny(CodeValidation, "tool_calls.bashBlockedCommands", "bash intent lacks a command"), false
 			}
-			for _, b := range t.bashBlocked {
-				if strings.Contains(cmd, b) {
-					return "", deny(CodeNotAllowed, "tool_calls.bashBlockedCommands: "+b, "command contains the blocked text %q", b), false
-				}
+			if i := slices.IndexFunc(t.bashBlocked, func(b string) bool { return strings.Contains(cmd, b) }); i >= 0 {
+				b := t.bashBlocked[i]
+				return "", deny(CodeNotAllowed, "tool_calls.bashBlockedCommands: "+b, "command contains the blocked text %q", b), false
 			}
 		}
 	case "web_fetch":
@@ -505,10 +498,9 @@ func (t *toolRules) eval(in intent) (string, Decision, bool) {
 				return "", deny(CodeValidation, "tool_calls.fileWriteBlockedPaths", "file_write intent lacks a path"), false
 			}
 			clean := path.Clean(p)
-			for _, b := range t.fileBlockedPaths {
-				if strings.HasPrefix(p, b) || strings.HasPrefix(clean, b) {
-					return "", deny(CodeNotAllowed, "tool_calls.fileWriteBlockedPaths: "+b, "path %q is under the blocked path %q", p, b), false
-				}
+			if i := slices.IndexFunc(t.fileBlockedPaths, func(b string) bool { return strings.HasPrefix(p, b) || strings.HasPrefix(clean, b) }); i >= 0 {
+				b := t.fileBlockedPaths[i]
+				return "", deny(CodeNotAllowed, "tool_calls.fileWriteBlockedPaths: "+b, "path %q is under the blocked path %q", p, b), false
 			}
 		}
 	case "http":
@@ -541,10 +533,8 @@ func (t *toolRules) eval(in intent) (string, Decision, bool) {
 				return "", deny(CodeValidation, "tool_calls.emailRecipientRequired", "email.send intent lacks recipients in to"), false
 			}
 			for _, r := range rcpts {
-				for _, b := range t.emailBlocked {
-					if recipientMatch(b, r) {
-						return "", deny(CodeBlockedRecipient, "tool_calls.emailBlockedRecipients: "+b, "recipient %q is blocked", r), false
-					}
+				if i := slices.IndexFunc(t.emailBlocked, func(b string) bool { return recipientMatch(b, r) }); i >= 0 {
+					return "", deny(CodeBlockedRecipient, "tool_calls.emailBlockedRecipients: "+t.emailBlocked[i], "recipient %q is blocked", r), false
 				}
 			}
 			if t.emailAllowed != nil {
@@ -592,9 +582,6 @@ func recipients(v any) ([]string, bool) {
 			out = append(out, s)
 		}
 	}
-	if len(out) == 0 {
-		return nil, false
-	}
 	for i, r := range out {
 		r = strings.ToLower(strings.TrimSpace(r))
 		if r == "" {
@@ -602,7 +589,7 @@ func recipients(v any) ([]string, bool) {
 		}
 		out[i] = r
 	}
-	return out, true
+	return out, len(out) > 0
 }
 
 // recipientMatch: "*@domain" matches exactly that domain (no subdomains);

@@ -3,6 +3,7 @@ package policy
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 
 	"github.com/sigilcore/sigil-hub/internal/strictjson"
 )
@@ -22,11 +23,16 @@ import (
 // the thorough path (encoding/json allows 10000 levels).
 const intentScanMaxDepth = 512
 
-// intentTokens are the raw JSON values of the members evaluation reads
-// outside ## custom rules; nil means absent.
+// intentMembers are the top-level members evaluation reads outside
+// ## custom rules: the ones scanIntent keeps.
+func intentMembers() [9]string {
+	return [9]string{"action", "provenance", "task_id", "metadata", "command", "url", "method", "path", "to"}
+}
+
+// intentTokens are the raw JSON values of intentMembers (by index); nil
+// means absent.
 type intentTokens struct {
-	action, provenance, taskID, metadata []byte
-	command, url, method, path, to       []byte
+	members [9][]byte
 	// serverID and toolName are metadata's members, set only when metadata
 	// is an object.
 	serverID, toolName []byte
@@ -35,25 +41,9 @@ type intentTokens struct {
 // slot returns where scanIntent keeps top-level member k, nil for a member
 // it does not keep.
 func (t *intentTokens) slot(k string) *[]byte {
-	switch k {
-	case "action":
-		return &t.action
-	case "provenance":
-		return &t.provenance
-	case "task_id":
-		return &t.taskID
-	case "metadata":
-		return &t.metadata
-	case "command":
-		return &t.command
-	case "url":
-		return &t.url
-	case "method":
-		return &t.method
-	case "path":
-		return &t.path
-	case "to":
-		return &t.to
+	names := intentMembers()
+	if i := slices.Index(names[:], k); i >= 0 {
+		return &t.members[i]
 	}
 	return nil
 }
@@ -77,7 +67,7 @@ func scanIntent(raw []byte) (intentTokens, bool) {
 	}) {
 		return intentTokens{}, false
 	}
-	if md := t.metadata; len(md) > 0 && md[0] == '{' {
+	if md := *t.slot("metadata"); len(md) > 0 && md[0] == '{' {
 		if !strictjson.EachMember(md, func(k []byte, v json.RawMessage) {
 			switch string(k) {
 			case "serverId":

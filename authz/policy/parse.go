@@ -103,10 +103,8 @@ func parseText(text string) (*Policy, error) {
 	g := newGrammar()
 	p := &parser{g: g}
 	lines := strings.Split(structural, "\n")
-	for i, l := range lines {
-		if g.indentedHeading.MatchString(l) {
-			return nil, &ParseError{Line: i + 1, Code: "POLICY_SYNTAX", Msg: "indented policy headings are not supported"}
-		}
+	if i := slices.IndexFunc(lines, g.indentedHeading.MatchString); i >= 0 {
+		return nil, &ParseError{Line: i + 1, Code: "POLICY_SYNTAX", Msg: "indented policy headings are not supported"}
 	}
 
 	// Root: everything before the first "## " heading.
@@ -117,7 +115,6 @@ func parseText(text string) (*Policy, error) {
 	}
 	var sections []*section
 	rootEnd := len(lines)
-	seen := map[string]bool{}
 	for i, l := range lines {
 		m := g.heading.FindStringSubmatch(l)
 		if m == nil {
@@ -138,21 +135,16 @@ func parseText(text string) (*Policy, error) {
 			return nil, &ParseError{Line: i + 1, Section: name, Code: "POLICY_UNSUPPORTED_SECTION", Msg: fmt.Sprintf("section ## %s is not supported by the embedded engine", name)}
 		case name != secCustom && name != secToolCalls && name != secMCP && name != secLimits:
 			return nil, &ParseError{Line: i + 1, Section: name, Code: "POLICY_UNKNOWN_SECTION", Msg: fmt.Sprintf("unknown policy block ## %s", name)}
-		case seen[name]:
+		case slices.ContainsFunc(sections, func(s *section) bool { return s.name == name }):
 			return nil, &ParseError{Line: i + 1, Section: name, Code: "POLICY_DUPLICATE_SECTION", Msg: fmt.Sprintf("duplicate policy block ## %s", name)}
 		}
-		seen[name] = true
 		sections = append(sections, &section{name: name, line: i + 1})
 	}
 	if err := p.parseVersion(lines[:rootEnd]); err != nil {
 		return nil, err
 	}
-	if !p.isV2 {
-		for i, l := range lines {
-			if g.v2Only.MatchString(l) {
-				return nil, &ParseError{Line: i + 1, Code: "POLICY_VERSION", Msg: "policy syntax requires version 2.0.0"}
-			}
-		}
+	if i := slices.IndexFunc(lines, g.v2Only.MatchString); !p.isV2 && i >= 0 {
+		return nil, &ParseError{Line: i + 1, Code: "POLICY_VERSION", Msg: "policy syntax requires version 2.0.0"}
 	}
 
 	pol := &Policy{version: p.version}
@@ -242,17 +234,11 @@ func (g *grammar) isRootPolicySyntax(line string) bool {
 	if m := g.rootSyntaxKey.FindStringSubmatch(line); m != nil && rootPolicyKey(m[1]) {
 		return true
 	}
-	for _, re := range g.rootSyntax {
-		if re.MatchString(line) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(g.rootSyntax, func(re *regexp.Regexp) bool { return re.MatchString(line) })
 }
 
 func rootPolicyKey(k string) bool {
-	switch k {
-	case "require_approval", "require_shim",
+	return slices.Contains([]string{"require_approval", "require_shim",
 		"max_transaction_eth", "allowed_actions", "allowed_chains", "chain_actions", "consensus_threshold_eth", "consensus_require_hold",
 		"allowed", "bash.blocked_commands", "web_fetch.blocked_domains", "file_write.blocked_paths", "email.require_approval", "email.allowed_recipients", "email.blocked_recipients",
 		"http.allowed_methods", "http.allowed_hosts", "http.blocked_methods",
@@ -264,10 +250,8 @@ func rootPolicyKey(k string) bool {
 		"protected_effects", "max_files_per_action", "max_bytes_written_per_task", "max_bytes_deleted_per_task", "max_destructive_effects_per_task",
 		"filesystem_actions", "providers", "allowed_remote_schemes", "allowed_operations", "blocked_operations", "protected_refs", "max_ref_changes_per_task",
 		"protected_environments", "allowed_resources", "routine_catalog", "require_read_only_for_select", "deny_unreviewed_indirect_effects",
-		"max_schema_changes_per_task", "statement_timeout_ms", "lock_timeout_ms":
-		return true
-	}
-	return false
+		"max_schema_changes_per_task", "statement_timeout_ms", "lock_timeout_ms",
+	}, k)
 }
 
 // isVersionTypo reports whether key is one edit (deletion, insertion,
@@ -299,11 +283,8 @@ func isVersionTypo(key string) bool {
 // --- value helpers (warrant-core policy.ts semantics) ---
 
 func unquote(v string) string {
-	if len(v) >= 1 && ((v[0] == '"' && v[len(v)-1] == '"') || (v[0] == '\'' && v[len(v)-1] == '\'')) {
-		if len(v) == 1 {
-			return ""
-		}
-		return v[1 : len(v)-1]
+	if len(v) > 0 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
+		return v[1:max(1, len(v)-1)] // a lone quote is ""
 	}
 	return v
 }
@@ -371,8 +352,8 @@ func (p *parser) positiveInt(l srcLine, key, value string) (int64, error) {
 
 // eachKey splits section lines into key/value pairs, rejecting lines that
 // are not "key: value" (block lists included) and duplicate keys, all lines
-// first. Then it hands each pair to p.generic when c is not nil and, unless
-// that took it, to fn.
+// first. Then it hands each pair to p.generic and, unless that took it, to
+// fn.
 func (p *parser) eachKey(lines []srcLine, c *controls, canon map[string]any, fn func(l srcLine, key, value string) error) error {
 	seen := map[string]bool{}
 	pairs := make([][]string, len(lines))
@@ -388,13 +369,11 @@ func (p *parser) eachKey(lines []srcLine, c *controls, canon map[string]any, fn 
 		pairs[i] = m
 	}
 	for i, m := range pairs {
-		if c != nil {
-			if ok, err := p.generic(c, canon, lines[i], m[1], m[2]); ok {
-				if err != nil {
-					return err
-				}
-				continue
+		if ok, err := p.generic(c, canon, lines[i], m[1], m[2]); ok {
+			if err != nil {
+				return err
 			}
+			continue
 		}
 		if err := fn(lines[i], m[1], m[2]); err != nil {
 			return err
@@ -420,28 +399,21 @@ func (p *parser) generic(c *controls, canon map[string]any, l srcLine, key, valu
 		return true, p.errf(l.n, key, "duplicate key")
 	case key == "require_approval":
 		v, err := p.patternList(l, key, value)
-		if err != nil {
-			return true, err
-		}
 		c.requireApproval, canon["requireApproval"] = v, v
-		return true, nil
-	}
-	b, err := p.boolean(l, key, value, true)
-	if err != nil {
 		return true, err
 	}
+	b, err := p.boolean(l, key, value, true)
 	c.requireShim, canon["requireShim"] = &b, b
-	return true, nil
+	return true, err
 }
 
 // --- ## mcp ---
 
 type mcpRules struct {
-	allowedServers  []string // nil: not declared
-	allowedTools    []string
-	blockedTools    []string
-	requireApproval []string
-	requireShim     bool
+	allowedServers []string // nil: not declared
+	allowedTools   []string
+	blockedTools   []string
+	controls
 }
 
 func (p *parser) parseMCP(lines []srcLine, header int) (*mcpRules, map[string]any, error) {
@@ -450,7 +422,7 @@ func (p *parser) parseMCP(lines []srcLine, header int) (*mcpRules, map[string]an
 	}
 	r := &mcpRules{}
 	canon := map[string]any{}
-	err := p.eachKey(lines, nil, canon, func(l srcLine, key, value string) error {
+	err := p.eachKey(lines, &r.controls, canon, func(l srcLine, key, value string) error {
 		var dst *[]string
 		var ck string
 		switch key {
@@ -460,12 +432,6 @@ func (p *parser) parseMCP(lines []srcLine, header int) (*mcpRules, map[string]an
 			dst, ck = &r.allowedTools, "allowedTools"
 		case "blocked_tools":
 			dst, ck = &r.blockedTools, "blockedTools"
-		case "require_approval":
-			dst, ck = &r.requireApproval, "requireApproval"
-		case "require_shim":
-			b, err := p.boolean(l, key, value, true)
-			r.requireShim, canon["requireShim"] = b, b
-			return err
 		default:
 			return p.errf(l.n, key, "unknown key (## mcp supports allowed_servers, allowed_tools, blocked_tools, require_approval, require_shim)")
 		}
@@ -479,12 +445,9 @@ func (p *parser) parseMCP(lines []srcLine, header int) (*mcpRules, map[string]an
 	if r.allowedServers == nil && r.allowedTools == nil && r.blockedTools == nil {
 		return nil, nil, p.errf(header, "", "must declare at least one of allowed_servers, allowed_tools or blocked_tools")
 	}
-	var overlap []string
-	for _, t := range r.allowedTools {
-		if slices.Contains(r.blockedTools, t) {
-			overlap = append(overlap, t)
-		}
-	}
+	overlap := slices.DeleteFunc(slices.Clone(r.allowedTools), func(t string) bool {
+		return !slices.Contains(r.blockedTools, t)
+	})
 	if len(overlap) > 0 {
 		return nil, nil, p.errf(header, "allowed_tools", "lists the same tool in both allowed_tools and blocked_tools: %s", strings.Join(overlap, ", "))
 	}
@@ -535,7 +498,11 @@ func (p *parser) parseToolCalls(lines []srcLine, header int) (*toolRules, map[st
 		if !ok {
 			return p.errf(l.n, key, "unknown key")
 		}
+		if strings.HasPrefix(key, "http.") && !p.isV2 {
+			return p.errf(l.n, key, "http policy keys require version 2.0.0")
+		}
 		v := list(value)
+		var err error
 		switch key {
 		case "email.allowed_recipients", "email.blocked_recipients":
 			for j := range v {
@@ -545,27 +512,15 @@ func (p *parser) parseToolCalls(lines []srcLine, header int) (*toolRules, map[st
 				v = []string{}
 			}
 		case "http.allowed_methods", "http.blocked_methods":
-			if !p.isV2 {
-				return p.errf(l.n, key, "http policy keys require version 2.0.0")
-			}
-			var err error
-			if v, err = p.validList(l, key, v, ValidMethod, "must contain only uppercase HTTP methods (GET, HEAD, OPTIONS, POST, PUT, PATCH, DELETE)"); err != nil {
-				return err
-			}
+			v, err = p.validList(l, key, v, ValidMethod, "must contain only uppercase HTTP methods (GET, HEAD, OPTIONS, POST, PUT, PATCH, DELETE)")
 		case "http.allowed_hosts":
-			if !p.isV2 {
-				return p.errf(l.n, key, "http policy keys require version 2.0.0")
-			}
 			for j := range v {
 				v[j] = strings.TrimSuffix(strings.ToLower(v[j]), ".")
 			}
-			var err error
-			if v, err = p.validList(l, key, v, p.validHost, "must contain valid host names (use *.example.com for subdomains)"); err != nil {
-				return err
-			}
+			v, err = p.validList(l, key, v, p.validHost, "must contain valid host names (use *.example.com for subdomains)")
 		}
 		*d.dst, canon[d.canon] = v, v
-		return nil
+		return err
 	})
 	if err != nil {
 		return nil, nil, err

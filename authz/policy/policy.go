@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -35,20 +36,17 @@ type ParseError struct {
 
 // Error implements error.
 func (e *ParseError) Error() string {
-	var b strings.Builder
-	b.WriteString("warranty.md")
+	s := "warranty.md"
 	if e.Line > 0 {
-		fmt.Fprintf(&b, " line %d", e.Line)
+		s += " line " + strconv.Itoa(e.Line)
 	}
 	if e.Section != "" {
-		fmt.Fprintf(&b, ": ## %s", e.Section)
+		s += ": ## " + e.Section
 	}
 	if e.Key != "" {
-		fmt.Fprintf(&b, ": %s", e.Key)
+		s += ": " + e.Key
 	}
-	b.WriteString(": ")
-	b.WriteString(e.Msg)
-	return b.String()
+	return s + ": " + e.Msg
 }
 
 // Policy is a parsed, validated warranty.md. It is immutable after Parse and
