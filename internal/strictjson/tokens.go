@@ -212,5 +212,6 @@ func DecodeString(tok []byte) (s string, ok bool) {
 		return string(tok[1 : n-1]), true
 	}
 	var v string // declared here: only a token with escapes allocates it
-	return v, json.Unmarshal(tok, &v) == nil
+	err := json.Unmarshal(tok, &v) // before the return: the spec leaves the order of v and a call in one expression list open
+	return v, err == nil
 }
