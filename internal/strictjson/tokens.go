@@ -211,7 +211,10 @@ func DecodeString(tok []byte) (s string, ok bool) {
 	if bytes.IndexByte(tok[1:n-1], '\\') < 0 {
 		return string(tok[1 : n-1]), true
 	}
-	var v string // declared here: only a token with escapes allocates it
-	err := json.Unmarshal(tok, &v) // before the return: the spec leaves the order of v and a call in one expression list open
+	// v is declared here so that only a token with escapes allocates it,
+	// and decoded before the return: the spec leaves open whether v or the
+	// call in one return list is evaluated first.
+	var v string
+	err := json.Unmarshal(tok, &v)
 	return v, err == nil
 }
