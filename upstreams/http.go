@@ -75,13 +75,11 @@ func (rt *handshakeRoundTripper) RoundTrip(req *http.Request) (*http.Response, e
 // isCertificateError reports whether err is a failed certificate check:
 // errors that only the handshake's verification produces.
 func isCertificateError(err error) bool {
-	var (
-		verify   *tls.CertificateVerificationError
-		unknown  x509.UnknownAuthorityError
-		hostname x509.HostnameError
-		invalid  x509.CertificateInvalidError
-	)
-	return errors.As(err, &verify) || errors.As(err, &unknown) || errors.As(err, &hostname) || errors.As(err, &invalid)
+	_, verify := errors.AsType[*tls.CertificateVerificationError](err)
+	_, unknown := errors.AsType[x509.UnknownAuthorityError](err)
+	_, hostname := errors.AsType[x509.HostnameError](err)
+	_, invalid := errors.AsType[x509.CertificateInvalidError](err)
+	return verify || unknown || hostname || invalid
 }
 
 // SSE reconnection time bounds (docs/faults.md case 61: 250 ms…30 s).

@@ -547,11 +547,8 @@ type callbackResult struct {
 // NewOAuthCallback returns a callback listener; nothing listens until Run.
 func NewOAuthCallback(o OAuthCallbackOptions) *OAuthCallback {
 	o.Addr = cmp.Or(o.Addr, "127.0.0.1:0")
-	lg := o.Logger
-	if lg == nil {
-		lg = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	return &OAuthCallback{opts: o, log: lg, ready: make(chan struct{}), pending: map[string]*pendingState{}}
+	log := cmp.Or(o.Logger, slog.New(slog.DiscardHandler))
+	return &OAuthCallback{opts: o, log: log, ready: make(chan struct{}), pending: map[string]*pendingState{}}
 }
 
 // Run listens on Addr and serves redirects until ctx is done. It returns

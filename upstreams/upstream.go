@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -279,15 +278,11 @@ func New(s Spec) *Upstream {
 	if s.InitTimeout <= 0 {
 		s.InitTimeout = 60 * time.Second
 	}
-	lg := s.Logger
-	if lg == nil {
-		lg = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
 	var nonce [8]byte
 	_, _ = rand.Read(nonce[:])
 	u := &Upstream{
 		spec:    s,
-		log:     lg.With("upstream", s.Name),
+		log:     cmp.Or(s.Logger, slog.New(slog.DiscardHandler)).With("upstream", s.Name),
 		tun:     defaultTuning(),
 		settled: make(chan struct{}),
 		raw:     newRawParams(hex.EncodeToString(nonce[:])),
