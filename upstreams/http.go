@@ -30,13 +30,13 @@ func (u *Upstream) httpClient(lost func(error), sseEndpoints bool) (*http.Client
 	if cu, err := url.Parse(u.spec.URL); err == nil {
 		guard.origin = originOf(cu)
 	} // else the transports refuse the URL before any request
-	var base http.RoundTripper = &challengeRoundTripper{base: &sseRetryRoundTripper{base: &handshakeRoundTripper{base: guard}}, u: u}
+	var base http.RoundTripper = &sseRetryRoundTripper{base: &handshakeRoundTripper{base: guard}}
 	var ort *oauthRoundTripper
 	if u.oauth != nil {
 		ort = &oauthRoundTripper{base: base, o: u.oauth}
 		base = ort
 	}
-	rt := statusRoundTripper{base: &rawRoundTripper{base: &answerRoundTripper{base: base}, raw: u.raw}}
+	rt := statusRoundTripper{base: &rawRoundTripper{base: &answerRoundTripper{base: base}, raw: u.raw}, u: u}
 	return &http.Client{Transport: idleCloser{RoundTripper: rt, tr: tr}, CheckRedirect: refuseRedirects(false)}, ort
 }
 

@@ -288,26 +288,6 @@ func (u *Upstream) authHint(err error) error {
 	return fmt.Errorf("%w: the server requires authorization: set oauth = true, or an Authorization header, in its server entry", err)
 }
 
-// challengeRoundTripper records the resource_metadata URL of a 401's
-// WWW-Authenticate challenge (RFC 9728 §5.1) for authHint.
-type challengeRoundTripper struct {
-	base http.RoundTripper
-	u    *Upstream
-}
-
-func (rt *challengeRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := rt.base.RoundTrip(req)
-	if err == nil && resp.StatusCode == http.StatusUnauthorized {
-		for _, h := range resp.Header.Values("WWW-Authenticate") {
-			if m := resourceMetadata(h); m != "" {
-				rt.u.challenge.Store(&m)
-				break
-			}
-		}
-	}
-	return resp, err
-}
-
 // resourceMetadata returns the resource_metadata parameter of one
 // WWW-Authenticate header value, or "".
 func resourceMetadata(h string) string {

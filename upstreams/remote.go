@@ -193,23 +193,37 @@ type callStatus struct {
 const maxErrorBody = 64 << 10
 
 // statusRoundTripper records an HTTP error status in the request's
-// callStatus, if it has one.
-type statusRoundTripper struct{ base http.RoundTripper }
+// callStatus, if it has one, and the resource_metadata URL of a 401's
+// WWW-Authenticate challenge (RFC 9728 §5.1) for authHint (which reads it
+// only without OAuth, when no layer below retries a 401).
+type statusRoundTripper struct {
+	base http.RoundTripper
+	u    *Upstream
+}
 
 func (rt statusRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := rt.base.RoundTrip(req)
-	if err == nil && resp.StatusCode >= 400 {
-		if st, ok := req.Context().Value(callStatusKey{}).(*callStatus); ok {
-			st.code.Store(int32(resp.StatusCode))
-			if resp.StatusCode == http.StatusNotFound {
-				b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-				_ = resp.Body.Close()
-				st.body.Store(&b)
-				resp.Body = io.NopCloser(bytes.NewReader(b))
+	if err != nil || resp.StatusCode < 400 {
+		return resp, err
+	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		for _, h := range resp.Header.Values("WWW-Authenticate") {
+			if m := resourceMetadata(h); m != "" {
+				rt.u.challenge.Store(&m)
+				break
 			}
 		}
 	}
-	return resp, err
+	if st, ok := req.Context().Value(callStatusKey{}).(*callStatus); ok {
+		st.code.Store(int32(resp.StatusCode))
+		if resp.StatusCode == http.StatusNotFound {
+			b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+			_ = resp.Body.Close()
+			st.body.Store(&b)
+			resp.Body = io.NopCloser(bytes.NewReader(b))
+		}
+	}
+	return resp, nil
 }
 
 // classify maps a transport failure (the caller's ctx still alive) to this

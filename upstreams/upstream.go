@@ -236,7 +236,7 @@ type Upstream struct {
 
 	oauth *oauthState // nil without Spec.OAuth; immutable after New
 	// challenge is the resource_metadata URL of the last 401 that carried
-	// one (RFC 9728), for the error hint; written by challengeRoundTripper.
+	// one (RFC 9728), for the error hint; written by statusRoundTripper.
 	challenge atomic.Pointer[string]
 }
 
