@@ -225,7 +225,7 @@ func (s *session) adoptDiscover(d *discoverResult) {
 	s.init.modern = true
 	if d == nil {
 		_ = s.adopt(modernVersion, nil, nil, "")
-		s.init.tools, s.init.prompts, s.init.resources, s.init.unknownCaps = true, true, true, true
+		s.init.has, s.init.unknownCaps = [3]bool{true, true, true}, true
 		return
 	}
 	if s.adopt(modernVersion, d.Meta["io.modelcontextprotocol/serverInfo"], d.Capabilities, d.Instructions) != nil {

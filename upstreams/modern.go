@@ -275,16 +275,9 @@ func (s *session) runListenLocked() bool {
 // resources subscribed, or nil for none. s.listen.mu is held.
 func (s *session) listenParams() json.RawMessage {
 	var on []metaMember
-	for _, k := range [...]struct {
-		on   bool
-		name string
-	}{
-		{s.init.toolsChange || s.init.unknownCaps, "toolsListChanged"},
-		{s.init.promptsChange || s.init.unknownCaps, "promptsListChanged"},
-		{s.init.resourcesChange || s.init.unknownCaps, "resourcesListChanged"},
-	} {
-		if k.on {
-			on = append(on, metaMember{k.name, []byte("true")})
+	for i, name := range [...]string{"toolsListChanged", "promptsListChanged", "resourcesListChanged"} {
+		if s.init.changes[i] || s.init.unknownCaps {
+			on = append(on, metaMember{name, []byte("true")})
 		}
 	}
 	for k, values := range s.listen.watched {

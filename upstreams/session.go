@@ -77,15 +77,16 @@ type session struct {
 	// initialize results (or a modern server's DiscoverResult: era.go),
 	// written by handshake or probe before the session is shared.
 	init struct {
-		protocolVersion           string
-		serverInfo, capabilities  json.RawMessage
-		instructions              string
-		tools, prompts, resources bool
+		protocolVersion          string
+		serverInfo, capabilities json.RawMessage
+		instructions             string
+		// has and changes are by capability (tools, prompts, resources):
+		// the lists the server has, and those it says change (a modern
+		// server's listen filter).
+		has, changes [3]bool
 		// modern: the server speaks 2026-07-28 (no initialize, no ping);
-		// its capabilities may be unknown (every list is tried), and the
-		// *Change fields are the lists it says change (its listen filter).
-		modern, unknownCaps                         bool
-		toolsChange, promptsChange, resourcesChange bool
+		// its capabilities may be unknown (every list is tried).
+		modern, unknownCaps bool
 	}
 }
 
@@ -359,15 +360,13 @@ func (s *session) adopt(version string, info, caps json.RawMessage, instructions
 	if len(caps) > 0 {
 		err = json.Unmarshal(caps, &c)
 	}
-	present := func(m json.RawMessage) bool { return len(m) > 0 && string(m) != "null" }
-	changes := func(m json.RawMessage) bool {
+	for i, m := range [...]json.RawMessage{c.Tools, c.Prompts, c.Resources} {
 		var v struct {
 			ListChanged bool `json:"listChanged"`
 		}
-		return present(m) && json.Unmarshal(m, &v) == nil && v.ListChanged
+		s.init.has[i] = len(m) > 0 && string(m) != "null"
+		s.init.changes[i] = s.init.has[i] && json.Unmarshal(m, &v) == nil && v.ListChanged
 	}
-	s.init.tools, s.init.prompts, s.init.resources = present(c.Tools), present(c.Prompts), present(c.Resources)
-	s.init.toolsChange, s.init.promptsChange, s.init.resourcesChange = changes(c.Tools), changes(c.Prompts), changes(c.Resources)
 	return err
 }
 
@@ -375,10 +374,9 @@ func (s *session) adopt(version string, info, caps json.RawMessage, instructions
 // of a Snapshot (nil: not listed).
 func (s *session) listKinds(ctx context.Context, k uint32) (Snapshot, error) {
 	var l Snapshot
-	advertised := [...]bool{s.init.tools, s.init.prompts, s.init.resources, s.init.resources}
 	for i, dst := range l.lists() {
 		bit := uint32(1) << i
-		if k&bit == 0 || !advertised[i] {
+		if k&bit == 0 || !s.init.has[min(i, 2)] { // templates need the resources capability
 			continue
 		}
 		items, err := s.listAll(ctx, listings[i].method, listings[i].key, listings[i].nameField)
