@@ -36,7 +36,7 @@ func (u *Upstream) httpClient(lost func(error), sseEndpoints bool) (*http.Client
 		ort = &oauthRoundTripper{base: base, o: u.oauth}
 		base = ort
 	}
-	rt := statusRoundTripper{base: &rawRoundTripper{base: &answerRoundTripper{base: base}, raw: u.raw}, u: u}
+	rt := statusRoundTripper{base: &postRoundTripper{base: base, raw: u.raw}, u: u}
 	return &http.Client{Transport: idleCloser{RoundTripper: rt, tr: tr}, CheckRedirect: refuseRedirects(false)}, ort
 }
 
@@ -165,18 +165,24 @@ func clampRetryLine(line []byte) []byte {
 // server→client request.
 const answerPostTimeout = 30 * time.Second
 
-// answerRoundTripper lets the answer to a server→client request (sampling,
-// elicitation, roots) reach a Streamable HTTP upstream however long a person
-// took to give it. mcp-go runs such requests under a fixed 30 s context and
-// posts the answer with that same context, so an elicitation answered after
-// 30 s would be dropped; the handler's wait is detached from that deadline
-// (session.onRequest), and here the answer's POST gets a context of its own.
-type answerRoundTripper struct {
+// postRoundTripper rewrites the POST bodies of a remote upstream, the
+// messages the hub sends:
+//   - it swaps the tokens of raw params for their bytes (raw.go);
+//   - it lets the answer to a server→client request (sampling, elicitation,
+//     roots) reach a Streamable HTTP upstream however long a person took to
+//     give it. mcp-go runs such requests under a fixed 30 s context and
+//     posts the answer with that same context, so an elicitation answered
+//     after 30 s would be dropped; the handler's wait is detached from that
+//     deadline (session.onRequest), and here the answer's POST gets a
+//     context of its own.
+type postRoundTripper struct {
 	base http.RoundTripper
+	raw  *rawParams
 }
 
-func (rt *answerRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Method != http.MethodPost || req.Body == nil || req.Context().Err() == nil {
+func (rt *postRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
+	late := req.Context().Err() != nil
+	if req.Method != http.MethodPost || req.Body == nil || !late && !rt.raw.pending() {
 		return rt.base.RoundTrip(req)
 	}
 	body, err := io.ReadAll(req.Body)
@@ -184,13 +190,15 @@ func (rt *answerRoundTripper) RoundTrip(req *http.Request) (*http.Response, erro
 	if err != nil {
 		return nil, err
 	}
+	body = rt.raw.substitute(body)
 	ctx := req.Context()
 	var cancel context.CancelFunc = func() {}
-	if isJSONRPCAnswer(body) {
+	if late && isJSONRPCAnswer(body) {
 		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), answerPostTimeout)
 	}
 	r2 := req.Clone(ctx)
 	r2.Body = io.NopCloser(bytes.NewReader(body))
+	r2.ContentLength = int64(len(body))
 	r2.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	resp, err := rt.base.RoundTrip(r2)
 	if err != nil {

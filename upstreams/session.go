@@ -287,7 +287,7 @@ func (s *session) onRequest(ctx context.Context, method string, params json.RawM
 		return nil, &RPCError{Code: codeMethodNotFound, Message: "method not found: " + method}
 	}
 	// The request may wait for a person (an elicitation): it is bounded by
-	// this connection's life, not by a transport's 30 s (answerRoundTripper).
+	// this connection's life, not by a transport's 30 s (postRoundTripper).
 	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	go func() {
