@@ -42,12 +42,11 @@ type modernConn struct {
 }
 
 func (u *Upstream) newModernConn(inner conn, stdio bool) *modernConn {
-	var o strictjson.ObjectBuilder
-	o.Start(nil)
-	o.String("name", u.spec.ClientName)
-	o.String("version", u.spec.ClientVersion)
-	info, _ := o.Finish() // two distinct names: it cannot fail
-	return &modernConn{inner: inner, stdio: stdio, hubCaps: u.spec.Capabilities, hubInfo: info.Bytes(), log: u.log}
+	info := appendObject(nil, []metaMember{
+		{"name", strictjson.AppendString(nil, u.spec.ClientName)},
+		{"version", strictjson.AppendString(nil, u.spec.ClientVersion)},
+	})
+	return &modernConn{inner: inner, stdio: stdio, hubCaps: u.spec.Capabilities, hubInfo: info, log: u.log}
 }
 
 // removedMethods are the requests 2026-07-28 removed that the hub may still
@@ -339,9 +338,6 @@ func (s *session) watch(ctx context.Context, k watchKind, v string, on bool) err
 			l.watched[k] = slices.Delete(l.watched[k], i, i+1)
 		}
 		l.gen++
-		if l.ackWait == nil {
-			l.ackWait = make(chan struct{})
-		}
 		switch {
 		case l.running && l.reopen != nil:
 			l.reopen()

@@ -401,13 +401,12 @@ func (s *tokenStore) record() tokenRecord {
 
 // current returns the stored token as stored (no skew), or nil.
 func (s *tokenStore) current() *transport.Token {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.rec.Token == nil {
+	t := s.record().Token
+	if t == nil {
 		return nil
 	}
-	t := *s.rec.Token
-	return &t
+	c := *t
+	return &c
 }
 
 // GetToken returns a copy of the stored token with ExpiresAt moved
@@ -611,9 +610,7 @@ func (c *OAuthCallback) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	state := q.Get("state")
 	c.mu.Lock()
 	p := c.pending[state]
-	if p != nil {
-		delete(c.pending, state) // one use
-	}
+	delete(c.pending, state) // one use
 	c.mu.Unlock()
 	if state == "" || p == nil {
 		http.Error(w, "unknown or expired authorization request (state)", http.StatusBadRequest)
