@@ -16,14 +16,11 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 )
 
-// remoteConn is the conn of a remote upstream, the one adapter to mcp-go's
-// client transports (Streamable HTTP and legacy SSE): it turns raw calls
-// into mcp-go's request type and back (raw.go makes the params reach the
-// server byte for byte), hands notifications and server requests on as
-// JSON (mcp-go has decoded them: their params are re-encoded), and
-// classifies mcp-go's errors into this package's by their types and by the
-// HTTP status the request got (callStatus), never by their text. The HTTP
-// client under the transport is Upstream.httpClient (http.go, origin.go).
+// remoteConn is the conn of a remote upstream (package doc): raw calls go
+// out as mcp-go requests (raw.go keeps the params' bytes), notifications
+// and server requests come in re-encoded from mcp-go's decoding, and
+// mcp-go's errors are classified by their types and by the HTTP status the
+// request got (callStatus), never by their text.
 type remoteConn struct {
 	wire
 	t    transport.Interface

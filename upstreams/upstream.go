@@ -417,12 +417,11 @@ func (u *Upstream) Notify(ctx context.Context, method string, params json.RawMes
 const validJSONDepth = 10000
 
 // validJSON reports json.Valid(b), at a fraction of its cost on the
-// documents Call is given (the hub has just built them). The params are
-// spliced into the frame verbatim (and so is the answer to a server
-// request), so the check guards the framing and stays: params that are not
-// one JSON value could end the params early and add members to the frame. strictjson accepts nothing json.Valid rejects (its FuzzValidate
-// checks that), so its allocation-free pass settles every document it
-// accepts; what it rejects (a duplicate key, invalid UTF-8, a syntax error)
+// documents Call is given. The params (and the answer to a server request)
+// are spliced into the frame verbatim, so the check guards the framing:
+// params that are not one JSON value could add members to the frame.
+// strictjson accepts nothing json.Valid rejects (its FuzzValidate checks
+// that); what it rejects (a duplicate key, invalid UTF-8, a syntax error)
 // gets json.Valid's own answer.
 func validJSON(b []byte) bool {
 	return strictjson.Validate(b, validJSONDepth) == nil || json.Valid(b)
