@@ -35,9 +35,10 @@ type modernConn struct {
 
 	hubCaps json.RawMessage // Spec.Capabilities
 	hubInfo json.RawMessage // {"name":Spec.ClientName,"version":Spec.ClientVersion}
-	// level is the log level the hub last set with logging/setLevel, sent
-	// on requests that carry no RequestMeta ("" or nil: none).
-	level atomic.Pointer[string]
+	// level is the log level (a string) the hub last set with
+	// logging/setLevel, sent on requests that carry no RequestMeta ("" or
+	// nil: none).
+	level atomic.Value
 	log   *slog.Logger
 }
 
@@ -65,7 +66,7 @@ func (m *modernConn) call(ctx context.Context, method string, params json.RawMes
 		if err := json.Unmarshal(params, &p); err != nil || p.Level == "" {
 			return nil, &RPCError{Code: codeInvalidParams, Message: "logging/setLevel: level is required"}
 		}
-		m.level.Store(&p.Level)
+		m.level.Store(p.Level)
 		return json.RawMessage(`{}`), nil
 	}
 	if slices.Contains(removedMethods, method) {
@@ -101,10 +102,7 @@ type metaMember struct {
 // meta returns the _meta members of a request made with ctx.
 func (m *modernConn) meta(ctx context.Context) []metaMember {
 	caps, info := m.hubCaps, m.hubInfo
-	level := ""
-	if p := m.level.Load(); p != nil {
-		level = *p
-	}
+	level, _ := m.level.Load().(string)
 	rm, ok := RequestMetaFrom(ctx)
 	if ok {
 		if isObject(rm.Capabilities) {
@@ -476,9 +474,7 @@ func (s *session) listenLoop(ctx context.Context) {
 		}
 		select {
 		case <-time.After(delay):
-		case <-s.quit:
-			return
-		case <-s.lost.Done():
+		case <-s.lost.Done(): // also when the session closes
 			return
 		case <-ctx.Done():
 			return
