@@ -50,9 +50,10 @@ type session struct {
 	lost     context.Context
 	markLost context.CancelCauseFunc
 
-	quit   chan struct{} // closed by close: workers stop
-	notes  chan note
-	budget budget // notifications passed on per second
+	quit       context.Context // ended by close: workers stop
+	endWorkers context.CancelFunc
+	notes      chan note
+	budget     budget // notifications passed on per second
 
 	// Notification ordering: a response must not overtake the notifications
 	// the upstream sent before it (progress first, then the result). queued
@@ -101,13 +102,13 @@ type note struct {
 func newSession(u *Upstream) *session {
 	s := &session{
 		u:     u,
-		quit:  make(chan struct{}),
 		notes: make(chan note, notificationQueue),
 
 		handledWake: make(chan struct{}),
 		relist:      make(chan struct{}, 1),
 	}
 	s.lost, s.markLost = context.WithCancelCause(context.Background())
+	s.quit, s.endWorkers = context.WithCancel(context.Background())
 	s.goBG(s.dispatchNotifications)
 	return s
 }
@@ -154,7 +155,7 @@ func (s *session) close() {
 	if s.proc != nil {
 		s.proc.stop(s.u.tun.stopGrace, s.u.tun.stopTerm, s.u.log)
 	}
-	close(s.quit)
+	s.endWorkers()
 	s.bg.Wait()
 	s.budget.flush(s.u.log)
 }
@@ -241,7 +242,7 @@ func (s *session) relistSoon(k uint32) {
 func (s *session) dispatchNotifications() {
 	for {
 		select {
-		case <-s.quit:
+		case <-s.quit.Done():
 			return
 		case n := <-s.notes:
 			if h := s.u.spec.OnNotification; h != nil {
@@ -270,7 +271,7 @@ func (s *session) awaitNotifications(ctx context.Context, n uint64) {
 		case <-wake:
 		case <-ctx.Done():
 			return
-		case <-s.quit:
+		case <-s.quit.Done():
 			return
 		}
 	}
@@ -290,13 +291,8 @@ func (s *session) onRequest(ctx context.Context, method string, params json.RawM
 	// this connection's life, not by a transport's 30 s (postRoundTripper).
 	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
-	go func() {
-		select {
-		case <-s.quit:
-			cancel()
-		case <-hctx.Done():
-		}
-	}()
+	stop := context.AfterFunc(s.quit, cancel)
+	defer stop()
 	res, err := h(hctx, method, params)
 	if err != nil {
 		return nil, err
@@ -466,7 +462,7 @@ func (s *session) listAll(ctx context.Context, method, key, nameField string) ([
 func (s *session) relistLoop(ctx context.Context) {
 	for {
 		select {
-		case <-s.quit:
+		case <-s.quit.Done():
 			return
 		case <-s.relist:
 		}
@@ -475,7 +471,7 @@ func (s *session) relistLoop(ctx context.Context) {
 	quiet:
 		for {
 			select {
-			case <-s.quit:
+			case <-s.quit.Done():
 				t.Stop()
 				return
 			case <-s.relist:
@@ -527,7 +523,7 @@ func (s *session) pingLoop(ctx context.Context) {
 	defer t.Stop()
 	for {
 		select {
-		case <-s.quit:
+		case <-s.quit.Done():
 			return
 		case <-t.C:
 		}
