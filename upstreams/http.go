@@ -7,10 +7,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"fmt"
 	"io"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -30,50 +28,25 @@ func (u *Upstream) httpClient(lost func(error), sseEndpoints bool) (*http.Client
 	if cu, err := url.Parse(u.spec.URL); err == nil {
 		guard.origin = originOf(cu)
 	} // else the transports refuse the URL before any request
-	var base http.RoundTripper = &sseRetryRoundTripper{base: &handshakeRoundTripper{base: guard}}
+	var base http.RoundTripper = &sseRetryRoundTripper{base: guard}
 	var ort *oauthRoundTripper
 	if u.oauth != nil {
 		ort = &oauthRoundTripper{base: base, o: u.oauth}
 		base = ort
 	}
-	rt := statusRoundTripper{base: &postRoundTripper{base: base, raw: u.raw}, u: u}
-	return &http.Client{Transport: idleCloser{RoundTripper: rt, tr: tr}, CheckRedirect: refuseRedirects(false)}, ort
-}
-
-// idleCloser lets http.Client.CloseIdleConnections (called when a session
-// closes) reach the transport under the wrappers: the client only forwards
-// it to a RoundTripper that has the method, and without it every reconnect
-// would leave the old transport's keep-alive sockets open until they idle
-// out (90 s).
-type idleCloser struct {
-	http.RoundTripper
-	tr *http.Transport
-}
-
-func (c idleCloser) CloseIdleConnections() { c.tr.CloseIdleConnections() }
-
-// handshakeRoundTripper reports a TLS certificate the hub does not trust as
-// a failed dial (docs/faults.md case 61). Certificate verification fails inside the
-// handshake, before a byte of the request is written, so the request was
-// certainly not sent: the session classifies a dial failure as
-// ErrUnavailable and marks the connection lost, and the client learns the
-// reason ("… x509: certificate signed by unknown authority") instead of
-// "exited or disconnected during the call". Nothing is retried, and never
-// over another scheme: an https URL is only ever dialled with TLS.
-type handshakeRoundTripper struct {
-	base http.RoundTripper
-}
-
-func (rt *handshakeRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := rt.base.RoundTrip(req)
-	if err != nil && isCertificateError(err) {
-		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: fmt.Errorf("tls handshake with %s: %w", req.URL.Host, err)}
-	}
-	return resp, err
+	rt := statusRoundTripper{base: &postRoundTripper{base: base, raw: u.raw}, u: u, idle: tr}
+	return &http.Client{Transport: rt, CheckRedirect: refuseRedirects(false)}, ort
 }
 
 // isCertificateError reports whether err is a failed certificate check:
-// errors that only the handshake's verification produces.
+// errors that only the handshake's verification produces. Verification
+// fails before a byte of the request is written, so statusRoundTripper
+// reports it as a failed dial (docs/faults.md case 61): the session
+// classifies that as ErrUnavailable and marks the connection lost, and the
+// client learns the reason ("… x509: certificate signed by unknown
+// authority") instead of "exited or disconnected during the call". Nothing
+// is retried, and never over another scheme: an https URL is only ever
+// dialled with TLS.
 func isCertificateError(err error) bool {
 	_, verify := errors.AsType[*tls.CertificateVerificationError](err)
 	_, unknown := errors.AsType[x509.UnknownAuthorityError](err)

@@ -20,14 +20,12 @@ import (
 	"github.com/sigilcore/sigil-hub/internal/strictjson"
 )
 
-// modernConn is the conn of an upstream that speaks 2026-07-28 (era.go):
-// there is no initialize, so every request carries the protocol version
-// and the client's capabilities and identity in params._meta, which
-// modernConn adds (from the request's RequestMeta, else the hub's own) to
-// the params it is given, leaving every other member's bytes as they are.
-// It wraps the transport's conn (stdioConn, or remoteConn with the
-// Mcp-Method and Mcp-Name headers). Results pass through untouched, their
-// resultType included. Methods the revision removed are answered here
+// modernConn is the conn of an upstream that speaks 2026-07-28 (era.go),
+// around the transport's conn: there is no initialize, so it adds the
+// protocol version and the client's capabilities and identity (the
+// request's RequestMeta, else the hub's own) to every request's
+// params._meta (withMeta). Results pass through untouched, their
+// resultType included; methods the revision removed are answered here
 // without being sent.
 type modernConn struct {
 	inner conn

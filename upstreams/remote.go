@@ -189,17 +189,29 @@ type callStatus struct {
 // maxErrorBody bounds the 404 body callStatus keeps.
 const maxErrorBody = 64 << 10
 
-// statusRoundTripper records an HTTP error status in the request's
-// callStatus, if it has one, and the resource_metadata URL of a 401's
-// WWW-Authenticate challenge (RFC 9728 §5.1) for authHint (which reads it
-// only without OAuth, when no layer below retries a 401).
+// statusRoundTripper, the outermost layer of a remote upstream's HTTP
+// client, turns what a request got into the facts classify reads: an
+// untrusted certificate becomes a failed dial (isCertificateError), an
+// HTTP error status is recorded in the request's callStatus, if it has
+// one, and the resource_metadata URL of a 401's WWW-Authenticate challenge
+// (RFC 9728 §5.1) is kept for authHint (which reads it only without OAuth,
+// when no layer below retries a 401). It also lets
+// http.Client.CloseIdleConnections (called when a session closes) reach the
+// transport under the layers: without it every reconnect would leave the
+// old transport's keep-alive sockets open until they idle out (90 s).
 type statusRoundTripper struct {
 	base http.RoundTripper
 	u    *Upstream
+	idle *http.Transport
 }
+
+func (rt statusRoundTripper) CloseIdleConnections() { rt.idle.CloseIdleConnections() }
 
 func (rt statusRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := rt.base.RoundTrip(req)
+	if err != nil && isCertificateError(err) {
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: fmt.Errorf("tls handshake with %s: %w", req.URL.Host, err)}
+	}
 	if err != nil || resp.StatusCode < 400 {
 		return resp, err
 	}
