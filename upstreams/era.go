@@ -137,7 +137,7 @@ const (
 )
 
 // probe sends server/discover (on a modernConn around s.c, which becomes
-// s.c when the verdict is modern) and reads the answer. stdio says whether
+// s.c when the verdict is modern: adoptDiscover) and reads the answer. stdio says whether
 // the connection is a child's pipes (a timeout or an exit then means
 // legacy) or HTTP (where they are errors: a 5xx, a network failure or
 // silence is no verdict). An error is returned for what is no verdict:
@@ -168,8 +168,7 @@ func (s *session) probe(ctx context.Context, stdio bool) (verdict, error) {
 				s.u.log.Debug("server/discover: a dual-era server; speaking the legacy protocol to it", "supported_versions", d.SupportedVersions)
 				return verdictLegacy, nil
 			}
-			s.adoptDiscover(&d)
-			s.c = m
+			s.adoptDiscover(m, &d)
 			return verdictModern, nil
 		case !stdio && st.code.Load() >= 500:
 			// A 5xx with a JSON-RPC body comes back as an error answer:
@@ -194,8 +193,7 @@ func (s *session) probe(ctx context.Context, stdio bool) (verdict, error) {
 				// Only a modern server knows these codes; the request
 				// was the hub's fault, so the server is modern.
 				s.u.log.Warn("server/discover refused the hub's request; treating the upstream as 2026-07-28 with unknown capabilities", "err", err)
-				s.adoptDiscover(nil)
-				s.c = m
+				s.adoptDiscover(m, nil)
 				return verdictModern, nil
 			}
 			s.u.log.Debug("server/discover got an error answer: legacy", "err", err)
@@ -218,14 +216,14 @@ func (s *session) probe(ctx context.Context, stdio bool) (verdict, error) {
 	}
 }
 
-// adoptDiscover records a modern server's DiscoverResult (nil: none, so
-// the capabilities are unknown and every list is tried) as the session's
-// init.
-func (s *session) adoptDiscover(d *discoverResult) {
-	s.init.modern = true
+// adoptDiscover makes s modern: m becomes its conn, and a modern server's
+// DiscoverResult (nil: none, so the capabilities are unknown and every
+// list is tried) its init.
+func (s *session) adoptDiscover(m *modernConn, d *discoverResult) {
+	s.c, s.init.modern = m, true
 	if d == nil {
 		_ = s.adopt(modernVersion, nil, nil, "")
-		s.init.tools, s.init.prompts, s.init.resources, s.init.unknownCaps = true, true, true, true
+		s.init.has, s.init.unknownCaps = [3]bool{true, true, true}, true
 		return
 	}
 	if s.adopt(modernVersion, d.Meta["io.modelcontextprotocol/serverInfo"], d.Capabilities, d.Instructions) != nil {

@@ -7,10 +7,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"fmt"
 	"io"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -30,58 +28,31 @@ func (u *Upstream) httpClient(lost func(error), sseEndpoints bool) (*http.Client
 	if cu, err := url.Parse(u.spec.URL); err == nil {
 		guard.origin = originOf(cu)
 	} // else the transports refuse the URL before any request
-	var base http.RoundTripper = &challengeRoundTripper{base: &sseRetryRoundTripper{base: &handshakeRoundTripper{base: guard}}, u: u}
+	var base http.RoundTripper = &sseRetryRoundTripper{base: guard}
 	var ort *oauthRoundTripper
 	if u.oauth != nil {
 		ort = &oauthRoundTripper{base: base, o: u.oauth}
 		base = ort
 	}
-	rt := statusRoundTripper{base: &rawRoundTripper{base: &answerRoundTripper{base: base}, raw: u.raw}}
-	return &http.Client{Transport: idleCloser{RoundTripper: rt, tr: tr}, CheckRedirect: refuseRedirects(false)}, ort
-}
-
-// idleCloser lets http.Client.CloseIdleConnections (called when a session
-// closes) reach the transport under the wrappers: the client only forwards
-// it to a RoundTripper that has the method, and without it every reconnect
-// would leave the old transport's keep-alive sockets open until they idle
-// out (90 s).
-type idleCloser struct {
-	http.RoundTripper
-	tr *http.Transport
-}
-
-func (c idleCloser) CloseIdleConnections() { c.tr.CloseIdleConnections() }
-
-// handshakeRoundTripper reports a TLS certificate the hub does not trust as
-// a failed dial (docs/faults.md case 61). Certificate verification fails inside the
-// handshake, before a byte of the request is written, so the request was
-// certainly not sent: the session classifies a dial failure as
-// ErrUnavailable and marks the connection lost, and the client learns the
-// reason ("… x509: certificate signed by unknown authority") instead of
-// "exited or disconnected during the call". Nothing is retried, and never
-// over another scheme: an https URL is only ever dialled with TLS.
-type handshakeRoundTripper struct {
-	base http.RoundTripper
-}
-
-func (rt *handshakeRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := rt.base.RoundTrip(req)
-	if err != nil && isCertificateError(err) {
-		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: fmt.Errorf("tls handshake with %s: %w", req.URL.Host, err)}
-	}
-	return resp, err
+	rt := statusRoundTripper{base: &postRoundTripper{base: base, raw: u.raw}, u: u, idle: tr}
+	return &http.Client{Transport: rt, CheckRedirect: refuseRedirects(false)}, ort
 }
 
 // isCertificateError reports whether err is a failed certificate check:
-// errors that only the handshake's verification produces.
+// errors that only the handshake's verification produces. Verification
+// fails before a byte of the request is written, so statusRoundTripper
+// reports it as a failed dial (docs/faults.md case 61): the session
+// classifies that as ErrUnavailable and marks the connection lost, and the
+// client learns the reason ("… x509: certificate signed by unknown
+// authority") instead of "exited or disconnected during the call". Nothing
+// is retried, and never over another scheme: an https URL is only ever
+// dialled with TLS.
 func isCertificateError(err error) bool {
-	var (
-		verify   *tls.CertificateVerificationError
-		unknown  x509.UnknownAuthorityError
-		hostname x509.HostnameError
-		invalid  x509.CertificateInvalidError
-	)
-	return errors.As(err, &verify) || errors.As(err, &unknown) || errors.As(err, &hostname) || errors.As(err, &invalid)
+	_, verify := errors.AsType[*tls.CertificateVerificationError](err)
+	_, unknown := errors.AsType[x509.UnknownAuthorityError](err)
+	_, hostname := errors.AsType[x509.HostnameError](err)
+	_, invalid := errors.AsType[x509.CertificateInvalidError](err)
+	return verify || unknown || hostname || invalid
 }
 
 // SSE reconnection time bounds (docs/faults.md case 61: 250 ms…30 s).
@@ -167,18 +138,24 @@ func clampRetryLine(line []byte) []byte {
 // server→client request.
 const answerPostTimeout = 30 * time.Second
 
-// answerRoundTripper lets the answer to a server→client request (sampling,
-// elicitation, roots) reach a Streamable HTTP upstream however long a person
-// took to give it. mcp-go runs such requests under a fixed 30 s context and
-// posts the answer with that same context, so an elicitation answered after
-// 30 s would be dropped; the handler's wait is detached from that deadline
-// (session.onRequest), and here the answer's POST gets a context of its own.
-type answerRoundTripper struct {
+// postRoundTripper rewrites the POST bodies of a remote upstream, the
+// messages the hub sends:
+//   - it swaps the tokens of raw params for their bytes (raw.go);
+//   - it lets the answer to a server→client request (sampling, elicitation,
+//     roots) reach a Streamable HTTP upstream however long a person took to
+//     give it. mcp-go runs such requests under a fixed 30 s context and
+//     posts the answer with that same context, so an elicitation answered
+//     after 30 s would be dropped; the handler's wait is detached from that
+//     deadline (session.onRequest), and here the answer's POST gets a
+//     context of its own.
+type postRoundTripper struct {
 	base http.RoundTripper
+	raw  *rawParams
 }
 
-func (rt *answerRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Method != http.MethodPost || req.Body == nil || req.Context().Err() == nil {
+func (rt *postRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
+	late := req.Context().Err() != nil
+	if req.Method != http.MethodPost || req.Body == nil || !late && !rt.raw.pending() {
 		return rt.base.RoundTrip(req)
 	}
 	body, err := io.ReadAll(req.Body)
@@ -186,13 +163,15 @@ func (rt *answerRoundTripper) RoundTrip(req *http.Request) (*http.Response, erro
 	if err != nil {
 		return nil, err
 	}
+	body = rt.raw.substitute(body)
 	ctx := req.Context()
 	var cancel context.CancelFunc = func() {}
-	if isJSONRPCAnswer(body) {
+	if late && isJSONRPCAnswer(body) {
 		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), answerPostTimeout)
 	}
 	r2 := req.Clone(ctx)
 	r2.Body = io.NopCloser(bytes.NewReader(body))
+	r2.ContentLength = int64(len(body))
 	r2.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	resp, err := rt.base.RoundTrip(r2)
 	if err != nil {

@@ -20,14 +20,12 @@ import (
 	"github.com/sigilcore/sigil-hub/internal/strictjson"
 )
 
-// modernConn is the conn of an upstream that speaks 2026-07-28 (era.go):
-// there is no initialize, so every request carries the protocol version
-// and the client's capabilities and identity in params._meta, which
-// modernConn adds (from the request's RequestMeta, else the hub's own) to
-// the params it is given, leaving every other member's bytes as they are.
-// It wraps the transport's conn (stdioConn, or remoteConn with the
-// Mcp-Method and Mcp-Name headers). Results pass through untouched, their
-// resultType included. Methods the revision removed are answered here
+// modernConn is the conn of an upstream that speaks 2026-07-28 (era.go),
+// around the transport's conn: there is no initialize, so it adds the
+// protocol version and the client's capabilities and identity (the
+// request's RequestMeta, else the hub's own) to every request's
+// params._meta (withMeta). Results pass through untouched, their
+// resultType included; methods the revision removed are answered here
 // without being sent.
 type modernConn struct {
 	inner conn
@@ -35,19 +33,19 @@ type modernConn struct {
 
 	hubCaps json.RawMessage // Spec.Capabilities
 	hubInfo json.RawMessage // {"name":Spec.ClientName,"version":Spec.ClientVersion}
-	// level is the log level the hub last set with logging/setLevel, sent
-	// on requests that carry no RequestMeta ("" or nil: none).
-	level atomic.Pointer[string]
+	// level is the log level (a string) the hub last set with
+	// logging/setLevel, sent on requests that carry no RequestMeta ("" or
+	// nil: none).
+	level atomic.Value
 	log   *slog.Logger
 }
 
 func (u *Upstream) newModernConn(inner conn, stdio bool) *modernConn {
-	var o strictjson.ObjectBuilder
-	o.Start(nil)
-	o.String("name", u.spec.ClientName)
-	o.String("version", u.spec.ClientVersion)
-	info, _ := o.Finish() // two distinct names: it cannot fail
-	return &modernConn{inner: inner, stdio: stdio, hubCaps: u.spec.Capabilities, hubInfo: info.Bytes(), log: u.log}
+	info := appendObject(nil, []metaMember{
+		{"name", strictjson.AppendString(nil, u.spec.ClientName)},
+		{"version", strictjson.AppendString(nil, u.spec.ClientVersion)},
+	})
+	return &modernConn{inner: inner, stdio: stdio, hubCaps: u.spec.Capabilities, hubInfo: info, log: u.log}
 }
 
 // removedMethods are the requests 2026-07-28 removed that the hub may still
@@ -66,7 +64,7 @@ func (m *modernConn) call(ctx context.Context, method string, params json.RawMes
 		if err := json.Unmarshal(params, &p); err != nil || p.Level == "" {
 			return nil, &RPCError{Code: codeInvalidParams, Message: "logging/setLevel: level is required"}
 		}
-		m.level.Store(&p.Level)
+		m.level.Store(p.Level)
 		return json.RawMessage(`{}`), nil
 	}
 	if slices.Contains(removedMethods, method) {
@@ -102,10 +100,7 @@ type metaMember struct {
 // meta returns the _meta members of a request made with ctx.
 func (m *modernConn) meta(ctx context.Context) []metaMember {
 	caps, info := m.hubCaps, m.hubInfo
-	level := ""
-	if p := m.level.Load(); p != nil {
-		level = *p
-	}
+	level, _ := m.level.Load().(string)
 	rm, ok := RequestMetaFrom(ctx)
 	if ok {
 		if isObject(rm.Capabilities) {
@@ -275,16 +270,9 @@ func (s *session) runListenLocked() bool {
 // resources subscribed, or nil for none. s.listen.mu is held.
 func (s *session) listenParams() json.RawMessage {
 	var on []metaMember
-	for _, k := range [...]struct {
-		on   bool
-		name string
-	}{
-		{s.init.toolsChange || s.init.unknownCaps, "toolsListChanged"},
-		{s.init.promptsChange || s.init.unknownCaps, "promptsListChanged"},
-		{s.init.resourcesChange || s.init.unknownCaps, "resourcesListChanged"},
-	} {
-		if k.on {
-			on = append(on, metaMember{k.name, []byte("true")})
+	for i, name := range [...]string{"toolsListChanged", "promptsListChanged", "resourcesListChanged"} {
+		if s.init.changes[i] || s.init.unknownCaps {
+			on = append(on, metaMember{name, []byte("true")})
 		}
 	}
 	for k, values := range s.listen.watched {
@@ -346,9 +334,6 @@ func (s *session) watch(ctx context.Context, k watchKind, v string, on bool) err
 			l.watched[k] = slices.Delete(l.watched[k], i, i+1)
 		}
 		l.gen++
-		if l.ackWait == nil {
-			l.ackWait = make(chan struct{})
-		}
 		switch {
 		case l.running && l.reopen != nil:
 			l.reopen()
@@ -487,9 +472,7 @@ func (s *session) listenLoop(ctx context.Context) {
 		}
 		select {
 		case <-time.After(delay):
-		case <-s.quit:
-			return
-		case <-s.lost.Done():
+		case <-s.lost.Done(): // also when the session closes
 			return
 		case <-ctx.Done():
 			return

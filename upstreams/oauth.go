@@ -288,26 +288,6 @@ func (u *Upstream) authHint(err error) error {
 	return fmt.Errorf("%w: the server requires authorization: set oauth = true, or an Authorization header, in its server entry", err)
 }
 
-// challengeRoundTripper records the resource_metadata URL of a 401's
-// WWW-Authenticate challenge (RFC 9728 §5.1) for authHint.
-type challengeRoundTripper struct {
-	base http.RoundTripper
-	u    *Upstream
-}
-
-func (rt *challengeRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := rt.base.RoundTrip(req)
-	if err == nil && resp.StatusCode == http.StatusUnauthorized {
-		for _, h := range resp.Header.Values("WWW-Authenticate") {
-			if m := resourceMetadata(h); m != "" {
-				rt.u.challenge.Store(&m)
-				break
-			}
-		}
-	}
-	return resp, err
-}
-
 // resourceMetadata returns the resource_metadata parameter of one
 // WWW-Authenticate header value, or "".
 func resourceMetadata(h string) string {
@@ -421,13 +401,12 @@ func (s *tokenStore) record() tokenRecord {
 
 // current returns the stored token as stored (no skew), or nil.
 func (s *tokenStore) current() *transport.Token {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.rec.Token == nil {
+	t := s.record().Token
+	if t == nil {
 		return nil
 	}
-	t := *s.rec.Token
-	return &t
+	c := *t
+	return &c
 }
 
 // GetToken returns a copy of the stored token with ExpiresAt moved
@@ -547,11 +526,8 @@ type callbackResult struct {
 // NewOAuthCallback returns a callback listener; nothing listens until Run.
 func NewOAuthCallback(o OAuthCallbackOptions) *OAuthCallback {
 	o.Addr = cmp.Or(o.Addr, "127.0.0.1:0")
-	lg := o.Logger
-	if lg == nil {
-		lg = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	return &OAuthCallback{opts: o, log: lg, ready: make(chan struct{}), pending: map[string]*pendingState{}}
+	log := cmp.Or(o.Logger, slog.New(slog.DiscardHandler))
+	return &OAuthCallback{opts: o, log: log, ready: make(chan struct{}), pending: map[string]*pendingState{}}
 }
 
 // Run listens on Addr and serves redirects until ctx is done. It returns
@@ -634,9 +610,7 @@ func (c *OAuthCallback) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	state := q.Get("state")
 	c.mu.Lock()
 	p := c.pending[state]
-	if p != nil {
-		delete(c.pending, state) // one use
-	}
+	delete(c.pending, state) // one use
 	c.mu.Unlock()
 	if state == "" || p == nil {
 		http.Error(w, "unknown or expired authorization request (state)", http.StatusBadRequest)

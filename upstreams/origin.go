@@ -13,14 +13,10 @@ import (
 	"strings"
 )
 
-// A remote upstream is one origin (scheme, host and port of Spec.URL): every
-// request to it goes there and nowhere else, and its configured headers and
-// OAuth token with it. The hub never follows an HTTP redirect: a 3xx answer
-// is an error naming the Location (the operator points url at the final
-// address), so initialize, listings, approved calls and the headers are
-// never re-sent to wherever a server says. Both rules are enforced by
-// originRoundTripper, the innermost layer of every remote upstream's HTTP
-// client, under whatever mcp-go builds.
+// A remote upstream is one origin (scheme, host and port of Spec.URL), and
+// no redirect is followed (package doc), so that initialize, listings,
+// approved calls and the headers are never re-sent to wherever a server
+// says: originRoundTripper enforces both.
 
 // ErrRedirect is wrapped by every error a remote upstream's 3xx answer
 // produces (*RedirectError).

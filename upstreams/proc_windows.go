@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"golang.org/x/sys/windows"
 )
 
 // sysProcAttr starts the child in a new process group (no console signals
@@ -19,70 +21,37 @@ func sysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{CreationFlags: syscall.CREATE_NEW_PROCESS_GROUP}
 }
 
-// Job objects: a child and everything it starts afterwards live in a job
-// that kills them all when its last handle closes — at stop, or when the hub
-// itself dies, however it dies (the Windows counterpart of a process group
-// plus Pdeathsig). Constants and layouts from the Windows SDK (winnt.h).
-const (
-	jobObjectExtendedLimitInformation = 9
-	jobObjectLimitKillOnJobClose      = 0x2000
-	processSetQuota                   = 0x0100
-	processTerminate                  = 0x0001
-)
-
-type jobBasicLimitInformation struct {
-	PerProcessUserTimeLimit int64
-	PerJobUserTimeLimit     int64
-	LimitFlags              uint32
-	MinimumWorkingSetSize   uintptr
-	MaximumWorkingSetSize   uintptr
-	ActiveProcessLimit      uint32
-	Affinity                uintptr
-	PriorityClass           uint32
-	SchedulingClass         uint32
-}
-
-type jobExtendedLimitInformation struct {
-	BasicLimitInformation jobBasicLimitInformation
-	IoInfo                [6]uint64 // IO_COUNTERS: six ULONGLONG counters
-	ProcessMemoryLimit    uintptr
-	JobMemoryLimit        uintptr
-	PeakProcessMemoryUsed uintptr
-	PeakJobMemoryUsed     uintptr
-}
-
-// contain puts the started child in a kill-on-close job object. On failure
-// the hub falls back to taskkill /T (logged).
+// contain puts the started child in a kill-on-close job object: the child
+// and everything it starts afterwards are killed when the job's last handle
+// closes — at stop, or when the hub itself dies, however it dies (the
+// Windows counterpart of a process group plus Pdeathsig). On failure the hub
+// falls back to taskkill /T (logged).
 func contain(p *process, log *slog.Logger) {
-	kernel32 := syscall.NewLazyDLL("kernel32.dll")
-	create := kernel32.NewProc("CreateJobObjectW")
-	setInfo := kernel32.NewProc("SetInformationJobObject")
-	assign := kernel32.NewProc("AssignProcessToJobObject")
-	job, _, err := create.Call(0, 0)
-	if job == 0 {
+	job, err := windows.CreateJobObject(nil, nil)
+	if err != nil {
 		log.Warn("no job object for the upstream; falling back to taskkill", "pid", p.pid, "err", err)
 		return
 	}
-	info := jobExtendedLimitInformation{}
-	info.BasicLimitInformation.LimitFlags = jobObjectLimitKillOnJobClose
-	if r, _, err := setInfo.Call(job, jobObjectExtendedLimitInformation, uintptr(unsafe.Pointer(&info)), unsafe.Sizeof(info)); r == 0 {
+	info := windows.JOBOBJECT_EXTENDED_LIMIT_INFORMATION{}
+	info.BasicLimitInformation.LimitFlags = windows.JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE
+	if _, err := windows.SetInformationJobObject(job, windows.JobObjectExtendedLimitInformation, uintptr(unsafe.Pointer(&info)), uint32(unsafe.Sizeof(info))); err != nil {
 		log.Warn("job object limits not set; falling back to taskkill", "pid", p.pid, "err", err)
-		_ = syscall.CloseHandle(syscall.Handle(job))
+		_ = windows.CloseHandle(job)
 		return
 	}
-	h, err := syscall.OpenProcess(processSetQuota|processTerminate, false, uint32(p.pid))
+	h, err := windows.OpenProcess(windows.PROCESS_SET_QUOTA|windows.PROCESS_TERMINATE, false, uint32(p.pid))
 	if err != nil {
-		_ = syscall.CloseHandle(syscall.Handle(job))
+		_ = windows.CloseHandle(job)
 		log.Warn("cannot open the upstream process for its job object; falling back to taskkill", "pid", p.pid, "err", err)
 		return
 	}
-	defer syscall.CloseHandle(h)
-	if r, _, err := assign.Call(job, uintptr(h)); r == 0 {
-		_ = syscall.CloseHandle(syscall.Handle(job))
+	defer windows.CloseHandle(h)
+	if err := windows.AssignProcessToJobObject(job, h); err != nil {
+		_ = windows.CloseHandle(job)
 		log.Warn("upstream not assigned to its job object; falling back to taskkill", "pid", p.pid, "err", err)
 		return
 	}
-	p.job = job
+	p.job = uintptr(job)
 }
 
 // terminateGroup asks the process tree to close (taskkill without /F); Windows

@@ -2,8 +2,6 @@ package upstreams
 
 import (
 	"bytes"
-	"io"
-	"net/http"
 	"strconv"
 	"sync"
 )
@@ -13,7 +11,7 @@ import (
 // mcp-go's transports json.Marshal the whole request, and encoding/json
 // compacts and HTML-escapes ("<" → "\u003c") the output of a
 // json.RawMessage. So the request carries a unique placeholder string token
-// instead, and the HTTP client (rawRoundTripper) swaps the token for the
+// instead, and the HTTP client (postRoundTripper, http.go) swaps the token for the
 // caller's bytes in the POST body. (A stdio upstream's frames are written
 // from the bytes themselves: stdio_conn.go.) Tokens carry a random
 // per-upstream nonce and the request's own id, so nothing else can match.
@@ -97,27 +95,4 @@ func (r *rawParams) find(frame []byte) (start, end int, raw []byte, ok bool) {
 		start, end = i-1, end+len(notifSuffix)
 	}
 	return start, end, raw, true
-}
-
-// rawRoundTripper substitutes tokens in POST bodies of remote upstreams.
-type rawRoundTripper struct {
-	base http.RoundTripper
-	raw  *rawParams
-}
-
-func (rt *rawRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Body == nil || req.Method != http.MethodPost || !rt.raw.pending() {
-		return rt.base.RoundTrip(req)
-	}
-	body, err := io.ReadAll(req.Body)
-	_ = req.Body.Close()
-	if err != nil {
-		return nil, err
-	}
-	body = rt.raw.substitute(body)
-	r2 := req.Clone(req.Context())
-	r2.Body = io.NopCloser(bytes.NewReader(body))
-	r2.ContentLength = int64(len(body))
-	r2.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-	return rt.base.RoundTrip(r2)
 }

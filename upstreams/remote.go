@@ -16,14 +16,11 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 )
 
-// remoteConn is the conn of a remote upstream, the one adapter to mcp-go's
-// client transports (Streamable HTTP and legacy SSE): it turns raw calls
-// into mcp-go's request type and back (raw.go makes the params reach the
-// server byte for byte), hands notifications and server requests on as
-// JSON (mcp-go has decoded them: their params are re-encoded), and
-// classifies mcp-go's errors into this package's by their types and by the
-// HTTP status the request got (callStatus), never by their text. The HTTP
-// client under the transport is Upstream.httpClient (http.go, origin.go).
+// remoteConn is the conn of a remote upstream (package doc): raw calls go
+// out as mcp-go requests (raw.go keeps the params' bytes), notifications
+// and server requests come in re-encoded from mcp-go's decoding, and
+// mcp-go's errors are classified by their types and by the HTTP status the
+// request got (callStatus), never by their text.
 type remoteConn struct {
 	wire
 	t    transport.Interface
@@ -192,24 +189,50 @@ type callStatus struct {
 // maxErrorBody bounds the 404 body callStatus keeps.
 const maxErrorBody = 64 << 10
 
-// statusRoundTripper records an HTTP error status in the request's
-// callStatus, if it has one.
-type statusRoundTripper struct{ base http.RoundTripper }
+// statusRoundTripper, the outermost layer of a remote upstream's HTTP
+// client, turns what a request got into the facts classify reads: an
+// untrusted certificate becomes a failed dial (isCertificateError), an
+// HTTP error status is recorded in the request's callStatus, if it has
+// one, and the resource_metadata URL of a 401's WWW-Authenticate challenge
+// (RFC 9728 §5.1) is kept for authHint (which reads it only without OAuth,
+// when no layer below retries a 401). It also lets
+// http.Client.CloseIdleConnections (called when a session closes) reach the
+// transport under the layers: without it every reconnect would leave the
+// old transport's keep-alive sockets open until they idle out (90 s).
+type statusRoundTripper struct {
+	base http.RoundTripper
+	u    *Upstream
+	idle *http.Transport
+}
+
+func (rt statusRoundTripper) CloseIdleConnections() { rt.idle.CloseIdleConnections() }
 
 func (rt statusRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := rt.base.RoundTrip(req)
-	if err == nil && resp.StatusCode >= 400 {
-		if st, ok := req.Context().Value(callStatusKey{}).(*callStatus); ok {
-			st.code.Store(int32(resp.StatusCode))
-			if resp.StatusCode == http.StatusNotFound {
-				b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-				_ = resp.Body.Close()
-				st.body.Store(&b)
-				resp.Body = io.NopCloser(bytes.NewReader(b))
+	if err != nil && isCertificateError(err) {
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: fmt.Errorf("tls handshake with %s: %w", req.URL.Host, err)}
+	}
+	if err != nil || resp.StatusCode < 400 {
+		return resp, err
+	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		for _, h := range resp.Header.Values("WWW-Authenticate") {
+			if m := resourceMetadata(h); m != "" {
+				rt.u.challenge.Store(&m)
+				break
 			}
 		}
 	}
-	return resp, err
+	if st, ok := req.Context().Value(callStatusKey{}).(*callStatus); ok {
+		st.code.Store(int32(resp.StatusCode))
+		if resp.StatusCode == http.StatusNotFound {
+			b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+			_ = resp.Body.Close()
+			st.body.Store(&b)
+			resp.Body = io.NopCloser(bytes.NewReader(b))
+		}
+	}
+	return resp, nil
 }
 
 // classify maps a transport failure (the caller's ctx still alive) to this

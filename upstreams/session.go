@@ -50,9 +50,10 @@ type session struct {
 	lost     context.Context
 	markLost context.CancelCauseFunc
 
-	quit   chan struct{} // closed by close: workers stop
-	notes  chan note
-	budget budget // notifications passed on per second
+	quit       context.Context // ended by close: workers stop
+	endWorkers context.CancelFunc
+	notes      chan note
+	budget     budget // notifications passed on per second
 
 	// Notification ordering: a response must not overtake the notifications
 	// the upstream sent before it (progress first, then the result). queued
@@ -77,15 +78,16 @@ type session struct {
 	// initialize results (or a modern server's DiscoverResult: era.go),
 	// written by handshake or probe before the session is shared.
 	init struct {
-		protocolVersion           string
-		serverInfo, capabilities  json.RawMessage
-		instructions              string
-		tools, prompts, resources bool
+		protocolVersion          string
+		serverInfo, capabilities json.RawMessage
+		instructions             string
+		// has and changes are by capability (tools, prompts, resources):
+		// the lists the server has, and those it says change (a modern
+		// server's listen filter).
+		has, changes [3]bool
 		// modern: the server speaks 2026-07-28 (no initialize, no ping);
-		// its capabilities may be unknown (every list is tried), and the
-		// *Change fields are the lists it says change (its listen filter).
-		modern, unknownCaps                         bool
-		toolsChange, promptsChange, resourcesChange bool
+		// its capabilities may be unknown (every list is tried).
+		modern, unknownCaps bool
 	}
 }
 
@@ -100,13 +102,13 @@ type note struct {
 func newSession(u *Upstream) *session {
 	s := &session{
 		u:     u,
-		quit:  make(chan struct{}),
 		notes: make(chan note, notificationQueue),
 
 		handledWake: make(chan struct{}),
 		relist:      make(chan struct{}, 1),
 	}
 	s.lost, s.markLost = context.WithCancelCause(context.Background())
+	s.quit, s.endWorkers = context.WithCancel(context.Background())
 	s.goBG(s.dispatchNotifications)
 	return s
 }
@@ -153,7 +155,7 @@ func (s *session) close() {
 	if s.proc != nil {
 		s.proc.stop(s.u.tun.stopGrace, s.u.tun.stopTerm, s.u.log)
 	}
-	close(s.quit)
+	s.endWorkers()
 	s.bg.Wait()
 	s.budget.flush(s.u.log)
 }
@@ -240,7 +242,7 @@ func (s *session) relistSoon(k uint32) {
 func (s *session) dispatchNotifications() {
 	for {
 		select {
-		case <-s.quit:
+		case <-s.quit.Done():
 			return
 		case n := <-s.notes:
 			if h := s.u.spec.OnNotification; h != nil {
@@ -269,7 +271,7 @@ func (s *session) awaitNotifications(ctx context.Context, n uint64) {
 		case <-wake:
 		case <-ctx.Done():
 			return
-		case <-s.quit:
+		case <-s.quit.Done():
 			return
 		}
 	}
@@ -286,16 +288,11 @@ func (s *session) onRequest(ctx context.Context, method string, params json.RawM
 		return nil, &RPCError{Code: codeMethodNotFound, Message: "method not found: " + method}
 	}
 	// The request may wait for a person (an elicitation): it is bounded by
-	// this connection's life, not by a transport's 30 s (answerRoundTripper).
+	// this connection's life, not by a transport's 30 s (postRoundTripper).
 	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
-	go func() {
-		select {
-		case <-s.quit:
-			cancel()
-		case <-hctx.Done():
-		}
-	}()
+	stop := context.AfterFunc(s.quit, cancel)
+	defer stop()
 	res, err := h(hctx, method, params)
 	if err != nil {
 		return nil, err
@@ -359,15 +356,13 @@ func (s *session) adopt(version string, info, caps json.RawMessage, instructions
 	if len(caps) > 0 {
 		err = json.Unmarshal(caps, &c)
 	}
-	present := func(m json.RawMessage) bool { return len(m) > 0 && string(m) != "null" }
-	changes := func(m json.RawMessage) bool {
+	for i, m := range [...]json.RawMessage{c.Tools, c.Prompts, c.Resources} {
 		var v struct {
 			ListChanged bool `json:"listChanged"`
 		}
-		return present(m) && json.Unmarshal(m, &v) == nil && v.ListChanged
+		s.init.has[i] = len(m) > 0 && string(m) != "null"
+		s.init.changes[i] = s.init.has[i] && json.Unmarshal(m, &v) == nil && v.ListChanged
 	}
-	s.init.tools, s.init.prompts, s.init.resources = present(c.Tools), present(c.Prompts), present(c.Resources)
-	s.init.toolsChange, s.init.promptsChange, s.init.resourcesChange = changes(c.Tools), changes(c.Prompts), changes(c.Resources)
 	return err
 }
 
@@ -375,10 +370,9 @@ func (s *session) adopt(version string, info, caps json.RawMessage, instructions
 // of a Snapshot (nil: not listed).
 func (s *session) listKinds(ctx context.Context, k uint32) (Snapshot, error) {
 	var l Snapshot
-	advertised := [...]bool{s.init.tools, s.init.prompts, s.init.resources, s.init.resources}
 	for i, dst := range l.lists() {
 		bit := uint32(1) << i
-		if k&bit == 0 || !advertised[i] {
+		if k&bit == 0 || !s.init.has[min(i, 2)] { // templates need the resources capability
 			continue
 		}
 		items, err := s.listAll(ctx, listings[i].method, listings[i].key, listings[i].nameField)
@@ -468,7 +462,7 @@ func (s *session) listAll(ctx context.Context, method, key, nameField string) ([
 func (s *session) relistLoop(ctx context.Context) {
 	for {
 		select {
-		case <-s.quit:
+		case <-s.quit.Done():
 			return
 		case <-s.relist:
 		}
@@ -477,7 +471,7 @@ func (s *session) relistLoop(ctx context.Context) {
 	quiet:
 		for {
 			select {
-			case <-s.quit:
+			case <-s.quit.Done():
 				t.Stop()
 				return
 			case <-s.relist:
@@ -529,7 +523,7 @@ func (s *session) pingLoop(ctx context.Context) {
 	defer t.Stop()
 	for {
 		select {
-		case <-s.quit:
+		case <-s.quit.Done():
 			return
 		case <-t.C:
 		}

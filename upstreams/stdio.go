@@ -46,7 +46,6 @@ func (u *Upstream) dialStdio() (*session, error) {
 
 // process is one child with its own process group.
 type process struct {
-	cmd    *exec.Cmd
 	pid    int
 	stdin  *os.File // parent's write end
 	stdout *os.File // parent's read end
@@ -98,7 +97,6 @@ func startProcess(spec *Spec, log *slog.Logger) (*process, error) {
 	_ = errW.Close()
 
 	p := &process{
-		cmd:        cmd,
 		pid:        cmd.Process.Pid,
 		stdin:      inW,
 		stdout:     outR,

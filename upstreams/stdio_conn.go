@@ -21,12 +21,9 @@ import (
 // protocol error: the upstream is restarted.
 const maxUpstreamLine = 16 << 20
 
-// stdioConn is the conn of a stdio upstream: newline-delimited JSON-RPC
-// over the child's stdin and stdout (internal/framing). It writes each
-// frame from the caller's bytes (params arrive as one valid JSON value:
-// framing.Writer compacts one that holds line breaks) and hands the
-// params of notifications and server requests on as the child sent them.
-// Each line is read with one strict scan (splitMessage), which decodes
+// stdioConn is the conn of a stdio upstream (package doc): newline-delimited
+// JSON-RPC over the child's pipes, frames written from the caller's bytes,
+// and each line read with one strict scan (splitMessage) that decodes
 // nothing but the id and method.
 type stdioConn struct {
 	wire

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -237,7 +236,7 @@ type Upstream struct {
 
 	oauth *oauthState // nil without Spec.OAuth; immutable after New
 	// challenge is the resource_metadata URL of the last 401 that carried
-	// one (RFC 9728), for the error hint; written by challengeRoundTripper.
+	// one (RFC 9728), for the error hint; written by statusRoundTripper.
 	challenge atomic.Pointer[string]
 }
 
@@ -279,15 +278,11 @@ func New(s Spec) *Upstream {
 	if s.InitTimeout <= 0 {
 		s.InitTimeout = 60 * time.Second
 	}
-	lg := s.Logger
-	if lg == nil {
-		lg = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
 	var nonce [8]byte
 	_, _ = rand.Read(nonce[:])
 	u := &Upstream{
 		spec:    s,
-		log:     lg.With("upstream", s.Name),
+		log:     cmp.Or(s.Logger, slog.New(slog.DiscardHandler)).With("upstream", s.Name),
 		tun:     defaultTuning(),
 		settled: make(chan struct{}),
 		raw:     newRawParams(hex.EncodeToString(nonce[:])),
@@ -422,12 +417,11 @@ func (u *Upstream) Notify(ctx context.Context, method string, params json.RawMes
 const validJSONDepth = 10000
 
 // validJSON reports json.Valid(b), at a fraction of its cost on the
-// documents Call is given (the hub has just built them). The params are
-// spliced into the frame verbatim (and so is the answer to a server
-// request), so the check guards the framing and stays: params that are not
-// one JSON value could end the params early and add members to the frame. strictjson accepts nothing json.Valid rejects (its FuzzValidate
-// checks that), so its allocation-free pass settles every document it
-// accepts; what it rejects (a duplicate key, invalid UTF-8, a syntax error)
+// documents Call is given. The params (and the answer to a server request)
+// are spliced into the frame verbatim, so the check guards the framing:
+// params that are not one JSON value could add members to the frame.
+// strictjson accepts nothing json.Valid rejects (its FuzzValidate checks
+// that); what it rejects (a duplicate key, invalid UTF-8, a syntax error)
 // gets json.Valid's own answer.
 func validJSON(b []byte) bool {
 	return strictjson.Validate(b, validJSONDepth) == nil || json.Valid(b)
