@@ -580,3 +580,42 @@ func TestModernResourceSubscription(t *testing.T) {
 		})
 	}
 }
+
+// TestEraHTTPVerdictEndsWhenTheHandshakeFails: a remote server's legacy
+// verdict is kept across reconnections only while initialize works; once
+// the server speaks only 2026-07-28 (an upgrade in place), the failed
+// handshake sends the next connection back to the probe, as for stdio.
+func TestEraHTTPVerdictEndsWhenTheHandshakeFails(t *testing.T) {
+	legacy, err := testmodern.Handler("legacy", "before")
+	if err != nil {
+		t.Fatal(err)
+	}
+	upgraded, err := testmodern.Handler("modern", "after")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The upgraded server was restarted: it knows no session of before.
+	var modern http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Mcp-Session-Id") != "" {
+			http.Error(w, "unknown session", http.StatusNotFound)
+			return
+		}
+		upgraded.ServeHTTP(w, r)
+	})
+	var current atomic.Pointer[http.Handler]
+	current.Store(&legacy)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*current.Load()).ServeHTTP(w, r) }))
+	t.Cleanup(srv.Close)
+	u := start(t, Spec{Name: "remote", URL: srv.URL + "/mcp", InitTimeout: testDeadline}, func(tn *tuning) {
+		tn.backoffMin, tn.backoffMax = 10*time.Millisecond, 50*time.Millisecond
+		tn.pingInterval = 50 * time.Millisecond
+	})
+	if snap := waitState(t, u, Ready); snap.Modern() {
+		t.Fatalf("modern before the upgrade: %q", snap.ProtocolVersion)
+	}
+	current.Store(&modern)
+	waitFor(t, "the upgraded server spoken to in 2026-07-28", func() bool {
+		s := u.Snapshot()
+		return s.State == Ready && s.Modern()
+	})
+}

@@ -289,8 +289,11 @@ func (u *Upstream) dialRemote(ctx, connCtx context.Context) (*session, error) {
 		}
 	}
 	s, err := u.dialLegacy(ctx, connCtx)
-	if probed {
-		u.legacyKnown.Store(err == nil)
+	switch {
+	case err != nil:
+		u.legacyKnown.Store(false) // probe again: the server may speak 2026-07-28 now
+	case probed:
+		u.legacyKnown.Store(true)
 	}
 	return s, err
 }
