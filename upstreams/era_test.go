@@ -123,7 +123,12 @@ func TestEraStdio(t *testing.T) {
 			logPath := filepath.Join(t.TempDir(), "log")
 			spec := modernSpec(t, c.mode, logPath)
 			spec.Era = c.era
-			spec.ProbeTimeout = 500 * time.Millisecond
+			// Only silence has to wait the probe out: a short wait for it,
+			// and for the others one a loaded machine does not run into.
+			spec.ProbeTimeout = 10 * time.Second
+			if c.mode == "silent" {
+				spec.ProbeTimeout = 500 * time.Millisecond
+			}
 			u := start(t, spec, nil)
 			snap := waitState(t, u, Ready)
 			if snap.Modern() != c.modern {
