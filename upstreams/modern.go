@@ -213,9 +213,8 @@ func objectMembers(obj []byte) ([]metaMember, error) {
 // filter), whose notifications reach onNotification like a legacy
 // upstream's.
 type listenState struct {
-	acked     chan struct{} // signalled (cap 1) on each acknowledgement
-	relistAll atomic.Bool   // re-list everything on the next acknowledgement (a reopened listen)
-	idle      atomic.Bool   // the last acknowledgement honoured nothing
+	relistAll atomic.Bool // re-list everything on the next acknowledgement (a reopened listen)
+	idle      atomic.Bool // the last acknowledgement honoured nothing
 
 	mu       sync.Mutex
 	runCtx   context.Context    // the supervisor's: how long a listen may last
@@ -227,7 +226,24 @@ type listenState struct {
 	sentID   atomic.Int64       // request id of the listen in progress (its subscription id)
 	ackedGen uint64             // gen of the filter the last acknowledgement answered
 	honoured [2][]string        // by watchKind: what the last acknowledgement honoured
-	ackWait  chan struct{}      // closed at the next acknowledgement, or when the loop ends
+	ackWait  chan struct{}      // made by ackSignal, closed by signalAck
+}
+
+// ackSignal returns a channel closed at the next acknowledgement, or when
+// the loop ends (l.mu is held).
+func (l *listenState) ackSignal() <-chan struct{} {
+	if l.ackWait == nil {
+		l.ackWait = make(chan struct{})
+	}
+	return l.ackWait
+}
+
+// signalAck wakes whoever waits on ackSignal (l.mu is held).
+func (l *listenState) signalAck() {
+	if l.ackWait != nil {
+		close(l.ackWait)
+		l.ackWait = nil
+	}
 }
 
 // listenRetryMax bounds the wait before a listen that ended is reopened.
@@ -239,16 +255,16 @@ const listenRetryMax = 30 * time.Second
 // missed. runCtx is the supervisor's: the listen lasts as long as the
 // session.
 func (s *session) startListen(runCtx, ctx context.Context) {
-	s.listen.acked = make(chan struct{}, 1)
 	s.listen.mu.Lock()
 	s.listen.runCtx = runCtx
+	acked := s.listen.ackSignal()
 	started := s.listenParams() != nil && s.runListenLocked()
 	s.listen.mu.Unlock()
 	if !started {
 		return
 	}
 	select {
-	case <-s.listen.acked:
+	case <-acked:
 	case <-time.After(s.u.probeTimeout()):
 		s.u.log.Warn("subscriptions/listen not acknowledged in time; listing anyway")
 	case <-ctx.Done():
@@ -350,10 +366,7 @@ func (s *session) watch(ctx context.Context, k watchKind, v string, on bool) err
 	defer timeout.Stop()
 	for {
 		l.mu.Lock()
-		if l.ackWait == nil {
-			l.ackWait = make(chan struct{})
-		}
-		settled, honoured, wait := l.ackedGen >= gen || !l.running, slices.Contains(l.honoured[k], v), l.ackWait
+		settled, honoured, wait := l.ackedGen >= gen || !l.running, slices.Contains(l.honoured[k], v), l.ackSignal()
 		l.mu.Unlock()
 		if settled && honoured {
 			return nil
@@ -425,10 +438,7 @@ func (s *session) listenLoop(ctx context.Context) {
 	defer func() {
 		l.mu.Lock()
 		l.running, l.reopen = false, nil
-		if l.ackWait != nil {
-			close(l.ackWait) // a waiting subscription learns the listen ended
-			l.ackWait = nil
-		}
+		l.signalAck() // a waiting subscription learns the listen ended
 		l.mu.Unlock()
 	}()
 	delay := time.Second
@@ -502,17 +512,10 @@ func (s *session) onListenAck(params json.RawMessage) {
 	s.listen.idle.Store(!n.Tools && !n.Prompts && !n.Resources && len(n.URIs) == 0 && len(n.TaskIDs) == 0)
 	s.listen.mu.Lock()
 	s.listen.honoured, s.listen.ackedGen = [2][]string{watchResource: n.URIs, watchTask: n.TaskIDs}, s.listen.sentGen
-	if s.listen.ackWait != nil {
-		close(s.listen.ackWait)
-		s.listen.ackWait = make(chan struct{})
-	}
+	s.listen.signalAck()
 	s.listen.mu.Unlock()
 	if s.listen.relistAll.Swap(false) {
 		s.relistSoon(kindTools | kindPrompts | kindResources | kindTemplates)
-	}
-	select {
-	case s.listen.acked <- struct{}{}:
-	default:
 	}
 }
 
