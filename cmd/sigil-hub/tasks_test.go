@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -278,7 +280,31 @@ func TestTasksBelongToTheirCreatorOverHTTP(t *testing.T) {
 			t.Errorf("bob's %s of alice's task: %s %s, want unknown task", method, m["result"], m["error"])
 		}
 	}
-	for _, method := range []string{"tasks/get", "tasks/update", "tasks/cancel"} {
+	// Nor can bob listen to its status: his listen is acknowledged without
+	// it, and the upstream is never asked to watch it.
+	lctx, lcancel := context.WithTimeout(t.Context(), 30*time.Second)
+	lreq, _ := http.NewRequestWithContext(lctx, http.MethodPost, url, strings.NewReader(`{"jsonrpc":"2.0","id":"L","method":"subscriptions/listen","params":{"notifications":{"taskIds":["`+task.TaskID+`"]},`+tasksMeta+`}}`))
+	for k, v := range map[string]string{"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
+		"Authorization": "Bearer " + bobTok, "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "subscriptions/listen"} {
+		lreq.Header.Set(k, v)
+	}
+	lresp, err := http.DefaultClient.Do(lreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(lresp.Body)
+	ack := ""
+	for ack == "" && sc.Scan() {
+		if strings.Contains(sc.Text(), "notifications/subscriptions/acknowledged") {
+			ack = sc.Text()
+		}
+	}
+	lcancel()
+	lresp.Body.Close()
+	if ack == "" || strings.Contains(ack, task.TaskID) {
+		t.Errorf("bob's listen to alice's task: acknowledged %q, want an acknowledgement without it", ack)
+	}
+	for _, method := range []string{"tasks/get", "tasks/update", "tasks/cancel", "subscriptions/listen"} {
 		if got := upstreamReceived(t, filepath.Join(dir, "jobs.log"), method); len(got) != 0 {
 			t.Errorf("bob's %s reached the upstream: %v", method, got)
 		}
