@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -82,10 +81,7 @@ func newMRTRSetup(t *testing.T) mrtrSetup {
 	t.Helper()
 	fixture := conformanceFixture(t)
 	dir := t.TempDir()
-	policy := filepath.Join(dir, "warranty.md")
-	if err := os.WriteFile(policy, []byte(clientsMRTRPolicy), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	policy := writePolicy(t, dir, clientsMRTRPolicy)
 	cfg := writeConfig(t, `policy = `+quoteTOML(policy)+`
 
 [servers.modern]

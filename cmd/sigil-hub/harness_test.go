@@ -504,3 +504,13 @@ func startRawUninitialized(t *testing.T, env []string, args ...string) *rawClien
 	})
 	return rc
 }
+
+// writePolicy writes a warranty.md of body in dir and returns its path.
+func writePolicy(t *testing.T, dir, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, "warranty.md")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

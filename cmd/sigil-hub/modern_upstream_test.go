@@ -39,10 +39,7 @@ blocked_tools: modern.echo
 func TestModernOnlyUpstreamThroughHub(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	policy := filepath.Join(dir, "warranty.md")
-	if err := os.WriteFile(policy, []byte(modernPolicy), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	policy := writePolicy(t, dir, modernPolicy)
 	log := filepath.Join(dir, "upstream.log")
 	cfg := writeConfig(t, fmt.Sprintf(`
 [servers.modern]
@@ -113,10 +110,7 @@ env = { %s = "modern", %s = %q }
 func TestModernRequestGetsItsOwnLogMessages(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	policy := filepath.Join(dir, "warranty.md")
-	if err := os.WriteFile(policy, []byte(modernPolicy), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	policy := writePolicy(t, dir, modernPolicy)
 	cfg := writeConfig(t, fmt.Sprintf(`
 [servers.modern]
 command = %q

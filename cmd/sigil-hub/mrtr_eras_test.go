@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -31,10 +30,7 @@ require_approval: modern.ask, files.sample
 func TestMultiRoundTripInEveryEraCombination(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	policy := filepath.Join(dir, "warranty.md")
-	if err := os.WriteFile(policy, []byte(erasPolicy), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	policy := writePolicy(t, dir, erasPolicy)
 	home := filepath.Join(dir, "home")
 	cfg := writeConfig(t, fmt.Sprintf(`
 [servers.modern]

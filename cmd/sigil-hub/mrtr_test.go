@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -31,10 +30,7 @@ const modernMetaRoots = `"_meta":{"io.modelcontextprotocol/protocolVersion":"202
 func TestModernClientAnswersALegacyUpstreamsRequest(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	policy := filepath.Join(dir, "warranty.md")
-	if err := os.WriteFile(policy, []byte(mrtrPolicy), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	policy := writePolicy(t, dir, mrtrPolicy)
 	home := filepath.Join(dir, "home")
 	ulog := newUpstreamLog(t)
 	rc := startRaw(t, []string{"XDG_CONFIG_HOME=" + home, "HOME=" + home}, "--policy", policy, "--pending-timeout", "120000",

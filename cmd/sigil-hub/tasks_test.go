@@ -53,14 +53,6 @@ func tasksConfig(t *testing.T, dir, mode string, names ...string) string {
 	return writeConfig(t, b.String())
 }
 
-func writeTasksPolicy(t *testing.T, dir, body string) string {
-	p := filepath.Join(dir, "warranty.md")
-	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // taskView is what the tests read of a task result.
 type taskView struct {
 	ResultType    string                     `json:"resultType"`
@@ -108,7 +100,7 @@ func upstreamReceived(t *testing.T, log, method string) []string {
 func TestTasksThroughHub(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	rc := startRawUninitialized(t, nil, "--config", tasksConfig(t, dir, "tasks", "jobs", "jobs2"), "--policy", writeTasksPolicy(t, dir, tasksPolicy))
+	rc := startRawUninitialized(t, nil, "--config", tasksConfig(t, dir, "tasks", "jobs", "jobs2"), "--policy", writePolicy(t, dir, tasksPolicy))
 	n := 0
 	do := func(method, params string) map[string]json.RawMessage {
 		t.Helper()
@@ -210,7 +202,7 @@ func TestTasksThroughHub(t *testing.T) {
 func TestTasksCapabilityOnlyWhenAnUpstreamHasIt(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	rc := startRawUninitialized(t, nil, "--config", tasksConfig(t, dir, "plain", "jobs"), "--policy", writeTasksPolicy(t, dir, tasksPolicy))
+	rc := startRawUninitialized(t, nil, "--config", tasksConfig(t, dir, "plain", "jobs"), "--policy", writePolicy(t, dir, tasksPolicy))
 	rc.send(`{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{` + tasksMeta + `}}`)
 	if m := rc.await("1"); !strings.Contains(string(m["result"]), "jobs__slow") {
 		t.Fatalf("tools/list: %s %s", m["result"], m["error"])
@@ -238,7 +230,7 @@ func TestTasksBelongToTheirCreatorOverHTTP(t *testing.T) {
 	const aliceTok, bobTok = "alice-token-0123456789abcdef0123456789", "bob-token-0123456789abcdef0123456789abc"
 	dir := t.TempDir()
 	url, stderr := startHTTPHub(t, []string{"SIGIL_HUB_TOKEN_ALICE=" + aliceTok, "SIGIL_HUB_TOKEN_BOB=" + bobTok},
-		"--config", tasksConfig(t, dir, "tasks", "jobs"), "--policy", writeTasksPolicy(t, dir, tasksPolicy))
+		"--config", tasksConfig(t, dir, "tasks", "jobs"), "--policy", writePolicy(t, dir, tasksPolicy))
 	post := func(tok, method, name, params string) (int, map[string]json.RawMessage) {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"`+method+`","params":`+params+`}`))
@@ -330,7 +322,7 @@ func TestTasksBelongToTheirCreatorOverHTTP(t *testing.T) {
 func TestTaskStatusNotificationsThroughHub(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	rc := startRawUninitialized(t, nil, "--config", tasksConfig(t, dir, "tasks", "jobs"), "--policy", writeTasksPolicy(t, dir, tasksPolicy))
+	rc := startRawUninitialized(t, nil, "--config", tasksConfig(t, dir, "tasks", "jobs"), "--policy", writePolicy(t, dir, tasksPolicy))
 	// next returns the next message that match accepts; others are dropped.
 	next := func(what string, match func(m map[string]json.RawMessage) bool) map[string]json.RawMessage {
 		t.Helper()
